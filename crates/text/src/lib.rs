@@ -1,0 +1,18 @@
+//! Tokenization for BERT models.
+//!
+//! A [`BertTokenizer`] turns a text, or a sentence pair, into the ids a BERT reads:
+//! `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, with token type ids 0 for the first
+//! segment and 1 for the second. It reads a Hugging Face `tokenizer.json` when the model
+//! folder has one, and otherwise builds the WordPiece tokenizer from `vocab.txt`.
+//! Truncation is always ours (`max_len`, longest side first): whatever a `tokenizer.json`
+//! says about padding and truncation is overridden, because batching pads later.
+//!
+//! This crate knows nothing of tensors; it is shared by every stage that reads text.
+
+mod error;
+mod special;
+mod tokenizer;
+
+pub use error::TextError;
+pub use special::SpecialTokens;
+pub use tokenizer::{BertTokenizer, Encoding};
