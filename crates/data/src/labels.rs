@@ -1,0 +1,59 @@
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Record;
+
+/// Class names and their indices. Names are sorted, so the same label set always
+/// gets the same indices, whatever order the records came in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelMap {
+    names: Vec<String>,
+}
+
+impl LabelMap {
+    /// The labels that occur in `records` (unlabelled records are ignored).
+    pub fn from_records<'a>(records: impl IntoIterator<Item = &'a Record>) -> Self {
+        let names: BTreeSet<&str> = records
+            .into_iter()
+            .filter_map(|r| r.label.as_deref())
+            .collect();
+        Self {
+            names: names.into_iter().map(str::to_owned).collect(),
+        }
+    }
+
+    /// The index of a class name.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.names.binary_search_by(|n| n.as_str().cmp(name)).ok()
+    }
+
+    /// The name of a class index.
+    pub fn name(&self, index: usize) -> Option<&str> {
+        self.names.get(index).map(String::as_str)
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// How many records carry each label, in index order.
+    pub fn counts<'a>(&self, records: impl IntoIterator<Item = &'a Record>) -> Vec<usize> {
+        let mut counts = vec![0; self.len()];
+        for index in records
+            .into_iter()
+            .filter_map(|r| r.label.as_deref().and_then(|l| self.index(l)))
+        {
+            counts[index] += 1;
+        }
+        counts
+    }
+}

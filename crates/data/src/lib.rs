@@ -1,0 +1,25 @@
+//! Labelled text data: what a record is, how users' files are read, how the real data
+//! sets are converted, split and described.
+//!
+//! The canonical form of a data set is a folder with `train.jsonl`, `validation.jsonl`,
+//! `test.jsonl` (one [`Record`] per line: `{"id","text","label"}`, plus `text_b` for
+//! sentence pairs) and a `manifest.json` ([`Manifest`]) recording where it came from.
+//! Users' own CSV, TSV and JSONL files are read by [`read_records`], which reports
+//! bad rows with file and line.
+
+mod error;
+mod labels;
+mod manifest;
+mod reader;
+mod record;
+mod rng;
+pub mod sources;
+mod split;
+
+pub use error::{BadRow, DataError};
+pub use labels::LabelMap;
+pub use manifest::{Manifest, SourceInfo, SplitInfo, sha256_file};
+pub use reader::{FileFormat, ReadOptions, ReadOutcome, read_records};
+pub use record::{Record, write_jsonl};
+pub use rng::SplitMix64;
+pub use split::{SplitName, Splits, stratified_split};

