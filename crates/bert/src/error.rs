@@ -1,0 +1,43 @@
+use std::path::PathBuf;
+
+/// Errors from reading a BERT's configuration or weights, or choosing a backend.
+#[derive(Debug, thiserror::Error)]
+pub enum BertError {
+    // The I/O error is part of the message rather than a `source`, so it is printed once.
+    #[error("cannot read {path}: {cause}")]
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+
+    #[error("invalid BERT config {path}: {message}")]
+    Config { path: PathBuf, message: String },
+
+    #[error(
+        "no weights in {dir}: expected model.safetensors or pytorch_model.bin \
+         (a Hugging Face BERT folder)"
+    )]
+    NoWeights { dir: PathBuf },
+
+    #[error("cannot read weights from {path}: {message}")]
+    Weights { path: PathBuf, message: String },
+
+    /// The checkpoint lacks tensors the encoder needs, or has them in the wrong shape.
+    #[error("{path} does not fit this BERT config:\n{details}")]
+    WeightsMismatch { path: PathBuf, details: String },
+
+    #[error(transparent)]
+    Tokenizer(#[from] text::TextError),
+
+    #[error("unknown backend {0:?}: expected flex, ndarray or wgpu")]
+    UnknownBackend(String),
+
+    #[error("backend wgpu is not compiled in: rebuild with `--features wgpu`")]
+    WgpuNotCompiled,
+
+    #[error("max_len {max_len} exceeds the model's max_position_embeddings {max_positions}")]
+    MaxLenTooLong {
+        max_len: usize,
+        max_positions: usize,
+    },
+}

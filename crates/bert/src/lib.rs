@@ -1,0 +1,34 @@
+//! BERT in burn: a Hugging Face `BertModel` reproduced to float precision.
+//!
+//! - [`BertConfig`] reads any BERT's `config.json`; nothing about a particular model is
+//!   built in.
+//! - [`BertModel`] is the encoder as in the paper; its field names are the checkpoint's.
+//! - [`load_weights`] reads `model.safetensors` or `pytorch_model.bin`, with or
+//!   without the `bert.` prefix, and names every tensor that does not fit.
+//! - [`Pooling`] turns token states into one vector per text.
+//! - [`BackendKind`] picks the device (flex, ndarray, wgpu) at run time.
+//! - [`PretrainedBert`] loads a whole model folder, tokenizer included.
+
+mod backend;
+mod config;
+mod error;
+mod input;
+mod model;
+mod pooling;
+mod pretrained;
+mod weights;
+
+pub use backend::BackendKind;
+pub use config::{BertConfig, HiddenAct};
+pub use error::BertError;
+pub use input::BertInput;
+pub use model::{
+    BertAttention, BertEmbeddings, BertEncoder, BertIntermediate, BertLayer, BertModel, BertOutput,
+    BertOutputBlock, BertPooler, BertSelfAttention,
+};
+pub use pooling::{Pooling, l2_normalize};
+pub use pretrained::PretrainedBert;
+pub use weights::{LoadReport, WEIGHT_FILES, find_weights, load_weights};
+
+// Re-exported so that dependants name one burn.
+pub use burn;

@@ -1,0 +1,330 @@
+//! BERT (Devlin et al., 2019) as in the paper and in Hugging Face's `BertModel`:
+//! embeddings, a stack of post-norm transformer layers, and the optional pooler.
+//!
+//! Field names follow the Hugging Face checkpoint keys (`embeddings.word_embeddings`,
+//! `encoder.layer.3.attention.output.dense`, …) so that loading needs only the renames
+//! Rust forces on us (`self` → `self_attention`, `LayerNorm` → `layer_norm`).
+
+use burn::module::{Initializer, Module};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
+    LinearConfig,
+};
+use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use burn::tensor::{Bool, Device, Int, Tensor};
+
+use crate::{BertConfig, BertInput, HiddenAct};
+
+/// A BERT encoder: token ids in, one contextual vector per token out.
+#[derive(Module, Debug)]
+pub struct BertModel {
+    pub embeddings: BertEmbeddings,
+    pub encoder: BertEncoder,
+    /// `tanh(W · h_[CLS] + b)`, trained by next-sentence prediction; absent in some
+    /// checkpoints (sentence-transformers models usually keep it, unused).
+    pub pooler: Option<BertPooler>,
+}
+
+/// What a forward pass returns.
+#[derive(Debug, Clone)]
+pub struct BertOutput {
+    /// The final layer: `[batch, seq, hidden]`.
+    pub last_hidden_state: Tensor<3>,
+    /// The embedding output followed by every layer's output (`num_layers + 1` entries),
+    /// when asked for with [`BertModel::forward_all_layers`]; empty otherwise.
+    pub hidden_states: Vec<Tensor<3>>,
+    /// The pooler's output `[batch, hidden]`, when the model has a pooler.
+    pub pooler_output: Option<Tensor<2>>,
+}
+
+impl BertModel {
+    /// A randomly initialised BERT, normal(0, `initializer_range`) as in Hugging Face.
+    pub fn new(config: &BertConfig, with_pooler: bool, device: &Device) -> Self {
+        let init = Initializer::Normal {
+            mean: 0.0,
+            std: config.initializer_range,
+        };
+        Self {
+            embeddings: BertEmbeddings::new(config, &init, device),
+            encoder: BertEncoder::new(config, &init, device),
+            pooler: with_pooler.then(|| BertPooler {
+                dense: linear(config.hidden_size, config.hidden_size, &init, device),
+            }),
+        }
+    }
+
+    /// Runs the encoder over a padded batch.
+    pub fn forward(&self, input: &BertInput) -> BertOutput {
+        self.run(input, false)
+    }
+
+    /// Like [`forward`](Self::forward), also keeping every layer's hidden states.
+    pub fn forward_all_layers(&self, input: &BertInput) -> BertOutput {
+        self.run(input, true)
+    }
+
+    fn run(&self, input: &BertInput, keep_layers: bool) -> BertOutput {
+        let embedded = self
+            .embeddings
+            .forward(input.input_ids.clone(), input.token_type_ids.clone());
+        let bias = attention_bias(input.padding_mask());
+        let mut hidden_states = Vec::new();
+        let mut hidden = embedded;
+        for layer in &self.encoder.layer {
+            if keep_layers {
+                hidden_states.push(hidden.clone());
+            }
+            hidden = layer.forward(hidden, &bias);
+        }
+        if keep_layers {
+            hidden_states.push(hidden.clone());
+        }
+        let pooler_output = self.pooler.as_ref().map(|p| p.forward(hidden.clone()));
+        BertOutput {
+            last_hidden_state: hidden,
+            hidden_states,
+            pooler_output,
+        }
+    }
+
+    /// Number of encoder layers.
+    pub fn num_layers(&self) -> usize {
+        self.encoder.layer.len()
+    }
+}
+
+/// Word + position + token-type embeddings, then LayerNorm and dropout.
+#[derive(Module, Debug)]
+pub struct BertEmbeddings {
+    pub word_embeddings: Embedding,
+    pub position_embeddings: Embedding,
+    pub token_type_embeddings: Embedding,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+impl BertEmbeddings {
+    fn new(config: &BertConfig, init: &Initializer, device: &Device) -> Self {
+        let embedding = |n: usize| {
+            EmbeddingConfig::new(n, config.hidden_size)
+                .with_initializer(init.clone())
+                .init(device)
+        };
+        Self {
+            word_embeddings: embedding(config.vocab_size),
+            position_embeddings: embedding(config.max_position_embeddings),
+            token_type_embeddings: embedding(config.type_vocab_size),
+            layer_norm: layer_norm(config, device),
+            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+        }
+    }
+
+    /// `input_ids`, `token_type_ids`: `[batch, seq]` → `[batch, seq, hidden]`.
+    pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
+        let words = self.word_embeddings.forward(input_ids);
+        self.add_positions_and_types(words, token_type_ids)
+    }
+
+    /// The rest of the embedding layer, given the word embeddings already looked up:
+    /// the hook where adversarial training perturbs them.
+    pub fn add_positions_and_types(
+        &self,
+        word_embeddings: Tensor<3>,
+        token_type_ids: Tensor<2, Int>,
+    ) -> Tensor<3> {
+        let [_, seq_len, _] = word_embeddings.dims();
+        let device = word_embeddings.device();
+        let positions = Tensor::<1, Int>::arange(0..seq_len as i64, &device).unsqueeze::<2>();
+        let embedded = word_embeddings
+            + self.position_embeddings.forward(positions)
+            + self.token_type_embeddings.forward(token_type_ids);
+        self.dropout.forward(self.layer_norm.forward(embedded))
+    }
+}
+
+/// The stack of transformer layers (`encoder.layer.N` in checkpoints).
+#[derive(Module, Debug)]
+pub struct BertEncoder {
+    pub layer: Vec<BertLayer>,
+}
+
+impl BertEncoder {
+    fn new(config: &BertConfig, init: &Initializer, device: &Device) -> Self {
+        Self {
+            layer: (0..config.num_hidden_layers)
+                .map(|_| BertLayer::new(config, init, device))
+                .collect(),
+        }
+    }
+}
+
+/// One post-norm transformer layer: self-attention, then the feed-forward block,
+/// each followed by dropout, a residual connection and LayerNorm.
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    pub attention: BertAttention,
+    pub intermediate: BertIntermediate,
+    pub output: BertOutputBlock,
+}
+
+impl BertLayer {
+    fn new(config: &BertConfig, init: &Initializer, device: &Device) -> Self {
+        let (h, i) = (config.hidden_size, config.intermediate_size);
+        Self {
+            attention: BertAttention {
+                self_attention: BertSelfAttention::new(config, init, device),
+                output: BertOutputBlock::new(h, h, config, init, device),
+            },
+            intermediate: BertIntermediate {
+                dense: linear(h, i, init, device),
+                activation: config.hidden_act,
+            },
+            output: BertOutputBlock::new(i, h, config, init, device),
+        }
+    }
+
+    /// `hidden`: `[batch, seq, hidden]`; `bias`: the additive attention mask.
+    pub fn forward(&self, hidden: Tensor<3>, bias: &Tensor<4>) -> Tensor<3> {
+        let context = self.attention.self_attention.forward(hidden.clone(), bias);
+        let attended = self.attention.output.forward(context, hidden);
+        let expanded = self.intermediate.forward(attended.clone());
+        self.output.forward(expanded, attended)
+    }
+}
+
+/// Self-attention and its output projection (`attention.self`, `attention.output`).
+#[derive(Module, Debug)]
+pub struct BertAttention {
+    pub self_attention: BertSelfAttention,
+    pub output: BertOutputBlock,
+}
+
+/// Multi-head scaled dot-product self-attention.
+#[derive(Module, Debug)]
+pub struct BertSelfAttention {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub dropout: Dropout,
+    num_heads: usize,
+    head_dim: usize,
+}
+
+impl BertSelfAttention {
+    fn new(config: &BertConfig, init: &Initializer, device: &Device) -> Self {
+        let h = config.hidden_size;
+        Self {
+            query: linear(h, h, init, device),
+            key: linear(h, h, init, device),
+            value: linear(h, h, init, device),
+            dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
+            num_heads: config.num_attention_heads,
+            head_dim: config.head_dim(),
+        }
+    }
+
+    /// `softmax(Q Kᵀ / √d + bias) V` for every head, heads concatenated again.
+    pub fn forward(&self, hidden: Tensor<3>, bias: &Tensor<4>) -> Tensor<3> {
+        let [batch, seq_len, width] = hidden.dims();
+        let heads = |t: Tensor<3>| {
+            t.reshape([batch, seq_len, self.num_heads, self.head_dim])
+                .swap_dims(1, 2)
+        };
+        let query = heads(self.query.forward(hidden.clone()));
+        let key = heads(self.key.forward(hidden.clone()));
+        let value = heads(self.value.forward(hidden));
+
+        let scale = (self.head_dim as f64).sqrt().recip();
+        let scores = query.matmul(key.swap_dims(2, 3)).mul_scalar(scale) + bias.clone();
+        let probs = self.dropout.forward(softmax(scores, 3));
+        probs
+            .matmul(value)
+            .swap_dims(1, 2)
+            .reshape([batch, seq_len, width])
+    }
+}
+
+/// The feed-forward expansion and its activation (`intermediate`).
+#[derive(Module, Debug)]
+pub struct BertIntermediate {
+    pub dense: Linear,
+    #[module(skip)]
+    activation: HiddenAct,
+}
+
+impl BertIntermediate {
+    fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let x = self.dense.forward(hidden);
+        match self.activation {
+            HiddenAct::Gelu => gelu(x),
+            HiddenAct::GeluNew => gelu_approximate(x),
+            HiddenAct::Relu => relu(x),
+        }
+    }
+}
+
+/// `LayerNorm(dropout(W x + b) + residual)`: closes both the attention block
+/// (`attention.output`) and the feed-forward block (`output`).
+#[derive(Module, Debug)]
+pub struct BertOutputBlock {
+    pub dense: Linear,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+impl BertOutputBlock {
+    fn new(
+        d_in: usize,
+        d_out: usize,
+        config: &BertConfig,
+        init: &Initializer,
+        device: &Device,
+    ) -> Self {
+        Self {
+            dense: linear(d_in, d_out, init, device),
+            layer_norm: layer_norm(config, device),
+            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+        }
+    }
+
+    fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+        let projected = self.dropout.forward(self.dense.forward(hidden));
+        self.layer_norm.forward(projected + residual)
+    }
+}
+
+/// `tanh(W h_[CLS] + b)`.
+#[derive(Module, Debug)]
+pub struct BertPooler {
+    pub dense: Linear,
+}
+
+impl BertPooler {
+    fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
+        let [batch, _, width] = hidden.dims();
+        let cls = hidden.narrow(1, 0, 1).reshape([batch, width]);
+        self.dense.forward(cls).tanh()
+    }
+}
+
+/// Turns the padding mask `[batch, seq]` (true = padding) into an additive bias
+/// `[batch, 1, 1, seq]` broadcast over heads and query positions. A large finite
+/// negative value, as in Hugging Face, keeps softmax free of `inf - inf`.
+fn attention_bias(padding: Tensor<2, Bool>) -> Tensor<4> {
+    let [batch, seq_len] = padding.dims();
+    let mask = padding.reshape([batch, 1, 1, seq_len]);
+    Tensor::<4>::zeros([batch, 1, 1, seq_len], &mask.device()).mask_fill(mask, f32::MIN)
+}
+
+fn linear(d_in: usize, d_out: usize, init: &Initializer, device: &Device) -> Linear {
+    LinearConfig::new(d_in, d_out)
+        .with_initializer(init.clone())
+        .init(device)
+}
+
+fn layer_norm(config: &BertConfig, device: &Device) -> LayerNorm {
+    // burn's default epsilon is 1e-5; BERT's is 1e-12 and it shows in the outputs.
+    LayerNormConfig::new(config.hidden_size)
+        .with_epsilon(config.layer_norm_eps)
+        .init(device)
+}

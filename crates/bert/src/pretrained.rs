@@ -1,0 +1,42 @@
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use text::BertTokenizer;
+
+use crate::weights::{LoadReport, find_weights, load_weights};
+use crate::{BertConfig, BertError, BertModel};
+
+/// A Hugging Face BERT folder loaded whole: config, weights and tokenizer.
+pub struct PretrainedBert {
+    /// The folder it came from.
+    pub dir: PathBuf,
+    pub config: BertConfig,
+    pub model: BertModel,
+    pub tokenizer: BertTokenizer,
+    pub report: LoadReport,
+}
+
+impl PretrainedBert {
+    /// Loads `dir` (`config.json`, `model.safetensors` or `pytorch_model.bin`,
+    /// `tokenizer.json` or `vocab.txt`) onto `device`, tokenizing to `max_len`.
+    pub fn load(dir: impl AsRef<Path>, max_len: usize, device: &Device) -> Result<Self, BertError> {
+        let dir = dir.as_ref();
+        let config = BertConfig::from_file(dir.join("config.json"))?;
+        if max_len > config.max_position_embeddings {
+            return Err(BertError::MaxLenTooLong {
+                max_len,
+                max_positions: config.max_position_embeddings,
+            });
+        }
+        let tokenizer = BertTokenizer::from_dir(dir, max_len)?;
+        let weights = find_weights(dir)?;
+        let (model, report) = load_weights(BertModel::new(&config, true, device), &weights)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            config,
+            model,
+            tokenizer,
+            report,
+        })
+    }
+}
