@@ -1,0 +1,90 @@
+//! Argument groups shared by subcommands, so every command spells them the same way.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use bert::burn::tensor::Device;
+use bert::{BackendKind, PretrainedBert};
+use clap::Args;
+use data::{ReadOptions, ReadOutcome, Record, read_records};
+
+/// Which BERT, on which device, reading how many tokens.
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// A Hugging Face BERT folder (config.json, weights, tokenizer).
+    #[arg(long, default_value = "models/all-MiniLM-L6-v2")]
+    pub model: PathBuf,
+    /// Where tensors run: flex (CPU, default), ndarray (CPU) or wgpu (GPU; needs the
+    /// `wgpu` feature).
+    #[arg(long, default_value_t = BackendKind::Flex, value_parser = parse_backend)]
+    pub backend: BackendKind,
+    /// Tokens per sequence, [CLS] and [SEP] included; longer texts are truncated.
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+}
+
+fn parse_backend(s: &str) -> Result<BackendKind, String> {
+    s.parse().map_err(|e: bert::BertError| e.to_string())
+}
+
+impl ModelArgs {
+    /// Loads the model folder onto the chosen backend's inference device.
+    pub fn load(&self) -> Result<(PretrainedBert, Device)> {
+        let device = self.backend.device()?;
+        let bert = PretrainedBert::load(&self.model, self.max_len, &device)
+            .with_context(|| format!("loading the model in {}", self.model.display()))?;
+        Ok((bert, device))
+    }
+}
+
+/// A data file and how to read it.
+#[derive(Args, Debug)]
+pub struct InputArgs {
+    /// JSONL, CSV or TSV (by extension), one record per line/row.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Column (or JSON key) holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_col: String,
+    /// Column holding the second text of sentence pairs ([CLS] a [SEP] b [SEP]).
+    #[arg(long)]
+    pub text_b_col: Option<String>,
+    /// Column holding the label.
+    #[arg(long, default_value = "label")]
+    pub label_col: String,
+    /// Column holding record ids (default: line numbers).
+    #[arg(long, default_value = "id")]
+    pub id_col: String,
+    /// Drop rows that cannot be used (reported with their line numbers) instead of stopping.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+}
+
+impl InputArgs {
+    /// Reads the records, saying on stderr how many bad rows were skipped.
+    pub fn read(&self, require_labels: bool) -> Result<Vec<Record>> {
+        let options = ReadOptions {
+            text_col: self.text_col.clone(),
+            text_b_col: self.text_b_col.clone(),
+            label_col: self.label_col.clone(),
+            id_col: self.id_col.clone(),
+            require_labels,
+            skip_bad_rows: self.skip_bad_rows,
+        };
+        let ReadOutcome {
+            records,
+            skipped,
+            path,
+        } = read_records(&self.input, &options)?;
+        if !skipped.is_empty() {
+            eprintln!("skipped {} bad rows in {}:", skipped.len(), path.display());
+            for row in skipped.iter().take(10) {
+                eprintln!("  {row}");
+            }
+            if skipped.len() > 10 {
+                eprintln!("  … and {} more", skipped.len() - 10);
+            }
+        }
+        Ok(records)
+    }
+}

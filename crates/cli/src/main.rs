@@ -1,0 +1,36 @@
+//! `bertcls`: BERT text classification from the command line.
+
+mod args;
+mod commands;
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "bertcls",
+    version,
+    about = "BERT text classifiers: a frozen-encoder pipeline or end-to-end fine-tuning, measured side by side",
+    long_about = "BERT text classifiers, two ways, measured side by side.\n\n\
+        Pipeline mode runs a pretrained BERT once, frozen, and trains cheap classifiers over \
+        the stored features. End-to-end mode fine-tunes BERT and the classifier together.\n\n\
+        Models are Hugging Face BERT folders (config.json, model.safetensors or \
+        pytorch_model.bin, tokenizer.json or vocab.txt). `cargo xtask fetch model` puts \
+        all-MiniLM-L6-v2 in models/all-MiniLM-L6-v2, the default."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Embed every text of a file with a frozen BERT and write the vectors as .npy.
+    Embed(commands::embed::EmbedArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Embed(args) => commands::embed::run(args),
+    }
+}

@@ -1,0 +1,23 @@
+//! Progress bars and the numbers printed when long work ends.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A bar counting documents, with rate and ETA; hidden when stderr is not a terminal.
+pub fn documents(total: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} docs  {per_sec}  ETA {eta}")
+            .expect("the template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Peak resident memory of this process in MiB (Linux), if it can be read.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

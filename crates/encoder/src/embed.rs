@@ -1,0 +1,180 @@
+use std::time::Instant;
+
+use bert::burn::tensor::{Device, Tensor};
+use bert::{BertInput, Pooling, PretrainedBert, l2_normalize};
+use data::Record;
+use indicatif::ProgressBar;
+use text::{Encoding, TextError};
+
+/// Errors from embedding a data set.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// A record the tokenizer refused (an empty text, say), named by its id.
+    #[error("record {id:?}: {cause}")]
+    Record { id: String, cause: TextError },
+    #[error("nothing to embed: the input has no records")]
+    NoRecords,
+    #[error("batch size must be at least 1")]
+    ZeroBatchSize,
+}
+
+/// How texts become vectors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedOptions {
+    /// Sequences per forward pass.
+    pub batch_size: usize,
+    pub pooling: Pooling,
+    /// Scale every vector to unit length (cosine similarity = dot product).
+    pub normalize: bool,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            pooling: Pooling::Mean,
+            normalize: false,
+        }
+    }
+}
+
+/// One vector per record, in the records' order: a `rows × dim` row-major matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embeddings {
+    pub values: Vec<f32>,
+    pub rows: usize,
+    pub dim: usize,
+}
+
+impl Embeddings {
+    /// The vector of record `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.values[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// What an embedding run did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmbedSummary {
+    pub documents: usize,
+    /// Real tokens (padding excluded), special tokens included.
+    pub tokens: usize,
+    /// Tokens computed including padding: the cost actually paid.
+    pub padded_tokens: usize,
+    pub seconds: f64,
+}
+
+impl EmbedSummary {
+    pub fn docs_per_second(&self) -> f64 {
+        self.documents as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// A pretrained BERT, frozen, on an inference device: no autodiff graph, no dropout.
+pub struct FrozenEncoder {
+    bert: PretrainedBert,
+    device: Device,
+    options: EmbedOptions,
+}
+
+impl FrozenEncoder {
+    pub fn new(
+        bert: PretrainedBert,
+        device: Device,
+        options: EmbedOptions,
+    ) -> Result<Self, EncodeError> {
+        if options.batch_size == 0 {
+            return Err(EncodeError::ZeroBatchSize);
+        }
+        Ok(Self {
+            bert,
+            device,
+            options,
+        })
+    }
+
+    /// Width of the vectors produced.
+    pub fn dim(&self) -> usize {
+        self.bert.config.hidden_size
+    }
+
+    pub fn bert(&self) -> &PretrainedBert {
+        &self.bert
+    }
+
+    /// Tokenizes every record; the first one the tokenizer refuses is an error naming it.
+    pub fn tokenize(&self, records: &[Record]) -> Result<Vec<Encoding>, EncodeError> {
+        records
+            .iter()
+            .map(|r| {
+                self.bert
+                    .tokenizer
+                    .encode(&r.text, r.text_b.as_deref())
+                    .map_err(|cause| EncodeError::Record {
+                        id: r.id.clone(),
+                        cause,
+                    })
+            })
+            .collect()
+    }
+
+    /// Embeds `records` in length-sorted batches, advancing `progress` by documents.
+    pub fn embed(
+        &self,
+        records: &[Record],
+        progress: &ProgressBar,
+    ) -> Result<(Embeddings, EmbedSummary), EncodeError> {
+        if records.is_empty() {
+            return Err(EncodeError::NoRecords);
+        }
+        let start = Instant::now();
+        let encodings = self.tokenize(records)?;
+        // Sorting by length makes each batch's padding (and wasted work) near zero.
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| encodings[i].len());
+
+        let dim = self.dim();
+        let mut values = vec![0f32; records.len() * dim];
+        let mut padded_tokens = 0;
+        for batch in order.chunks(self.options.batch_size) {
+            let batch_encodings: Vec<&Encoding> = batch.iter().map(|&i| &encodings[i]).collect();
+            padded_tokens +=
+                batch.len() * batch_encodings.iter().map(|e| e.len()).max().unwrap_or(0);
+            let vectors = self.embed_batch(&batch_encodings);
+            for (row, &index) in vectors.chunks_exact(dim).zip(batch) {
+                values[index * dim..(index + 1) * dim].copy_from_slice(row);
+            }
+            progress.inc(batch.len() as u64);
+        }
+        let summary = EmbedSummary {
+            documents: records.len(),
+            tokens: encodings.iter().map(Encoding::len).sum(),
+            padded_tokens,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        let embeddings = Embeddings {
+            values,
+            rows: records.len(),
+            dim,
+        };
+        Ok((embeddings, summary))
+    }
+
+    /// One forward pass over a batch; returns `batch × dim` values, row-major.
+    pub fn embed_batch(&self, encodings: &[&Encoding]) -> Vec<f32> {
+        let pad = self.bert.tokenizer.special_tokens().pad;
+        let input = BertInput::from_encodings(encodings, pad, &self.device);
+        let output = self.bert.model.forward(&input);
+        let mut pooled: Tensor<2> = self
+            .options
+            .pooling
+            .pool(output.last_hidden_state, input.attention_mask);
+        if self.options.normalize {
+            pooled = l2_normalize(pooled);
+        }
+        pooled
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("pooled embeddings are float tensors")
+    }
+}
