@@ -83,25 +83,25 @@ fn task_heads_in_a_checkpoint_are_reported_not_loaded() {
     );
 }
 
-/// Copies a fixture folder so a test can break it.
-fn copy_fixture(name: &str) -> tempfile::TempDir {
+/// Copies a fixture folder so a test can break it, setting `key` in its config.json.
+fn copy_fixture_with(name: &str, key: &str, value: serde_json::Value) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(fixture(name)).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, tmp.path().join(path.file_name().unwrap())).unwrap();
     }
+    let config_path = tmp.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config[key] = value;
+    std::fs::write(&config_path, config.to_string()).unwrap();
     tmp
 }
 
 #[test]
 fn a_checkpoint_missing_encoder_weights_is_refused_by_name() {
-    let dir = copy_fixture("tiny-safetensors-gelu");
     // Claim a third layer the checkpoint does not have.
-    let config_path = dir.path().join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
-    config["num_hidden_layers"] = 3.into();
-    std::fs::write(&config_path, config.to_string()).unwrap();
+    let dir = copy_fixture_with("tiny-safetensors-gelu", "num_hidden_layers", 3.into());
 
     let err = PretrainedBert::load(dir.path(), 64, &Device::flex())
         .err()
@@ -120,12 +120,7 @@ fn a_checkpoint_missing_encoder_weights_is_refused_by_name() {
 
 #[test]
 fn wrong_shapes_are_refused_by_name() {
-    let dir = copy_fixture("tiny-gamma-beta-bin-relu");
-    let config_path = dir.path().join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
-    config["intermediate_size"] = 48.into();
-    std::fs::write(&config_path, config.to_string()).unwrap();
+    let dir = copy_fixture_with("tiny-gamma-beta-bin-relu", "intermediate_size", 48.into());
 
     let message = PretrainedBert::load(dir.path(), 64, &Device::flex())
         .err()
@@ -139,7 +134,7 @@ fn wrong_shapes_are_refused_by_name() {
 
 #[test]
 fn a_folder_without_weights_or_config_says_what_is_missing() {
-    let dir = copy_fixture("tiny-safetensors-gelu");
+    let dir = copy_fixture_with("tiny-safetensors-gelu", "model_type", "bert".into());
     std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
     let message = PretrainedBert::load(dir.path(), 64, &Device::flex())
         .err()

@@ -168,36 +168,47 @@ pub fn decode_base64(text: &str) -> Vec<u8> {
     out
 }
 
-/// RFC 2047 encoded words in headers: `=?charset?B?...?=` and `=?charset?Q?...?=`.
-fn decode_encoded_words(value: &str) -> String {
-    let mut out = String::new();
-    let mut rest = value;
-    while let Some(start) = rest.find("=?") {
+/// Rewrites every occurrence of `marker` in `text`: `decode` gets what follows the
+/// marker and returns the replacement and the remaining text, or `None` to keep the
+/// marker as it is.
+fn rewrite_escapes(
+    text: &str,
+    marker: &str,
+    decode: impl Fn(&str) -> Option<(String, &str)>,
+) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(marker) {
         out.push_str(&rest[..start]);
-        let word = &rest[start + 2..];
-        let decoded = word.split_once("?=").and_then(|(inner, after)| {
-            let mut fields = inner.splitn(3, '?');
-            let (_charset, kind, data) = (fields.next()?, fields.next()?, fields.next()?);
-            let text = match kind.to_ascii_uppercase().as_str() {
-                "B" => String::from_utf8_lossy(&decode_base64(data)).into_owned(),
-                "Q" => decode_quoted_printable(&data.replace('_', " ")),
-                _ => return None,
-            };
-            Some((text, after))
-        });
-        match decoded {
-            Some((text, after)) => {
-                out.push_str(&text);
-                rest = after;
+        let after = &rest[start + marker.len()..];
+        match decode(after) {
+            Some((decoded, tail)) => {
+                out.push_str(&decoded);
+                rest = tail;
             }
             None => {
-                out.push_str("=?");
-                rest = word;
+                out.push_str(marker);
+                rest = after;
             }
         }
     }
     out.push_str(rest);
     out
+}
+
+/// RFC 2047 encoded words in headers: `=?charset?B?...?=` and `=?charset?Q?...?=`.
+fn decode_encoded_words(value: &str) -> String {
+    rewrite_escapes(value, "=?", |word| {
+        let (inner, after) = word.split_once("?=")?;
+        let mut fields = inner.splitn(3, '?');
+        let (_charset, kind, data) = (fields.next()?, fields.next()?, fields.next()?);
+        let text = match kind.to_ascii_uppercase().as_str() {
+            "B" => String::from_utf8_lossy(&decode_base64(data)).into_owned(),
+            "Q" => decode_quoted_printable(&data.replace('_', " ")),
+            _ => return None,
+        };
+        Some((text, after))
+    })
 }
 
 /// The text of an HTML document: tags dropped, `script`/`style` content dropped,
@@ -230,47 +241,27 @@ pub fn html_to_text(html: &str) -> String {
 }
 
 fn decode_entities(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        let after = &rest[amp + 1..];
-        let entity = after
-            .find(';')
-            .filter(|&i| i <= 8)
-            .map(|i| (&after[..i], &after[i + 1..]));
-        let decoded = entity.and_then(|(name, tail)| {
-            let c = match name {
-                "amp" => '&',
-                "lt" => '<',
-                "gt" => '>',
-                "quot" => '"',
-                "apos" => '\'',
-                "nbsp" => ' ',
-                _ => {
-                    let code = name.strip_prefix('#')?;
-                    let n = match code.strip_prefix(['x', 'X']) {
-                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                        None => code.parse().ok()?,
-                    };
-                    char::from_u32(n)?
-                }
-            };
-            Some((c, tail))
-        });
-        match decoded {
-            Some((c, tail)) => {
-                out.push(c);
-                rest = tail;
+    rewrite_escapes(text, "&", |after| {
+        let end = after.find(';').filter(|&i| i <= 8)?;
+        let (name, tail) = (&after[..end], &after[end + 1..]);
+        let c = match name {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            "nbsp" => ' ',
+            _ => {
+                let code = name.strip_prefix('#')?;
+                let n = match code.strip_prefix(['x', 'X']) {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                    None => code.parse().ok()?,
+                };
+                char::from_u32(n)?
             }
-            None => {
-                out.push('&');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+        };
+        Some((c.to_string(), tail))
+    })
 }
 
 fn collapse_whitespace(text: &str) -> String {
