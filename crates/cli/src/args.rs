@@ -52,7 +52,7 @@ pub struct InputArgs {
     /// Column holding the label.
     #[arg(long, default_value = "label")]
     pub label_col: String,
-    /// Column holding record ids (default: line numbers).
+    /// Column holding record ids; rows without one are named by their line number.
     #[arg(long, default_value = "id")]
     pub id_col: String,
     /// Drop rows that cannot be used (reported with their line numbers) instead of stopping.

@@ -1,0 +1,9 @@
+//! Classification metrics, computed from true classes, predicted classes and (for the
+//! ranking metrics) scores. Both modes report through [`ClassificationReport`], so the
+//! pipeline and end-to-end numbers are the same computation.
+
+mod ranking;
+mod report;
+
+pub use ranking::{average_precision, roc_auc};
+pub use report::{BinaryScores, ClassScores, ClassificationReport, ConfusionMatrix};
