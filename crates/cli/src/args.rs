@@ -61,6 +61,18 @@ pub struct InputArgs {
 }
 
 impl InputArgs {
+    /// The column choices, as recorded in cache fingerprints.
+    pub fn describe_columns(&self) -> String {
+        format!(
+            "text={} text_b={} label={} id={} skip_bad_rows={}",
+            self.text_col,
+            self.text_b_col.as_deref().unwrap_or("-"),
+            self.label_col,
+            self.id_col,
+            self.skip_bad_rows
+        )
+    }
+
     /// Reads the records, saying on stderr how many bad rows were skipped.
     pub fn read(&self, require_labels: bool) -> Result<Vec<Record>> {
         let options = ReadOptions {

@@ -51,6 +51,8 @@ fn embed_writes_mean_pooled_vectors_that_match_pytorch() {
         .arg("--input")
         .arg(&input)
         .arg("--output")
+        .arg(dir.path().join("in.emb"))
+        .arg("--export-npy")
         .arg(&output)
         .status()
         .unwrap();
@@ -86,7 +88,7 @@ fn bad_input_rows_are_reported_with_file_and_line() {
             .arg("--input")
             .arg(&input)
             .arg("--output")
-            .arg(dir.path().join("out.npy"))
+            .arg(dir.path().join("out.emb"))
             .args(extra)
             .output()
             .unwrap()
@@ -116,7 +118,7 @@ fn an_unknown_backend_is_refused_with_the_choices() {
             "--input",
             "x.jsonl",
             "--output",
-            "y.npy",
+            "y.emb",
             "--backend",
             "tpu",
         ])
@@ -127,4 +129,98 @@ fn an_unknown_backend_is_refused_with_the_choices() {
         !out.status.success() && stderr.contains("flex, ndarray or wgpu"),
         "{stderr}"
     );
+}
+
+fn minilm() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2");
+    assert!(
+        dir.exists(),
+        "run `cargo xtask fetch model` (the README's test command does)"
+    );
+    dir
+}
+
+fn r8_sample(dir: &std::path::Path, n: usize) -> PathBuf {
+    let r8 = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/r8/test.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&r8)
+        .expect("run `cargo xtask fetch data r8` (the README's test command does)")
+        .lines()
+        .take(n)
+        .map(str::to_owned)
+        .collect();
+    let path = dir.join("sample.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// Kills `bertcls embed` on the real MiniLM once two chunks are on disk, resumes it,
+/// and checks the result against an uninterrupted run, and that a second run is a hit.
+#[test]
+fn a_killed_embed_resumes_and_a_repeated_embed_is_a_hit() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = r8_sample(dir.path(), 192);
+    let embed = |output: &str| {
+        let mut command = bertcls();
+        command
+            .args([
+                "embed",
+                "--chunk-size",
+                "32",
+                "--batch-size",
+                "16",
+                "--max-len",
+                "64",
+            ])
+            .arg("--model")
+            .arg(minilm())
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(dir.path().join(output));
+        command
+    };
+    let partial = dir.path().join("killed.emb.partial");
+    let chunks_on_disk = || {
+        std::fs::read_dir(&partial)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "bin"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let mut child = embed("killed.emb")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while chunks_on_disk() < 2 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert!(!dir.path().join("killed.emb").exists());
+
+    let resumed = embed("killed.emb").output().unwrap();
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("resumed:") && stderr.contains("of 6 chunks"),
+        "{stderr}"
+    );
+
+    assert!(embed("straight.emb").status().unwrap().success());
+    let killed = encoder::EmbeddingCache::open(&dir.path().join("killed.emb")).unwrap();
+    let straight = encoder::EmbeddingCache::open(&dir.path().join("straight.emb")).unwrap();
+    assert_eq!(killed.vectors(), straight.vectors());
+
+    let started = std::time::Instant::now();
+    let again = embed("straight.emb").output().unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("cache hit"), "{stderr}");
+    eprintln!("cache hit in {:?}", started.elapsed());
 }

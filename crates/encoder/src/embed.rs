@@ -2,8 +2,9 @@ use std::time::Instant;
 
 use bert::burn::tensor::{Device, Tensor};
 use bert::{BertInput, Pooling, PretrainedBert, l2_normalize};
+
+use crate::LayerSelection;
 use data::Record;
-use indicatif::ProgressBar;
 use text::{Encoding, TextError};
 
 /// Errors from embedding a data set.
@@ -16,6 +17,8 @@ pub enum EncodeError {
     NoRecords,
     #[error("batch size must be at least 1")]
     ZeroBatchSize,
+    #[error("{0}")]
+    Layers(String),
 }
 
 /// How texts become vectors.
@@ -24,6 +27,8 @@ pub struct EmbedOptions {
     /// Sequences per forward pass.
     pub batch_size: usize,
     pub pooling: Pooling,
+    /// Which layers feed the pooling.
+    pub layers: LayerSelection,
     /// Scale every vector to unit length (cosine similarity = dot product).
     pub normalize: bool,
 }
@@ -33,6 +38,7 @@ impl Default for EmbedOptions {
         Self {
             batch_size: 32,
             pooling: Pooling::Mean,
+            layers: LayerSelection::Last,
             normalize: false,
         }
     }
@@ -86,6 +92,10 @@ impl FrozenEncoder {
         if options.batch_size == 0 {
             return Err(EncodeError::ZeroBatchSize);
         }
+        options
+            .layers
+            .validate(bert.model.num_layers())
+            .map_err(EncodeError::Layers)?;
         Ok(Self {
             bert,
             device,
@@ -95,7 +105,16 @@ impl FrozenEncoder {
 
     /// Width of the vectors produced.
     pub fn dim(&self) -> usize {
-        self.bert.config.hidden_size
+        self.bert.config.hidden_size * self.options.layers.width_factor()
+    }
+
+    /// Sequences per forward pass.
+    pub fn batch_size(&self) -> usize {
+        self.options.batch_size
+    }
+
+    pub fn options(&self) -> &EmbedOptions {
+        &self.options
     }
 
     pub fn bert(&self) -> &PretrainedBert {
@@ -118,11 +137,12 @@ impl FrozenEncoder {
             .collect()
     }
 
-    /// Embeds `records` in length-sorted batches, advancing `progress` by documents.
+    /// Embeds `records` in length-sorted batches; `progress` is told how many more
+    /// documents are done after each batch.
     pub fn embed(
         &self,
         records: &[Record],
-        progress: &ProgressBar,
+        progress: &mut dyn FnMut(usize),
     ) -> Result<(Embeddings, EmbedSummary), EncodeError> {
         if records.is_empty() {
             return Err(EncodeError::NoRecords);
@@ -144,7 +164,7 @@ impl FrozenEncoder {
             for (row, &index) in vectors.chunks_exact(dim).zip(batch) {
                 values[index * dim..(index + 1) * dim].copy_from_slice(row);
             }
-            progress.inc(batch.len() as u64);
+            progress(batch.len());
         }
         let summary = EmbedSummary {
             documents: records.len(),
@@ -164,11 +184,14 @@ impl FrozenEncoder {
     pub fn embed_batch(&self, encodings: &[&Encoding]) -> Vec<f32> {
         let pad = self.bert.tokenizer.special_tokens().pad;
         let input = BertInput::from_encodings(encodings, pad, &self.device);
-        let output = self.bert.model.forward(&input);
-        let mut pooled: Tensor<2> = self
-            .options
-            .pooling
-            .pool(output.last_hidden_state, input.attention_mask);
+        let layers = self.options.layers;
+        let states = if layers.needs_all_layers() {
+            let output = self.bert.model.forward_all_layers(&input);
+            layers.combine(output.last_hidden_state, output.hidden_states)
+        } else {
+            self.bert.model.forward(&input).last_hidden_state
+        };
+        let mut pooled: Tensor<2> = self.options.pooling.pool(states, input.attention_mask);
         if self.options.normalize {
             pooled = l2_normalize(pooled);
         }

@@ -1,11 +1,24 @@
 //! Pipeline mode, stage 1: a pretrained BERT, frozen, turns every record of a data
-//! set into one feature vector.
+//! set into one feature vector, stored in an [`EmbeddingCache`] that later runs reuse.
 //!
 //! Records are tokenized, sorted by length and batched, so each batch is padded only
-//! to its own longest sequence; vectors come back in the input order.
+//! to its own longest sequence; vectors come back in the input order. A cache is
+//! identified by the fingerprint of everything that decides its vectors
+//! ([`EmbeddingSpec`]): the same run twice is a hit, any change a miss.
 
+#[cfg(not(target_endian = "little"))]
+compile_error!("the cache and .npy formats are little-endian f32, written with native byte order");
+
+mod build;
+mod cache;
 mod embed;
+mod layers;
 mod npy;
+mod spec;
 
+pub use build::{BuildError, BuildOutcome, build_cache, partial_dir};
+pub use cache::{CacheError, CacheMeta, EmbeddingCache, FORMAT_VERSION};
 pub use embed::{EmbedOptions, EmbedSummary, Embeddings, EncodeError, FrozenEncoder};
+pub use layers::LayerSelection;
 pub use npy::{NpyError, read_npy, write_npy};
+pub use spec::{EmbeddingSpec, Shard};

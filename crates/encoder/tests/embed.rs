@@ -3,8 +3,7 @@ use std::path::PathBuf;
 use bert::burn::tensor::Device;
 use bert::{Pooling, PretrainedBert};
 use data::Record;
-use encoder::{EmbedOptions, EncodeError, FrozenEncoder};
-use indicatif::ProgressBar;
+use encoder::{EmbedOptions, EncodeError, FrozenEncoder, LayerSelection};
 
 fn tiny_model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
@@ -38,19 +37,28 @@ fn batched_length_sorted_embeddings_equal_one_at_a_time_in_input_order() {
         record("mid", "happy dog runs on the mat", None),
         record("unk", "zebra", None),
     ];
-    for pooling in Pooling::ALL {
+    let selections = [
+        LayerSelection::Last,
+        LayerSelection::Mean(2),
+        LayerSelection::Concat(2),
+    ];
+    for (pooling, layers) in Pooling::ALL
+        .into_iter()
+        .flat_map(|p| selections.map(|l| (p, l)))
+    {
         let options = EmbedOptions {
             batch_size: 2,
             pooling,
+            layers,
             normalize: true,
         };
         let encoder = encoder(options.clone());
-        let (batched, summary) = encoder.embed(&records, &ProgressBar::hidden()).unwrap();
-        assert_eq!((batched.rows, batched.dim), (5, 32));
+        let (batched, summary) = encoder.embed(&records, &mut |_| {}).unwrap();
+        assert_eq!((batched.rows, batched.dim), (5, 32 * layers.width_factor()));
         assert!(summary.padded_tokens >= summary.tokens);
         for (i, r) in records.iter().enumerate() {
             let alone = encoder
-                .embed(std::slice::from_ref(r), &ProgressBar::hidden())
+                .embed(std::slice::from_ref(r), &mut |_| {})
                 .unwrap()
                 .0;
             let diff = alone
@@ -74,7 +82,7 @@ fn batched_length_sorted_embeddings_equal_one_at_a_time_in_input_order() {
 fn a_record_with_no_tokens_is_named() {
     let encoder = encoder(EmbedOptions::default());
     let records = vec![record("fine", "cat", None), record("blank-7", " \t ", None)];
-    match encoder.embed(&records, &ProgressBar::hidden()) {
+    match encoder.embed(&records, &mut |_| {}) {
         Err(EncodeError::Record { id, .. }) => assert_eq!(id, "blank-7"),
         other => panic!("expected the empty record to be named, got {other:?}"),
     }
@@ -94,7 +102,7 @@ fn zero_batch_size_and_empty_inputs_are_errors() {
     ));
     let encoder = encoder(EmbedOptions::default());
     assert!(matches!(
-        encoder.embed(&[], &ProgressBar::hidden()),
+        encoder.embed(&[], &mut |_| {}),
         Err(EncodeError::NoRecords)
     ));
 }

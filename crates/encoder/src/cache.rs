@@ -1,0 +1,284 @@
+//! The embedding cache: a folder `NAME.emb/` holding `meta.json` (what the vectors
+//! are: spec, fingerprint, ids, labels, checksum) and `vectors.f32` (a small header,
+//! then little-endian f32 rows, memory-mapped for reading).
+//!
+//! A cache under its final name is always complete and verified: it is assembled in
+//! `NAME.emb.partial/` and renamed into place. Reading checks the header against
+//! the metadata and the data against its checksum, so a truncated or corrupted cache
+//! is refused, never read as garbage.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{EmbeddingSpec, Shard};
+
+/// Bumped whenever the layout changes; older caches are then rebuilt, not misread.
+pub const FORMAT_VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"BCLSEMB\x01";
+/// magic (8) + version (4) + dtype (4) + rows (8) + dim (8).
+const HEADER_LEN: usize = 32;
+const DTYPE_F32: u32 = 0;
+
+/// Errors from reading or writing an embedding cache.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("{path}: {cause}")]
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error(
+        "{path} is not a usable embedding cache: {reason}; delete it and run `bertcls embed` again"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "{path} holds other features than expected:\n  cache:    {found}\n  expected: {expected}"
+    )]
+    Mismatch {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("shards do not form one cache: {0}")]
+    Shards(String),
+}
+
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
+    move |cause| CacheError::Io {
+        path: path.to_owned(),
+        cause,
+    }
+}
+
+/// What a cache holds, besides the vectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheMeta {
+    pub format_version: u32,
+    pub spec: EmbeddingSpec,
+    pub fingerprint: String,
+    pub rows: usize,
+    pub dim: usize,
+    /// Record ids, one per row.
+    pub ids: Vec<String>,
+    /// Record labels, one per row (`None` for unlabelled records).
+    pub labels: Vec<Option<String>>,
+    /// SHA-256 of the f32 payload of `vectors.f32`.
+    pub vectors_sha256: String,
+}
+
+enum Storage {
+    Mapped(Mmap),
+    Owned(Vec<f32>),
+}
+
+/// A verified cache, opened for reading.
+pub struct EmbeddingCache {
+    pub path: PathBuf,
+    pub meta: CacheMeta,
+    storage: Storage,
+}
+
+impl EmbeddingCache {
+    /// Opens and verifies `path` (a `NAME.emb` folder).
+    pub fn open(path: &Path) -> Result<Self, CacheError> {
+        let corrupt = |reason: String| CacheError::Corrupt {
+            path: path.to_owned(),
+            reason,
+        };
+        let meta_path = path.join("meta.json");
+        let meta_text = std::fs::read_to_string(&meta_path).map_err(io_error(&meta_path))?;
+        let meta: CacheMeta =
+            serde_json::from_str(&meta_text).map_err(|e| corrupt(format!("meta.json: {e}")))?;
+        if meta.format_version != FORMAT_VERSION {
+            return Err(corrupt(format!(
+                "format version {} (this build reads {FORMAT_VERSION})",
+                meta.format_version
+            )));
+        }
+        let vectors_path = path.join("vectors.f32");
+        let file = std::fs::File::open(&vectors_path).map_err(io_error(&vectors_path))?;
+        // SAFETY: the file is ours and not modified while mapped; a concurrent writer
+        // would build in a `.partial` folder and rename, never write in place.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_error(&vectors_path))?;
+        let expected_len = HEADER_LEN + meta.rows * meta.dim * 4;
+        if map.len() != expected_len {
+            return Err(corrupt(format!(
+                "vectors.f32 has {} bytes, expected {expected_len} (truncated?)",
+                map.len()
+            )));
+        }
+        let header = read_header(&map[..HEADER_LEN]).map_err(&corrupt)?;
+        if header != (meta.rows, meta.dim) {
+            return Err(corrupt(format!(
+                "header says {:?} rows × dim, meta.json {:?}",
+                header,
+                (meta.rows, meta.dim)
+            )));
+        }
+        let actual = format!("{:x}", Sha256::digest(&map[HEADER_LEN..]));
+        if actual != meta.vectors_sha256 {
+            return Err(corrupt("vectors.f32 does not match its checksum".into()));
+        }
+        if meta.ids.len() != meta.rows || meta.labels.len() != meta.rows {
+            return Err(corrupt("ids or labels do not match the row count".into()));
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            meta,
+            storage: Storage::Mapped(map),
+        })
+    }
+
+    /// Opens the shards of one sharded run (`embed --shard i/N` for every i) as one
+    /// cache, checking that they come from the same spec and cover the input once.
+    pub fn open_shards(paths: &[PathBuf]) -> Result<Self, CacheError> {
+        let mut shards = paths
+            .iter()
+            .map(|p| Self::open(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        if shards.len() == 1 && shards[0].meta.spec.shard.is_none() {
+            return Ok(shards.remove(0));
+        }
+        let shard_of = |c: &Self| -> Result<Shard, CacheError> {
+            c.meta
+                .spec
+                .shard
+                .ok_or_else(|| CacheError::Shards(format!("{} is not a shard", c.path.display())))
+        };
+        shards.sort_by_key(|c| c.meta.spec.shard.map(|s| s.index));
+        let first = shard_of(&shards[0])?;
+        let spec = shards[0].meta.spec.unsharded();
+        if shards.len() != first.count {
+            return Err(CacheError::Shards(format!(
+                "{} of {} shards given",
+                shards.len(),
+                first.count
+            )));
+        }
+        let mut next_row = 0;
+        for (i, cache) in shards.iter().enumerate() {
+            let shard = shard_of(cache)?;
+            if cache.meta.spec.unsharded() != spec {
+                return Err(CacheError::Shards(format!(
+                    "{} was made with other settings:\n  {}\n  {}",
+                    cache.path.display(),
+                    cache.meta.spec.describe(),
+                    spec.describe()
+                )));
+            }
+            if shard.index != i || shard.count != first.count || shard.start != next_row {
+                return Err(CacheError::Shards(format!(
+                    "shard {} of {} is missing or repeated",
+                    i, first.count
+                )));
+            }
+            next_row = shard.end;
+        }
+        if next_row != first.total {
+            return Err(CacheError::Shards(format!(
+                "the shards cover {next_row} of {} rows",
+                first.total
+            )));
+        }
+        let dim = shards[0].meta.dim;
+        let mut values = Vec::with_capacity(first.total * dim);
+        let (mut ids, mut labels) = (Vec::new(), Vec::new());
+        for cache in &shards {
+            values.extend_from_slice(cache.vectors());
+            ids.extend(cache.meta.ids.iter().cloned());
+            labels.extend(cache.meta.labels.iter().cloned());
+        }
+        let meta = CacheMeta {
+            format_version: FORMAT_VERSION,
+            fingerprint: spec.fingerprint(),
+            spec,
+            rows: first.total,
+            dim,
+            ids,
+            labels,
+            vectors_sha256: format!(
+                "{:x}",
+                Sha256::digest(bytemuck::cast_slice::<f32, u8>(&values))
+            ),
+        };
+        Ok(Self {
+            path: paths[0].clone(),
+            meta,
+            storage: Storage::Owned(values),
+        })
+    }
+
+    /// All vectors, row-major: `rows × dim`.
+    pub fn vectors(&self) -> &[f32] {
+        match &self.storage {
+            // The header is 32 bytes and maps are page-aligned, so the payload is
+            // 4-byte aligned; cast_slice checks it anyway.
+            Storage::Mapped(map) => bytemuck::cast_slice(&map[HEADER_LEN..]),
+            Storage::Owned(values) => values,
+        }
+    }
+
+    /// The vector of row `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.vectors()[i * self.meta.dim..(i + 1) * self.meta.dim]
+    }
+
+    /// Refuses the cache unless it holds features made as `expected` says, naming both.
+    pub fn check_spec(&self, expected: &EmbeddingSpec) -> Result<(), CacheError> {
+        if self.meta.spec.fingerprint() == expected.fingerprint() {
+            return Ok(());
+        }
+        Err(CacheError::Mismatch {
+            path: self.path.clone(),
+            found: self.meta.spec.describe(),
+            expected: expected.describe(),
+        })
+    }
+}
+
+fn read_header(bytes: &[u8]) -> Result<(usize, usize), String> {
+    if &bytes[..8] != MAGIC {
+        return Err("bad magic in vectors.f32".into());
+    }
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+    let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+    if u32_at(8) != FORMAT_VERSION || u32_at(12) != DTYPE_F32 {
+        return Err("unsupported version or dtype in vectors.f32".into());
+    }
+    Ok((u64_at(16) as usize, u64_at(24) as usize))
+}
+
+/// Writes `vectors.f32` and `meta.json` into `dir`, then renames `dir` to `path`
+/// (replacing an older cache there). The payload checksum is computed here.
+pub(crate) fn write_cache(
+    dir: &Path,
+    path: &Path,
+    mut meta: CacheMeta,
+    values: &[f32],
+) -> Result<(), CacheError> {
+    let bytes: &[u8] = bytemuck::cast_slice(values);
+    meta.vectors_sha256 = format!("{:x}", Sha256::digest(bytes));
+    let vectors_path = dir.join("vectors.f32");
+    let mut file = std::fs::File::create(&vectors_path).map_err(io_error(&vectors_path))?;
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(&DTYPE_F32.to_le_bytes());
+    header.extend_from_slice(&(meta.rows as u64).to_le_bytes());
+    header.extend_from_slice(&(meta.dim as u64).to_le_bytes());
+    file.write_all(&header).map_err(io_error(&vectors_path))?;
+    // f32 rows are little-endian on every platform this builds for (x86-64, aarch64).
+    file.write_all(bytes).map_err(io_error(&vectors_path))?;
+    file.sync_all().map_err(io_error(&vectors_path))?;
+    let meta_path = dir.join("meta.json");
+    let json = serde_json::to_string(&meta).expect("metadata always serialises");
+    std::fs::write(&meta_path, json).map_err(io_error(&meta_path))?;
+    if path.exists() {
+        std::fs::remove_dir_all(path).map_err(io_error(path))?;
+    }
+    std::fs::rename(dir, path).map_err(io_error(path))
+}

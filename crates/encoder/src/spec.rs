@@ -1,0 +1,182 @@
+use std::path::Path;
+
+use bert::{Pooling, find_weights};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::cache::io_error;
+use crate::{CacheError, EmbedOptions, LayerSelection};
+
+/// Files that decide how a model folder tokenizes.
+const TOKENIZER_FILES: [&str; 4] = [
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
+
+/// Everything that determines the vectors of a cache. Two runs with equal specs
+/// produce the same vectors, so the second is a cache hit; any difference is a miss.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddingSpec {
+    /// The model folder, for messages; its content is identified by the checksums.
+    pub model: String,
+    pub weights_sha256: String,
+    pub config_sha256: String,
+    pub tokenizer_sha256: String,
+    pub max_len: usize,
+    pub pooling: Pooling,
+    pub layers: LayerSelection,
+    pub normalize: bool,
+    /// The data file, for messages; its content is identified by the checksum.
+    pub input: String,
+    pub input_sha256: String,
+    /// How the input was read (columns), since it decides the texts.
+    pub columns: String,
+    /// Rows `start..end` of the input, when this is one shard of several.
+    pub shard: Option<Shard>,
+}
+
+/// One of `count` deterministic slices of an input: rows `start..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+    pub start: usize,
+    pub end: usize,
+    /// Rows in the whole input.
+    pub total: usize,
+}
+
+impl Shard {
+    /// The `index`-th of `count` contiguous, near-equal slices of `total` rows.
+    pub fn new(index: usize, count: usize, total: usize) -> Result<Self, String> {
+        if count == 0 || index >= count {
+            return Err(format!("shard {index}/{count}: expected 0 ≤ i < N"));
+        }
+        Ok(Self {
+            index,
+            count,
+            start: index * total / count,
+            end: (index + 1) * total / count,
+            total,
+        })
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `i/N`; the rows are filled in once the input's size is known.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("bad shard {s:?}: expected i/N, e.g. 0/4"))?;
+        let parse = |x: &str| {
+            x.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("bad shard {s:?}: expected i/N"))
+        };
+        Shard::new(parse(i)?, parse(n)?, 0)
+    }
+}
+
+impl EmbeddingSpec {
+    /// The spec of embedding `input` (read with `columns`) with the model folder
+    /// `model_dir`. Only file checksums are computed; the model is not loaded, so a
+    /// cache hit is decided in well under a second.
+    pub fn for_run(
+        model_dir: &Path,
+        max_len: usize,
+        options: &EmbedOptions,
+        input: &Path,
+        columns: String,
+        shard: Option<Shard>,
+    ) -> Result<Self, CacheError> {
+        let hash = |path: &Path| {
+            data::sha256_file(path).map_err(|e| CacheError::Corrupt {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })
+        };
+        let weights = find_weights(model_dir).map_err(|e| CacheError::Corrupt {
+            path: model_dir.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let mut tokenizer = Sha256::new();
+        for name in TOKENIZER_FILES {
+            let path = model_dir.join(name);
+            if path.exists() {
+                tokenizer.update(name.as_bytes());
+                tokenizer.update(hash(&path)?.as_bytes());
+            }
+        }
+        let config = model_dir.join("config.json");
+        std::fs::metadata(&config).map_err(io_error(&config))?;
+        Ok(Self {
+            model: model_dir.display().to_string(),
+            weights_sha256: hash(&weights)?,
+            config_sha256: hash(&config)?,
+            tokenizer_sha256: format!("{:x}", tokenizer.finalize()),
+            max_len,
+            pooling: options.pooling,
+            layers: options.layers,
+            normalize: options.normalize,
+            input: input.display().to_string(),
+            input_sha256: hash(input)?,
+            columns,
+            shard,
+        })
+    }
+
+    /// SHA-256 of the fields that decide the vectors (not the display paths).
+    pub fn fingerprint(&self) -> String {
+        let mut content = self.clone();
+        content.model.clear();
+        content.input.clear();
+        let json = serde_json::to_string(&content).expect("a spec always serialises");
+        format!("{:x}", Sha256::digest(json.as_bytes()))
+    }
+
+    /// The same spec without the shard: what all shards of one run share.
+    pub fn unsharded(&self) -> Self {
+        Self {
+            shard: None,
+            ..self.clone()
+        }
+    }
+
+    /// A one-line description for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "model {} (weights {}), data {} ({}), max_len {}, {} pooling, layers {}{}",
+            self.model,
+            &self.weights_sha256[..12.min(self.weights_sha256.len())],
+            self.input,
+            &self.input_sha256[..12.min(self.input_sha256.len())],
+            self.max_len,
+            self.pooling,
+            self.layers,
+            if self.normalize { ", normalised" } else { "" }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_input_exactly_once() {
+        let total = 103;
+        let mut next = 0;
+        for i in 0..4 {
+            let shard = Shard::new(i, 4, total).unwrap();
+            assert_eq!(shard.start, next);
+            next = shard.end;
+        }
+        assert_eq!(next, total);
+        assert!("4/4".parse::<Shard>().is_err());
+        assert_eq!("1/3".parse::<Shard>().unwrap().index, 1);
+    }
+}

@@ -1,0 +1,312 @@
+//! The embedding cache on the tiny model: hits and misses, integrity checks, shards,
+//! and resuming an interrupted build.
+
+use std::path::{Path, PathBuf};
+
+use bert::burn::tensor::Device;
+use bert::{Pooling, PretrainedBert};
+use data::Record;
+use encoder::{
+    BuildOutcome, CacheError, EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder, Shard,
+    build_cache, partial_dir,
+};
+
+fn tiny_model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
+}
+
+const WORDS: [&str; 12] = [
+    "the", "cat", "dog", "sat", "on", "mat", "big", "red", "bird", "runs", "oil", "price",
+];
+
+/// `n` records of varied lengths, written to `dir/input.jsonl` as a spec needs a file.
+fn records(dir: &Path, n: usize) -> (Vec<Record>, PathBuf) {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            id: format!("r{i}"),
+            text: (0..1 + (i * 7) % 11)
+                .map(|j| WORDS[(i + j) % WORDS.len()])
+                .collect::<Vec<_>>()
+                .join(" "),
+            text_b: None,
+            label: Some(if i % 3 == 0 { "a" } else { "b" }.into()),
+        })
+        .collect();
+    let path = dir.join("input.jsonl");
+    data::write_jsonl(&path, &records).unwrap();
+    (records, path)
+}
+
+fn options(pooling: Pooling) -> EmbedOptions {
+    EmbedOptions {
+        batch_size: 3,
+        pooling,
+        ..EmbedOptions::default()
+    }
+}
+
+fn encoder(options: EmbedOptions) -> FrozenEncoder {
+    let device = Device::flex();
+    FrozenEncoder::new(
+        PretrainedBert::load(tiny_model(), 32, &device).unwrap(),
+        device,
+        options,
+    )
+    .unwrap()
+}
+
+fn spec(input: &Path, options: &EmbedOptions, shard: Option<Shard>) -> EmbeddingSpec {
+    EmbeddingSpec::for_run(&tiny_model(), 32, options, input, "text".into(), shard).unwrap()
+}
+
+#[test]
+fn a_cache_round_trips_and_the_same_run_twice_is_a_hit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (records, input) = records(dir.path(), 20);
+    let opts = options(Pooling::Mean);
+    let encoder = encoder(opts.clone());
+    let path = dir.path().join("x.emb");
+    let (cache, outcome) = build_cache(
+        &encoder,
+        &records,
+        &spec(&input, &opts, None),
+        &path,
+        4,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(matches!(
+        outcome,
+        BuildOutcome::Built {
+            chunks: 5,
+            resumed_chunks: 0,
+            ..
+        }
+    ));
+    assert!(
+        !partial_dir(&path).exists(),
+        "the partial folder must be renamed away"
+    );
+
+    let (expected, _) = encoder.embed(&records, &mut |_| {}).unwrap();
+    let reopened = EmbeddingCache::open(&path).unwrap();
+    assert_eq!(reopened.vectors(), expected.values.as_slice());
+    assert_eq!(reopened.meta.ids[3], "r3");
+    assert_eq!(reopened.meta.labels[3].as_deref(), Some("a"));
+    assert_eq!(cache.vectors(), reopened.vectors());
+
+    let (_, again) = build_cache(
+        &encoder,
+        &records,
+        &spec(&input, &opts, None),
+        &path,
+        4,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(again, BuildOutcome::Hit);
+}
+
+#[test]
+fn any_change_of_inputs_is_a_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let (records, input) = records(dir.path(), 6);
+    let base = spec(&input, &options(Pooling::Mean), None);
+    assert_ne!(
+        base.fingerprint(),
+        spec(&input, &options(Pooling::Cls), None).fingerprint()
+    );
+    let normalized = EmbedOptions {
+        normalize: true,
+        ..options(Pooling::Mean)
+    };
+    assert_ne!(
+        base.fingerprint(),
+        spec(&input, &normalized, None).fingerprint()
+    );
+    let other = EmbeddingSpec::for_run(
+        &tiny_model(),
+        16,
+        &options(Pooling::Mean),
+        &input,
+        "text".into(),
+        None,
+    )
+    .unwrap();
+    assert_ne!(base.fingerprint(), other.fingerprint());
+    // Same content elsewhere is the same features; other content is not.
+    let copy = dir.path().join("copy.jsonl");
+    std::fs::copy(&input, &copy).unwrap();
+    assert_eq!(
+        base.fingerprint(),
+        spec(&copy, &options(Pooling::Mean), None).fingerprint()
+    );
+    data::write_jsonl(&copy, &records[..5]).unwrap();
+    assert_ne!(
+        base.fingerprint(),
+        spec(&copy, &options(Pooling::Mean), None).fingerprint()
+    );
+}
+
+#[test]
+fn truncated_or_corrupted_caches_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (records, input) = records(dir.path(), 8);
+    let opts = options(Pooling::Mean);
+    let path = dir.path().join("x.emb");
+    build_cache(
+        &encoder(opts.clone()),
+        &records,
+        &spec(&input, &opts, None),
+        &path,
+        4,
+        &mut |_| {},
+    )
+    .unwrap();
+    let vectors = path.join("vectors.f32");
+    let bytes = std::fs::read(&vectors).unwrap();
+
+    std::fs::write(&vectors, &bytes[..bytes.len() - 4]).unwrap();
+    let message = EmbeddingCache::open(&path).err().unwrap().to_string();
+    assert!(
+        message.contains("truncated") && message.contains("bertcls embed"),
+        "{message}"
+    );
+
+    let mut flipped = bytes.clone();
+    *flipped.last_mut().unwrap() ^= 0x40;
+    std::fs::write(&vectors, &flipped).unwrap();
+    let message = EmbeddingCache::open(&path).err().unwrap().to_string();
+    assert!(message.contains("checksum"), "{message}");
+}
+
+#[test]
+fn a_cache_for_other_features_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let (records, input) = records(dir.path(), 4);
+    let opts = options(Pooling::Mean);
+    let path = dir.path().join("x.emb");
+    let (cache, _) = build_cache(
+        &encoder(opts.clone()),
+        &records,
+        &spec(&input, &opts, None),
+        &path,
+        4,
+        &mut |_| {},
+    )
+    .unwrap();
+    let expected = spec(&input, &options(Pooling::Max), None);
+    let err = cache.check_spec(&expected).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, CacheError::Mismatch { .. }));
+    assert!(
+        message.contains("mean pooling") && message.contains("max pooling"),
+        "{message}"
+    );
+}
+
+#[test]
+fn shards_merge_into_the_unsharded_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let (records, input) = records(dir.path(), 17);
+    let opts = options(Pooling::Max);
+    let encoder = encoder(opts.clone());
+    let whole = dir.path().join("whole.emb");
+    let (full, _) = build_cache(
+        &encoder,
+        &records,
+        &spec(&input, &opts, None),
+        &whole,
+        4,
+        &mut |_| {},
+    )
+    .unwrap();
+    let paths: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let shard = Shard::new(i, 3, records.len()).unwrap();
+            let path = dir.path().join(format!("s{i}.emb"));
+            build_cache(
+                &encoder,
+                &records,
+                &spec(&input, &opts, Some(shard)),
+                &path,
+                4,
+                &mut |_| {},
+            )
+            .unwrap();
+            path
+        })
+        .collect();
+    let merged =
+        EmbeddingCache::open_shards(&[paths[2].clone(), paths[0].clone(), paths[1].clone()])
+            .unwrap();
+    assert_eq!(merged.vectors(), full.vectors());
+    assert_eq!(merged.meta.ids, full.meta.ids);
+    assert_eq!(merged.meta.fingerprint, full.meta.fingerprint);
+
+    let missing = EmbeddingCache::open_shards(&paths[..2])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(missing.contains("2 of 3 shards"), "{missing}");
+    let repeated =
+        EmbeddingCache::open_shards(&[paths[0].clone(), paths[0].clone(), paths[2].clone()])
+            .err()
+            .unwrap()
+            .to_string();
+    assert!(repeated.contains("missing or repeated"), "{repeated}");
+}
+
+#[test]
+fn an_interrupted_build_resumes_from_its_complete_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (records, input) = records(dir.path(), 24);
+    let opts = options(Pooling::Mean);
+    let encoder = encoder(opts.clone());
+    let spec = spec(&input, &opts, None);
+    let path = dir.path().join("x.emb");
+
+    // Interrupt the first run once 10 rows are done, as a kill would: chunks hold 4
+    // rows and batches 3, so chunks 0 and 1 are complete and chunk 2 is not.
+    let mut done_rows = 0;
+    let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        build_cache(&encoder, &records, &spec, &path, 4, &mut |n| {
+            done_rows += n;
+            assert!(done_rows < 10, "interrupted");
+        })
+    }));
+    assert!(interrupted.is_err());
+    assert!(
+        !path.exists(),
+        "an interrupted build must not leave a cache under the final name"
+    );
+    let chunk_files = || {
+        std::fs::read_dir(partial_dir(&path))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "bin")
+            })
+            .count()
+    };
+    assert_eq!(chunk_files(), 2);
+
+    // A torn chunk (a crash while writing, on a file system without atomic rename) is recomputed.
+    std::fs::write(partial_dir(&path).join("chunk-000001.bin"), b"torn").unwrap();
+    let (cache, outcome) = build_cache(&encoder, &records, &spec, &path, 4, &mut |_| {}).unwrap();
+    let BuildOutcome::Built {
+        chunks,
+        resumed_chunks,
+        ..
+    } = outcome
+    else {
+        panic!("expected a build")
+    };
+    assert_eq!(chunks, 6);
+    assert_eq!(resumed_chunks, 1);
+    let (expected, _) = encoder.embed(&records, &mut |_| {}).unwrap();
+    assert_eq!(cache.vectors(), expected.values.as_slice());
+}
