@@ -1,0 +1,93 @@
+use serde::{Deserialize, Serialize};
+
+/// A dense `rows × dim` matrix of features, row-major, with one class index per row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Features {
+    pub values: Vec<f32>,
+    pub rows: usize,
+    pub dim: usize,
+    pub labels: Vec<usize>,
+}
+
+impl Features {
+    pub fn new(values: Vec<f32>, dim: usize, labels: Vec<usize>) -> Self {
+        assert!(
+            dim > 0 && values.len() % dim == 0,
+            "values must be rows × dim"
+        );
+        let rows = values.len() / dim;
+        assert_eq!(labels.len(), rows, "one label per row");
+        Self {
+            values,
+            rows,
+            dim,
+            labels,
+        }
+    }
+
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.values[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// The rows at `indices`, in that order.
+    pub fn subset(&self, indices: &[usize]) -> Self {
+        let values = indices
+            .iter()
+            .flat_map(|&i| self.row(i).iter().copied())
+            .collect();
+        let labels = indices.iter().map(|&i| self.labels[i]).collect();
+        Self::new(values, self.dim, labels)
+    }
+}
+
+/// Per-feature centring and scaling, fitted on training data only so that nothing
+/// of validation or test leaks into training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Standardizer {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+impl Standardizer {
+    pub fn fit(features: &Features) -> Self {
+        let (rows, dim) = (features.rows as f64, features.dim);
+        let mut mean = vec![0f64; dim];
+        for i in 0..features.rows {
+            for (m, &v) in mean.iter_mut().zip(features.row(i)) {
+                *m += v as f64;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= rows);
+        let mut var = vec![0f64; dim];
+        for i in 0..features.rows {
+            for ((s, &v), m) in var.iter_mut().zip(features.row(i)).zip(&mean) {
+                *s += (v as f64 - m).powi(2);
+            }
+        }
+        Self {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            // A constant feature keeps scale 1 rather than dividing by zero.
+            std: var
+                .iter()
+                .map(|&s| {
+                    let sd = (s / rows).sqrt();
+                    if sd > 1e-12 { sd as f32 } else { 1.0 }
+                })
+                .collect(),
+        }
+    }
+
+    pub fn apply(&self, features: &Features) -> Features {
+        let values = features
+            .values
+            .chunks_exact(features.dim)
+            .flat_map(|row| {
+                row.iter()
+                    .zip(&self.mean)
+                    .zip(&self.std)
+                    .map(|((v, m), s)| (v - m) / s)
+            })
+            .collect();
+        Features::new(values, features.dim, features.labels.clone())
+    }
+}

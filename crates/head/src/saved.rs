@@ -1,0 +1,161 @@
+//! A trained head on disk: `head.json` (configuration, class names, standardiser, the
+//! fingerprint of the features it was trained on) and `weights.bpk` (burnpack).
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::train::{argmax_rows, predict_proba};
+use crate::{Features, Head, Standardizer, TrainConfig, TrainedHead};
+
+/// Errors from saving, loading or applying a head.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadError {
+    #[error("{path}: {cause}")]
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error(
+        "the head in {path} was trained on other features:\n  head:     {trained_on}\n  features: {given}\n\
+         embed the data with the head's settings, or train a head on these features"
+    )]
+    OtherFeatures {
+        path: PathBuf,
+        trained_on: String,
+        given: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct HeadMeta {
+    config: TrainConfig,
+    labels: Vec<String>,
+    dim: usize,
+    standardizer: Standardizer,
+    feature_fingerprint: String,
+    feature_description: String,
+    best_epoch: usize,
+    valid_macro_f1: f64,
+}
+
+/// A head loaded for prediction.
+pub struct SavedHead {
+    pub path: PathBuf,
+    pub labels: Vec<String>,
+    pub config: TrainConfig,
+    meta: HeadMeta,
+    model: Head,
+}
+
+impl SavedHead {
+    /// Writes `head` into the folder `path` (atomically: built beside it, then renamed).
+    /// `feature_fingerprint` identifies the encoder that made the features.
+    pub fn save(
+        head: &TrainedHead,
+        labels: &[String],
+        feature_fingerprint: &str,
+        feature_description: &str,
+        path: &Path,
+    ) -> Result<(), HeadError> {
+        let io = |p: &Path| {
+            let p = p.to_owned();
+            move |cause| HeadError::Io { path: p, cause }
+        };
+        let tmp = path.with_extension("partial");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        let meta = HeadMeta {
+            config: head.config.clone(),
+            labels: labels.to_vec(),
+            dim: head.standardizer.mean.len(),
+            standardizer: head.standardizer.clone(),
+            feature_fingerprint: feature_fingerprint.into(),
+            feature_description: feature_description.into(),
+            best_epoch: head.best_epoch,
+            valid_macro_f1: head.valid_report.macro_f1,
+        };
+        let meta_path = tmp.join("head.json");
+        std::fs::write(
+            &meta_path,
+            serde_json::to_string_pretty(&meta).expect("serialisable"),
+        )
+        .map_err(io(&meta_path))?;
+        let weights = tmp.join("weights.bpk");
+        let mut store = BurnpackStore::from_file(&weights).overwrite(true);
+        head.model
+            .save_into(&mut store)
+            .map_err(|e| HeadError::Format {
+                path: weights.clone(),
+                message: e.to_string(),
+            })?;
+        if path.exists() {
+            std::fs::remove_dir_all(path).map_err(io(path))?;
+        }
+        std::fs::rename(&tmp, path).map_err(io(path))
+    }
+
+    pub fn load(path: &Path, device: &Device) -> Result<Self, HeadError> {
+        let meta_path = path.join("head.json");
+        let text = std::fs::read_to_string(&meta_path).map_err(|cause| HeadError::Io {
+            path: meta_path.clone(),
+            cause,
+        })?;
+        let meta: HeadMeta = serde_json::from_str(&text).map_err(|e| HeadError::Format {
+            path: meta_path,
+            message: e.to_string(),
+        })?;
+        let weights = path.join("weights.bpk");
+        let mut model = Head::new(&meta.config.head, meta.dim, meta.labels.len(), device);
+        let mut store = BurnpackStore::from_file(&weights);
+        let result = model.load_from(&mut store).map_err(|e| HeadError::Format {
+            path: weights.clone(),
+            message: e.to_string(),
+        })?;
+        if !result.missing.is_empty() || !result.errors.is_empty() {
+            return Err(HeadError::Format {
+                path: weights,
+                message: format!("does not match head.json: {result}"),
+            });
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            labels: meta.labels.clone(),
+            config: meta.config.clone(),
+            model: model.valid(),
+            meta,
+        })
+    }
+
+    /// Refuses features made by another encoder than the training features.
+    pub fn check_features(&self, fingerprint: &str, description: &str) -> Result<(), HeadError> {
+        if fingerprint == self.meta.feature_fingerprint {
+            return Ok(());
+        }
+        Err(HeadError::OtherFeatures {
+            path: self.path.clone(),
+            trained_on: self.meta.feature_description.clone(),
+            given: description.into(),
+        })
+    }
+
+    /// Width of the features this head reads.
+    pub fn dim(&self) -> usize {
+        self.meta.dim
+    }
+
+    /// `rows × classes` probabilities and the predicted class of each row.
+    pub fn predict(&self, features: &Features, device: &Device) -> (Vec<f32>, Vec<usize>) {
+        let probabilities =
+            predict_proba(&self.model, &self.meta.standardizer.apply(features), device);
+        let predicted = argmax_rows(&probabilities, self.labels.len());
+        (probabilities, predicted)
+    }
+}

@@ -1,0 +1,145 @@
+//! Many heads over the same features, ranked on validation.
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::{Features, HeadConfig, OptimizerKind, TrainConfig, TrainedHead, train_head};
+
+/// The values to combine: every combination is one configuration (dropout and batch
+/// norm only vary for MLPs, where they exist).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepGrid {
+    /// Everything not varied below.
+    pub base: TrainConfig,
+    pub hidden: Vec<Vec<usize>>,
+    pub learning_rates: Vec<f64>,
+    pub l2: Vec<f64>,
+    pub l1: Vec<f64>,
+    pub dropout: Vec<f64>,
+    pub batch_norm: Vec<bool>,
+    pub optimizers: Vec<OptimizerKind>,
+}
+
+impl SweepGrid {
+    /// Every combination, in a fixed order.
+    pub fn configs(&self) -> Vec<TrainConfig> {
+        let mut configs = Vec::new();
+        for hidden in &self.hidden {
+            let mlp = !hidden.is_empty();
+            let dropouts = if mlp { self.dropout.clone() } else { vec![0.0] };
+            let norms = if mlp {
+                self.batch_norm.clone()
+            } else {
+                vec![false]
+            };
+            for &optimizer in &self.optimizers {
+                for &learning_rate in &self.learning_rates {
+                    for &l2 in &self.l2 {
+                        for &l1 in &self.l1 {
+                            for &dropout in &dropouts {
+                                for &batch_norm in &norms {
+                                    configs.push(TrainConfig {
+                                        head: HeadConfig {
+                                            hidden: hidden.clone(),
+                                            dropout,
+                                            batch_norm,
+                                            ..self.base.head.clone()
+                                        },
+                                        optimizer,
+                                        learning_rate,
+                                        l2,
+                                        l1,
+                                        ..self.base.clone()
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        configs
+    }
+}
+
+/// One configuration's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepEntry {
+    pub config: TrainConfig,
+    pub valid_macro_f1: f64,
+    pub valid_accuracy: f64,
+    pub best_epoch: usize,
+    pub epochs_run: usize,
+    pub seconds: f64,
+}
+
+impl SweepEntry {
+    /// A short description: shape, optimizer, rates and penalties.
+    pub fn describe(&self) -> String {
+        let c = &self.config;
+        let mut s = format!(
+            "{} {:?} lr={:e} l2={:e}",
+            c.head.shape_name(),
+            c.optimizer,
+            c.learning_rate,
+            c.l2
+        );
+        if c.l1 > 0.0 {
+            s.push_str(&format!(" l1={:e}", c.l1));
+        }
+        if !c.head.hidden.is_empty() {
+            s.push_str(&format!(
+                " dropout={} bn={}",
+                c.head.dropout, c.head.batch_norm
+            ));
+        }
+        s
+    }
+}
+
+/// Trains every configuration; returns the entries ranked by validation macro-F1
+/// (ties: accuracy, then fewer seconds) and the best head. `on_done` hears of each.
+pub fn sweep(
+    train: &Features,
+    valid: &Features,
+    labels: &[String],
+    configs: &[TrainConfig],
+    device: &Device,
+    on_done: &mut dyn FnMut(&SweepEntry),
+) -> (Vec<SweepEntry>, Option<TrainedHead>) {
+    let mut entries = Vec::with_capacity(configs.len());
+    let mut best: Option<TrainedHead> = None;
+    for config in configs {
+        let head = train_head(train, valid, labels, config, device);
+        let entry = SweepEntry {
+            config: config.clone(),
+            valid_macro_f1: head.valid_report.macro_f1,
+            valid_accuracy: head.valid_report.accuracy,
+            best_epoch: head.best_epoch,
+            epochs_run: head.history.len(),
+            seconds: head.seconds,
+        };
+        on_done(&entry);
+        if best
+            .as_ref()
+            .is_none_or(|b| rank_key(&entry) > rank_key_of(b))
+        {
+            best = Some(head);
+        }
+        entries.push(entry);
+    }
+    entries.sort_by(|a, b| {
+        rank_key(b)
+            .partial_cmp(&rank_key(a))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    (entries, best)
+}
+
+fn rank_key(e: &SweepEntry) -> (f64, f64, f64) {
+    (e.valid_macro_f1, e.valid_accuracy, -e.seconds)
+}
+
+fn rank_key_of(h: &TrainedHead) -> (f64, f64, f64) {
+    (h.valid_report.macro_f1, h.valid_report.accuracy, -h.seconds)
+}

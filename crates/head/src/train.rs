@@ -1,0 +1,276 @@
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use data::SplitMix64;
+use losses::LossKind;
+use metrics::ClassificationReport;
+use serde::{Deserialize, Serialize};
+
+use crate::{Features, Head, HeadConfig, Standardizer};
+
+/// The update rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam; `l2` is added to the gradient (classic L2 regularisation).
+    Adam,
+    /// AdamW; `l2` is decoupled weight decay.
+    #[default]
+    AdamW,
+    /// SGD with momentum 0.9; `l2` is added to the gradient.
+    Sgd,
+}
+
+/// How the learning rate moves over training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    Constant,
+    /// From the base rate down to zero along a half cosine.
+    #[default]
+    Cosine,
+    /// From the base rate down to zero along a line.
+    Linear,
+}
+
+impl Schedule {
+    /// The learning rate at `step` of `total`.
+    pub fn rate(self, base: f64, step: usize, total: usize) -> f64 {
+        let progress = step as f64 / total.max(1) as f64;
+        match self {
+            Schedule::Constant => base,
+            Schedule::Cosine => base * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+            Schedule::Linear => base * (1.0 - progress),
+        }
+    }
+}
+
+/// Everything about how a head is trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub head: HeadConfig,
+    pub loss: LossKind,
+    pub optimizer: OptimizerKind,
+    pub learning_rate: f64,
+    pub schedule: Schedule,
+    /// L2 penalty (weight decay for AdamW).
+    pub l2: f64,
+    /// L1 penalty on weight matrices, added to the loss.
+    pub l1: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Stop after this many epochs without a validation macro-F1 gain above `min_delta`;
+    /// the best epoch's weights are kept.
+    pub patience: usize,
+    pub min_delta: f64,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            head: HeadConfig::default(),
+            loss: LossKind::CrossEntropy,
+            optimizer: OptimizerKind::AdamW,
+            // Heads are small and features standardised: a high rate converges in tens of
+            // epochs, where 1e-3 leaves softmax regression visibly underfit.
+            learning_rate: 1e-2,
+            schedule: Schedule::Cosine,
+            l2: 1e-4,
+            l1: 0.0,
+            epochs: 50,
+            batch_size: 64,
+            patience: 8,
+            min_delta: 1e-4,
+            seed: 42,
+        }
+    }
+}
+
+/// One epoch of training, as the learning curves show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub valid_macro_f1: f64,
+    pub valid_accuracy: f64,
+}
+
+/// A trained head with what is needed to use it and to judge it.
+pub struct TrainedHead {
+    pub config: TrainConfig,
+    /// On the inference device (no autodiff), best epoch's weights.
+    pub model: Head,
+    pub standardizer: Standardizer,
+    pub classes: usize,
+    pub best_epoch: usize,
+    pub history: Vec<EpochRecord>,
+    /// Validation metrics of the kept weights.
+    pub valid_report: ClassificationReport,
+    pub seconds: f64,
+}
+
+impl TrainedHead {
+    /// Class probabilities for raw (unstandardised) features: `rows × classes`.
+    pub fn predict_proba(&self, features: &Features, device: &Device) -> Vec<f32> {
+        predict_proba(&self.model, &self.standardizer.apply(features), device)
+    }
+}
+
+/// burn's random generator is global to the process (per backend), not per device or
+/// thread: two trainings at once would interleave its draws (initialisation, dropout)
+/// and neither would be reproducible. Training holds this lock from seeding to the end.
+static SEEDED_TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Trains a head on `train`, choosing the epoch by validation macro-F1.
+/// `labels` names the classes (for the report); features carry class indices.
+pub fn train_head(
+    train: &Features,
+    valid: &Features,
+    labels: &[String],
+    config: &TrainConfig,
+    device: &Device,
+) -> TrainedHead {
+    let start = Instant::now();
+    let classes = labels.len();
+    let standardizer = Standardizer::fit(train);
+    let (train_std, valid_std) = (standardizer.apply(train), standardizer.apply(valid));
+
+    // A panic in another training leaves the lock poisoned but the RNG reseeded below.
+    let _seeded = SEEDED_TRAINING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(config.seed);
+    let x_train = Tensor::<2>::from_data(
+        TensorData::new(train_std.values.clone(), [train.rows, train.dim]),
+        &autodiff,
+    );
+    let y_train = Tensor::<1, Int>::from_data(
+        TensorData::new(
+            train.labels.iter().map(|&l| l as i64).collect::<Vec<_>>(),
+            [train.rows],
+        ),
+        &autodiff,
+    );
+    let loss_fn = config.loss.build();
+    let mut model = Head::new(&config.head, train.dim, classes, &autodiff);
+    let mut optimizer = build_optimizer(config);
+    let mut rng = SplitMix64::new(config.seed);
+    let batches_per_epoch = train.rows.div_ceil(config.batch_size.max(1));
+    let total_steps = batches_per_epoch * config.epochs;
+
+    let mut best: Option<(f64, usize, Head, ClassificationReport)> = None;
+    let mut history = Vec::new();
+    let mut order: Vec<usize> = (0..train.rows).collect();
+    let mut step = 0;
+    for epoch in 1..=config.epochs {
+        rng.shuffle(&mut order);
+        let mut loss_sum = 0.0;
+        for batch in order.chunks(config.batch_size.max(1)) {
+            let index = Tensor::<1, Int>::from_data(
+                TensorData::new(
+                    batch.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                    [batch.len()],
+                ),
+                &autodiff,
+            );
+            let logits = model.forward(x_train.clone().select(0, index.clone()));
+            let mut loss = loss_fn.forward(logits, y_train.clone().select(0, index));
+            if config.l1 > 0.0 {
+                loss = loss + model.l1_norm().mul_scalar(config.l1);
+            }
+            loss_sum += loss.clone().into_scalar::<f32>() as f64 * batch.len() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let lr = config
+                .schedule
+                .rate(config.learning_rate, step, total_steps);
+            model = optimizer.step(lr, model, grads);
+            step += 1;
+        }
+        let inference = model.valid();
+        let report = evaluate(&inference, &valid_std, labels, device);
+        history.push(EpochRecord {
+            epoch,
+            train_loss: loss_sum / train.rows as f64,
+            valid_macro_f1: report.macro_f1,
+            valid_accuracy: report.accuracy,
+        });
+        let improved = best
+            .as_ref()
+            .is_none_or(|(score, ..)| report.macro_f1 > score + config.min_delta);
+        if improved {
+            best = Some((report.macro_f1, epoch, inference, report));
+        } else if best
+            .as_ref()
+            .is_some_and(|(_, e, ..)| epoch - e >= config.patience)
+        {
+            break;
+        }
+    }
+    let (_, best_epoch, model, valid_report) = best.expect("at least one epoch runs");
+    TrainedHead {
+        config: config.clone(),
+        model,
+        standardizer,
+        classes,
+        best_epoch,
+        history,
+        valid_report,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+fn build_optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    let l2 = (config.l2 > 0.0).then(|| WeightDecayConfig::new(config.l2 as f32));
+    match config.optimizer {
+        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(l2).init(),
+        OptimizerKind::AdamW => AdamWConfig::new()
+            .with_weight_decay(config.l2 as f32)
+            .init(),
+        OptimizerKind::Sgd => SgdConfig::new()
+            .with_weight_decay(l2)
+            .with_momentum(Some(MomentumConfig::new().with_dampening(0.0)))
+            .init(),
+    }
+}
+
+/// Probabilities of already-standardised features.
+pub(crate) fn predict_proba(model: &Head, features: &Features, device: &Device) -> Vec<f32> {
+    let x = Tensor::<2>::from_data(
+        TensorData::new(features.values.clone(), [features.rows, features.dim]),
+        device,
+    );
+    burn::tensor::activation::softmax(model.forward(x), 1)
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("probabilities are floats")
+}
+
+/// The class of highest probability in each row.
+pub(crate) fn argmax_rows(probabilities: &[f32], classes: usize) -> Vec<usize> {
+    probabilities
+        .chunks_exact(classes)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i)
+        })
+        .collect()
+}
+
+fn evaluate(
+    model: &Head,
+    features: &Features,
+    labels: &[String],
+    device: &Device,
+) -> ClassificationReport {
+    let probabilities = predict_proba(model, features, device);
+    let predicted = argmax_rows(&probabilities, labels.len());
+    ClassificationReport::new(labels, &features.labels, &predicted, Some(&probabilities))
+}

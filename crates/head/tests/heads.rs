@@ -1,0 +1,253 @@
+use burn::tensor::Device;
+use data::SplitMix64;
+use head::{Features, HeadConfig, SavedHead, SweepGrid, TrainConfig, sweep, train_head};
+
+fn normal(rng: &mut SplitMix64) -> f64 {
+    // Box–Muller.
+    let u1 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 + f64::MIN_POSITIVE;
+    let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// `n` points per class around `means`, unit variance in every direction.
+fn gaussian_classes(means: &[Vec<f64>], n: usize, seed: u64) -> Features {
+    let mut rng = SplitMix64::new(seed);
+    let dim = means[0].len();
+    let (mut values, mut labels) = (Vec::new(), Vec::new());
+    for i in 0..n * means.len() {
+        let class = i % means.len();
+        values.extend(means[class].iter().map(|m| (m + normal(&mut rng)) as f32));
+        labels.push(class);
+    }
+    Features::new(values, dim, labels)
+}
+
+fn means() -> Vec<Vec<f64>> {
+    let mut rng = SplitMix64::new(99);
+    (0..3)
+        .map(|_| (0..8).map(|_| 1.2 * normal(&mut rng)).collect())
+        .collect()
+}
+
+fn labels(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("c{i}")).collect()
+}
+
+fn accuracy(predicted: &[usize], truth: &[usize]) -> f64 {
+    predicted.iter().zip(truth).filter(|(p, t)| p == t).count() as f64 / truth.len() as f64
+}
+
+/// With equal priors and identity covariance, the Bayes-optimal rule is the nearest
+/// true mean: no classifier can do better on average.
+fn bayes_accuracy(features: &Features, means: &[Vec<f64>]) -> f64 {
+    let predicted: Vec<usize> = (0..features.rows)
+        .map(|i| {
+            let distance = |m: &Vec<f64>| {
+                features
+                    .row(i)
+                    .iter()
+                    .zip(m)
+                    .map(|(x, m)| (*x as f64 - m).powi(2))
+                    .sum::<f64>()
+            };
+            (0..means.len())
+                .min_by(|&a, &b| distance(&means[a]).total_cmp(&distance(&means[b])))
+                .unwrap()
+        })
+        .collect();
+    accuracy(&predicted, &features.labels)
+}
+
+#[test]
+fn softmax_regression_reaches_the_bayes_optimal_accuracy() {
+    let means = means();
+    let (train, valid, test) = (
+        gaussian_classes(&means, 300, 1),
+        gaussian_classes(&means, 100, 2),
+        gaussian_classes(&means, 500, 3),
+    );
+    let device = Device::flex();
+    let head = train_head(&train, &valid, &labels(3), &TrainConfig::default(), &device);
+    let probabilities = head.predict_proba(&test, &device);
+    let predicted: Vec<usize> = probabilities
+        .chunks_exact(3)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap()
+                .0
+        })
+        .collect();
+    let (ours, bayes) = (
+        accuracy(&predicted, &test.labels),
+        bayes_accuracy(&test, &means),
+    );
+    assert!(ours >= bayes - 0.015, "head {ours:.3} vs Bayes {bayes:.3}");
+    assert!(bayes < 0.999, "the problem must not be trivially separable");
+}
+
+/// XOR of two coordinates: no linear head can beat chance; an MLP can.
+fn xor(n: usize, seed: u64) -> Features {
+    let mut rng = SplitMix64::new(seed);
+    let (mut values, mut labels) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let (x, y) = (normal(&mut rng), normal(&mut rng));
+        values.extend([x as f32, y as f32]);
+        labels.push(usize::from((x > 0.0) != (y > 0.0)));
+    }
+    Features::new(values, 2, labels)
+}
+
+#[test]
+fn an_mlp_with_batch_norm_and_dropout_learns_what_a_linear_head_cannot() {
+    let (train, valid) = (xor(1000, 4), xor(400, 5));
+    let device = Device::flex();
+    let linear = train_head(&train, &valid, &labels(2), &TrainConfig::default(), &device);
+    let mlp_config = TrainConfig {
+        head: HeadConfig {
+            hidden: vec![32, 16],
+            dropout: 0.1,
+            batch_norm: true,
+            ..HeadConfig::default()
+        },
+        learning_rate: 1e-2,
+        epochs: 40,
+        patience: 40,
+        ..TrainConfig::default()
+    };
+    let mlp = train_head(&train, &valid, &labels(2), &mlp_config, &device);
+    assert!(
+        linear.valid_report.accuracy < 0.65,
+        "linear {}",
+        linear.valid_report.accuracy
+    );
+    assert!(
+        mlp.valid_report.accuracy > 0.9,
+        "mlp {}",
+        mlp.valid_report.accuracy
+    );
+}
+
+#[test]
+fn training_is_deterministic_under_a_seed_and_early_stopping_keeps_the_best_epoch() {
+    let means = means();
+    let (train, valid) = (
+        gaussian_classes(&means, 100, 6),
+        gaussian_classes(&means, 50, 7),
+    );
+    let device = Device::flex();
+    let config = TrainConfig {
+        head: HeadConfig {
+            hidden: vec![16],
+            dropout: 0.2,
+            ..HeadConfig::default()
+        },
+        epochs: 60,
+        patience: 3,
+        learning_rate: 3e-2,
+        ..TrainConfig::default()
+    };
+    let a = train_head(&train, &valid, &labels(3), &config, &device);
+    let b = train_head(&train, &valid, &labels(3), &config, &device);
+    assert_eq!(a.history, b.history);
+    assert_eq!(
+        a.predict_proba(&valid, &device),
+        b.predict_proba(&valid, &device)
+    );
+
+    assert!(a.history.len() < 60, "patience 3 should stop early");
+    let best = &a.history[a.best_epoch - 1];
+    assert!(
+        a.history
+            .iter()
+            .all(|e| e.valid_macro_f1 <= best.valid_macro_f1 + 1e-4)
+    );
+    assert_eq!(a.valid_report.macro_f1, best.valid_macro_f1);
+    // Kept weights are the best epoch's, not the last one's.
+    assert_eq!(a.history.len(), a.best_epoch + 3);
+}
+
+#[test]
+fn an_l1_penalty_makes_weights_sparse() {
+    let means = means();
+    let (train, valid) = (
+        gaussian_classes(&means, 200, 8),
+        gaussian_classes(&means, 50, 9),
+    );
+    let device = Device::flex();
+    let near_zero = |l1: f64| {
+        let config = TrainConfig {
+            l1,
+            l2: 0.0,
+            epochs: 40,
+            patience: 40,
+            learning_rate: 1e-2,
+            ..TrainConfig::default()
+        };
+        let head = train_head(&train, &valid, &labels(3), &config, &device);
+        let weights: Vec<f32> = head
+            .model
+            .output
+            .weight
+            .val()
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap();
+        weights.iter().filter(|w| w.abs() < 1e-2).count()
+    };
+    assert!(near_zero(0.05) > near_zero(0.0) + 4, "L1 did not sparsify");
+}
+
+#[test]
+fn a_saved_head_predicts_the_same_and_refuses_other_features() {
+    let means = means();
+    let (train, valid) = (
+        gaussian_classes(&means, 100, 10),
+        gaussian_classes(&means, 50, 11),
+    );
+    let device = Device::flex();
+    let grid = SweepGrid {
+        base: TrainConfig {
+            epochs: 5,
+            ..TrainConfig::default()
+        },
+        hidden: vec![vec![], vec![8]],
+        learning_rates: vec![1e-3, 1e-2],
+        l2: vec![0.0],
+        l1: vec![0.0],
+        dropout: vec![0.0, 0.3],
+        batch_norm: vec![false],
+        optimizers: vec![head::OptimizerKind::AdamW],
+    };
+    let configs = grid.configs();
+    assert_eq!(configs.len(), 2 + 4, "linear heads do not vary dropout");
+    let mut seen = 0;
+    let (entries, best) = sweep(&train, &valid, &labels(3), &configs, &device, &mut |_| {
+        seen += 1
+    });
+    let best = best.unwrap();
+    assert_eq!(seen, 6);
+    assert!(
+        entries
+            .windows(2)
+            .all(|w| w[0].valid_macro_f1 >= w[1].valid_macro_f1)
+    );
+    assert_eq!(entries[0].valid_macro_f1, best.valid_report.macro_f1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("best.head");
+    SavedHead::save(&best, &labels(3), "fp-1", "encoder A", &path).unwrap();
+    let loaded = SavedHead::load(&path, &device).unwrap();
+    let (probabilities, _) = loaded.predict(&valid, &device);
+    assert_eq!(probabilities, best.predict_proba(&valid, &device));
+    assert!(loaded.check_features("fp-1", "encoder A").is_ok());
+    let message = loaded
+        .check_features("fp-2", "encoder B")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("encoder A") && message.contains("encoder B"),
+        "{message}"
+    );
+}
