@@ -25,12 +25,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Embed every text of a file with a frozen BERT and write the vectors as .npy.
+    /// Pipeline stage 1: embed a data file with a frozen BERT into a reusable cache.
     Embed(commands::embed::EmbedArgs),
+    /// Pipeline stage 2: train, sweep and apply classifiers over cached features.
+    #[command(subcommand)]
+    Head(commands::head::HeadCommand),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Embed(args) => commands::embed::run(args),
+        Command::Head(command) => commands::head::run(command),
     }
 }

@@ -14,6 +14,19 @@ pub fn documents(total: usize, what: &str) -> ProgressBar {
     bar
 }
 
+/// A bar counting items of any kind (heads of a sweep, say), with a message slot.
+pub fn counter(total: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "[{{bar:30}}] {{pos}}/{{len}} {what}  ETA {{eta}}  {{msg}}"
+        ))
+        .expect("the template is valid")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
 /// Peak resident memory of this process in MiB (Linux), if it can be read.
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

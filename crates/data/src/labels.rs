@@ -14,12 +14,14 @@ pub struct LabelMap {
 impl LabelMap {
     /// The labels that occur in `records` (unlabelled records are ignored).
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a Record>) -> Self {
-        let names: BTreeSet<&str> = records
-            .into_iter()
-            .filter_map(|r| r.label.as_deref())
-            .collect();
+        Self::from_labels(records.into_iter().filter_map(|r| r.label.as_ref()))
+    }
+
+    /// The distinct labels of a sequence, sorted.
+    pub fn from_labels<'a>(labels: impl IntoIterator<Item = &'a String>) -> Self {
+        let names: BTreeSet<&String> = labels.into_iter().collect();
         Self {
-            names: names.into_iter().map(str::to_owned).collect(),
+            names: names.into_iter().cloned().collect(),
         }
     }
 

@@ -138,6 +138,31 @@ impl EmbeddingSpec {
         format!("{:x}", Sha256::digest(json.as_bytes()))
     }
 
+    /// The spec with the data left out: what decides how any text becomes a vector.
+    /// Features of train, validation and test must share it to feed the same head.
+    pub fn encoder_only(&self) -> Self {
+        Self {
+            input: String::new(),
+            input_sha256: String::new(),
+            columns: String::new(),
+            shard: None,
+            ..self.clone()
+        }
+    }
+
+    /// One line naming the encoder settings (no data), for messages.
+    pub fn describe_encoder(&self) -> String {
+        format!(
+            "model {} (weights {}), max_len {}, {} pooling, layers {}{}",
+            self.model,
+            &self.weights_sha256[..12.min(self.weights_sha256.len())],
+            self.max_len,
+            self.pooling,
+            self.layers,
+            if self.normalize { ", normalised" } else { "" }
+        )
+    }
+
     /// The same spec without the shard: what all shards of one run share.
     pub fn unsharded(&self) -> Self {
         Self {
@@ -146,18 +171,13 @@ impl EmbeddingSpec {
         }
     }
 
-    /// A one-line description for messages.
+    /// A one-line description for messages: the encoder, then the data.
     pub fn describe(&self) -> String {
         format!(
-            "model {} (weights {}), data {} ({}), max_len {}, {} pooling, layers {}{}",
-            self.model,
-            &self.weights_sha256[..12.min(self.weights_sha256.len())],
+            "{}, data {} ({})",
+            self.describe_encoder(),
             self.input,
-            &self.input_sha256[..12.min(self.input_sha256.len())],
-            self.max_len,
-            self.pooling,
-            self.layers,
-            if self.normalize { ", normalised" } else { "" }
+            &self.input_sha256[..12.min(self.input_sha256.len())]
         )
     }
 }

@@ -12,6 +12,6 @@ mod train;
 
 pub use features::{Features, Standardizer};
 pub use model::{Activation, Head, HeadConfig};
-pub use saved::{HeadError, SavedHead};
+pub use saved::{FeatureOrigin, HeadError, SavedHead};
 pub use sweep::{SweepEntry, SweepGrid, sweep};
 pub use train::{EpochRecord, OptimizerKind, Schedule, TrainConfig, TrainedHead, train_head};

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// The architecture of a head: no hidden layer is softmax (multinomial logistic)
 /// regression; hidden layers make an MLP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HeadConfig {
     /// Widths of the hidden layers; empty for softmax regression.
     pub hidden: Vec<usize>,

@@ -32,14 +32,24 @@ pub enum HeadError {
     },
 }
 
+/// Where a head's features come from: the encoder (model and embedding settings, not
+/// the data) that any features given to the head must share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureOrigin {
+    pub fingerprint: String,
+    /// For people: model, pooling, layers, ….
+    pub description: String,
+    /// The full embedding spec, so text can be embedded the same way at prediction.
+    pub spec: serde_json::Value,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct HeadMeta {
     config: TrainConfig,
     labels: Vec<String>,
     dim: usize,
     standardizer: Standardizer,
-    feature_fingerprint: String,
-    feature_description: String,
+    features: FeatureOrigin,
     best_epoch: usize,
     valid_macro_f1: f64,
 }
@@ -55,12 +65,10 @@ pub struct SavedHead {
 
 impl SavedHead {
     /// Writes `head` into the folder `path` (atomically: built beside it, then renamed).
-    /// `feature_fingerprint` identifies the encoder that made the features.
     pub fn save(
         head: &TrainedHead,
         labels: &[String],
-        feature_fingerprint: &str,
-        feature_description: &str,
+        features: &FeatureOrigin,
         path: &Path,
     ) -> Result<(), HeadError> {
         let io = |p: &Path| {
@@ -77,8 +85,7 @@ impl SavedHead {
             labels: labels.to_vec(),
             dim: head.standardizer.mean.len(),
             standardizer: head.standardizer.clone(),
-            feature_fingerprint: feature_fingerprint.into(),
-            feature_description: feature_description.into(),
+            features: features.clone(),
             best_epoch: head.best_epoch,
             valid_macro_f1: head.valid_report.macro_f1,
         };
@@ -136,14 +143,19 @@ impl SavedHead {
 
     /// Refuses features made by another encoder than the training features.
     pub fn check_features(&self, fingerprint: &str, description: &str) -> Result<(), HeadError> {
-        if fingerprint == self.meta.feature_fingerprint {
+        if fingerprint == self.meta.features.fingerprint {
             return Ok(());
         }
         Err(HeadError::OtherFeatures {
             path: self.path.clone(),
-            trained_on: self.meta.feature_description.clone(),
+            trained_on: self.meta.features.description.clone(),
             given: description.into(),
         })
+    }
+
+    /// Where the training features came from.
+    pub fn features(&self) -> &FeatureOrigin {
+        &self.meta.features
     }
 
     /// Width of the features this head reads.

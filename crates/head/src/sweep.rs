@@ -8,6 +8,7 @@ use crate::{Features, HeadConfig, OptimizerKind, TrainConfig, TrainedHead, train
 /// The values to combine: every combination is one configuration (dropout and batch
 /// norm only vary for MLPs, where they exist).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SweepGrid {
     /// Everything not varied below.
     pub base: TrainConfig,
@@ -18,6 +19,23 @@ pub struct SweepGrid {
     pub dropout: Vec<f64>,
     pub batch_norm: Vec<bool>,
     pub optimizers: Vec<OptimizerKind>,
+}
+
+impl Default for SweepGrid {
+    /// 45 configurations: softmax regression and two MLP shapes, three learning rates,
+    /// three L2 strengths, and dropout on or off for the MLPs.
+    fn default() -> Self {
+        Self {
+            base: TrainConfig::default(),
+            hidden: vec![vec![], vec![256], vec![512, 256]],
+            learning_rates: vec![3e-3, 1e-2, 3e-2],
+            l2: vec![0.0, 1e-4, 1e-2],
+            l1: vec![0.0],
+            dropout: vec![0.0, 0.3],
+            batch_norm: vec![false],
+            optimizers: vec![OptimizerKind::AdamW],
+        }
+    }
 }
 
 impl SweepGrid {

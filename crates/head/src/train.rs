@@ -25,6 +25,20 @@ pub enum OptimizerKind {
     Sgd,
 }
 
+impl std::str::FromStr for OptimizerKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "adam" => Ok(OptimizerKind::Adam),
+            "adamw" => Ok(OptimizerKind::AdamW),
+            "sgd" => Ok(OptimizerKind::Sgd),
+            _ => Err(format!(
+                "unknown optimizer {s:?}: expected adam, adamw or sgd"
+            )),
+        }
+    }
+}
+
 /// How the learning rate moves over training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +49,20 @@ pub enum Schedule {
     Cosine,
     /// From the base rate down to zero along a line.
     Linear,
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "constant" => Ok(Schedule::Constant),
+            "cosine" => Ok(Schedule::Cosine),
+            "linear" => Ok(Schedule::Linear),
+            _ => Err(format!(
+                "unknown schedule {s:?}: expected constant, cosine or linear"
+            )),
+        }
+    }
 }
 
 impl Schedule {
@@ -51,6 +79,7 @@ impl Schedule {
 
 /// Everything about how a head is trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     pub head: HeadConfig,
     pub loss: LossKind,

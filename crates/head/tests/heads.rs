@@ -1,6 +1,8 @@
 use burn::tensor::Device;
 use data::SplitMix64;
-use head::{Features, HeadConfig, SavedHead, SweepGrid, TrainConfig, sweep, train_head};
+use head::{
+    FeatureOrigin, Features, HeadConfig, SavedHead, SweepGrid, TrainConfig, sweep, train_head,
+};
 
 fn normal(rng: &mut SplitMix64) -> f64 {
     // Box–Muller.
@@ -237,11 +239,17 @@ fn a_saved_head_predicts_the_same_and_refuses_other_features() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("best.head");
-    SavedHead::save(&best, &labels(3), "fp-1", "encoder A", &path).unwrap();
+    let origin = FeatureOrigin {
+        fingerprint: "fp-1".into(),
+        description: "encoder A".into(),
+        spec: serde_json::json!({"model": "A"}),
+    };
+    SavedHead::save(&best, &labels(3), &origin, &path).unwrap();
     let loaded = SavedHead::load(&path, &device).unwrap();
     let (probabilities, _) = loaded.predict(&valid, &device);
     assert_eq!(probabilities, best.predict_proba(&valid, &device));
     assert!(loaded.check_features("fp-1", "encoder A").is_ok());
+    assert_eq!(loaded.features(), &origin);
     let message = loaded
         .check_features("fp-2", "encoder B")
         .unwrap_err()

@@ -1,0 +1,517 @@
+//! `bertcls head train|sweep|predict`: pipeline mode, stage 2.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use bert::burn::tensor::Device;
+use bert::{BackendKind, PretrainedBert};
+use clap::{Args, Subcommand};
+use data::LabelMap;
+use encoder::{EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder};
+use head::{
+    Activation, FeatureOrigin, Features, HeadConfig, OptimizerKind, SavedHead, Schedule,
+    SweepEntry, SweepGrid, sweep,
+};
+use metrics::ClassificationReport;
+
+use crate::args::InputArgs;
+use crate::progress;
+
+#[derive(Subcommand, Debug)]
+pub enum HeadCommand {
+    /// Train one head over cached features and save it.
+    Train(TrainArgs),
+    /// Train a grid of heads over cached features, rank them on validation, save the best.
+    Sweep(SweepArgs),
+    /// Classify a cache, or a text file (embedded on the fly as the head's features were).
+    Predict(PredictArgs),
+}
+
+pub fn run(command: HeadCommand) -> Result<()> {
+    match command {
+        HeadCommand::Train(args) => train(args),
+        HeadCommand::Sweep(args) => run_sweep(args),
+        HeadCommand::Predict(args) => predict(args),
+    }
+}
+
+/// Training and validation caches (several paths: the shards of one run).
+#[derive(Args, Debug)]
+pub struct CacheArgs {
+    /// Embedding cache(s) of the training data (`bertcls embed` output; shards allowed).
+    #[arg(long, num_args = 1.., required = true)]
+    pub train: Vec<PathBuf>,
+    /// Embedding cache(s) of the validation data, for early stopping and ranking.
+    #[arg(long, num_args = 1.., required = true)]
+    pub valid: Vec<PathBuf>,
+    /// Where heads train: flex (CPU, default) or ndarray; heads are too small for a GPU to pay.
+    #[arg(long, default_value_t = BackendKind::Flex, value_parser = parse_backend)]
+    pub backend: BackendKind,
+}
+
+fn parse_backend(s: &str) -> Result<BackendKind, String> {
+    s.parse().map_err(|e: bert::BertError| e.to_string())
+}
+
+/// Head and training settings. Each flag takes a comma-separated list in `sweep` and
+/// one value in `train`; unset flags keep the defaults (or the --grid file's values).
+#[derive(Args, Debug)]
+pub struct GridArgs {
+    /// Head shapes: `linear` (softmax regression) or hidden widths like 512x256.
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<String>>,
+    /// Base learning rates.
+    #[arg(long = "lr", value_delimiter = ',')]
+    pub learning_rates: Option<Vec<f64>>,
+    /// L2 penalties (AdamW: decoupled weight decay).
+    #[arg(long, value_delimiter = ',')]
+    pub l2: Option<Vec<f64>>,
+    /// L1 penalties on weight matrices.
+    #[arg(long, value_delimiter = ',')]
+    pub l1: Option<Vec<f64>>,
+    /// Dropout after hidden layers (MLPs only).
+    #[arg(long, value_delimiter = ',')]
+    pub dropout: Option<Vec<f64>>,
+    /// Batch norm in hidden layers: true, false (MLPs only).
+    #[arg(long, value_delimiter = ',')]
+    pub batch_norm: Option<Vec<bool>>,
+    /// adam, adamw or sgd.
+    #[arg(long, value_delimiter = ',')]
+    pub optimizer: Option<Vec<OptimizerKind>>,
+    /// Hidden-layer activation: relu, gelu, tanh.
+    #[arg(long)]
+    pub activation: Option<Activation>,
+    /// Learning-rate schedule: constant, cosine, linear.
+    #[arg(long)]
+    pub schedule: Option<Schedule>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Epochs without validation macro-F1 gain before stopping (best epoch kept).
+    #[arg(long)]
+    pub patience: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl GridArgs {
+    /// `grid` with every flag given here replacing its values.
+    fn apply(&self, mut grid: SweepGrid) -> Result<SweepGrid> {
+        if let Some(hidden) = &self.hidden {
+            grid.hidden = hidden
+                .iter()
+                .map(|h| HeadConfig::parse_hidden(h))
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::msg)?;
+        }
+        let replace = |target: &mut Vec<f64>, values: &Option<Vec<f64>>| {
+            if let Some(v) = values {
+                target.clone_from(v);
+            }
+        };
+        replace(&mut grid.learning_rates, &self.learning_rates);
+        replace(&mut grid.l2, &self.l2);
+        replace(&mut grid.l1, &self.l1);
+        replace(&mut grid.dropout, &self.dropout);
+        if let Some(v) = &self.batch_norm {
+            grid.batch_norm.clone_from(v);
+        }
+        if let Some(v) = &self.optimizer {
+            grid.optimizers.clone_from(v);
+        }
+        let base = &mut grid.base;
+        base.head.activation = self.activation.unwrap_or(base.head.activation);
+        base.schedule = self.schedule.unwrap_or(base.schedule);
+        base.epochs = self.epochs.unwrap_or(base.epochs);
+        base.batch_size = self.batch_size.unwrap_or(base.batch_size);
+        base.patience = self.patience.unwrap_or(base.patience);
+        base.seed = self.seed.unwrap_or(base.seed);
+        Ok(grid)
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  bertcls head train --train train.emb --valid valid.emb --hidden 256 --dropout 0.2 --out r8.head"
+)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub caches: CacheArgs,
+    #[command(flatten)]
+    pub grid: GridArgs,
+    /// Where to save the head (a folder).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    bertcls head sweep --train train.emb --valid valid.emb --out sweeps/r8\n  \
+    bertcls head sweep --train train.emb --valid valid.emb --hidden linear,256 --lr 1e-3,1e-2 --l2 0,1e-4\n  \
+    bertcls head sweep --train train.emb --valid valid.emb --grid sweep.toml\n\n\
+    A grid file sets any of: hidden = [[], [256]], learning_rates, l2, l1, dropout, batch_norm, \
+    optimizers, and [base] settings (epochs, batch_size, patience, seed, …); flags override it.")]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub caches: CacheArgs,
+    #[command(flatten)]
+    pub grid: GridArgs,
+    /// A TOML file with the grid (see the example above).
+    #[arg(long)]
+    pub grid_file: Option<PathBuf>,
+    /// Folder for leaderboard.json, leaderboard.csv and best.head/.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Train and validation features with their labels mapped to one index space.
+struct Prepared {
+    train: Features,
+    valid: Features,
+    labels: LabelMap,
+    origin: FeatureOrigin,
+    device: Device,
+}
+
+fn prepare(caches: &CacheArgs) -> Result<Prepared> {
+    let open = |paths: &[PathBuf]| {
+        EmbeddingCache::open_shards(paths)
+            .with_context(|| format!("opening {}", paths[0].display()))
+    };
+    let (train, valid) = (open(&caches.train)?, open(&caches.valid)?);
+    let encoder = train.meta.spec.encoder_only();
+    if valid.meta.spec.encoder_only() != encoder {
+        bail!(
+            "train and validation features come from different encoders:\n  train: {}\n  valid: {}",
+            train.meta.spec.describe_encoder(),
+            valid.meta.spec.describe_encoder()
+        );
+    }
+    let labels = LabelMap::from_labels(train.meta.labels.iter().flatten());
+    if labels.len() < 2 {
+        bail!(
+            "{}: training data needs at least two classes, found {:?}",
+            train.path.display(),
+            labels.names()
+        );
+    }
+    Ok(Prepared {
+        train: features(&train, &labels)?,
+        valid: features(&valid, &labels)?,
+        origin: FeatureOrigin {
+            fingerprint: encoder.fingerprint(),
+            description: encoder.describe_encoder(),
+            spec: serde_json::to_value(&encoder)?,
+        },
+        labels,
+        device: caches.backend.device()?,
+    })
+}
+
+/// A cache's vectors with class indices; every row must carry a known label.
+fn features(cache: &EmbeddingCache, labels: &LabelMap) -> Result<Features> {
+    let indices = cache
+        .meta
+        .labels
+        .iter()
+        .zip(&cache.meta.ids)
+        .map(
+            |(label, id)| match label.as_deref().map(|l| (l, labels.index(l))) {
+                Some((_, Some(index))) => Ok(index),
+                Some((l, None)) => bail!(
+                    "{}: record {id} has label {l:?}, unknown to the training data",
+                    cache.path.display()
+                ),
+                None => bail!("{}: record {id} has no label", cache.path.display()),
+            },
+        )
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Features::new(
+        cache.vectors().to_vec(),
+        cache.meta.dim,
+        indices,
+    ))
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    let single = SweepGrid {
+        hidden: vec![vec![]],
+        learning_rates: vec![SweepGrid::default().base.learning_rate],
+        l2: vec![SweepGrid::default().base.l2],
+        l1: vec![0.0],
+        dropout: vec![0.0],
+        batch_norm: vec![false],
+        optimizers: vec![OptimizerKind::default()],
+        ..SweepGrid::default()
+    };
+    let configs = args.grid.apply(single)?.configs();
+    let [config] = configs.as_slice() else {
+        bail!(
+            "head train takes one value per flag ({} combinations given); use head sweep for several",
+            configs.len()
+        );
+    };
+    let data = prepare(&args.caches)?;
+    let head = head::train_head(
+        &data.train,
+        &data.valid,
+        data.labels.names(),
+        config,
+        &data.device,
+    );
+    SavedHead::save(&head, data.labels.names(), &data.origin, &args.out)?;
+    eprintln!(
+        "{}: best epoch {} of {}, validation macro-F1 {:.4}, accuracy {:.4}, {:.1} s",
+        config.head.shape_name(),
+        head.best_epoch,
+        head.history.len(),
+        head.valid_report.macro_f1,
+        head.valid_report.accuracy,
+        head.seconds
+    );
+    println!("{}", args.out.display());
+    Ok(())
+}
+
+fn run_sweep(args: SweepArgs) -> Result<()> {
+    let base = match &args.grid_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text)
+                .with_context(|| format!("{} is not a valid sweep grid", path.display()))?
+        }
+        None => SweepGrid::default(),
+    };
+    let grid = args.grid.apply(base)?;
+    let configs = grid.configs();
+    let data = prepare(&args.caches)?;
+    eprintln!(
+        "sweeping {} heads over {} × {} features ({} classes)",
+        configs.len(),
+        data.train.rows,
+        data.train.dim,
+        data.labels.len()
+    );
+    let bar = progress::counter(configs.len(), "heads");
+    let started = std::time::Instant::now();
+    let (entries, best) = sweep(
+        &data.train,
+        &data.valid,
+        data.labels.names(),
+        &configs,
+        &data.device,
+        &mut |e| {
+            bar.set_message(format!("last: macro-F1 {:.3}", e.valid_macro_f1));
+            bar.inc(1);
+        },
+    );
+    bar.finish_and_clear();
+    let best = best.context("the grid is empty: every list needs at least one value")?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    write_leaderboard(&args.out, &entries)?;
+    SavedHead::save(
+        &best,
+        data.labels.names(),
+        &data.origin,
+        &args.out.join("best.head"),
+    )?;
+    print_leaderboard(&entries, 10);
+    eprintln!(
+        "{} heads in {:.1} s; leaderboard and best.head in {}",
+        entries.len(),
+        started.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn print_leaderboard(entries: &[SweepEntry], top: usize) {
+    eprintln!(
+        "{:>4}  {:>8}  {:>8}  {:>5}  {:>6}  configuration",
+        "rank", "macro-F1", "accuracy", "epoch", "secs"
+    );
+    for (rank, e) in entries.iter().take(top).enumerate() {
+        eprintln!(
+            "{:>4}  {:>8.4}  {:>8.4}  {:>5}  {:>6.2}  {}",
+            rank + 1,
+            e.valid_macro_f1,
+            e.valid_accuracy,
+            e.best_epoch,
+            e.seconds,
+            e.describe()
+        );
+    }
+}
+
+fn write_leaderboard(dir: &Path, entries: &[SweepEntry]) -> Result<()> {
+    std::fs::write(
+        dir.join("leaderboard.json"),
+        serde_json::to_string_pretty(entries)?,
+    )?;
+    let mut csv = String::from(
+        "rank,valid_macro_f1,valid_accuracy,best_epoch,epochs_run,seconds,hidden,optimizer,learning_rate,l2,l1,dropout,batch_norm\n",
+    );
+    for (rank, e) in entries.iter().enumerate() {
+        let c = &e.config;
+        csv.push_str(&format!(
+            "{},{},{},{},{},{:.4},{},{:?},{},{},{},{},{}\n",
+            rank + 1,
+            e.valid_macro_f1,
+            e.valid_accuracy,
+            e.best_epoch,
+            e.epochs_run,
+            e.seconds,
+            c.head.shape_name(),
+            c.optimizer,
+            c.learning_rate,
+            c.l2,
+            c.l1,
+            c.head.dropout,
+            c.head.batch_norm
+        ));
+    }
+    std::fs::write(dir.join("leaderboard.csv"), csv)?;
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    bertcls head predict --head sweeps/r8/best.head --cache test.emb --output predictions.jsonl\n  \
+    bertcls head predict --head sweeps/r8/best.head --input new.csv --output predictions.jsonl\n\n\
+    With labelled data, the metric report is printed too.")]
+pub struct PredictArgs {
+    /// A saved head folder (`head train --out`, or best.head of a sweep).
+    #[arg(long)]
+    pub head: PathBuf,
+    /// Embedding cache(s) to classify (shards allowed). Or give --input.
+    #[arg(long, num_args = 1.., conflicts_with = "input")]
+    pub cache: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: Option<InputArgs>,
+    /// The model folder, when it moved since the head was trained (default: the one recorded).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Where to write one JSON line per record: id, predicted label, probabilities.
+    #[arg(long)]
+    pub output: PathBuf,
+    #[arg(long, default_value_t = BackendKind::Flex, value_parser = parse_backend)]
+    pub backend: BackendKind,
+}
+
+fn predict(args: PredictArgs) -> Result<()> {
+    let device = args.backend.device()?;
+    let head = SavedHead::load(&args.head, &device)?;
+    let trained_spec: EmbeddingSpec = serde_json::from_value(head.features().spec.clone())
+        .with_context(|| format!("{}: unreadable feature spec", args.head.display()))?;
+    let (vectors, dim, ids, labels) = match &args.input {
+        None if args.cache.is_empty() => bail!("give --cache or --input"),
+        None => {
+            let cache = EmbeddingCache::open_shards(&args.cache)?;
+            let spec = cache.meta.spec.encoder_only();
+            head.check_features(&spec.fingerprint(), &spec.describe_encoder())?;
+            (
+                cache.vectors().to_vec(),
+                cache.meta.dim,
+                cache.meta.ids.clone(),
+                cache.meta.labels.clone(),
+            )
+        }
+        Some(input) => {
+            let records = input.read(false)?;
+            let model_dir = args
+                .model
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(&trained_spec.model));
+            let options = EmbedOptions {
+                pooling: trained_spec.pooling,
+                layers: trained_spec.layers,
+                normalize: trained_spec.normalize,
+                ..EmbedOptions::default()
+            };
+            let spec = EmbeddingSpec::for_run(
+                &model_dir,
+                trained_spec.max_len,
+                &options,
+                &input.input,
+                input.describe_columns(),
+                None,
+            )?
+            .encoder_only();
+            head.check_features(&spec.fingerprint(), &spec.describe_encoder())?;
+            let bert = PretrainedBert::load(&model_dir, trained_spec.max_len, &device)?;
+            let encoder = FrozenEncoder::new(bert, device.clone(), options)?;
+            let bar = progress::documents(records.len(), "embedding");
+            let (embeddings, _) = encoder.embed(&records, &mut |n| bar.inc(n as u64))?;
+            bar.finish_and_clear();
+            let ids = records.iter().map(|r| r.id.clone()).collect();
+            let labels = records.into_iter().map(|r| r.label).collect();
+            (embeddings.values, embeddings.dim, ids, labels)
+        }
+    };
+    let rows = ids.len();
+    let features = Features::new(vectors, dim, vec![0; rows]);
+    let (probabilities, predicted) = head.predict(&features, &device);
+    write_predictions(
+        &args.output,
+        &head.labels,
+        &ids,
+        &labels,
+        &probabilities,
+        &predicted,
+    )?;
+    eprintln!("wrote {rows} predictions to {}", args.output.display());
+    report_if_labelled(&head.labels, &labels, &predicted, &probabilities);
+    Ok(())
+}
+
+fn write_predictions(
+    path: &Path,
+    names: &[String],
+    ids: &[String],
+    truth: &[Option<String>],
+    probabilities: &[f32],
+    predicted: &[usize],
+) -> Result<()> {
+    let mut out = String::new();
+    for (i, id) in ids.iter().enumerate() {
+        let probs: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .zip(&probabilities[i * names.len()..(i + 1) * names.len()])
+            .map(|(n, &p)| (n.clone(), serde_json::json!(p)))
+            .collect();
+        let line = serde_json::json!({"id": id, "label": names[predicted[i]], "true_label": truth[i], "probabilities": probs});
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Prints the metric report when every record has a label the head knows.
+fn report_if_labelled(
+    names: &[String],
+    truth: &[Option<String>],
+    predicted: &[usize],
+    probabilities: &[f32],
+) {
+    let indices: Option<Vec<usize>> = truth
+        .iter()
+        .map(|t| t.as_ref().and_then(|t| names.iter().position(|n| n == t)))
+        .collect();
+    let Some(indices) = indices else {
+        return;
+    };
+    let report = ClassificationReport::new(names, &indices, predicted, Some(probabilities));
+    eprintln!(
+        "accuracy {:.4}  macro-F1 {:.4}  weighted-F1 {:.4}",
+        report.accuracy, report.macro_f1, report.weighted_f1
+    );
+    for s in &report.per_class {
+        eprintln!(
+            "  {:<12} precision {:.3}  recall {:.3}  F1 {:.3}  support {}",
+            s.label, s.precision, s.recall, s.f1, s.support
+        );
+    }
+}

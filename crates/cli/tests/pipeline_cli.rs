@@ -1,0 +1,161 @@
+//! The pipeline end to end through `bertcls`: embed, sweep heads, predict from a cache
+//! and from raw text, and refuse features of another encoder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tiny_model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
+}
+
+fn bertcls(args: &[&str], paths: &[(&str, &Path)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bertcls"));
+    command.args(args);
+    for (flag, path) in paths {
+        command.arg(flag).arg(path);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "bertcls {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+const ANIMALS: [&str; 5] = ["cat", "dog", "bird", "fish", "fox"];
+const MARKETS: [&str; 5] = ["oil", "price", "market", "bank", "rate"];
+
+/// Two topics written with disjoint words from the tiny vocabulary.
+fn topic_file(dir: &Path, name: &str, n: usize, offset: usize) -> PathBuf {
+    let mut lines = String::new();
+    for i in 0..n {
+        let (words, label) = if i % 2 == 0 {
+            (ANIMALS, "animals")
+        } else {
+            (MARKETS, "markets")
+        };
+        let text: Vec<&str> = (0..3 + (i + offset) % 4)
+            .map(|j| words[(i * 3 + j + offset) % 5])
+            .collect();
+        lines.push_str(&serde_json::json!({"id": format!("{name}-{i}"), "text": text.join(" the "), "label": label}).to_string());
+        lines.push('\n');
+    }
+    let path = dir.join(format!("{name}.jsonl"));
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+#[test]
+fn embed_sweep_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = tiny_model();
+    for (name, n, offset) in [("train", 60, 0), ("valid", 20, 1)] {
+        let input = topic_file(d, name, n, offset);
+        bertcls(
+            &["embed", "--max-len", "32"],
+            &[
+                ("--model", &model),
+                ("--input", &input),
+                ("--output", &d.join(format!("{name}.emb"))),
+            ],
+        );
+    }
+    let out = d.join("sweep");
+    bertcls(
+        &[
+            "head",
+            "sweep",
+            "--hidden",
+            "linear,16",
+            "--lr",
+            "1e-2,3e-2",
+            "--l2",
+            "0",
+            "--dropout",
+            "0",
+            "--epochs",
+            "20",
+        ],
+        &[
+            ("--train", &d.join("train.emb")),
+            ("--valid", &d.join("valid.emb")),
+            ("--out", &out),
+        ],
+    );
+    let leaderboard: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("leaderboard.json")).unwrap())
+            .unwrap();
+    assert_eq!(leaderboard.len(), 4);
+    let best_f1 = leaderboard[0]["valid_macro_f1"].as_f64().unwrap();
+    assert!(
+        best_f1 > 0.9,
+        "the topics use disjoint words; best macro-F1 {best_f1}"
+    );
+    let csv = std::fs::read_to_string(out.join("leaderboard.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5);
+
+    // From the cache, and from the raw text: the same predictions.
+    let head = out.join("best.head");
+    let from_cache = d.join("p1.jsonl");
+    let from_text = d.join("p2.jsonl");
+    let report = bertcls(
+        &["head", "predict"],
+        &[
+            ("--head", &head),
+            ("--cache", &d.join("valid.emb")),
+            ("--output", &from_cache),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&report.stderr).contains("macro-F1"));
+    bertcls(
+        &["head", "predict"],
+        &[
+            ("--head", &head),
+            ("--input", &d.join("valid.jsonl")),
+            ("--output", &from_text),
+        ],
+    );
+    let labels = |path: &Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["label"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(labels(&from_cache).len(), 20);
+    assert_eq!(labels(&from_cache), labels(&from_text));
+
+    // Features made with another pooling are refused, naming both encoders.
+    let cls = d.join("valid-cls.emb");
+    bertcls(
+        &["embed", "--max-len", "32", "--pooling", "cls"],
+        &[
+            ("--model", &model),
+            ("--input", &d.join("valid.jsonl")),
+            ("--output", &cls),
+        ],
+    );
+    let refused = Command::new(env!("CARGO_BIN_EXE_bertcls"))
+        .args(["head", "predict"])
+        .arg("--head")
+        .arg(&head)
+        .arg("--cache")
+        .arg(&cls)
+        .arg("--output")
+        .arg(d.join("p3.jsonl"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("mean pooling") && stderr.contains("cls pooling"),
+        "{stderr}"
+    );
+}
