@@ -4,6 +4,7 @@
 //! - `cargo xtask fetch data r8|spam|all`  the real data sets, converted and split
 //! - `cargo xtask test`               everything the tests need, then the tests
 //! - `cargo xtask reference`          regenerate the PyTorch parity fixtures
+//! - `cargo xtask pipeline`           embed, sweep heads, test the best (pipeline mode)
 
 mod archive;
 mod fetch;
@@ -44,6 +45,16 @@ enum Task {
     },
     /// Regenerate tests/fixtures with PyTorch + transformers (creates .venv, ~3 GB).
     Reference,
+    /// The pipeline on a fetched data set: embed each split once (cached), sweep heads
+    /// on train/validation, and report the best head on test.
+    Pipeline {
+        /// A fetched data set: r8 or spam.
+        #[arg(long, default_value = "r8")]
+        data: String,
+        /// Where caches, the sweep and predictions go.
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -77,6 +88,7 @@ fn main() -> Result<()> {
             cargo_args,
         } => test(&root, !no_wgpu, &cargo_args),
         Task::Reference => reference(&root),
+        Task::Pipeline { data, out } => pipeline(&root, &data, &out),
     }
 }
 
@@ -121,6 +133,51 @@ fn test(root: &Path, wgpu: bool, cargo_args: &[String]) -> Result<()> {
     }
     command.args(cargo_args);
     run(&mut command)
+}
+
+fn pipeline(root: &Path, name: &str, out: &Path) -> Result<()> {
+    fetch::model(root, false)?;
+    fetch_data(root, name, false)?;
+    run(Command::new(env!("CARGO")).current_dir(root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "bertcls",
+    ]))?;
+    let bertcls = root.join("target/release/bertcls");
+    let data = root.join("data").join(name);
+    let runs = root.join(out).join(name);
+    let cache = |split: &str| runs.join(format!("{split}.emb"));
+    for (split, file) in [
+        ("train", "train.jsonl"),
+        ("valid", "validation.jsonl"),
+        ("test", "test.jsonl"),
+    ] {
+        eprintln!("== embed {name}/{file}");
+        run(Command::new(&bertcls)
+            .arg("embed")
+            .arg("--input")
+            .arg(data.join(file))
+            .arg("--output")
+            .arg(cache(split)))?;
+    }
+    eprintln!("== head sweep");
+    run(Command::new(&bertcls)
+        .args(["head", "sweep", "--train"])
+        .arg(cache("train"))
+        .arg("--valid")
+        .arg(cache("valid"))
+        .arg("--out")
+        .arg(runs.join("sweep")))?;
+    eprintln!("== best head on the test set");
+    run(Command::new(&bertcls)
+        .args(["head", "predict", "--head"])
+        .arg(runs.join("sweep/best.head"))
+        .arg("--cache")
+        .arg(cache("test"))
+        .arg("--output")
+        .arg(runs.join("test-predictions.jsonl")))
 }
 
 fn reference(root: &Path) -> Result<()> {

@@ -59,22 +59,56 @@ fn spec(input: &Path, options: &EmbedOptions, shard: Option<Shard>) -> Embedding
     EmbeddingSpec::for_run(&tiny_model(), 32, options, input, "text".into(), shard).unwrap()
 }
 
+/// A temporary folder with `n` records, their input file and an encoder.
+struct Setup {
+    dir: tempfile::TempDir,
+    records: Vec<Record>,
+    input: PathBuf,
+    options: EmbedOptions,
+    encoder: FrozenEncoder,
+}
+
+impl Setup {
+    fn new(n: usize, pooling: Pooling) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (records, input) = records(dir.path(), n);
+        let options = options(pooling);
+        let encoder = encoder(options.clone());
+        Self {
+            dir,
+            records,
+            input,
+            options,
+            encoder,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn spec(&self, shard: Option<Shard>) -> EmbeddingSpec {
+        spec(&self.input, &self.options, shard)
+    }
+
+    /// Builds (or finds) the cache `name` in chunks of 4 rows.
+    fn build(&self, name: &str, shard: Option<Shard>) -> (EmbeddingCache, BuildOutcome) {
+        build_cache(
+            &self.encoder,
+            &self.records,
+            &self.spec(shard),
+            &self.path(name),
+            4,
+            &mut |_| {},
+        )
+        .unwrap()
+    }
+}
+
 #[test]
 fn a_cache_round_trips_and_the_same_run_twice_is_a_hit() {
-    let dir = tempfile::tempdir().unwrap();
-    let (records, input) = records(dir.path(), 20);
-    let opts = options(Pooling::Mean);
-    let encoder = encoder(opts.clone());
-    let path = dir.path().join("x.emb");
-    let (cache, outcome) = build_cache(
-        &encoder,
-        &records,
-        &spec(&input, &opts, None),
-        &path,
-        4,
-        &mut |_| {},
-    )
-    .unwrap();
+    let setup = Setup::new(20, Pooling::Mean);
+    let (cache, outcome) = setup.build("x.emb", None);
     assert!(matches!(
         outcome,
         BuildOutcome::Built {
@@ -84,27 +118,17 @@ fn a_cache_round_trips_and_the_same_run_twice_is_a_hit() {
         }
     ));
     assert!(
-        !partial_dir(&path).exists(),
+        !partial_dir(&setup.path("x.emb")).exists(),
         "the partial folder must be renamed away"
     );
 
-    let (expected, _) = encoder.embed(&records, &mut |_| {}).unwrap();
-    let reopened = EmbeddingCache::open(&path).unwrap();
+    let (expected, _) = setup.encoder.embed(&setup.records, &mut |_| {}).unwrap();
+    let reopened = EmbeddingCache::open(&setup.path("x.emb")).unwrap();
     assert_eq!(reopened.vectors(), expected.values.as_slice());
     assert_eq!(reopened.meta.ids[3], "r3");
     assert_eq!(reopened.meta.labels[3].as_deref(), Some("a"));
     assert_eq!(cache.vectors(), reopened.vectors());
-
-    let (_, again) = build_cache(
-        &encoder,
-        &records,
-        &spec(&input, &opts, None),
-        &path,
-        4,
-        &mut |_| {},
-    )
-    .unwrap();
-    assert_eq!(again, BuildOutcome::Hit);
+    assert_eq!(setup.build("x.emb", None).1, BuildOutcome::Hit);
 }
 
 #[test]
@@ -124,7 +148,7 @@ fn any_change_of_inputs_is_a_miss() {
         base.fingerprint(),
         spec(&input, &normalized, None).fingerprint()
     );
-    let other = EmbeddingSpec::for_run(
+    let shorter = EmbeddingSpec::for_run(
         &tiny_model(),
         16,
         &options(Pooling::Mean),
@@ -133,7 +157,7 @@ fn any_change_of_inputs_is_a_miss() {
         None,
     )
     .unwrap();
-    assert_ne!(base.fingerprint(), other.fingerprint());
+    assert_ne!(base.fingerprint(), shorter.fingerprint());
     // Same content elsewhere is the same features; other content is not.
     let copy = dir.path().join("copy.jsonl");
     std::fs::copy(&input, &copy).unwrap();
@@ -150,24 +174,16 @@ fn any_change_of_inputs_is_a_miss() {
 
 #[test]
 fn truncated_or_corrupted_caches_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (records, input) = records(dir.path(), 8);
-    let opts = options(Pooling::Mean);
-    let path = dir.path().join("x.emb");
-    build_cache(
-        &encoder(opts.clone()),
-        &records,
-        &spec(&input, &opts, None),
-        &path,
-        4,
-        &mut |_| {},
-    )
-    .unwrap();
-    let vectors = path.join("vectors.f32");
+    let setup = Setup::new(8, Pooling::Mean);
+    setup.build("x.emb", None);
+    let vectors = setup.path("x.emb").join("vectors.f32");
     let bytes = std::fs::read(&vectors).unwrap();
 
     std::fs::write(&vectors, &bytes[..bytes.len() - 4]).unwrap();
-    let message = EmbeddingCache::open(&path).err().unwrap().to_string();
+    let message = EmbeddingCache::open(&setup.path("x.emb"))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         message.contains("truncated") && message.contains("bertcls embed"),
         "{message}"
@@ -176,27 +192,20 @@ fn truncated_or_corrupted_caches_are_refused() {
     let mut flipped = bytes.clone();
     *flipped.last_mut().unwrap() ^= 0x40;
     std::fs::write(&vectors, &flipped).unwrap();
-    let message = EmbeddingCache::open(&path).err().unwrap().to_string();
+    let message = EmbeddingCache::open(&setup.path("x.emb"))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(message.contains("checksum"), "{message}");
 }
 
 #[test]
 fn a_cache_for_other_features_is_refused_naming_both() {
-    let dir = tempfile::tempdir().unwrap();
-    let (records, input) = records(dir.path(), 4);
-    let opts = options(Pooling::Mean);
-    let path = dir.path().join("x.emb");
-    let (cache, _) = build_cache(
-        &encoder(opts.clone()),
-        &records,
-        &spec(&input, &opts, None),
-        &path,
-        4,
-        &mut |_| {},
-    )
-    .unwrap();
-    let expected = spec(&input, &options(Pooling::Max), None);
-    let err = cache.check_spec(&expected).unwrap_err();
+    let setup = Setup::new(4, Pooling::Mean);
+    let (cache, _) = setup.build("x.emb", None);
+    let err = cache
+        .check_spec(&spec(&setup.input, &options(Pooling::Max), None))
+        .unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, CacheError::Mismatch { .. }));
     assert!(
@@ -207,34 +216,13 @@ fn a_cache_for_other_features_is_refused_naming_both() {
 
 #[test]
 fn shards_merge_into_the_unsharded_cache() {
-    let dir = tempfile::tempdir().unwrap();
-    let (records, input) = records(dir.path(), 17);
-    let opts = options(Pooling::Max);
-    let encoder = encoder(opts.clone());
-    let whole = dir.path().join("whole.emb");
-    let (full, _) = build_cache(
-        &encoder,
-        &records,
-        &spec(&input, &opts, None),
-        &whole,
-        4,
-        &mut |_| {},
-    )
-    .unwrap();
+    let setup = Setup::new(17, Pooling::Max);
+    let (full, _) = setup.build("whole.emb", None);
     let paths: Vec<PathBuf> = (0..3)
         .map(|i| {
-            let shard = Shard::new(i, 3, records.len()).unwrap();
-            let path = dir.path().join(format!("s{i}.emb"));
-            build_cache(
-                &encoder,
-                &records,
-                &spec(&input, &opts, Some(shard)),
-                &path,
-                4,
-                &mut |_| {},
-            )
-            .unwrap();
-            path
+            let name = format!("s{i}.emb");
+            setup.build(&name, Some(Shard::new(i, 3, setup.records.len()).unwrap()));
+            setup.path(&name)
         })
         .collect();
     let merged =
@@ -249,28 +237,24 @@ fn shards_merge_into_the_unsharded_cache() {
         .unwrap()
         .to_string();
     assert!(missing.contains("2 of 3 shards"), "{missing}");
-    let repeated =
-        EmbeddingCache::open_shards(&[paths[0].clone(), paths[0].clone(), paths[2].clone()])
-            .err()
-            .unwrap()
-            .to_string();
+    let repeated = [paths[0].clone(), paths[0].clone(), paths[2].clone()];
+    let repeated = EmbeddingCache::open_shards(&repeated)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(repeated.contains("missing or repeated"), "{repeated}");
 }
 
 #[test]
 fn an_interrupted_build_resumes_from_its_complete_chunks() {
-    let dir = tempfile::tempdir().unwrap();
-    let (records, input) = records(dir.path(), 24);
-    let opts = options(Pooling::Mean);
-    let encoder = encoder(opts.clone());
-    let spec = spec(&input, &opts, None);
-    let path = dir.path().join("x.emb");
+    let setup = Setup::new(24, Pooling::Mean);
+    let (spec, path) = (setup.spec(None), setup.path("x.emb"));
 
     // Interrupt the first run once 10 rows are done, as a kill would: chunks hold 4
     // rows and batches 3, so chunks 0 and 1 are complete and chunk 2 is not.
     let mut done_rows = 0;
     let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        build_cache(&encoder, &records, &spec, &path, 4, &mut |n| {
+        build_cache(&setup.encoder, &setup.records, &spec, &path, 4, &mut |n| {
             done_rows += n;
             assert!(done_rows < 10, "interrupted");
         })
@@ -280,23 +264,21 @@ fn an_interrupted_build_resumes_from_its_complete_chunks() {
         !path.exists(),
         "an interrupted build must not leave a cache under the final name"
     );
-    let chunk_files = || {
-        std::fs::read_dir(partial_dir(&path))
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "bin")
-            })
-            .count()
-    };
-    assert_eq!(chunk_files(), 2);
+    let chunk_files = std::fs::read_dir(partial_dir(&path))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "bin")
+        })
+        .count();
+    assert_eq!(chunk_files, 2);
 
     // A torn chunk (a crash while writing, on a file system without atomic rename) is recomputed.
     std::fs::write(partial_dir(&path).join("chunk-000001.bin"), b"torn").unwrap();
-    let (cache, outcome) = build_cache(&encoder, &records, &spec, &path, 4, &mut |_| {}).unwrap();
+    let (cache, outcome) = setup.build("x.emb", None);
     let BuildOutcome::Built {
         chunks,
         resumed_chunks,
@@ -305,8 +287,7 @@ fn an_interrupted_build_resumes_from_its_complete_chunks() {
     else {
         panic!("expected a build")
     };
-    assert_eq!(chunks, 6);
-    assert_eq!(resumed_chunks, 1);
-    let (expected, _) = encoder.embed(&records, &mut |_| {}).unwrap();
+    assert_eq!((chunks, resumed_chunks), (6, 1));
+    let (expected, _) = setup.encoder.embed(&setup.records, &mut |_| {}).unwrap();
     assert_eq!(cache.vectors(), expected.values.as_slice());
 }
