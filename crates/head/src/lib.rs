@@ -14,4 +14,6 @@ pub use features::{Features, Standardizer};
 pub use model::{Activation, Head, HeadConfig};
 pub use saved::{FeatureOrigin, HeadError, SavedHead};
 pub use sweep::{SweepEntry, SweepGrid, sweep};
-pub use train::{EpochRecord, OptimizerKind, Schedule, TrainConfig, TrainedHead, train_head};
+pub use train::{
+    EpochRecord, Monitor, OptimizerKind, Schedule, TrainConfig, TrainedHead, train_head,
+};

@@ -39,6 +39,44 @@ impl std::str::FromStr for OptimizerKind {
     }
 }
 
+/// The validation quantity early stopping watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Monitor {
+    /// Cross-entropy of the validation set: smooth, so the kept epoch is stable even
+    /// when rare classes have a handful of validation examples.
+    #[default]
+    Loss,
+    /// Macro-F1: what the sweep ranks by, but noisy on small validation sets.
+    MacroF1,
+    Accuracy,
+}
+
+impl Monitor {
+    /// A score where higher is better.
+    fn score(self, record: &EpochRecord) -> f64 {
+        match self {
+            Monitor::Loss => -record.valid_loss,
+            Monitor::MacroF1 => record.valid_macro_f1,
+            Monitor::Accuracy => record.valid_accuracy,
+        }
+    }
+}
+
+impl std::str::FromStr for Monitor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "loss" => Ok(Monitor::Loss),
+            "macro-f1" => Ok(Monitor::MacroF1),
+            "accuracy" => Ok(Monitor::Accuracy),
+            _ => Err(format!(
+                "unknown monitor {s:?}: expected loss, macro-f1 or accuracy"
+            )),
+        }
+    }
+}
+
 /// How the learning rate moves over training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -92,7 +130,9 @@ pub struct TrainConfig {
     pub l1: f64,
     pub epochs: usize,
     pub batch_size: usize,
-    /// Stop after this many epochs without a validation macro-F1 gain above `min_delta`;
+    /// What early stopping watches on the validation set.
+    pub monitor: Monitor,
+    /// Stop after this many epochs without a gain above `min_delta` in `monitor`;
     /// the best epoch's weights are kept.
     pub patience: usize,
     pub min_delta: f64,
@@ -113,6 +153,7 @@ impl Default for TrainConfig {
             l1: 0.0,
             epochs: 50,
             batch_size: 64,
+            monitor: Monitor::Loss,
             patience: 8,
             min_delta: 1e-4,
             seed: 42,
@@ -125,6 +166,7 @@ impl Default for TrainConfig {
 pub struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
+    pub valid_loss: f64,
     pub valid_macro_f1: f64,
     pub valid_accuracy: f64,
 }
@@ -155,7 +197,7 @@ impl TrainedHead {
 /// and neither would be reproducible. Training holds this lock from seeding to the end.
 static SEEDED_TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Trains a head on `train`, choosing the epoch by validation macro-F1.
+/// Trains a head on `train`, keeping the epoch that `config.monitor` rates best.
 /// `labels` names the classes (for the report); features carry class indices.
 pub fn train_head(
     train: &Features,
@@ -194,6 +236,7 @@ pub fn train_head(
     let total_steps = batches_per_epoch * config.epochs;
 
     let mut best: Option<(f64, usize, Head, ClassificationReport)> = None;
+    let monitor = config.monitor;
     let mut history = Vec::new();
     let mut order: Vec<usize> = (0..train.rows).collect();
     let mut step = 0;
@@ -222,18 +265,21 @@ pub fn train_head(
             step += 1;
         }
         let inference = model.valid();
-        let report = evaluate(&inference, &valid_std, labels, device);
-        history.push(EpochRecord {
+        let (report, valid_loss) = evaluate(&inference, &valid_std, labels, device);
+        let record = EpochRecord {
             epoch,
             train_loss: loss_sum / train.rows as f64,
+            valid_loss,
             valid_macro_f1: report.macro_f1,
             valid_accuracy: report.accuracy,
-        });
+        };
+        let score = monitor.score(&record);
+        history.push(record);
         let improved = best
             .as_ref()
-            .is_none_or(|(score, ..)| report.macro_f1 > score + config.min_delta);
+            .is_none_or(|(best_score, ..)| score > best_score + config.min_delta);
         if improved {
-            best = Some((report.macro_f1, epoch, inference, report));
+            best = Some((score, epoch, inference, report));
         } else if best
             .as_ref()
             .is_some_and(|(_, e, ..)| epoch - e >= config.patience)
@@ -293,13 +339,25 @@ pub(crate) fn argmax_rows(probabilities: &[f32], classes: usize) -> Vec<usize> {
         .collect()
 }
 
+/// The metric report and the mean cross-entropy of a validation set.
 fn evaluate(
     model: &Head,
     features: &Features,
     labels: &[String],
     device: &Device,
-) -> ClassificationReport {
+) -> (ClassificationReport, f64) {
+    let classes = labels.len();
     let probabilities = predict_proba(model, features, device);
-    let predicted = argmax_rows(&probabilities, labels.len());
-    ClassificationReport::new(labels, &features.labels, &predicted, Some(&probabilities))
+    let predicted = argmax_rows(&probabilities, classes);
+    let loss = features
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| -(probabilities[i * classes + t].max(1e-12) as f64).ln())
+        .sum::<f64>()
+        / features.rows.max(1) as f64;
+    (
+        ClassificationReport::new(labels, &features.labels, &predicted, Some(&probabilities)),
+        loss,
+    )
 }

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use data::LabelMap;
 use encoder::{EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder};
 use head::{
-    Activation, FeatureOrigin, Features, HeadConfig, OptimizerKind, SavedHead, Schedule,
+    Activation, FeatureOrigin, Features, HeadConfig, Monitor, OptimizerKind, SavedHead, Schedule,
     SweepEntry, SweepGrid, sweep,
 };
 use metrics::ClassificationReport;
@@ -88,7 +88,10 @@ pub struct GridArgs {
     pub epochs: Option<usize>,
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Epochs without validation macro-F1 gain before stopping (best epoch kept).
+    /// What early stopping watches on validation: loss (default; smooth), macro-f1, accuracy.
+    #[arg(long)]
+    pub monitor: Option<Monitor>,
+    /// Epochs without improvement of --monitor before stopping (best epoch kept).
     #[arg(long)]
     pub patience: Option<usize>,
     #[arg(long)]
@@ -126,6 +129,7 @@ impl GridArgs {
         base.epochs = self.epochs.unwrap_or(base.epochs);
         base.batch_size = self.batch_size.unwrap_or(base.batch_size);
         base.patience = self.patience.unwrap_or(base.patience);
+        base.monitor = self.monitor.unwrap_or(base.monitor);
         base.seed = self.seed.unwrap_or(base.seed);
         Ok(grid)
     }
