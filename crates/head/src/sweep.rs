@@ -80,6 +80,17 @@ impl SweepGrid {
     }
 }
 
+impl SweepGrid {
+    /// Random search: `n` distinct configurations drawn uniformly from the grid
+    /// (all of them when the grid is smaller), reproducible under `seed`.
+    pub fn sample(&self, n: usize, seed: u64) -> Vec<TrainConfig> {
+        let mut configs = self.configs();
+        data::SplitMix64::new(seed).shuffle(&mut configs);
+        configs.truncate(n);
+        configs
+    }
+}
+
 /// One configuration's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepEntry {

@@ -224,6 +224,17 @@ fn a_saved_head_predicts_the_same_and_refuses_other_features() {
     };
     let configs = grid.configs();
     assert_eq!(configs.len(), 2 + 4, "linear heads do not vary dropout");
+    let sampled = grid.sample(3, 1);
+    assert_eq!(sampled.len(), 3);
+    assert!(sampled.iter().all(|c| configs.contains(c)));
+    assert!(
+        sampled
+            .iter()
+            .enumerate()
+            .all(|(i, c)| !sampled[..i].contains(c)),
+        "draws are distinct"
+    );
+    assert_eq!(sampled, grid.sample(3, 1));
     let mut seen = 0;
     let (entries, best) = sweep(&train, &valid, &labels(3), &configs, &device, &mut |_| {
         seen += 1

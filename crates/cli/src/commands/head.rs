@@ -164,6 +164,9 @@ pub struct SweepArgs {
     /// A TOML file with the grid (see the example above).
     #[arg(long)]
     pub grid_file: Option<PathBuf>,
+    /// Random search: train only N configurations drawn from the grid (seeded by --seed).
+    #[arg(long)]
+    pub random: Option<usize>,
     /// Folder for leaderboard.json, leaderboard.csv and best.head/.
     #[arg(long)]
     pub out: PathBuf,
@@ -289,7 +292,10 @@ fn run_sweep(args: SweepArgs) -> Result<()> {
         None => SweepGrid::default(),
     };
     let grid = args.grid.apply(base)?;
-    let configs = grid.configs();
+    let configs = match args.random {
+        Some(n) => grid.sample(n, grid.base.seed),
+        None => grid.configs(),
+    };
     let data = prepare(&args.caches)?;
     eprintln!(
         "sweeping {} heads over {} × {} features ({} classes)",
