@@ -7,6 +7,7 @@
 //! - `cargo xtask pipeline`           embed, sweep heads, test the best (pipeline mode)
 
 mod archive;
+mod bench;
 mod fetch;
 mod system;
 
@@ -45,6 +46,11 @@ enum Task {
     },
     /// Regenerate tests/fixtures with PyTorch + transformers (creates .venv, ~3 GB).
     Reference,
+    /// Benchmarks against the PyTorch / scikit-learn reference, measured in the same run.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// The pipeline on a fetched data set: embed each split once (cached), sweep heads
     /// on train/validation, and report the best head on test.
     Pipeline {
@@ -55,6 +61,13 @@ enum Task {
         #[arg(long, default_value = "runs")]
         out: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Heads over cached R8 features: our linear head and default sweep against
+    /// scikit-learn's LogisticRegression and a PyTorch MLP on the same features.
+    Heads,
 }
 
 #[derive(Subcommand)]
@@ -88,6 +101,9 @@ fn main() -> Result<()> {
             cargo_args,
         } => test(&root, !no_wgpu, &cargo_args),
         Task::Reference => reference(&root),
+        Task::Bench {
+            what: BenchWhat::Heads,
+        } => bench::heads(&root),
         Task::Pipeline { data, out } => pipeline(&root, &data, &out),
     }
 }
@@ -118,34 +134,43 @@ fn fetch_data(root: &Path, name: &str, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// The cargo features of the default build, tests and tools alike.
+const FEATURES: &str = "bertcls/wgpu,bert/wgpu";
+
+/// `cargo test --release --workspace [--features …]`: the one invocation that builds
+/// both the tests and the `bertcls` binary. Tools build through it too, because any
+/// other package selection resolves features differently and rebuilds burn (minutes).
+fn cargo_test(root: &Path, wgpu: bool) -> Command {
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .current_dir(root)
+        .args(["test", "--release", "--workspace"]);
+    if wgpu {
+        command.args(["--features", FEATURES]);
+    }
+    command
+}
+
+/// Builds `bertcls` (as the tests build it) and returns its path.
+pub(crate) fn build_bertcls(root: &Path) -> Result<PathBuf> {
+    eprintln!("building bertcls (the first build compiles burn: about 15 minutes on 2 cores)…");
+    run(cargo_test(root, true).args(["--no-run", "--quiet"]))?;
+    Ok(root.join("target/release/bertcls"))
+}
+
 fn test(root: &Path, wgpu: bool, cargo_args: &[String]) -> Result<()> {
     fetch::model(root, false)?;
     fetch_data(root, "all", false)?;
     if wgpu {
         system::ensure_vulkan_driver()?;
     }
-    let mut command = Command::new(env!("CARGO"));
-    command
-        .current_dir(root)
-        .args(["test", "--release", "--workspace"]);
-    if wgpu {
-        command.args(["--features", "bertcls/wgpu,bert/wgpu"]);
-    }
-    command.args(cargo_args);
-    run(&mut command)
+    run(cargo_test(root, wgpu).args(cargo_args))
 }
 
 fn pipeline(root: &Path, name: &str, out: &Path) -> Result<()> {
     fetch::model(root, false)?;
     fetch_data(root, name, false)?;
-    run(Command::new(env!("CARGO")).current_dir(root).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "bertcls",
-    ]))?;
-    let bertcls = root.join("target/release/bertcls");
+    let bertcls = build_bertcls(root)?;
     let data = root.join("data").join(name);
     let runs = root.join(out).join(name);
     let cache = |split: &str| runs.join(format!("{split}.emb"));
@@ -180,8 +205,8 @@ fn pipeline(root: &Path, name: &str, out: &Path) -> Result<()> {
         .arg(runs.join("test-predictions.jsonl")))
 }
 
-fn reference(root: &Path) -> Result<()> {
-    fetch::model(root, false)?;
+/// The python of the reference venv, created on first use.
+pub(crate) fn reference_python(root: &Path) -> Result<String> {
     let venv = root.join("scripts/reference/venv.sh");
     let output = Command::new("bash")
         .arg(&venv)
@@ -194,7 +219,12 @@ fn reference(root: &Path) -> Result<()> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let python = String::from_utf8(output.stdout)?.trim().to_owned();
+    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
+}
+
+fn reference(root: &Path) -> Result<()> {
+    fetch::model(root, false)?;
+    let python = reference_python(root)?;
     run(Command::new(python)
         .current_dir(root)
         .arg("scripts/reference/make_fixtures.py"))

@@ -1,0 +1,202 @@
+//! `cargo xtask bench heads`: our heads against scikit-learn and PyTorch on the same
+//! cached features, in one run, so the comparison is a ratio on this machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use metrics::ClassificationReport;
+use serde_json::{Value, json};
+
+use crate::{build_bertcls, fetch, fetch_data, reference_python, run};
+
+pub fn heads(root: &Path) -> Result<()> {
+    fetch::model(root, false)?;
+    fetch_data(root, "r8", false)?;
+    let bertcls = build_bertcls(root)?;
+    let data = root.join("data/r8");
+    let dir = root.join(".cache/bench/r8");
+    std::fs::create_dir_all(&dir)?;
+    for (split, file) in [
+        ("train", "train"),
+        ("valid", "validation"),
+        ("test", "test"),
+    ] {
+        run(Command::new(&bertcls)
+            .arg("embed")
+            .arg("--input")
+            .arg(data.join(format!("{file}.jsonl")))
+            .arg("--output")
+            .arg(dir.join(format!("{split}.emb")))
+            .arg("--export-npy")
+            .arg(dir.join(format!("{file}.npy"))))?;
+    }
+    let caches = |c: &mut Command| {
+        c.arg("--train")
+            .arg(dir.join("train.emb"))
+            .arg("--valid")
+            .arg(dir.join("valid.emb"));
+    };
+
+    let mut linear = Command::new(&bertcls);
+    linear
+        .args(["head", "train"])
+        .arg("--out")
+        .arg(dir.join("linear.head"));
+    caches(&mut linear);
+    let linear_seconds = timed(&mut linear)?;
+
+    let mut sweep = Command::new(&bertcls);
+    sweep
+        .args(["head", "sweep"])
+        .arg("--out")
+        .arg(dir.join("sweep"));
+    caches(&mut sweep);
+    let sweep_seconds = timed(&mut sweep)?;
+    let leaderboard: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(
+        dir.join("sweep/leaderboard.json"),
+    )?)?;
+
+    let linear_scores = test_scores(&bertcls, &dir.join("linear.head"), &dir)?;
+    let sweep_scores = test_scores(&bertcls, &dir.join("sweep/best.head"), &dir)?;
+
+    eprintln!("reference: scikit-learn and PyTorch on the same features…");
+    let python = reference_python(root)?;
+    let output = Command::new(python)
+        .arg(root.join("scripts/reference/bench_heads.py"))
+        .arg(&dir)
+        .arg(&data)
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "bench_heads.py failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reference: Value = serde_json::from_slice(&output.stdout)?;
+    let logreg = &reference["sklearn_logistic_regression"];
+
+    let rows = leaderboard.len();
+    let results = json!({
+        "benchmark": "heads",
+        "machine": machine(),
+        "features": {"data": "r8 train (MiniLM mean pooling)", "rows": cache_rows(&dir.join("train.emb"))?, "dim": 384},
+        "ours": {
+            "linear_head": {"wall_seconds": linear_seconds, "test": linear_scores},
+            "sweep": {"configs": rows, "wall_seconds": sweep_seconds, "seconds_per_config": sweep_seconds / rows as f64, "best_test": sweep_scores},
+        },
+        "reference": reference,
+        "ratios": {
+            "linear_head_speed_vs_sklearn": logreg["fit_seconds"].as_f64().unwrap_or(f64::NAN) / linear_seconds,
+        },
+    });
+    let out_dir = root.join("bench/results");
+    std::fs::create_dir_all(&out_dir)?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let path = out_dir.join(format!("heads-{stamp}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
+
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "{:<36} {:>9} {:>9} {:>9}",
+        "heads on R8 MiniLM features", "seconds", "accuracy", "macro-F1"
+    );
+    println!(
+        "{:<36} {:>9.2} {:>9.4} {:>9.4}",
+        "ours: linear head (process wall)",
+        linear_seconds,
+        f(&linear_scores, "accuracy"),
+        f(&linear_scores, "macro_f1")
+    );
+    println!(
+        "{:<36} {:>9.2} {:>9.4} {:>9.4}",
+        "scikit-learn LogisticRegression (fit)",
+        f(logreg, "fit_seconds"),
+        f(logreg, "accuracy"),
+        f(logreg, "macro_f1")
+    );
+    let mlp = &reference["torch_mlp_256"];
+    println!(
+        "{:<36} {:>9.2} {:>9.4} {:>9.4}",
+        "PyTorch MLP 256, 30 epochs (fit)",
+        f(mlp, "fit_seconds"),
+        f(mlp, "accuracy"),
+        f(mlp, "macro_f1")
+    );
+    println!(
+        "{:<36} {:>9.2} {:>9.4} {:>9.4}",
+        format!("ours: sweep of {rows}, best on test"),
+        sweep_seconds,
+        f(&sweep_scores, "accuracy"),
+        f(&sweep_scores, "macro_f1")
+    );
+    println!("results: {}", path.display());
+    Ok(())
+}
+
+fn timed(command: &mut Command) -> Result<f64> {
+    let start = Instant::now();
+    run(command.stderr(std::process::Stdio::null()))?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Test accuracy and macro-F1 of a saved head, from its prediction file.
+fn test_scores(bertcls: &Path, head: &Path, dir: &Path) -> Result<Value> {
+    let predictions = dir.join("predictions.jsonl");
+    run(Command::new(bertcls)
+        .args(["head", "predict", "--head"])
+        .arg(head)
+        .arg("--cache")
+        .arg(dir.join("test.emb"))
+        .arg("--output")
+        .arg(&predictions)
+        .stderr(std::process::Stdio::null()))?;
+    let rows: Vec<Value> = std::fs::read_to_string(&predictions)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let label = |v: &Value, key: &str| {
+        v[key]
+            .as_str()
+            .map(str::to_owned)
+            .context("prediction without a label")
+    };
+    let truth: Vec<String> = rows
+        .iter()
+        .map(|r| label(r, "true_label"))
+        .collect::<Result<_>>()?;
+    let predicted: Vec<String> = rows
+        .iter()
+        .map(|r| label(r, "label"))
+        .collect::<Result<_>>()?;
+    let labels = data::LabelMap::from_labels(truth.iter().chain(&predicted));
+    let index =
+        |names: &[String]| -> Vec<usize> { names.iter().filter_map(|n| labels.index(n)).collect() };
+    let report =
+        ClassificationReport::new(labels.names(), &index(&truth), &index(&predicted), None);
+    Ok(json!({"accuracy": report.accuracy, "macro_f1": report.macro_f1}))
+}
+
+fn cache_rows(cache: &PathBuf) -> Result<usize> {
+    let meta: Value = serde_json::from_str(&std::fs::read_to_string(cache.join("meta.json"))?)?;
+    meta["rows"]
+        .as_u64()
+        .map(|r| r as usize)
+        .context("cache without rows")
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("model name"))
+            .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+    });
+    json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+    })
+}
