@@ -1,10 +1,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::module::Module;
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::module::{Module, Param};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear};
 use burn::tensor::activation::{gelu, relu};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
+use data::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 /// The architecture of a head: no hidden layer is softmax (multinomial logistic)
@@ -104,6 +105,10 @@ impl FromStr for Activation {
 }
 
 /// A classifier over feature vectors: `[batch, dim]` in, `[batch, classes]` logits out.
+///
+/// Its randomness (initial weights, dropout masks) comes from a generator the caller
+/// owns, never from burn's process-global one: a seed then determines a head even
+/// when several heads train at once on different threads, as sweeps do.
 #[derive(Module, Debug)]
 pub struct Head {
     pub hidden: Vec<HiddenLayer>,
@@ -115,24 +120,33 @@ pub struct Head {
 pub struct HiddenLayer {
     pub linear: Linear,
     pub norm: Option<BatchNorm>,
-    pub dropout: Dropout,
+    #[module(skip)]
+    dropout: f64,
     #[module(skip)]
     activation: Activation,
 }
 
 impl Head {
-    pub fn new(config: &HeadConfig, dim: usize, classes: usize, device: &Device) -> Self {
+    /// A new head with weights drawn from `rng`: U(−1/√fan_in, 1/√fan_in), the
+    /// default of PyTorch's and burn's Linear.
+    pub fn new(
+        config: &HeadConfig,
+        dim: usize,
+        classes: usize,
+        rng: &mut SplitMix64,
+        device: &Device,
+    ) -> Self {
         let mut width = dim;
         let hidden = config
             .hidden
             .iter()
             .map(|&out| {
                 let layer = HiddenLayer {
-                    linear: LinearConfig::new(width, out).init(device),
+                    linear: seeded_linear(width, out, rng, device),
                     norm: config
                         .batch_norm
                         .then(|| BatchNormConfig::new(out).init(device)),
-                    dropout: DropoutConfig::new(config.dropout).init(),
+                    dropout: config.dropout,
                     activation: config.activation,
                 };
                 width = out;
@@ -141,18 +155,34 @@ impl Head {
             .collect();
         Self {
             hidden,
-            output: LinearConfig::new(width, classes).init(device),
+            output: seeded_linear(width, classes, rng, device),
         }
     }
 
+    /// Logits for prediction: no dropout.
     pub fn forward(&self, features: Tensor<2>) -> Tensor<2> {
+        self.run(features, None)
+    }
+
+    /// Logits for a training step: dropout masks are drawn from `rng`.
+    pub fn forward_train(&self, features: Tensor<2>, rng: &mut SplitMix64) -> Tensor<2> {
+        self.run(features, Some(rng))
+    }
+
+    fn run(&self, features: Tensor<2>, mut rng: Option<&mut SplitMix64>) -> Tensor<2> {
         let x = self.hidden.iter().fold(features, |x, layer| {
             let x = layer.linear.forward(x);
             let x = match &layer.norm {
                 Some(norm) => norm.forward(x),
                 None => x,
             };
-            layer.dropout.forward(layer.activation.apply(x))
+            let x = layer.activation.apply(x);
+            match rng.as_deref_mut() {
+                Some(rng) if layer.dropout > 0.0 => {
+                    x.clone() * dropout_mask(&x, layer.dropout, rng)
+                }
+                _ => x,
+            }
         });
         self.output.forward(x)
     }
@@ -167,4 +197,32 @@ impl Head {
             .reduce(|a, b| a + b)
             .expect("a head has an output layer")
     }
+}
+
+fn seeded_linear(d_in: usize, d_out: usize, rng: &mut SplitMix64, device: &Device) -> Linear {
+    let bound = 1.0 / (d_in as f64).sqrt();
+    let mut uniform = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| ((2.0 * rng.unit() - 1.0) * bound) as f32)
+            .collect()
+    };
+    let weight = Tensor::<2>::from_data(
+        TensorData::new(uniform(d_in * d_out), [d_in, d_out]),
+        device,
+    );
+    let bias = Tensor::<1>::from_data(TensorData::new(uniform(d_out), [d_out]), device);
+    Linear {
+        weight: Param::from_tensor(weight),
+        bias: Some(Param::from_tensor(bias)),
+    }
+}
+
+/// Inverted dropout: each unit kept with probability `1 − p` and scaled by `1/(1 − p)`.
+fn dropout_mask(like: &Tensor<2>, p: f64, rng: &mut SplitMix64) -> Tensor<2> {
+    let [rows, cols] = like.dims();
+    let scale = (1.0 / (1.0 - p)) as f32;
+    let mask: Vec<f32> = (0..rows * cols)
+        .map(|_| if rng.unit() < p { 0.0 } else { scale })
+        .collect();
+    Tensor::<2>::from_data(TensorData::new(mask, [rows, cols]), &like.device())
 }

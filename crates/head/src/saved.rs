@@ -120,7 +120,15 @@ impl SavedHead {
             message: e.to_string(),
         })?;
         let weights = path.join("weights.bpk");
-        let mut model = Head::new(&meta.config.head, meta.dim, meta.labels.len(), device);
+        // The initial values are overwritten by the stored weights.
+        let mut rng = data::SplitMix64::new(0);
+        let mut model = Head::new(
+            &meta.config.head,
+            meta.dim,
+            meta.labels.len(),
+            &mut rng,
+            device,
+        );
         let mut store = BurnpackStore::from_file(&weights);
         let result = model.load_from(&mut store).map_err(|e| HeadError::Format {
             path: weights.clone(),

@@ -1,5 +1,7 @@
 //! Many heads over the same features, ranked on validation.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
@@ -126,49 +128,91 @@ impl SweepEntry {
     }
 }
 
-/// Trains every configuration; returns the entries ranked by validation macro-F1
-/// (ties: accuracy, then fewer seconds) and the best head. `on_done` hears of each.
+/// Trains every configuration on `workers` threads; returns the entries ranked by
+/// validation macro-F1 (ties: accuracy, then fewer seconds, then grid order) and the
+/// best head. `on_done` hears of each as it finishes. Every head owns its randomness,
+/// so the result is the same for any number of workers.
 pub fn sweep(
     train: &Features,
     valid: &Features,
     labels: &[String],
     configs: &[TrainConfig],
     device: &Device,
-    on_done: &mut dyn FnMut(&SweepEntry),
+    workers: usize,
+    on_done: &(dyn Fn(&SweepEntry) + Sync),
 ) -> (Vec<SweepEntry>, Option<TrainedHead>) {
-    let mut entries = Vec::with_capacity(configs.len());
-    let mut best: Option<TrainedHead> = None;
-    for config in configs {
-        let head = train_head(train, valid, labels, config, device);
-        let entry = SweepEntry {
-            config: config.clone(),
-            valid_macro_f1: head.valid_report.macro_f1,
-            valid_accuracy: head.valid_report.accuracy,
-            best_epoch: head.best_epoch,
-            epochs_run: head.history.len(),
-            seconds: head.seconds,
-        };
-        on_done(&entry);
-        if best
-            .as_ref()
-            .is_none_or(|b| rank_key(&entry) > rank_key_of(b))
-        {
-            best = Some(head);
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut entries = Vec::new();
+        let mut best: Option<(usize, TrainedHead)> = None;
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(config) = configs.get(index) else {
+                break;
+            };
+            let head = train_head(train, valid, labels, config, device);
+            let entry = entry_of(&head);
+            on_done(&entry);
+            if best
+                .as_ref()
+                .is_none_or(|(i, b)| better(&entry, index, &entry_of(b), *i))
+            {
+                best = Some((index, head));
+            }
+            entries.push((index, entry));
         }
-        entries.push(entry);
-    }
-    entries.sort_by(|a, b| {
-        rank_key(b)
-            .partial_cmp(&rank_key(a))
-            .unwrap_or(std::cmp::Ordering::Equal)
+        (entries, best)
+    };
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.max(1)).map(|_| scope.spawn(work)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a sweep worker panicked"))
+            .collect()
     });
-    (entries, best)
+    let mut entries: Vec<(usize, SweepEntry)> = Vec::with_capacity(configs.len());
+    let mut best: Option<(usize, TrainedHead)> = None;
+    for (worker_entries, worker_best) in results {
+        entries.extend(worker_entries);
+        if let Some((i, head)) = worker_best
+            && best
+                .as_ref()
+                .is_none_or(|(j, b)| better(&entry_of(&head), i, &entry_of(b), *j))
+        {
+            best = Some((i, head));
+        }
+    }
+    entries.sort_by(|(i, a), (j, b)| {
+        if better(a, *i, b, *j) {
+            std::cmp::Ordering::Less
+        } else {
+            std::cmp::Ordering::Greater
+        }
+    });
+    (
+        entries.into_iter().map(|(_, e)| e).collect(),
+        best.map(|(_, h)| h),
+    )
 }
 
-fn rank_key(e: &SweepEntry) -> (f64, f64, f64) {
-    (e.valid_macro_f1, e.valid_accuracy, -e.seconds)
+/// The ranking: macro-F1, then accuracy, then speed, then grid order (so ties are
+/// broken the same way whichever worker finished first).
+fn better(a: &SweepEntry, a_index: usize, b: &SweepEntry, b_index: usize) -> bool {
+    let key = |e: &SweepEntry| (e.valid_macro_f1, e.valid_accuracy, -e.seconds);
+    match key(a).partial_cmp(&key(b)) {
+        Some(std::cmp::Ordering::Greater) => true,
+        Some(std::cmp::Ordering::Less) => false,
+        _ => a_index < b_index,
+    }
 }
 
-fn rank_key_of(h: &TrainedHead) -> (f64, f64, f64) {
-    (h.valid_report.macro_f1, h.valid_report.accuracy, -h.seconds)
+fn entry_of(head: &TrainedHead) -> SweepEntry {
+    SweepEntry {
+        config: head.config.clone(),
+        valid_macro_f1: head.valid_report.macro_f1,
+        valid_accuracy: head.valid_report.accuracy,
+        best_epoch: head.best_epoch,
+        epochs_run: head.history.len(),
+        seconds: head.seconds,
+    }
 }

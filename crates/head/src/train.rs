@@ -192,11 +192,6 @@ impl TrainedHead {
     }
 }
 
-/// burn's random generator is global to the process (per backend), not per device or
-/// thread: two trainings at once would interleave its draws (initialisation, dropout)
-/// and neither would be reproducible. Training holds this lock from seeding to the end.
-static SEEDED_TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Trains a head on `train`, keeping the epoch that `config.monitor` rates best.
 /// `labels` names the classes (for the report); features carry class indices.
 pub fn train_head(
@@ -211,12 +206,10 @@ pub fn train_head(
     let standardizer = Standardizer::fit(train);
     let (train_std, valid_std) = (standardizer.apply(train), standardizer.apply(valid));
 
-    // A panic in another training leaves the lock poisoned but the RNG reseeded below.
-    let _seeded = SEEDED_TRAINING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // All randomness (initial weights, batch order, dropout) comes from this generator,
+    // not burn's process-global one, so heads trained in parallel stay reproducible.
+    let mut rng = SplitMix64::new(config.seed);
     let autodiff = device.clone().autodiff();
-    autodiff.seed(config.seed);
     let x_train = Tensor::<2>::from_data(
         TensorData::new(train_std.values.clone(), [train.rows, train.dim]),
         &autodiff,
@@ -229,9 +222,8 @@ pub fn train_head(
         &autodiff,
     );
     let loss_fn = config.loss.build();
-    let mut model = Head::new(&config.head, train.dim, classes, &autodiff);
+    let mut model = Head::new(&config.head, train.dim, classes, &mut rng, &autodiff);
     let mut optimizer = build_optimizer(config);
-    let mut rng = SplitMix64::new(config.seed);
     let batches_per_epoch = train.rows.div_ceil(config.batch_size.max(1));
     let total_steps = batches_per_epoch * config.epochs;
 
@@ -251,7 +243,7 @@ pub fn train_head(
                 ),
                 &autodiff,
             );
-            let logits = model.forward(x_train.clone().select(0, index.clone()));
+            let logits = model.forward_train(x_train.clone().select(0, index.clone()), &mut rng);
             let mut loss = loss_fn.forward(logits, y_train.clone().select(0, index));
             if config.l1 > 0.0 {
                 loss = loss + model.l1_norm().mul_scalar(config.l1);

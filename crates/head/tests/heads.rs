@@ -235,12 +235,27 @@ fn a_saved_head_predicts_the_same_and_refuses_other_features() {
         "draws are distinct"
     );
     assert_eq!(sampled, grid.sample(3, 1));
-    let mut seen = 0;
-    let (entries, best) = sweep(&train, &valid, &labels(3), &configs, &device, &mut |_| {
-        seen += 1
-    });
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let count = |_: &head::SweepEntry| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+    let (entries, best) = sweep(&train, &valid, &labels(3), &configs, &device, 2, &count);
     let best = best.unwrap();
-    assert_eq!(seen, 6);
+    assert_eq!(seen.into_inner(), 6);
+    // The same ranking and numbers with one worker: heads own their randomness.
+    let (serial, _) = sweep(&train, &valid, &labels(3), &configs, &device, 1, &|_| {});
+    let key = |e: &head::SweepEntry| {
+        (
+            e.valid_macro_f1.to_bits(),
+            e.best_epoch,
+            e.config.head.shape_name(),
+            e.config.learning_rate.to_bits(),
+        )
+    };
+    assert_eq!(
+        entries.iter().map(key).collect::<Vec<_>>(),
+        serial.iter().map(key).collect::<Vec<_>>()
+    );
     assert!(
         entries
             .windows(2)

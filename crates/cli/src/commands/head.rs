@@ -167,6 +167,9 @@ pub struct SweepArgs {
     /// Random search: train only N configurations drawn from the grid (seeded by --seed).
     #[arg(long)]
     pub random: Option<usize>,
+    /// Heads trained at once (default: one per core). Results do not depend on it.
+    #[arg(long)]
+    pub jobs: Option<usize>,
     /// Folder for leaderboard.json, leaderboard.csv and best.head/.
     #[arg(long)]
     pub out: PathBuf,
@@ -306,13 +309,17 @@ fn run_sweep(args: SweepArgs) -> Result<()> {
     );
     let bar = progress::counter(configs.len(), "heads");
     let started = std::time::Instant::now();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let (entries, best) = sweep(
         &data.train,
         &data.valid,
         data.labels.names(),
         &configs,
         &data.device,
-        &mut |e| {
+        jobs,
+        &|e: &SweepEntry| {
             bar.set_message(format!("last: macro-F1 {:.3}", e.valid_macro_f1));
             bar.inc(1);
         },
