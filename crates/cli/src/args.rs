@@ -16,15 +16,11 @@ pub struct ModelArgs {
     pub model: PathBuf,
     /// Where tensors run: flex (CPU, default), ndarray (CPU) or wgpu (GPU; needs the
     /// `wgpu` feature).
-    #[arg(long, default_value_t = BackendKind::Flex, value_parser = parse_backend)]
+    #[arg(long, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
     /// Tokens per sequence, [CLS] and [SEP] included; longer texts are truncated.
     #[arg(long, default_value_t = 128)]
     pub max_len: usize,
-}
-
-fn parse_backend(s: &str) -> Result<BackendKind, String> {
-    s.parse().map_err(|e: bert::BertError| e.to_string())
 }
 
 impl ModelArgs {

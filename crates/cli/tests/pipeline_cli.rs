@@ -96,6 +96,43 @@ fn embed_sweep_predict() {
     let csv = std::fs::read_to_string(out.join("leaderboard.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5);
 
+    // A grid file, with a flag overriding one of its lists.
+    let grid = d.join("grid.toml");
+    std::fs::write(&grid, "hidden = [[], [8]]\nlearning_rates = [0.01]\nl2 = [0.0]\ndropout = [0.0]\n\n[base]\nepochs = 5\n").unwrap();
+    let from_file = d.join("sweep-file");
+    bertcls(
+        &["head", "sweep", "--l2", "0,0.001"],
+        &[
+            ("--train", &d.join("train.emb")),
+            ("--valid", &d.join("valid.emb")),
+            ("--grid-file", &grid),
+            ("--out", &from_file),
+        ],
+    );
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(from_file.join("leaderboard.json")).unwrap())
+            .unwrap();
+    assert_eq!(entries.len(), 4, "2 shapes × 2 L2 values");
+    assert!(entries.iter().all(|e| e["config"]["epochs"] == 5));
+    std::fs::write(&grid, "hiden = [[]]\n").unwrap();
+    let typo = Command::new(env!("CARGO_BIN_EXE_bertcls"))
+        .args(["head", "sweep"])
+        .arg("--train")
+        .arg(d.join("train.emb"))
+        .arg("--valid")
+        .arg(d.join("valid.emb"))
+        .arg("--grid-file")
+        .arg(&grid)
+        .arg("--out")
+        .arg(&from_file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        !typo.status.success() && stderr.contains("hiden"),
+        "a misspelt key must be an error: {stderr}"
+    );
+
     // From the cache, and from the raw text: the same predictions.
     let head = out.join("best.head");
     let from_cache = d.join("p1.jsonl");

@@ -45,12 +45,8 @@ pub struct CacheArgs {
     #[arg(long, num_args = 1.., required = true)]
     pub valid: Vec<PathBuf>,
     /// Where heads train: flex (CPU, default) or ndarray; heads are too small for a GPU to pay.
-    #[arg(long, default_value_t = BackendKind::Flex, value_parser = parse_backend)]
+    #[arg(long, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
-}
-
-fn parse_backend(s: &str) -> Result<BackendKind, String> {
-    s.parse().map_err(|e: bert::BertError| e.to_string())
 }
 
 /// Head and training settings. Each flag takes a comma-separated list in `sweep` and
@@ -414,7 +410,7 @@ pub struct PredictArgs {
     /// Where to write one JSON line per record: id, predicted label, probabilities.
     #[arg(long)]
     pub output: PathBuf,
-    #[arg(long, default_value_t = BackendKind::Flex, value_parser = parse_backend)]
+    #[arg(long, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
 }
 
