@@ -15,6 +15,7 @@ use data::Record;
 use sha2::{Digest, Sha256};
 
 use crate::cache::{CacheMeta, FORMAT_VERSION, io_error, write_cache};
+use crate::embed::{length_order, scatter_rows};
 use crate::{CacheError, EmbedSummary, EmbeddingCache, EmbeddingSpec, EncodeError, FrozenEncoder};
 
 const CHUNK_MAGIC: &[u8; 8] = b"BCLSCHK\x01";
@@ -68,8 +69,7 @@ pub fn build_cache(
     prepare_partial(&partial, &fingerprint)?;
 
     let encodings = encoder.tokenize(records)?;
-    let mut order: Vec<usize> = (0..encodings.len()).collect();
-    order.sort_by_key(|&i| encodings[i].len());
+    let order = length_order(&encodings);
     let dim = encoder.dim();
     let mut values = vec![0f32; records.len() * dim];
 
@@ -84,21 +84,13 @@ pub fn build_cache(
                 rows
             }
             None => {
-                let mut rows = Vec::with_capacity(chunk.len() * dim);
-                for batch in chunk.chunks(encoder.batch_size()) {
-                    let batch_encodings: Vec<_> = batch.iter().map(|&i| &encodings[i]).collect();
-                    padded_tokens +=
-                        batch.len() * batch_encodings.iter().map(|e| e.len()).max().unwrap_or(0);
-                    rows.extend(encoder.embed_batch(&batch_encodings));
-                    progress(batch.len());
-                }
+                let (rows, padded) = encoder.embed_rows(&encodings, chunk, progress);
+                padded_tokens += padded;
                 write_chunk(&chunk_path, chunk, &rows)?;
                 rows
             }
         };
-        for (row, &index) in rows.chunks_exact(dim).zip(chunk.iter()) {
-            values[index * dim..(index + 1) * dim].copy_from_slice(row);
-        }
+        scatter_rows(&mut values, &rows, chunk, dim);
     }
     let summary = EmbedSummary {
         documents: records.len(),

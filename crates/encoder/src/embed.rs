@@ -149,23 +149,11 @@ impl FrozenEncoder {
         }
         let start = Instant::now();
         let encodings = self.tokenize(records)?;
-        // Sorting by length makes each batch's padding (and wasted work) near zero.
-        let mut order: Vec<usize> = (0..encodings.len()).collect();
-        order.sort_by_key(|&i| encodings[i].len());
-
+        let order = length_order(&encodings);
+        let (sorted_rows, padded_tokens) = self.embed_rows(&encodings, &order, progress);
         let dim = self.dim();
         let mut values = vec![0f32; records.len() * dim];
-        let mut padded_tokens = 0;
-        for batch in order.chunks(self.options.batch_size) {
-            let batch_encodings: Vec<&Encoding> = batch.iter().map(|&i| &encodings[i]).collect();
-            padded_tokens +=
-                batch.len() * batch_encodings.iter().map(|e| e.len()).max().unwrap_or(0);
-            let vectors = self.embed_batch(&batch_encodings);
-            for (row, &index) in vectors.chunks_exact(dim).zip(batch) {
-                values[index * dim..(index + 1) * dim].copy_from_slice(row);
-            }
-            progress(batch.len());
-        }
+        scatter_rows(&mut values, &sorted_rows, &order, dim);
         let summary = EmbedSummary {
             documents: records.len(),
             tokens: encodings.iter().map(Encoding::len).sum(),
@@ -178,6 +166,27 @@ impl FrozenEncoder {
             dim,
         };
         Ok((embeddings, summary))
+    }
+
+    /// Embeds `encodings[rows[0]]`, `encodings[rows[1]]`, … in batches, in that order;
+    /// returns the vectors (`rows.len() × dim`, row-major) and the tokens computed
+    /// including padding. Give rows in length order so batches need little padding.
+    pub fn embed_rows(
+        &self,
+        encodings: &[Encoding],
+        rows: &[usize],
+        progress: &mut dyn FnMut(usize),
+    ) -> (Vec<f32>, usize) {
+        let mut vectors = Vec::with_capacity(rows.len() * self.dim());
+        let mut padded_tokens = 0;
+        for batch in rows.chunks(self.options.batch_size) {
+            let batch_encodings: Vec<&Encoding> = batch.iter().map(|&i| &encodings[i]).collect();
+            padded_tokens +=
+                batch.len() * batch_encodings.iter().map(|e| e.len()).max().unwrap_or(0);
+            vectors.extend(self.embed_batch(&batch_encodings));
+            progress(batch.len());
+        }
+        (vectors, padded_tokens)
     }
 
     /// One forward pass over a batch; returns `batch × dim` values, row-major.
@@ -199,5 +208,21 @@ impl FrozenEncoder {
             .into_data()
             .try_into_vec_as::<f32>()
             .expect("pooled embeddings are float tensors")
+    }
+}
+
+/// Indices of `encodings` from shortest to longest: batching in this order makes each
+/// batch's padding, and the work wasted on it, near zero. Deterministic (stable sort),
+/// so an interrupted run cuts the same chunks when it resumes.
+pub fn length_order(encodings: &[Encoding]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..encodings.len()).collect();
+    order.sort_by_key(|&i| encodings[i].len());
+    order
+}
+
+/// Writes `rows` (in the order of `indices`) to their places `indices` in `values`.
+pub(crate) fn scatter_rows(values: &mut [f32], rows: &[f32], indices: &[usize], dim: usize) {
+    for (row, &index) in rows.chunks_exact(dim).zip(indices) {
+        values[index * dim..(index + 1) * dim].copy_from_slice(row);
     }
 }
