@@ -40,4 +40,7 @@ pub enum BertError {
         max_len: usize,
         max_positions: usize,
     },
+
+    #[error("cannot keep {asked} encoder layers: the model has {available}")]
+    TooManyLayers { asked: usize, available: usize },
 }

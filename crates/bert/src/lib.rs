@@ -28,7 +28,9 @@ pub use model::{
 };
 pub use pooling::{Pooling, l2_normalize};
 pub use pretrained::PretrainedBert;
-pub use weights::{LoadReport, WEIGHT_FILES, find_weights, load_weights};
+pub use weights::{
+    LoadReport, WEIGHT_FILES, apply_checkpoint, find_weights, hf_key_remapper, load_weights,
+};
 
 // Re-exported so that dependants name one burn.
 pub use burn;

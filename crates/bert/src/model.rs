@@ -47,9 +47,7 @@ impl BertModel {
         Self {
             embeddings: BertEmbeddings::new(config, &init, device),
             encoder: BertEncoder::new(config, &init, device),
-            pooler: with_pooler.then(|| BertPooler {
-                dense: linear(config.hidden_size, config.hidden_size, &init, device),
-            }),
+            pooler: with_pooler.then(|| BertPooler::new(config, device)),
         }
     }
 
@@ -300,6 +298,18 @@ pub struct BertPooler {
 }
 
 impl BertPooler {
+    /// A randomly initialised pooler, for checkpoints that have none: Hugging Face
+    /// does the same when a sequence classifier is built on such a checkpoint.
+    pub fn new(config: &BertConfig, device: &Device) -> Self {
+        let init = Initializer::Normal {
+            mean: 0.0,
+            std: config.initializer_range,
+        };
+        Self {
+            dense: linear(config.hidden_size, config.hidden_size, &init, device),
+        }
+    }
+
     fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
         let [batch, _, width] = hidden.dims();
         let cls = hidden.narrow(1, 0, 1).reshape([batch, width]);

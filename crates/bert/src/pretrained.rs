@@ -20,8 +20,28 @@ impl PretrainedBert {
     /// Loads `dir` (`config.json`, `model.safetensors` or `pytorch_model.bin`,
     /// `tokenizer.json` or `vocab.txt`) onto `device`, tokenizing to `max_len`.
     pub fn load(dir: impl AsRef<Path>, max_len: usize, device: &Device) -> Result<Self, BertError> {
+        Self::load_layers(dir, max_len, None, device)
+    }
+
+    /// Like [`load`](Self::load), keeping only the bottom `num_layers` encoder layers
+    /// when given: a smaller, faster model (the checkpoint's upper layers are unused).
+    pub fn load_layers(
+        dir: impl AsRef<Path>,
+        max_len: usize,
+        num_layers: Option<usize>,
+        device: &Device,
+    ) -> Result<Self, BertError> {
         let dir = dir.as_ref();
-        let config = BertConfig::from_file(dir.join("config.json"))?;
+        let mut config = BertConfig::from_file(dir.join("config.json"))?;
+        if let Some(k) = num_layers {
+            if k == 0 || k > config.num_hidden_layers {
+                return Err(BertError::TooManyLayers {
+                    asked: k,
+                    available: config.num_hidden_layers,
+                });
+            }
+            config = config.with_num_layers(k);
+        }
         if max_len > config.max_position_embeddings {
             return Err(BertError::MaxLenTooLong {
                 max_len,

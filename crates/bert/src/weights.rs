@@ -5,8 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use burn::store::{
-    ApplyResult, KeyRemapper, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore,
-    SafetensorsStore,
+    ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
 };
 
 use crate::{BertError, BertModel};
@@ -62,58 +61,64 @@ pub fn find_weights(dir: &Path) -> Result<PathBuf, BertError> {
         })
 }
 
-/// Checkpoint key → field path of [`BertModel`]. Everything else the adapter handles:
-/// it transposes Linear weights and reads `LayerNorm.weight/bias` (or the older
-/// `gamma/beta`) into burn's `gamma/beta`.
-fn key_remapper() -> KeyRemapper {
-    [
-        // BertFor* checkpoints nest the encoder under `bert.`.
-        (r"^bert\.", ""),
-        // `self` cannot name a Rust field.
-        (r"\.attention\.self\.", ".attention.self_attention."),
-        (r"\.LayerNorm\.", ".layer_norm."),
-    ]
-    .into_iter()
-    .fold(KeyRemapper::new(), |remapper, (from, to)| {
-        remapper
-            .add_pattern(from, to)
-            .expect("the remapping patterns are valid regexes")
-    })
+/// Checkpoint key → field path of [`BertModel`] (with `strip_bert_prefix`) or of a model
+/// that holds it in a field named `bert`, as Hugging Face's `BertFor*` classes do.
+/// Everything else the adapter handles: it transposes Linear weights and reads
+/// `LayerNorm.weight/bias` (or the older `gamma/beta`) into burn's `gamma/beta`.
+pub fn hf_key_remapper(strip_bert_prefix: bool) -> KeyRemapper {
+    // BertFor* checkpoints nest the encoder under `bert.`.
+    let prefix = strip_bert_prefix.then_some((r"^bert\.", ""));
+    prefix
+        .into_iter()
+        .chain([
+            // `self` cannot name a Rust field.
+            (r"\.attention\.self\.", ".attention.self_attention."),
+            (r"\.LayerNorm\.", ".layer_norm."),
+        ])
+        .fold(KeyRemapper::new(), |remapper, (from, to)| {
+            remapper
+                .add_pattern(from, to)
+                .expect("the remapping patterns are valid regexes")
+        })
 }
 
-/// Loads `path` (safetensors or PyTorch pickle) into `model`.
+/// Loads `path` (safetensors, or a PyTorch pickle by extension) into `model`.
 ///
 /// Tensors the model lacks are an error naming each one, except the pooler, which is
 /// optional: without it in the checkpoint the model's pooler is removed. Unused
 /// checkpoint tensors are listed in the report.
 pub fn load_weights(model: BertModel, path: &Path) -> Result<(BertModel, LoadReport), BertError> {
-    let is_pickle = path
-        .extension()
-        .is_some_and(|e| e == "bin" || e == "pt" || e == "pth");
     let mut model = model;
-    let result = if is_pickle {
-        let mut store = PytorchStore::from_file(path)
-            .remap(key_remapper())
-            .allow_partial(true);
-        apply(&mut model, &mut store, path)?
-    } else {
-        let mut store = SafetensorsStore::from_file(path)
-            .with_from_adapter(PyTorchToBurnAdapter)
-            .remap(key_remapper())
-            .allow_partial(true);
-        apply(&mut model, &mut store, path)?
-    };
+    let result = apply_checkpoint(&mut model, path, hf_key_remapper(true))?;
     check(model, result, path)
 }
 
-fn apply<S: ModuleStore>(
-    model: &mut BertModel,
-    store: &mut S,
+/// Reads the tensors of `path` (safetensors, or a PyTorch pickle by extension) into
+/// any module whose field paths the `remapper` turns checkpoint keys into. Partial:
+/// the result says what was applied, missing, unused and in error.
+pub fn apply_checkpoint<M: ModuleSnapshot>(
+    module: &mut M,
     path: &Path,
+    remapper: KeyRemapper,
 ) -> Result<ApplyResult, BertError> {
-    model.load_from(store).map_err(|e| BertError::Weights {
+    let is_pickle = path
+        .extension()
+        .is_some_and(|e| e == "bin" || e == "pt" || e == "pth");
+    let result = if is_pickle {
+        let mut store = PytorchStore::from_file(path)
+            .remap(remapper)
+            .allow_partial(true);
+        module.load_from(&mut store).map_err(|e| e.to_string())
+    } else {
+        let mut store = SafetensorsStore::from_file(path)
+            .with_from_adapter(PyTorchToBurnAdapter)
+            .remap(remapper)
+            .allow_partial(true);
+        module.load_from(&mut store).map_err(|e| e.to_string())
+    };
+    result.map_err(|message| BertError::Weights {
         path: path.to_owned(),
-        message: e.to_string(),
+        message,
     })
 }
 

@@ -15,8 +15,9 @@ use data::Record;
 use sha2::{Digest, Sha256};
 
 use crate::cache::{CacheMeta, FORMAT_VERSION, io_error, write_cache};
-use crate::embed::{length_order, scatter_rows};
+use crate::embed::scatter_rows;
 use crate::{CacheError, EmbedSummary, EmbeddingCache, EmbeddingSpec, EncodeError, FrozenEncoder};
+use text::length_order;
 
 const CHUNK_MAGIC: &[u8; 8] = b"BCLSCHK\x01";
 

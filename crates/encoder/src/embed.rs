@@ -5,14 +5,14 @@ use bert::{BertInput, Pooling, PretrainedBert, l2_normalize};
 
 use crate::LayerSelection;
 use data::Record;
-use text::{Encoding, TextError};
+use text::{Encoding, RecordTextError, length_order};
 
 /// Errors from embedding a data set.
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
     /// A record the tokenizer refused (an empty text, say), named by its id.
-    #[error("record {id:?}: {cause}")]
-    Record { id: String, cause: TextError },
+    #[error(transparent)]
+    Record(#[from] RecordTextError),
     #[error("nothing to embed: the input has no records")]
     NoRecords,
     #[error("batch size must be at least 1")]
@@ -123,18 +123,11 @@ impl FrozenEncoder {
 
     /// Tokenizes every record; the first one the tokenizer refuses is an error naming it.
     pub fn tokenize(&self, records: &[Record]) -> Result<Vec<Encoding>, EncodeError> {
-        records
-            .iter()
-            .map(|r| {
-                self.bert
-                    .tokenizer
-                    .encode(&r.text, r.text_b.as_deref())
-                    .map_err(|cause| EncodeError::Record {
-                        id: r.id.clone(),
-                        cause,
-                    })
-            })
-            .collect()
+        Ok(self.bert.tokenizer.encode_all(
+            records
+                .iter()
+                .map(|r| (r.id.as_str(), r.text.as_str(), r.text_b.as_deref())),
+        )?)
     }
 
     /// Embeds `records` in length-sorted batches; `progress` is told how many more
@@ -209,15 +202,6 @@ impl FrozenEncoder {
             .try_into_vec_as::<f32>()
             .expect("pooled embeddings are float tensors")
     }
-}
-
-/// Indices of `encodings` from shortest to longest: batching in this order makes each
-/// batch's padding, and the work wasted on it, near zero. Deterministic (stable sort),
-/// so an interrupted run cuts the same chunks when it resumes.
-pub fn length_order(encodings: &[Encoding]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..encodings.len()).collect();
-    order.sort_by_key(|&i| encodings[i].len());
-    order
 }
 
 /// Writes `rows` (in the order of `indices`) to their places `indices` in `values`.

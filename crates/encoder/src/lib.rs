@@ -18,7 +18,8 @@ mod spec;
 
 pub use build::{BuildError, BuildOutcome, build_cache, partial_dir};
 pub use cache::{CacheError, CacheMeta, EmbeddingCache, FORMAT_VERSION};
-pub use embed::{EmbedOptions, EmbedSummary, Embeddings, EncodeError, FrozenEncoder, length_order};
+pub use embed::{EmbedOptions, EmbedSummary, Embeddings, EncodeError, FrozenEncoder};
 pub use layers::LayerSelection;
 pub use npy::{NpyError, read_npy, write_npy};
 pub use spec::{EmbeddingSpec, Shard};
+pub use text::length_order;

@@ -83,7 +83,7 @@ fn a_record_with_no_tokens_is_named() {
     let encoder = encoder(EmbedOptions::default());
     let records = vec![record("fine", "cat", None), record("blank-7", " \t ", None)];
     match encoder.embed(&records, &mut |_| {}) {
-        Err(EncodeError::Record { id, .. }) => assert_eq!(id, "blank-7"),
+        Err(EncodeError::Record(e)) => assert_eq!(e.id, "blank-7"),
         other => panic!("expected the empty record to be named, got {other:?}"),
     }
 }

@@ -8,8 +8,9 @@ use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::train::{argmax_rows, predict_proba};
+use crate::train::predict_proba;
 use crate::{Features, Head, Standardizer, TrainConfig, TrainedHead};
+use metrics::argmax_rows;
 
 /// Errors from saving, loading or applying a head.
 #[derive(Debug, thiserror::Error)]

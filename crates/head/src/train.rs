@@ -7,7 +7,7 @@ use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, Sgd
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::SplitMix64;
 use losses::LossKind;
-use metrics::ClassificationReport;
+use metrics::{ClassificationReport, argmax_rows, mean_log_loss};
 use serde::{Deserialize, Serialize};
 
 use crate::{Features, Head, HeadConfig, Standardizer};
@@ -55,10 +55,19 @@ pub enum Monitor {
 impl Monitor {
     /// A score where higher is better.
     fn score(self, record: &EpochRecord) -> f64 {
+        self.score_of(
+            record.valid_loss,
+            record.valid_macro_f1,
+            record.valid_accuracy,
+        )
+    }
+
+    /// The watched quantity as a score where higher is better.
+    pub fn score_of(self, loss: f64, macro_f1: f64, accuracy: f64) -> f64 {
         match self {
-            Monitor::Loss => -record.valid_loss,
-            Monitor::MacroF1 => record.valid_macro_f1,
-            Monitor::Accuracy => record.valid_accuracy,
+            Monitor::Loss => -loss,
+            Monitor::MacroF1 => macro_f1,
+            Monitor::Accuracy => accuracy,
         }
     }
 }
@@ -318,19 +327,6 @@ pub(crate) fn predict_proba(model: &Head, features: &Features, device: &Device) 
         .expect("probabilities are floats")
 }
 
-/// The class of highest probability in each row.
-pub(crate) fn argmax_rows(probabilities: &[f32], classes: usize) -> Vec<usize> {
-    probabilities
-        .chunks_exact(classes)
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(i, _)| i)
-        })
-        .collect()
-}
-
 /// The metric report and the mean cross-entropy of a validation set.
 fn evaluate(
     model: &Head,
@@ -341,13 +337,7 @@ fn evaluate(
     let classes = labels.len();
     let probabilities = predict_proba(model, features, device);
     let predicted = argmax_rows(&probabilities, classes);
-    let loss = features
-        .labels
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| -(probabilities[i * classes + t].max(1e-12) as f64).ln())
-        .sum::<f64>()
-        / features.rows.max(1) as f64;
+    let loss = mean_log_loss(&probabilities, classes, &features.labels);
     (
         ClassificationReport::new(labels, &features.labels, &predicted, Some(&probabilities)),
         loss,

@@ -1,2 +1,79 @@
-//! End-to-end mode: BERT and a classification head fine-tuned together. Filled in by
-//! the end-to-end issue; empty until then.
+//! End-to-end mode: BERT and a classification head fine-tuned together.
+//!
+//! - [`BertClassifier`]: BERT, pooling (`[CLS]` through the pooler, or mean), dropout
+//!   and a head (one linear layer, or the pipeline's MLP heads).
+//! - [`fine_tune`]: the training loop (AdamW with decoupled decay, warm-up and decay,
+//!   global-norm clipping, gradient accumulation, length-bucketed batches, freezing,
+//!   early stopping, atomic checkpoints and exact resume).
+//! - [`SavedClassifier`]: the result as a Hugging Face folder that `transformers`
+//!   loads, and the loader for any `BertForSequenceClassification` folder.
+
+mod batches;
+mod checkpoint;
+mod config;
+mod error;
+mod examples;
+mod fsutil;
+mod model;
+mod optim;
+mod predict;
+mod saved;
+mod train;
+
+use std::path::Path;
+
+use bert::PretrainedBert;
+use burn::tensor::Device;
+use data::SplitMix64;
+
+pub use batches::{derived_seed, epoch_batches};
+pub use checkpoint::{checkpoint_dir, remove_checkpoint};
+pub use config::FineTuneConfig;
+pub use error::JointError;
+pub use examples::Examples;
+pub use model::{BertClassifier, ClassifierConfig, ClassifierPooling};
+pub use optim::{WarmupSchedule, build_optimizer, clip_global_norm};
+pub use predict::predict_proba;
+pub use saved::{ClassifierMeta, META_FILE, SavedClassifier};
+pub use train::{EvalRecord, FineTuned, RunDir, StopReason, TrainEvent, fine_tune};
+
+/// Stream of [`derived_seed`] for the head's initial weights.
+const HEAD_STREAM: u64 = 3;
+
+/// A pretrained BERT (its bottom `num_layers` when given) with a new head for
+/// `classes`, on `device`'s autodiff twin, ready for [`fine_tune`]. The head's
+/// initial weights derive from `seed`.
+pub fn load_for_training(
+    model_dir: &Path,
+    max_len: usize,
+    num_layers: Option<usize>,
+    classifier: &ClassifierConfig,
+    classes: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<(BertClassifier, PretrainedBertParts), JointError> {
+    let autodiff = device.clone().autodiff();
+    let pretrained = PretrainedBert::load_layers(model_dir, max_len, num_layers, &autodiff)?;
+    let mut rng = SplitMix64::new(derived_seed(seed, HEAD_STREAM, 0));
+    let model = BertClassifier::new(
+        pretrained.model,
+        &pretrained.config,
+        classifier,
+        classes,
+        &mut rng,
+        &autodiff,
+    );
+    let parts = PretrainedBertParts {
+        config: pretrained.config,
+        tokenizer: pretrained.tokenizer,
+        report: pretrained.report,
+    };
+    Ok((model, parts))
+}
+
+/// What else came with a pretrained BERT loaded by [`load_for_training`].
+pub struct PretrainedBertParts {
+    pub config: bert::BertConfig,
+    pub tokenizer: text::BertTokenizer,
+    pub report: bert::LoadReport,
+}

@@ -2,8 +2,10 @@
 //! ranking metrics) scores. Both modes report through [`ClassificationReport`], so the
 //! pipeline and end-to-end numbers are the same computation.
 
+mod probabilities;
 mod ranking;
 mod report;
 
+pub use probabilities::{argmax_rows, mean_log_loss};
 pub use ranking::{average_precision, roc_auc};
 pub use report::{BinaryScores, ClassScores, ClassificationReport, ConfusionMatrix};

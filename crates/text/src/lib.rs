@@ -15,4 +15,4 @@ mod tokenizer;
 
 pub use error::TextError;
 pub use special::SpecialTokens;
-pub use tokenizer::{BertTokenizer, Encoding};
+pub use tokenizer::{BertTokenizer, Encoding, RecordTextError, length_order};

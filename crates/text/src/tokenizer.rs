@@ -33,6 +33,14 @@ impl Encoding {
     }
 }
 
+/// A text the tokenizer refused, named by the id of the record it came from.
+#[derive(Debug, thiserror::Error)]
+#[error("record {id:?}: {cause}")]
+pub struct RecordTextError {
+    pub id: String,
+    pub cause: TextError,
+}
+
 /// A BERT tokenizer with our truncation policy and its special tokens resolved.
 #[derive(Clone)]
 pub struct BertTokenizer {
@@ -148,6 +156,23 @@ impl BertTokenizer {
         Ok(())
     }
 
+    /// Tokenizes many `(id, text, text_b)` inputs, in order; the first one refused is an
+    /// error naming its id, so a user can find the bad record in a file of thousands.
+    pub fn encode_all<'a>(
+        &self,
+        inputs: impl IntoIterator<Item = (&'a str, &'a str, Option<&'a str>)>,
+    ) -> Result<Vec<Encoding>, RecordTextError> {
+        inputs
+            .into_iter()
+            .map(|(id, text, text_b)| {
+                self.encode(text, text_b).map_err(|cause| RecordTextError {
+                    id: id.to_owned(),
+                    cause,
+                })
+            })
+            .collect()
+    }
+
     /// The special-token ids of this vocabulary.
     pub fn special_tokens(&self) -> SpecialTokens {
         self.special
@@ -243,4 +268,13 @@ fn wordpiece_from_vocab(dir: &Path) -> Result<Tokenizer, TextError> {
         .add_special_tokens(specials)
         .map_err(|e| load_error(e.to_string()))?;
     Ok(tokenizer)
+}
+
+/// Indices of `encodings` from shortest to longest: batching in this order makes each
+/// batch's padding, and the work wasted on it, near zero. Deterministic (stable sort),
+/// so an interrupted run cuts the same chunks when it resumes.
+pub fn length_order(encodings: &[Encoding]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..encodings.len()).collect();
+    order.sort_by_key(|&i| encodings[i].len());
+    order
 }

@@ -1,0 +1,94 @@
+//! How fine-tuning runs: every setting, with the defaults of common BERT recipes.
+
+use head::{Monitor, Schedule};
+use losses::LossKind;
+use serde::{Deserialize, Serialize};
+
+/// Every setting of a fine-tuning run. Recorded in checkpoints (a resumed run must
+/// use the same) and in the saved model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FineTuneConfig {
+    pub epochs: usize,
+    /// Examples per forward/backward pass.
+    pub batch_size: usize,
+    /// Passes whose gradients are summed before each optimizer step: the effective
+    /// batch is `batch_size × grad_accumulation`, at the memory cost of one pass.
+    pub grad_accumulation: usize,
+    /// Peak learning rate, reached at the end of warm-up.
+    pub learning_rate: f64,
+    /// Fraction of the optimizer steps spent warming up linearly from 0.
+    pub warmup_ratio: f64,
+    /// The decay after warm-up (linear, cosine or constant).
+    pub schedule: Schedule,
+    /// AdamW's decoupled weight decay, on weight matrices and embeddings only.
+    pub weight_decay: f64,
+    /// Clip gradients to this global L2 norm; 0 turns clipping off.
+    pub max_grad_norm: f64,
+    /// Do not train the embedding layer.
+    pub freeze_embeddings: bool,
+    /// Do not train the bottom this many encoder layers.
+    pub freeze_layers: usize,
+    /// Evaluate (and checkpoint) every this many optimizer steps; by default at the
+    /// end of each epoch.
+    pub eval_every: Option<usize>,
+    /// What picks the best evaluation, whose weights are kept.
+    pub monitor: Monitor,
+    /// Stop after this many evaluations without a gain above `min_delta`; by default
+    /// training runs all epochs.
+    pub patience: Option<usize>,
+    pub min_delta: f64,
+    pub loss: LossKind,
+    /// Length buckets span this many batches: larger buckets mean less padding but
+    /// batches of more uniform length.
+    pub bucket_batches: usize,
+    /// Examples per forward pass when evaluating.
+    pub eval_batch_size: usize,
+    /// Decides the head's initial weights, the data order and every dropout mask.
+    pub seed: u64,
+}
+
+impl Default for FineTuneConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            batch_size: 16,
+            grad_accumulation: 1,
+            learning_rate: 5e-5,
+            warmup_ratio: 0.1,
+            schedule: Schedule::Linear,
+            weight_decay: 0.01,
+            max_grad_norm: 1.0,
+            freeze_embeddings: false,
+            freeze_layers: 0,
+            eval_every: None,
+            monitor: Monitor::Loss,
+            patience: None,
+            min_delta: 1e-4,
+            loss: LossKind::CrossEntropy,
+            bucket_batches: 50,
+            eval_batch_size: 64,
+            seed: 42,
+        }
+    }
+}
+
+impl FineTuneConfig {
+    /// The settings that differ from `other`, as `name: ours ≠ theirs`.
+    pub fn differences(&self, other: &Self) -> Vec<String> {
+        let (ours, theirs) = (
+            serde_json::to_value(self).unwrap_or_default(),
+            serde_json::to_value(other).unwrap_or_default(),
+        );
+        let (Some(ours), Some(theirs)) = (ours.as_object(), theirs.as_object()) else {
+            return Vec::new();
+        };
+        ours.iter()
+            .filter(|(key, value)| theirs.get(*key) != Some(value))
+            .map(|(key, value)| {
+                let other = theirs.get(key).cloned().unwrap_or_default();
+                format!("{key}: {value} ≠ {other}")
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,64 @@
+//! Labelled records, tokenized once for the whole run.
+
+use data::{LabelMap, Record};
+use text::{BertTokenizer, Encoding};
+
+use crate::JointError;
+
+/// A data set as the fine-tuning loop reads it: encodings and class indices.
+#[derive(Debug, Clone)]
+pub struct Examples {
+    pub encodings: Vec<Encoding>,
+    pub labels: Vec<usize>,
+}
+
+impl Examples {
+    /// Tokenizes `records`; a record without a label, or with one `labels` lacks, is an
+    /// error naming it.
+    pub fn from_records(
+        records: &[Record],
+        tokenizer: &BertTokenizer,
+        labels: &LabelMap,
+        what: &'static str,
+    ) -> Result<Self, JointError> {
+        if records.is_empty() {
+            return Err(JointError::NoExamples { what });
+        }
+        let indices = records
+            .iter()
+            .map(|r| {
+                let label = r
+                    .label
+                    .as_ref()
+                    .ok_or_else(|| JointError::MissingLabel { id: r.id.clone() })?;
+                labels.index(label).ok_or_else(|| JointError::UnknownLabel {
+                    id: r.id.clone(),
+                    label: label.clone(),
+                    known: labels.names().join(", "),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let encodings = tokenizer.encode_all(
+            records
+                .iter()
+                .map(|r| (r.id.as_str(), r.text.as_str(), r.text_b.as_deref())),
+        )?;
+        Ok(Self {
+            encodings,
+            labels: indices,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Token count of each example.
+    pub fn lengths(&self) -> Vec<usize> {
+        self.encodings.iter().map(Encoding::len).collect()
+    }
+}

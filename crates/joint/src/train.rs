@@ -1,0 +1,425 @@
+//! The fine-tuning loop: length-bucketed batches, gradient accumulation, global-norm
+//! clipping, AdamW with warm-up, evaluation with early stopping, checkpoints.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::Instant;
+
+use bert::BertInput;
+use burn::module::Module;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use data::SplitMix64;
+use metrics::{ClassificationReport, argmax_rows, mean_log_loss};
+use serde::{Deserialize, Serialize};
+use text::Encoding;
+
+use crate::batches::{DROPOUT_STREAM, derived_seed, epoch_batches};
+use crate::checkpoint::{self, Restored, TrainState, checkpoint_dir};
+use crate::optim::{WarmupSchedule, build_optimizer, clip_global_norm};
+use crate::{BertClassifier, Examples, FineTuneConfig, JointError, predict_proba};
+
+/// One evaluation on the validation set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Epochs done, fractional between epoch ends.
+    pub epoch: f64,
+    /// Mean training loss since the previous evaluation.
+    pub train_loss: f64,
+    pub valid_loss: f64,
+    pub valid_macro_f1: f64,
+    pub valid_accuracy: f64,
+    pub learning_rate: f64,
+}
+
+/// What the loop tells its caller, for progress bars and logs.
+#[derive(Debug)]
+pub enum TrainEvent<'a> {
+    /// Before the first step; `steps_done` is non-zero when resuming.
+    Started {
+        total_steps: usize,
+        steps_done: usize,
+        examples_per_epoch: usize,
+    },
+    /// After each optimizer step.
+    Step {
+        step: usize,
+        total_steps: usize,
+        epoch: usize,
+        loss: f64,
+        learning_rate: f64,
+        grad_norm: f64,
+        examples: usize,
+    },
+    /// Before evaluating `examples` validation examples.
+    Evaluating { examples: usize },
+    /// After an evaluation (and its checkpoint, when the run has a folder).
+    Evaluated {
+        record: &'a EvalRecord,
+        improved: bool,
+    },
+}
+
+/// Why training ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    Completed,
+    /// Patience ran out.
+    EarlyStopped,
+    /// The caller asked to stop (the event callback returned `Break`).
+    Interrupted,
+}
+
+/// The outcome of [`fine_tune`].
+pub struct FineTuned {
+    /// The weights of the best evaluation (the last weights if none was made), on the
+    /// device without autodiff.
+    pub model: BertClassifier,
+    /// Index into `history` of the best evaluation.
+    pub best: Option<usize>,
+    pub history: Vec<EvalRecord>,
+    /// Validation metrics of `model`, when it was evaluated.
+    pub valid_report: Option<ClassificationReport>,
+    pub stop: StopReason,
+    pub steps: usize,
+    pub examples_trained: usize,
+    /// Time in training steps, evaluation excluded (summed over resumed sessions).
+    pub train_seconds: f64,
+}
+
+impl FineTuned {
+    /// The best evaluation.
+    pub fn best_record(&self) -> Option<&EvalRecord> {
+        self.best.map(|i| &self.history[i])
+    }
+
+    /// Training examples per second of training time.
+    pub fn examples_per_second(&self) -> f64 {
+        self.examples_trained as f64 / self.train_seconds.max(1e-9)
+    }
+}
+
+/// Where a run keeps its checkpoints, and whether it continues from one.
+#[derive(Debug, Clone, Copy)]
+pub struct RunDir<'a> {
+    pub path: &'a Path,
+    pub resume: bool,
+}
+
+/// Fine-tunes `model`, which must live on `device.clone().autodiff()` (see
+/// [`load_for_training`](crate::load_for_training)), on `train`, evaluating on
+/// `valid`. Deterministic for a given `config.seed` on CPU backends: the data order
+/// and every dropout mask derive from it, step by step, which is also what lets a
+/// resumed run reproduce an uninterrupted one.
+#[allow(clippy::too_many_arguments)]
+pub fn fine_tune(
+    model: BertClassifier,
+    train: &Examples,
+    valid: &Examples,
+    labels: &[String],
+    config: &FineTuneConfig,
+    pad_id: u32,
+    device: &Device,
+    run_dir: Option<RunDir<'_>>,
+    on_event: &mut dyn FnMut(&TrainEvent<'_>) -> ControlFlow<()>,
+) -> Result<FineTuned, JointError> {
+    for (what, value) in [
+        ("epochs", config.epochs),
+        ("batch size", config.batch_size),
+        ("gradient accumulation", config.grad_accumulation),
+        ("evaluation batch size", config.eval_batch_size),
+    ] {
+        if value == 0 {
+            return Err(JointError::Zero { what });
+        }
+    }
+    if train.is_empty() {
+        return Err(JointError::NoExamples {
+            what: "the training set",
+        });
+    }
+    if valid.is_empty() {
+        return Err(JointError::NoExamples {
+            what: "the validation set",
+        });
+    }
+    let autodiff = device.clone().autodiff();
+    let mut optimizer = build_optimizer(config.weight_decay);
+    let mut model = model;
+    let mut state = TrainState::new(config);
+    let mut best_model: Option<BertClassifier> = None;
+    // The best evaluation's report; after a resume it is recomputed at the end.
+    let mut best_report: Option<ClassificationReport> = None;
+    if let Some(RunDir { path, resume: true }) = run_dir {
+        let restored: Restored = checkpoint::load(path, model, optimizer, config)?;
+        (model, optimizer, best_model, state) = (
+            restored.model,
+            restored.optimizer,
+            restored.best,
+            restored.state,
+        );
+    }
+    let mut model = model.freeze_bottom(config.freeze_embeddings, config.freeze_layers);
+    let loss_fn = config.loss.build();
+    let lengths = train.lengths();
+    let batches_per_epoch = train.len().div_ceil(config.batch_size);
+    let steps_per_epoch = batches_per_epoch.div_ceil(config.grad_accumulation);
+    let total_steps = steps_per_epoch * config.epochs;
+    let schedule = WarmupSchedule {
+        peak: config.learning_rate,
+        warmup_steps: (config.warmup_ratio * total_steps as f64).round() as usize,
+        total_steps,
+        decay: config.schedule,
+    };
+    let mut stop = StopReason::Completed;
+    if on_event(&TrainEvent::Started {
+        total_steps,
+        steps_done: state.step,
+        examples_per_epoch: train.len(),
+    })
+    .is_break()
+    {
+        stop = StopReason::Interrupted;
+    }
+
+    'epochs: while state.epoch < config.epochs && stop == StopReason::Completed {
+        let batches = epoch_batches(
+            &lengths,
+            config.batch_size,
+            config.bucket_batches,
+            config.seed,
+            state.epoch,
+        );
+        let steps: Vec<&[Vec<usize>]> = batches.chunks(config.grad_accumulation).collect();
+        for (index, step_batches) in steps.iter().enumerate().skip(state.step_in_epoch) {
+            let started = Instant::now();
+            let step_examples: usize = step_batches.iter().map(Vec::len).sum();
+            let mut accumulator = GradientsAccumulator::new();
+            let mut step_loss = 0.0;
+            for (micro, batch) in step_batches.iter().enumerate() {
+                // Dropout masks are a function of (seed, step, micro-batch), so a resumed
+                // run draws exactly the masks the uninterrupted run would have.
+                let seed = derived_seed(
+                    config.seed,
+                    DROPOUT_STREAM,
+                    (state.step * config.grad_accumulation + micro) as u64,
+                );
+                autodiff.seed(seed);
+                let mut rng = SplitMix64::new(seed);
+                let (input, targets) = batch_tensors(train, batch, pad_id, &autodiff);
+                let logits = model.forward_train(&input, &mut rng);
+                // Weighted by its share of the step's examples: the accumulated gradient
+                // is that of the mean loss over all of them, as one large batch gives.
+                let share = batch.len() as f64 / step_examples as f64;
+                let loss = loss_fn.forward(logits, targets);
+                let value = loss.clone().into_scalar::<f32>();
+                if !value.is_finite() {
+                    return Err(non_finite(value, state.step, run_dir));
+                }
+                step_loss += value as f64 * share;
+                let grads = GradientsParams::from_grads(loss.mul_scalar(share).backward(), &model);
+                accumulator.accumulate(&model, grads);
+            }
+            let mut grads = accumulator.grads();
+            let grad_norm = clip_global_norm(&model, &mut grads, config.max_grad_norm);
+            let learning_rate = schedule.rate(state.step);
+            model = optimizer.step(learning_rate, model, grads);
+
+            state.step += 1;
+            state.step_in_epoch = index + 1;
+            state.loss_sum += step_loss * step_examples as f64;
+            state.loss_count += step_examples;
+            state.examples_trained += step_examples;
+            state.train_seconds += started.elapsed().as_secs_f64();
+            let epoch_done = index + 1 == steps.len();
+            if epoch_done {
+                state.epoch += 1;
+                state.step_in_epoch = 0;
+            }
+            let flow = on_event(&TrainEvent::Step {
+                step: state.step,
+                total_steps,
+                epoch: state.epoch,
+                loss: step_loss,
+                learning_rate,
+                grad_norm,
+                examples: step_examples,
+            });
+
+            let eval_due = config.eval_every.map_or(epoch_done, |n| {
+                state.step % n == 0 || state.step == total_steps
+            });
+            if eval_due {
+                if on_event(&TrainEvent::Evaluating {
+                    examples: valid.len(),
+                })
+                .is_break()
+                {
+                    stop = StopReason::Interrupted;
+                }
+                let inference = model.valid();
+                let (record, report) = evaluate(
+                    &inference,
+                    valid,
+                    labels,
+                    config,
+                    pad_id,
+                    device,
+                    &mut state,
+                    steps_per_epoch,
+                    learning_rate,
+                );
+                let score = |r: &EvalRecord| {
+                    config
+                        .monitor
+                        .score_of(r.valid_loss, r.valid_macro_f1, r.valid_accuracy)
+                };
+                let improved = state
+                    .best
+                    .is_none_or(|b| score(&record) > score(&state.history[b]) + config.min_delta);
+                state.history.push(record);
+                if improved {
+                    state.best = Some(state.history.len() - 1);
+                    state.evals_since_best = 0;
+                } else {
+                    state.evals_since_best += 1;
+                }
+                if let Some(RunDir { path, .. }) = run_dir {
+                    checkpoint::save(
+                        path,
+                        &model,
+                        &optimizer,
+                        improved.then_some(&inference),
+                        &state,
+                    )?;
+                }
+                if improved {
+                    best_model = Some(inference);
+                    best_report = Some(report);
+                }
+                let record = state.history.last().expect("just pushed");
+                if on_event(&TrainEvent::Evaluated { record, improved }).is_break() {
+                    stop = StopReason::Interrupted;
+                }
+                if config
+                    .patience
+                    .is_some_and(|patience| state.evals_since_best >= patience)
+                {
+                    stop = StopReason::EarlyStopped;
+                }
+            }
+            if flow.is_break() {
+                stop = StopReason::Interrupted;
+            }
+            if stop != StopReason::Completed {
+                break 'epochs;
+            }
+        }
+    }
+
+    let (model, valid_report) = match (best_model, best_report) {
+        (Some(best), Some(report)) => (best, Some(report)),
+        (Some(best), None) => {
+            let (report, _) = validation_pass(&best, valid, labels, config, pad_id, device);
+            (best, Some(report))
+        }
+        (None, _) => (model.valid(), None),
+    };
+    Ok(FineTuned {
+        model,
+        best: state.best,
+        history: state.history,
+        valid_report,
+        stop,
+        steps: state.step,
+        examples_trained: state.examples_trained,
+        train_seconds: state.train_seconds,
+    })
+}
+
+/// The inputs and targets of one batch on `device`.
+fn batch_tensors(
+    examples: &Examples,
+    batch: &[usize],
+    pad_id: u32,
+    device: &Device,
+) -> (BertInput, Tensor<1, Int>) {
+    let encodings: Vec<&Encoding> = batch.iter().map(|&i| &examples.encodings[i]).collect();
+    let targets: Vec<i64> = batch.iter().map(|&i| examples.labels[i] as i64).collect();
+    (
+        BertInput::from_encodings(&encodings, pad_id, device),
+        Tensor::<1, Int>::from_data(TensorData::new(targets, [batch.len()]), device),
+    )
+}
+
+/// Evaluates on `valid` and closes the training-loss window of `state`.
+#[allow(clippy::too_many_arguments)]
+fn evaluate(
+    model: &BertClassifier,
+    valid: &Examples,
+    labels: &[String],
+    config: &FineTuneConfig,
+    pad_id: u32,
+    device: &Device,
+    state: &mut TrainState,
+    steps_per_epoch: usize,
+    learning_rate: f64,
+) -> (EvalRecord, ClassificationReport) {
+    let (report, valid_loss) = validation_pass(model, valid, labels, config, pad_id, device);
+    let record = EvalRecord {
+        step: state.step,
+        epoch: state.step as f64 / steps_per_epoch as f64,
+        train_loss: state.loss_sum / state.loss_count.max(1) as f64,
+        valid_loss,
+        valid_macro_f1: report.macro_f1,
+        valid_accuracy: report.accuracy,
+        learning_rate,
+    };
+    state.loss_sum = 0.0;
+    state.loss_count = 0;
+    (record, report)
+}
+
+/// Metrics and mean cross-entropy of `model` on `valid`.
+fn validation_pass(
+    model: &BertClassifier,
+    valid: &Examples,
+    labels: &[String],
+    config: &FineTuneConfig,
+    pad_id: u32,
+    device: &Device,
+) -> (ClassificationReport, f64) {
+    let probabilities = predict_proba(
+        model,
+        &valid.encodings,
+        pad_id,
+        config.eval_batch_size,
+        device,
+        &mut |_| {},
+    );
+    let predicted = argmax_rows(&probabilities, labels.len());
+    let loss = mean_log_loss(&probabilities, labels.len(), &valid.labels);
+    let report = ClassificationReport::new(labels, &valid.labels, &predicted, Some(&probabilities));
+    (report, loss)
+}
+
+fn non_finite(loss: f32, step: usize, run_dir: Option<RunDir<'_>>) -> JointError {
+    let checkpoint = run_dir
+        .map(|r| checkpoint_dir(r.path))
+        .filter(|dir| dir.join("state.json").exists())
+        .map(|dir| {
+            format!(
+                "The last good checkpoint is in {} (--resume continues from it). ",
+                dir.display()
+            )
+        })
+        .unwrap_or_default();
+    JointError::NonFiniteLoss {
+        step: step + 1,
+        loss,
+        checkpoint,
+    }
+}

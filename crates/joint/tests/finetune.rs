@@ -1,0 +1,212 @@
+//! The fine-tuning loop on a tiny random BERT.
+
+mod common;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::Device;
+use common::{max_abs_diff, parameters, quiet, toy};
+use joint::{ClassifierConfig, FineTuneConfig, build_optimizer, clip_global_norm, fine_tune};
+
+fn quick_config() -> FineTuneConfig {
+    FineTuneConfig {
+        epochs: 12,
+        batch_size: 8,
+        learning_rate: 3e-3,
+        warmup_ratio: 0.1,
+        ..FineTuneConfig::default()
+    }
+}
+
+#[test]
+fn loss_falls_and_the_toy_task_is_learned() {
+    let device = Device::flex();
+    let toy = toy(&ClassifierConfig::default(), 7, &device);
+    let pad = toy.parts.tokenizer.special_tokens().pad;
+    let config = quick_config();
+    let outcome = fine_tune(
+        toy.model,
+        &toy.train,
+        &toy.valid,
+        &toy.labels,
+        &config,
+        pad,
+        &device,
+        None,
+        &mut quiet,
+    )
+    .expect("training runs");
+    let history = &outcome.history;
+    assert_eq!(history.len(), config.epochs, "one evaluation per epoch");
+    let (first, last) = (&history[0], history.last().unwrap());
+    assert!(
+        last.train_loss < 0.5 * first.train_loss,
+        "train loss {} → {}",
+        first.train_loss,
+        last.train_loss
+    );
+    let report = outcome.valid_report.expect("evaluated");
+    assert!(report.accuracy >= 0.9, "valid accuracy {}", report.accuracy);
+    assert_eq!(outcome.steps, 12 * 8);
+    assert_eq!(outcome.examples_trained, 12 * 64);
+}
+
+#[test]
+fn frozen_layers_stay_bit_identical_while_the_rest_trains() {
+    let device = Device::flex();
+    let toy = toy(&ClassifierConfig::default(), 7, &device);
+    let pad = toy.parts.tokenizer.special_tokens().pad;
+    let embeddings_before = parameters(&toy.model.bert.embeddings);
+    let layer0_before = parameters(&toy.model.bert.encoder.layer[0]);
+    let layer1_before = parameters(&toy.model.bert.encoder.layer[1]);
+    let config = FineTuneConfig {
+        epochs: 1,
+        freeze_embeddings: true,
+        freeze_layers: 1,
+        ..quick_config()
+    };
+    let outcome = fine_tune(
+        toy.model,
+        &toy.train,
+        &toy.valid,
+        &toy.labels,
+        &config,
+        pad,
+        &device,
+        None,
+        &mut quiet,
+    )
+    .expect("training runs");
+    let bert = &outcome.model.bert;
+    assert_eq!(parameters(&bert.embeddings), embeddings_before);
+    assert_eq!(parameters(&bert.encoder.layer[0]), layer0_before);
+    assert!(
+        max_abs_diff(&parameters(&bert.encoder.layer[1]), &layer1_before) > 1e-5,
+        "the unfrozen layer should train"
+    );
+}
+
+#[test]
+fn weight_decay_spares_biases_and_layer_norms() {
+    // With zero gradients Adam's update is 0/(0 + ε) = 0, so only the decoupled decay
+    // moves a parameter: W ← W (1 − lr·λ) exactly, and biases and norms not at all.
+    let device = Device::flex();
+    let toy = toy(&ClassifierConfig::default(), 7, &device);
+    let model = toy.model;
+    let dense_before = parameters(&model.bert.encoder.layer[0].intermediate.dense);
+    let norm_before = parameters(&model.bert.encoder.layer[0].output.layer_norm);
+    let (lr, decay) = (0.1, 0.5);
+    let zero_loss = model.classifier.output.weight.val().sum().mul_scalar(0.0)
+        + model.bert.encoder.layer[0]
+            .intermediate
+            .dense
+            .weight
+            .val()
+            .sum()
+            .mul_scalar(0.0)
+        + model.bert.encoder.layer[0]
+            .intermediate
+            .dense
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .sum()
+            .mul_scalar(0.0)
+        + model.bert.encoder.layer[0]
+            .output
+            .layer_norm
+            .gamma
+            .val()
+            .sum()
+            .mul_scalar(0.0);
+    let grads = GradientsParams::from_grads(zero_loss.backward(), &model);
+    let mut optimizer = build_optimizer(decay);
+    let model = optimizer.step(lr, model, grads);
+
+    let dense_after = parameters(&model.bert.encoder.layer[0].intermediate.dense);
+    // Visiting order: weight, then bias.
+    let factor = (1.0 - lr * decay) as f32;
+    let expected: Vec<f32> = dense_before[0].iter().map(|w| w * factor).collect();
+    assert!(max_abs_diff(&[dense_after[0].clone()], &[expected]) < 1e-7);
+    assert_eq!(dense_after[1], dense_before[1], "biases are not decayed");
+    assert_eq!(
+        parameters(&model.bert.encoder.layer[0].output.layer_norm),
+        norm_before,
+        "LayerNorm is not decayed"
+    );
+}
+
+#[test]
+fn global_norm_clipping_scales_all_gradients_together() {
+    let device = Device::flex();
+    let toy = toy(&ClassifierConfig::default(), 7, &device);
+    let model = toy.model;
+    let w = model.classifier.output.weight.val();
+    let b = model.classifier.output.bias.as_ref().unwrap().val();
+    // d/dW of 3·ΣW is 3 everywhere; d/db of 4·Σb is 4: a norm known in closed form.
+    let loss = w.clone().sum().mul_scalar(3.0) + b.clone().sum().mul_scalar(4.0);
+    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    let (nw, nb) = (w.dims()[0] * w.dims()[1], b.dims()[0]);
+    let expected = ((9 * nw + 16 * nb) as f64).sqrt();
+    let norm = clip_global_norm(&model, &mut grads, 1.0);
+    assert!(
+        (norm - expected).abs() < 1e-3 * expected,
+        "{norm} vs {expected}"
+    );
+    let gw: Vec<f32> = grads
+        .get::<2>(model.classifier.output.weight.id)
+        .unwrap()
+        .into_data()
+        .try_into_vec_as()
+        .unwrap();
+    let gb: Vec<f32> = grads
+        .get::<1>(model.classifier.output.bias.as_ref().unwrap().id)
+        .unwrap()
+        .into_data()
+        .try_into_vec_as()
+        .unwrap();
+    let scale = 1.0 / expected;
+    assert!(gw.iter().all(|&g| ((g as f64) - 3.0 * scale).abs() < 1e-5));
+    assert!(gb.iter().all(|&g| ((g as f64) - 4.0 * scale).abs() < 1e-5));
+    // Below the threshold nothing changes.
+    let loss = w.sum().mul_scalar(3.0);
+    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    clip_global_norm(&model, &mut grads, 1e6);
+    let untouched: Vec<f32> = grads
+        .get::<2>(model.classifier.output.weight.id)
+        .unwrap()
+        .into_data()
+        .try_into_vec_as()
+        .unwrap();
+    assert!(untouched.iter().all(|&g| g == 3.0));
+}
+
+#[test]
+fn a_layer_count_keeps_the_bottom_layers() {
+    let device = Device::flex();
+    let (model, _) = joint::load_for_training(
+        &common::tiny_bert_dir(),
+        32,
+        Some(1),
+        &ClassifierConfig::default(),
+        2,
+        0,
+        &device,
+    )
+    .expect("loads");
+    assert_eq!(model.bert.num_layers(), 1);
+    let error = joint::load_for_training(
+        &common::tiny_bert_dir(),
+        32,
+        Some(3),
+        &ClassifierConfig::default(),
+        2,
+        0,
+        &device,
+    )
+    .err()
+    .expect("3 of 2 layers is refused");
+    assert!(error.to_string().contains("has 2"), "{error}");
+    let _ = model.num_params();
+}
