@@ -1,6 +1,6 @@
 //! Argument groups shared by subcommands, so every command spells them the same way.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use bert::burn::tensor::Device;
@@ -39,6 +39,25 @@ pub struct InputArgs {
     /// JSONL, CSV or TSV (by extension), one record per line/row.
     #[arg(long)]
     pub input: PathBuf,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+}
+
+impl InputArgs {
+    /// The column choices, as recorded in cache fingerprints.
+    pub fn describe_columns(&self) -> String {
+        self.columns.describe()
+    }
+
+    /// Reads the records, saying on stderr how many bad rows were skipped.
+    pub fn read(&self, require_labels: bool) -> Result<Vec<Record>> {
+        self.columns.read(&self.input, require_labels)
+    }
+}
+
+/// Which columns (or JSON keys) of data files hold what.
+#[derive(Args, Debug, Clone)]
+pub struct ColumnArgs {
     /// Column (or JSON key) holding the text.
     #[arg(long, default_value = "text")]
     pub text_col: String,
@@ -56,9 +75,9 @@ pub struct InputArgs {
     pub skip_bad_rows: bool,
 }
 
-impl InputArgs {
+impl ColumnArgs {
     /// The column choices, as recorded in cache fingerprints.
-    pub fn describe_columns(&self) -> String {
+    pub fn describe(&self) -> String {
         format!(
             "text={} text_b={} label={} id={} skip_bad_rows={}",
             self.text_col,
@@ -69,8 +88,8 @@ impl InputArgs {
         )
     }
 
-    /// Reads the records, saying on stderr how many bad rows were skipped.
-    pub fn read(&self, require_labels: bool) -> Result<Vec<Record>> {
+    /// Reads `path`, saying on stderr how many bad rows were skipped.
+    pub fn read(&self, path: &Path, require_labels: bool) -> Result<Vec<Record>> {
         let options = ReadOptions {
             text_col: self.text_col.clone(),
             text_b_col: self.text_b_col.clone(),
@@ -83,7 +102,7 @@ impl InputArgs {
             records,
             skipped,
             path,
-        } = read_records(&self.input, &options)?;
+        } = read_records(path, &options)?;
         if !skipped.is_empty() {
             eprintln!("skipped {} bad rows in {}:", skipped.len(), path.display());
             for row in skipped.iter().take(10) {

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod output;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -30,11 +31,20 @@ enum Command {
     /// Pipeline stage 2: train, sweep and apply classifiers over cached features.
     #[command(subcommand)]
     Head(commands::head::HeadCommand),
+    /// End-to-end mode: fine-tune BERT and a classification head together.
+    Finetune(Box<commands::finetune::FinetuneArgs>),
+    /// Classify texts (a file, or stdin one per line) with a fine-tuned model.
+    Predict(commands::predict::PredictArgs),
+    /// The full metric report of a fine-tuned model on labelled data.
+    Evaluate(commands::predict::EvaluateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Embed(args) => commands::embed::run(args),
         Command::Head(command) => commands::head::run(command),
+        Command::Finetune(args) => commands::finetune::run(*args),
+        Command::Predict(args) => commands::predict::predict(args),
+        Command::Evaluate(args) => commands::predict::evaluate(args),
     }
 }

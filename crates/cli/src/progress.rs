@@ -1,5 +1,7 @@
 //! Progress bars and the numbers printed when long work ends.
 
+use std::time::{Duration, Instant};
+
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// A bar counting documents, with rate and ETA; hidden when stderr is not a terminal.
@@ -33,4 +35,46 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// Prints a line above the bar, or plainly when the bar is hidden (stderr is not a
+/// terminal: logs, CI), where indicatif would swallow it.
+pub fn println(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// For long work whose bar is hidden: a plain progress line at most every `interval`,
+/// so that logs still show how far it got and how fast.
+pub struct LogLines {
+    interval: Duration,
+    last: Instant,
+}
+
+impl LogLines {
+    pub fn every(interval: Duration) -> Self {
+        Self {
+            interval,
+            last: Instant::now(),
+        }
+    }
+
+    /// Prints position, rate, ETA and `message` when the bar is hidden and the
+    /// interval has passed.
+    pub fn maybe(&mut self, bar: &ProgressBar, message: &str) {
+        if !bar.is_hidden() || self.last.elapsed() < self.interval {
+            return;
+        }
+        self.last = Instant::now();
+        eprintln!(
+            "{}/{} docs  {:.1}/s  ETA {}s  {message}",
+            bar.position(),
+            bar.length().unwrap_or(0),
+            bar.per_sec(),
+            bar.eta().as_secs()
+        );
+    }
 }

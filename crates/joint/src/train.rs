@@ -41,7 +41,9 @@ pub enum TrainEvent<'a> {
     Started {
         total_steps: usize,
         steps_done: usize,
-        examples_per_epoch: usize,
+        /// Training examples over all epochs, and those already trained on.
+        total_examples: usize,
+        examples_done: usize,
     },
     /// After each optimizer step.
     Step {
@@ -51,7 +53,9 @@ pub enum TrainEvent<'a> {
         loss: f64,
         learning_rate: f64,
         grad_norm: f64,
+        /// Examples in this step, and trained on so far.
         examples: usize,
+        examples_done: usize,
     },
     /// Before evaluating `examples` validation examples.
     Evaluating { examples: usize },
@@ -178,7 +182,8 @@ pub fn fine_tune(
     if on_event(&TrainEvent::Started {
         total_steps,
         steps_done: state.step,
-        examples_per_epoch: train.len(),
+        total_examples: train.len() * config.epochs,
+        examples_done: state.examples_trained,
     })
     .is_break()
     {
@@ -247,6 +252,7 @@ pub fn fine_tune(
                 learning_rate,
                 grad_norm,
                 examples: step_examples,
+                examples_done: state.examples_trained,
             });
 
             let eval_due = config.eval_every.map_or(epoch_done, |n| {

@@ -11,11 +11,12 @@ use common::{parameters, tiny_bert_dir, toy, toy_records};
 use head::HeadConfig;
 use joint::{ClassifierConfig, ClassifierMeta, ClassifierPooling, FineTuneConfig, SavedClassifier};
 
-/// Tensor names and shapes of a safetensors file, from its JSON header.
-fn safetensors_header(path: &Path) -> BTreeMap<String, Vec<usize>> {
+/// Every tensor of a safetensors file: name → (shape, raw bytes).
+fn safetensors_tensors(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<u8>)> {
     let bytes = std::fs::read(path).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = &bytes[8 + n..];
     header
         .as_object()
         .unwrap()
@@ -28,8 +29,21 @@ fn safetensors_header(path: &Path) -> BTreeMap<String, Vec<usize>> {
                 .iter()
                 .map(|d| d.as_u64().unwrap() as usize)
                 .collect();
-            (k.clone(), shape)
+            let offsets = &v["data_offsets"];
+            let (start, end) = (
+                offsets[0].as_u64().unwrap() as usize,
+                offsets[1].as_u64().unwrap() as usize,
+            );
+            (k.clone(), (shape, data[start..end].to_vec()))
         })
+        .collect()
+}
+
+/// Tensor names and shapes of a safetensors file.
+fn safetensors_header(path: &Path) -> BTreeMap<String, Vec<usize>> {
+    safetensors_tensors(path)
+        .into_iter()
+        .map(|(name, (shape, _))| (name, shape))
         .collect()
 }
 
@@ -127,4 +141,68 @@ fn a_plain_bert_is_not_a_classifier() {
         .err()
         .expect("no id2label");
     assert!(error.to_string().contains("id2label"), "{error}");
+}
+
+/// A classifier exported by `bertcls finetune`, and the probabilities Hugging Face
+/// transformers computed from that folder (scripts/reference/check_export.py).
+#[test]
+fn transformers_reads_our_export() {
+    let device = Device::flex();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-classifier");
+    let read_json = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(fixture.join(name)).unwrap()).unwrap()
+    };
+    let loaded = SavedClassifier::load(&fixture, None, &device).unwrap();
+    let records: Vec<data::Record> = read_json("transformers-inputs.json")
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, pair)| data::Record {
+            id: i.to_string(),
+            text: pair[0].as_str().unwrap().to_owned(),
+            text_b: pair[1].as_str().map(str::to_owned),
+            label: None,
+        })
+        .collect();
+    let ours = loaded
+        .predict_proba(&records, 4, &device, &mut |_| {})
+        .unwrap();
+    let expected = read_json("transformers-probabilities.json");
+    assert_eq!(expected["labels"][1], loaded.labels()[1].as_str());
+    let theirs: Vec<f32> = expected["probabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_f64().unwrap() as f32)
+        })
+        .collect();
+    assert_eq!(ours.len(), theirs.len());
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst < 1e-5, "transformers and we differ by {worst}");
+
+    // Our exporter still writes exactly what transformers read.
+    let meta = ClassifierMeta {
+        base_model: fixture.clone(),
+        ..loaded.meta.clone()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    SavedClassifier::save(&loaded.model, &meta, &dir.path().join("again")).unwrap();
+    let written = safetensors_tensors(&dir.path().join("again/model.safetensors"));
+    let original = safetensors_tensors(&fixture.join("model.safetensors"));
+    assert_eq!(
+        written.keys().collect::<Vec<_>>(),
+        original.keys().collect::<Vec<_>>()
+    );
+    for (name, tensor) in &original {
+        assert!(written[name] == *tensor, "{name} differs from the fixture");
+    }
 }

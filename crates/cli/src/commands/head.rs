@@ -12,9 +12,9 @@ use head::{
     Activation, FeatureOrigin, Features, HeadConfig, Monitor, OptimizerKind, SavedHead, Schedule,
     SweepEntry, SweepGrid, sweep,
 };
-use metrics::ClassificationReport;
 
-use crate::args::InputArgs;
+use crate::args::ColumnArgs;
+use crate::output::{report_if_labelled, write_predictions};
 use crate::progress;
 
 #[derive(Subcommand, Debug)]
@@ -402,8 +402,11 @@ pub struct PredictArgs {
     /// Embedding cache(s) to classify (shards allowed). Or give --input.
     #[arg(long, num_args = 1.., conflicts_with = "input")]
     pub cache: Vec<PathBuf>,
+    /// A data file (JSONL, CSV or TSV) to embed and classify. Or give --cache.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
     #[command(flatten)]
-    pub input: Option<InputArgs>,
+    pub columns: ColumnArgs,
     /// The model folder, when it moved since the head was trained (default: the one recorded).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -433,7 +436,7 @@ fn predict(args: PredictArgs) -> Result<()> {
             )
         }
         Some(input) => {
-            let records = input.read(false)?;
+            let records = args.columns.read(input, false)?;
             let model_dir = args
                 .model
                 .clone()
@@ -448,8 +451,8 @@ fn predict(args: PredictArgs) -> Result<()> {
                 &model_dir,
                 trained_spec.max_len,
                 &options,
-                &input.input,
-                input.describe_columns(),
+                input,
+                args.columns.describe(),
                 None,
             )?
             .encoder_only();
@@ -478,53 +481,4 @@ fn predict(args: PredictArgs) -> Result<()> {
     eprintln!("wrote {rows} predictions to {}", args.output.display());
     report_if_labelled(&head.labels, &labels, &predicted, &probabilities);
     Ok(())
-}
-
-fn write_predictions(
-    path: &Path,
-    names: &[String],
-    ids: &[String],
-    truth: &[Option<String>],
-    probabilities: &[f32],
-    predicted: &[usize],
-) -> Result<()> {
-    let mut out = String::new();
-    for (i, id) in ids.iter().enumerate() {
-        let probs: serde_json::Map<String, serde_json::Value> = names
-            .iter()
-            .zip(&probabilities[i * names.len()..(i + 1) * names.len()])
-            .map(|(n, &p)| (n.clone(), serde_json::json!(p)))
-            .collect();
-        let line = serde_json::json!({"id": id, "label": names[predicted[i]], "true_label": truth[i], "probabilities": probs});
-        out.push_str(&line.to_string());
-        out.push('\n');
-    }
-    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
-}
-
-/// Prints the metric report when every record has a label the head knows.
-fn report_if_labelled(
-    names: &[String],
-    truth: &[Option<String>],
-    predicted: &[usize],
-    probabilities: &[f32],
-) {
-    let indices: Option<Vec<usize>> = truth
-        .iter()
-        .map(|t| t.as_ref().and_then(|t| names.iter().position(|n| n == t)))
-        .collect();
-    let Some(indices) = indices else {
-        return;
-    };
-    let report = ClassificationReport::new(names, &indices, predicted, Some(probabilities));
-    eprintln!(
-        "accuracy {:.4}  macro-F1 {:.4}  weighted-F1 {:.4}",
-        report.accuracy, report.macro_f1, report.weighted_f1
-    );
-    for s in &report.per_class {
-        eprintln!(
-            "  {:<12} precision {:.3}  recall {:.3}  F1 {:.3}  support {}",
-            s.label, s.precision, s.recall, s.f1, s.support
-        );
-    }
 }

@@ -1,2 +1,4 @@
 pub mod embed;
+pub mod finetune;
 pub mod head;
+pub mod predict;

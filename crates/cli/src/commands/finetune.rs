@@ -1,0 +1,406 @@
+//! `bertcls finetune`: end-to-end mode, BERT and head trained together.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use data::{LabelMap, Record, stratified_split};
+use head::{Activation, HeadConfig, Monitor, Schedule};
+use indicatif::ProgressBar;
+use joint::{
+    ClassifierConfig, ClassifierMeta, ClassifierPooling, Examples, FineTuneConfig, RunDir,
+    SavedClassifier, StopReason, TrainEvent, fine_tune, load_for_training, remove_checkpoint,
+};
+use losses::LossKind;
+
+use crate::args::{ColumnArgs, ModelArgs};
+use crate::output::print_report;
+use crate::progress;
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    bertcls finetune --train data/r8/train.jsonl --valid data/r8/validation.jsonl \\\n      \
+    --test data/r8/test.jsonl --out runs/r8\n  \
+    bertcls finetune --train pairs.csv --text-b-col hypothesis --epochs 2 --lr 3e-5 --out runs/nli\n  \
+    bertcls finetune … --out runs/r8 --resume      # continue an interrupted run\n\n\
+    The best model (by --monitor on validation) is saved in OUT/model as a Hugging Face \
+    folder: `transformers.AutoModelForSequenceClassification.from_pretrained(\"OUT/model\")` \
+    loads it. OUT/training.json holds the settings, the learning curves and the metrics.")]
+pub struct FinetuneArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Training data (JSONL, CSV or TSV).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Validation data, for model selection and early stopping. Without it, a
+    /// stratified --valid-fraction of the training data is held out.
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    /// Held-out share of the training data when no --valid file is given.
+    #[arg(long, default_value_t = 0.1)]
+    pub valid_fraction: f64,
+    /// Test data, evaluated once with the best model at the end.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+    /// Run folder: OUT/model (the best model), OUT/training.json, and
+    /// OUT/checkpoint while training (removed when the run completes).
+    #[arg(long, default_value = "runs/finetune")]
+    pub out: PathBuf,
+    /// Continue the interrupted run in --out from its last checkpoint (same flags).
+    #[arg(long)]
+    pub resume: bool,
+    /// Keep OUT/checkpoint after the run completes.
+    #[arg(long)]
+    pub keep_checkpoint: bool,
+
+    /// Keep only the bottom K encoder layers: a smaller, faster model.
+    #[arg(long, value_name = "K")]
+    pub num_layers: Option<usize>,
+    /// What the head reads: cls ([CLS] through BERT's pooler, as
+    /// BertForSequenceClassification) or mean (mean of the token states).
+    #[arg(long, default_value_t = ClassifierPooling::Cls)]
+    pub pooling: ClassifierPooling,
+    /// Head: `linear` (BERT's usual single layer) or hidden widths like 256 or 512x256.
+    #[arg(long, default_value = "linear")]
+    pub hidden: String,
+    /// Activation of MLP heads: relu, gelu or tanh.
+    #[arg(long, default_value_t = Activation::Relu)]
+    pub activation: Activation,
+    /// Batch normalisation in MLP heads.
+    #[arg(long)]
+    pub batch_norm: bool,
+    /// Dropout before the head (default: the model's hidden_dropout_prob).
+    #[arg(long)]
+    pub dropout: Option<f64>,
+
+    #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
+    pub epochs: usize,
+    /// Examples per forward/backward pass.
+    #[arg(long, default_value_t = FineTuneConfig::default().batch_size)]
+    pub batch_size: usize,
+    /// Passes per optimizer step: effective batch = batch size × this.
+    #[arg(long, default_value_t = FineTuneConfig::default().grad_accumulation)]
+    pub grad_accumulation: usize,
+    /// Peak learning rate.
+    #[arg(long = "lr", default_value_t = FineTuneConfig::default().learning_rate)]
+    pub learning_rate: f64,
+    /// Share of the steps spent warming the learning rate up from 0.
+    #[arg(long, default_value_t = FineTuneConfig::default().warmup_ratio)]
+    pub warmup_ratio: f64,
+    /// Decay after warm-up: linear, cosine or constant.
+    #[arg(long, default_value = "linear")]
+    pub schedule: Schedule,
+    /// AdamW weight decay (not applied to biases and LayerNorm).
+    #[arg(long, default_value_t = FineTuneConfig::default().weight_decay)]
+    pub weight_decay: f64,
+    /// Clip the global gradient norm to this; 0 disables clipping.
+    #[arg(long, default_value_t = FineTuneConfig::default().max_grad_norm)]
+    pub max_grad_norm: f64,
+    /// Do not train the embedding layer.
+    #[arg(long)]
+    pub freeze_embeddings: bool,
+    /// Do not train the bottom N encoder layers.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub freeze_layers: usize,
+    /// Evaluate and checkpoint every N optimizer steps (default: every epoch).
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<usize>,
+    /// What picks the best evaluation: loss, macro-f1 or accuracy.
+    #[arg(long, default_value = "loss")]
+    pub monitor: Monitor,
+    /// Stop after N evaluations without improvement (default: run every epoch).
+    #[arg(long, value_name = "N")]
+    pub patience: Option<usize>,
+    /// The loss: ce (cross-entropy).
+    #[arg(long, default_value_t = LossKind::CrossEntropy)]
+    pub loss: LossKind,
+    /// Decides the head's initial weights, the data order and the dropout masks.
+    #[arg(long, default_value_t = FineTuneConfig::default().seed)]
+    pub seed: u64,
+}
+
+impl FinetuneArgs {
+    fn configs(&self) -> Result<(ClassifierConfig, FineTuneConfig)> {
+        let classifier = ClassifierConfig {
+            pooling: self.pooling,
+            head: HeadConfig {
+                hidden: HeadConfig::parse_hidden(&self.hidden).map_err(anyhow::Error::msg)?,
+                activation: self.activation,
+                batch_norm: self.batch_norm,
+                ..HeadConfig::default()
+            },
+            dropout: self.dropout,
+        };
+        let config = FineTuneConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            grad_accumulation: self.grad_accumulation,
+            learning_rate: self.learning_rate,
+            warmup_ratio: self.warmup_ratio,
+            schedule: self.schedule,
+            weight_decay: self.weight_decay,
+            max_grad_norm: self.max_grad_norm,
+            freeze_embeddings: self.freeze_embeddings,
+            freeze_layers: self.freeze_layers,
+            eval_every: self.eval_every,
+            monitor: self.monitor,
+            patience: self.patience,
+            loss: self.loss,
+            seed: self.seed,
+            ..FineTuneConfig::default()
+        };
+        if !(0.0..1.0).contains(&config.warmup_ratio) {
+            bail!("--warmup-ratio must be in [0, 1)");
+        }
+        if let Some(p) = classifier.dropout.filter(|p| !(0.0..1.0).contains(p)) {
+            bail!("--dropout {p} must be in [0, 1)");
+        }
+        Ok((classifier, config))
+    }
+
+    /// Training and validation records: the --valid file, or a stratified hold-out.
+    fn read_splits(&self) -> Result<(Vec<Record>, Vec<Record>)> {
+        let train = self.columns.read(&self.train, true)?;
+        match &self.valid {
+            Some(path) => Ok((train, self.columns.read(path, true)?)),
+            None => {
+                if !(0.0..0.5).contains(&self.valid_fraction) || self.valid_fraction == 0.0 {
+                    bail!("--valid-fraction must be in (0, 0.5) when no --valid file is given");
+                }
+                let splits = stratified_split(train, self.valid_fraction, 0.0, self.seed);
+                eprintln!(
+                    "no --valid file: holding out {} of {} training records (stratified)",
+                    splits.validation.len(),
+                    splits.validation.len() + splits.train.len()
+                );
+                Ok((splits.train, splits.validation))
+            }
+        }
+    }
+}
+
+pub fn run(args: FinetuneArgs) -> Result<()> {
+    let started = Instant::now();
+    let (classifier, config) = args.configs()?;
+    let device = args.model.backend.device()?;
+    let (train_records, valid_records) = args.read_splits()?;
+    let labels = LabelMap::from_records(&train_records);
+    if labels.len() < 2 {
+        bail!(
+            "{} has {} class(es): a classifier needs at least 2",
+            args.train.display(),
+            labels.len()
+        );
+    }
+    let (model, parts) = load_for_training(
+        &args.model.model,
+        args.model.max_len,
+        args.num_layers,
+        &classifier,
+        labels.len(),
+        config.seed,
+        &device,
+    )
+    .with_context(|| format!("loading {}", args.model.model.display()))?;
+    let train = Examples::from_records(
+        &train_records,
+        &parts.tokenizer,
+        &labels,
+        "the training set",
+    )
+    .with_context(|| format!("in {}", args.train.display()))?;
+    let valid = Examples::from_records(
+        &valid_records,
+        &parts.tokenizer,
+        &labels,
+        "the validation set",
+    )
+    .context("in the validation data")?;
+    eprintln!(
+        "fine-tuning {} ({} layers, max_len {}) on {} examples, {} classes; validating on {}",
+        args.model.model.display(),
+        parts.config.num_hidden_layers,
+        args.model.max_len,
+        train.len(),
+        labels.len(),
+        valid.len()
+    );
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+
+    let bar = progress::documents(0, "training");
+    let mut log = progress::LogLines::every(std::time::Duration::from_secs(30));
+    let mut on_event = |event: &TrainEvent<'_>| {
+        report_event(&bar, &mut log, event);
+        ControlFlow::Continue(())
+    };
+    let pad = parts.tokenizer.special_tokens().pad;
+    let outcome = fine_tune(
+        model,
+        &train,
+        &valid,
+        labels.names(),
+        &config,
+        pad,
+        &device,
+        Some(RunDir {
+            path: &args.out,
+            resume: args.resume,
+        }),
+        &mut on_event,
+    )?;
+    bar.finish_and_clear();
+
+    let model_dir = args.out.join("model");
+    let meta = ClassifierMeta {
+        labels: labels.names().to_vec(),
+        classifier: classifier.clone(),
+        max_len: args.model.max_len,
+        base_model: args.model.model.clone(),
+        fine_tune: Some(config.clone()),
+    };
+    SavedClassifier::save(&outcome.model, &meta, &model_dir)?;
+    if !meta.classifier.is_hugging_face_compatible() {
+        eprintln!(
+            "note: with --pooling mean or an MLP head the folder is not a \
+             BertForSequenceClassification; bertcls loads it, transformers would not"
+        );
+    }
+
+    let test_report = match &args.test {
+        Some(path) => {
+            let records = args.columns.read(path, true)?;
+            let test = Examples::from_records(&records, &parts.tokenizer, &labels, "the test set")
+                .with_context(|| format!("in {}", path.display()))?;
+            let bar = progress::documents(test.len(), "testing");
+            let inference_started = Instant::now();
+            let probabilities = joint::predict_proba(
+                &outcome.model,
+                &test.encodings,
+                pad,
+                config.eval_batch_size,
+                &device,
+                &mut |n| bar.inc(n as u64),
+            );
+            bar.finish_and_clear();
+            let docs_per_second = test.len() as f64 / inference_started.elapsed().as_secs_f64();
+            let predicted = metrics::argmax_rows(&probabilities, labels.len());
+            let report = metrics::ClassificationReport::new(
+                labels.names(),
+                &test.labels,
+                &predicted,
+                Some(&probabilities),
+            );
+            Some((report, docs_per_second))
+        }
+        None => None,
+    };
+
+    let peak_rss = progress::peak_rss_mib();
+    let summary = serde_json::json!({
+        "model": args.model.model,
+        "backend": args.model.backend.to_string(),
+        "max_len": args.model.max_len,
+        "num_layers": parts.config.num_hidden_layers,
+        "classifier": classifier,
+        "config": config,
+        "labels": labels.names(),
+        "train_examples": train.len(),
+        "valid_examples": valid.len(),
+        "stop": outcome.stop,
+        "steps": outcome.steps,
+        "best": outcome.best_record(),
+        "history": outcome.history,
+        "valid": outcome.valid_report,
+        "test": test_report.as_ref().map(|(r, _)| r),
+        "test_docs_per_second": test_report.as_ref().map(|(_, d)| d),
+        "train_seconds": outcome.train_seconds,
+        "train_docs_per_second": outcome.examples_per_second(),
+        "wall_seconds": started.elapsed().as_secs_f64(),
+        "peak_rss_mib": peak_rss,
+    });
+    let summary_path = args.out.join("training.json");
+    std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)?)
+        .with_context(|| format!("writing {}", summary_path.display()))?;
+    if outcome.stop != StopReason::Interrupted && !args.keep_checkpoint {
+        remove_checkpoint(&args.out)?;
+    }
+
+    eprintln!(
+        "{} after {} steps: {:.1} training docs/s over {:.0} s; peak memory {}",
+        match outcome.stop {
+            StopReason::Completed => "done",
+            StopReason::EarlyStopped => "stopped early",
+            StopReason::Interrupted => "interrupted",
+        },
+        outcome.steps,
+        outcome.examples_per_second(),
+        outcome.train_seconds,
+        peak_rss.map_or("?".into(), |m| format!("{m:.0} MiB")),
+    );
+    if let (Some(best), Some(report)) = (outcome.best_record(), &outcome.valid_report) {
+        eprintln!(
+            "best evaluation: step {} (epoch {:.2}); validation:",
+            best.step, best.epoch
+        );
+        print_report(report, false);
+    }
+    if let Some((report, docs_per_second)) = &test_report {
+        eprintln!("test ({docs_per_second:.1} docs/s):");
+        print_report(report, true);
+    }
+    eprintln!(
+        "saved {} and {}",
+        model_dir.display(),
+        summary_path.display()
+    );
+    println!("{}", model_dir.display());
+    Ok(())
+}
+
+/// Progress bar updates and one line per evaluation.
+fn report_event(bar: &ProgressBar, log: &mut progress::LogLines, event: &TrainEvent<'_>) {
+    match event {
+        TrainEvent::Started {
+            total_examples,
+            examples_done,
+            ..
+        } => {
+            bar.set_length(*total_examples as u64);
+            bar.set_position(*examples_done as u64);
+            bar.reset_eta();
+        }
+        TrainEvent::Step {
+            epoch,
+            loss,
+            learning_rate,
+            examples_done,
+            ..
+        } => {
+            bar.set_position(*examples_done as u64);
+            let message = format!("epoch {} loss {loss:.4} lr {learning_rate:.1e}", epoch + 1);
+            log.maybe(bar, &message);
+            bar.set_message(message);
+        }
+        TrainEvent::Evaluating { examples } => {
+            bar.set_message(format!("evaluating {examples} validation docs"));
+        }
+        TrainEvent::Evaluated { record, improved } => {
+            let line = format!(
+                "step {:>6}  epoch {:.2}  train loss {:.4}  valid loss {:.4}  macro-F1 {:.4}  accuracy {:.4}{}",
+                record.step,
+                record.epoch,
+                record.train_loss,
+                record.valid_loss,
+                record.valid_macro_f1,
+                record.valid_accuracy,
+                if *improved { "  *best" } else { "" }
+            );
+            progress::println(bar, line);
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! What prediction commands write and print, the same for both modes.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use metrics::ClassificationReport;
+
+/// Writes one JSON line per record (see [`prediction_lines`]) to `path`.
+pub fn write_predictions(
+    path: &Path,
+    names: &[String],
+    ids: &[String],
+    truth: &[Option<String>],
+    probabilities: &[f32],
+    predicted: &[usize],
+) -> Result<()> {
+    let out = prediction_lines(names, ids, truth, probabilities, predicted);
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
+/// One JSON line per record: id, predicted label, true label (if any) and the
+/// probability of every class.
+pub fn prediction_lines(
+    names: &[String],
+    ids: &[String],
+    truth: &[Option<String>],
+    probabilities: &[f32],
+    predicted: &[usize],
+) -> String {
+    let mut out = String::new();
+    for (i, id) in ids.iter().enumerate() {
+        let probs: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .zip(&probabilities[i * names.len()..(i + 1) * names.len()])
+            .map(|(n, &p)| (n.clone(), serde_json::json!(p)))
+            .collect();
+        let line = serde_json::json!({"id": id, "label": names[predicted[i]], "true_label": truth[i], "probabilities": probs});
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// Prints the metric report when every record has a label the model knows.
+pub fn report_if_labelled(
+    names: &[String],
+    truth: &[Option<String>],
+    predicted: &[usize],
+    probabilities: &[f32],
+) -> Option<ClassificationReport> {
+    let indices: Option<Vec<usize>> = truth
+        .iter()
+        .map(|t| t.as_ref().and_then(|t| names.iter().position(|n| n == t)))
+        .collect();
+    let report = ClassificationReport::new(names, &indices?, predicted, Some(probabilities));
+    print_report(&report, false);
+    Some(report)
+}
+
+/// Accuracy, F1s and per-class scores on stderr; with `confusion`, the confusion
+/// matrix too (rows: true class, columns: predicted).
+pub fn print_report(report: &ClassificationReport, confusion: bool) {
+    eprintln!(
+        "accuracy {:.4}  macro-F1 {:.4}  weighted-F1 {:.4}  ({} examples)",
+        report.accuracy, report.macro_f1, report.weighted_f1, report.examples
+    );
+    if let Some(binary) = &report.binary {
+        let show = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
+        eprintln!(
+            "positive class {:?}: ROC-AUC {}  PR-AUC {}",
+            binary.positive,
+            show(binary.roc_auc),
+            show(binary.pr_auc)
+        );
+    }
+    for s in &report.per_class {
+        eprintln!(
+            "  {:<12} precision {:.3}  recall {:.3}  F1 {:.3}  support {}",
+            s.label, s.precision, s.recall, s.f1, s.support
+        );
+    }
+    if confusion {
+        let m = &report.confusion;
+        eprintln!("confusion (rows true, columns predicted, in the order above):");
+        for row in m.counts.chunks(m.classes.max(1)) {
+            let cells: Vec<String> = row.iter().map(|c| format!("{c:>6}")).collect();
+            eprintln!("  {}", cells.join(""));
+        }
+    }
+}
