@@ -1,50 +1,12 @@
 //! The pipeline end to end through `bertcls`: embed, sweep heads, predict from a cache
 //! and from raw text, and refuse features of another encoder.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-fn tiny_model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
-}
+mod common;
 
-fn bertcls(args: &[&str], paths: &[(&str, &Path)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bertcls"));
-    command.args(args);
-    for (flag, path) in paths {
-        command.arg(flag).arg(path);
-    }
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "bertcls {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-const ANIMALS: [&str; 5] = ["cat", "dog", "bird", "fish", "fox"];
-const MARKETS: [&str; 5] = ["oil", "price", "market", "bank", "rate"];
-
-/// Two topics written with disjoint words from the tiny vocabulary.
-fn topic_file(dir: &Path, name: &str, n: usize, offset: usize) -> PathBuf {
-    let mut lines = String::new();
-    for i in 0..n {
-        let (words, label) = if i % 2 == 0 {
-            (ANIMALS, "animals")
-        } else {
-            (MARKETS, "markets")
-        };
-        let text: Vec<&str> = (0..3 + (i + offset) % 4)
-            .map(|j| words[(i * 3 + j + offset) % 5])
-            .collect();
-        lines.push_str(&serde_json::json!({"id": format!("{name}-{i}"), "text": text.join(" the "), "label": label}).to_string());
-        lines.push('\n');
-    }
-    let path = dir.join(format!("{name}.jsonl"));
-    std::fs::write(&path, lines).unwrap();
-    path
-}
+use common::{bertcls, tiny_model, topic_file};
 
 #[test]
 fn embed_sweep_predict() {

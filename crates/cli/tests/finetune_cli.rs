@@ -1,0 +1,144 @@
+//! End-to-end mode through `bertcls`: fine-tune, then predict (file and stdin) and
+//! evaluate with the saved model.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{bertcls, tiny_model, topic_file};
+
+#[test]
+fn finetune_predict_evaluate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let train = topic_file(d, "train", 80, 0);
+    let valid = topic_file(d, "valid", 20, 1);
+    let run = d.join("run");
+    let output = bertcls(
+        &[
+            "finetune",
+            "--max-len",
+            "32",
+            "--epochs",
+            "8",
+            "--lr",
+            "3e-3",
+            "--batch-size",
+            "8",
+        ],
+        &[
+            ("--model", &tiny_model()),
+            ("--train", &train),
+            ("--valid", &valid),
+            ("--test", &valid),
+            ("--out", &run),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("*best"),
+        "one line per evaluation:\n{stderr}"
+    );
+    assert!(run.join("model/config.json").exists());
+    assert!(
+        !run.join("checkpoint").exists(),
+        "a completed run cleans up its checkpoint"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("training.json")).unwrap()).unwrap();
+    assert_eq!(summary["history"].as_array().unwrap().len(), 8);
+    let test_accuracy = summary["test"]["accuracy"].as_f64().unwrap();
+    assert!(test_accuracy >= 0.9, "test accuracy {test_accuracy}");
+
+    // From a file: one JSON line per record, and the report for labelled data.
+    let predictions = d.join("predictions.jsonl");
+    let output = bertcls(
+        &["predict"],
+        &[
+            ("--model", &run),
+            ("--input", &valid),
+            ("--output", &predictions),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("macro-F1"));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&predictions)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 20);
+    let correct = lines
+        .iter()
+        .filter(|l| l["label"] == l["true_label"])
+        .count();
+    assert_eq!(
+        correct as f64 / 20.0,
+        test_accuracy,
+        "predict agrees with the test score of finetune"
+    );
+
+    // From stdin, one text per line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bertcls"))
+        .args(["predict", "--model"])
+        .arg(run.join("model"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"the cat the dog the bird\n\noil the price the bank\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answers: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let labels: Vec<&str> = answers
+        .iter()
+        .map(|a| a["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["animals", "markets"], "blank lines are skipped");
+    assert_eq!(answers[1]["id"], "line-3");
+
+    // evaluate: the full report, and as JSON.
+    let report = d.join("report.json");
+    let output = bertcls(
+        &["evaluate"],
+        &[("--model", &run), ("--input", &valid), ("--json", &report)],
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("confusion"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    assert_eq!(report["accuracy"].as_f64().unwrap(), test_accuracy);
+
+    // An unknown label is named with its record and file.
+    let odd = d.join("odd.jsonl");
+    std::fs::write(
+        &odd,
+        "{\"id\": \"x1\", \"text\": \"cat\", \"label\": \"weather\"}\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_bertcls"))
+        .args(["evaluate", "--model"])
+        .arg(&run)
+        .arg("--input")
+        .arg(&odd)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("\"x1\"") && stderr.contains("weather"),
+        "{stderr}"
+    );
+}
