@@ -1,5 +1,5 @@
-//! `cargo xtask bench heads`: our heads against scikit-learn and PyTorch on the same
-//! cached features, in one run, so the comparison is a ratio on this machine.
+//! `cargo xtask bench heads|finetune`: ours against scikit-learn and PyTorch on the
+//! same data, in one run, so the comparison is a ratio on this machine.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -92,13 +92,7 @@ pub fn heads(root: &Path) -> Result<()> {
             "linear_head_speed_vs_sklearn": logreg["fit_seconds"].as_f64().unwrap_or(f64::NAN) / linear_seconds,
         },
     });
-    let out_dir = root.join("bench/results");
-    std::fs::create_dir_all(&out_dir)?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
-    let path = out_dir.join(format!("heads-{stamp}.json"));
-    std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
+    let path = write_results(root, "heads", &results)?;
 
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
     println!(
@@ -138,6 +132,104 @@ pub fn heads(root: &Path) -> Result<()> {
         "ours: sweep over 10,000 × 384 features: {} heads in {:.1} s (target: 50 in under 60 s)",
         ten_thousand["configs"],
         f(&ten_thousand, "wall_seconds")
+    );
+    println!("results: {}", path.display());
+    Ok(())
+}
+
+/// Fine-tunes MiniLM on R8 with `bertcls finetune` and with the PyTorch reference
+/// (scripts/reference/finetune.py: same recipe, same batches), one after the other.
+pub fn finetune(root: &Path, epochs: usize) -> Result<()> {
+    fetch::model(root, false)?;
+    fetch_data(root, "r8", false)?;
+    let bertcls = build_bertcls(root)?;
+    let model = root.join("models/all-MiniLM-L6-v2");
+    let data = root.join("data/r8");
+    let run_dir = root.join(".cache/bench/finetune-r8");
+    eprintln!("ours: bertcls finetune, {epochs} epochs…");
+    let ours_seconds = timed_visible(
+        Command::new(&bertcls)
+            .arg("finetune")
+            .arg("--model")
+            .arg(&model)
+            .arg("--train")
+            .arg(data.join("train.jsonl"))
+            .arg("--valid")
+            .arg(data.join("validation.jsonl"))
+            .arg("--test")
+            .arg(data.join("test.jsonl"))
+            .arg("--out")
+            .arg(&run_dir)
+            .arg("--epochs")
+            .arg(epochs.to_string()),
+    )?;
+    let ours: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("training.json"))?)?;
+
+    eprintln!("reference: transformers + PyTorch, same recipe and batches…");
+    let python = reference_python(root)?;
+    let output = Command::new(python)
+        .arg(root.join("scripts/reference/finetune.py"))
+        .arg(&model)
+        .arg(&data)
+        .arg("--epochs")
+        .arg(epochs.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(output.status.success(), "finetune.py failed");
+    let reference: Value = serde_json::from_slice(&output.stdout)?;
+
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let ratio = f(&ours["train_docs_per_second"]) / f(&reference["train_docs_per_second"]);
+    let results = json!({
+        "benchmark": "finetune",
+        "machine": machine(),
+        "workload": {"model": "all-MiniLM-L6-v2", "data": "r8", "epochs": epochs, "max_len": 128, "batch_size": 16},
+        "ours": {
+            "test_accuracy": ours["test"]["accuracy"], "test_macro_f1": ours["test"]["macro_f1"],
+            "train_docs_per_second": ours["train_docs_per_second"], "train_seconds": ours["train_seconds"],
+            "test_docs_per_second": ours["test_docs_per_second"], "peak_rss_mib": ours["peak_rss_mib"],
+            "process_wall_seconds": ours_seconds, "history": ours["history"],
+        },
+        "reference": reference,
+        "ratios": {"train_docs_per_second_ours_over_pytorch": ratio},
+    });
+    let path = write_results(root, "finetune", &results)?;
+
+    println!(
+        "{:<28} {:>9} {:>9} {:>11} {:>10} {:>10}",
+        "R8 fine-tuning", "accuracy", "macro-F1", "train doc/s", "test doc/s", "peak MiB"
+    );
+    for (name, accuracy, macro_f1, train, test, rss) in [
+        (
+            "ours (bertcls finetune)",
+            &ours["test"]["accuracy"],
+            &ours["test"]["macro_f1"],
+            &ours["train_docs_per_second"],
+            &ours["test_docs_per_second"],
+            &ours["peak_rss_mib"],
+        ),
+        (
+            "PyTorch + transformers",
+            &reference["test"]["accuracy"],
+            &reference["test"]["macro_f1"],
+            &reference["train_docs_per_second"],
+            &reference["test_docs_per_second"],
+            &reference["peak_rss_mib"],
+        ),
+    ] {
+        println!(
+            "{name:<28} {:>9.4} {:>9.4} {:>11.1} {:>10.1} {:>10.0}",
+            f(accuracy),
+            f(macro_f1),
+            f(train),
+            f(test),
+            f(rss)
+        );
+    }
+    println!(
+        "training throughput ours/PyTorch: {ratio:.2}x; accuracy difference {:+.2} points",
+        100.0 * (f(&ours["test"]["accuracy"]) - f(&reference["test"]["accuracy"]))
     );
     println!("results: {}", path.display());
     Ok(())
@@ -199,6 +291,26 @@ fn sweep_at_10k(root: &Path, bertcls: &Path) -> Result<Value> {
         dir.join("sweep/leaderboard.json"),
     )?)?;
     Ok(json!({"rows": train.len(), "configs": leaderboard.len(), "wall_seconds": seconds}))
+}
+
+/// Writes `bench/results/NAME-<unix time>.json`.
+fn write_results(root: &Path, name: &str, results: &Value) -> Result<PathBuf> {
+    let out_dir = root.join("bench/results");
+    std::fs::create_dir_all(&out_dir)?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let path = out_dir.join(format!("{name}-{stamp}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(results)?)?;
+    Ok(path)
+}
+
+/// Runs a command with its output shown (long work: its progress matters) and
+/// returns its wall time.
+fn timed_visible(command: &mut Command) -> Result<f64> {
+    let start = Instant::now();
+    run(command)?;
+    Ok(start.elapsed().as_secs_f64())
 }
 
 /// Runs a command, quietly, and returns its wall time; a failure shows its stderr.

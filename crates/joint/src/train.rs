@@ -178,6 +178,13 @@ pub fn fine_tune(
         total_steps,
         decay: config.schedule,
     };
+    let validation = Validation {
+        examples: valid,
+        labels,
+        pad_id,
+        batch_size: config.eval_batch_size,
+        device,
+    };
     let mut stop = StopReason::Completed;
     if on_event(&TrainEvent::Started {
         total_steps,
@@ -267,17 +274,8 @@ pub fn fine_tune(
                     stop = StopReason::Interrupted;
                 }
                 let inference = model.valid();
-                let (record, report) = evaluate(
-                    &inference,
-                    valid,
-                    labels,
-                    config,
-                    pad_id,
-                    device,
-                    &mut state,
-                    steps_per_epoch,
-                    learning_rate,
-                );
+                let (record, report) =
+                    validation.evaluate(&inference, &mut state, steps_per_epoch, learning_rate);
                 let score = |r: &EvalRecord| {
                     config
                         .monitor
@@ -329,7 +327,7 @@ pub fn fine_tune(
     let (model, valid_report) = match (best_model, best_report) {
         (Some(best), Some(report)) => (best, Some(report)),
         (Some(best), None) => {
-            let (report, _) = validation_pass(&best, valid, labels, config, pad_id, device);
+            let (report, _) = validation.pass(&best);
             (best, Some(report))
         }
         (None, _) => (model.valid(), None),
@@ -361,55 +359,57 @@ fn batch_tensors(
     )
 }
 
-/// Evaluates on `valid` and closes the training-loss window of `state`.
-#[allow(clippy::too_many_arguments)]
-fn evaluate(
-    model: &BertClassifier,
-    valid: &Examples,
-    labels: &[String],
-    config: &FineTuneConfig,
+/// The validation set and how to run over it.
+struct Validation<'a> {
+    examples: &'a Examples,
+    labels: &'a [String],
     pad_id: u32,
-    device: &Device,
-    state: &mut TrainState,
-    steps_per_epoch: usize,
-    learning_rate: f64,
-) -> (EvalRecord, ClassificationReport) {
-    let (report, valid_loss) = validation_pass(model, valid, labels, config, pad_id, device);
-    let record = EvalRecord {
-        step: state.step,
-        epoch: state.step as f64 / steps_per_epoch as f64,
-        train_loss: state.loss_sum / state.loss_count.max(1) as f64,
-        valid_loss,
-        valid_macro_f1: report.macro_f1,
-        valid_accuracy: report.accuracy,
-        learning_rate,
-    };
-    state.loss_sum = 0.0;
-    state.loss_count = 0;
-    (record, report)
+    batch_size: usize,
+    device: &'a Device,
 }
 
-/// Metrics and mean cross-entropy of `model` on `valid`.
-fn validation_pass(
-    model: &BertClassifier,
-    valid: &Examples,
-    labels: &[String],
-    config: &FineTuneConfig,
-    pad_id: u32,
-    device: &Device,
-) -> (ClassificationReport, f64) {
-    let probabilities = predict_proba(
-        model,
-        &valid.encodings,
-        pad_id,
-        config.eval_batch_size,
-        device,
-        &mut |_| {},
-    );
-    let predicted = argmax_rows(&probabilities, labels.len());
-    let loss = mean_log_loss(&probabilities, labels.len(), &valid.labels);
-    let report = ClassificationReport::new(labels, &valid.labels, &predicted, Some(&probabilities));
-    (report, loss)
+impl Validation<'_> {
+    /// Metrics and mean cross-entropy of `model`.
+    fn pass(&self, model: &BertClassifier) -> (ClassificationReport, f64) {
+        let probabilities = predict_proba(
+            model,
+            &self.examples.encodings,
+            self.pad_id,
+            self.batch_size,
+            self.device,
+            &mut |_| {},
+        );
+        let classes = self.labels.len();
+        let truth = &self.examples.labels;
+        let predicted = argmax_rows(&probabilities, classes);
+        let loss = mean_log_loss(&probabilities, classes, truth);
+        let report =
+            ClassificationReport::new(self.labels, truth, &predicted, Some(&probabilities));
+        (report, loss)
+    }
+
+    /// Evaluates `model` and closes the training-loss window of `state`.
+    fn evaluate(
+        &self,
+        model: &BertClassifier,
+        state: &mut TrainState,
+        steps_per_epoch: usize,
+        learning_rate: f64,
+    ) -> (EvalRecord, ClassificationReport) {
+        let (report, valid_loss) = self.pass(model);
+        let record = EvalRecord {
+            step: state.step,
+            epoch: state.step as f64 / steps_per_epoch as f64,
+            train_loss: state.loss_sum / state.loss_count.max(1) as f64,
+            valid_loss,
+            valid_macro_f1: report.macro_f1,
+            valid_accuracy: report.accuracy,
+            learning_rate,
+        };
+        state.loss_sum = 0.0;
+        state.loss_count = 0;
+        (record, report)
+    }
 }
 
 fn non_finite(loss: f32, step: usize, run_dir: Option<RunDir<'_>>) -> JointError {

@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use common::{max_abs_diff, parameters, quiet, toy};
-use joint::{ClassifierConfig, FineTuneConfig, build_optimizer, clip_global_norm, fine_tune};
+use joint::{ClassifierConfig, FineTuneConfig, build_optimizer, clip_global_norm};
 
 fn quick_config() -> FineTuneConfig {
     FineTuneConfig {
@@ -22,20 +22,10 @@ fn quick_config() -> FineTuneConfig {
 fn loss_falls_and_the_toy_task_is_learned() {
     let device = Device::flex();
     let toy = toy(&ClassifierConfig::default(), 7, &device);
-    let pad = toy.parts.tokenizer.special_tokens().pad;
     let config = quick_config();
-    let outcome = fine_tune(
-        toy.model,
-        &toy.train,
-        &toy.valid,
-        &toy.labels,
-        &config,
-        pad,
-        &device,
-        None,
-        &mut quiet,
-    )
-    .expect("training runs");
+    let outcome = toy
+        .fine_tune(&config, None, &mut quiet, &device)
+        .expect("training runs");
     let history = &outcome.history;
     assert_eq!(history.len(), config.epochs, "one evaluation per epoch");
     let (first, last) = (&history[0], history.last().unwrap());
@@ -55,7 +45,6 @@ fn loss_falls_and_the_toy_task_is_learned() {
 fn frozen_layers_stay_bit_identical_while_the_rest_trains() {
     let device = Device::flex();
     let toy = toy(&ClassifierConfig::default(), 7, &device);
-    let pad = toy.parts.tokenizer.special_tokens().pad;
     let embeddings_before = parameters(&toy.model.bert.embeddings);
     let layer0_before = parameters(&toy.model.bert.encoder.layer[0]);
     let layer1_before = parameters(&toy.model.bert.encoder.layer[1]);
@@ -65,18 +54,9 @@ fn frozen_layers_stay_bit_identical_while_the_rest_trains() {
         freeze_layers: 1,
         ..quick_config()
     };
-    let outcome = fine_tune(
-        toy.model,
-        &toy.train,
-        &toy.valid,
-        &toy.labels,
-        &config,
-        pad,
-        &device,
-        None,
-        &mut quiet,
-    )
-    .expect("training runs");
+    let outcome = toy
+        .fine_tune(&config, None, &mut quiet, &device)
+        .expect("training runs");
     let bert = &outcome.model.bert;
     assert_eq!(parameters(&bert.embeddings), embeddings_before);
     assert_eq!(parameters(&bert.encoder.layer[0]), layer0_before);

@@ -7,10 +7,9 @@ mod common;
 use std::ops::ControlFlow;
 
 use burn::tensor::Device;
-use common::{max_abs_diff, parameters, quiet, toy};
+use common::{max_abs_diff, parameters, toy};
 use joint::{
     ClassifierConfig, FineTuneConfig, JointError, RunDir, StopReason, TrainEvent, checkpoint_dir,
-    fine_tune,
 };
 
 #[test]
@@ -34,22 +33,15 @@ fn resume_equals_uninterrupted_and_refuses_other_settings() {
                config: &FineTuneConfig,
                stop_at: Option<usize>|
      -> Result<joint::FineTuned, JointError> {
-        let toy = toy(&classifier, 11, &device);
-        let pad = toy.parts.tokenizer.special_tokens().pad;
         let mut on_event = |event: &TrainEvent<'_>| match event {
             TrainEvent::Step { step, .. } if Some(*step) == stop_at => ControlFlow::Break(()),
             _ => ControlFlow::Continue(()),
         };
-        fine_tune(
-            toy.model,
-            &toy.train,
-            &toy.valid,
-            &toy.labels,
+        toy(&classifier, 11, &device).fine_tune(
             config,
-            pad,
-            &device,
             Some(RunDir { path: dir, resume }),
             &mut on_event,
+            &device,
         )
     };
 
@@ -94,5 +86,4 @@ fn resume_equals_uninterrupted_and_refuses_other_settings() {
         run(&empty, true, &config, None),
         Err(JointError::NoCheckpoint { .. })
     ));
-    let _ = quiet;
 }

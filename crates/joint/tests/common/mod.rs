@@ -81,6 +81,30 @@ pub fn toy(classifier: &ClassifierConfig, seed: u64, device: &Device) -> Toy {
     }
 }
 
+impl Toy {
+    /// Fine-tunes the toy model on the toy task.
+    pub fn fine_tune(
+        self,
+        config: &joint::FineTuneConfig,
+        run_dir: Option<joint::RunDir<'_>>,
+        on_event: &mut dyn FnMut(&joint::TrainEvent<'_>) -> ControlFlow<()>,
+        device: &Device,
+    ) -> Result<joint::FineTuned, joint::JointError> {
+        let pad = self.parts.tokenizer.special_tokens().pad;
+        joint::fine_tune(
+            self.model,
+            &self.train,
+            &self.valid,
+            &self.labels,
+            config,
+            pad,
+            device,
+            run_dir,
+            on_event,
+        )
+    }
+}
+
 /// An event callback that lets training run to the end.
 pub fn quiet(_: &joint::TrainEvent<'_>) -> ControlFlow<()> {
     ControlFlow::Continue(())
