@@ -25,6 +25,9 @@ pub enum JointError {
     #[error("{what} has no records")]
     NoExamples { what: &'static str },
 
+    #[error("{0}")]
+    Setting(String),
+
     #[error("{what} must be at least 1")]
     Zero { what: &'static str },
 
@@ -43,7 +46,7 @@ pub enum JointError {
     NotAClassifier { path: PathBuf, message: String },
 
     #[error(
-        "the loss became {loss} at optimizer step {step}: training stopped. \
+        "the loss became {loss} at optimizer step {step}: training stopped, nothing written. \
          {checkpoint}Try a lower --lr, --max-grad-norm 1, or more warm-up."
     )]
     NonFiniteLoss {

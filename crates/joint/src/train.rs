@@ -140,6 +140,12 @@ pub fn fine_tune(
             return Err(JointError::Zero { what });
         }
     }
+    if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
+        return Err(JointError::Setting(format!(
+            "learning rate {} must be a positive number",
+            config.learning_rate
+        )));
+    }
     if train.is_empty() {
         return Err(JointError::NoExamples {
             what: "the training set",
@@ -276,6 +282,14 @@ pub fn fine_tune(
                 let inference = model.valid();
                 let (record, report) =
                     validation.evaluate(&inference, &mut state, steps_per_epoch, learning_rate);
+                // Weights that predict NaN must not become the checkpoint to resume from.
+                if !record.valid_loss.is_finite() {
+                    return Err(non_finite(
+                        record.valid_loss as f32,
+                        state.step - 1,
+                        run_dir,
+                    ));
+                }
                 let score = |r: &EvalRecord| {
                     config
                         .monitor

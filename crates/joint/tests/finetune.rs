@@ -190,3 +190,48 @@ fn a_layer_count_keeps_the_bottom_layers() {
     assert!(error.to_string().contains("has 2"), "{error}");
     let _ = model.num_params();
 }
+
+#[test]
+fn a_diverging_run_stops_at_the_step_and_writes_no_checkpoint() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    // An absurd rate blows the weights up after the first step; clipping off.
+    let config = FineTuneConfig {
+        learning_rate: 1e30,
+        warmup_ratio: 0.0,
+        max_grad_norm: 0.0,
+        eval_every: Some(1),
+        ..quick_config()
+    };
+    let run = joint::RunDir {
+        path: dir.path(),
+        resume: false,
+    };
+    let error = toy(&ClassifierConfig::default(), 7, &device)
+        .fine_tune(&config, Some(run), &mut quiet, &device)
+        .err()
+        .expect("the run diverges");
+    match &error {
+        joint::JointError::NonFiniteLoss { step, .. } => assert_eq!(*step, 1, "{error}"),
+        other => panic!("expected a non-finite loss, got {other}"),
+    }
+    assert!(error.to_string().contains("step 1"), "{error}");
+    assert!(
+        !joint::checkpoint_dir(dir.path()).exists(),
+        "weights that give NaN are never checkpointed"
+    );
+
+    let error = toy(&ClassifierConfig::default(), 7, &device)
+        .fine_tune(
+            &FineTuneConfig {
+                learning_rate: f64::NAN,
+                ..quick_config()
+            },
+            None,
+            &mut quiet,
+            &device,
+        )
+        .err()
+        .expect("a NaN rate is refused");
+    assert!(error.to_string().contains("learning rate"), "{error}");
+}

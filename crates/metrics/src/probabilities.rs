@@ -15,11 +15,15 @@ pub fn argmax_rows(probabilities: &[f32], classes: usize) -> Vec<usize> {
 
 /// Mean cross-entropy `−log p(true class)` of `examples × classes` probabilities;
 /// probabilities are floored at 1e-12 so one confident mistake costs ~27.6, not ∞.
+/// A NaN probability (a diverged model) makes the loss NaN, not 27.6.
 pub fn mean_log_loss(probabilities: &[f32], classes: usize, truth: &[usize]) -> f64 {
     let total: f64 = truth
         .iter()
         .enumerate()
-        .map(|(i, &t)| -(probabilities[i * classes + t].max(1e-12) as f64).ln())
+        .map(|(i, &t)| match probabilities[i * classes + t] {
+            p if p.is_nan() => f64::NAN,
+            p => -(p.max(1e-12) as f64).ln(),
+        })
         .sum();
     total / truth.len().max(1) as f64
 }
@@ -34,5 +38,6 @@ mod tests {
         assert_eq!(argmax_rows(&p, 3), vec![1, 0]);
         let expected = -(0.7f64.ln() + 0.25f64.ln()) / 2.0;
         assert!((mean_log_loss(&p, 3, &[1, 2]) - expected).abs() < 1e-6);
+        assert!(mean_log_loss(&[f32::NAN, 0.5], 2, &[0]).is_nan());
     }
 }

@@ -2,9 +2,12 @@
 
 /// Area under the ROC curve: the probability that a random positive scores above a
 /// random negative, ties counting one half (the Mann–Whitney U statistic).
-/// `None` when either class is absent.
+/// `None` when either class is absent or a score is NaN.
 pub fn roc_auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
     assert_eq!(scores.len(), positive.len());
+    if scores.iter().any(|s| s.is_nan()) {
+        return None;
+    }
     let n_pos = positive.iter().filter(|&&p| p).count();
     let n_neg = positive.len() - n_pos;
     if n_pos == 0 || n_neg == 0 {
@@ -30,9 +33,13 @@ pub fn roc_auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
 
 /// Area under the precision–recall curve as average precision:
 /// Σ (Rₙ − Rₙ₋₁) Pₙ over decreasing score thresholds (as scikit-learn computes it,
-/// tied scores forming one threshold). `None` without positives.
+/// tied scores forming one threshold). `None` without positives or with a NaN score
+/// (a model that diverged has no ranking).
 pub fn average_precision(scores: &[f64], positive: &[bool]) -> Option<f64> {
     assert_eq!(scores.len(), positive.len());
+    if scores.iter().any(|s| s.is_nan()) {
+        return None;
+    }
     let n_pos = positive.iter().filter(|&&p| p).count();
     if n_pos == 0 {
         return None;
@@ -83,6 +90,12 @@ mod tests {
         assert_eq!(roc_auc(&[0.5, 0.5], &[true, false]), Some(0.5));
         assert_eq!(roc_auc(&[0.1, 0.9], &[true, true]), None);
         assert_eq!(average_precision(&[0.1], &[false]), None);
+        // NaN scores (a diverged model) have no ranking, and do not hang the loops.
+        assert_eq!(roc_auc(&[f64::NAN, 0.2], &[true, false]), None);
+        assert_eq!(
+            average_precision(&[f64::NAN, f64::NAN], &[true, false]),
+            None
+        );
         // A perfect ranking.
         assert_eq!(
             roc_auc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]),
