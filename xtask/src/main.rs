@@ -175,7 +175,26 @@ fn test(root: &Path, wgpu: bool, cargo_args: &[String]) -> Result<()> {
     if wgpu {
         system::ensure_vulkan_driver()?;
     }
-    run(cargo_test(root, wgpu).args(cargo_args))
+    run(cargo_test(root, wgpu).args(cargo_args))?;
+    check_export_with_transformers(root)
+}
+
+/// Where the PyTorch reference venv exists (`cargo xtask reference` made it), asks
+/// transformers itself to load the fine-tuned folder our exporter wrote and to compute
+/// the probabilities the Rust fixture test holds. Without the venv (3 GB) the Rust test
+/// alone checks the export against the recorded transformers output.
+fn check_export_with_transformers(root: &Path) -> Result<()> {
+    let venv = std::env::var_os("BERTCLS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv"));
+    if !venv.join(".bertcls-reference-ok").exists() {
+        eprintln!("(no reference venv: transformers' own check of our export is skipped)");
+        return Ok(());
+    }
+    run(Command::new(venv.join("bin/python"))
+        .current_dir(root)
+        .arg("scripts/reference/check_export.py")
+        .arg("crates/joint/tests/fixtures/tiny-classifier"))
 }
 
 fn pipeline(root: &Path, name: &str, out: &Path) -> Result<()> {

@@ -89,7 +89,8 @@ impl SavedClassifier {
     }
 
     /// Loads a folder written by [`save`](Self::save), or any Hugging Face
-    /// `BertForSequenceClassification` folder (classes from `id2label`). `max_len`
+    /// `BertForSequenceClassification` folder (classes from `id2label`, else
+    /// `LABEL_0…` as transformers names them). `max_len`
     /// overrides the saved one (default 128 for folders without `bertcls.json`).
     pub fn load(dir: &Path, max_len: Option<usize>, device: &Device) -> Result<Self, JointError> {
         let config_path = dir.join("config.json");
@@ -113,6 +114,18 @@ impl SavedClassifier {
         );
         let weights = find_weights(dir)?;
         let result = apply_checkpoint(&mut model, &weights, import_remapper())?;
+        if result
+            .missing
+            .iter()
+            .any(|(name, _)| name.starts_with("classifier."))
+        {
+            return Err(JointError::NotAClassifier {
+                path: weights,
+                message: "it has no classifier.weight (a base BERT: fine-tune one with \
+                          `bertcls finetune`)"
+                    .into(),
+            });
+        }
         let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
         problems.extend(
             result
@@ -241,29 +254,39 @@ fn foreign_meta(dir: &Path, bert_config: &BertConfig) -> Result<ClassifierMeta, 
         path: config_path.clone(),
         message: message.to_owned(),
     };
-    let id2label = config
-        .get("id2label")
-        .and_then(|v| v.as_object())
-        .ok_or_else(|| not_classifier("config.json has no id2label"))?;
-    let mut labels: Vec<(usize, String)> = id2label
-        .iter()
-        .map(|(id, label)| {
-            let id = id
-                .parse::<usize>()
-                .map_err(|_| not_classifier(&format!("id2label key {id:?} is not a number")))?;
-            Ok((id, label.as_str().unwrap_or_default().to_owned()))
-        })
-        .collect::<Result<_, JointError>>()?;
-    labels.sort();
-    if labels.iter().enumerate().any(|(i, (id, _))| i != *id) {
-        return Err(not_classifier("id2label ids are not 0, 1, 2, …"));
-    }
+    // Without id2label, transformers assumes `num_labels` (default 2) named LABEL_i;
+    // a checkpoint without a classifier is refused when the weights are read.
+    let labels: Vec<String> = match config.get("id2label").and_then(|v| v.as_object()) {
+        Some(id2label) => {
+            let mut labels: Vec<(usize, String)> = id2label
+                .iter()
+                .map(|(id, label)| {
+                    let id = id.parse::<usize>().map_err(|_| {
+                        not_classifier(&format!("id2label key {id:?} is not a number"))
+                    })?;
+                    Ok((id, label.as_str().unwrap_or_default().to_owned()))
+                })
+                .collect::<Result<_, JointError>>()?;
+            labels.sort();
+            if labels.iter().enumerate().any(|(i, (id, _))| i != *id) {
+                return Err(not_classifier("id2label ids are not 0, 1, 2, …"));
+            }
+            labels.into_iter().map(|(_, l)| l).collect()
+        }
+        None => {
+            let n = config
+                .get("num_labels")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(2) as usize;
+            (0..n).map(|i| format!("LABEL_{i}")).collect()
+        }
+    };
     let dropout = config
         .get("classifier_dropout")
         .and_then(|v| v.as_f64())
         .or(Some(bert_config.hidden_dropout_prob));
     Ok(ClassifierMeta {
-        labels: labels.into_iter().map(|(_, l)| l).collect(),
+        labels,
         classifier: ClassifierConfig {
             dropout,
             ..ClassifierConfig::default()

@@ -139,8 +139,11 @@ fn a_plain_bert_is_not_a_classifier() {
     let device = Device::flex();
     let error = SavedClassifier::load(&tiny_bert_dir(), None, &device)
         .err()
-        .expect("no id2label");
-    assert!(error.to_string().contains("id2label"), "{error}");
+        .expect("no classifier in a base BERT");
+    assert!(
+        error.to_string().contains("no classifier.weight"),
+        "{error}"
+    );
 }
 
 /// A classifier exported by `bertcls finetune`, and the probabilities Hugging Face
@@ -204,5 +207,49 @@ fn transformers_reads_our_export() {
     );
     for (name, tensor) in &original {
         assert!(written[name] == *tensor, "{name} differs from the fixture");
+    }
+}
+
+/// A BertForSequenceClassification that PyTorch saved as pytorch_model.bin (no
+/// id2label in its config): its encoder and classifier load, and the encoder computes
+/// the pooled vectors PyTorch recorded.
+#[test]
+fn a_pytorch_sequence_classifier_folder_loads() {
+    let device = Device::flex();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bert/tests/fixtures/tiny-classifier-bin-gelu-new");
+    let loaded = SavedClassifier::load(&dir, Some(32), &device).unwrap();
+    assert_eq!(loaded.labels(), ["LABEL_0", "LABEL_1"]);
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let pad = loaded.tokenizer.special_tokens().pad;
+    for case in reference["cases"].as_array().unwrap() {
+        let encoding = loaded
+            .tokenizer
+            .encode(case["text"].as_str().unwrap(), case["text_b"].as_str())
+            .unwrap();
+        let input = bert::BertInput::from_encodings(&[&encoding], pad, &device);
+        let pooled: Vec<f32> = loaded
+            .model
+            .bert
+            .forward(&input)
+            .pooler_output
+            .unwrap()
+            .into_data()
+            .try_into_vec_as()
+            .unwrap();
+        let expected: Vec<f32> = case["pooler"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let worst = pooled
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-4, "pooler differs by {worst}");
     }
 }
