@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use bert::BertInput;
 use burn::module::Module;
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::SplitMix64;
+use losses::ClassificationLoss;
 use metrics::{ClassificationReport, argmax_rows, mean_log_loss};
 use serde::{Deserialize, Serialize};
 use text::Encoding;
@@ -130,6 +131,104 @@ pub fn fine_tune(
     run_dir: Option<RunDir<'_>>,
     on_event: &mut dyn FnMut(&TrainEvent<'_>) -> ControlFlow<()>,
 ) -> Result<FineTuned, JointError> {
+    check_settings(config, train, valid)?;
+    let validation = Validation {
+        examples: valid,
+        labels,
+        pad_id,
+        batch_size: config.eval_batch_size,
+        device,
+    };
+    let (mut trainer, model) = Trainer::new(model, train, validation, config, run_dir)?;
+    let mut model = model.freeze_bottom(config.freeze_embeddings, config.freeze_layers);
+    let total_steps = trainer.steps_per_epoch * config.epochs;
+    let lengths = train.lengths();
+    let mut stop = StopReason::Completed;
+    signal(
+        on_event(&TrainEvent::Started {
+            total_steps,
+            steps_done: trainer.state.step,
+            total_examples: train.len() * config.epochs,
+            examples_done: trainer.state.examples_trained,
+        }),
+        &mut stop,
+    );
+
+    while trainer.state.epoch < config.epochs && stop == StopReason::Completed {
+        let batches = epoch_batches(
+            &lengths,
+            config.batch_size,
+            config.bucket_batches,
+            config.seed,
+            trainer.state.epoch,
+        );
+        let steps: Vec<&[Vec<usize>]> = batches.chunks(config.grad_accumulation).collect();
+        for (index, step_batches) in steps.iter().enumerate().skip(trainer.state.step_in_epoch) {
+            let (updated, step) = trainer.step(model, step_batches)?;
+            model = updated;
+            let epoch_done = index + 1 == steps.len();
+            trainer.state.step_in_epoch = index + 1;
+            if epoch_done {
+                trainer.state.epoch += 1;
+                trainer.state.step_in_epoch = 0;
+            }
+            let state = &trainer.state;
+            signal(
+                on_event(&TrainEvent::Step {
+                    step: state.step,
+                    total_steps,
+                    epoch: state.epoch,
+                    loss: step.loss,
+                    learning_rate: step.learning_rate,
+                    grad_norm: step.grad_norm,
+                    examples: step.examples,
+                    examples_done: state.examples_trained,
+                }),
+                &mut stop,
+            );
+            let eval_due = config.eval_every.map_or(epoch_done, |n| {
+                state.step % n == 0 || state.step == total_steps
+            });
+            if eval_due {
+                signal(
+                    on_event(&TrainEvent::Evaluating {
+                        examples: valid.len(),
+                    }),
+                    &mut stop,
+                );
+                let improved = trainer.evaluate(&model, step.learning_rate)?;
+                let record = trainer.state.history.last().expect("just evaluated");
+                signal(
+                    on_event(&TrainEvent::Evaluated { record, improved }),
+                    &mut stop,
+                );
+                if config
+                    .patience
+                    .is_some_and(|patience| trainer.state.evals_since_best >= patience)
+                {
+                    stop = StopReason::EarlyStopped;
+                }
+            }
+            if stop != StopReason::Completed {
+                break;
+            }
+        }
+    }
+    Ok(trainer.finish(model, stop))
+}
+
+/// The caller's `Break` interrupts the run (after the evaluation due, if any).
+fn signal(flow: ControlFlow<()>, stop: &mut StopReason) {
+    if flow.is_break() {
+        *stop = StopReason::Interrupted;
+    }
+}
+
+fn check_settings(
+    config: &FineTuneConfig,
+    train: &Examples,
+    valid: &Examples,
+) -> Result<(), JointError> {
     for (what, value) in [
         ("epochs", config.epochs),
         ("batch size", config.batch_size),
@@ -156,206 +255,198 @@ pub fn fine_tune(
             what: "the validation set",
         });
     }
-    let autodiff = device.clone().autodiff();
-    let mut optimizer = build_optimizer(config.weight_decay);
-    let mut model = model;
-    let mut state = TrainState::new(config);
-    let mut best_model: Option<BertClassifier> = None;
-    // The best evaluation's report; after a resume it is recomputed at the end.
-    let mut best_report: Option<ClassificationReport> = None;
-    if let Some(RunDir { path, resume: true }) = run_dir {
-        let restored: Restored = checkpoint::load(path, model, optimizer, config)?;
-        (model, optimizer, best_model, state) = (
-            restored.model,
-            restored.optimizer,
-            restored.best,
-            restored.state,
-        );
-    }
-    let mut model = model.freeze_bottom(config.freeze_embeddings, config.freeze_layers);
-    let loss_fn = config.loss.build();
-    let lengths = train.lengths();
-    let batches_per_epoch = train.len().div_ceil(config.batch_size);
-    let steps_per_epoch = batches_per_epoch.div_ceil(config.grad_accumulation);
-    let total_steps = steps_per_epoch * config.epochs;
-    let schedule = WarmupSchedule {
-        peak: config.learning_rate,
-        warmup_steps: (config.warmup_ratio * total_steps as f64).round() as usize,
-        total_steps,
-        decay: config.schedule,
-    };
-    let validation = Validation {
-        examples: valid,
-        labels,
-        pad_id,
-        batch_size: config.eval_batch_size,
-        device,
-    };
-    let mut stop = StopReason::Completed;
-    if on_event(&TrainEvent::Started {
-        total_steps,
-        steps_done: state.step,
-        total_examples: train.len() * config.epochs,
-        examples_done: state.examples_trained,
-    })
-    .is_break()
-    {
-        stop = StopReason::Interrupted;
-    }
+    Ok(())
+}
 
-    'epochs: while state.epoch < config.epochs && stop == StopReason::Completed {
-        let batches = epoch_batches(
-            &lengths,
-            config.batch_size,
-            config.bucket_batches,
-            config.seed,
-            state.epoch,
-        );
-        let steps: Vec<&[Vec<usize>]> = batches.chunks(config.grad_accumulation).collect();
-        for (index, step_batches) in steps.iter().enumerate().skip(state.step_in_epoch) {
-            let started = Instant::now();
-            let step_examples: usize = step_batches.iter().map(Vec::len).sum();
-            let mut accumulator = GradientsAccumulator::new();
-            let mut step_loss = 0.0;
-            for (micro, batch) in step_batches.iter().enumerate() {
-                // Dropout masks are a function of (seed, step, micro-batch), so a resumed
-                // run draws exactly the masks the uninterrupted run would have.
-                let seed = derived_seed(
-                    config.seed,
-                    DROPOUT_STREAM,
-                    (state.step * config.grad_accumulation + micro) as u64,
-                );
-                autodiff.seed(seed);
-                let mut rng = SplitMix64::new(seed);
-                let (input, targets) = batch_tensors(train, batch, pad_id, &autodiff);
-                let logits = model.forward_train(&input, &mut rng);
-                // Weighted by its share of the step's examples: the accumulated gradient
-                // is that of the mean loss over all of them, as one large batch gives.
-                let share = batch.len() as f64 / step_examples as f64;
-                let loss = loss_fn.forward(logits, targets);
-                let value = loss.clone().into_scalar::<f32>();
-                if !value.is_finite() {
-                    return Err(non_finite(value, state.step, run_dir));
-                }
-                step_loss += value as f64 * share;
-                let grads = GradientsParams::from_grads(loss.mul_scalar(share).backward(), &model);
-                accumulator.accumulate(&model, grads);
-            }
-            let mut grads = accumulator.grads();
-            let grad_norm = clip_global_norm(&model, &mut grads, config.max_grad_norm);
-            let learning_rate = schedule.rate(state.step);
-            model = optimizer.step(learning_rate, model, grads);
+/// What one optimizer step did.
+struct StepOutcome {
+    loss: f64,
+    learning_rate: f64,
+    grad_norm: f64,
+    examples: usize,
+}
 
-            state.step += 1;
-            state.step_in_epoch = index + 1;
-            state.loss_sum += step_loss * step_examples as f64;
-            state.loss_count += step_examples;
-            state.examples_trained += step_examples;
-            state.train_seconds += started.elapsed().as_secs_f64();
-            let epoch_done = index + 1 == steps.len();
-            if epoch_done {
-                state.epoch += 1;
-                state.step_in_epoch = 0;
-            }
-            let flow = on_event(&TrainEvent::Step {
-                step: state.step,
+/// Everything of a run but the model: the optimizer, where training stands, the best
+/// weights so far, and the fixed pieces every step uses.
+struct Trainer<'a> {
+    config: &'a FineTuneConfig,
+    train: &'a Examples,
+    validation: Validation<'a>,
+    run_dir: Option<RunDir<'a>>,
+    loss_fn: Box<dyn ClassificationLoss>,
+    optimizer: ModuleOptimizer,
+    schedule: WarmupSchedule,
+    steps_per_epoch: usize,
+    autodiff: Device,
+    state: TrainState,
+    /// The best evaluation's weights, and its report (recomputed at the end after a
+    /// resume).
+    best: Option<(BertClassifier, Option<ClassificationReport>)>,
+}
+
+impl<'a> Trainer<'a> {
+    /// A fresh run, or the one the checkpoint of `run_dir` continues.
+    fn new(
+        model: BertClassifier,
+        train: &'a Examples,
+        validation: Validation<'a>,
+        config: &'a FineTuneConfig,
+        run_dir: Option<RunDir<'a>>,
+    ) -> Result<(Self, BertClassifier), JointError> {
+        let steps_per_epoch = train
+            .len()
+            .div_ceil(config.batch_size)
+            .div_ceil(config.grad_accumulation);
+        let total_steps = steps_per_epoch * config.epochs;
+        let mut trainer = Self {
+            config,
+            train,
+            autodiff: validation.device.clone().autodiff(),
+            validation,
+            run_dir,
+            loss_fn: config.loss.build(),
+            optimizer: build_optimizer(config.weight_decay),
+            schedule: WarmupSchedule {
+                peak: config.learning_rate,
+                warmup_steps: (config.warmup_ratio * total_steps as f64).round() as usize,
                 total_steps,
-                epoch: state.epoch,
-                loss: step_loss,
-                learning_rate,
-                grad_norm,
-                examples: step_examples,
-                examples_done: state.examples_trained,
-            });
-
-            let eval_due = config.eval_every.map_or(epoch_done, |n| {
-                state.step % n == 0 || state.step == total_steps
-            });
-            if eval_due {
-                if on_event(&TrainEvent::Evaluating {
-                    examples: valid.len(),
-                })
-                .is_break()
-                {
-                    stop = StopReason::Interrupted;
-                }
-                let inference = model.valid();
-                let (record, report) =
-                    validation.evaluate(&inference, &mut state, steps_per_epoch, learning_rate);
-                // Weights that predict NaN must not become the checkpoint to resume from.
-                if !record.valid_loss.is_finite() {
-                    return Err(non_finite(
-                        record.valid_loss as f32,
-                        state.step - 1,
-                        run_dir,
-                    ));
-                }
-                let score = |r: &EvalRecord| {
-                    config
-                        .monitor
-                        .score_of(r.valid_loss, r.valid_macro_f1, r.valid_accuracy)
-                };
-                let improved = state
-                    .best
-                    .is_none_or(|b| score(&record) > score(&state.history[b]) + config.min_delta);
-                state.history.push(record);
-                if improved {
-                    state.best = Some(state.history.len() - 1);
-                    state.evals_since_best = 0;
-                } else {
-                    state.evals_since_best += 1;
-                }
-                if let Some(RunDir { path, .. }) = run_dir {
-                    checkpoint::save(
-                        path,
-                        &model,
-                        &optimizer,
-                        improved.then_some(&inference),
-                        &state,
-                    )?;
-                }
-                if improved {
-                    best_model = Some(inference);
-                    best_report = Some(report);
-                }
-                let record = state.history.last().expect("just pushed");
-                if on_event(&TrainEvent::Evaluated { record, improved }).is_break() {
-                    stop = StopReason::Interrupted;
-                }
-                if config
-                    .patience
-                    .is_some_and(|patience| state.evals_since_best >= patience)
-                {
-                    stop = StopReason::EarlyStopped;
-                }
-            }
-            if flow.is_break() {
-                stop = StopReason::Interrupted;
-            }
-            if stop != StopReason::Completed {
-                break 'epochs;
-            }
-        }
+                decay: config.schedule,
+            },
+            steps_per_epoch,
+            state: TrainState::new(config),
+            best: None,
+        };
+        let Some(RunDir { path, resume: true }) = run_dir else {
+            return Ok((trainer, model));
+        };
+        let optimizer = std::mem::replace(&mut trainer.optimizer, build_optimizer(0.0));
+        let restored: Restored = checkpoint::load(path, model, optimizer, config)?;
+        trainer.optimizer = restored.optimizer;
+        trainer.state = restored.state;
+        trainer.best = restored.best.map(|weights| (weights, None));
+        Ok((trainer, restored.model))
     }
 
-    let (model, valid_report) = match (best_model, best_report) {
-        (Some(best), Some(report)) => (best, Some(report)),
-        (Some(best), None) => {
-            let (report, _) = validation.pass(&best);
-            (best, Some(report))
+    /// One optimizer step: the gradients of `batches` (micro-batches) summed, clipped
+    /// by their global norm, and applied with the scheduled learning rate.
+    fn step(
+        &mut self,
+        mut model: BertClassifier,
+        batches: &[Vec<usize>],
+    ) -> Result<(BertClassifier, StepOutcome), JointError> {
+        let started = Instant::now();
+        let (config, state) = (self.config, &mut self.state);
+        let examples: usize = batches.iter().map(Vec::len).sum();
+        let mut accumulator = GradientsAccumulator::new();
+        let mut loss_value = 0.0;
+        for (micro, batch) in batches.iter().enumerate() {
+            // Dropout masks are a function of (seed, step, micro-batch), so a resumed
+            // run draws exactly the masks the uninterrupted run would have.
+            let seed = derived_seed(
+                config.seed,
+                DROPOUT_STREAM,
+                (state.step * config.grad_accumulation + micro) as u64,
+            );
+            self.autodiff.seed(seed);
+            let mut rng = SplitMix64::new(seed);
+            let (input, targets) =
+                batch_tensors(self.train, batch, self.validation.pad_id, &self.autodiff);
+            let logits = model.forward_train(&input, &mut rng);
+            // Weighted by its share of the step's examples: the accumulated gradient is
+            // that of the mean loss over all of them, as one large batch gives.
+            let share = batch.len() as f64 / examples as f64;
+            let loss = self.loss_fn.forward(logits, targets);
+            let value = loss.clone().into_scalar::<f32>();
+            if !value.is_finite() {
+                return Err(non_finite(value, state.step + 1, self.run_dir));
+            }
+            loss_value += value as f64 * share;
+            let grads = GradientsParams::from_grads(loss.mul_scalar(share).backward(), &model);
+            accumulator.accumulate(&model, grads);
         }
-        (None, _) => (model.valid(), None),
-    };
-    Ok(FineTuned {
-        model,
-        best: state.best,
-        history: state.history,
-        valid_report,
-        stop,
-        steps: state.step,
-        examples_trained: state.examples_trained,
-        train_seconds: state.train_seconds,
-    })
+        let mut grads = accumulator.grads();
+        let grad_norm = clip_global_norm(&model, &mut grads, config.max_grad_norm);
+        let learning_rate = self.schedule.rate(state.step);
+        model = self.optimizer.step(learning_rate, model, grads);
+
+        state.step += 1;
+        state.loss_sum += loss_value * examples as f64;
+        state.loss_count += examples;
+        state.examples_trained += examples;
+        state.train_seconds += started.elapsed().as_secs_f64();
+        let outcome = StepOutcome {
+            loss: loss_value,
+            learning_rate,
+            grad_norm,
+            examples,
+        };
+        Ok((model, outcome))
+    }
+
+    /// Evaluates `model` on validation, keeps it if it is the best so far, and writes
+    /// the checkpoint. Returns whether it improved.
+    fn evaluate(&mut self, model: &BertClassifier, learning_rate: f64) -> Result<bool, JointError> {
+        let inference = model.valid();
+        let (record, report) = self.validation.evaluate(
+            &inference,
+            &mut self.state,
+            self.steps_per_epoch,
+            learning_rate,
+        );
+        // Weights that predict NaN must not become the checkpoint to resume from.
+        if !record.valid_loss.is_finite() {
+            return Err(non_finite(
+                record.valid_loss as f32,
+                self.state.step,
+                self.run_dir,
+            ));
+        }
+        let monitor = self.config.monitor;
+        let score =
+            |r: &EvalRecord| monitor.score_of(r.valid_loss, r.valid_macro_f1, r.valid_accuracy);
+        let state = &mut self.state;
+        let improved = state
+            .best
+            .is_none_or(|b| score(&record) > score(&state.history[b]) + self.config.min_delta);
+        state.history.push(record);
+        if improved {
+            state.best = Some(state.history.len() - 1);
+            state.evals_since_best = 0;
+        } else {
+            state.evals_since_best += 1;
+        }
+        if let Some(RunDir { path, .. }) = self.run_dir {
+            let best = improved.then_some(&inference);
+            checkpoint::save(path, model, &self.optimizer, best, &self.state)?;
+        }
+        if improved {
+            self.best = Some((inference, Some(report)));
+        }
+        Ok(improved)
+    }
+
+    /// The outcome: the best evaluated weights (the last ones if none was evaluated).
+    fn finish(self, model: BertClassifier, stop: StopReason) -> FineTuned {
+        let (model, valid_report) = match self.best {
+            Some((best, Some(report))) => (best, Some(report)),
+            Some((best, None)) => {
+                let (report, _) = self.validation.pass(&best);
+                (best, Some(report))
+            }
+            None => (model.valid(), None),
+        };
+        let state = self.state;
+        FineTuned {
+            model,
+            best: state.best,
+            history: state.history,
+            valid_report,
+            stop,
+            steps: state.step,
+            examples_trained: state.examples_trained,
+            train_seconds: state.train_seconds,
+        }
+    }
 }
 
 /// The inputs and targets of one batch on `device`.
@@ -426,6 +517,7 @@ impl Validation<'_> {
     }
 }
 
+/// The error for a NaN or infinite loss at optimizer step `step` (1-based).
 fn non_finite(loss: f32, step: usize, run_dir: Option<RunDir<'_>>) -> JointError {
     let checkpoint = run_dir
         .map(|r| checkpoint_dir(r.path))
@@ -438,7 +530,7 @@ fn non_finite(loss: f32, step: usize, run_dir: Option<RunDir<'_>>) -> JointError
         })
         .unwrap_or_default();
     JointError::NonFiniteLoss {
-        step: step + 1,
+        step,
         loss,
         checkpoint,
     }

@@ -77,6 +77,7 @@ pub struct FinetuneArgs {
     #[arg(long)]
     pub dropout: Option<f64>,
 
+    /// Passes over the training data.
     #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
     pub epochs: usize,
     /// Examples per forward/backward pass.
