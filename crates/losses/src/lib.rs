@@ -4,27 +4,23 @@
 use std::fmt;
 use std::str::FromStr;
 
-use bert::burn::tensor::activation::log_softmax;
 use bert::burn::tensor::{Int, Tensor};
+
+mod class_weights;
+mod cross_entropy;
+mod focal;
+mod ghm;
+
+pub use class_weights::ClassWeights;
+pub use cross_entropy::CrossEntropy;
+pub use focal::FocalLoss;
+pub use ghm::GhmcLoss;
 
 /// A loss over the logits of a batch.
 pub trait ClassificationLoss: Send + Sync {
     /// `logits`: `[batch, classes]`; `targets`: `[batch]` class indices.
     /// Returns the mean loss over the batch, a one-element tensor.
     fn forward(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1>;
-}
-
-/// Cross-entropy of the softmax of the logits: `−log p(target)`, averaged.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CrossEntropy;
-
-impl ClassificationLoss for CrossEntropy {
-    fn forward(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-        // log_softmax, not log(softmax): stable for large logits.
-        let log_probs = log_softmax(logits, 1);
-        let picked = log_probs.gather(1, targets.unsqueeze_dim::<2>(1));
-        picked.mean().neg()
-    }
 }
 
 /// The losses `--loss` can name.
@@ -38,7 +34,7 @@ pub enum LossKind {
 impl LossKind {
     pub fn build(self) -> Box<dyn ClassificationLoss> {
         match self {
-            LossKind::CrossEntropy => Box::new(CrossEntropy),
+            LossKind::CrossEntropy => Box::new(CrossEntropy::default()),
         }
     }
 }

@@ -23,7 +23,9 @@ fn softmax(row: &[f64; 3]) -> [f64; 3] {
 fn value_matches_the_closed_form() {
     let device = Device::flex();
     let (logits, targets, values, t) = logits_and_targets(&device);
-    let loss = CrossEntropy.forward(logits, targets).into_scalar::<f32>() as f64;
+    let loss = CrossEntropy::default()
+        .forward(logits, targets)
+        .into_scalar::<f32>() as f64;
     let expected = (0..2).map(|i| -softmax(&values[i])[t[i]].ln()).sum::<f64>() / 2.0;
     assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
 }
@@ -33,7 +35,9 @@ fn gradient_is_softmax_minus_one_hot_over_batch() {
     let device = Device::flex().autodiff();
     let (logits, targets, values, t) = logits_and_targets(&device);
     let logits = logits.require_grad();
-    let grads = CrossEntropy.forward(logits.clone(), targets).backward();
+    let grads = CrossEntropy::default()
+        .forward(logits.clone(), targets)
+        .backward();
     let grad: Vec<f32> = logits
         .grad(&grads)
         .unwrap()

@@ -1,0 +1,161 @@
+//! Class-imbalance losses against closed forms computed here in f64, and their
+//! gradients against finite differences.
+
+use bert::burn::tensor::{Device, Int, Tensor, TensorData};
+use losses::{ClassificationLoss, CrossEntropy, FocalLoss, GhmcLoss};
+
+const LOGITS: [[f64; 3]; 4] = [
+    [2.0, -1.0, 0.5],
+    [0.1, 0.2, 1.3],
+    [-0.4, 1.1, 0.3],
+    [0.7, 0.0, -2.0],
+];
+const TARGETS: [usize; 4] = [0, 1, 2, 0];
+
+fn tensors(logits: &[[f64; 3]; 4], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+    let flat: Vec<f32> = logits.iter().flatten().map(|&v| v as f32).collect();
+    (
+        Tensor::<2>::from_data(TensorData::new(flat, [4, 3]), device),
+        Tensor::<1, Int>::from_data(TensorData::from(TARGETS.map(|t| t as i64)), device),
+    )
+}
+
+fn log_softmax(row: &[f64; 3]) -> [f64; 3] {
+    let max = row.iter().cloned().fold(f64::MIN, f64::max);
+    let log_sum = row.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max;
+    row.map(|v| v - log_sum)
+}
+
+fn value(loss: &dyn ClassificationLoss, logits: &[[f64; 3]; 4]) -> f64 {
+    let (l, t) = tensors(logits, &Device::flex());
+    loss.forward(l, t).into_scalar::<f32>() as f64
+}
+
+/// Autodiff gradient against central differences, every logit.
+fn check_gradient(loss: &dyn ClassificationLoss) {
+    let device = Device::flex().autodiff();
+    let (logits, targets) = tensors(&LOGITS, &device);
+    let logits = logits.require_grad();
+    let grads = loss.forward(logits.clone(), targets).backward();
+    let analytic: Vec<f32> = logits
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .try_into_vec_as()
+        .unwrap();
+    let h = 1e-2;
+    for i in 0..4 {
+        for c in 0..3 {
+            let (mut plus, mut minus) = (LOGITS, LOGITS);
+            plus[i][c] += h;
+            minus[i][c] -= h;
+            let numeric = (value(loss, &plus) - value(loss, &minus)) / (2.0 * h);
+            let a = analytic[i * 3 + c] as f64;
+            assert!(
+                (a - numeric).abs() < 2e-3 + 2e-2 * numeric.abs(),
+                "d/d logit[{i}][{c}]: autodiff {a} vs finite difference {numeric}"
+            );
+        }
+    }
+}
+
+#[test]
+fn weighted_cross_entropy_with_label_smoothing_is_pytorchs() {
+    let weights = [0.5f64, 2.0, 1.5];
+    let epsilon = 0.1;
+    let loss =
+        CrossEntropy::weighted(weights.map(|w| w as f32).to_vec()).with_label_smoothing(epsilon);
+    // −Σ_k w_k q_k log p_k per example, summed, over Σ w_target (PyTorch's formula).
+    let (mut total, mut norm) = (0.0, 0.0);
+    for (row, &t) in LOGITS.iter().zip(&TARGETS) {
+        let lp = log_softmax(row);
+        for k in 0..3 {
+            let q = if k == t { 1.0 - epsilon } else { 0.0 } + epsilon / 3.0;
+            total -= weights[k] * q * lp[k];
+        }
+        norm += weights[t];
+    }
+    let expected = total / norm;
+    let got = value(&loss, &LOGITS);
+    assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+    // Unweighted and unsmoothed it is the plain mean of −log p_target.
+    let plain = LOGITS
+        .iter()
+        .zip(&TARGETS)
+        .map(|(row, &t)| -log_softmax(row)[t])
+        .sum::<f64>()
+        / 4.0;
+    assert!((value(&CrossEntropy::default(), &LOGITS) - plain).abs() < 1e-5);
+    check_gradient(&loss);
+}
+
+#[test]
+fn focal_loss_is_the_formula_and_reduces_to_cross_entropy() {
+    let alpha = [0.25f64, 1.0, 0.75];
+    let gamma = 2.0;
+    let loss = FocalLoss {
+        gamma,
+        alpha: Some(alpha.map(|a| a as f32).to_vec()),
+    };
+    let expected = LOGITS
+        .iter()
+        .zip(&TARGETS)
+        .map(|(row, &t)| {
+            let lp = log_softmax(row)[t];
+            -alpha[t] * (1.0 - lp.exp()).powf(gamma) * lp
+        })
+        .sum::<f64>()
+        / 4.0;
+    let got = value(&loss, &LOGITS);
+    assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+    let as_ce = FocalLoss {
+        gamma: 0.0,
+        alpha: None,
+    };
+    assert!((value(&as_ce, &LOGITS) - value(&CrossEntropy::default(), &LOGITS)).abs() < 1e-6);
+    check_gradient(&loss);
+}
+
+#[test]
+fn ghm_weights_by_hand() {
+    // g = 0.05, 0.07 share bin 0; 0.5 is in bin 5; 0.95 in bin 9 (10 bins): three
+    // non-empty bins, four examples → w = 4 / (count · 3).
+    let ghm = GhmcLoss::new(10, 0.0);
+    let w = ghm.weights(&[0.05, 0.07, 0.5, 0.95]);
+    let expected = [4.0 / 6.0, 4.0 / 6.0, 4.0 / 3.0, 4.0 / 3.0];
+    for (a, b) in w.iter().zip(expected) {
+        assert!((a - b).abs() < 1e-12, "{w:?}");
+    }
+    // With momentum 0.5 the first batch's counts are halved (the average starts at 0),
+    // and a second identical batch brings them to 3/4 of the counts.
+    let ghm = GhmcLoss::new(10, 0.5);
+    let first = ghm.weights(&[0.05, 0.07, 0.5, 0.95]);
+    assert!((first[0] - 4.0 / (1.0 * 3.0)).abs() < 1e-12);
+    assert!((first[2] - 4.0 / (0.5 * 3.0)).abs() < 1e-12);
+    let second = ghm.weights(&[0.05, 0.07, 0.5, 0.95]);
+    assert!((second[0] - 4.0 / (1.5 * 3.0)).abs() < 1e-12);
+    assert!((second[3] - 4.0 / (0.75 * 3.0)).abs() < 1e-12);
+}
+
+#[test]
+fn ghm_loss_is_the_weighted_cross_entropy_of_its_bins() {
+    let ghm = GhmcLoss::new(4, 0.0);
+    let g: Vec<f64> = LOGITS
+        .iter()
+        .zip(&TARGETS)
+        .map(|(row, &t)| 1.0 - log_softmax(row)[t].exp())
+        .collect();
+    let weights = GhmcLoss::new(4, 0.0).weights(&g);
+    let expected = LOGITS
+        .iter()
+        .zip(&TARGETS)
+        .zip(&weights)
+        .map(|((row, &t), w)| -w * log_softmax(row)[t])
+        .sum::<f64>()
+        / 4.0;
+    let got = value(&ghm, &LOGITS);
+    assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+    // The weights are constants of the backward pass; away from bin edges the
+    // finite difference sees the same bins.
+    check_gradient(&ghm);
+}
