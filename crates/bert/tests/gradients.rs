@@ -8,6 +8,16 @@ use bert::burn::tensor::{Device, Distribution, Gradients, Int, Tensor, TensorDat
 use bert::{BertConfig, BertInput, BertModel, HiddenAct};
 use common::to_vec;
 
+/// burn's random generator is process-wide: tests of this file that draw from it take
+/// turns, so that a seed fixes what each one draws whatever the others do.
+static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_turn() -> std::sync::MutexGuard<'static, ()> {
+    GLOBAL_RNG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn tiny_config(dropout: f64) -> BertConfig {
     BertConfig {
         vocab_size: 50,
@@ -52,7 +62,9 @@ fn loss(
 
 /// Checks the directional derivative of the loss along a random unit direction of one
 /// parameter (one check covers every entry): autodiff against central differences.
-/// The absolute floor of the tolerance is f32 rounding in the loss divided by 2·EPS.
+/// The absolute floor of the tolerance is f32 rounding in the loss (~1e-6 of a loss of
+/// order 10) divided by 2·EPS: about 5e-4, so relative errors are taken against at
+/// least 5e-2.
 fn check_parameter<const D: usize>(
     name: &str,
     model: &BertModel,
@@ -76,7 +88,7 @@ fn check_parameter<const D: usize>(
         loss_of(&m)
     };
     let numeric = (shifted(1.0) - shifted(-1.0)) / (2.0 * EPS);
-    let error = (numeric - analytic).abs() / analytic.abs().max(1e-2);
+    let error = (numeric - analytic).abs() / analytic.abs().max(5e-2);
     assert!(
         error < 2e-2,
         "{name}: analytic {analytic}, numeric {numeric}"
@@ -85,6 +97,7 @@ fn check_parameter<const D: usize>(
 
 #[test]
 fn gradients_match_finite_differences_for_every_kind_of_parameter() {
+    let _turn = rng_turn();
     let device = Device::flex().autodiff();
     device.seed(7);
     let model = BertModel::new(&tiny_config(0.0), true, &device);
@@ -155,6 +168,7 @@ fn gradients_match_finite_differences_for_every_kind_of_parameter() {
 
 #[test]
 fn padding_receives_no_gradient_and_changes_no_output() {
+    let _turn = rng_turn();
     let device = Device::flex().autodiff();
     let model = BertModel::new(&tiny_config(0.0), true, &device);
     let input = batch(&device);
@@ -198,6 +212,7 @@ fn padding_receives_no_gradient_and_changes_no_output() {
 
 #[test]
 fn dropout_acts_only_when_training() {
+    let _turn = rng_turn();
     let config = tiny_config(0.5);
     let training = Device::flex().autodiff();
     let model = BertModel::new(&config, false, &training);
