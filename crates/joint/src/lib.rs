@@ -35,7 +35,9 @@ pub use model::{BertClassifier, ClassifierConfig, ClassifierPooling};
 pub use optim::{WarmupSchedule, build_optimizer, clip_global_norm};
 pub use predict::predict_proba;
 pub use saved::{ClassifierMeta, META_FILE, SavedClassifier};
-pub use train::{EvalRecord, FineTuned, RunDir, StopReason, TrainEvent, fine_tune};
+pub use train::{
+    EvalRecord, FineTuned, RunDir, StopReason, TrainEvent, evaluate_examples, fine_tune,
+};
 
 /// Stream of [`derived_seed`] for the head's initial weights.
 const HEAD_STREAM: u64 = 3;

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use text::Encoding;
 
 use crate::batches::{DROPOUT_STREAM, derived_seed, epoch_batches};
-use crate::checkpoint::{self, Restored, TrainState, checkpoint_dir};
+use crate::checkpoint::{self, TrainState, checkpoint_dir};
 use crate::optim::{WarmupSchedule, build_optimizer, clip_global_norm};
 use crate::{BertClassifier, Examples, FineTuneConfig, JointError, predict_proba};
 
@@ -298,14 +298,23 @@ impl<'a> Trainer<'a> {
             .div_ceil(config.batch_size)
             .div_ceil(config.grad_accumulation);
         let total_steps = steps_per_epoch * config.epochs;
-        let mut trainer = Self {
+        let optimizer = build_optimizer(config.weight_decay);
+        let (model, optimizer, state, best) = match run_dir {
+            Some(RunDir { path, resume: true }) => {
+                let restored = checkpoint::load(path, model, optimizer, config)?;
+                let best = restored.best.map(|weights| (weights, None));
+                (restored.model, restored.optimizer, restored.state, best)
+            }
+            _ => (model, optimizer, TrainState::new(config), None),
+        };
+        let trainer = Self {
             config,
             train,
             autodiff: validation.device.clone().autodiff(),
             validation,
             run_dir,
             loss_fn: config.loss.build(),
-            optimizer: build_optimizer(config.weight_decay),
+            optimizer,
             schedule: WarmupSchedule {
                 peak: config.learning_rate,
                 warmup_steps: (config.warmup_ratio * total_steps as f64).round() as usize,
@@ -313,18 +322,10 @@ impl<'a> Trainer<'a> {
                 decay: config.schedule,
             },
             steps_per_epoch,
-            state: TrainState::new(config),
-            best: None,
+            state,
+            best,
         };
-        let Some(RunDir { path, resume: true }) = run_dir else {
-            return Ok((trainer, model));
-        };
-        let optimizer = std::mem::replace(&mut trainer.optimizer, build_optimizer(0.0));
-        let restored: Restored = checkpoint::load(path, model, optimizer, config)?;
-        trainer.optimizer = restored.optimizer;
-        trainer.state = restored.state;
-        trainer.best = restored.best.map(|weights| (weights, None));
-        Ok((trainer, restored.model))
+        Ok((trainer, model))
     }
 
     /// One optimizer step: the gradients of `batches` (micro-batches) summed, clipped
@@ -476,21 +477,15 @@ struct Validation<'a> {
 impl Validation<'_> {
     /// Metrics and mean cross-entropy of `model`.
     fn pass(&self, model: &BertClassifier) -> (ClassificationReport, f64) {
-        let probabilities = predict_proba(
+        evaluate_examples(
             model,
-            &self.examples.encodings,
+            self.examples,
+            self.labels,
             self.pad_id,
             self.batch_size,
             self.device,
             &mut |_| {},
-        );
-        let classes = self.labels.len();
-        let truth = &self.examples.labels;
-        let predicted = argmax_rows(&probabilities, classes);
-        let loss = mean_log_loss(&probabilities, classes, truth);
-        let report =
-            ClassificationReport::new(self.labels, truth, &predicted, Some(&probabilities));
-        (report, loss)
+        )
     }
 
     /// Evaluates `model` and closes the training-loss window of `state`.
@@ -534,4 +529,31 @@ fn non_finite(loss: f32, step: usize, run_dir: Option<RunDir<'_>>) -> JointError
         loss,
         checkpoint,
     }
+}
+
+/// The metric report and mean cross-entropy of `model` (on `device` without autodiff)
+/// on labelled `examples`; `progress` hears of each batch done.
+pub fn evaluate_examples(
+    model: &BertClassifier,
+    examples: &Examples,
+    labels: &[String],
+    pad_id: u32,
+    batch_size: usize,
+    device: &Device,
+    progress: &mut dyn FnMut(usize),
+) -> (ClassificationReport, f64) {
+    let probabilities = predict_proba(
+        model,
+        &examples.encodings,
+        pad_id,
+        batch_size,
+        device,
+        progress,
+    );
+    let classes = labels.len();
+    let predicted = argmax_rows(&probabilities, classes);
+    let loss = mean_log_loss(&probabilities, classes, &examples.labels);
+    let report =
+        ClassificationReport::new(labels, &examples.labels, &predicted, Some(&probabilities));
+    (report, loss)
 }

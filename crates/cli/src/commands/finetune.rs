@@ -279,9 +279,10 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
                 .with_context(|| format!("in {}", path.display()))?;
             let bar = progress::documents(test.len(), "testing");
             let inference_started = Instant::now();
-            let probabilities = joint::predict_proba(
+            let (report, _) = joint::evaluate_examples(
                 &outcome.model,
-                &test.encodings,
+                &test,
+                labels.names(),
                 pad,
                 config.eval_batch_size,
                 &device,
@@ -289,13 +290,6 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
             );
             bar.finish_and_clear();
             let docs_per_second = test.len() as f64 / inference_started.elapsed().as_secs_f64();
-            let predicted = metrics::argmax_rows(&probabilities, labels.len());
-            let report = metrics::ClassificationReport::new(
-                labels.names(),
-                &test.labels,
-                &predicted,
-                Some(&probabilities),
-            );
             Some((report, docs_per_second))
         }
         None => None,
