@@ -4,6 +4,7 @@
 //! - `cargo xtask fetch data r8|spam|all`  the real data sets, converted and split
 //! - `cargo xtask test`               everything the tests need, then the tests
 //! - `cargo xtask reference`          regenerate the PyTorch parity fixtures
+//! - `cargo xtask compare [ARGS]`     the main job: both modes on one data set, a report
 //! - `cargo xtask pipeline`           embed, sweep heads, test the best (pipeline mode)
 //! - `cargo xtask bench heads|finetune`  ours against the PyTorch reference, same run
 
@@ -51,6 +52,16 @@ enum Task {
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
+    },
+    /// The main job: the frozen-encoder pipeline against end-to-end fine-tuning on one
+    /// data set (R8 by default), with a report. Fetches the model and a named data set
+    /// when missing, builds bertcls, then runs `bertcls compare ARGS`: every flag is
+    /// passed on (`cargo xtask compare --help` lists them). Paths are relative to the
+    /// workspace root.
+    #[command(disable_help_flag = true)]
+    Compare {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// The pipeline on a fetched data set: embed each split once (cached), sweep heads
     /// on train/validation, and report the best head on test.
@@ -115,6 +126,7 @@ fn main() -> Result<()> {
         Task::Bench {
             what: BenchWhat::Finetune { epochs },
         } => bench::finetune(&root, epochs),
+        Task::Compare { args } => compare(&root, &args),
         Task::Pipeline { data, out } => pipeline(&root, &data, &out),
     }
 }
@@ -195,6 +207,34 @@ fn check_export_with_transformers(root: &Path) -> Result<()> {
         .current_dir(root)
         .arg("scripts/reference/check_export.py")
         .arg("crates/joint/tests/fixtures/tiny-classifier"))
+}
+
+fn compare(root: &Path, args: &[String]) -> Result<()> {
+    let value_of = |flag: &str| {
+        let prefix = format!("{flag}=");
+        args.iter()
+            .enumerate()
+            .find_map(|(i, a)| match a.strip_prefix(&prefix) {
+                Some(value) => Some(value.to_owned()),
+                None if a == flag => args.get(i + 1).cloned(),
+                None => None,
+            })
+    };
+    let help = args.iter().any(|a| a == "--help" || a == "-h");
+    if !help {
+        if value_of("--model").is_none() {
+            fetch::model(root, false)?;
+        }
+        let data = value_of("--data").unwrap_or_else(|| "r8".into());
+        if data::sources::dataset(&data).is_some() {
+            fetch_data(root, &data, false)?;
+        }
+    }
+    let bertcls = build_bertcls(root)?;
+    run(Command::new(bertcls)
+        .current_dir(root)
+        .arg("compare")
+        .args(args))
 }
 
 fn pipeline(root: &Path, name: &str, out: &Path) -> Result<()> {

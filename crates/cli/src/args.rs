@@ -88,6 +88,25 @@ impl ColumnArgs {
         )
     }
 
+    /// These choices as command-line flags, to hand on to another command.
+    pub fn to_flags(&self) -> Vec<String> {
+        let mut flags = vec![
+            "--text-col".into(),
+            self.text_col.clone(),
+            "--label-col".into(),
+            self.label_col.clone(),
+            "--id-col".into(),
+            self.id_col.clone(),
+        ];
+        if let Some(b) = &self.text_b_col {
+            flags.extend(["--text-b-col".into(), b.clone()]);
+        }
+        if self.skip_bad_rows {
+            flags.push("--skip-bad-rows".into());
+        }
+        flags
+    }
+
     /// Reads `path`, saying on stderr how many bad rows were skipped.
     pub fn read(&self, path: &Path, require_labels: bool) -> Result<Vec<Record>> {
         let options = ReadOptions {

@@ -37,6 +37,9 @@ enum Command {
     Predict(commands::predict::PredictArgs),
     /// The full metric report of a fine-tuned model on labelled data.
     Evaluate(commands::predict::EvaluateArgs),
+    /// Both modes on the same data: pipeline (best head of a sweep) against
+    /// end-to-end fine-tuning, with a report (Markdown, HTML, JSON).
+    Compare(Box<commands::compare::CompareArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,5 +49,6 @@ fn main() -> anyhow::Result<()> {
         Command::Finetune(args) => commands::finetune::run(*args),
         Command::Predict(args) => commands::predict::predict(args),
         Command::Evaluate(args) => commands::predict::evaluate(args),
+        Command::Compare(args) => commands::compare::run(*args),
     }
 }

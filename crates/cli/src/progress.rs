@@ -37,6 +37,13 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Starts a new peak-memory window: the next [`peak_rss_mib`] reports the peak since
+/// now (Linux ≥ 4.0 resets VmHWM to the current RSS on writing 5 to clear_refs).
+/// Returns false where that is not possible; the peak then covers the whole process.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
 /// Prints a line above the bar, or plainly when the bar is hidden (stderr is not a
 /// terminal: logs, CI), where indicatif would swallow it.
 pub fn println(bar: &ProgressBar, line: String) {

@@ -108,6 +108,7 @@ pub fn build_cache(
         ids: records.iter().map(|r| r.id.clone()).collect(),
         labels: records.iter().map(|r| r.label.clone()).collect(),
         vectors_sha256: String::new(),
+        build: Some(summary),
     };
     // Chunks are no longer needed once the assembled cache is in place.
     for k in 0..chunks.len() {

@@ -14,7 +14,7 @@ use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{EmbeddingSpec, Shard};
+use crate::{EmbedSummary, EmbeddingSpec, Shard};
 
 /// Bumped whenever the layout changes; older caches are then rebuilt, not misread.
 pub const FORMAT_VERSION: u32 = 1;
@@ -68,6 +68,10 @@ pub struct CacheMeta {
     pub labels: Vec<Option<String>>,
     /// SHA-256 of the f32 payload of `vectors.f32`.
     pub vectors_sha256: String,
+    /// What building it cost (absent for merged shards and caches of older versions),
+    /// kept so that a later cache hit can still report the embedding's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<EmbedSummary>,
 }
 
 enum Storage {
@@ -204,6 +208,7 @@ impl EmbeddingCache {
                 "{:x}",
                 Sha256::digest(bytemuck::cast_slice::<f32, u8>(&values))
             ),
+            build: None,
         };
         Ok(Self {
             path: paths[0].clone(),

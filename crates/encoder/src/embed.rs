@@ -60,7 +60,7 @@ impl Embeddings {
 }
 
 /// What an embedding run did.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EmbedSummary {
     pub documents: usize,
     /// Real tokens (padding excluded), special tokens included.

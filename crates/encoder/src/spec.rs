@@ -7,14 +7,6 @@ use sha2::{Digest, Sha256};
 use crate::cache::io_error;
 use crate::{CacheError, EmbedOptions, LayerSelection};
 
-/// Files that decide how a model folder tokenizes.
-const TOKENIZER_FILES: [&str; 4] = [
-    "tokenizer.json",
-    "vocab.txt",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-];
-
 /// Everything that determines the vectors of a cache. Two runs with equal specs
 /// produce the same vectors, so the second is a cache hit; any difference is a miss.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,7 +96,7 @@ impl EmbeddingSpec {
             reason: e.to_string(),
         })?;
         let mut tokenizer = Sha256::new();
-        for name in TOKENIZER_FILES {
+        for name in text::TOKENIZER_FILES {
             let path = model_dir.join(name);
             if path.exists() {
                 tokenizer.update(name.as_bytes());

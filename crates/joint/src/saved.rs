@@ -17,14 +17,6 @@ use crate::{BertClassifier, ClassifierConfig, FineTuneConfig, JointError, predic
 /// bertcls's own description of a saved classifier.
 pub const META_FILE: &str = "bertcls.json";
 
-/// Tokenizer files copied from the base model, when it has them.
-const TOKENIZER_FILES: [&str; 4] = [
-    "tokenizer.json",
-    "vocab.txt",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-];
-
 /// What `bertcls.json` records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassifierMeta {
@@ -78,7 +70,7 @@ impl SavedClassifier {
             .save_into(&mut store)
             .map_err(|e| JointError::file("write", &weights, e))?;
 
-        for name in TOKENIZER_FILES {
+        for name in text::TOKENIZER_FILES {
             let from = meta.base_model.join(name);
             if from.exists() {
                 fs::copy(&from, partial.join(name))

@@ -16,3 +16,12 @@ mod tokenizer;
 pub use error::TextError;
 pub use special::SpecialTokens;
 pub use tokenizer::{BertTokenizer, Encoding, RecordTextError, length_order};
+
+/// The files of a Hugging Face model folder that decide how it tokenizes (those
+/// present are read, fingerprinted and copied with the model).
+pub const TOKENIZER_FILES: [&str; 4] = [
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];

@@ -55,6 +55,18 @@ pub struct EmbedArgs {
 }
 
 pub fn run(args: EmbedArgs) -> Result<()> {
+    let cache = embed(&args)?;
+    if let Some(npy) = &args.export_npy {
+        write_npy(npy, cache.vectors(), cache.meta.rows, cache.meta.dim)?;
+        eprintln!("exported {}", npy.display());
+    }
+    println!("{}", cache.path.display());
+    Ok(())
+}
+
+/// Opens the cache `args` describe when it is up to date, else embeds the input into
+/// it; says on stderr which, and what it cost.
+pub fn embed(args: &EmbedArgs) -> Result<encoder::EmbeddingCache> {
     let records = args.input.read(false)?;
     let options = EmbedOptions {
         batch_size: args.batch_size,
@@ -78,7 +90,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let path = args
         .output
         .clone()
-        .unwrap_or_else(|| default_cache_path(&args, &spec));
+        .unwrap_or_else(|| default_cache_path(args, &spec));
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
@@ -94,13 +106,17 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             let bar = progress::documents(records.len(), "embedding");
             let rows = spec.shard.map_or(records.len(), |s| s.end - s.start);
             bar.set_length(rows as u64);
+            let mut log = progress::LogLines::every(std::time::Duration::from_secs(30));
             let built = build_cache(
                 &encoder,
                 &records,
                 &spec,
                 &path,
                 args.chunk_size,
-                &mut |n| bar.inc(n as u64),
+                &mut |n| {
+                    bar.inc(n as u64);
+                    log.maybe(&bar, "embedding");
+                },
             )
             .with_context(|| format!("embedding {}", args.input.input.display()))?;
             bar.finish_and_clear();
@@ -108,12 +124,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         }
     };
     report(&outcome, &path, cache.meta.rows, cache.meta.dim);
-    if let Some(npy) = &args.export_npy {
-        write_npy(npy, cache.vectors(), cache.meta.rows, cache.meta.dim)?;
-        eprintln!("exported {}", npy.display());
-    }
-    println!("{}", path.display());
-    Ok(())
+    Ok(cache)
 }
 
 fn default_cache_path(args: &EmbedArgs, spec: &EmbeddingSpec) -> PathBuf {

@@ -10,10 +10,12 @@ use data::{LabelMap, Record, stratified_split};
 use head::{Activation, HeadConfig, Monitor, Schedule};
 use indicatif::ProgressBar;
 use joint::{
-    ClassifierConfig, ClassifierMeta, ClassifierPooling, Examples, FineTuneConfig, RunDir,
-    SavedClassifier, StopReason, TrainEvent, fine_tune, load_for_training, remove_checkpoint,
+    ClassifierConfig, ClassifierMeta, ClassifierPooling, EvalRecord, Examples, FineTuneConfig,
+    RunDir, SavedClassifier, StopReason, TrainEvent, fine_tune, load_for_training,
+    remove_checkpoint,
 };
 use losses::LossKind;
+use metrics::ClassificationReport;
 
 use crate::args::{ColumnArgs, ModelArgs};
 use crate::output::print_report;
@@ -125,7 +127,8 @@ pub struct FinetuneArgs {
 }
 
 impl FinetuneArgs {
-    fn configs(&self) -> Result<(ClassifierConfig, FineTuneConfig)> {
+    /// The classifier and recipe these flags describe, validated.
+    pub(crate) fn configs(&self) -> Result<(ClassifierConfig, FineTuneConfig)> {
         let classifier = ClassifierConfig {
             pooling: self.pooling,
             head: HeadConfig {
@@ -185,6 +188,28 @@ impl FinetuneArgs {
 }
 
 pub fn run(args: FinetuneArgs) -> Result<()> {
+    let outcome = finetune(&args)?;
+    println!("{}", outcome.model_dir.display());
+    Ok(())
+}
+
+/// What a fine-tuning run produced (also written to OUT/training.json).
+pub struct FinetuneOutcome {
+    /// The saved best model (a Hugging Face folder).
+    pub model_dir: PathBuf,
+    /// One record per evaluation on validation.
+    pub history: Vec<EvalRecord>,
+    /// The evaluation whose model was kept.
+    pub best: Option<EvalRecord>,
+    /// The kept model on the --test data, and its inference speed in docs/s.
+    pub test: Option<(ClassificationReport, f64)>,
+    /// Time spent training, validation passes included.
+    pub train_seconds: f64,
+}
+
+/// Fine-tunes as `args` say, saves the best model and training.json, prints the
+/// validation and test reports; resumes from OUT/checkpoint with --resume.
+pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
     let started = Instant::now();
     let (classifier, config) = args.configs()?;
     let device = args.model.backend.device()?;
@@ -353,8 +378,13 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
         model_dir.display(),
         summary_path.display()
     );
-    println!("{}", model_dir.display());
-    Ok(())
+    Ok(FinetuneOutcome {
+        model_dir,
+        best: outcome.best_record().cloned(),
+        history: outcome.history,
+        test: test_report,
+        train_seconds: outcome.train_seconds,
+    })
 }
 
 /// Progress bar updates and one line per evaluation.

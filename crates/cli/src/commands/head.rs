@@ -12,6 +12,8 @@ use head::{
     Activation, FeatureOrigin, Features, HeadConfig, Monitor, OptimizerKind, SavedHead, Schedule,
     SweepEntry, SweepGrid, sweep,
 };
+use losses::LossKind;
+use metrics::ClassificationReport;
 
 use crate::args::ColumnArgs;
 use crate::output::{report_if_labelled, write_predictions};
@@ -30,8 +32,8 @@ pub enum HeadCommand {
 pub fn run(command: HeadCommand) -> Result<()> {
     match command {
         HeadCommand::Train(args) => train(args),
-        HeadCommand::Sweep(args) => run_sweep(args),
-        HeadCommand::Predict(args) => predict(args),
+        HeadCommand::Sweep(args) => sweep_heads(&args).map(drop),
+        HeadCommand::Predict(args) => predict(&args).map(drop),
     }
 }
 
@@ -80,6 +82,9 @@ pub struct GridArgs {
     /// Learning-rate schedule: constant, cosine, linear.
     #[arg(long)]
     pub schedule: Option<Schedule>,
+    /// The training loss: ce (cross-entropy).
+    #[arg(long)]
+    pub loss: Option<LossKind>,
     #[arg(long)]
     pub epochs: Option<usize>,
     #[arg(long)]
@@ -122,6 +127,7 @@ impl GridArgs {
         let base = &mut grid.base;
         base.head.activation = self.activation.unwrap_or(base.head.activation);
         base.schedule = self.schedule.unwrap_or(base.schedule);
+        base.loss = self.loss.unwrap_or(base.loss);
         base.epochs = self.epochs.unwrap_or(base.epochs);
         base.batch_size = self.batch_size.unwrap_or(base.batch_size);
         base.patience = self.patience.unwrap_or(base.patience);
@@ -280,7 +286,18 @@ fn train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_sweep(args: SweepArgs) -> Result<()> {
+/// What a sweep did: every head ranked (best first), where the best was saved, and
+/// the sweep's wall time.
+pub struct SweepOutcome {
+    /// The grid as resolved from the file and the flags.
+    pub grid: SweepGrid,
+    pub entries: Vec<SweepEntry>,
+    pub best_head: PathBuf,
+    pub seconds: f64,
+}
+
+/// Trains the grid, writes the leaderboard and the best head, prints the top 10.
+pub fn sweep_heads(args: &SweepArgs) -> Result<SweepOutcome> {
     let base = match &args.grid_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -325,20 +342,21 @@ fn run_sweep(args: SweepArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     write_leaderboard(&args.out, &entries)?;
-    SavedHead::save(
-        &best,
-        data.labels.names(),
-        &data.origin,
-        &args.out.join("best.head"),
-    )?;
+    let best_head = args.out.join("best.head");
+    SavedHead::save(&best, data.labels.names(), &data.origin, &best_head)?;
     print_leaderboard(&entries, 10);
+    let seconds = started.elapsed().as_secs_f64();
     eprintln!(
-        "{} heads in {:.1} s; leaderboard and best.head in {}",
+        "{} heads in {seconds:.1} s; leaderboard and best.head in {}",
         entries.len(),
-        started.elapsed().as_secs_f64(),
         args.out.display()
     );
-    Ok(())
+    Ok(SweepOutcome {
+        grid,
+        entries,
+        best_head,
+        seconds,
+    })
 }
 
 fn print_leaderboard(entries: &[SweepEntry], top: usize) {
@@ -417,7 +435,8 @@ pub struct PredictArgs {
     pub backend: BackendKind,
 }
 
-fn predict(args: PredictArgs) -> Result<()> {
+/// Writes the predictions; returns the metric report when the records are labelled.
+pub fn predict(args: &PredictArgs) -> Result<Option<ClassificationReport>> {
     let device = args.backend.device()?;
     let head = SavedHead::load(&args.head, &device)?;
     let trained_spec: EmbeddingSpec = serde_json::from_value(head.features().spec.clone())
@@ -479,6 +498,10 @@ fn predict(args: PredictArgs) -> Result<()> {
         &predicted,
     )?;
     eprintln!("wrote {rows} predictions to {}", args.output.display());
-    report_if_labelled(&head.labels, &labels, &predicted, &probabilities);
-    Ok(())
+    Ok(report_if_labelled(
+        &head.labels,
+        &labels,
+        &predicted,
+        &probabilities,
+    ))
 }

@@ -1,3 +1,4 @@
+pub mod compare;
 pub mod embed;
 pub mod finetune;
 pub mod head;

@@ -1,0 +1,238 @@
+//! Which files a comparison runs on: a fetched data set, a folder of split files, or
+//! one labelled file split here; for `--quick`, stratified subsets of them.
+//!
+//! Derived splits are written as JSONL under a folder named by the checksum of their
+//! sources and of how they were derived, so a repeated comparison reads the very same
+//! files and every embedding cache is a hit.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use data::{Record, Splits, sha256_file, stratified_split, write_jsonl};
+use sha2::{Digest, Sha256};
+
+use crate::args::ColumnArgs;
+
+/// Training, validation and test files, ready for the stages.
+pub struct ComparisonData {
+    pub name: String,
+    pub train: PathBuf,
+    pub valid: PathBuf,
+    pub test: PathBuf,
+    /// Column flags the stages need to read these files (none for derived JSONL).
+    pub column_flags: Vec<String>,
+    /// The records, as the stages will read them.
+    pub splits: Splits,
+    /// How the files were derived from the user's, when they were.
+    pub derivation: Option<String>,
+    /// The data folder's manifest.json, when it has one.
+    pub manifest: Option<serde_json::Value>,
+}
+
+/// How many records of each split `--quick` keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Subset {
+    pub train: usize,
+    pub valid: usize,
+    pub test: usize,
+}
+
+/// What the user asked for.
+pub struct DataRequest<'a> {
+    /// A fetched data set's name (data/NAME) or a path.
+    pub spec: &'a str,
+    pub columns: &'a ColumnArgs,
+    /// Fractions held out for validation and test when the data lacks those splits.
+    pub holdout: (f64, f64),
+    pub subset: Option<Subset>,
+    pub seed: u64,
+    /// Where derived splits are written.
+    pub work_dir: &'a Path,
+}
+
+const EXTENSIONS: [&str; 3] = ["jsonl", "csv", "tsv"];
+
+pub fn resolve(request: &DataRequest<'_>) -> Result<ComparisonData> {
+    let (name, folder) = locate(request.spec)?;
+    let (train, valid, test, manifest) = match &folder {
+        Some(dir) => (
+            find_split(dir, &["train"]).with_context(|| {
+                format!("{}: no train.jsonl, train.csv or train.tsv", dir.display())
+            })?,
+            find_split(dir, &["validation", "valid", "dev"]),
+            find_split(dir, &["test"]),
+            read_manifest(dir)?,
+        ),
+        None => (PathBuf::from(request.spec), None, None, None),
+    };
+    let read = |path: &Path| request.columns.read(path, true);
+    let mut splits = Splits {
+        train: read(&train)?,
+        validation: valid.as_deref().map(read).transpose()?.unwrap_or_default(),
+        test: test.as_deref().map(read).transpose()?.unwrap_or_default(),
+    };
+    let mut derivation = Vec::new();
+    let (valid_fraction, test_fraction) = (
+        if valid.is_some() {
+            0.0
+        } else {
+            request.holdout.0
+        },
+        if test.is_some() {
+            0.0
+        } else {
+            request.holdout.1
+        },
+    );
+    if valid_fraction + test_fraction > 0.0 {
+        let held = stratified_split(
+            std::mem::take(&mut splits.train),
+            valid_fraction,
+            test_fraction,
+            request.seed,
+        );
+        splits.train = held.train;
+        if valid.is_none() {
+            splits.validation = held.validation;
+        }
+        if test.is_none() {
+            splits.test = held.test;
+        }
+        derivation.push(format!(
+            "held out of {} (stratified, seed {}): validation {valid_fraction}, test {test_fraction}",
+            train.display(),
+            request.seed
+        ));
+    }
+    if let Some(subset) = request.subset {
+        splits = Splits {
+            train: stratified_subset(splits.train, subset.train, request.seed),
+            validation: stratified_subset(splits.validation, subset.valid, request.seed),
+            test: stratified_subset(splits.test, subset.test, request.seed),
+        };
+        derivation.push(format!(
+            "--quick: stratified subsets of at most {} / {} / {} records (seed {})",
+            subset.train, subset.valid, subset.test, request.seed
+        ));
+    }
+    for (split, records) in [
+        ("training", &splits.train),
+        ("validation", &splits.validation),
+        ("test", &splits.test),
+    ] {
+        if records.is_empty() {
+            bail!(
+                "{name}: the {split} split is empty; give more data or other --holdout fractions"
+            );
+        }
+    }
+    if derivation.is_empty() {
+        return Ok(ComparisonData {
+            name,
+            train,
+            valid: valid.expect("no derivation: the folder has a validation split"),
+            test: test.expect("no derivation: the folder has a test split"),
+            column_flags: request.columns.to_flags(),
+            splits,
+            derivation: None,
+            manifest,
+        });
+    }
+    let derivation = derivation.join("; ");
+    let dir = derived_dir(
+        request.work_dir,
+        &name,
+        [Some(&train), valid.as_ref(), test.as_ref()],
+        &derivation,
+    )?;
+    let write = |file: &str, records: &[Record]| -> Result<PathBuf> {
+        let path = dir.join(file);
+        write_jsonl(&path, records)?;
+        Ok(path)
+    };
+    Ok(ComparisonData {
+        train: write("train.jsonl", &splits.train)?,
+        valid: write("validation.jsonl", &splits.validation)?,
+        test: write("test.jsonl", &splits.test)?,
+        name,
+        column_flags: Vec::new(),
+        splits,
+        derivation: Some(derivation),
+        manifest,
+    })
+}
+
+/// A path (file or folder) as given, or a fetched data set's folder `data/NAME`.
+fn locate(spec: &str) -> Result<(String, Option<PathBuf>)> {
+    let path = Path::new(spec);
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map_or_else(|| "data".to_owned(), |s| s.to_string_lossy().into_owned())
+    };
+    if path.is_dir() {
+        return Ok((stem(path), Some(path.to_owned())));
+    }
+    if path.is_file() {
+        return Ok((stem(path), None));
+    }
+    let fetched = Path::new("data").join(spec);
+    if fetched.is_dir() {
+        return Ok((spec.to_owned(), Some(fetched)));
+    }
+    let known: Vec<&str> = data::sources::DATASETS.iter().map(|d| d.name).collect();
+    if known.contains(&spec) {
+        bail!(
+            "data set {spec} is not fetched yet: run `cargo xtask fetch data {spec}` (or `cargo xtask compare --data {spec}`, which fetches it)"
+        );
+    }
+    bail!(
+        "--data {spec}: no such file or folder, and not a known data set ({})",
+        known.join(", ")
+    )
+}
+
+/// `dir/NAME.EXT` for the first name and extension that exists.
+fn find_split(dir: &Path, names: &[&str]) -> Option<PathBuf> {
+    names
+        .iter()
+        .flat_map(|n| EXTENSIONS.iter().map(move |e| dir.join(format!("{n}.{e}"))))
+        .find(|p| p.is_file())
+}
+
+fn read_manifest(dir: &Path) -> Result<Option<serde_json::Value>> {
+    let path = dir.join("manifest.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    Ok(Some(value))
+}
+
+/// At most `n` records, each class keeping its share (all of them when there are fewer).
+fn stratified_subset(records: Vec<Record>, n: usize, seed: u64) -> Vec<Record> {
+    if records.len() <= n {
+        return records;
+    }
+    let fraction = n as f64 / records.len() as f64;
+    stratified_split(records, 0.0, fraction, seed).test
+}
+
+/// `work_dir/NAME-KEY`, KEY from the sources' checksums and the derivation.
+fn derived_dir<const N: usize>(
+    work_dir: &Path,
+    name: &str,
+    sources: [Option<&PathBuf>; N],
+    derivation: &str,
+) -> Result<PathBuf> {
+    let mut key = Sha256::new();
+    for source in sources.into_iter().flatten() {
+        key.update(sha256_file(source)?.as_bytes());
+    }
+    key.update(derivation.as_bytes());
+    let dir = work_dir.join(format!("{name}-{}", &format!("{:x}", key.finalize())[..12]));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}

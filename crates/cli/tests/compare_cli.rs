@@ -1,0 +1,207 @@
+//! `bertcls compare --quick` on toy data with the tiny model: the report's files exist
+//! and parse, and what they say agrees with itself and with the stages' own outputs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{bertcls, tiny_model, topic_file};
+use report::{Comparison, ModeResult};
+
+fn compare(data: &Path, out: &Path, cache: &Path) -> (PathBuf, String) {
+    let output = bertcls(
+        &[
+            "compare",
+            "--quick",
+            "--max-len",
+            "24",
+            "--epochs",
+            "16",
+            "--lr",
+            "3e-3",
+            "--seeds",
+            "2",
+        ],
+        &[
+            ("--data", data),
+            ("--model", &tiny_model()),
+            ("--out", out),
+            ("--cache-dir", cache),
+        ],
+    );
+    let dir = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
+    (dir, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// `0.9500`, or `0.9500 ± 0.0071` over several values: mean and sample standard
+/// deviation, computed here independently of the report crate.
+fn mean_std(values: &[f64], decimals: usize) -> String {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() == 1 {
+        return format!("{mean:.decimals$}");
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    format!("{mean:.decimals$} ± {:.decimals$}", var.sqrt())
+}
+
+fn cells(mode: &ModeResult, rarest: &str) -> Vec<String> {
+    let of = |f: &dyn Fn(&report::RunResult) -> f64, d| {
+        mean_std(&mode.runs.iter().map(f).collect::<Vec<_>>(), d)
+    };
+    vec![
+        of(&|r| r.test.accuracy, 4),
+        of(&|r| r.test.macro_f1, 4),
+        of(&|r| r.test.weighted_f1, 4),
+        of(
+            &|r| {
+                r.test
+                    .per_class
+                    .iter()
+                    .find(|s| s.label == rarest)
+                    .map_or(0.0, |s| s.f1)
+            },
+            4,
+        ),
+        of(&|r| r.train_seconds, 1),
+    ]
+}
+
+#[test]
+fn quick_comparison_writes_a_consistent_report_and_reuses_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let data = d.join("topics");
+    std::fs::create_dir(&data).unwrap();
+    topic_file(&data, "train", 60, 0);
+    topic_file(&data, "validation", 20, 1);
+    topic_file(&data, "test", 24, 2);
+    let (out, cache) = (d.join("reports"), d.join("cache"));
+
+    let (dir, stderr) = compare(&data, &out, &cache);
+    assert!(dir.starts_with(&out), "report folder printed: {dir:?}");
+    for file in [
+        "results.json",
+        "report.md",
+        "report.html",
+        "quality-vs-cost.svg",
+        "per-class-f1.svg",
+        "confusion-pipeline.svg",
+        "confusion-end-to-end.svg",
+        "fine-tuning-curves.svg",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} missing in {dir:?}");
+    }
+    let c: Comparison = report::read_results(&dir.join("results.json")).unwrap();
+    assert_eq!((c.data.train, c.data.validation, c.data.test), (60, 20, 24));
+    assert_eq!(c.settings.seeds, vec![42, 43]);
+    assert_eq!(c.pipeline.runs.len(), 2);
+    assert_eq!(c.end_to_end.runs.len(), 2);
+    assert_eq!(c.leaderboard.len(), 8, "--quick sweeps 8 heads");
+
+    // Every test report is a report of the 24 test records, internally consistent.
+    for (_, mode) in c.modes() {
+        for run in &mode.runs {
+            let t = &run.test;
+            assert_eq!(t.examples, 24);
+            let diagonal: usize = (0..t.confusion.classes)
+                .map(|i| t.confusion.get(i, i))
+                .sum();
+            assert!((t.accuracy - diagonal as f64 / 24.0).abs() < 1e-12);
+            let mean_f1 = t.per_class.iter().map(|s| s.f1).sum::<f64>() / t.per_class.len() as f64;
+            assert!((t.macro_f1 - mean_f1).abs() < 1e-12);
+            assert!(run.train_seconds > 0.0 && run.inference_docs_per_second > 0.0);
+            assert!(run.model_bytes > 0);
+        }
+    }
+    // The toy topics use disjoint words: both modes learn them.
+    assert!(
+        c.pipeline.runs[0].test.accuracy >= 0.9,
+        "{:?}",
+        c.pipeline.runs[0].test
+    );
+    assert!(
+        c.end_to_end.runs[0].test.accuracy >= 0.9,
+        "{:?}",
+        c.end_to_end.runs[0].test
+    );
+
+    // The pipeline's accuracy is what its predictions file says.
+    let predictions =
+        std::fs::read_to_string(dir.join("pipeline/seed-42/test-predictions.jsonl")).unwrap();
+    let (mut right, mut total) = (0, 0);
+    for line in predictions.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        right += usize::from(v["label"] == v["true_label"]);
+        total += 1;
+    }
+    assert_eq!(total, 24);
+    assert!((c.pipeline.runs[0].test.accuracy - right as f64 / 24.0).abs() < 1e-12);
+    // The end-to-end numbers are those the finetune stage recorded.
+    let training: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("end-to-end/seed-43/training.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        training["test"]["macro_f1"].as_f64(),
+        Some(c.end_to_end.runs[1].test.macro_f1)
+    );
+    assert_eq!(c.end_to_end.runs[1].curve.len(), 16, "one point per epoch");
+
+    // The tables (Markdown, HTML, terminal) show the JSON's numbers.
+    let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let rarest = c.data.rarest_class().unwrap().to_owned();
+    for (name, mode) in c.modes() {
+        let expected = cells(mode, &rarest);
+        let row = markdown
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no {name} row in report.md"));
+        let shown: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!(shown[2..7], expected[..], "report.md row {row}");
+        for cell in &expected {
+            assert!(
+                html.contains(&format!("<td>{cell}</td>")),
+                "{cell} not in report.html"
+            );
+            assert!(
+                stderr.contains(cell.as_str()),
+                "{cell} not in the terminal table"
+            );
+        }
+    }
+    assert_eq!(html.matches("<svg").count(), 5, "five inline charts");
+    assert!(
+        !html.contains("src=\""),
+        "self-contained: nothing loaded from elsewhere"
+    );
+    assert!(
+        markdown.contains("bertcls finetune"),
+        "the stages are listed to rerun"
+    );
+
+    // A second comparison reuses the three embedding caches.
+    let (second, stderr) = compare(&data, &out, &cache);
+    assert_eq!(stderr.matches("cache hit").count(), 3, "{stderr}");
+    let again = report::read_results(&second.join("results.json")).unwrap();
+    assert_eq!(
+        again.pipeline.runs[0].test, c.pipeline.runs[0].test,
+        "same data, same seed: the same pipeline result"
+    );
+}
+
+#[test]
+fn unknown_data_is_refused_by_name() {
+    let output = Command::new(env!("CARGO_BIN_EXE_bertcls"))
+        .args(["compare", "--data", "no-such-set"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no-such-set") && stderr.contains("r8"),
+        "names the input and the known sets: {stderr}"
+    );
+}

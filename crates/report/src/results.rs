@@ -1,0 +1,186 @@
+//! `results.json`: everything a comparison measured, with what it was measured on.
+
+use metrics::{ClassScores, ClassificationReport};
+use serde::{Deserialize, Serialize};
+
+use crate::Stat;
+
+/// One comparison of the two modes on one data set (the content of `results.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// `bertcls` version that produced it.
+    pub version: String,
+    /// Seconds since the Unix epoch when the run started.
+    pub started_unix: u64,
+    /// Wall time of the whole comparison, both modes, every seed.
+    pub wall_seconds: f64,
+    pub environment: Environment,
+    pub data: DataInfo,
+    pub settings: Settings,
+    /// Frozen encoder, cached features, the best head of a sweep.
+    pub pipeline: ModeResult,
+    /// Encoder and head fine-tuned together.
+    pub end_to_end: ModeResult,
+    /// The first seed's sweep, best first (validation macro-F1).
+    pub leaderboard: Vec<LeaderboardEntry>,
+    /// The `bertcls` commands that reproduce each stage, in order.
+    pub commands: Vec<String>,
+}
+
+/// Where it ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub backend: String,
+    pub os: String,
+    pub cpu: String,
+    pub cores: usize,
+    pub memory_gib: Option<f64>,
+    pub burn_version: String,
+}
+
+/// The data set: sizes, classes, and the checksums that identify it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    pub name: String,
+    /// Class names, in the models' index order.
+    pub classes: Vec<String>,
+    /// Training examples per class, same order as `classes`.
+    pub train_counts: Vec<usize>,
+    pub train: usize,
+    pub validation: usize,
+    pub test: usize,
+    /// Each split file and its SHA-256.
+    pub files: Vec<DataFile>,
+    /// How the splits were made when they were not given (held out, subset for --quick).
+    pub derivation: Option<String>,
+    /// The data folder's `manifest.json`, when it has one (source, checksums, notes).
+    pub manifest: Option<serde_json::Value>,
+}
+
+/// A split file and its checksum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataFile {
+    pub split: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+impl DataInfo {
+    /// The class with the fewest training examples (the first of ties).
+    pub fn rarest_class(&self) -> Option<&str> {
+        self.train_counts
+            .iter()
+            .enumerate()
+            .min_by_key(|&(_, n)| *n)
+            .map(|(i, _)| self.classes[i].as_str())
+    }
+}
+
+/// Every setting that decides the numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub model: String,
+    pub max_len: usize,
+    pub seeds: Vec<u64>,
+    pub quick: bool,
+    /// Embedding options of the pipeline (pooling, layers, …).
+    pub embedding: serde_json::Value,
+    /// The head sweep grid.
+    pub sweep: serde_json::Value,
+    /// The fine-tuning recipe and classifier.
+    pub fine_tune: serde_json::Value,
+}
+
+/// One mode's runs, one per seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModeResult {
+    /// What the model is, in words.
+    pub description: String,
+    pub runs: Vec<RunResult>,
+}
+
+/// One mode, one seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub seed: u64,
+    /// The selected model on the test set.
+    pub test: ClassificationReport,
+    /// Validation macro-F1 of the selected model (what selected it).
+    pub valid_macro_f1: f64,
+    /// What producing the model cost from scratch: for the pipeline, embedding the
+    /// training and validation data plus the whole sweep; for end-to-end, fine-tuning
+    /// with its validation passes.
+    pub train_seconds: f64,
+    /// The parts of `train_seconds`, named (embedding, sweep, …).
+    pub cost_breakdown: Vec<(String, f64)>,
+    /// Test documents per second from text to prediction.
+    pub inference_docs_per_second: f64,
+    /// Peak resident memory while this mode ran (the process baseline included).
+    pub peak_rss_mib: Option<f64>,
+    /// Bytes on disk needed to classify new text (for the pipeline: the frozen
+    /// encoder's files plus the head).
+    pub model_bytes: u64,
+    /// Validation curve of the selected model, one point per evaluation.
+    pub curve: Vec<CurvePoint>,
+    /// Every model trained in this run: its cost and validation macro-F1.
+    pub cost_points: Vec<CostPoint>,
+}
+
+/// One evaluation during training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub epoch: f64,
+    pub train_loss: f64,
+    pub valid_loss: f64,
+    pub valid_macro_f1: f64,
+}
+
+/// A trained model's cost and quality, for the quality-against-cost chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostPoint {
+    pub label: String,
+    pub seconds: f64,
+    pub valid_macro_f1: f64,
+}
+
+/// One head of the sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaderboardEntry {
+    pub configuration: String,
+    pub valid_macro_f1: f64,
+    pub valid_accuracy: f64,
+    pub seconds: f64,
+}
+
+impl ModeResult {
+    /// Mean and spread of one number over the seeds.
+    pub fn stat(&self, value: impl Fn(&RunResult) -> f64) -> Stat {
+        Stat::of(self.runs.iter().map(value))
+    }
+
+    /// Mean and spread of one class's test F1 over the seeds (0 where it is absent).
+    pub fn class_f1(&self, label: &str) -> Stat {
+        self.stat(|r| class_scores(&r.test, label).map_or(0.0, |s| s.f1))
+    }
+
+    /// Mean and spread of the peak memory, over the runs that could measure it.
+    pub fn peak_rss(&self) -> Option<Stat> {
+        let values: Vec<f64> = self.runs.iter().filter_map(|r| r.peak_rss_mib).collect();
+        (!values.is_empty()).then(|| Stat::of(values))
+    }
+}
+
+/// A class's scores in a report, by name.
+pub fn class_scores<'a>(report: &'a ClassificationReport, label: &str) -> Option<&'a ClassScores> {
+    report.per_class.iter().find(|s| s.label == label)
+}
+
+impl Comparison {
+    /// The two modes with their display names, pipeline first.
+    pub fn modes(&self) -> [(&'static str, &ModeResult); 2] {
+        [
+            ("pipeline", &self.pipeline),
+            ("end-to-end", &self.end_to_end),
+        ]
+    }
+}
