@@ -195,17 +195,16 @@ fn confusion(mode: &str, report: &ClassificationReport) -> Chart {
 
 fn learning_curves(curve: &[crate::CurvePoint]) -> Chart {
     let epochs = range(curve.iter().map(|p| p.epoch));
-    let losses = range(
+    let values = range(
         curve
             .iter()
-            .flat_map(|p| [p.train_loss, p.valid_loss])
-            .filter(|v| v.is_finite()),
+            .flat_map(|p| [p.train_loss, p.valid_loss, p.valid_macro_f1]),
     );
     let mut frame = Frame::new(
         640.0,
         340.0,
         (0.0, epochs.1.max(1.0), false),
-        (0.0, (losses.1 * 1.1).max(0.1), false),
+        (0.0, (values.1 * 1.1).max(0.1), false),
     );
     frame.axes("epoch", "loss  /  validation macro-F1", None);
     let series = |f: fn(&crate::CurvePoint) -> f64| -> Vec<(f64, f64)> {
@@ -215,7 +214,7 @@ fn learning_curves(curve: &[crate::CurvePoint]) -> Chart {
     frame.line(&series(|p| p.valid_loss), END_TO_END, false);
     frame.legend("train loss", MUTED);
     frame.legend("validation loss", END_TO_END);
-    // Macro-F1 shares the axis: both live in [0, ~1] after the first epoch.
+    // Macro-F1 shares the axis, whose range covers losses and F1 alike.
     frame.line(&series(|p| p.valid_macro_f1), PIPELINE, false);
     frame.legend("validation macro-F1", PIPELINE);
     let title = "Fine-tuning curves";

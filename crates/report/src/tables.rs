@@ -22,16 +22,17 @@ impl Table {
                     .unwrap_or(0)
             })
             .collect();
+        let numeric = self.numeric_columns();
         let line = |row: &[String]| {
             let cells: Vec<String> = row
                 .iter()
                 .zip(&widths)
                 .enumerate()
                 .map(|(i, (cell, &w))| {
-                    if i == 0 {
-                        format!("{cell:<w$}")
-                    } else {
+                    if numeric[i] {
                         format!("{cell:>w$}")
+                    } else {
+                        format!("{cell:<w$}")
                     }
                 })
                 .collect();
@@ -46,11 +47,26 @@ impl Table {
         out
     }
 
+    /// Columns whose every cell is a number (or `mean ± std`, or `-`): right-aligned.
+    fn numeric_columns(&self) -> Vec<bool> {
+        let is_number = |cell: &str| {
+            cell == "-"
+                || cell
+                    .split(" ± ")
+                    .all(|part| part.trim_start_matches('+').parse::<f64>().is_ok())
+        };
+        (0..self.header.len())
+            .map(|i| !self.rows.is_empty() && self.rows.iter().all(|row| is_number(&row[i])))
+            .collect()
+    }
+
     pub fn render_markdown(&self) -> String {
         let line = |row: &[String]| format!("| {} |\n", row.join(" | "));
         let mut out = line(&self.header);
-        let rule: Vec<String> = (0..self.header.len())
-            .map(|i| if i == 0 { "---".into() } else { "---:".into() })
+        let rule: Vec<String> = self
+            .numeric_columns()
+            .into_iter()
+            .map(|numeric| if numeric { "---:" } else { "---" }.to_owned())
             .collect();
         out.push_str(&line(&rule));
         for row in &self.rows {
@@ -154,9 +170,16 @@ pub fn per_class(c: &Comparison) -> Table {
         .iter()
         .zip(&c.data.train_counts)
         .map(|(label, count)| {
+            let support = c
+                .pipeline
+                .runs
+                .first()
+                .and_then(|r| r.test.per_class.iter().find(|s| &s.label == label))
+                .map_or(0, |s| s.support);
             vec![
                 label.clone(),
                 count.to_string(),
+                support.to_string(),
                 c.pipeline.class_f1(label).show(3),
                 c.end_to_end.class_f1(label).show(3),
                 format!(
@@ -177,5 +200,30 @@ pub fn per_class(c: &Comparison) -> Table {
         .map(String::from)
         .to_vec(),
         rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_align_right_and_text_left() {
+        let table = Table {
+            header: vec!["name".into(), "score".into()],
+            rows: vec![
+                vec!["a".into(), "0.5 ± 0.1".into()],
+                vec!["bb".into(), "12".into()],
+            ],
+        };
+        assert_eq!(
+            table.render_markdown().lines().nth(1),
+            Some("| --- | ---: |")
+        );
+        assert_eq!(
+            table.render_plain(),
+            "name      score\na     0.5 ± 0.1\nbb           12\n"
+        );
+        assert!(table.render_html().contains("<td>0.5 ± 0.1</td>"));
     }
 }
