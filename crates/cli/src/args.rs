@@ -7,6 +7,7 @@ use bert::burn::tensor::Device;
 use bert::{BackendKind, PretrainedBert};
 use clap::Args;
 use data::{ReadOptions, ReadOutcome, Record, read_records};
+use losses::{ClassWeights, LossKind, LossSpec};
 
 /// Which BERT, on which device, reading how many tokens.
 #[derive(Args, Debug)]
@@ -132,5 +133,70 @@ impl ColumnArgs {
             }
         }
         Ok(records)
+    }
+}
+
+/// The loss of either mode, and the remedies for class imbalance it carries. Unset
+/// flags keep the base spec's values (the defaults, or a grid file's).
+#[derive(Args, Debug, Clone, Default)]
+pub struct LossArgs {
+    /// ce (cross-entropy), focal (down-weights easy examples) or ghm (GHM-C:
+    /// down-weights examples whose gradient norm is common, easy ones and outliers).
+    #[arg(long)]
+    pub loss: Option<LossKind>,
+    /// Per-class weights (ce's class weights, focal's α): balanced (n / (k·n_c)),
+    /// effective[:BETA] (effective number of samples, β 0.999), or label=weight,….
+    #[arg(long, value_name = "WEIGHTS")]
+    pub class_weights: Option<ClassWeights>,
+    /// ce only: label smoothing ε in [0, 1).
+    #[arg(long, value_name = "EPSILON")]
+    pub label_smoothing: Option<f64>,
+    /// focal only: γ, how strongly well-classified examples are down-weighted [default: 2].
+    #[arg(long, value_name = "GAMMA")]
+    pub focal_gamma: Option<f64>,
+    /// ghm only: bins of the gradient-norm histogram [default: 10].
+    #[arg(long, value_name = "N")]
+    pub ghm_bins: Option<usize>,
+    /// ghm only: EMA momentum of the bin counts across batches [default: 0.75].
+    #[arg(long, value_name = "M")]
+    pub ghm_momentum: Option<f64>,
+}
+
+impl LossArgs {
+    /// `base` with every flag given here applied, validated.
+    pub fn apply(&self, base: LossSpec) -> Result<LossSpec> {
+        let spec = LossSpec {
+            kind: self.loss.unwrap_or(base.kind),
+            class_weights: self.class_weights.clone().or(base.class_weights),
+            label_smoothing: self.label_smoothing.unwrap_or(base.label_smoothing),
+            focal_gamma: self.focal_gamma.unwrap_or(base.focal_gamma),
+            ghm_bins: self.ghm_bins.unwrap_or(base.ghm_bins),
+            ghm_momentum: self.ghm_momentum.unwrap_or(base.ghm_momentum),
+        };
+        spec.validate().map_err(anyhow::Error::msg)?;
+        Ok(spec)
+    }
+
+    /// The flags given, to hand on to another command.
+    pub fn to_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        let mut add = |flag: &str, value: Option<String>| {
+            if let Some(value) = value {
+                flags.extend([flag.to_owned(), value]);
+            }
+        };
+        add("--loss", self.loss.map(|v| v.to_string()));
+        add(
+            "--class-weights",
+            self.class_weights.as_ref().map(|v| v.to_string()),
+        );
+        add(
+            "--label-smoothing",
+            self.label_smoothing.map(|v| v.to_string()),
+        );
+        add("--focal-gamma", self.focal_gamma.map(|v| v.to_string()));
+        add("--ghm-bins", self.ghm_bins.map(|v| v.to_string()));
+        add("--ghm-momentum", self.ghm_momentum.map(|v| v.to_string()));
+        flags
     }
 }

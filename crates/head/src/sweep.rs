@@ -118,6 +118,9 @@ impl SweepEntry {
         if c.l1 > 0.0 {
             s.push_str(&format!(" l1={:e}", c.l1));
         }
+        if c.loss != losses::LossSpec::default() {
+            s.push_str(&format!(" loss={}", c.loss.describe()));
+        }
         if !c.head.hidden.is_empty() {
             s.push_str(&format!(
                 " dropout={} bn={}",

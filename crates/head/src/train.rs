@@ -6,7 +6,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::SplitMix64;
-use losses::LossKind;
+use losses::LossSpec;
 use metrics::{ClassificationReport, argmax_rows, mean_log_loss};
 use serde::{Deserialize, Serialize};
 
@@ -129,7 +129,8 @@ impl Schedule {
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     pub head: HeadConfig,
-    pub loss: LossKind,
+    #[serde(deserialize_with = "losses::spec_or_kind")]
+    pub loss: LossSpec,
     pub optimizer: OptimizerKind,
     pub learning_rate: f64,
     pub schedule: Schedule,
@@ -152,7 +153,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             head: HeadConfig::default(),
-            loss: LossKind::CrossEntropy,
+            loss: LossSpec::default(),
             optimizer: OptimizerKind::AdamW,
             // Heads are small and features standardised: a high rate converges in tens of
             // epochs, where 1e-3 leaves softmax regression visibly underfit.
@@ -230,7 +231,7 @@ pub fn train_head(
         ),
         &autodiff,
     );
-    let loss_fn = config.loss.build();
+    let loss_fn = config.loss.build(labels, &train.labels);
     let mut model = Head::new(&config.head, train.dim, classes, &mut rng, &autodiff);
     let mut optimizer = build_optimizer(config);
     let batches_per_epoch = train.rows.div_ceil(config.batch_size.max(1));

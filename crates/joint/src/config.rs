@@ -1,7 +1,7 @@
 //! How fine-tuning runs: every setting, with the defaults of common BERT recipes.
 
 use head::{Monitor, Schedule};
-use losses::LossKind;
+use losses::LossSpec;
 use serde::{Deserialize, Serialize};
 
 /// Every setting of a fine-tuning run. Recorded in checkpoints (a resumed run must
@@ -38,7 +38,8 @@ pub struct FineTuneConfig {
     /// training runs all epochs.
     pub patience: Option<usize>,
     pub min_delta: f64,
-    pub loss: LossKind,
+    #[serde(deserialize_with = "losses::spec_or_kind")]
+    pub loss: LossSpec,
     /// Length buckets span this many batches: larger buckets mean less padding but
     /// batches of more uniform length.
     pub bucket_batches: usize,
@@ -65,7 +66,7 @@ impl Default for FineTuneConfig {
             monitor: Monitor::Loss,
             patience: None,
             min_delta: 1e-4,
-            loss: LossKind::CrossEntropy,
+            loss: LossSpec::default(),
             bucket_batches: 50,
             eval_batch_size: 64,
             seed: 42,

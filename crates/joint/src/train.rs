@@ -307,13 +307,14 @@ impl<'a> Trainer<'a> {
             }
             _ => (model, optimizer, TrainState::new(config), None),
         };
+        let loss_fn = config.loss.build(validation.labels, &train.labels);
         let trainer = Self {
             config,
+            loss_fn,
             train,
             autodiff: validation.device.clone().autodiff(),
             validation,
             run_dir,
-            loss_fn: config.loss.build(),
             optimizer,
             schedule: WarmupSchedule {
                 peak: config.learning_rate,

@@ -2,7 +2,9 @@
 //! gradients against finite differences.
 
 use bert::burn::tensor::{Device, Int, Tensor, TensorData};
-use losses::{ClassificationLoss, CrossEntropy, FocalLoss, GhmcLoss};
+use losses::{
+    ClassWeights, ClassificationLoss, CrossEntropy, FocalLoss, GhmcLoss, LossKind, LossSpec,
+};
 
 const LOGITS: [[f64; 3]; 4] = [
     [2.0, -1.0, 0.5],
@@ -158,4 +160,54 @@ fn ghm_loss_is_the_weighted_cross_entropy_of_its_bins() {
     // The weights are constants of the backward pass; away from bin edges the
     // finite difference sees the same bins.
     check_gradient(&ghm);
+}
+
+#[test]
+fn a_spec_builds_its_loss_with_weights_counted_on_the_training_targets() {
+    let labels = ["a", "b", "c"].map(String::from);
+    // Training targets 6 × a, 3 × b, 1 × c: balanced weights n / (k · n_c).
+    let train: Vec<usize> = [vec![0; 6], vec![1; 3], vec![2; 1]].concat();
+    let weights = vec![10.0f32 / 18.0, 10.0 / 9.0, 10.0 / 3.0];
+    let balanced = Some(ClassWeights::Balanced);
+    let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+
+    let ce = LossSpec {
+        class_weights: balanced.clone(),
+        label_smoothing: 0.1,
+        ..LossSpec::default()
+    };
+    let direct = CrossEntropy {
+        class_weights: Some(weights.clone()),
+        label_smoothing: 0.1,
+    };
+    let built = value(&*ce.build(&labels, &train), &LOGITS);
+    close(built, value(&direct, &LOGITS));
+    let unweighted = value(&CrossEntropy::default(), &LOGITS);
+    assert!((built - unweighted).abs() > 1e-2, "the weights matter here");
+
+    let focal = LossSpec {
+        kind: LossKind::Focal,
+        focal_gamma: 1.5,
+        class_weights: balanced,
+        ..LossSpec::default()
+    };
+    let direct = FocalLoss {
+        gamma: 1.5,
+        alpha: Some(weights),
+    };
+    close(
+        value(&*focal.build(&labels, &train), &LOGITS),
+        value(&direct, &LOGITS),
+    );
+
+    let ghm = LossSpec {
+        kind: LossKind::Ghm,
+        ghm_bins: 5,
+        ghm_momentum: 0.0,
+        ..LossSpec::default()
+    };
+    close(
+        value(&*ghm.build(&labels, &train), &LOGITS),
+        value(&GhmcLoss::new(5, 0.0), &LOGITS),
+    );
 }

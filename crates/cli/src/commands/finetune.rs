@@ -14,10 +14,10 @@ use joint::{
     RunDir, SavedClassifier, StopReason, TrainEvent, fine_tune, load_for_training,
     remove_checkpoint,
 };
-use losses::LossKind;
+use losses::LossSpec;
 use metrics::ClassificationReport;
 
-use crate::args::{ColumnArgs, ModelArgs};
+use crate::args::{ColumnArgs, LossArgs, ModelArgs};
 use crate::output::print_report;
 use crate::progress;
 
@@ -118,9 +118,8 @@ pub struct FinetuneArgs {
     /// Stop after N evaluations without improvement (default: run every epoch).
     #[arg(long, value_name = "N")]
     pub patience: Option<usize>,
-    /// The loss: ce (cross-entropy).
-    #[arg(long, default_value_t = LossKind::CrossEntropy)]
-    pub loss: LossKind,
+    #[command(flatten)]
+    pub loss: LossArgs,
     /// Decides the head's initial weights, the data order and the dropout masks.
     #[arg(long, default_value_t = FineTuneConfig::default().seed)]
     pub seed: u64,
@@ -153,7 +152,7 @@ impl FinetuneArgs {
             eval_every: self.eval_every,
             monitor: self.monitor,
             patience: self.patience,
-            loss: self.loss,
+            loss: self.loss.apply(LossSpec::default())?,
             seed: self.seed,
             ..FineTuneConfig::default()
         };

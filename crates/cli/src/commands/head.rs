@@ -12,10 +12,9 @@ use head::{
     Activation, FeatureOrigin, Features, HeadConfig, Monitor, OptimizerKind, SavedHead, Schedule,
     SweepEntry, SweepGrid, sweep,
 };
-use losses::LossKind;
 use metrics::ClassificationReport;
 
-use crate::args::ColumnArgs;
+use crate::args::{ColumnArgs, LossArgs};
 use crate::output::{report_if_labelled, write_predictions};
 use crate::progress;
 
@@ -82,9 +81,8 @@ pub struct GridArgs {
     /// Learning-rate schedule: constant, cosine, linear.
     #[arg(long)]
     pub schedule: Option<Schedule>,
-    /// The training loss: ce (cross-entropy).
-    #[arg(long)]
-    pub loss: Option<LossKind>,
+    #[command(flatten)]
+    pub loss: LossArgs,
     #[arg(long)]
     pub epochs: Option<usize>,
     #[arg(long)]
@@ -127,7 +125,7 @@ impl GridArgs {
         let base = &mut grid.base;
         base.head.activation = self.activation.unwrap_or(base.head.activation);
         base.schedule = self.schedule.unwrap_or(base.schedule);
-        base.loss = self.loss.unwrap_or(base.loss);
+        base.loss = self.loss.apply(base.loss.clone())?;
         base.epochs = self.epochs.unwrap_or(base.epochs);
         base.batch_size = self.batch_size.unwrap_or(base.batch_size);
         base.patience = self.patience.unwrap_or(base.patience);

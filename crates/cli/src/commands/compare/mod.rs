@@ -16,7 +16,6 @@ use anyhow::{Context, Result, bail};
 use bert::BackendKind;
 use clap::Args;
 use data::LabelMap;
-use losses::LossKind;
 use report::{
     Comparison, CostPoint, CurvePoint, DataFile, DataInfo, LeaderboardEntry, ModeResult, RunResult,
     Settings,
@@ -24,6 +23,7 @@ use report::{
 
 use self::inputs::{ComparisonData, DataRequest, Subset};
 use self::stages::CommandLine;
+use crate::args::LossArgs;
 use crate::commands::{embed, finetune, head};
 use crate::progress;
 
@@ -70,9 +70,9 @@ pub struct CompareArgs {
     /// [default: the 45-head grid; --quick: 8 heads drawn from it].
     #[arg(long, value_name = "FILE")]
     pub heads: Option<PathBuf>,
-    /// The training loss of both modes.
-    #[arg(long, default_value_t = LossKind::CrossEntropy)]
-    pub loss: LossKind,
+    /// The loss of both modes, with its imbalance remedies.
+    #[command(flatten)]
+    pub loss: LossArgs,
     /// Repeat both modes over N seeds (the first is --seed) and report mean ± std.
     #[arg(long, default_value_t = 1)]
     pub seeds: usize,
@@ -326,7 +326,7 @@ impl<'a> Plan<'a> {
             let mut sweep_line = CommandLine::new(&["head", "sweep"])
                 .arg("--train", train.path.display())
                 .arg("--valid", valid.path.display())
-                .arg("--loss", self.args.loss)
+                .args(self.args.loss.to_flags())
                 .arg("--seed", seed)
                 .arg("--out", run_dir.join("sweep").display());
             if let Some(file) = &self.args.heads {
@@ -418,7 +418,7 @@ impl<'a> Plan<'a> {
             .args(self.model_flags())
             .arg("--epochs", self.epochs)
             .arg("--lr", self.learning_rate)
-            .arg("--loss", self.args.loss)
+            .args(self.args.loss.to_flags())
             .arg("--seed", seed)
             .arg(
                 "--out",

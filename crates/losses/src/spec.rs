@@ -1,0 +1,305 @@
+//! What `--loss` and its companion flags describe, as saved in configs: a loss kind and
+//! its settings, built into a [`ClassificationLoss`] once the class counts are known.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::{ClassWeights, ClassificationLoss, CrossEntropy, FocalLoss, GhmcLoss};
+
+/// The losses `--loss` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    #[default]
+    CrossEntropy,
+    Focal,
+    Ghm,
+}
+
+impl fmt::Display for LossKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LossKind::CrossEntropy => "ce",
+            LossKind::Focal => "focal",
+            LossKind::Ghm => "ghm",
+        })
+    }
+}
+
+impl FromStr for LossKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ce" | "cross-entropy" => Ok(LossKind::CrossEntropy),
+            "focal" => Ok(LossKind::Focal),
+            "ghm" | "ghm-c" => Ok(LossKind::Ghm),
+            _ => Err(format!("unknown loss {s:?}: expected ce, focal or ghm")),
+        }
+    }
+}
+
+/// A loss and its settings. Settings a loss does not use must keep their defaults
+/// ([`LossSpec::validate`]), so a config never claims an effect it did not have.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LossSpec {
+    pub kind: LossKind,
+    /// Per-class weights: cross-entropy's class weights, or focal loss's α.
+    pub class_weights: Option<ClassWeights>,
+    /// Cross-entropy only: ε of label smoothing, in `[0, 1)`.
+    pub label_smoothing: f64,
+    /// Focal loss only: γ ≥ 0 (0 with no α is cross-entropy).
+    pub focal_gamma: f64,
+    /// GHM-C only: equal-width bins of the gradient norm over [0, 1].
+    pub ghm_bins: usize,
+    /// GHM-C only: EMA momentum of the bin counts across batches, in `[0, 1)`.
+    pub ghm_momentum: f64,
+}
+
+impl Default for LossSpec {
+    fn default() -> Self {
+        Self {
+            kind: LossKind::CrossEntropy,
+            class_weights: None,
+            label_smoothing: 0.0,
+            focal_gamma: 2.0,
+            ghm_bins: 10,
+            ghm_momentum: 0.75,
+        }
+    }
+}
+
+impl LossSpec {
+    /// Explains what is wrong with settings that do not fit together.
+    pub fn validate(&self) -> Result<(), String> {
+        let default = Self::default();
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(format!(
+                "label smoothing {} must be in [0, 1)",
+                self.label_smoothing
+            ));
+        }
+        if self.label_smoothing != 0.0 && self.kind != LossKind::CrossEntropy {
+            return Err(format!(
+                "label smoothing is a setting of ce, not of {}",
+                self.kind
+            ));
+        }
+        if self.focal_gamma < 0.0 {
+            return Err(format!("focal γ {} must be ≥ 0", self.focal_gamma));
+        }
+        if self.focal_gamma != default.focal_gamma && self.kind != LossKind::Focal {
+            return Err(format!("γ is a setting of focal, not of {}", self.kind));
+        }
+        if self.ghm_bins == 0 || !(0.0..1.0).contains(&self.ghm_momentum) {
+            return Err("GHM-C needs at least one bin and a momentum in [0, 1)".into());
+        }
+        let ghm_changed =
+            self.ghm_bins != default.ghm_bins || self.ghm_momentum != default.ghm_momentum;
+        if ghm_changed && self.kind != LossKind::Ghm {
+            return Err(format!(
+                "bins and momentum are settings of ghm, not of {}",
+                self.kind
+            ));
+        }
+        if self.class_weights.is_some() && self.kind == LossKind::Ghm {
+            return Err(
+                "GHM-C weighs examples by gradient density; it takes no class weights".into(),
+            );
+        }
+        if let Some(ClassWeights::Effective { beta }) = self.class_weights
+            && !(0.0..1.0).contains(&beta)
+        {
+            return Err(format!("effective-number β {beta} must be in [0, 1)"));
+        }
+        Ok(())
+    }
+
+    /// The loss for training on `targets` (class indices into `labels`): class
+    /// weights come from how often each class occurs there.
+    pub fn build(&self, labels: &[String], targets: &[usize]) -> Box<dyn ClassificationLoss> {
+        let mut counts = vec![0; labels.len()];
+        for &t in targets {
+            counts[t] += 1;
+        }
+        let weights = self
+            .class_weights
+            .as_ref()
+            .map(|w| w.compute(labels, &counts));
+        match self.kind {
+            LossKind::CrossEntropy => Box::new(CrossEntropy {
+                class_weights: weights,
+                label_smoothing: self.label_smoothing,
+            }),
+            LossKind::Focal => Box::new(FocalLoss {
+                gamma: self.focal_gamma,
+                alpha: weights,
+            }),
+            LossKind::Ghm => Box::new(GhmcLoss::new(self.ghm_bins, self.ghm_momentum)),
+        }
+    }
+
+    /// In words, for logs and leaderboards: `ce`, `focal γ=2 α=balanced`, ….
+    pub fn describe(&self) -> String {
+        let mut text = self.kind.to_string();
+        match self.kind {
+            LossKind::CrossEntropy if self.label_smoothing > 0.0 => {
+                text.push_str(&format!(" ε={}", self.label_smoothing));
+            }
+            LossKind::Focal => text.push_str(&format!(" γ={}", self.focal_gamma)),
+            LossKind::Ghm => text.push_str(&format!(
+                " bins={} momentum={}",
+                self.ghm_bins, self.ghm_momentum
+            )),
+            LossKind::CrossEntropy => {}
+        }
+        if let Some(weights) = &self.class_weights {
+            text.push_str(&format!(" weights={weights}"));
+        }
+        text
+    }
+}
+
+/// Reads a config's `loss`: a table of [`LossSpec`] settings, or just a kind such as
+/// `"cross-entropy"` (how configs saved before the settings existed spell it).
+pub fn spec_or_kind<'de, D: Deserializer<'de>>(deserializer: D) -> Result<LossSpec, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Kind(LossKind),
+        Spec(LossSpec),
+    }
+    Ok(match Form::deserialize(deserializer)? {
+        Form::Kind(kind) => LossSpec {
+            kind,
+            ..LossSpec::default()
+        },
+        Form::Spec(spec) => spec,
+    })
+}
+
+/// The effective number's β when `--class-weights effective` gives none.
+const DEFAULT_BETA: f64 = 0.999;
+
+impl FromStr for ClassWeights {
+    type Err = String;
+
+    /// `balanced`, `effective` (β 0.999), `effective:0.99`, or `label=weight,…`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad_number = |v: &str| format!("{v:?} in --class-weights {s:?} is not a number");
+        match s {
+            "balanced" => Ok(ClassWeights::Balanced),
+            "effective" => Ok(ClassWeights::Effective { beta: DEFAULT_BETA }),
+            _ if s.starts_with("effective:") => {
+                let beta = &s["effective:".len()..];
+                Ok(ClassWeights::Effective {
+                    beta: beta.parse().map_err(|_| bad_number(beta))?,
+                })
+            }
+            _ if s.contains('=') => {
+                let mut weights = BTreeMap::new();
+                for pair in s.split(',') {
+                    let (label, weight) = pair.rsplit_once('=').ok_or_else(|| {
+                        format!("{pair:?} in --class-weights is not label=weight")
+                    })?;
+                    let weight: f64 = weight.parse().map_err(|_| bad_number(weight))?;
+                    if !(weight.is_finite() && weight >= 0.0) {
+                        return Err(format!("class weight {weight} of {label:?} must be ≥ 0"));
+                    }
+                    weights.insert(label.to_owned(), weight);
+                }
+                Ok(ClassWeights::Explicit(weights))
+            }
+            _ => Err(format!(
+                "--class-weights {s:?}: expected balanced, effective, effective:BETA or label=weight,…"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for ClassWeights {
+    /// The form [`FromStr`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClassWeights::Balanced => f.write_str("balanced"),
+            ClassWeights::Effective { beta } => write!(f, "effective:{beta}"),
+            ClassWeights::Explicit(weights) => {
+                let pairs: Vec<String> = weights.iter().map(|(l, w)| format!("{l}={w}")).collect();
+                f.write_str(&pairs.join(","))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_weights_read_back_what_they_print() {
+        for text in ["balanced", "effective:0.99", "earn=0.5,grain=4"] {
+            let weights: ClassWeights = text.parse().unwrap();
+            assert_eq!(weights.to_string(), text);
+        }
+        assert_eq!(
+            "effective".parse::<ClassWeights>(),
+            Ok(ClassWeights::Effective { beta: 0.999 })
+        );
+        for bad in ["balance", "effective:x", "grain=-1", "grain:2"] {
+            assert!(bad.parse::<ClassWeights>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_of_another_loss_are_refused() {
+        let focal = |f: fn(&mut LossSpec)| {
+            let mut spec = LossSpec {
+                kind: LossKind::Focal,
+                ..LossSpec::default()
+            };
+            f(&mut spec);
+            spec.validate()
+        };
+        assert!(focal(|_| {}).is_ok());
+        assert!(focal(|s| s.class_weights = Some(ClassWeights::Balanced)).is_ok());
+        assert!(focal(|s| s.label_smoothing = 0.1).is_err());
+        assert!(focal(|s| s.ghm_bins = 30).is_err());
+        let ghm = LossSpec {
+            kind: LossKind::Ghm,
+            class_weights: Some(ClassWeights::Balanced),
+            ..LossSpec::default()
+        };
+        assert!(ghm.validate().unwrap_err().contains("no class weights"));
+        let ce = LossSpec {
+            focal_gamma: 1.0,
+            ..LossSpec::default()
+        };
+        assert!(ce.validate().is_err());
+    }
+
+    #[test]
+    fn configs_saved_with_a_bare_kind_still_load() {
+        #[derive(Deserialize)]
+        struct Config {
+            #[serde(deserialize_with = "spec_or_kind")]
+            loss: LossSpec,
+        }
+        let old: Config = serde_json::from_str(r#"{"loss": "cross-entropy"}"#).unwrap();
+        assert_eq!(old.loss, LossSpec::default());
+        let new: Config =
+            serde_json::from_str(r#"{"loss": {"kind": "focal", "focal_gamma": 1.5}}"#).unwrap();
+        assert_eq!(
+            (new.loss.kind, new.loss.focal_gamma),
+            (LossKind::Focal, 1.5)
+        );
+        let round_trip = serde_json::to_string(&new.loss).unwrap();
+        assert_eq!(
+            serde_json::from_str::<LossSpec>(&round_trip).unwrap(),
+            new.loss
+        );
+    }
+}
