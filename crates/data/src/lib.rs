@@ -13,6 +13,7 @@ mod manifest;
 mod reader;
 mod record;
 mod rng;
+mod sampling;
 pub mod sources;
 mod split;
 
@@ -22,4 +23,5 @@ pub use manifest::{Manifest, SourceInfo, SplitInfo, sha256_file};
 pub use reader::{FileFormat, ReadOptions, ReadOutcome, read_records};
 pub use record::{Record, write_jsonl};
 pub use rng::SplitMix64;
+pub use sampling::Sampling;
 pub use split::{SplitName, Splits, stratified_split};

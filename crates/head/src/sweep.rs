@@ -118,6 +118,9 @@ impl SweepEntry {
         if c.l1 > 0.0 {
             s.push_str(&format!(" l1={:e}", c.l1));
         }
+        if c.sampling != data::Sampling::None {
+            s.push_str(&format!(" sampling={}", c.sampling));
+        }
         if c.loss != losses::LossSpec::default() {
             s.push_str(&format!(" loss={}", c.loss.describe()));
         }

@@ -5,7 +5,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use data::SplitMix64;
+use data::{Sampling, SplitMix64};
 use losses::LossSpec;
 use metrics::{ClassificationReport, argmax_rows, mean_log_loss};
 use serde::{Deserialize, Serialize};
@@ -131,6 +131,8 @@ pub struct TrainConfig {
     pub head: HeadConfig,
     #[serde(deserialize_with = "losses::spec_or_kind")]
     pub loss: LossSpec,
+    /// Which examples each epoch trains on (over- or under-sampling).
+    pub sampling: Sampling,
     pub optimizer: OptimizerKind,
     pub learning_rate: f64,
     pub schedule: Schedule,
@@ -154,6 +156,7 @@ impl Default for TrainConfig {
         Self {
             head: HeadConfig::default(),
             loss: LossSpec::default(),
+            sampling: Sampling::None,
             optimizer: OptimizerKind::AdamW,
             // Heads are small and features standardised: a high rate converges in tens of
             // epochs, where 1e-3 leaves softmax regression visibly underfit.
@@ -193,6 +196,8 @@ pub struct TrainedHead {
     /// Validation metrics of the kept weights.
     pub valid_report: ClassificationReport,
     pub seconds: f64,
+    /// Example visits over all epochs run (what sampling changes).
+    pub examples_trained: usize,
 }
 
 impl TrainedHead {
@@ -234,15 +239,27 @@ pub fn train_head(
     let loss_fn = config.loss.build(labels, &train.labels);
     let mut model = Head::new(&config.head, train.dim, classes, &mut rng, &autodiff);
     let mut optimizer = build_optimizer(config);
-    let batches_per_epoch = train.rows.div_ceil(config.batch_size.max(1));
+    let epoch_examples = |epoch: usize| {
+        config
+            .sampling
+            .epoch(&train.labels, classes, config.seed, epoch)
+    };
+    let batches_per_epoch = match config.sampling {
+        Sampling::None => train.rows,
+        _ => epoch_examples(0).len(),
+    }
+    .div_ceil(config.batch_size.max(1));
     let total_steps = batches_per_epoch * config.epochs;
 
     let mut best: Option<(f64, usize, Head, ClassificationReport)> = None;
     let monitor = config.monitor;
     let mut history = Vec::new();
     let mut order: Vec<usize> = (0..train.rows).collect();
-    let mut step = 0;
+    let (mut step, mut examples_trained) = (0, 0);
     for epoch in 1..=config.epochs {
+        if config.sampling != Sampling::None {
+            order = epoch_examples(epoch - 1);
+        }
         rng.shuffle(&mut order);
         let mut loss_sum = 0.0;
         for batch in order.chunks(config.batch_size.max(1)) {
@@ -265,12 +282,13 @@ pub fn train_head(
                 .rate(config.learning_rate, step, total_steps);
             model = optimizer.step(lr, model, grads);
             step += 1;
+            examples_trained += batch.len();
         }
         let inference = model.valid();
         let (report, valid_loss) = evaluate(&inference, &valid_std, labels, device);
         let record = EpochRecord {
             epoch,
-            train_loss: loss_sum / train.rows as f64,
+            train_loss: loss_sum / order.len() as f64,
             valid_loss,
             valid_macro_f1: report.macro_f1,
             valid_accuracy: report.accuracy,
@@ -299,6 +317,7 @@ pub fn train_head(
         history,
         valid_report,
         seconds: start.elapsed().as_secs_f64(),
+        examples_trained,
     }
 }
 

@@ -285,3 +285,71 @@ fn a_saved_head_predicts_the_same_and_refuses_other_features() {
         "{message}"
     );
 }
+
+/// Two overlapping classes, 20 times as many of class 0: features of class `c` are
+/// N(±0.4, 1) in every one of 4 directions.
+fn imbalanced(n_major: usize, n_minor: usize, seed: u64) -> Features {
+    let mut rng = SplitMix64::new(seed);
+    let (mut values, mut labels) = (Vec::new(), Vec::new());
+    for (class, n, mean) in [(0, n_major, -0.4), (1, n_minor, 0.4)] {
+        for _ in 0..n {
+            values.extend((0..4).map(|_| (mean + normal(&mut rng)) as f32));
+            labels.push(class);
+        }
+    }
+    Features::new(values, 4, labels)
+}
+
+fn minority_recall(head: &head::TrainedHead) -> f64 {
+    head.valid_report.per_class[1].recall
+}
+
+#[test]
+fn imbalance_remedies_raise_the_rare_class_recall_and_sampling_sets_the_epoch_size() {
+    let device = Device::flex();
+    let (train, valid) = (imbalanced(400, 20, 1), imbalanced(400, 20, 2));
+    let base = TrainConfig {
+        epochs: 10,
+        patience: 10,
+        ..TrainConfig::default()
+    };
+    let train_with = |config: TrainConfig| train_head(&train, &valid, &labels(2), &config, &device);
+    let plain = train_with(base.clone());
+    assert_eq!(plain.examples_trained, 10 * 420);
+
+    let weighted = train_with(TrainConfig {
+        loss: losses::LossSpec {
+            class_weights: Some(losses::ClassWeights::Balanced),
+            ..losses::LossSpec::default()
+        },
+        ..base.clone()
+    });
+    let sampled = |sampling: data::Sampling, per_epoch: usize| {
+        let head = train_with(TrainConfig {
+            sampling,
+            ..base.clone()
+        });
+        assert_eq!(head.examples_trained, 10 * per_epoch, "{sampling}");
+        head
+    };
+    let oversampled = sampled(data::Sampling::Oversample { ratio: 1.0 }, 800);
+    let rotating = sampled(data::Sampling::RotatingUndersample { ratio: 1.0 }, 40);
+    sampled(data::Sampling::Undersample { ratio: 0.5 }, 60);
+    sampled(data::Sampling::ClassBalanced, 420);
+
+    // The class means are 1.6 standard deviations apart: with equal priors the best
+    // rule finds Φ(0.8) ≈ 79% of the rare class. At 20:1 the plain head leans towards
+    // the majority (0.5 on this seed); each remedy buys recall back (0.75–0.85 here).
+    let recall = minority_recall(&plain);
+    for (name, head) in [
+        ("balanced weights", &weighted),
+        ("over-sampling", &oversampled),
+        ("rotating under-sampling", &rotating),
+    ] {
+        assert!(
+            minority_recall(head) >= recall + 0.15,
+            "{name}: rare-class recall {} against {recall} without",
+            minority_recall(head)
+        );
+    }
+}

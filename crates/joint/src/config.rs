@@ -1,5 +1,6 @@
 //! How fine-tuning runs: every setting, with the defaults of common BERT recipes.
 
+use data::Sampling;
 use head::{Monitor, Schedule};
 use losses::LossSpec;
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,8 @@ pub struct FineTuneConfig {
     pub min_delta: f64,
     #[serde(deserialize_with = "losses::spec_or_kind")]
     pub loss: LossSpec,
+    /// Which examples each epoch trains on (over- or under-sampling).
+    pub sampling: Sampling,
     /// Length buckets span this many batches: larger buckets mean less padding but
     /// batches of more uniform length.
     pub bucket_batches: usize,
@@ -67,6 +70,7 @@ impl Default for FineTuneConfig {
             patience: None,
             min_delta: 1e-4,
             loss: LossSpec::default(),
+            sampling: Sampling::None,
             bucket_batches: 50,
             eval_batch_size: 64,
             seed: 42,

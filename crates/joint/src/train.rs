@@ -19,6 +19,7 @@ use crate::batches::{DROPOUT_STREAM, derived_seed, epoch_batches};
 use crate::checkpoint::{self, TrainState, checkpoint_dir};
 use crate::optim::{WarmupSchedule, build_optimizer, clip_global_norm};
 use crate::{BertClassifier, Examples, FineTuneConfig, JointError, predict_proba};
+use data::Sampling;
 
 /// One evaluation on the validation set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,20 +149,14 @@ pub fn fine_tune(
         on_event(&TrainEvent::Started {
             total_steps,
             steps_done: trainer.state.step,
-            total_examples: train.len() * config.epochs,
+            total_examples: epoch_size(config, train, labels.len()) * config.epochs,
             examples_done: trainer.state.examples_trained,
         }),
         &mut stop,
     );
 
     while trainer.state.epoch < config.epochs && stop == StopReason::Completed {
-        let batches = epoch_batches(
-            &lengths,
-            config.batch_size,
-            config.bucket_batches,
-            config.seed,
-            trainer.state.epoch,
-        );
+        let batches = epoch_plan(config, train, &lengths, labels.len(), trainer.state.epoch);
         let steps: Vec<&[Vec<usize>]> = batches.chunks(config.grad_accumulation).collect();
         for (index, step_batches) in steps.iter().enumerate().skip(trainer.state.step_in_epoch) {
             let (updated, step) = trainer.step(model, step_batches)?;
@@ -221,6 +216,45 @@ pub fn fine_tune(
 fn signal(flow: ControlFlow<()>, stop: &mut StopReason) {
     if flow.is_break() {
         *stop = StopReason::Interrupted;
+    }
+}
+
+/// The batches of one epoch: over every example, or over those `config.sampling`
+/// picks for this epoch (bucketed by length the same way).
+fn epoch_plan(
+    config: &FineTuneConfig,
+    train: &Examples,
+    lengths: &[usize],
+    classes: usize,
+    epoch: usize,
+) -> Vec<Vec<usize>> {
+    let batches = |lengths: &[usize]| {
+        epoch_batches(
+            lengths,
+            config.batch_size,
+            config.bucket_batches,
+            config.seed,
+            epoch,
+        )
+    };
+    if config.sampling == Sampling::None {
+        return batches(lengths);
+    }
+    let picked = config
+        .sampling
+        .epoch(&train.labels, classes, config.seed, epoch);
+    let picked_lengths: Vec<usize> = picked.iter().map(|&i| lengths[i]).collect();
+    batches(&picked_lengths)
+        .into_iter()
+        .map(|batch| batch.into_iter().map(|j| picked[j]).collect())
+        .collect()
+}
+
+/// Examples per epoch: the same every epoch for every [`Sampling`].
+fn epoch_size(config: &FineTuneConfig, train: &Examples, classes: usize) -> usize {
+    match config.sampling {
+        Sampling::None => train.len(),
+        sampling => sampling.epoch(&train.labels, classes, config.seed, 0).len(),
     }
 }
 
@@ -293,8 +327,7 @@ impl<'a> Trainer<'a> {
         config: &'a FineTuneConfig,
         run_dir: Option<RunDir<'a>>,
     ) -> Result<(Self, BertClassifier), JointError> {
-        let steps_per_epoch = train
-            .len()
+        let steps_per_epoch = epoch_size(config, train, validation.labels.len())
             .div_ceil(config.batch_size)
             .div_ceil(config.grad_accumulation);
         let total_steps = steps_per_epoch * config.epochs;

@@ -235,3 +235,47 @@ fn a_diverging_run_stops_at_the_step_and_writes_no_checkpoint() {
         .expect("a NaN rate is refused");
     assert!(error.to_string().contains("learning rate"), "{error}");
 }
+
+#[test]
+fn sampling_decides_which_examples_each_epoch_trains_on() {
+    use data::Sampling;
+    let device = Device::flex();
+    // The toy task with every example of class 0 and 8 of class 1: 32 against 8.
+    let imbalanced_toy = || {
+        let mut toy = toy(&ClassifierConfig::default(), 7, &device);
+        let mut minority = 0;
+        let keep: Vec<usize> = (0..toy.train.len())
+            .filter(|&i| {
+                let rare = toy.train.labels[i] == 1;
+                minority += usize::from(rare);
+                !rare || minority <= 8
+            })
+            .collect();
+        toy.train = joint::Examples {
+            encodings: keep
+                .iter()
+                .map(|&i| toy.train.encodings[i].clone())
+                .collect(),
+            labels: keep.iter().map(|&i| toy.train.labels[i]).collect(),
+        };
+        toy
+    };
+    for (sampling, per_epoch) in [
+        (Sampling::None, 40),
+        (Sampling::Undersample { ratio: 1.0 }, 16),
+        (Sampling::RotatingUndersample { ratio: 1.0 }, 16),
+        (Sampling::Oversample { ratio: 1.0 }, 64),
+        (Sampling::ClassBalanced, 40),
+    ] {
+        let config = FineTuneConfig {
+            epochs: 2,
+            sampling,
+            ..quick_config()
+        };
+        let outcome = imbalanced_toy()
+            .fine_tune(&config, None, &mut quiet, &device)
+            .expect("training runs");
+        assert_eq!(outcome.examples_trained, 2 * per_epoch, "{sampling}");
+        assert_eq!(outcome.steps, 2 * per_epoch.div_ceil(8), "{sampling}");
+    }
+}

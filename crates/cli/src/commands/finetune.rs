@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use data::{LabelMap, Record, stratified_split};
+use data::{LabelMap, Record, Sampling, stratified_split};
 use head::{Activation, HeadConfig, Monitor, Schedule};
 use indicatif::ProgressBar;
 use joint::{
@@ -120,6 +120,10 @@ pub struct FinetuneArgs {
     pub patience: Option<usize>,
     #[command(flatten)]
     pub loss: LossArgs,
+    /// Which examples each epoch trains on: none, oversample[:R], undersample[:R],
+    /// rotating[:R] (a different majority subset every epoch) or class-balanced.
+    #[arg(long, default_value_t = Sampling::None)]
+    pub sampling: Sampling,
     /// Decides the head's initial weights, the data order and the dropout masks.
     #[arg(long, default_value_t = FineTuneConfig::default().seed)]
     pub seed: u64,
@@ -153,6 +157,7 @@ impl FinetuneArgs {
             monitor: self.monitor,
             patience: self.patience,
             loss: self.loss.apply(LossSpec::default())?,
+            sampling: self.sampling,
             seed: self.seed,
             ..FineTuneConfig::default()
         };

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use bert::burn::tensor::Device;
 use bert::{BackendKind, PretrainedBert};
 use clap::{Args, Subcommand};
-use data::LabelMap;
+use data::{LabelMap, Sampling};
 use encoder::{EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder};
 use head::{
     Activation, FeatureOrigin, Features, HeadConfig, Monitor, OptimizerKind, SavedHead, Schedule,
@@ -83,6 +83,10 @@ pub struct GridArgs {
     pub schedule: Option<Schedule>,
     #[command(flatten)]
     pub loss: LossArgs,
+    /// Which examples each epoch trains on: none, oversample[:R], undersample[:R],
+    /// rotating[:R] (a different majority subset every epoch) or class-balanced.
+    #[arg(long)]
+    pub sampling: Option<Sampling>,
     #[arg(long)]
     pub epochs: Option<usize>,
     #[arg(long)]
@@ -126,6 +130,7 @@ impl GridArgs {
         base.head.activation = self.activation.unwrap_or(base.head.activation);
         base.schedule = self.schedule.unwrap_or(base.schedule);
         base.loss = self.loss.apply(base.loss.clone())?;
+        base.sampling = self.sampling.unwrap_or(base.sampling);
         base.epochs = self.epochs.unwrap_or(base.epochs);
         base.batch_size = self.batch_size.unwrap_or(base.batch_size);
         base.patience = self.patience.unwrap_or(base.patience);

@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use bert::BackendKind;
 use clap::Args;
-use data::LabelMap;
+use data::{LabelMap, Sampling};
 use report::{
     Comparison, CostPoint, CurvePoint, DataFile, DataInfo, LeaderboardEntry, ModeResult, RunResult,
     Settings,
@@ -73,6 +73,10 @@ pub struct CompareArgs {
     /// The loss of both modes, with its imbalance remedies.
     #[command(flatten)]
     pub loss: LossArgs,
+    /// Which examples each epoch trains on, in both modes: none, oversample[:R],
+    /// undersample[:R], rotating[:R] or class-balanced.
+    #[arg(long)]
+    pub sampling: Option<Sampling>,
     /// Repeat both modes over N seeds (the first is --seed) and report mean ± std.
     #[arg(long, default_value_t = 1)]
     pub seeds: usize,
@@ -286,6 +290,14 @@ impl<'a> Plan<'a> {
         ]
     }
 
+    /// `--sampling S` when one was asked for (else the stages' defaults, or a grid
+    /// file's, stand).
+    fn sampling_flags(&self) -> Vec<String> {
+        self.args
+            .sampling
+            .map_or_else(Vec::new, |s| vec!["--sampling".into(), s.to_string()])
+    }
+
     fn embed_line(&self, input: &Path) -> CommandLine {
         CommandLine::new(&["embed"])
             .arg("--input", input.display())
@@ -327,6 +339,7 @@ impl<'a> Plan<'a> {
                 .arg("--train", train.path.display())
                 .arg("--valid", valid.path.display())
                 .args(self.args.loss.to_flags())
+                .args(self.sampling_flags())
                 .arg("--seed", seed)
                 .arg("--out", run_dir.join("sweep").display());
             if let Some(file) = &self.args.heads {
@@ -419,6 +432,7 @@ impl<'a> Plan<'a> {
             .arg("--epochs", self.epochs)
             .arg("--lr", self.learning_rate)
             .args(self.args.loss.to_flags())
+            .args(self.sampling_flags())
             .arg("--seed", seed)
             .arg(
                 "--out",
