@@ -37,6 +37,9 @@ enum Command {
     Predict(commands::predict::PredictArgs),
     /// The full metric report of a fine-tuned model on labelled data.
     Evaluate(commands::predict::EvaluateArgs),
+    /// Write augmented copies of a data file (word swap, deletion, insertion, typos,
+    /// embedding neighbours), to inspect what augmentation does.
+    Augment(commands::augment::AugmentArgs),
     /// Both modes on the same data: pipeline (best head of a sweep) against
     /// end-to-end fine-tuning, with a report (Markdown, HTML, JSON).
     Compare(Box<commands::compare::CompareArgs>),
@@ -50,5 +53,6 @@ fn main() -> anyhow::Result<()> {
         Command::Predict(args) => commands::predict::predict(args),
         Command::Evaluate(args) => commands::predict::evaluate(args),
         Command::Compare(args) => commands::compare::run(*args),
+        Command::Augment(args) => commands::augment::run(args),
     }
 }

@@ -1,3 +1,4 @@
+pub mod augment;
 pub mod compare;
 pub mod embed;
 pub mod finetune;

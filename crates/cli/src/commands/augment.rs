@@ -1,0 +1,136 @@
+//! `bertcls augment`: write augmented copies of a data file, to see what the
+//! augmentation operations do before training with them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use augment::{AugmentConfig, Augmenter, WordNeighbours};
+use bert::PretrainedBert;
+use clap::Args;
+use data::{Record, SplitMix64, write_jsonl};
+
+use crate::args::InputArgs;
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    bertcls augment --input data/r8/train.jsonl --classes grain,ship --copies 3 --swap 0.1 \\\n      \
+    --delete 0.1 --typo 0.05 --output grain-ship-augmented.jsonl\n  \
+    bertcls augment --input train.csv --neighbour 0.15 --output neighbours.jsonl\n\n\
+    Each copy is a function of --seed, the record's position and the copy number. \
+    --neighbour replaces words by their nearest neighbour (cosine) in the model's \
+    word-embedding table, never by a special token or a word piece.")]
+pub struct AugmentArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Where to write the augmented records (JSONL; ids get #aug1, #aug2, …).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Augmented copies per record.
+    #[arg(long, default_value_t = 1)]
+    pub copies: usize,
+    /// Augment only the records of these classes (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Vec<String>,
+    /// Also write every input record, unchanged, before its copies.
+    #[arg(long)]
+    pub keep_original: bool,
+    /// Swaps of two random words, as a share of a text's words.
+    #[arg(long, default_value_t = 0.0)]
+    pub swap: f64,
+    /// Probability of deleting each word (one always stays).
+    #[arg(long, default_value_t = 0.0)]
+    pub delete: f64,
+    /// Insertions of one of the text's own words at a random place, as a share.
+    #[arg(long, default_value_t = 0.0)]
+    pub insert: f64,
+    /// Probability of one typo in each word.
+    #[arg(long, default_value_t = 0.0)]
+    pub typo: f64,
+    /// Probability of replacing each word by its nearest neighbour in --model's
+    /// word embeddings.
+    #[arg(long, default_value_t = 0.0)]
+    pub neighbour: f64,
+    /// The BERT folder whose word embeddings --neighbour uses.
+    #[arg(long, default_value = "models/all-MiniLM-L6-v2")]
+    pub model: PathBuf,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+pub fn run(args: AugmentArgs) -> Result<()> {
+    let config = AugmentConfig {
+        swap: args.swap,
+        delete: args.delete,
+        insert: args.insert,
+        typo: args.typo,
+        neighbour: args.neighbour,
+    };
+    if config == AugmentConfig::default() {
+        bail!(
+            "no operation chosen: give a rate to --swap, --delete, --insert, --typo or --neighbour"
+        );
+    }
+    let neighbours = if config.neighbour > 0.0 {
+        Some(Arc::new(word_neighbours(&args)?))
+    } else {
+        None
+    };
+    let augmenter = Augmenter::new(&config, neighbours).map_err(anyhow::Error::msg)?;
+    let records = args.input.read(false)?;
+    let chosen = |r: &Record| {
+        args.classes.is_empty() || r.label.as_ref().is_some_and(|l| args.classes.contains(l))
+    };
+    let mut out = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        if args.keep_original {
+            out.push(record.clone());
+        }
+        if !chosen(record) {
+            continue;
+        }
+        for copy in 1..=args.copies {
+            let seed = copy_seed(args.seed, index, copy);
+            out.push(Record {
+                id: format!("{}#aug{copy}", record.id),
+                text: augmenter.augment(&record.text, seed),
+                text_b: record
+                    .text_b
+                    .as_ref()
+                    .map(|b| augmenter.augment(b, seed ^ 1)),
+                label: record.label.clone(),
+            });
+        }
+    }
+    write_jsonl(&args.output, &out)?;
+    eprintln!(
+        "wrote {} records ({} augmented) to {}",
+        out.len(),
+        out.iter().filter(|r| r.id.contains("#aug")).count(),
+        args.output.display()
+    );
+    Ok(())
+}
+
+/// A seed for copy `copy` of record `index`, independent across records and copies.
+fn copy_seed(seed: u64, index: usize, copy: usize) -> u64 {
+    let mut rng = SplitMix64::new(seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    (0..copy).map(|_| rng.next_u64()).last().unwrap_or(0)
+}
+
+/// The model's vocabulary and word-embedding rows.
+fn word_neighbours(args: &AugmentArgs) -> Result<WordNeighbours> {
+    let device = bert::burn::tensor::Device::flex();
+    let bert = PretrainedBert::load(&args.model, 8, &device)
+        .with_context(|| format!("loading the word embeddings of {}", args.model.display()))?;
+    let weights = bert.model.embeddings.word_embeddings.weight.val();
+    let [rows, dim] = weights.dims();
+    let values: Vec<f32> = weights
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading the word embeddings: {e:?}"))?;
+    let vocab: Vec<String> = (0..rows as u32)
+        .map(|id| bert.tokenizer.id_to_token(id).unwrap_or_default())
+        .collect();
+    Ok(WordNeighbours::new(&vocab, &values, dim))
+}
