@@ -8,6 +8,7 @@ use bert::{BackendKind, PretrainedBert};
 use clap::Args;
 use data::{ReadOptions, ReadOutcome, Record, read_records};
 use losses::{ClassWeights, LossKind, LossSpec};
+use metrics::{DecisionRule, ThresholdTarget};
 
 /// Which BERT, on which device, reading how many tokens.
 #[derive(Args, Debug)]
@@ -197,6 +198,71 @@ impl LossArgs {
         add("--focal-gamma", self.focal_gamma.map(|v| v.to_string()));
         add("--ghm-bins", self.ghm_bins.map(|v| v.to_string()));
         add("--ghm-momentum", self.ghm_momentum.map(|v| v.to_string()));
+        flags
+    }
+}
+
+/// Decision-level remedies: chosen once training is done, saved with the model, used
+/// by every prediction.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DecisionArgs {
+    /// Logit adjustment: divide each class's probability by its training prior to the
+    /// power TAU before taking the largest (1 suits a test set with balanced classes).
+    #[arg(long, value_name = "TAU", conflicts_with = "threshold")]
+    pub logit_adjust: Option<f64>,
+    /// Two classes only: predict the second class (in label order) above a threshold
+    /// chosen on validation: f1 (its best F1) or recall:R (the highest threshold
+    /// reaching recall R).
+    #[arg(long, value_name = "TARGET")]
+    pub threshold: Option<ThresholdTarget>,
+}
+
+impl DecisionArgs {
+    /// The rule asked for: from the training labels' priors, or from validation
+    /// probabilities (computed only when a threshold needs them).
+    pub fn rule(
+        &self,
+        labels: &[String],
+        train_labels: &[usize],
+        valid_truth: &[usize],
+        valid_probabilities: impl FnOnce() -> Vec<f32>,
+    ) -> Result<DecisionRule> {
+        if let Some(tau) = self.logit_adjust {
+            if !(tau.is_finite() && tau >= 0.0) {
+                anyhow::bail!("--logit-adjust {tau}: τ must be ≥ 0");
+            }
+            return Ok(DecisionRule::logit_adjusted(
+                tau,
+                train_labels,
+                labels.len(),
+            ));
+        }
+        let Some(target) = self.threshold else {
+            return Ok(DecisionRule::Argmax);
+        };
+        if labels.len() != 2 {
+            anyhow::bail!(
+                "--threshold needs two classes, the data has {} ({}); --logit-adjust works for any number",
+                labels.len(),
+                labels.join(", ")
+            );
+        }
+        Ok(DecisionRule::threshold(
+            &valid_probabilities(),
+            valid_truth,
+            target,
+        ))
+    }
+
+    /// The flags given, to hand on to another command.
+    pub fn to_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if let Some(tau) = self.logit_adjust {
+            flags.extend(["--logit-adjust".to_owned(), tau.to_string()]);
+        }
+        if let Some(target) = self.threshold {
+            flags.extend(["--threshold".to_owned(), target.to_string()]);
+        }
         flags
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::train::predict_proba;
 use crate::{Features, Head, Standardizer, TrainConfig, TrainedHead};
-use metrics::argmax_rows;
+use metrics::DecisionRule;
 
 /// Errors from saving, loading or applying a head.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,9 @@ struct HeadMeta {
     features: FeatureOrigin,
     best_epoch: usize,
     valid_macro_f1: f64,
+    /// How probabilities become a class (heads saved before rules existed: argmax).
+    #[serde(default)]
+    decision: DecisionRule,
 }
 
 /// A head loaded for prediction.
@@ -89,6 +92,7 @@ impl SavedHead {
             features: features.clone(),
             best_epoch: head.best_epoch,
             valid_macro_f1: head.valid_report.macro_f1,
+            decision: head.decision.clone(),
         };
         let meta_path = tmp.join("head.json");
         std::fs::write(
@@ -173,10 +177,15 @@ impl SavedHead {
     }
 
     /// `rows × classes` probabilities and the predicted class of each row.
+    /// How this head turns probabilities into classes.
+    pub fn decision(&self) -> &DecisionRule {
+        &self.meta.decision
+    }
+
     pub fn predict(&self, features: &Features, device: &Device) -> (Vec<f32>, Vec<usize>) {
         let probabilities =
             predict_proba(&self.model, &self.meta.standardizer.apply(features), device);
-        let predicted = argmax_rows(&probabilities, self.labels.len());
+        let predicted = self.meta.decision.decide(&probabilities, self.labels.len());
         (probabilities, predicted)
     }
 }

@@ -7,7 +7,7 @@ use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, Sgd
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::{Sampling, SplitMix64};
 use losses::LossSpec;
-use metrics::{ClassificationReport, argmax_rows, mean_log_loss};
+use metrics::{ClassificationReport, DecisionRule, argmax_rows, mean_log_loss};
 use serde::{Deserialize, Serialize};
 
 use crate::{Features, Head, HeadConfig, Standardizer};
@@ -198,12 +198,29 @@ pub struct TrainedHead {
     pub seconds: f64,
     /// Example visits over all epochs run (what sampling changes).
     pub examples_trained: usize,
+    /// How probabilities become a class: argmax unless [`TrainedHead::with_decision`].
+    pub decision: DecisionRule,
 }
 
 impl TrainedHead {
     /// Class probabilities for raw (unstandardised) features: `rows × classes`.
     pub fn predict_proba(&self, features: &Features, device: &Device) -> Vec<f32> {
         predict_proba(&self.model, &self.standardizer.apply(features), device)
+    }
+
+    /// The head deciding by `decision` instead of argmax, its validation report
+    /// recomputed that way (`valid` the features it was trained against).
+    pub fn with_decision(
+        mut self,
+        decision: DecisionRule,
+        valid: &Features,
+        labels: &[String],
+        device: &Device,
+    ) -> Self {
+        let probabilities = self.predict_proba(valid, device);
+        self.valid_report = decision.report(labels, &valid.labels, &probabilities);
+        self.decision = decision;
+        self
     }
 }
 
@@ -318,6 +335,7 @@ pub fn train_head(
         valid_report,
         seconds: start.elapsed().as_secs_f64(),
         examples_trained,
+        decision: DecisionRule::Argmax,
     }
 }
 

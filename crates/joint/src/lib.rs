@@ -36,7 +36,7 @@ pub use optim::{WarmupSchedule, build_optimizer, clip_global_norm};
 pub use predict::predict_proba;
 pub use saved::{ClassifierMeta, META_FILE, SavedClassifier};
 pub use train::{
-    EvalRecord, FineTuned, RunDir, StopReason, TrainEvent, evaluate_examples, fine_tune,
+    EvalRecord, Evaluation, FineTuned, RunDir, StopReason, TrainEvent, evaluate_examples, fine_tune,
 };
 
 /// Stream of [`derived_seed`] for the head's initial weights.

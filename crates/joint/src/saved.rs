@@ -8,6 +8,7 @@ use bert::{BertConfig, BertModel, apply_checkpoint, find_weights, hf_key_remappe
 use burn::store::{BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Device;
 use data::{Record, SplitMix64};
+use metrics::DecisionRule;
 use serde::{Deserialize, Serialize};
 use text::BertTokenizer;
 
@@ -28,6 +29,10 @@ pub struct ClassifierMeta {
     /// The folder fine-tuning started from.
     pub base_model: PathBuf,
     pub fine_tune: Option<FineTuneConfig>,
+    /// How probabilities become a class (argmax for folders saved before, or by
+    /// other tools).
+    #[serde(default)]
+    pub decision: DecisionRule,
 }
 
 /// A classifier loaded from disk with its tokenizer, ready to predict.
@@ -286,6 +291,7 @@ fn foreign_meta(dir: &Path, bert_config: &BertConfig) -> Result<ClassifierMeta, 
         max_len: 128.min(bert_config.max_position_embeddings),
         base_model: dir.to_owned(),
         fine_tune: None,
+        decision: DecisionRule::Argmax,
     })
 }
 

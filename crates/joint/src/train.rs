@@ -11,7 +11,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::SplitMix64;
 use losses::ClassificationLoss;
-use metrics::{ClassificationReport, argmax_rows, mean_log_loss};
+use metrics::{ClassificationReport, DecisionRule, mean_log_loss};
 use serde::{Deserialize, Serialize};
 use text::Encoding;
 
@@ -465,7 +465,7 @@ impl<'a> Trainer<'a> {
         let (model, valid_report) = match self.best {
             Some((best, Some(report))) => (best, Some(report)),
             Some((best, None)) => {
-                let (report, _) = self.validation.pass(&best);
+                let report = self.validation.pass(&best).report;
                 (best, Some(report))
             }
             None => (model.valid(), None),
@@ -510,7 +510,7 @@ struct Validation<'a> {
 
 impl Validation<'_> {
     /// Metrics and mean cross-entropy of `model`.
-    fn pass(&self, model: &BertClassifier) -> (ClassificationReport, f64) {
+    fn pass(&self, model: &BertClassifier) -> Evaluation {
         evaluate_examples(
             model,
             self.examples,
@@ -530,7 +530,11 @@ impl Validation<'_> {
         steps_per_epoch: usize,
         learning_rate: f64,
     ) -> (EvalRecord, ClassificationReport) {
-        let (report, valid_loss) = self.pass(model);
+        let Evaluation {
+            report,
+            loss: valid_loss,
+            ..
+        } = self.pass(model);
         let record = EvalRecord {
             step: state.step,
             epoch: state.step as f64 / steps_per_epoch as f64,
@@ -565,8 +569,18 @@ fn non_finite(loss: f32, step: usize, run_dir: Option<RunDir<'_>>) -> JointError
     }
 }
 
-/// The metric report and mean cross-entropy of `model` (on `device` without autodiff)
-/// on labelled `examples`; `progress` hears of each batch done.
+/// A pass of a model over labelled examples.
+pub struct Evaluation {
+    /// `examples × classes`, row-major.
+    pub probabilities: Vec<f32>,
+    /// With argmax decisions.
+    pub report: ClassificationReport,
+    /// Mean cross-entropy.
+    pub loss: f64,
+}
+
+/// Probabilities, the metric report and mean cross-entropy of `model` (on `device`
+/// without autodiff) on labelled `examples`; `progress` hears of each batch done.
 pub fn evaluate_examples(
     model: &BertClassifier,
     examples: &Examples,
@@ -575,7 +589,7 @@ pub fn evaluate_examples(
     batch_size: usize,
     device: &Device,
     progress: &mut dyn FnMut(usize),
-) -> (ClassificationReport, f64) {
+) -> Evaluation {
     let probabilities = predict_proba(
         model,
         &examples.encodings,
@@ -584,10 +598,11 @@ pub fn evaluate_examples(
         device,
         progress,
     );
-    let classes = labels.len();
-    let predicted = argmax_rows(&probabilities, classes);
-    let loss = mean_log_loss(&probabilities, classes, &examples.labels);
-    let report =
-        ClassificationReport::new(labels, &examples.labels, &predicted, Some(&probabilities));
-    (report, loss)
+    let loss = mean_log_loss(&probabilities, labels.len(), &examples.labels);
+    let report = DecisionRule::Argmax.report(labels, &examples.labels, &probabilities);
+    Evaluation {
+        probabilities,
+        report,
+        loss,
+    }
 }

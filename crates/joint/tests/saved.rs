@@ -57,6 +57,7 @@ fn round_trip(classifier: ClassifierConfig) {
         max_len: 32,
         base_model: tiny_bert_dir(),
         fine_tune: Some(FineTuneConfig::default()),
+        decision: Default::default(),
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");

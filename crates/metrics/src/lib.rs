@@ -2,10 +2,12 @@
 //! ranking metrics) scores. Both modes report through [`ClassificationReport`], so the
 //! pipeline and end-to-end numbers are the same computation.
 
+mod decision;
 mod probabilities;
 mod ranking;
 mod report;
 
+pub use decision::{DecisionRule, ThresholdTarget, choose_threshold};
 pub use probabilities::{argmax_rows, mean_log_loss};
 pub use ranking::{average_precision, roc_auc};
 pub use report::{BinaryScores, ClassScores, ClassificationReport, ConfusionMatrix};

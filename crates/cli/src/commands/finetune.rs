@@ -15,9 +15,9 @@ use joint::{
     remove_checkpoint,
 };
 use losses::LossSpec;
-use metrics::ClassificationReport;
+use metrics::{ClassificationReport, DecisionRule};
 
-use crate::args::{ColumnArgs, LossArgs, ModelArgs};
+use crate::args::{ColumnArgs, DecisionArgs, LossArgs, ModelArgs};
 use crate::output::print_report;
 use crate::progress;
 
@@ -120,6 +120,8 @@ pub struct FinetuneArgs {
     pub patience: Option<usize>,
     #[command(flatten)]
     pub loss: LossArgs,
+    #[command(flatten)]
+    pub decision: DecisionArgs,
     /// Which examples each epoch trains on: none, oversample[:R], undersample[:R],
     /// rotating[:R] (a different majority subset every epoch) or class-balanced.
     #[arg(long, default_value_t = Sampling::None)]
@@ -285,6 +287,25 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
     )?;
     bar.finish_and_clear();
 
+    let evaluate = |examples: &Examples, progress: &mut dyn FnMut(usize)| {
+        joint::evaluate_examples(
+            &outcome.model,
+            examples,
+            labels.names(),
+            pad,
+            config.eval_batch_size,
+            &device,
+            progress,
+        )
+    };
+    let decision = args
+        .decision
+        .rule(labels.names(), &train.labels, &valid.labels, || {
+            evaluate(&valid, &mut |_| {}).probabilities
+        })?;
+    if decision != DecisionRule::Argmax {
+        eprintln!("decision: {decision}");
+    }
     let model_dir = args.out.join("model");
     let meta = ClassifierMeta {
         labels: labels.names().to_vec(),
@@ -292,6 +313,7 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
         max_len: args.model.max_len,
         base_model: args.model.model.clone(),
         fine_tune: Some(config.clone()),
+        decision: decision.clone(),
     };
     SavedClassifier::save(&outcome.model, &meta, &model_dir)?;
     if !meta.classifier.is_hugging_face_compatible() {
@@ -308,15 +330,8 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
                 .with_context(|| format!("in {}", path.display()))?;
             let bar = progress::documents(test.len(), "testing");
             let inference_started = Instant::now();
-            let (report, _) = joint::evaluate_examples(
-                &outcome.model,
-                &test,
-                labels.names(),
-                pad,
-                config.eval_batch_size,
-                &device,
-                &mut |n| bar.inc(n as u64),
-            );
+            let evaluation = evaluate(&test, &mut |n| bar.inc(n as u64));
+            let report = decision.report(labels.names(), &test.labels, &evaluation.probabilities);
             bar.finish_and_clear();
             let docs_per_second = test.len() as f64 / inference_started.elapsed().as_secs_f64();
             Some((report, docs_per_second))

@@ -10,11 +10,11 @@ use data::{LabelMap, Sampling};
 use encoder::{EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder};
 use head::{
     Activation, FeatureOrigin, Features, HeadConfig, Monitor, OptimizerKind, SavedHead, Schedule,
-    SweepEntry, SweepGrid, sweep,
+    SweepEntry, SweepGrid, TrainedHead, sweep,
 };
-use metrics::ClassificationReport;
+use metrics::{ClassificationReport, DecisionRule};
 
-use crate::args::{ColumnArgs, LossArgs};
+use crate::args::{ColumnArgs, DecisionArgs, LossArgs};
 use crate::output::{report_if_labelled, write_predictions};
 use crate::progress;
 
@@ -149,6 +149,8 @@ pub struct TrainArgs {
     pub caches: CacheArgs,
     #[command(flatten)]
     pub grid: GridArgs,
+    #[command(flatten)]
+    pub decision: DecisionArgs,
     /// Where to save the head (a folder).
     #[arg(long)]
     pub out: PathBuf,
@@ -166,6 +168,9 @@ pub struct SweepArgs {
     pub caches: CacheArgs,
     #[command(flatten)]
     pub grid: GridArgs,
+    /// A decision rule for the best head (applied after the ranking).
+    #[command(flatten)]
+    pub decision: DecisionArgs,
     /// A TOML file with the grid (see the example above).
     #[arg(long)]
     pub grid_file: Option<PathBuf>,
@@ -224,6 +229,28 @@ fn prepare(caches: &CacheArgs) -> Result<Prepared> {
     })
 }
 
+/// `head` deciding by the rule `decision` asks for (argmax when none), its
+/// validation report recomputed under the rule.
+fn with_decision(
+    head: TrainedHead,
+    decision: &DecisionArgs,
+    data: &Prepared,
+) -> Result<TrainedHead> {
+    let names = data.labels.names();
+    let rule = decision.rule(names, &data.train.labels, &data.valid.labels, || {
+        head.predict_proba(&data.valid, &data.device)
+    })?;
+    if rule == DecisionRule::Argmax {
+        return Ok(head);
+    }
+    let head = head.with_decision(rule, &data.valid, names, &data.device);
+    eprintln!(
+        "decision: {}; validation macro-F1 {:.4}, accuracy {:.4} under it",
+        head.decision, head.valid_report.macro_f1, head.valid_report.accuracy
+    );
+    Ok(head)
+}
+
 /// A cache's vectors with class indices; every row must carry a known label.
 fn features(cache: &EmbeddingCache, labels: &LabelMap) -> Result<Features> {
     let indices = cache
@@ -275,6 +302,7 @@ fn train(args: TrainArgs) -> Result<()> {
         config,
         &data.device,
     );
+    let head = with_decision(head, &args.decision, &data)?;
     SavedHead::save(&head, data.labels.names(), &data.origin, &args.out)?;
     eprintln!(
         "{}: best epoch {} of {}, validation macro-F1 {:.4}, accuracy {:.4}, {:.1} s",
@@ -342,6 +370,7 @@ pub fn sweep_heads(args: &SweepArgs) -> Result<SweepOutcome> {
     );
     bar.finish_and_clear();
     let best = best.context("the grid is empty: every list needs at least one value")?;
+    let best = with_decision(best, &args.decision, &data)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     write_leaderboard(&args.out, &entries)?;

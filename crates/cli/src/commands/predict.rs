@@ -9,7 +9,6 @@ use bert::burn::tensor::Device;
 use clap::Args;
 use data::Record;
 use joint::SavedClassifier;
-use metrics::{ClassificationReport, argmax_rows};
 
 use crate::args::{ColumnArgs, InputArgs};
 use crate::output::{prediction_lines, print_report, report_if_labelled, write_predictions};
@@ -80,7 +79,10 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let records = args.columns.read(input, false)?;
     let probabilities = classify(&classifier, &records, &device, args.classifier.batch_size)?;
     let labels = classifier.labels();
-    let predicted = argmax_rows(&probabilities, labels.len());
+    let predicted = classifier
+        .meta
+        .decision
+        .decide(&probabilities, labels.len());
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
     let truth: Vec<Option<String>> = records.iter().map(|r| r.label.clone()).collect();
     match &args.output {
@@ -130,7 +132,10 @@ fn predict_stdin(classifier: &SavedClassifier, device: &Device, batch_size: usiz
             return Ok(());
         }
         let probabilities = classifier.predict_proba(&batch, batch_size, device, &mut |_| {})?;
-        let predicted = argmax_rows(&probabilities, labels.len());
+        let predicted = classifier
+            .meta
+            .decision
+            .decide(&probabilities, labels.len());
         let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
         let truth = vec![None; batch.len()];
         write!(
@@ -192,8 +197,10 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let probabilities = classify(&classifier, &records, &device, args.classifier.batch_size)?;
     let seconds = started.elapsed().as_secs_f64();
-    let predicted = argmax_rows(&probabilities, labels.len());
-    let report = ClassificationReport::new(labels, &truth, &predicted, Some(&probabilities));
+    let report = classifier
+        .meta
+        .decision
+        .report(labels, &truth, &probabilities);
     eprintln!(
         "{} on {} ({:.1} docs/s):",
         classifier.dir.display(),

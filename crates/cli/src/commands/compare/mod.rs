@@ -23,7 +23,7 @@ use report::{
 
 use self::inputs::{ComparisonData, DataRequest, Subset};
 use self::stages::CommandLine;
-use crate::args::LossArgs;
+use crate::args::{DecisionArgs, LossArgs};
 use crate::commands::{embed, finetune, head};
 use crate::progress;
 
@@ -77,6 +77,9 @@ pub struct CompareArgs {
     /// undersample[:R], rotating[:R] or class-balanced.
     #[arg(long)]
     pub sampling: Option<Sampling>,
+    /// A decision rule for both modes' models: --logit-adjust TAU or --threshold.
+    #[command(flatten)]
+    pub decision: DecisionArgs,
     /// Repeat both modes over N seeds (the first is --seed) and report mean ± std.
     #[arg(long, default_value_t = 1)]
     pub seeds: usize,
@@ -340,6 +343,8 @@ impl<'a> Plan<'a> {
                 .arg("--valid", valid.path.display())
                 .args(self.args.loss.to_flags())
                 .args(self.sampling_flags())
+                .args(self.args.decision.to_flags())
+                .args(self.args.decision.to_flags())
                 .arg("--seed", seed)
                 .arg("--out", run_dir.join("sweep").display());
             if let Some(file) = &self.args.heads {
@@ -433,6 +438,7 @@ impl<'a> Plan<'a> {
             .arg("--lr", self.learning_rate)
             .args(self.args.loss.to_flags())
             .args(self.sampling_flags())
+            .args(self.args.decision.to_flags())
             .arg("--seed", seed)
             .arg(
                 "--out",
