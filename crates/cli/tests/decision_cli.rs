@@ -4,9 +4,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{bertcls, tiny_model, topic_file};
+use common::{bertcls, bertcls_fails, embedded_topics, tiny_model};
 
 fn lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
@@ -20,33 +19,41 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// A prediction line decided by "markets when its probability reaches `at`".
+fn assert_thresholded(prediction: &serde_json::Value, at: f64) {
+    let p_markets = prediction["probabilities"]["markets"].as_f64().unwrap();
+    // The probabilities are written as f32: compare with that much slack.
+    let expected = if p_markets >= at - 1e-7 {
+        "markets"
+    } else {
+        "animals"
+    };
+    assert_eq!(prediction["label"], expected, "{prediction}");
+}
+
 #[test]
 fn saved_rules_decide_every_prediction() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let model = tiny_model();
-    let (train, valid) = (topic_file(d, "train", 30, 0), topic_file(d, "valid", 12, 1));
-    for (input, cache) in [(&train, "train.emb"), (&valid, "valid.emb")] {
+    let topics = embedded_topics(d, 12);
+    let (train, valid) = (&topics.train, &topics.valid);
+    let train_head = |rule: &[&str], out: &Path| {
+        let mut args = vec!["head", "train", "--epochs", "2"];
+        args.extend_from_slice(rule);
         bertcls(
-            &["embed", "--max-len", "16"],
+            &args,
             &[
-                ("--model", &model),
-                ("--input", input),
-                ("--output", &d.join(cache)),
+                ("--train", &topics.train_cache),
+                ("--valid", &topics.valid_cache),
+                ("--out", out),
             ],
-        );
-    }
+        )
+    };
 
     // Pipeline: a threshold on "markets" (the second class) for recall 1.
     let head = d.join("t.head");
-    bertcls(
-        &["head", "train", "--epochs", "2", "--threshold", "recall:1"],
-        &[
-            ("--train", &d.join("train.emb")),
-            ("--valid", &d.join("valid.emb")),
-            ("--out", &head),
-        ],
-    );
+    train_head(&["--threshold", "recall:1"], &head);
     let rule = &json(&head.join("head.json"))["decision"]["threshold"];
     let at = rule["at"].as_f64().unwrap();
     assert_eq!(rule["target"]["recall"], 1.0);
@@ -55,19 +62,13 @@ fn saved_rules_decide_every_prediction() {
         &["head", "predict"],
         &[
             ("--head", &head),
-            ("--cache", &d.join("valid.emb")),
+            ("--cache", &topics.valid_cache),
             ("--output", &predictions),
         ],
     );
     let mut markets = 0;
     for p in lines(&predictions) {
-        let p_markets = p["probabilities"]["markets"].as_f64().unwrap();
-        let expected = if p_markets >= at - 1e-7 {
-            "markets"
-        } else {
-            "animals"
-        };
-        assert_eq!(p["label"], expected, "{p}");
+        assert_thresholded(&p, at);
         markets += usize::from(p["true_label"] == "markets" && p["label"] == "markets");
     }
     assert_eq!(
@@ -89,8 +90,8 @@ fn saved_rules_decide_every_prediction() {
         ],
         &[
             ("--model", &model),
-            ("--train", &train),
-            ("--valid", &valid),
+            ("--train", train),
+            ("--valid", valid),
             ("--out", &run),
         ],
     );
@@ -102,30 +103,17 @@ fn saved_rules_decide_every_prediction() {
         &["predict"],
         &[
             ("--model", &run),
-            ("--input", &valid),
+            ("--input", valid),
             ("--output", &predictions),
         ],
     );
     for p in lines(&predictions) {
-        let p_markets = p["probabilities"]["markets"].as_f64().unwrap();
-        let expected = if p_markets >= at - 1e-7 {
-            "markets"
-        } else {
-            "animals"
-        };
-        assert_eq!(p["label"], expected, "{p}");
+        assert_thresholded(&p, at);
     }
 
     // Logit adjustment keeps the training priors with the model.
     let adjusted = d.join("a.head");
-    bertcls(
-        &["head", "train", "--epochs", "2", "--logit-adjust", "0.5"],
-        &[
-            ("--train", &d.join("train.emb")),
-            ("--valid", &d.join("valid.emb")),
-            ("--out", &adjusted),
-        ],
-    );
+    train_head(&["--logit-adjust", "0.5"], &adjusted);
     let rule = &json(&adjusted.join("head.json"))["decision"]["logit-adjusted"];
     assert_eq!(rule["tau"], 0.5);
     assert_eq!(
@@ -134,23 +122,16 @@ fn saved_rules_decide_every_prediction() {
         "15 of each in train"
     );
 
-    let output = Command::new(env!("CARGO_BIN_EXE_bertcls"))
-        .args([
-            "head",
-            "train",
-            "--logit-adjust",
-            "1",
-            "--threshold",
-            "f1",
-            "--out",
-        ])
-        .arg(d.join("x.head"))
-        .arg("--train")
-        .arg(d.join("train.emb"))
-        .arg("--valid")
-        .arg(d.join("valid.emb"))
-        .output()
-        .unwrap();
-    assert!(!output.status.success(), "one rule at a time");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot be used with"));
+    let stderr = bertcls_fails(
+        &["head", "train", "--logit-adjust", "1", "--threshold", "f1"],
+        &[
+            ("--train", &topics.train_cache),
+            ("--valid", &topics.valid_cache),
+            ("--out", &d.join("x.head")),
+        ],
+    );
+    assert!(
+        stderr.contains("cannot be used with"),
+        "one rule at a time: {stderr}"
+    );
 }

@@ -4,19 +4,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{bertcls, tiny_model, topic_file};
+use common::{bertcls, bertcls_fails, embedded_topics, tiny_model};
 
 fn fails_with(args: &[&str], paths: &[(&str, &Path)], message: &str) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bertcls"));
-    command.args(args);
-    for (flag, path) in paths {
-        command.arg(flag).arg(path);
-    }
-    let output = command.output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{args:?} should fail");
+    let stderr = bertcls_fails(args, paths);
     assert!(stderr.contains(message), "{args:?}: {stderr}");
 }
 
@@ -25,22 +17,12 @@ fn loss_settings_are_recorded_and_misfits_refused_in_both_modes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let model = tiny_model();
-    let (train, valid) = (topic_file(d, "train", 30, 0), topic_file(d, "valid", 10, 1));
-    for (input, cache) in [(&train, "train.emb"), (&valid, "valid.emb")] {
-        bertcls(
-            &["embed", "--max-len", "16"],
-            &[
-                ("--model", &model),
-                ("--input", input),
-                ("--output", &d.join(cache)),
-            ],
-        );
-    }
-    let caches = [
-        ("--train", d.join("train.emb")),
-        ("--valid", d.join("valid.emb")),
+    let topics = embedded_topics(d, 10);
+    let (train, valid) = (&topics.train, &topics.valid);
+    let caches = vec![
+        ("--train", topics.train_cache.as_path()),
+        ("--valid", topics.valid_cache.as_path()),
     ];
-    let caches: Vec<(&str, &Path)> = caches.iter().map(|(f, p)| (*f, p.as_path())).collect();
 
     let head = d.join("focal.head");
     let mut paths = caches.clone();
@@ -83,15 +65,15 @@ fn loss_settings_are_recorded_and_misfits_refused_in_both_modes() {
         &["finetune", "--loss", "ghm", "--class-weights", "balanced"],
         &[
             ("--model", &model),
-            ("--train", &train),
-            ("--valid", &valid),
+            ("--train", train),
+            ("--valid", valid),
             ("--out", &d.join("run")),
         ],
         "no class weights",
     );
     fails_with(
         &["finetune", "--class-weights", "balance"],
-        &[("--model", &model), ("--train", &train)],
+        &[("--model", &model), ("--train", train)],
         "expected balanced, effective",
     );
 }

@@ -45,3 +45,48 @@ pub fn topic_file(dir: &Path, name: &str, n: usize, offset: usize) -> PathBuf {
     std::fs::write(&path, lines).unwrap();
     path
 }
+
+/// Toy topic files (train: 30 records) and their caches embedded by the tiny model.
+pub struct EmbeddedTopics {
+    pub train: PathBuf,
+    pub valid: PathBuf,
+    pub train_cache: PathBuf,
+    pub valid_cache: PathBuf,
+}
+
+/// Writes train (30) and validation (`valid` records) topic files into `dir` and
+/// embeds both with the tiny model at max_len 16.
+pub fn embedded_topics(dir: &Path, valid: usize) -> EmbeddedTopics {
+    let topics = EmbeddedTopics {
+        train: topic_file(dir, "train", 30, 0),
+        valid: topic_file(dir, "valid", valid, 1),
+        train_cache: dir.join("train.emb"),
+        valid_cache: dir.join("valid.emb"),
+    };
+    for (input, cache) in [
+        (&topics.train, &topics.train_cache),
+        (&topics.valid, &topics.valid_cache),
+    ] {
+        bertcls(
+            &["embed", "--max-len", "16"],
+            &[
+                ("--model", &tiny_model()),
+                ("--input", input),
+                ("--output", cache),
+            ],
+        );
+    }
+    topics
+}
+
+/// Runs bertcls expecting it to fail; returns its stderr.
+pub fn bertcls_fails(args: &[&str], paths: &[(&str, &Path)]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bertcls"));
+    command.args(args);
+    for (flag, path) in paths {
+        command.arg(flag).arg(path);
+    }
+    let output = command.output().unwrap();
+    assert!(!output.status.success(), "bertcls {args:?} should fail");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
