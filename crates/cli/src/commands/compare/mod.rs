@@ -56,7 +56,7 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
     /// Tokens per text, for both modes [default: 64; R8 texts are longer, but 128
-    /// doubles the fine-tuning time].
+    /// takes the default R8 comparison past 20 minutes on 2 cores].
     #[arg(long)]
     pub max_len: Option<usize>,
     /// Fine-tuning epochs [default: 2; --quick: 3].
