@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use common::{bertcls, tiny_model, topic_file};
+use common::{bertcls, bertcls_fails, embedded_topics, finetune_briefly, tiny_model, topic_file};
 
 fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
@@ -105,4 +105,65 @@ fn augmented_copies_of_chosen_classes_reproducibly() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no operation chosen"));
+}
+
+#[test]
+fn augmented_variants_feed_over_sampling_in_both_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = tiny_model();
+    let topics = embedded_topics(d, 10);
+    let variants = d.join("variants.jsonl");
+    bertcls(
+        &[
+            "augment",
+            "--classes",
+            "markets",
+            "--copies",
+            "2",
+            "--swap",
+            "0.3",
+        ],
+        &[("--input", &topics.train), ("--output", &variants)],
+    );
+    let variants_cache = d.join("variants.emb");
+    bertcls(
+        &["embed", "--max-len", "16"],
+        &[
+            ("--model", &model),
+            ("--input", &variants),
+            ("--output", &variants_cache),
+        ],
+    );
+    let caches = [
+        ("--train", topics.train_cache.as_path()),
+        ("--valid", topics.valid_cache.as_path()),
+        ("--augmented", variants_cache.as_path()),
+        ("--out", &d.join("h.head")),
+    ];
+    bertcls(
+        &["head", "train", "--sampling", "oversample", "--epochs", "2"],
+        &caches,
+    );
+    let refused = bertcls_fails(&["head", "train", "--epochs", "2"], &caches);
+    assert!(refused.contains("add --sampling oversample"), "{refused}");
+
+    let run = d.join("run");
+    let finetune = [
+        ("--model", model.as_path()),
+        ("--train", topics.train.as_path()),
+        ("--valid", topics.valid.as_path()),
+        ("--augmented", variants.as_path()),
+        ("--out", run.as_path()),
+    ];
+    finetune_briefly(&["--sampling", "oversample"], &finetune);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("training.json")).unwrap()).unwrap();
+    assert_eq!(summary["train_examples"], 30);
+    assert_eq!(
+        summary["augmented_variants"], 30,
+        "two copies of the 15 markets records"
+    );
+    let refused = bertcls_fails(&["finetune", "--max-len", "16", "--epochs", "1"], &finetune);
+    assert!(refused.contains("over-sampling"), "{refused}");
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{bertcls, bertcls_fails, embedded_topics, tiny_model};
+use common::{bertcls, bertcls_fails, embedded_topics, finetune_briefly, tiny_model};
 
 fn lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
@@ -78,16 +78,8 @@ fn saved_rules_decide_every_prediction() {
 
     // End to end: the same rule, saved in bertcls.json, used by `bertcls predict`.
     let run = d.join("run");
-    bertcls(
-        &[
-            "finetune",
-            "--max-len",
-            "16",
-            "--epochs",
-            "1",
-            "--threshold",
-            "recall:1",
-        ],
+    finetune_briefly(
+        &["--threshold", "recall:1"],
         &[
             ("--model", &model),
             ("--train", train),

@@ -46,7 +46,26 @@ impl Sampling {
     /// The indices (into `labels`, class indices below `classes`) that epoch `epoch`
     /// (0-based) trains on, grouped by class: shuffle them before batching.
     pub fn epoch(&self, labels: &[usize], classes: usize, seed: u64, epoch: usize) -> Vec<usize> {
+        self.epoch_with_variants(labels, &[], classes, seed, epoch)
+    }
+
+    /// As [`Sampling::epoch`], with augmented variants of training examples available
+    /// as rows `labels.len()..`, `variant_labels` their classes: over-sampling tops a
+    /// class up with its variants (so that no copy is identical to its original) when
+    /// the class has any. Other samplings train on the original rows only.
+    pub fn epoch_with_variants(
+        &self,
+        labels: &[usize],
+        variant_labels: &[usize],
+        classes: usize,
+        seed: u64,
+        epoch: usize,
+    ) -> Vec<usize> {
         let by_class = members(labels, classes);
+        let variants: Vec<Vec<usize>> = members(variant_labels, classes)
+            .into_iter()
+            .map(|rows| rows.into_iter().map(|i| labels.len() + i).collect())
+            .collect();
         let sizes: Vec<usize> = by_class.iter().map(Vec::len).filter(|&n| n > 0).collect();
         let (smallest, largest) = (
             sizes.iter().copied().min().unwrap_or(0),
@@ -60,12 +79,17 @@ impl Sampling {
                 let target = (ratio * largest as f64).ceil() as usize;
                 for (c, members) in by_class.iter().enumerate() {
                     out.extend(members);
-                    if members.is_empty() {
+                    let pool = if variants[c].is_empty() {
+                        members
+                    } else {
+                        &variants[c]
+                    };
+                    if pool.is_empty() {
                         continue;
                     }
                     let mut rng = stream(seed, epoch, c as u64);
                     for _ in members.len()..target {
-                        out.push(members[rng.below(members.len())]);
+                        out.push(pool[rng.below(pool.len())]);
                     }
                 }
             }
@@ -210,6 +234,29 @@ mod tests {
         assert_ne!(e0, s.epoch(&l, 3, 7, 1), "fresh copies each epoch");
         let half = Sampling::Oversample { ratio: 0.5 }.epoch(&l, 3, 7, 0);
         assert_eq!(counts(&l, &half), [100, 50, 50]);
+    }
+
+    #[test]
+    fn oversampling_tops_up_with_variants_when_a_class_has_them() {
+        let l = labels();
+        // Variants of class 2 only: rows 140..150.
+        let variants = vec![2; 10];
+        let s = Sampling::Oversample { ratio: 1.0 };
+        let e = s.epoch_with_variants(&l, &variants, 3, 7, 0);
+        let originals = |class| e.iter().filter(|&&i| i < 140 && l[i] == class).count();
+        assert_eq!(originals(2), 10, "every original once");
+        assert_eq!(
+            e.iter().filter(|&&i| i >= 140).count(),
+            90,
+            "the top-up is all variants"
+        );
+        assert_eq!(originals(1), 100, "class 1 has no variants: copies");
+        let plain =
+            Sampling::Undersample { ratio: 1.0 }.epoch_with_variants(&l, &variants, 3, 7, 0);
+        assert!(
+            plain.iter().all(|&i| i < 140),
+            "other samplings ignore variants"
+        );
     }
 
     #[test]

@@ -7,6 +7,9 @@ pub struct Features {
     pub rows: usize,
     pub dim: usize,
     pub labels: Vec<usize>,
+    /// How many of the last rows are augmented variants of training examples
+    /// ([`Features::with_variants`]): over-sampling draws its top-ups from them.
+    pub variants: usize,
 }
 
 impl Features {
@@ -22,7 +25,23 @@ impl Features {
             rows,
             dim,
             labels,
+            variants: 0,
         }
+    }
+
+    /// These rows followed by `variants`' rows, marked as augmented variants.
+    pub fn with_variants(mut self, variants: &Features) -> Self {
+        assert_eq!(self.dim, variants.dim, "variants have the features' width");
+        self.values.extend_from_slice(&variants.values);
+        self.labels.extend_from_slice(&variants.labels);
+        self.rows += variants.rows;
+        self.variants += variants.rows;
+        self
+    }
+
+    /// Rows that are not variants: the training examples themselves.
+    pub fn originals(&self) -> usize {
+        self.rows - self.variants
     }
 
     pub fn row(&self, i: usize) -> &[f32] {
@@ -49,17 +68,19 @@ pub struct Standardizer {
 }
 
 impl Standardizer {
+    /// Fitted on the training examples themselves, not on augmented variants.
     pub fn fit(features: &Features) -> Self {
-        let (rows, dim) = (features.rows as f64, features.dim);
+        let originals = features.originals();
+        let (rows, dim) = (originals as f64, features.dim);
         let mut mean = vec![0f64; dim];
-        for i in 0..features.rows {
+        for i in 0..originals {
             for (m, &v) in mean.iter_mut().zip(features.row(i)) {
                 *m += v as f64;
             }
         }
         mean.iter_mut().for_each(|m| *m /= rows);
         let mut var = vec![0f64; dim];
-        for i in 0..features.rows {
+        for i in 0..originals {
             for ((s, &v), m) in var.iter_mut().zip(features.row(i)).zip(&mean) {
                 *s += (v as f64 - m).powi(2);
             }
@@ -88,6 +109,9 @@ impl Standardizer {
                     .map(|((v, m), s)| (v - m) / s)
             })
             .collect();
-        Features::new(values, features.dim, features.labels.clone())
+        Features {
+            variants: features.variants,
+            ..Features::new(values, features.dim, features.labels.clone())
+        }
     }
 }

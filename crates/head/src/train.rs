@@ -256,13 +256,14 @@ pub fn train_head(
     let loss_fn = config.loss.build(labels, &train.labels);
     let mut model = Head::new(&config.head, train.dim, classes, &mut rng, &autodiff);
     let mut optimizer = build_optimizer(config);
+    let (originals, variants) = train.labels.split_at(train.originals());
     let epoch_examples = |epoch: usize| {
         config
             .sampling
-            .epoch(&train.labels, classes, config.seed, epoch)
+            .epoch_with_variants(originals, variants, classes, config.seed, epoch)
     };
     let batches_per_epoch = match config.sampling {
-        Sampling::None => train.rows,
+        Sampling::None => originals.len(),
         _ => epoch_examples(0).len(),
     }
     .div_ceil(config.batch_size.max(1));
@@ -271,7 +272,7 @@ pub fn train_head(
     let mut best: Option<(f64, usize, Head, ClassificationReport)> = None;
     let monitor = config.monitor;
     let mut history = Vec::new();
-    let mut order: Vec<usize> = (0..train.rows).collect();
+    let mut order: Vec<usize> = (0..originals.len()).collect();
     let (mut step, mut examples_trained) = (0, 0);
     for epoch in 1..=config.epochs {
         if config.sampling != Sampling::None {

@@ -353,3 +353,41 @@ fn imbalance_remedies_raise_the_rare_class_recall_and_sampling_sets_the_epoch_si
         );
     }
 }
+
+#[test]
+fn augmented_variants_feed_over_sampling_and_nothing_else() {
+    let device = Device::flex();
+    let (train, valid) = (imbalanced(400, 20, 1), imbalanced(400, 20, 2));
+    // Variants of the rare class: its rows, jittered.
+    let mut rng = SplitMix64::new(5);
+    let rare: Vec<usize> = (0..train.rows).filter(|&i| train.labels[i] == 1).collect();
+    let mut variants = train.subset(&[rare.clone(), rare].concat());
+    variants
+        .values
+        .iter_mut()
+        .for_each(|v| *v += 0.3 * normal(&mut rng) as f32);
+    let augmented = train.clone().with_variants(&variants);
+    assert_eq!((augmented.rows, augmented.originals()), (460, 420));
+    let fit = |features: &Features, sampling| {
+        let config = TrainConfig {
+            epochs: 5,
+            patience: 5,
+            sampling,
+            ..TrainConfig::default()
+        };
+        train_head(features, &valid, &labels(2), &config, &device)
+    };
+    let weights = |head: &head::TrainedHead| head.predict_proba(&valid, &device);
+
+    // Without over-sampling the variants are not read: the very same head.
+    let plain = fit(&train, data::Sampling::None);
+    let ignoring = fit(&augmented, data::Sampling::None);
+    assert_eq!(weights(&plain), weights(&ignoring));
+    assert_eq!(ignoring.examples_trained, 5 * 420);
+    // Over-sampling tops the rare class up from the variants: same epoch size, other head.
+    let oversample = data::Sampling::Oversample { ratio: 1.0 };
+    let copies = fit(&train, oversample);
+    let from_variants = fit(&augmented, oversample);
+    assert_eq!(from_variants.examples_trained, 5 * 800);
+    assert_ne!(weights(&copies), weights(&from_variants));
+}

@@ -10,6 +10,9 @@ use crate::JointError;
 pub struct Examples {
     pub encodings: Vec<Encoding>,
     pub labels: Vec<usize>,
+    /// How many of the last examples are augmented variants of training examples
+    /// ([`Examples::with_variants`]): over-sampling draws its top-ups from them.
+    pub variants: usize,
 }
 
 impl Examples {
@@ -46,7 +49,21 @@ impl Examples {
         Ok(Self {
             encodings,
             labels: indices,
+            variants: 0,
         })
+    }
+
+    /// These examples followed by `variants`, marked as augmented variants.
+    pub fn with_variants(mut self, variants: Examples) -> Self {
+        self.variants += variants.len();
+        self.encodings.extend(variants.encodings);
+        self.labels.extend(variants.labels);
+        self
+    }
+
+    /// Examples that are not variants: the training examples themselves.
+    pub fn originals(&self) -> usize {
+        self.len() - self.variants
     }
 
     pub fn len(&self) -> usize {

@@ -237,12 +237,14 @@ fn epoch_plan(
             epoch,
         )
     };
+    let originals = train.originals();
     if config.sampling == Sampling::None {
-        return batches(lengths);
+        return batches(&lengths[..originals]);
     }
+    let (labels, variants) = train.labels.split_at(originals);
     let picked = config
         .sampling
-        .epoch(&train.labels, classes, config.seed, epoch);
+        .epoch_with_variants(labels, variants, classes, config.seed, epoch);
     let picked_lengths: Vec<usize> = picked.iter().map(|&i| lengths[i]).collect();
     batches(&picked_lengths)
         .into_iter()
@@ -252,9 +254,12 @@ fn epoch_plan(
 
 /// Examples per epoch: the same every epoch for every [`Sampling`].
 fn epoch_size(config: &FineTuneConfig, train: &Examples, classes: usize) -> usize {
+    let (labels, variants) = train.labels.split_at(train.originals());
     match config.sampling {
-        Sampling::None => train.len(),
-        sampling => sampling.epoch(&train.labels, classes, config.seed, 0).len(),
+        Sampling::None => labels.len(),
+        sampling => sampling
+            .epoch_with_variants(labels, variants, classes, config.seed, 0)
+            .len(),
     }
 }
 
@@ -283,6 +288,11 @@ fn check_settings(
         return Err(JointError::NoExamples {
             what: "the training set",
         });
+    }
+    if train.variants > 0 && !matches!(config.sampling, Sampling::Oversample { .. }) {
+        return Err(JointError::Setting(
+            "augmented variants are drawn by over-sampling: add --sampling oversample".into(),
+        ));
     }
     if valid.is_empty() {
         return Err(JointError::NoExamples {

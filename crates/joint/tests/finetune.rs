@@ -257,6 +257,7 @@ fn sampling_decides_which_examples_each_epoch_trains_on() {
                 .map(|&i| toy.train.encodings[i].clone())
                 .collect(),
             labels: keep.iter().map(|&i| toy.train.labels[i]).collect(),
+            variants: 0,
         };
         toy
     };

@@ -40,6 +40,10 @@ pub struct FinetuneArgs {
     /// stratified --valid-fraction of the training data is held out.
     #[arg(long)]
     pub valid: Option<PathBuf>,
+    /// Augmented variants of training examples (e.g. from `bertcls augment`):
+    /// --sampling oversample tops classes up from them instead of repeating examples.
+    #[arg(long)]
+    pub augmented: Option<PathBuf>,
     /// Held-out share of the training data when no --valid file is given.
     #[arg(long, default_value_t = 0.1)]
     pub valid_fraction: f64,
@@ -245,6 +249,16 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
         "the training set",
     )
     .with_context(|| format!("in {}", args.train.display()))?;
+    let train = match &args.augmented {
+        Some(path) => {
+            let records = args.columns.read(path, true)?;
+            let variants =
+                Examples::from_records(&records, &parts.tokenizer, &labels, "the augmented set")
+                    .with_context(|| format!("in {}", path.display()))?;
+            train.with_variants(variants)
+        }
+        None => train,
+    };
     let valid = Examples::from_records(
         &valid_records,
         &parts.tokenizer,
@@ -253,11 +267,15 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
     )
     .context("in the validation data")?;
     eprintln!(
-        "fine-tuning {} ({} layers, max_len {}) on {} examples, {} classes; validating on {}",
+        "fine-tuning {} ({} layers, max_len {}) on {} examples{}, {} classes; validating on {}",
         args.model.model.display(),
         parts.config.num_hidden_layers,
         args.model.max_len,
-        train.len(),
+        train.originals(),
+        match train.variants {
+            0 => String::new(),
+            n => format!(" (+{n} augmented variants)"),
+        },
         labels.len(),
         valid.len()
     );
@@ -298,11 +316,12 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
             progress,
         )
     };
-    let decision = args
-        .decision
-        .rule(labels.names(), &train.labels, &valid.labels, || {
-            evaluate(&valid, &mut |_| {}).probabilities
-        })?;
+    let decision = args.decision.rule(
+        labels.names(),
+        &train.labels[..train.originals()],
+        &valid.labels,
+        || evaluate(&valid, &mut |_| {}).probabilities,
+    )?;
     if decision != DecisionRule::Argmax {
         eprintln!("decision: {decision}");
     }
@@ -348,7 +367,8 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
         "classifier": classifier,
         "config": config,
         "labels": labels.names(),
-        "train_examples": train.len(),
+        "train_examples": train.originals(),
+        "augmented_variants": train.variants,
         "valid_examples": valid.len(),
         "stop": outcome.stop,
         "steps": outcome.steps,

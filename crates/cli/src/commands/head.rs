@@ -45,6 +45,11 @@ pub struct CacheArgs {
     /// Embedding cache(s) of the validation data, for early stopping and ranking.
     #[arg(long, num_args = 1.., required = true)]
     pub valid: Vec<PathBuf>,
+    /// Embedding cache(s) of augmented variants of training examples (`bertcls
+    /// augment`, then `bertcls embed`): --sampling oversample tops classes up from
+    /// them instead of repeating examples.
+    #[arg(long, num_args = 1..)]
+    pub augmented: Vec<PathBuf>,
     /// Where heads train: flex (CPU, default) or ndarray; heads are too small for a GPU to pay.
     #[arg(long, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
@@ -200,13 +205,20 @@ fn prepare(caches: &CacheArgs) -> Result<Prepared> {
             .with_context(|| format!("opening {}", paths[0].display()))
     };
     let (train, valid) = (open(&caches.train)?, open(&caches.valid)?);
+    let augmented = (!caches.augmented.is_empty())
+        .then(|| open(&caches.augmented))
+        .transpose()?;
     let encoder = train.meta.spec.encoder_only();
-    if valid.meta.spec.encoder_only() != encoder {
-        bail!(
-            "train and validation features come from different encoders:\n  train: {}\n  valid: {}",
-            train.meta.spec.describe_encoder(),
-            valid.meta.spec.describe_encoder()
-        );
+    for (what, other) in
+        std::iter::once(("validation", &valid)).chain(augmented.iter().map(|a| ("augmented", a)))
+    {
+        if other.meta.spec.encoder_only() != encoder {
+            bail!(
+                "train and {what} features come from different encoders:\n  train: {}\n  {what}: {}",
+                train.meta.spec.describe_encoder(),
+                other.meta.spec.describe_encoder()
+            );
+        }
     }
     let labels = LabelMap::from_labels(train.meta.labels.iter().flatten());
     if labels.len() < 2 {
@@ -216,8 +228,12 @@ fn prepare(caches: &CacheArgs) -> Result<Prepared> {
             labels.names()
         );
     }
+    let mut train_features = features(&train, &labels)?;
+    if let Some(augmented) = &augmented {
+        train_features = train_features.with_variants(&features(augmented, &labels)?);
+    }
     Ok(Prepared {
-        train: features(&train, &labels)?,
+        train: train_features,
         valid: features(&valid, &labels)?,
         origin: FeatureOrigin {
             fingerprint: encoder.fingerprint(),
@@ -237,7 +253,8 @@ fn with_decision(
     data: &Prepared,
 ) -> Result<TrainedHead> {
     let names = data.labels.names();
-    let rule = decision.rule(names, &data.train.labels, &data.valid.labels, || {
+    let train_labels = &data.train.labels[..data.train.originals()];
+    let rule = decision.rule(names, train_labels, &data.valid.labels, || {
         head.predict_proba(&data.valid, &data.device)
     })?;
     if rule == DecisionRule::Argmax {
@@ -249,6 +266,15 @@ fn with_decision(
         head.decision, head.valid_report.macro_f1, head.valid_report.accuracy
     );
     Ok(head)
+}
+
+/// Augmented variants are read by over-sampling only: anything else would silently
+/// ignore the --augmented caches.
+fn check_variants_are_drawn(data: &Prepared, sampling: Sampling) -> Result<()> {
+    if data.train.variants > 0 && !matches!(sampling, Sampling::Oversample { .. }) {
+        bail!("--augmented variants are drawn by over-sampling: add --sampling oversample");
+    }
+    Ok(())
 }
 
 /// A cache's vectors with class indices; every row must carry a known label.
@@ -295,6 +321,7 @@ fn train(args: TrainArgs) -> Result<()> {
         );
     };
     let data = prepare(&args.caches)?;
+    check_variants_are_drawn(&data, config.sampling)?;
     let head = head::train_head(
         &data.train,
         &data.valid,
@@ -344,6 +371,7 @@ pub fn sweep_heads(args: &SweepArgs) -> Result<SweepOutcome> {
         None => grid.configs(),
     };
     let data = prepare(&args.caches)?;
+    check_variants_are_drawn(&data, grid.base.sampling)?;
     eprintln!(
         "sweeping {} heads over {} × {} features ({} classes)",
         configs.len(),

@@ -90,3 +90,11 @@ pub fn bertcls_fails(args: &[&str], paths: &[(&str, &Path)]) -> String {
     assert!(!output.status.success(), "bertcls {args:?} should fail");
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// `bertcls finetune --max-len 16 --epochs 1` plus `extra`: a run of the tiny model
+/// that takes a fraction of a second.
+pub fn finetune_briefly(extra: &[&str], paths: &[(&str, &Path)]) -> Output {
+    let mut args = vec!["finetune", "--max-len", "16", "--epochs", "1"];
+    args.extend_from_slice(extra);
+    bertcls(&args, paths)
+}
