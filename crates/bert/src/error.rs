@@ -35,6 +35,11 @@ pub enum BertError {
     #[error("backend wgpu is not compiled in: rebuild with `--features wgpu`")]
     WgpuNotCompiled,
 
+    #[error(
+        "no wgpu adapter answers (no GPU driver; on Linux, mesa-vulkan-drivers provides lavapipe, a software one)"
+    )]
+    NoWgpuAdapter,
+
     #[error("max_len {max_len} exceeds the model's max_position_embeddings {max_positions}")]
     MaxLenTooLong {
         max_len: usize,

@@ -18,7 +18,7 @@ mod pooling;
 mod pretrained;
 mod weights;
 
-pub use backend::BackendKind;
+pub use backend::{BackendKind, backends_to_check};
 pub use config::{BertConfig, HiddenAct};
 pub use error::BertError;
 pub use input::BertInput;

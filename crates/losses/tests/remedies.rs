@@ -28,15 +28,30 @@ fn log_softmax(row: &[f64; 3]) -> [f64; 3] {
     row.map(|v| v - log_sum)
 }
 
-fn value(loss: &dyn ClassificationLoss, logits: &[[f64; 3]; 4]) -> f64 {
-    let (l, t) = tensors(logits, &Device::flex());
+fn value_on(loss: &dyn ClassificationLoss, logits: &[[f64; 3]; 4], device: &Device) -> f64 {
+    let (l, t) = tensors(logits, device);
     loss.forward(l, t).into_scalar::<f32>() as f64
 }
 
-/// Autodiff gradient against central differences, every logit.
-fn check_gradient(loss: &dyn ClassificationLoss) {
-    let device = Device::flex().autodiff();
-    let (logits, targets) = tensors(&LOGITS, &device);
+fn value(loss: &dyn ClassificationLoss, logits: &[[f64; 3]; 4]) -> f64 {
+    value_on(loss, logits, &Device::flex())
+}
+
+/// On flex, ndarray and wgpu (CI requires it: BERTCLS_REQUIRE_WGPU=1), the loss of
+/// `LOGITS` is `expected` and its gradient matches finite differences.
+fn matches_on_every_backend(loss: &dyn ClassificationLoss, expected: f64) {
+    let required = std::env::var("BERTCLS_REQUIRE_WGPU").is_ok_and(|v| v == "1");
+    for (kind, device) in bert::backends_to_check(required).expect("wgpu must run") {
+        let got = value_on(loss, &LOGITS, &device);
+        assert!((got - expected).abs() < 1e-5, "{kind}: {got} vs {expected}");
+        check_gradient(loss, &device);
+    }
+}
+
+/// Autodiff gradient on `device` against central differences, every logit.
+fn check_gradient(loss: &dyn ClassificationLoss, device: &Device) {
+    let autodiff = device.clone().autodiff();
+    let (logits, targets) = tensors(&LOGITS, &autodiff);
     let logits = logits.require_grad();
     let grads = loss.forward(logits.clone(), targets).backward();
     let analytic: Vec<f32> = logits
@@ -51,7 +66,8 @@ fn check_gradient(loss: &dyn ClassificationLoss) {
             let (mut plus, mut minus) = (LOGITS, LOGITS);
             plus[i][c] += h;
             minus[i][c] -= h;
-            let numeric = (value(loss, &plus) - value(loss, &minus)) / (2.0 * h);
+            let numeric =
+                (value_on(loss, &plus, device) - value_on(loss, &minus, device)) / (2.0 * h);
             let a = analytic[i * 3 + c] as f64;
             assert!(
                 (a - numeric).abs() < 2e-3 + 2e-2 * numeric.abs(),
@@ -77,9 +93,7 @@ fn weighted_cross_entropy_with_label_smoothing_is_pytorchs() {
         }
         norm += weights[t];
     }
-    let expected = total / norm;
-    let got = value(&loss, &LOGITS);
-    assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+    matches_on_every_backend(&loss, total / norm);
     // Unweighted and unsmoothed it is the plain mean of −log p_target.
     let plain = LOGITS
         .iter()
@@ -88,7 +102,6 @@ fn weighted_cross_entropy_with_label_smoothing_is_pytorchs() {
         .sum::<f64>()
         / 4.0;
     assert!((value(&CrossEntropy::default(), &LOGITS) - plain).abs() < 1e-5);
-    check_gradient(&loss);
 }
 
 #[test]
@@ -108,14 +121,12 @@ fn focal_loss_is_the_formula_and_reduces_to_cross_entropy() {
         })
         .sum::<f64>()
         / 4.0;
-    let got = value(&loss, &LOGITS);
-    assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+    matches_on_every_backend(&loss, expected);
     let as_ce = FocalLoss {
         gamma: 0.0,
         alpha: None,
     };
     assert!((value(&as_ce, &LOGITS) - value(&CrossEntropy::default(), &LOGITS)).abs() < 1e-6);
-    check_gradient(&loss);
 }
 
 #[test]
@@ -155,11 +166,9 @@ fn ghm_loss_is_the_weighted_cross_entropy_of_its_bins() {
         .map(|((row, &t), w)| -w * log_softmax(row)[t])
         .sum::<f64>()
         / 4.0;
-    let got = value(&ghm, &LOGITS);
-    assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
     // The weights are constants of the backward pass; away from bin edges the
     // finite difference sees the same bins.
-    check_gradient(&ghm);
+    matches_on_every_backend(&ghm, expected);
 }
 
 #[test]

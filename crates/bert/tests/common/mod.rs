@@ -27,48 +27,11 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Every backend to check numerics on: the CPU backends always; wgpu when compiled
-/// in and an adapter answers. With BERTCLS_REQUIRE_WGPU=1 (CI), a missing adapter
-/// fails the test instead of skipping it.
+/// Every backend to check numerics on (see [`bert::backends_to_check`]); CI sets
+/// BERTCLS_REQUIRE_WGPU=1 so that a missing wgpu fails instead of being skipped.
 pub fn backends() -> Vec<(BackendKind, Device)> {
-    let mut backends = vec![
-        (BackendKind::Flex, BackendKind::Flex.device().unwrap()),
-        (BackendKind::Ndarray, BackendKind::Ndarray.device().unwrap()),
-    ];
-    if let Some(device) = wgpu_device() {
-        backends.push((BackendKind::Wgpu, device));
-    }
-    backends
-}
-
-fn wgpu_device() -> Option<Device> {
     let required = std::env::var("BERTCLS_REQUIRE_WGPU").is_ok_and(|v| v == "1");
-    let Ok(device) = BackendKind::Wgpu.device() else {
-        assert!(
-            !required,
-            "BERTCLS_REQUIRE_WGPU=1 but the wgpu feature is not compiled in"
-        );
-        eprintln!("wgpu tests skipped: built without the `wgpu` feature");
-        return None;
-    };
-    // Device creation is lazy; the first operation finds out whether an adapter exists.
-    let probe = device.clone();
-    let works = std::panic::catch_unwind(move || {
-        Tensor::<1>::from_floats([1.0, 2.0], &probe)
-            .sum()
-            .into_scalar::<f32>()
-            == 3.0
-    })
-    .unwrap_or(false);
-    if !works {
-        assert!(
-            !required,
-            "BERTCLS_REQUIRE_WGPU=1 but no wgpu adapter is available"
-        );
-        eprintln!("wgpu tests skipped: no wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
-        return None;
-    }
-    Some(device)
+    bert::backends_to_check(required).expect("BERTCLS_REQUIRE_WGPU=1: wgpu must run")
 }
 
 pub fn to_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
