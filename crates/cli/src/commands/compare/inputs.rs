@@ -142,7 +142,10 @@ pub fn resolve(request: &DataRequest<'_>) -> Result<ComparisonData> {
     let dir = derived_dir(
         request.work_dir,
         &name,
-        [Some(&train), valid.as_ref(), test.as_ref()],
+        &[Some(&train), valid.as_ref(), test.as_ref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>(),
         &derivation,
     )?;
     let write = |file: &str, records: &[Record]| -> Result<PathBuf> {
@@ -221,14 +224,14 @@ fn stratified_subset(records: Vec<Record>, n: usize, seed: u64) -> Vec<Record> {
 }
 
 /// `work_dir/NAME-KEY`, KEY from the sources' checksums and the derivation.
-fn derived_dir<const N: usize>(
+fn derived_dir(
     work_dir: &Path,
     name: &str,
-    sources: [Option<&PathBuf>; N],
+    sources: &[&PathBuf],
     derivation: &str,
 ) -> Result<PathBuf> {
     let mut key = Sha256::new();
-    for source in sources.into_iter().flatten() {
+    for source in sources {
         key.update(sha256_file(source)?.as_bytes());
     }
     key.update(derivation.as_bytes());

@@ -331,6 +331,7 @@ impl<'a> Plan<'a> {
         let build_seconds =
             |cache: &encoder::EmbeddingCache| cache.meta.build.map_or(0.0, |b| b.seconds);
         let embedding_seconds = build_seconds(&train) + build_seconds(&valid);
+        let test_embedding_seconds = build_seconds(&test);
 
         let mut runs = Vec::new();
         let (mut leaderboard, mut grid) = (Vec::new(), serde_json::Value::Null);
@@ -382,7 +383,6 @@ impl<'a> Plan<'a> {
                     .collect();
             }
             let best = sweep.entries.first().context("the sweep trained no head")?;
-            let test_embedding = test.meta.build.map_or(0.0, |b| b.seconds);
             runs.push(RunResult {
                 seed,
                 valid_macro_f1: best.valid_macro_f1,
@@ -395,7 +395,7 @@ impl<'a> Plan<'a> {
                     ),
                 ],
                 inference_docs_per_second: test_report.examples as f64
-                    / (test_embedding + head_seconds).max(1e-9),
+                    / (test_embedding_seconds + head_seconds).max(1e-9),
                 peak_rss_mib: max_option(embedding_peak, progress::peak_rss_mib()),
                 model_bytes: encoder_bytes(&self.args.model)
                     + machine::size_on_disk(&sweep.best_head),
