@@ -13,6 +13,7 @@ mod backend;
 mod config;
 mod error;
 mod input;
+pub mod kernels;
 mod model;
 mod pooling;
 mod pretrained;

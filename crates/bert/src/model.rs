@@ -10,9 +10,10 @@ use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
     LinearConfig,
 };
-use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use burn::tensor::activation::{gelu_approximate, relu, softmax};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
+use crate::kernels::gelu;
 use crate::{BertConfig, BertInput, HiddenAct};
 
 /// A BERT encoder: token ids in, one contextual vector per token out.

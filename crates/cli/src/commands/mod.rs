@@ -1,4 +1,5 @@
 pub mod augment;
+pub mod bench;
 pub mod compare;
 pub mod embed;
 pub mod finetune;

@@ -1,0 +1,61 @@
+//! Fused kernels for the operations burn's CPU backends run slowly, behind one small
+//! backend extension so that the model keeps a single code path on every device.
+//!
+//! [`gelu`] is the only one so far: burn's flex and ndarray backends evaluate it
+//! element by element on one thread, which was half of MiniLM's forward time on a
+//! 2-core CPU. On the GPU (`Cube`) the extension falls back to burn's own GELU, and
+//! under autodiff it records [`gelu_backward`](BertKernels::erf_gelu_backward) as the
+//! gradient, so training takes the fast path both ways.
+
+// burn deprecates ndarray in favour of flex; users still choose it, so it keeps the kernels.
+#![allow(deprecated)]
+
+mod autodiff;
+mod cpu;
+mod gelu;
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::tensor::Tensor;
+use std::f64::consts::FRAC_1_SQRT_2;
+
+/// 1/√(2π), the standard normal density at 0.
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+/// Operations BERT needs that a backend may run faster than their composition.
+/// The default bodies are burn's own operations: a backend overrides what it can do better.
+#[backend_extension(Flex, NdArray, Cube: cfg(feature = "wgpu"), Autodiff)]
+pub trait BertKernels: Backend {
+    /// The exact GELU, `x · Φ(x)`.
+    fn erf_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::gelu(x)
+    }
+
+    /// `grad · d/dx[x · Φ(x)] = grad · (Φ(x) + x · φ(x))`, φ the standard normal density.
+    ///
+    /// Composed here rather than delegated to burn's `gelu_backward`, whose default
+    /// (ndarray's, and the GPU's) differentiates the tanh approximation instead of the
+    /// erf GELU that the forward pass computes: off by up to 2e-3.
+    fn erf_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        let cdf = Self::float_mul_scalar(
+            Self::float_add_scalar(
+                Self::float_erf(Self::float_mul_scalar(x.clone(), FRAC_1_SQRT_2.into())),
+                1.0.into(),
+            ),
+            0.5.into(),
+        );
+        let half_square =
+            Self::float_mul_scalar(Self::float_mul(x.clone(), x.clone()), (-0.5).into());
+        let density = Self::float_mul_scalar(Self::float_exp(half_square), INV_SQRT_2PI.into());
+        let slope = Self::float_add(cdf, Self::float_mul(x, density));
+        Self::float_mul(slope, grad)
+    }
+}
+
+#[cfg(feature = "wgpu")]
+impl BertKernels for burn::backend::Cube {}
+
+/// The exact (erf) GELU of BERT, on whatever device `x` lives, differentiable.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as BertKernels>::erf_gelu(x.into_dispatch()))
+}
