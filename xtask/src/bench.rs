@@ -294,7 +294,7 @@ fn sweep_at_10k(root: &Path, bertcls: &Path) -> Result<Value> {
 }
 
 /// Writes `bench/results/NAME-<unix time>.json`.
-fn write_results(root: &Path, name: &str, results: &Value) -> Result<PathBuf> {
+pub(crate) fn write_results(root: &Path, name: &str, results: &Value) -> Result<PathBuf> {
     let out_dir = root.join("bench/results");
     std::fs::create_dir_all(&out_dir)?;
     let stamp = std::time::SystemTime::now()
@@ -373,7 +373,7 @@ fn cache_rows(cache: &PathBuf) -> Result<usize> {
         .context("cache without rows")
 }
 
-fn machine() -> Value {
+pub(crate) fn machine() -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
         s.lines()
             .find(|l| l.starts_with("model name"))

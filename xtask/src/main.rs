@@ -6,11 +6,12 @@
 //! - `cargo xtask reference`          regenerate the PyTorch parity fixtures
 //! - `cargo xtask compare [ARGS]`     the main job: both modes on one data set, a report
 //! - `cargo xtask pipeline`           embed, sweep heads, test the best (pipeline mode)
-//! - `cargo xtask bench heads|finetune`  ours against the PyTorch reference, same run
+//! - `cargo xtask bench heads|finetune|encoder|step`  ours against the PyTorch reference, same run
 
 mod archive;
 mod bench;
 mod fetch;
+mod speed;
 mod system;
 
 use std::path::{Path, PathBuf};
@@ -87,6 +88,28 @@ enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         epochs: usize,
     },
+    /// Encoder inference on R8's test set, ours and PyTorch's on the same batches: a fixed
+    /// full batch (median of --repeats) and one pass in length-sorted batches;
+    /// sentences/s, GFLOP/s against the matmul rate measured in the same run, peak
+    /// memory. About 2 minutes.
+    Encoder {
+        #[arg(long, default_value_t = 128)]
+        max_len: usize,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 10)]
+        repeats: usize,
+    },
+    /// Full fine-tuning steps (forward, backward, clipping, AdamW) on full R8 batches,
+    /// ours and PyTorch's: steps/s per batch size, peak memory. About 3 minutes.
+    Step {
+        #[arg(long, default_value_t = 128)]
+        max_len: usize,
+        #[arg(long, value_delimiter = ',', default_value = "16,32")]
+        batch_sizes: Vec<usize>,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -126,6 +149,36 @@ fn main() -> Result<()> {
         Task::Bench {
             what: BenchWhat::Finetune { epochs },
         } => bench::finetune(&root, epochs),
+        Task::Bench {
+            what:
+                BenchWhat::Encoder {
+                    max_len,
+                    batch_size,
+                    repeats,
+                },
+        } => speed::encoder(
+            &root,
+            &speed::Workload {
+                max_len,
+                batch_sizes: vec![batch_size],
+                repeats,
+            },
+        ),
+        Task::Bench {
+            what:
+                BenchWhat::Step {
+                    max_len,
+                    batch_sizes,
+                    repeats,
+                },
+        } => speed::step(
+            &root,
+            &speed::Workload {
+                max_len,
+                batch_sizes,
+                repeats,
+            },
+        ),
         Task::Compare { args } => compare(&root, &args),
         Task::Pipeline { data, out } => pipeline(&root, &data, &out),
     }

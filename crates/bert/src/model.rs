@@ -13,7 +13,7 @@ use burn::nn::{
 use burn::tensor::activation::{gelu_approximate, relu, softmax};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
-use crate::kernels::gelu;
+use crate::kernels::{dropout, gelu};
 use crate::{BertConfig, BertInput, HiddenAct};
 
 /// A BERT encoder: token ids in, one contextual vector per token out.
@@ -137,7 +137,7 @@ impl BertEmbeddings {
         let embedded = word_embeddings
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(token_type_ids);
-        self.dropout.forward(self.layer_norm.forward(embedded))
+        dropout(&self.dropout, self.layer_norm.forward(embedded))
     }
 }
 
@@ -235,7 +235,7 @@ impl BertSelfAttention {
 
         let scale = (self.head_dim as f64).sqrt().recip();
         let scores = query.matmul(key.swap_dims(2, 3)).mul_scalar(scale) + bias.clone();
-        let probs = self.dropout.forward(softmax(scores, 3));
+        let probs = dropout(&self.dropout, softmax(scores, 3));
         probs
             .matmul(value)
             .swap_dims(1, 2)
@@ -287,7 +287,7 @@ impl BertOutputBlock {
     }
 
     fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        let projected = self.dropout.forward(self.dense.forward(hidden));
+        let projected = dropout(&self.dropout, self.dense.forward(hidden));
         self.layer_norm.forward(projected + residual)
     }
 }

@@ -22,8 +22,10 @@ fn finetune_predict_evaluate() {
             "32",
             "--epochs",
             "8",
+            // At 3e-3 this toy task overfits on some dropout draws (validation at chance
+            // with the training loss near 0); 1e-3 learns it on every seed tried (5 of 5).
             "--lr",
-            "3e-3",
+            "1e-3",
             "--batch-size",
             "8",
         ],

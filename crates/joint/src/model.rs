@@ -134,7 +134,7 @@ impl BertClassifier {
                 Pooling::Mean.pool(output.last_hidden_state, input.attention_mask.clone())
             }
         };
-        self.dropout.forward(pooled)
+        bert::kernels::dropout(&self.dropout, pooled)
     }
 
     /// Number of classes.

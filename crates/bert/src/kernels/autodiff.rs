@@ -7,7 +7,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend};
+use burn::backend::{Autodiff, AutodiffBackend, Backend};
 
 use super::BertKernels;
 
@@ -40,5 +40,10 @@ impl<B: Backend + BertKernels, C: CheckpointStrategy> BertKernels for Autodiff<B
             }
             OpsKind::UnTracked(prep) => prep.finish(B::erf_gelu(x.into_primitive())),
         }
+    }
+
+    /// A constant: the product `x * mask` is what autodiff tracks.
+    fn dropout_mask(x: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
+        Self::from_inner(B::dropout_mask(Self::inner(x), keep))
     }
 }

@@ -11,9 +11,10 @@ use burn::backend::NdArray;
 use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata};
-use burn::tensor::{DType, TensorData};
+use burn::tensor::{DType, Distribution, FloatDType, TensorData};
 
 use super::BertKernels;
+use super::dropout::fill_dropout_mask;
 use super::gelu::{gelu_backward_in_place, gelu_in_place};
 
 macro_rules! cpu_kernels {
@@ -39,6 +40,19 @@ macro_rules! cpu_kernels {
                 gelu_backward_in_place(f32s(&mut x), f32s(&mut grad));
                 Self::float_from_data(grad, &device)
             }
+
+            fn dropout_mask(x: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
+                if x.dtype() != DType::F32 {
+                    return Self::float_mul_scalar(
+                        Self::float_random(x.shape(), Distribution::Bernoulli(keep), &x.device(), x.dtype().into()),
+                        (1.0 / keep).into(),
+                    );
+                }
+                let (shape, device) = (x.shape(), x.device());
+                let mut mask = vec![0.0f32; shape.num_elements()];
+                fill_dropout_mask(&mut mask, keep, seed_from::<Self>(&device));
+                Self::float_from_data(TensorData::new(mask, shape), &device)
+            }
         }
     )*};
 }
@@ -61,6 +75,20 @@ fn read<B: Backend>(x: FloatTensor<B>) -> TensorData {
         }
         std::thread::yield_now();
     }
+}
+
+/// 64 bits from the backend's own generator, so that seeding the device decides the
+/// masks as it decides every other random tensor.
+fn seed_from<B: Backend>(device: &B::Device) -> u64 {
+    let draws = read::<B>(B::float_random(
+        [2].into(),
+        Distribution::Uniform(0.0, 1.0),
+        device,
+        FloatDType::F32,
+    ));
+    let draws = draws.as_slice::<f32>().expect("drawn as f32");
+    let half = |u: f32| (u as f64 * 4_294_967_296.0) as u64;
+    half(draws[0]) << 32 | half(draws[1])
 }
 
 fn f32s(data: &mut TensorData) -> &mut [f32] {

@@ -12,11 +12,14 @@
 
 mod autodiff;
 mod cpu;
+mod dropout;
 mod gelu;
 
+use burn::backend::TensorMetadata;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
-use burn::tensor::Tensor;
+use burn::nn::Dropout;
+use burn::tensor::{Distribution, Tensor};
 use std::f64::consts::FRAC_1_SQRT_2;
 
 /// 1/√(2π), the standard normal density at 0.
@@ -50,10 +53,37 @@ pub trait BertKernels: Backend {
         let slope = Self::float_add(cdf, Self::float_mul(x, density));
         Self::float_mul(slope, grad)
     }
+
+    /// A dropout mask shaped like `x`: `1/keep` with probability `keep`, else 0,
+    /// drawn from the device's random generator (so `device.seed(s)` decides it).
+    fn dropout_mask(x: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
+        let mask = Self::float_random(
+            x.shape(),
+            Distribution::Bernoulli(keep),
+            &x.device(),
+            x.dtype().into(),
+        );
+        Self::float_mul_scalar(mask, (1.0 / keep).into())
+    }
 }
 
 #[cfg(feature = "wgpu")]
 impl BertKernels for burn::backend::Cube {}
+
+/// burn's [`Dropout::forward`](burn::nn::Dropout), its mask drawn by the backend's
+/// kernel: active only when training (an autodiff device, the layer's training flag
+/// on, a probability above 0), the kept elements scaled by `1/(1 - p)`.
+pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    if !layer.training.is_enabled() || !x.device().is_autodiff() || layer.prob == 0.0 {
+        return x;
+    }
+    let keep = 1.0 - layer.prob;
+    let mask = Tensor::from_dispatch(<Dispatch as BertKernels>::dropout_mask(
+        x.clone().into_dispatch(),
+        keep,
+    ));
+    x * mask
+}
 
 /// The exact (erf) GELU of BERT, on whatever device `x` lives, differentiable.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {

@@ -1,0 +1,262 @@
+//! `cargo xtask bench encoder|step`: throughput against PyTorch on identical batches.
+//!
+//! Both sides are separate processes running the same workload (`bertcls bench …` and
+//! `scripts/reference/bench_*.py`), one after the other in the same command, so the
+//! ratio compares them on this machine under the same conditions. Each prints one JSON
+//! object; this side checks that they saw the same tokens, derives rates and the
+//! fraction of the matmul rate measured in the same run, and writes
+//! `bench/results/NAME-<time>.json`.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, ensure};
+use serde_json::{Value, json};
+
+use crate::bench::{machine, write_results};
+use crate::{build_bertcls, fetch, fetch_data, reference_python};
+
+const MODEL: &str = "models/all-MiniLM-L6-v2";
+
+/// The size of the workload, shared by both sides.
+pub struct Workload {
+    pub max_len: usize,
+    pub batch_sizes: Vec<usize>,
+    pub repeats: usize,
+}
+
+/// Encoder inference on R8's test set: a fixed full batch and the length-sorted pass.
+pub fn encoder(root: &Path, workload: &Workload) -> Result<()> {
+    let batch_size = workload.batch_sizes[0].to_string();
+    let (ours, reference) = both_sides(root, "encoder", "r8/test.jsonl", |c| {
+        c.args(["--max-len", &workload.max_len.to_string()])
+            .args(["--batch-size", &batch_size])
+            .args(["--repeats", &workload.repeats.to_string()])
+    })?;
+    ensure!(
+        ours["sorted"]["tokens"] == reference["sorted"]["tokens"]
+            && ours["sorted"]["padded_tokens"] == reference["sorted"]["padded_tokens"],
+        "the two sides tokenized differently (ours {} / {} tokens, PyTorch's {} / {}): the comparison would not be fair",
+        ours["sorted"]["tokens"],
+        ours["sorted"]["padded_tokens"],
+        reference["sorted"]["tokens"],
+        reference["sorted"]["padded_tokens"]
+    );
+
+    let model = ModelShape::read(root)?;
+    let peak = matmul_peak(&ours, &reference);
+    let fixed_flops = model.forward_flops(workload.max_len) * number(&ours["fixed"]["tokens"]);
+    let rates = |side: &Value| {
+        let fixed = number(&side["fixed"]["seconds"]);
+        let sorted = number(&side["sorted"]["seconds"]);
+        json!({
+            "fixed_sentences_per_second": number(&side["fixed"]["sequences"]) / fixed,
+            "fixed_tokens_per_second": number(&side["fixed"]["tokens"]) / fixed,
+            "fixed_gflops": fixed_flops / fixed / 1e9,
+            "fixed_fraction_of_matmul_peak": fixed_flops / fixed / 1e9 / peak,
+            "sorted_sentences_per_second": number(&side["sorted"]["sequences"]) / sorted,
+            "sorted_tokens_per_second": number(&side["sorted"]["tokens"]) / sorted,
+            "peak_rss_mib": side["peak_rss_mib"],
+        })
+    };
+    let (ours_rates, reference_rates) = (rates(&ours), rates(&reference));
+    println!(
+        "\nMiniLM inference, R8 test set, max_len {}, batch {batch_size}; matmul rate this run {peak:.0} GFLOP/s\n",
+        workload.max_len
+    );
+    println!("{:<34} {:>12} {:>12} {:>8}", "", "ours", "PyTorch", "ratio");
+    let row = |name: &str, key: &str, digits: usize| {
+        let (a, b) = (number(&ours_rates[key]), number(&reference_rates[key]));
+        println!("{name:<34} {a:>12.digits$} {b:>12.digits$} {:>7.2}x", a / b);
+    };
+    row("fixed batch: sentences/s", "fixed_sentences_per_second", 1);
+    row("fixed batch: GFLOP/s", "fixed_gflops", 1);
+    row(
+        "fixed batch: fraction of matmul rate",
+        "fixed_fraction_of_matmul_peak",
+        2,
+    );
+    row("sorted pass: sentences/s", "sorted_sentences_per_second", 1);
+    row("sorted pass: tokens/s", "sorted_tokens_per_second", 0);
+    row("peak RSS, MiB (lower is better)", "peak_rss_mib", 0);
+
+    let results = json!({
+        "benchmark": "encoder",
+        "machine": machine(),
+        "workload": {"model": "all-MiniLM-L6-v2", "data": "r8 test", "max_len": workload.max_len,
+                     "batch_size": workload.batch_sizes[0], "repeats": workload.repeats},
+        "matmul_peak_gflops": peak,
+        "ours": {"raw": ours, "rates": ours_rates},
+        "reference": {"raw": reference, "rates": reference_rates},
+    });
+    println!(
+        "\nresults: {}",
+        write_results(root, "encoder", &results)?.display()
+    );
+    Ok(())
+}
+
+/// Full fine-tuning steps on R8 training texts that fill max_len, at each batch size.
+pub fn step(root: &Path, workload: &Workload) -> Result<()> {
+    let sizes = workload
+        .batch_sizes
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let (ours, reference) = both_sides(root, "step", "r8/train.jsonl", |c| {
+        c.args(["--max-len", &workload.max_len.to_string()])
+            .args(["--batch-sizes", &sizes])
+            .args(["--repeats", &workload.repeats.to_string()])
+    })?;
+
+    // A training step costs about three forward passes: the forward, and the backward's
+    // two products per matmul (the input's gradient and the weight's).
+    let model = ModelShape::read(root)?;
+    let step_flops =
+        |batch: f64| 3.0 * model.forward_flops(workload.max_len) * batch * workload.max_len as f64;
+    println!(
+        "\nMiniLM fine-tuning steps (forward, backward, clipping, AdamW), max_len {}\n",
+        workload.max_len
+    );
+    println!(
+        "{:>6} {:>13} {:>13} {:>8} {:>12} {:>12}",
+        "batch", "ours step/s", "PyTorch", "ratio", "ours GFLOP/s", "PyTorch"
+    );
+    let mut steps = Vec::new();
+    for (a, b) in array(&ours["steps"])?
+        .iter()
+        .zip(array(&reference["steps"])?)
+    {
+        let batch = number(&a["batch_size"]);
+        let (ours_s, reference_s) = (number(&a["seconds"]), number(&b["seconds"]));
+        println!(
+            "{batch:>6} {:>13.2} {:>13.2} {:>7.2}x {:>12.1} {:>12.1}",
+            1.0 / ours_s,
+            1.0 / reference_s,
+            reference_s / ours_s,
+            step_flops(batch) / ours_s / 1e9,
+            step_flops(batch) / reference_s / 1e9
+        );
+        steps.push(json!({
+            "batch_size": batch,
+            "ours_sentences_per_second": batch / ours_s,
+            "reference_sentences_per_second": batch / reference_s,
+            "ratio_ours_over_pytorch": reference_s / ours_s,
+        }));
+    }
+    println!(
+        "peak RSS, MiB: ours {:.0}, PyTorch {:.0} (the largest batch)",
+        number(&ours["peak_rss_mib"]),
+        number(&reference["peak_rss_mib"])
+    );
+    let results = json!({
+        "benchmark": "step",
+        "machine": machine(),
+        "workload": {"model": "all-MiniLM-L6-v2", "data": "r8 train", "max_len": workload.max_len,
+                     "batch_sizes": workload.batch_sizes, "repeats": workload.repeats},
+        "steps": steps,
+        "ours": ours,
+        "reference": reference,
+    });
+    println!(
+        "\nresults: {}",
+        write_results(root, "step", &results)?.display()
+    );
+    Ok(())
+}
+
+/// Runs `bertcls bench WHAT` and `scripts/reference/bench_WHAT.py` on the same model and
+/// data file (relative to data/) with the same workload flags; returns both JSON results.
+fn both_sides(
+    root: &Path,
+    what: &str,
+    data: &str,
+    workload: impl Fn(&mut Command) -> &mut Command,
+) -> Result<(Value, Value)> {
+    fetch::model(root, false)?;
+    fetch_data(root, "r8", false)?;
+    let (bertcls, python) = (build_bertcls(root)?, reference_python(root)?);
+    let (model, data) = (root.join(MODEL), root.join("data").join(data));
+
+    eprintln!("ours: bertcls bench {what}…");
+    let mut ours = Command::new(&bertcls);
+    ours.args(["bench", what, "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&data);
+    let ours = json_of(workload(&mut ours))?;
+
+    eprintln!("reference: PyTorch, the same batches…");
+    let mut reference = Command::new(&python);
+    reference
+        .arg(root.join(format!("scripts/reference/bench_{what}.py")))
+        .arg(&model)
+        .arg(&data);
+    let reference = json_of(workload(&mut reference))?;
+    Ok((ours, reference))
+}
+
+/// What the FLOP counts need from the model's config.json.
+struct ModelShape {
+    hidden: f64,
+    intermediate: f64,
+    layers: f64,
+}
+
+impl ModelShape {
+    fn read(root: &Path) -> Result<Self> {
+        let path = root.join(MODEL).join("config.json");
+        let config: Value = serde_json::from_str(
+            &std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )?;
+        Ok(Self {
+            hidden: number(&config["hidden_size"]),
+            intermediate: number(&config["intermediate_size"]),
+            layers: number(&config["num_hidden_layers"]),
+        })
+    }
+
+    /// FLOPs of the encoder's forward pass per token of a sequence of `len` tokens:
+    /// the four h×h projections and the two h×i feed-forward products, plus attention's
+    /// two len×h products (2 FLOPs per multiply-add).
+    fn forward_flops(&self, len: usize) -> f64 {
+        let (h, i) = (self.hidden, self.intermediate);
+        self.layers * 2.0 * (4.0 * h * h + 2.0 * h * i + 2.0 * len as f64 * h)
+    }
+}
+
+/// The better of the two sides' [4096, 384] × [384, 1536] matmul rates, GFLOP/s: what
+/// this machine's matmuls reach on these shapes today.
+fn matmul_peak(ours: &Value, reference: &Value) -> f64 {
+    let flops = 2.0 * 4096.0 * 384.0 * 1536.0;
+    let best = number(&ours["matmul_4096x384x1536_seconds"])
+        .min(number(&reference["matmul_4096x384x1536_seconds"]));
+    flops / best / 1e9
+}
+
+/// Runs a benchmark process (its progress on our stderr) and parses the JSON it prints.
+fn json_of(command: &mut Command) -> Result<Value> {
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot start {:?}", command.get_program()))?;
+    ensure!(
+        output.status.success(),
+        "{command:?} failed ({})",
+        output.status
+    );
+    serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("{command:?} did not print one JSON object"))
+}
+
+fn number(value: &Value) -> f64 {
+    value.as_f64().unwrap_or(f64::NAN)
+}
+
+fn array(value: &Value) -> Result<&Vec<Value>> {
+    value
+        .as_array()
+        .context("a benchmark result without its steps")
+}
