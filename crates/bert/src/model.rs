@@ -10,10 +10,10 @@ use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
     LinearConfig,
 };
-use burn::tensor::activation::{gelu_approximate, relu, softmax};
+use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
-use crate::kernels::{dropout, gelu};
+use crate::kernels::{dropout, gelu, softmax};
 use crate::{BertConfig, BertInput, HiddenAct};
 
 /// A BERT encoder: token ids in, one contextual vector per token out.
@@ -235,7 +235,7 @@ impl BertSelfAttention {
 
         let scale = (self.head_dim as f64).sqrt().recip();
         let scores = query.matmul(key.swap_dims(2, 3)).mul_scalar(scale) + bias.clone();
-        let probs = dropout(&self.dropout, softmax(scores, 3));
+        let probs = dropout(&self.dropout, softmax(scores));
         probs
             .matmul(value)
             .swap_dims(1, 2)

@@ -121,6 +121,99 @@ fn gelu_agrees_with_burns_forward() {
     }
 }
 
+/// Attention-like scores, `[2, 3, 5, 7]`, with the last two keys of every row masked
+/// by the additive bias BERT uses (f32::MIN).
+fn masked_scores(device: &Device) -> Tensor<4> {
+    let scores = Tensor::<4>::random([2, 3, 5, 7], Distribution::Normal(0.0, 4.0), device);
+    let mask =
+        Tensor::<4>::from_floats([[[[0.0, 0.0, 0.0, 0.0, 0.0, f32::MIN, f32::MIN]]]], device);
+    scores + mask
+}
+
+/// Softmax of one row in f64.
+fn softmax64(row: &[f32]) -> Vec<f64> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let exps: Vec<f64> = row.iter().map(|&x| (x as f64 - max).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.iter().map(|e| e / sum).collect()
+}
+
+#[test]
+fn softmax_is_the_normalised_exponential_on_every_backend() {
+    for (kind, device) in backends() {
+        let x = masked_scores(&device);
+        let reference: Vec<f64> = to_vec(x.clone()).chunks(7).flat_map(softmax64).collect();
+        let ours = to_vec(kernels::softmax(x));
+        assert_close(&ours, &reference, 1e-6, &format!("softmax on {kind}"));
+        let masked_weights = ours.chunks(7).flat_map(|row| &row[5..]);
+        assert!(
+            masked_weights.into_iter().all(|&w| w == 0.0),
+            "masked keys get exactly zero weight on {kind}"
+        );
+    }
+}
+
+#[test]
+fn softmax_gradient_is_the_exact_derivative_on_every_backend() {
+    for (kind, device) in backends() {
+        let device = device.autodiff();
+        let x = masked_scores(&device).require_grad();
+        let weights = Tensor::<4>::random(x.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let grads = (kernels::softmax(x.clone()) * weights.clone())
+            .sum()
+            .backward();
+        let ours = to_vec(x.grad(&grads).expect("x requires a gradient"));
+        // d/dx_i Σ_j w_j p_j = p_i (w_i − Σ_j w_j p_j), row by row.
+        let reference: Vec<f64> = to_vec(x.inner())
+            .chunks(7)
+            .zip(to_vec(weights.inner()).chunks(7))
+            .flat_map(|(row, w)| {
+                let p = softmax64(row);
+                let dot: f64 = p.iter().zip(w).map(|(p, &w)| p * w as f64).sum();
+                p.iter()
+                    .zip(w)
+                    .map(|(p, &w)| p * (w as f64 - dot))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_close(
+            &ours,
+            &reference,
+            1e-6,
+            &format!("softmax gradient on {kind}"),
+        );
+    }
+}
+
+#[test]
+fn dropout_masks_keep_the_mean_and_follow_the_device_seed() {
+    use bert::burn::nn::DropoutConfig;
+    let layer = DropoutConfig::new(0.25).init();
+    for (kind, device) in backends() {
+        let training = device.clone().autodiff();
+        let ones = Tensor::<2>::ones([64, 1024], &training);
+        let draw = |seed| {
+            training.seed(seed);
+            to_vec(kernels::dropout(&layer, ones.clone()))
+        };
+        let mask = draw(5);
+        let kept = mask.iter().filter(|&&m| m != 0.0).count() as f64 / mask.len() as f64;
+        assert!((kept - 0.75).abs() < 0.01, "{kind}: kept {kept}");
+        assert!(
+            mask.iter()
+                .all(|&m| m == 0.0 || (m - 1.0 / 0.75).abs() < 1e-6),
+            "{kind}: kept elements are scaled by 1/(1 - p)"
+        );
+        assert_eq!(mask, draw(5), "{kind}: the same seed, the same mask");
+        assert_ne!(mask, draw(6), "{kind}: another seed, another mask");
+        // Inference devices and layers switched off leave the input alone.
+        assert_eq!(
+            to_vec(kernels::dropout(&layer, Tensor::<2>::ones([4, 4], &device))),
+            vec![1.0; 16]
+        );
+    }
+}
+
 #[test]
 fn gelu_leaves_a_shared_input_untouched() {
     // The CPU kernels work in place when they own the buffer; a tensor still in use

@@ -42,6 +42,40 @@ impl<B: Backend + BertKernels, C: CheckpointStrategy> BertKernels for Autodiff<B
         }
     }
 
+    fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct SoftmaxLast;
+
+        impl<B: Backend + BertKernels> Backward<B, 1> for SoftmaxLast {
+            /// The output, all the derivative needs.
+            type State = FloatTensor<B>;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let output = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    B::softmax_last_backward(output, grad)
+                });
+            }
+        }
+
+        match SoftmaxLast
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let output = B::softmax_last(x.into_primitive());
+                prep.finish(output.clone(), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::softmax_last(x.into_primitive())),
+        }
+    }
+
     /// A constant: the product `x * mask` is what autodiff tracks.
     fn dropout_mask(x: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
         Self::from_inner(B::dropout_mask(Self::inner(x), keep))

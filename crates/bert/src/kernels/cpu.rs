@@ -11,11 +11,12 @@ use burn::backend::NdArray;
 use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata};
-use burn::tensor::{DType, Distribution, FloatDType, TensorData};
+use burn::tensor::{DType, Distribution, FloatDType, Shape, TensorData};
 
 use super::BertKernels;
 use super::dropout::fill_dropout_mask;
 use super::gelu::{gelu_backward_in_place, gelu_in_place};
+use super::softmax::{softmax_backward_in_place, softmax_rows_in_place};
 
 macro_rules! cpu_kernels {
     ($($backend:ty),*) => {$(
@@ -38,6 +39,34 @@ macro_rules! cpu_kernels {
                 let mut x = read::<Self>(x);
                 let mut grad = read::<Self>(grad);
                 gelu_backward_in_place(f32s(&mut x), f32s(&mut grad));
+                Self::float_from_data(grad, &device)
+            }
+
+            fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
+                if x.dtype() != DType::F32 {
+                    let last = x.shape().num_dims() - 1;
+                    return Self::softmax(x, last);
+                }
+                let (row_len, device) = (last_dim(&x.shape()), x.device());
+                let mut values = read::<Self>(x);
+                softmax_rows_in_place(f32s(&mut values), row_len);
+                Self::float_from_data(values, &device)
+            }
+
+            fn softmax_last_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+                if output.dtype() != DType::F32 || grad.dtype() != DType::F32 {
+                    let last = output.shape().num_dims() - 1;
+                    let dot = Self::float_sum_dim(Self::float_mul(grad.clone(), output.clone()), last);
+                    return Self::float_mul(output, Self::float_sub(grad, dot));
+                }
+                let (row_len, device) = (last_dim(&grad.shape()), grad.device());
+                let output = read::<Self>(output);
+                let mut grad = read::<Self>(grad);
+                softmax_backward_in_place(
+                    output.as_slice::<f32>().expect("checked to be f32"),
+                    f32s(&mut grad),
+                    row_len,
+                );
                 Self::float_from_data(grad, &device)
             }
 
@@ -89,6 +118,10 @@ fn seed_from<B: Backend>(device: &B::Device) -> u64 {
     let draws = draws.as_slice::<f32>().expect("drawn as f32");
     let half = |u: f32| (u as f64 * 4_294_967_296.0) as u64;
     half(draws[0]) << 32 | half(draws[1])
+}
+
+fn last_dim(shape: &Shape) -> usize {
+    shape[shape.num_dims() - 1]
 }
 
 fn f32s(data: &mut TensorData) -> &mut [f32] {

@@ -1,11 +1,17 @@
 //! Fused kernels for the operations burn's CPU backends run slowly, behind one small
 //! backend extension so that the model keeps a single code path on every device.
 //!
-//! [`gelu`] is the only one so far: burn's flex and ndarray backends evaluate it
-//! element by element on one thread, which was half of MiniLM's forward time on a
-//! 2-core CPU. On the GPU (`Cube`) the extension falls back to burn's own GELU, and
-//! under autodiff it records [`gelu_backward`](BertKernels::erf_gelu_backward) as the
-//! gradient, so training takes the fast path both ways.
+//! Each one is measured, not guessed (MiniLM, 32 × 128 tokens, 2 cores):
+//! - [`gelu`]: burn's CPU backends evaluate erf element by element on one thread:
+//!   half of the encoder's forward time;
+//! - [`softmax`]: burn's autodiff records softmax as five operations and their five
+//!   backward passes, each over the whole attention-score tensor, on one thread;
+//! - [`dropout`]: burn draws dropout masks one ChaCha sample at a time, on one thread:
+//!   half of a training step's forward pass.
+//!
+//! On the GPU (`Cube`) the trait's default bodies (burn's own operations) run. Under
+//! autodiff the forward passes record the kernels' backward passes as their gradients,
+//! so training takes the fast path both ways.
 
 // burn deprecates ndarray in favour of flex; users still choose it, so it keeps the kernels.
 #![allow(deprecated)]
@@ -14,6 +20,8 @@ mod autodiff;
 mod cpu;
 mod dropout;
 mod gelu;
+mod math;
+mod softmax;
 
 use burn::backend::TensorMetadata;
 use burn::backend::tensor::FloatTensor;
@@ -54,6 +62,23 @@ pub trait BertKernels: Backend {
         Self::float_mul(slope, grad)
     }
 
+    /// Softmax over the last axis.
+    fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let last = x.shape().num_dims() - 1;
+        Self::softmax(x, last)
+    }
+
+    /// The gradient of [`softmax_last`](Self::softmax_last) given its output `p`:
+    /// `p ⊙ (grad − Σ grad ⊙ p)`, the sum over the last axis.
+    fn softmax_last_backward(
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let last = output.shape().num_dims() - 1;
+        let dot = Self::float_sum_dim(Self::float_mul(grad.clone(), output.clone()), last);
+        Self::float_mul(output, Self::float_sub(grad, dot))
+    }
+
     /// A dropout mask shaped like `x`: `1/keep` with probability `keep`, else 0,
     /// drawn from the device's random generator (so `device.seed(s)` decides it).
     fn dropout_mask(x: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
@@ -83,6 +108,11 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
         keep,
     ));
     x * mask
+}
+
+/// Softmax over the last axis, differentiable, on whatever device `x` lives.
+pub fn softmax<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as BertKernels>::softmax_last(x.into_dispatch()))
 }
 
 /// The exact (erf) GELU of BERT, on whatever device `x` lives, differentiable.
