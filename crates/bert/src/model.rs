@@ -13,7 +13,7 @@ use burn::nn::{
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
-use crate::kernels::{dropout, gelu, softmax};
+use crate::kernels::{dropout, gelu, layer_norm, softmax};
 use crate::{BertConfig, BertInput, HiddenAct};
 
 /// A BERT encoder: token ids in, one contextual vector per token out.
@@ -100,6 +100,9 @@ pub struct BertEmbeddings {
     pub token_type_embeddings: Embedding,
     pub layer_norm: LayerNorm,
     pub dropout: Dropout,
+    /// The LayerNorm's epsilon (burn keeps its own private).
+    #[module(skip)]
+    layer_norm_eps: f64,
 }
 
 impl BertEmbeddings {
@@ -113,8 +116,9 @@ impl BertEmbeddings {
             word_embeddings: embedding(config.vocab_size),
             position_embeddings: embedding(config.max_position_embeddings),
             token_type_embeddings: embedding(config.type_vocab_size),
-            layer_norm: layer_norm(config, device),
+            layer_norm: layer_norm_layer(config, device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
@@ -137,7 +141,8 @@ impl BertEmbeddings {
         let embedded = word_embeddings
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(token_type_ids);
-        dropout(&self.dropout, self.layer_norm.forward(embedded))
+        let normalized = layer_norm(&self.layer_norm, self.layer_norm_eps, embedded);
+        dropout(&self.dropout, normalized)
     }
 }
 
@@ -269,6 +274,9 @@ pub struct BertOutputBlock {
     pub dense: Linear,
     pub layer_norm: LayerNorm,
     pub dropout: Dropout,
+    /// The LayerNorm's epsilon (burn keeps its own private).
+    #[module(skip)]
+    layer_norm_eps: f64,
 }
 
 impl BertOutputBlock {
@@ -281,14 +289,15 @@ impl BertOutputBlock {
     ) -> Self {
         Self {
             dense: linear(d_in, d_out, init, device),
-            layer_norm: layer_norm(config, device),
+            layer_norm: layer_norm_layer(config, device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
     fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
         let projected = dropout(&self.dropout, self.dense.forward(hidden));
-        self.layer_norm.forward(projected + residual)
+        layer_norm(&self.layer_norm, self.layer_norm_eps, projected + residual)
     }
 }
 
@@ -333,7 +342,7 @@ fn linear(d_in: usize, d_out: usize, init: &Initializer, device: &Device) -> Lin
         .init(device)
 }
 
-fn layer_norm(config: &BertConfig, device: &Device) -> LayerNorm {
+fn layer_norm_layer(config: &BertConfig, device: &Device) -> LayerNorm {
     // burn's default epsilon is 1e-5; BERT's is 1e-12 and it shows in the outputs.
     LayerNormConfig::new(config.hidden_size)
         .with_epsilon(config.layer_norm_eps)

@@ -215,6 +215,59 @@ fn dropout_masks_keep_the_mean_and_follow_the_device_seed() {
 }
 
 #[test]
+fn layer_norm_and_its_gradients_equal_burns_decomposition_on_every_backend() {
+    use bert::burn::module::Param;
+    use bert::burn::nn::LayerNormConfig;
+    const EPSILON: f64 = 1e-12;
+    for (kind, device) in backends() {
+        let device = device.autodiff();
+        let mut layer = LayerNormConfig::new(24).with_epsilon(EPSILON).init(&device);
+        // γ and β away from their 1 and 0 starts, so that every term of the gradient counts.
+        layer.gamma = Param::from_tensor(Tensor::random(
+            [24],
+            Distribution::Normal(1.0, 0.5),
+            &device,
+        ));
+        layer.beta = Some(Param::from_tensor(Tensor::random(
+            [24],
+            Distribution::Normal(0.0, 0.5),
+            &device,
+        )));
+        let x = Tensor::<3>::random([3, 11, 24], Distribution::Normal(2.0, 3.0), &device)
+            .require_grad();
+        let weights = Tensor::<3>::random([3, 11, 24], Distribution::Normal(0.0, 1.0), &device);
+        // burn's own LayerNorm on an autodiff device: the decomposition autodiff
+        // differentiates operation by operation, an independent reference.
+        let run = |ours: bool| {
+            let y = if ours {
+                kernels::layer_norm(&layer, EPSILON, x.clone())
+            } else {
+                layer.forward(x.clone())
+            };
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            let beta = layer.beta.as_ref().expect("a bias");
+            [
+                to_vec(y.inner()),
+                to_vec(x.grad(&grads).expect("dx")),
+                to_vec(layer.gamma.val().grad(&grads).expect("dγ")),
+                to_vec(beta.val().grad(&grads).expect("dβ")),
+            ]
+        };
+        let (ours, reference) = (run(true), run(false));
+        for ((what, ours), reference) in ["y", "dx", "dγ", "dβ"].iter().zip(&ours).zip(&reference)
+        {
+            let reference: Vec<f64> = reference.iter().map(|&v| v as f64).collect();
+            assert_close(
+                ours,
+                &reference,
+                2e-5,
+                &format!("layer norm {what} on {kind}"),
+            );
+        }
+    }
+}
+
+#[test]
 fn gelu_leaves_a_shared_input_untouched() {
     // The CPU kernels work in place when they own the buffer; a tensor still in use
     // elsewhere must be copied first.

@@ -76,6 +76,60 @@ impl<B: Backend + BertKernels, C: CheckpointStrategy> BertKernels for Autodiff<B
         }
     }
 
+    fn layer_norm_fused(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct LayerNorm;
+
+        impl<B: Backend + BertKernels> Backward<B, 3> for LayerNorm {
+            /// `x̂`, `1/σ` and γ: what the gradients of x, γ and β need.
+            type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [x_node, gamma_node, beta_node] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (normalized, inv_std, gamma) = ops.state;
+                let (d_x, d_gamma, d_beta) =
+                    B::layer_norm_backward(grad, normalized, inv_std, gamma);
+                for (node, gradient) in [(x_node, d_x), (gamma_node, d_gamma), (beta_node, d_beta)]
+                {
+                    if let Some(node) = node {
+                        grads.register::<B>(node.id, gradient);
+                    }
+                }
+            }
+        }
+
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        match LayerNorm.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let gamma = gamma.into_primitive();
+                let (y, normalized, inv_std) = B::layer_norm_train(
+                    x.into_primitive(),
+                    gamma.clone(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                prep.finish((normalized, inv_std, gamma), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::layer_norm_fused(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+                epsilon,
+            )),
+        }
+    }
+
     /// A constant: the product `x * mask` is what autodiff tracks.
     fn dropout_mask(x: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
         Self::from_inner(B::dropout_mask(Self::inner(x), keep))

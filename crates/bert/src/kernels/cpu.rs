@@ -13,10 +13,11 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata};
 use burn::tensor::{DType, Distribution, FloatDType, Shape, TensorData};
 
-use super::BertKernels;
 use super::dropout::fill_dropout_mask;
 use super::gelu::{gelu_backward_in_place, gelu_in_place};
+use super::layer_norm::{layer_norm_backward, layer_norm_train};
 use super::softmax::{softmax_backward_in_place, softmax_rows_in_place};
+use super::{BertKernels, composed};
 
 macro_rules! cpu_kernels {
     ($($backend:ty),*) => {$(
@@ -33,7 +34,7 @@ macro_rules! cpu_kernels {
 
             fn erf_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
                 if x.dtype() != DType::F32 || grad.dtype() != DType::F32 {
-                    return Self::gelu_backward(x, grad);
+                    return composed::erf_gelu_backward::<Self>(x, grad);
                 }
                 let device = grad.device();
                 let mut x = read::<Self>(x);
@@ -55,9 +56,7 @@ macro_rules! cpu_kernels {
 
             fn softmax_last_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
                 if output.dtype() != DType::F32 || grad.dtype() != DType::F32 {
-                    let last = output.shape().num_dims() - 1;
-                    let dot = Self::float_sum_dim(Self::float_mul(grad.clone(), output.clone()), last);
-                    return Self::float_mul(output, Self::float_sub(grad, dot));
+                    return composed::softmax_last_backward::<Self>(output, grad);
                 }
                 let (row_len, device) = (last_dim(&grad.shape()), grad.device());
                 let output = read::<Self>(output);
@@ -70,12 +69,56 @@ macro_rules! cpu_kernels {
                 Self::float_from_data(grad, &device)
             }
 
+            fn layer_norm_train(
+                x: FloatTensor<Self>,
+                gamma: FloatTensor<Self>,
+                beta: FloatTensor<Self>,
+                epsilon: f64,
+            ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+                if [&x, &gamma, &beta].iter().any(|t| t.dtype() != DType::F32) {
+                    return composed::layer_norm_train::<Self>(x, gamma, beta, epsilon);
+                }
+                let (shape, device) = (x.shape(), x.device());
+                let mut normalized = read::<Self>(x);
+                let (gamma, beta) = (read::<Self>(gamma), read::<Self>(beta));
+                let (y, inv_std) = layer_norm_train(f32s(&mut normalized), f32s_of(&gamma), f32s_of(&beta), epsilon);
+                let mut row_shape = shape.clone();
+                let last = row_shape.num_dims() - 1;
+                row_shape[last] = 1;
+                (
+                    Self::float_from_data(TensorData::new(y, shape), &device),
+                    Self::float_from_data(normalized, &device),
+                    Self::float_from_data(TensorData::new(inv_std, row_shape), &device),
+                )
+            }
+
+            fn layer_norm_backward(
+                grad: FloatTensor<Self>,
+                normalized: FloatTensor<Self>,
+                inv_std: FloatTensor<Self>,
+                gamma: FloatTensor<Self>,
+            ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+                if [&grad, &normalized, &inv_std, &gamma].iter().any(|t| t.dtype() != DType::F32) {
+                    return composed::layer_norm_backward::<Self>(grad, normalized, inv_std, gamma);
+                }
+                let device = grad.device();
+                let width = last_dim(&gamma.shape());
+                let mut grad = read::<Self>(grad);
+                let (normalized, inv_std, gamma) =
+                    (read::<Self>(normalized), read::<Self>(inv_std), read::<Self>(gamma));
+                let (d_gamma, d_beta) = layer_norm_backward(
+                    f32s(&mut grad),
+                    f32s_of(&normalized),
+                    f32s_of(&inv_std),
+                    f32s_of(&gamma),
+                );
+                let vector = |v: Vec<f32>| Self::float_from_data(TensorData::new(v, [width]), &device);
+                (Self::float_from_data(grad, &device), vector(d_gamma), vector(d_beta))
+            }
+
             fn dropout_mask(x: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
                 if x.dtype() != DType::F32 {
-                    return Self::float_mul_scalar(
-                        Self::float_random(x.shape(), Distribution::Bernoulli(keep), &x.device(), x.dtype().into()),
-                        (1.0 / keep).into(),
-                    );
+                    return composed::dropout_mask::<Self>(x, keep);
                 }
                 let (shape, device) = (x.shape(), x.device());
                 let mut mask = vec![0.0f32; shape.num_elements()];
@@ -122,6 +165,11 @@ fn seed_from<B: Backend>(device: &B::Device) -> u64 {
 
 fn last_dim(shape: &Shape) -> usize {
     shape[shape.num_dims() - 1]
+}
+
+fn f32s_of(data: &TensorData) -> &[f32] {
+    data.as_slice::<f32>()
+        .expect("checked to be f32 by the caller")
 }
 
 fn f32s(data: &mut TensorData) -> &mut [f32] {

@@ -17,21 +17,20 @@
 #![allow(deprecated)]
 
 mod autodiff;
+mod composed;
 mod cpu;
 mod dropout;
 mod gelu;
+mod layer_norm;
 mod math;
+mod reduce;
 mod softmax;
 
 use burn::backend::TensorMetadata;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
-use burn::nn::Dropout;
-use burn::tensor::{Distribution, Tensor};
-use std::f64::consts::FRAC_1_SQRT_2;
-
-/// 1/√(2π), the standard normal density at 0.
-const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+use burn::nn::{Dropout, LayerNorm};
+use burn::tensor::Tensor;
 
 /// Operations BERT needs that a backend may run faster than their composition.
 /// The default bodies are burn's own operations: a backend overrides what it can do better.
@@ -44,22 +43,11 @@ pub trait BertKernels: Backend {
 
     /// `grad · d/dx[x · Φ(x)] = grad · (Φ(x) + x · φ(x))`, φ the standard normal density.
     ///
-    /// Composed here rather than delegated to burn's `gelu_backward`, whose default
-    /// (ndarray's, and the GPU's) differentiates the tanh approximation instead of the
-    /// erf GELU that the forward pass computes: off by up to 2e-3.
+    /// Not burn's `gelu_backward`, whose default (ndarray's, and the GPU's)
+    /// differentiates the tanh approximation instead of the erf GELU that the forward
+    /// pass computes: off by up to 2e-3.
     fn erf_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        let cdf = Self::float_mul_scalar(
-            Self::float_add_scalar(
-                Self::float_erf(Self::float_mul_scalar(x.clone(), FRAC_1_SQRT_2.into())),
-                1.0.into(),
-            ),
-            0.5.into(),
-        );
-        let half_square =
-            Self::float_mul_scalar(Self::float_mul(x.clone(), x.clone()), (-0.5).into());
-        let density = Self::float_mul_scalar(Self::float_exp(half_square), INV_SQRT_2PI.into());
-        let slope = Self::float_add(cdf, Self::float_mul(x, density));
-        Self::float_mul(slope, grad)
+        composed::erf_gelu_backward::<Self>(x, grad)
     }
 
     /// Softmax over the last axis.
@@ -74,21 +62,46 @@ pub trait BertKernels: Backend {
         output: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let last = output.shape().num_dims() - 1;
-        let dot = Self::float_sum_dim(Self::float_mul(grad.clone(), output.clone()), last);
-        Self::float_mul(output, Self::float_sub(grad, dot))
+        composed::softmax_last_backward::<Self>(output, grad)
+    }
+
+    /// LayerNorm over the last axis, `x̂ ⊙ γ + β`: what [`layer_norm`] calls on an
+    /// autodiff device, where it records [`layer_norm_backward`](Self::layer_norm_backward).
+    fn layer_norm_fused(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        Self::layer_norm(x, gamma, Some(beta), epsilon)
+    }
+
+    /// LayerNorm over the last axis for training: `(y, x̂, 1/σ)`, with `x̂` the
+    /// normalised input, `y = x̂ ⊙ γ + β` and `1/σ` shaped like `x` with a last axis of 1.
+    fn layer_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        composed::layer_norm_train::<Self>(x, gamma, beta, epsilon)
+    }
+
+    /// The gradients `(dx, dγ, dβ)` of [`layer_norm_train`](Self::layer_norm_train)
+    /// from what it returned and the output's gradient.
+    fn layer_norm_backward(
+        grad: FloatTensor<Self>,
+        normalized: FloatTensor<Self>,
+        inv_std: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        composed::layer_norm_backward::<Self>(grad, normalized, inv_std, gamma)
     }
 
     /// A dropout mask shaped like `x`: `1/keep` with probability `keep`, else 0,
     /// drawn from the device's random generator (so `device.seed(s)` decides it).
     fn dropout_mask(x: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
-        let mask = Self::float_random(
-            x.shape(),
-            Distribution::Bernoulli(keep),
-            &x.device(),
-            x.dtype().into(),
-        );
-        Self::float_mul_scalar(mask, (1.0 / keep).into())
+        composed::dropout_mask::<Self>(x, keep)
     }
 }
 
@@ -113,6 +126,25 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
 /// Softmax over the last axis, differentiable, on whatever device `x` lives.
 pub fn softmax<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as BertKernels>::softmax_last(x.into_dispatch()))
+}
+
+/// `layer.forward(x)` for a LayerNorm with a bias and the given `epsilon` (burn keeps
+/// its own private), whose training records one backward kernel instead of the
+/// decomposition burn's autodiff differentiates step by step.
+pub fn layer_norm<const D: usize>(layer: &LayerNorm, epsilon: f64, x: Tensor<D>) -> Tensor<D> {
+    let Some(beta) = &layer.beta else {
+        return layer.forward(x);
+    };
+    if !x.device().is_autodiff() {
+        // Inference: burn's own fused LayerNorm is as fast, and records nothing.
+        return layer.forward(x);
+    }
+    Tensor::from_dispatch(<Dispatch as BertKernels>::layer_norm_fused(
+        x.into_dispatch(),
+        layer.gamma.val().into_dispatch(),
+        beta.val().into_dispatch(),
+        epsilon,
+    ))
 }
 
 /// The exact (erf) GELU of BERT, on whatever device `x` lives, differentiable.

@@ -1,0 +1,97 @@
+//! The kernels as compositions of burn's operations: the trait's default bodies
+//! (what the GPU runs) and the CPU kernels' fallback for dtypes other than f32.
+
+use std::f64::consts::FRAC_1_SQRT_2;
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, TensorMetadata};
+use burn::tensor::Distribution;
+
+/// 1/√(2π), the standard normal density at 0.
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+pub fn erf_gelu_backward<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+    let cdf = B::float_mul_scalar(
+        B::float_add_scalar(
+            B::float_erf(B::float_mul_scalar(x.clone(), FRAC_1_SQRT_2.into())),
+            1.0.into(),
+        ),
+        0.5.into(),
+    );
+    let half_square = B::float_mul_scalar(B::float_mul(x.clone(), x.clone()), (-0.5).into());
+    let density = B::float_mul_scalar(B::float_exp(half_square), INV_SQRT_2PI.into());
+    let slope = B::float_add(cdf, B::float_mul(x, density));
+    B::float_mul(slope, grad)
+}
+
+pub fn softmax_last_backward<B: Backend>(
+    output: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let last = output.shape().num_dims() - 1;
+    let dot = B::float_sum_dim(B::float_mul(grad.clone(), output.clone()), last);
+    B::float_mul(output, B::float_sub(grad, dot))
+}
+
+pub fn layer_norm_train<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    epsilon: f64,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let last = x.shape().num_dims() - 1;
+    let centered = B::float_sub(x.clone(), B::float_mean_dim(x, last));
+    let variance = B::float_mean_dim(B::float_mul(centered.clone(), centered.clone()), last);
+    let inv_std = B::float_recip(B::float_sqrt(B::float_add_scalar(variance, epsilon.into())));
+    let normalized = B::float_mul(centered, inv_std.clone());
+    let rank = last + 1;
+    let y = B::float_add(
+        B::float_mul(normalized.clone(), along_last::<B>(gamma, rank)),
+        along_last::<B>(beta, rank),
+    );
+    (y, normalized, inv_std)
+}
+
+/// A per-feature vector `[d]` as `[1, …, 1, d]`: backends broadcast only between
+/// tensors of the same rank.
+fn along_last<B: Backend>(vector: FloatTensor<B>, rank: usize) -> FloatTensor<B> {
+    let mut dims = vec![1; rank];
+    dims[rank - 1] = vector.shape()[0];
+    B::float_reshape(vector, dims.into())
+}
+
+pub fn layer_norm_backward<B: Backend>(
+    grad: FloatTensor<B>,
+    normalized: FloatTensor<B>,
+    inv_std: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let shape = grad.shape();
+    let last = shape.num_dims() - 1;
+    let width = shape[last];
+    let rows = shape.num_elements() / width;
+    let per_feature = |t: FloatTensor<B>| {
+        let flat = B::float_reshape(t, [rows, width].into());
+        B::float_reshape(B::float_sum_dim(flat, 0), [width].into())
+    };
+    let d_gamma = per_feature(B::float_mul(grad.clone(), normalized.clone()));
+    let d_beta = per_feature(grad.clone());
+    let scaled = B::float_mul(grad, along_last::<B>(gamma, last + 1));
+    let mean = B::float_mean_dim(scaled.clone(), last);
+    let mean_x_hat = B::float_mean_dim(B::float_mul(scaled.clone(), normalized.clone()), last);
+    let centered = B::float_sub(
+        B::float_sub(scaled, mean),
+        B::float_mul(normalized, mean_x_hat),
+    );
+    (B::float_mul(centered, inv_std), d_gamma, d_beta)
+}
+
+pub fn dropout_mask<B: Backend>(x: FloatTensor<B>, keep: f64) -> FloatTensor<B> {
+    let mask = B::float_random(
+        x.shape(),
+        Distribution::Bernoulli(keep),
+        &x.device(),
+        x.dtype().into(),
+    );
+    B::float_mul_scalar(mask, (1.0 / keep).into())
+}
