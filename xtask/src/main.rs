@@ -91,7 +91,7 @@ enum BenchWhat {
     /// Encoder inference on R8's test set, ours and PyTorch's on the same batches: a fixed
     /// full batch (median of --repeats) and one pass in length-sorted batches;
     /// sentences/s, GFLOP/s against the matmul rate measured in the same run, peak
-    /// memory. About 2 minutes.
+    /// memory. About 2 minutes per round.
     Encoder {
         #[arg(long, default_value_t = 128)]
         max_len: usize,
@@ -99,9 +99,12 @@ enum BenchWhat {
         batch_size: usize,
         #[arg(long, default_value_t = 10)]
         repeats: usize,
+        /// Runs of each side, alternating; every number is the median over them.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Full fine-tuning steps (forward, backward, clipping, AdamW) on full R8 batches,
-    /// ours and PyTorch's: steps/s per batch size, peak memory. About 3 minutes.
+    /// ours and PyTorch's: steps/s per batch size, peak memory. About a minute per round.
     Step {
         #[arg(long, default_value_t = 128)]
         max_len: usize,
@@ -109,6 +112,9 @@ enum BenchWhat {
         batch_sizes: Vec<usize>,
         #[arg(long, default_value_t = 5)]
         repeats: usize,
+        /// Runs of each side, alternating; every number is the median over them.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
 }
 
@@ -155,6 +161,7 @@ fn main() -> Result<()> {
                     max_len,
                     batch_size,
                     repeats,
+                    rounds,
                 },
         } => speed::encoder(
             &root,
@@ -162,6 +169,7 @@ fn main() -> Result<()> {
                 max_len,
                 batch_sizes: vec![batch_size],
                 repeats,
+                rounds,
             },
         ),
         Task::Bench {
@@ -170,6 +178,7 @@ fn main() -> Result<()> {
                     max_len,
                     batch_sizes,
                     repeats,
+                    rounds,
                 },
         } => speed::step(
             &root,
@@ -177,6 +186,7 @@ fn main() -> Result<()> {
                 max_len,
                 batch_sizes,
                 repeats,
+                rounds,
             },
         ),
         Task::Compare { args } => compare(&root, &args),

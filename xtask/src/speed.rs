@@ -23,12 +23,14 @@ pub struct Workload {
     pub max_len: usize,
     pub batch_sizes: Vec<usize>,
     pub repeats: usize,
+    /// Times each side runs, alternating; the median of every number is kept.
+    pub rounds: usize,
 }
 
 /// Encoder inference on R8's test set: a fixed full batch and the length-sorted pass.
 pub fn encoder(root: &Path, workload: &Workload) -> Result<()> {
     let batch_size = workload.batch_sizes[0].to_string();
-    let (ours, reference) = both_sides(root, "encoder", "r8/test.jsonl", |c| {
+    let (ours, reference) = both_sides(root, "encoder", "r8/test.jsonl", workload.rounds, |c| {
         c.args(["--max-len", &workload.max_len.to_string()])
             .args(["--batch-size", &batch_size])
             .args(["--repeats", &workload.repeats.to_string()])
@@ -84,7 +86,7 @@ pub fn encoder(root: &Path, workload: &Workload) -> Result<()> {
         "benchmark": "encoder",
         "machine": machine(),
         "workload": {"model": "all-MiniLM-L6-v2", "data": "r8 test", "max_len": workload.max_len,
-                     "batch_size": workload.batch_sizes[0], "repeats": workload.repeats},
+                     "batch_size": workload.batch_sizes[0], "repeats": workload.repeats, "rounds": workload.rounds},
         "matmul_peak_gflops": peak,
         "ours": {"raw": ours, "rates": ours_rates},
         "reference": {"raw": reference, "rates": reference_rates},
@@ -104,7 +106,7 @@ pub fn step(root: &Path, workload: &Workload) -> Result<()> {
         .map(usize::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let (ours, reference) = both_sides(root, "step", "r8/train.jsonl", |c| {
+    let (ours, reference) = both_sides(root, "step", "r8/train.jsonl", workload.rounds, |c| {
         c.args(["--max-len", &workload.max_len.to_string()])
             .args(["--batch-sizes", &sizes])
             .args(["--repeats", &workload.repeats.to_string()])
@@ -154,7 +156,7 @@ pub fn step(root: &Path, workload: &Workload) -> Result<()> {
         "benchmark": "step",
         "machine": machine(),
         "workload": {"model": "all-MiniLM-L6-v2", "data": "r8 train", "max_len": workload.max_len,
-                     "batch_sizes": workload.batch_sizes, "repeats": workload.repeats},
+                     "batch_sizes": workload.batch_sizes, "repeats": workload.repeats, "rounds": workload.rounds},
         "steps": steps,
         "ours": ours,
         "reference": reference,
@@ -167,11 +169,13 @@ pub fn step(root: &Path, workload: &Workload) -> Result<()> {
 }
 
 /// Runs `bertcls bench WHAT` and `scripts/reference/bench_WHAT.py` on the same model and
-/// data file (relative to data/) with the same workload flags; returns both JSON results.
+/// data file (relative to data/) with the same workload flags, `rounds` times each,
+/// alternating; returns both sides' results, merged by [`median_of`].
 fn both_sides(
     root: &Path,
     what: &str,
     data: &str,
+    rounds: usize,
     workload: impl Fn(&mut Command) -> &mut Command,
 ) -> Result<(Value, Value)> {
     fetch::model(root, false)?;
@@ -179,22 +183,55 @@ fn both_sides(
     let (bertcls, python) = (build_bertcls(root)?, reference_python(root)?);
     let (model, data) = (root.join(MODEL), root.join("data").join(data));
 
-    eprintln!("ours: bertcls bench {what}…");
-    let mut ours = Command::new(&bertcls);
-    ours.args(["bench", what, "--model"])
-        .arg(&model)
-        .arg("--input")
-        .arg(&data);
-    let ours = json_of(workload(&mut ours))?;
+    let (mut ours, mut reference) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        eprintln!("round {round}/{rounds}, ours: bertcls bench {what}…");
+        let mut command = Command::new(&bertcls);
+        command
+            .args(["bench", what, "--model"])
+            .arg(&model)
+            .arg("--input")
+            .arg(&data);
+        ours.push(json_of(workload(&mut command))?);
 
-    eprintln!("reference: PyTorch, the same batches…");
-    let mut reference = Command::new(&python);
-    reference
-        .arg(root.join(format!("scripts/reference/bench_{what}.py")))
-        .arg(&model)
-        .arg(&data);
-    let reference = json_of(workload(&mut reference))?;
-    Ok((ours, reference))
+        eprintln!("round {round}/{rounds}, reference: PyTorch, the same batches…");
+        let mut command = Command::new(&python);
+        command
+            .arg(root.join(format!("scripts/reference/bench_{what}.py")))
+            .arg(&model)
+            .arg(&data);
+        reference.push(json_of(workload(&mut command))?);
+    }
+    Ok((median_of(&ours), median_of(&reference)))
+}
+
+/// The rounds' results merged: every number the median of its values across rounds,
+/// everything else as the first round has it. Rounds alternate the two sides, so a
+/// machine that slows down for a while (a shared host) slows both, and the median
+/// drops the round it spoiled.
+fn median_of(rounds: &[Value]) -> Value {
+    match &rounds[0] {
+        Value::Object(first) => Value::Object(
+            first
+                .keys()
+                .map(|key| {
+                    let values: Vec<Value> = rounds.iter().map(|r| r[key].clone()).collect();
+                    (key.clone(), median_of(&values))
+                })
+                .collect(),
+        ),
+        Value::Array(first) => Value::Array(
+            (0..first.len())
+                .map(|i| median_of(&rounds.iter().map(|r| r[i].clone()).collect::<Vec<_>>()))
+                .collect(),
+        ),
+        Value::Number(_) => {
+            let mut numbers: Vec<f64> = rounds.iter().map(number).collect();
+            numbers.sort_by(f64::total_cmp);
+            json!(numbers[numbers.len() / 2])
+        }
+        other => other.clone(),
+    }
 }
 
 /// What the FLOP counts need from the model's config.json.
@@ -259,4 +296,22 @@ fn array(value: &Value) -> Result<&Vec<Value>> {
     value
         .as_array()
         .context("a benchmark result without its steps")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_merge_number_by_number() {
+        let rounds = [
+            json!({"fixed": {"seconds": 3.0}, "steps": [{"seconds": 1.0}], "name": "a"}),
+            json!({"fixed": {"seconds": 1.0}, "steps": [{"seconds": 9.0}], "name": "b"}),
+            json!({"fixed": {"seconds": 2.0}, "steps": [{"seconds": 5.0}], "name": "c"}),
+        ];
+        assert_eq!(
+            median_of(&rounds),
+            json!({"fixed": {"seconds": 2.0}, "steps": [{"seconds": 5.0}], "name": "a"})
+        );
+    }
 }
