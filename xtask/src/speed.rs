@@ -30,11 +30,12 @@ pub struct Workload {
 /// Encoder inference on R8's test set: a fixed full batch and the length-sorted pass.
 pub fn encoder(root: &Path, workload: &Workload) -> Result<()> {
     let batch_size = workload.batch_sizes[0].to_string();
-    let (ours, reference) = both_sides(root, "encoder", "r8/test.jsonl", workload.rounds, |c| {
+    let sides = both_sides(root, "encoder", "r8/test.jsonl", workload.rounds, |c| {
         c.args(["--max-len", &workload.max_len.to_string()])
             .args(["--batch-size", &batch_size])
             .args(["--repeats", &workload.repeats.to_string()])
     })?;
+    let (ours, reference) = (&sides.ours, &sides.reference);
     ensure!(
         ours["sorted"]["tokens"] == reference["sorted"]["tokens"]
             && ours["sorted"]["padded_tokens"] == reference["sorted"]["padded_tokens"],
@@ -90,6 +91,7 @@ pub fn encoder(root: &Path, workload: &Workload) -> Result<()> {
         "matmul_peak_gflops": peak,
         "ours": {"raw": ours, "rates": ours_rates},
         "reference": {"raw": reference, "rates": reference_rates},
+        "rounds": sides.rounds,
     });
     println!(
         "\nresults: {}",
@@ -106,11 +108,12 @@ pub fn step(root: &Path, workload: &Workload) -> Result<()> {
         .map(usize::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let (ours, reference) = both_sides(root, "step", "r8/train.jsonl", workload.rounds, |c| {
+    let sides = both_sides(root, "step", "r8/train.jsonl", workload.rounds, |c| {
         c.args(["--max-len", &workload.max_len.to_string()])
             .args(["--batch-sizes", &sizes])
             .args(["--repeats", &workload.repeats.to_string()])
     })?;
+    let (ours, reference) = (&sides.ours, &sides.reference);
 
     // A training step costs about three forward passes: the forward, and the backward's
     // two products per matmul (the input's gradient and the weight's).
@@ -160,6 +163,7 @@ pub fn step(root: &Path, workload: &Workload) -> Result<()> {
         "steps": steps,
         "ours": ours,
         "reference": reference,
+        "rounds": sides.rounds,
     });
     println!(
         "\nresults: {}",
@@ -177,7 +181,7 @@ fn both_sides(
     data: &str,
     rounds: usize,
     workload: impl Fn(&mut Command) -> &mut Command,
-) -> Result<(Value, Value)> {
+) -> Result<Sides> {
     fetch::model(root, false)?;
     fetch_data(root, "r8", false)?;
     let (bertcls, python) = (build_bertcls(root)?, reference_python(root)?);
@@ -202,7 +206,18 @@ fn both_sides(
             .arg(&data);
         reference.push(json_of(workload(&mut command))?);
     }
-    Ok((median_of(&ours), median_of(&reference)))
+    Ok(Sides {
+        ours: median_of(&ours),
+        reference: median_of(&reference),
+        rounds: json!({"ours": ours, "reference": reference}),
+    })
+}
+
+/// Both sides' results: the medians over rounds, and every round as it came.
+struct Sides {
+    ours: Value,
+    reference: Value,
+    rounds: Value,
 }
 
 /// The rounds' results merged: every number the median of its values across rounds,

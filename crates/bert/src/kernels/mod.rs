@@ -6,6 +6,8 @@
 //!   half of the encoder's forward time;
 //! - [`softmax`]: burn's autodiff records softmax as five operations and their five
 //!   backward passes, each over the whole attention-score tensor, on one thread;
+//! - [`layer_norm`]: burn's autodiff records LayerNorm as nine operations, thirteen
+//!   times per forward pass;
 //! - [`dropout`]: burn draws dropout masks one ChaCha sample at a time, on one thread:
 //!   half of a training step's forward pass.
 //!
@@ -33,7 +35,8 @@ use burn::nn::{Dropout, LayerNorm};
 use burn::tensor::Tensor;
 
 /// Operations BERT needs that a backend may run faster than their composition.
-/// The default bodies are burn's own operations: a backend overrides what it can do better.
+/// The default bodies are burn's own operations (`composed`): a backend overrides
+/// what it can do better.
 #[backend_extension(Flex, NdArray, Cube: cfg(feature = "wgpu"), Autodiff)]
 pub trait BertKernels: Backend {
     /// The exact GELU, `x · Φ(x)`.
