@@ -8,6 +8,8 @@
 
 use rayon::prelude::*;
 
+use super::math::vectorised;
+
 const CHUNK: usize = 1 << 15;
 
 /// Fills `mask` with `1/keep` (probability `keep`) or 0, independently per element.
@@ -22,13 +24,18 @@ pub fn fill_dropout_mask(mask: &mut [f32], keep: f64, seed: u64) {
     mask.par_chunks_mut(CHUNK)
         .enumerate()
         .for_each(|(chunk_index, chunk)| {
-            let first = (chunk_index * CHUNK) as u64;
-            for (offset, value) in chunk.iter_mut().enumerate() {
-                let bits =
-                    mix(seed.wrapping_add((first + offset as u64).wrapping_mul(GOLDEN_GAMMA)));
-                *value = if bits >> 32 < threshold { scale } else { 0.0 };
-            }
+            fill_chunk(chunk, (chunk_index * CHUNK) as u64, seed, threshold, scale)
         });
+}
+
+vectorised! {
+    fn fill_chunk(chunk: &mut [f32], first: u64, seed: u64, threshold: u64, scale: f32) {
+        for (offset, value) in chunk.iter_mut().enumerate() {
+            let counter = first + offset as u64;
+            let bits = mix(seed.wrapping_add(counter.wrapping_mul(GOLDEN_GAMMA)));
+            *value = if bits >> 32 < threshold { scale } else { 0.0 };
+        }
+    }
 }
 
 /// SplitMix64's increment: consecutive counters land far apart before mixing.

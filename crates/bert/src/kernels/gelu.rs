@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::math::exp;
+use super::math::{exp, vectorised};
 
 /// Elements per parallel task: large enough to amortise scheduling, small enough
 /// that two cores share a 32 × 128 × 1536 activation evenly.
@@ -21,11 +21,15 @@ const INV_SQRT_2PI: f32 = 0.398_942_3;
 
 /// `x ← x · Φ(x)`, Φ the standard normal CDF.
 pub fn gelu_in_place(values: &mut [f32]) {
-    values.par_chunks_mut(CHUNK).for_each(|chunk| {
+    values.par_chunks_mut(CHUNK).for_each(gelu_chunk);
+}
+
+vectorised! {
+    fn gelu_chunk(chunk: &mut [f32]) {
         for x in chunk {
             *x *= 0.5 * normal_cdf_parts(*x).0;
         }
-    });
+    }
 }
 
 /// `grad ← grad · d/dx[x · Φ(x)] = grad · (Φ(x) + x · φ(x))`, φ the standard normal density.
@@ -37,12 +41,16 @@ pub fn gelu_backward_in_place(x: &[f32], grad: &mut [f32]) {
     );
     grad.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(grad, x)| {
-            for (g, &x) in grad.iter_mut().zip(x) {
-                let (twice_cdf, exp_half_sq) = normal_cdf_parts(x);
-                *g *= 0.5 * twice_cdf + x * INV_SQRT_2PI * exp_half_sq;
-            }
-        });
+        .for_each(|(grad, x)| gelu_backward_chunk(x, grad));
+}
+
+vectorised! {
+    fn gelu_backward_chunk(x: &[f32], grad: &mut [f32]) {
+        for (g, &x) in grad.iter_mut().zip(x) {
+            let (twice_cdf, exp_half_sq) = normal_cdf_parts(x);
+            *g *= 0.5 * twice_cdf + x * INV_SQRT_2PI * exp_half_sq;
+        }
+    }
 }
 
 /// `(2 Φ(x), exp(-x²/2))`: `1 + erf(x/√2)` and the Gaussian factor the derivative reuses.

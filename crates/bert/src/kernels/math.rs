@@ -1,4 +1,39 @@
-//! Elementary functions written for the vectoriser: branch-free, no libm calls.
+//! Elementary functions written for the vectoriser (branch-free, no libm calls), and
+//! [`vectorised!`], which compiles a loop over them for the widest vector unit the CPU
+//! running it has.
+
+/// Defines `fn NAME(args)` whose body is compiled three times: for AVX-512, for
+/// AVX2 + FMA, and for the baseline the crate is built for (SSE2 on x86-64); the first
+/// one the CPU supports runs. Without it the kernels would use 4 of the 16 lanes an
+/// AVX-512 core has, since a portable build may assume nothing more than SSE2.
+/// The body should call only `#[inline(always)]` helpers, so that they are compiled
+/// with it.
+macro_rules! vectorised {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512($($arg: $ty),*) $(-> $ret)? $body
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) $(-> $ret)? $body
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has just been seen to support AVX-512F.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has just been seen to support AVX2 and FMA.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body
+        }
+    };
+}
+pub(crate) use vectorised;
 
 /// `e^x` for x ≤ 0, to within 2 ulp, and exactly 0 below f32's normal range (as the
 /// masked scores of attention need): `2^n · e^r` with `n = round(x / ln 2)` and a

@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::math::exp;
+use super::math::{exp, vectorised};
 use super::reduce::{dot, lanes, sum};
 
 /// Rows per parallel task: attention rows are short (the sequence length), so
@@ -23,14 +23,18 @@ pub fn softmax_rows_in_place(values: &mut [f32], row_len: usize) {
     );
     values
         .par_chunks_mut(row_len * ROWS_PER_TASK)
-        .for_each(|rows| {
-            for row in rows.chunks_exact_mut(row_len) {
-                let max = lanes(row, f32::NEG_INFINITY, f32::max);
-                row.iter_mut().for_each(|x| *x = exp(*x - max));
-                let scale = 1.0 / sum(row);
-                row.iter_mut().for_each(|x| *x *= scale);
-            }
-        });
+        .for_each(|rows| softmax_rows(rows, row_len));
+}
+
+vectorised! {
+    fn softmax_rows(rows: &mut [f32], row_len: usize) {
+        for row in rows.chunks_exact_mut(row_len) {
+            let max = lanes(row, f32::NEG_INFINITY, f32::max);
+            row.iter_mut().for_each(|x| *x = exp(*x - max));
+            let scale = 1.0 / sum(row);
+            row.iter_mut().for_each(|x| *x *= scale);
+        }
+    }
 }
 
 /// `grad ← p ⊙ (grad − Σ grad ⊙ p)` row by row, `p` the softmax's output.
@@ -47,13 +51,17 @@ pub fn softmax_backward_in_place(output: &[f32], grad: &mut [f32], row_len: usiz
     let task = row_len * ROWS_PER_TASK;
     grad.par_chunks_mut(task)
         .zip(output.par_chunks(task))
-        .for_each(|(grads, outputs)| {
-            for (g, p) in grads
-                .chunks_exact_mut(row_len)
-                .zip(outputs.chunks_exact(row_len))
-            {
-                let dot = dot(g, p);
-                g.iter_mut().zip(p).for_each(|(g, p)| *g = p * (*g - dot));
-            }
-        });
+        .for_each(|(grads, outputs)| softmax_backward_rows(outputs, grads, row_len));
+}
+
+vectorised! {
+    fn softmax_backward_rows(outputs: &[f32], grads: &mut [f32], row_len: usize) {
+        for (g, p) in grads
+            .chunks_exact_mut(row_len)
+            .zip(outputs.chunks_exact(row_len))
+        {
+            let dot = dot(g, p);
+            g.iter_mut().zip(p).for_each(|(g, p)| *g = p * (*g - dot));
+        }
+    }
 }
