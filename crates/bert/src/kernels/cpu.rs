@@ -1,6 +1,7 @@
-//! The CPU backends' kernels: the tensor's values are taken out (without a copy on
-//! flex, where a uniquely owned contiguous tensor hands over its buffer), transformed
-//! in place by [`super::gelu`], and handed back.
+//! The CPU backends' kernels: a tensor's values are taken out (without a copy when the
+//! tensor uniquely owns a contiguous buffer), transformed by the slice kernels of the
+//! sibling modules (`gelu`, `softmax`, `layer_norm`, `dropout`), and handed back. Other
+//! dtypes than f32 take burn's own operations.
 
 use std::future::Future;
 use std::pin::pin;
@@ -37,9 +38,9 @@ macro_rules! cpu_kernels {
                     return composed::erf_gelu_backward::<Self>(x, grad);
                 }
                 let device = grad.device();
-                let mut x = read::<Self>(x);
+                let x = read::<Self>(x);
                 let mut grad = read::<Self>(grad);
-                gelu_backward_in_place(f32s(&mut x), f32s(&mut grad));
+                gelu_backward_in_place(f32s_of(&x), f32s(&mut grad));
                 Self::float_from_data(grad, &device)
             }
 
