@@ -2,9 +2,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{bertcls, tiny_model, topic_file};
+use common::{bertcls, bertcls_fails, tiny_model, topic_file};
 use serde_json::Value;
 
 /// Tokens of topic record `i` with the tiny model's whole-word vocabulary: [CLS], its
@@ -67,16 +65,10 @@ fn encoder_bench_times_the_batches_it_describes() {
 fn encoder_bench_refuses_a_fixed_batch_the_data_cannot_fill() {
     let dir = tempfile::tempdir().unwrap();
     let topics = topic_file(dir.path(), "topics", 12, 0);
-    let output = Command::new(env!("CARGO_BIN_EXE_bertcls"))
-        .args(["bench", "encoder", "--max-len", "8", "--batch-size", "32"])
-        .arg("--model")
-        .arg(tiny_model())
-        .arg("--input")
-        .arg(&topics)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = bertcls_fails(
+        &["bench", "encoder", "--max-len", "8", "--batch-size", "32"],
+        &[("--model", &tiny_model()), ("--input", &topics)],
+    );
     assert!(
         stderr.contains("fill 8 tokens") && stderr.contains("lower --max-len"),
         "the error says why and what to do:\n{stderr}"
