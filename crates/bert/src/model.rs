@@ -234,12 +234,14 @@ impl BertSelfAttention {
             t.reshape([batch, seq_len, self.num_heads, self.head_dim])
                 .swap_dims(1, 2)
         };
-        let query = heads(self.query.forward(hidden.clone()));
+        // 1/√d applied to the queries rather than to the scores: the same product, and
+        // head_dim / seq_len as many multiplications.
+        let scale = (self.head_dim as f64).sqrt().recip();
+        let query = heads(self.query.forward(hidden.clone()).mul_scalar(scale));
         let key = heads(self.key.forward(hidden.clone()));
         let value = heads(self.value.forward(hidden));
 
-        let scale = (self.head_dim as f64).sqrt().recip();
-        let scores = query.matmul(key.swap_dims(2, 3)).mul_scalar(scale) + bias.clone();
+        let scores = query.matmul(key.swap_dims(2, 3)) + bias.clone();
         let probs = dropout(&self.dropout, softmax(scores));
         probs
             .matmul(value)
