@@ -109,3 +109,17 @@ fn step_bench_times_each_batch_size() {
     }
     assert!(result["peak_rss_mib"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn step_bench_refuses_an_empty_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let topics = topic_file(dir.path(), "topics", 8, 0);
+    let stderr = bertcls_fails(
+        &["bench", "step", "--max-len", "8", "--batch-sizes", "2,0"],
+        &[("--model", &tiny_model()), ("--input", &topics)],
+    );
+    assert!(
+        stderr.contains("--batch-sizes needs sizes of at least 1"),
+        "{stderr}"
+    );
+}

@@ -138,6 +138,9 @@ fn encoder(args: &EncoderBenchArgs) -> Result<serde_json::Value> {
 }
 
 fn step(args: &StepBenchArgs) -> Result<serde_json::Value> {
+    if args.batch_sizes.is_empty() || args.batch_sizes.contains(&0) {
+        bail!("--batch-sizes needs sizes of at least 1, e.g. 16,32");
+    }
     let records = args.input.read(true)?;
     let labels = LabelMap::from_records(&records);
     let device = args.model.backend.device()?;
