@@ -24,6 +24,11 @@ pub fn erf_gelu_backward<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>) ->
     B::float_mul(slope, grad)
 }
 
+pub fn softmax_last<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let last = x.shape().num_dims() - 1;
+    B::softmax(x, last)
+}
+
 pub fn softmax_last_backward<B: Backend>(
     output: FloatTensor<B>,
     grad: FloatTensor<B>,

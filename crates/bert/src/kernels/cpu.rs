@@ -46,8 +46,7 @@ macro_rules! cpu_kernels {
 
             fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
                 if x.dtype() != DType::F32 {
-                    let last = x.shape().num_dims() - 1;
-                    return Self::softmax(x, last);
+                    return composed::softmax_last::<Self>(x);
                 }
                 let (row_len, device) = (last_dim(&x.shape()), x.device());
                 let mut values = read::<Self>(x);

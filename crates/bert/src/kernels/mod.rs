@@ -28,7 +28,6 @@ mod math;
 mod reduce;
 mod softmax;
 
-use burn::backend::TensorMetadata;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
 use burn::nn::{Dropout, LayerNorm};
@@ -55,8 +54,7 @@ pub trait BertKernels: Backend {
 
     /// Softmax over the last axis.
     fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let last = x.shape().num_dims() - 1;
-        Self::softmax(x, last)
+        composed::softmax_last::<Self>(x)
     }
 
     /// The gradient of [`softmax_last`](Self::softmax_last) given its output `p`:
