@@ -288,8 +288,13 @@ fn compare(root: &Path, args: &[String]) -> Result<()> {
         if value_of("--model").is_none() {
             fetch::model(root, false)?;
         }
-        let data = value_of("--data").unwrap_or_else(|| "r8".into());
-        if data::sources::dataset(&data).is_some() {
+        // A suite without --data runs on every fetched data set (R8 and SpamAssassin).
+        let data = match value_of("--data") {
+            Some(data) => data,
+            None if value_of("--suite").is_some() => "all".into(),
+            None => "r8".into(),
+        };
+        if data == "all" || data::sources::dataset(&data).is_some() {
             fetch_data(root, &data, false)?;
         }
     }

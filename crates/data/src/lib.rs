@@ -7,6 +7,7 @@
 //! Users' own CSV, TSV and JSONL files are read by [`read_records`], which reports
 //! bad rows with file and line.
 
+mod class_share;
 mod error;
 mod labels;
 mod manifest;
@@ -17,6 +18,7 @@ mod sampling;
 pub mod sources;
 mod split;
 
+pub use class_share::ClassShare;
 pub use error::{BadRow, DataError};
 pub use labels::LabelMap;
 pub use manifest::{Manifest, SourceInfo, SplitInfo, sha256_file};

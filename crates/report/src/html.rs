@@ -1,8 +1,7 @@
-//! `report.html`: one self-contained page, charts inline, no scripts, no external files.
+//! `report.html` (and a study's `study.html`): one self-contained page, charts
+//! inline, no scripts, no external files.
 
-use crate::Comparison;
-use crate::charts::Chart;
-use crate::document::{Block, build};
+use crate::document::Block;
 use crate::svg::escape;
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}\
@@ -10,9 +9,8 @@ table{border-collapse:collapse;margin:1rem 0}th,td{padding:.3rem .6rem;border-bo
 th:first-child,td:first-child{text-align:left}figure{margin:1.5rem 0}figcaption{color:#555;font-size:.9rem}\
 pre{background:#f6f6f6;padding:.8rem;overflow-x:auto;font-size:.85rem}code{background:#f6f6f6}";
 
-pub fn render(c: &Comparison, charts: &[Chart]) -> String {
-    let (title, blocks) = build(c, charts);
-    let mut body = format!("<h1>{}</h1>\n", escape(&title));
+pub fn render(title: &str, blocks: &[Block<'_>]) -> String {
+    let mut body = format!("<h1>{}</h1>\n", escape(title));
     for block in blocks {
         body.push_str(&match block {
             Block::Heading(text) => format!("<h2>{}</h2>\n", escape(&text)),
@@ -35,7 +33,7 @@ pub fn render(c: &Comparison, charts: &[Chart]) -> String {
     }
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>\n{body}</body></html>\n",
-        escape(&title)
+        escape(title)
     )
 }
 

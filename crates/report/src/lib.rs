@@ -12,6 +12,7 @@ mod html;
 mod markdown;
 mod results;
 mod stats;
+mod study;
 mod svg;
 mod tables;
 mod verdict;
@@ -21,6 +22,7 @@ pub use results::{
     ModeResult, RunResult, Settings,
 };
 pub use stats::Stat;
+pub use study::{Arm, ArmScores, Finding, Study, StudyData, slug};
 pub use verdict::verdict;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +49,51 @@ pub const HTML_FILE: &str = "report.html";
 
 /// Writes `results.json`, `report.md`, `report.html` and one `.svg` per chart into `dir`.
 pub fn write_report(comparison: &Comparison, dir: &Path) -> Result<(), ReportError> {
+    let charts = charts::all(comparison);
+    let json = serde_json::to_string_pretty(comparison).expect("results always serialise");
+    let (title, blocks) = document::build(comparison, &charts);
+    let (markdown, html) = (
+        markdown::render(&title, &blocks),
+        html::render(&title, &blocks),
+    );
+    write_files(
+        dir,
+        [(RESULTS_FILE, json), (MARKDOWN_FILE, markdown), (HTML_FILE, html)],
+        &charts,
+    )
+}
+
+/// The files of a study's folder (each arm's comparison has its own subfolder).
+pub const STUDY_RESULTS_FILE: &str = "study.json";
+pub const STUDY_MARKDOWN_FILE: &str = "study.md";
+pub const STUDY_HTML_FILE: &str = "study.html";
+
+/// Writes `study.json`, `study.md`, `study.html` and the study's charts into `dir`.
+pub fn write_study(study: &Study, dir: &Path) -> Result<(), ReportError> {
+    let charts = study.charts();
+    let json = serde_json::to_string_pretty(study).expect("a study always serialises");
+    let (title, blocks) = study.blocks(&charts);
+    let (markdown, html) = (
+        markdown::render(&title, &blocks),
+        html::render(&title, &blocks),
+    );
+    write_files(
+        dir,
+        [
+            (STUDY_RESULTS_FILE, json),
+            (STUDY_MARKDOWN_FILE, markdown),
+            (STUDY_HTML_FILE, html),
+        ],
+        &charts,
+    )
+}
+
+/// Creates `dir` and writes the documents and one `.svg` per chart into it.
+fn write_files(
+    dir: &Path,
+    documents: [(&str, String); 3],
+    charts: &[charts::Chart],
+) -> Result<(), ReportError> {
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|source| ReportError::Io { path, source })
@@ -55,14 +102,13 @@ pub fn write_report(comparison: &Comparison, dir: &Path) -> Result<(), ReportErr
         path: dir.to_owned(),
         source,
     })?;
-    let json = serde_json::to_string_pretty(comparison).expect("results always serialise");
-    write(RESULTS_FILE, &json)?;
-    let charts = charts::all(comparison);
-    for chart in &charts {
+    for chart in charts {
         write(&chart.file, &chart.svg)?;
     }
-    write(MARKDOWN_FILE, &markdown::render(comparison, &charts))?;
-    write(HTML_FILE, &html::render(comparison, &charts))
+    for (name, text) in &documents {
+        write(name, text)?;
+    }
+    Ok(())
 }
 
 /// Reads a `results.json` back.

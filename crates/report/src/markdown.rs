@@ -1,11 +1,9 @@
-//! `report.md`: the document with charts as linked `.svg` files.
+//! `report.md` (and a study's `study.md`): the document with charts as linked `.svg`
+//! files.
 
-use crate::Comparison;
-use crate::charts::Chart;
-use crate::document::{Block, build};
+use crate::document::Block;
 
-pub fn render(c: &Comparison, charts: &[Chart]) -> String {
-    let (title, blocks) = build(c, charts);
+pub fn render(title: &str, blocks: &[Block<'_>]) -> String {
     let mut out = format!("# {title}\n\n");
     for block in blocks {
         match block {

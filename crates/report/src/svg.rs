@@ -229,6 +229,18 @@ impl Frame {
         );
     }
 
+    /// A vertical error bar from `low` to `high` at `x`, with short caps.
+    pub fn whisker(&mut self, x: f64, low: f64, high: f64) {
+        let px = self.x.map(x);
+        let (top, bottom) = (self.y.map(high), self.y.map(low));
+        let _ = write!(
+            self.body,
+            r##"<path d="M{px:.1} {top:.1}V{bottom:.1}M{:.1} {top:.1}h8M{:.1} {bottom:.1}h8" stroke="#333" fill="none"/>"##,
+            px - 4.0,
+            px - 4.0
+        );
+    }
+
     /// Adds an entry to the legend drawn at the top.
     pub fn legend(&mut self, name: &str, color: &str) {
         self.legend.push((name.to_owned(), color.to_owned()));

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use data::{Record, Splits, sha256_file, stratified_split, write_jsonl};
+use data::{ClassShare, Record, Splits, sha256_file, stratified_split, write_jsonl};
 use sha2::{Digest, Sha256};
 
 use crate::args::ColumnArgs;
@@ -44,6 +44,8 @@ pub struct DataRequest<'a> {
     pub columns: &'a ColumnArgs,
     /// Fractions held out for validation and test when the data lacks those splits.
     pub holdout: (f64, f64),
+    /// One class cut to a share of the training and validation splits.
+    pub class_share: Option<&'a ClassShare>,
     pub subset: Option<Subset>,
     pub seed: u64,
     /// Where derived splits are written.
@@ -101,6 +103,22 @@ pub fn resolve(request: &DataRequest<'_>) -> Result<ComparisonData> {
         derivation.push(format!(
             "held out of {} (stratified, seed {}): validation {valid_fraction}, test {test_fraction}",
             train.display(),
+            request.seed
+        ));
+    }
+    if let Some(share) = request.class_share {
+        for (split, records) in [
+            ("training", &mut splits.train),
+            ("validation", &mut splits.validation),
+        ] {
+            *records = share
+                .apply(std::mem::take(records), request.seed)
+                .map_err(|e| anyhow::anyhow!("--class-share {share}: the {split} split: {e}"))?;
+        }
+        derivation.push(format!(
+            "--class-share {share}: {} cut to {:.1}% of the training and validation splits at random (seed {}); test untouched",
+            share.label,
+            100.0 * share.share,
             request.seed
         ));
     }

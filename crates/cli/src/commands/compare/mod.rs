@@ -8,6 +8,7 @@
 mod inputs;
 mod machine;
 mod stages;
+mod suite;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -23,28 +24,34 @@ use report::{
 
 use self::inputs::{ComparisonData, DataRequest, Subset};
 use self::stages::CommandLine;
+pub use self::suite::Suite;
 use crate::args::{DecisionArgs, LossArgs};
-use crate::commands::{embed, finetune, head};
+use crate::commands::{augment, embed, finetune, head};
 use crate::progress;
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 #[command(after_help = "Examples:\n  \
-    bertcls compare                          # R8 (cargo xtask fetch data r8), about 17 min on 2 cores\n  \
-    bertcls compare --quick                  # a stratified subset, about 2 min: a first look\n  \
+    bertcls compare                          # R8 (cargo xtask fetch data r8), about 9 min on 2 cores\n  \
+    bertcls compare --quick                  # a stratified subset, about 1 min: a first look\n  \
     bertcls compare --data spam --seeds 3    # mean ± std over three seeds\n  \
     bertcls compare --data my-folder         # train/validation/test .jsonl|.csv|.tsv inside\n  \
-    bertcls compare --data reviews.csv --text-col review --label-col stars\n\n\
+    bertcls compare --data reviews.csv --text-col review --label-col stars\n  \
+    bertcls compare --suite imbalance        # every imbalance remedy, both modes, R8 and spam: ~45 min\n\n\
     Stages are the ordinary commands (embed, head sweep, head predict, finetune); the report \
     lists them so each can be rerun by hand. Embeddings are cached: a second comparison on \
     the same data and model skips the encoder.")]
 pub struct CompareArgs {
     /// A fetched data set (r8, spam), a folder holding train/validation/test files
     /// (.jsonl, .csv or .tsv; missing validation/test splits are held out of train),
-    /// or one labelled file, split with --holdout.
-    #[arg(long, default_value = "r8")]
-    pub data: String,
+    /// or one labelled file, split with --holdout [default: r8; a --suite has its own].
+    #[arg(long)]
+    pub data: Option<String>,
     #[command(flatten)]
     pub columns: crate::args::ColumnArgs,
+    /// Make the task imbalanced: under-sample one class of the training and validation
+    /// splits to this share of each (the test split is untouched), e.g. spam=0.05.
+    #[arg(long, value_name = "LABEL=SHARE")]
+    pub class_share: Option<data::ClassShare>,
     /// Fractions of the training data held out for validation and test when the data
     /// has no such split (stratified by class).
     #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [0.1, 0.2])]
@@ -56,14 +63,23 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
     /// Tokens per text, for both modes [default: 64; R8 texts are longer, but 128
-    /// takes the default R8 comparison past 20 minutes on 2 cores].
+    /// takes the default R8 comparison past 20 minutes on 2 cores; a --suite: 32].
     #[arg(long)]
     pub max_len: Option<usize>,
-    /// Fine-tuning epochs [default: 2; --quick: 3].
+    /// Fine-tune only the bottom K encoder layers: a cheaper end-to-end model (the
+    /// pipeline still reads the whole encoder) [default: all; a --suite: 1].
+    #[arg(long, value_name = "K")]
+    pub num_layers: Option<usize>,
+    /// Do not train the word, position and token-type embeddings when fine-tuning:
+    /// with few layers, their gradient and optimizer update cost more than the layers
+    /// [default: false; a --suite: true]. `--freeze-embeddings false` turns it off.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub freeze_embeddings: Option<bool>,
+    /// Fine-tuning epochs [default: 2; --quick: 3; a --suite: 2].
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Fine-tuning peak learning rate [default: 5e-5; --quick: 1e-4, as few steps need
-    /// larger ones].
+    /// larger ones; a --suite: 3e-4, for its one-layer model].
     #[arg(long = "lr")]
     pub learning_rate: Option<f64>,
     /// The head sweep's grid, a TOML file as for `bertcls head sweep --grid-file`
@@ -77,12 +93,19 @@ pub struct CompareArgs {
     /// undersample[:R], rotating[:R] or class-balanced.
     #[arg(long)]
     pub sampling: Option<Sampling>,
+    /// With --sampling oversample: write N augmented copies (word swaps, deletions and
+    /// insertions at 10%, typos at 5%) of each training record of the classes that
+    /// over-sampling tops up, and draw the added examples from them, so that no added
+    /// example is an identical copy.
+    #[arg(long, value_name = "N")]
+    pub augment: Option<usize>,
     /// A decision rule for both modes' models: --logit-adjust TAU or --threshold.
     #[command(flatten)]
     pub decision: DecisionArgs,
-    /// Repeat both modes over N seeds (the first is --seed) and report mean ± std.
-    #[arg(long, default_value_t = 1)]
-    pub seeds: usize,
+    /// Repeat both modes over N seeds (the first is --seed) and report mean ± std
+    /// [default: 1; a --suite: 3].
+    #[arg(long)]
+    pub seeds: Option<usize>,
     /// The first seed: decides splits held out here, head and classifier initialisation,
     /// data order and dropout.
     #[arg(long, default_value_t = 42)]
@@ -91,6 +114,11 @@ pub struct CompareArgs {
     /// (stratified), 8 heads, 3 epochs at a higher learning rate.
     #[arg(long)]
     pub quick: bool,
+    /// A study: many comparisons and one report across them. `imbalance`: every
+    /// imbalance remedy against the plain baseline, in both modes, on R8 and on
+    /// SpamAssassin with spam cut to 5% (or on --data alone).
+    #[arg(long)]
+    pub suite: Option<Suite>,
     /// Reports go to OUT/<data>-<timestamp>/.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
@@ -105,6 +133,7 @@ const QUICK: Subset = Subset {
     test: 300,
 };
 const QUICK_HEADS: usize = 8;
+const DEFAULT_DATA: &str = "r8";
 const DEFAULT_MAX_LEN: usize = 64;
 /// Two epochs at max_len 64 keep the default R8 comparison under 20 minutes on 2 cores.
 const DEFAULT_EPOCHS: usize = 2;
@@ -112,9 +141,27 @@ const QUICK_EPOCHS: usize = 3;
 const QUICK_LEARNING_RATE: f64 = 1e-4;
 
 pub fn run(args: CompareArgs) -> Result<()> {
+    let dir = match args.suite {
+        Some(suite) => suite::run(suite, &args)?,
+        None => compare(&args)?.dir,
+    };
+    println!("{}", dir.display());
+    Ok(())
+}
+
+/// A finished comparison and the folder holding its report.
+pub(crate) struct Compared {
+    pub comparison: Comparison,
+    pub dir: PathBuf,
+}
+
+/// One comparison of the two modes: runs every stage, writes the report, prints the
+/// summary and the verdict.
+pub(crate) fn compare(args: &CompareArgs) -> Result<Compared> {
     let started = Instant::now();
     let started_unix = machine::unix_now();
-    if args.seeds == 0 {
+    let seeds = args.seeds.unwrap_or(1);
+    if seeds == 0 {
         bail!("--seeds must be at least 1");
     }
     if let [valid, test] = args.holdout[..]
@@ -123,9 +170,10 @@ pub fn run(args: CompareArgs) -> Result<()> {
         bail!("--holdout {valid},{test}: fractions must be ≥ 0 and leave most data for training");
     }
     let data = inputs::resolve(&DataRequest {
-        spec: &args.data,
+        spec: args.data.as_deref().unwrap_or(DEFAULT_DATA),
         columns: &args.columns,
         holdout: (args.holdout[0], args.holdout[1]),
+        class_share: args.class_share.as_ref(),
         subset: args.quick.then_some(QUICK),
         seed: args.seed,
         work_dir: &args.cache_dir.join("compare-data"),
@@ -134,7 +182,8 @@ pub fn run(args: CompareArgs) -> Result<()> {
         &args.out,
         &format!("{}-{}", data.name, machine::timestamp(started_unix)),
     )?;
-    let plan = Plan::new(&args, &data, &dir);
+    let augmented = augmented_train(args, &data, &dir)?;
+    let plan = Plan::new(args, &data, augmented, &dir);
     eprintln!(
         "comparing on {} ({} / {} / {} records), model {}, max_len {}, {} seed(s); report in {}",
         data.name,
@@ -143,7 +192,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
         data.splits.test.len(),
         args.model.display(),
         plan.max_len,
-        args.seeds,
+        seeds,
         dir.display()
     );
 
@@ -192,8 +241,60 @@ pub fn run(args: CompareArgs) -> Result<()> {
         comparison.wall_seconds,
         dir.join(report::HTML_FILE).display()
     );
-    println!("{}", dir.display());
-    Ok(())
+    Ok(Compared { comparison, dir })
+}
+
+/// Word swaps, deletions and insertions at this rate, for `--augment`.
+const AUGMENT_WORD_RATE: f64 = 0.1;
+/// Typos per word, for `--augment`.
+const AUGMENT_TYPO_RATE: f64 = 0.05;
+
+/// For `--augment N`: N augmented copies of each training record of the classes that
+/// over-sampling will top up, written into the report folder (the texts depend only
+/// on the data and the seed, so their embeddings are cache hits on a rerun).
+fn augmented_train(args: &CompareArgs, data: &ComparisonData, dir: &Path) -> Result<Option<PathBuf>> {
+    let Some(copies) = args.augment else {
+        return Ok(None);
+    };
+    let Some(Sampling::Oversample { ratio }) = args.sampling else {
+        bail!("--augment {copies}: augmented copies are drawn by over-sampling; add --sampling oversample[:R]");
+    };
+    if copies == 0 {
+        bail!("--augment 0: give the number of augmented copies per record, e.g. --augment 3");
+    }
+    if !data.column_flags.is_empty() {
+        bail!(
+            "--augment writes its copies as JSONL with the standard fields (id, text, text_b, label), which --text-col/--label-col would not find: convert {} to JSONL first",
+            data.train.display()
+        );
+    }
+    let labels = LabelMap::from_records(&data.splits.train);
+    let counts = labels.counts(&data.splits.train);
+    let target = (ratio * counts.iter().copied().max().unwrap_or(0) as f64).ceil() as usize;
+    let topped_up: Vec<&str> = labels
+        .names()
+        .iter()
+        .zip(&counts)
+        .filter(|&(_, &n)| n < target)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if topped_up.is_empty() {
+        return Ok(None);
+    }
+    let output = dir.join("augmented-train.jsonl");
+    let line = CommandLine::new(&["augment"])
+        .arg("--input", data.train.display())
+        .args(data.column_flags.clone())
+        .arg("--classes", topped_up.join(","))
+        .arg("--copies", copies)
+        .arg("--swap", AUGMENT_WORD_RATE)
+        .arg("--delete", AUGMENT_WORD_RATE)
+        .arg("--insert", AUGMENT_WORD_RATE)
+        .arg("--typo", AUGMENT_TYPO_RATE)
+        .arg("--seed", args.seed)
+        .arg("--output", output.display());
+    augment::run(line.parse()?)?;
+    Ok(Some(output))
 }
 
 /// `parent/name`, or `parent/name-2`, … when a comparison started in the same second.
@@ -242,6 +343,8 @@ struct PipelineOutcome {
 struct Plan<'a> {
     args: &'a CompareArgs,
     data: &'a ComparisonData,
+    /// `--augment`'s copies of training records, embedded and handed to both modes.
+    augmented: Option<PathBuf>,
     dir: &'a Path,
     max_len: usize,
     epochs: usize,
@@ -252,10 +355,16 @@ struct Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
-    fn new(args: &'a CompareArgs, data: &'a ComparisonData, dir: &'a Path) -> Self {
+    fn new(
+        args: &'a CompareArgs,
+        data: &'a ComparisonData,
+        augmented: Option<PathBuf>,
+        dir: &'a Path,
+    ) -> Self {
         Self {
             args,
             data,
+            augmented,
             dir,
             max_len: args.max_len.unwrap_or(DEFAULT_MAX_LEN),
             epochs: args.epochs.unwrap_or(if args.quick {
@@ -268,17 +377,20 @@ impl<'a> Plan<'a> {
             } else {
                 joint::FineTuneConfig::default().learning_rate
             }),
-            seeds: (0..args.seeds as u64).map(|i| args.seed + i).collect(),
+            seeds: (0..args.seeds.unwrap_or(1) as u64)
+                .map(|i| args.seed + i)
+                .collect(),
             stages_started: std::cell::Cell::new(0),
         }
     }
 
-    /// Announces the next stage: three embeddings, then per seed a sweep, a test of
-    /// the best head and a fine-tuning run.
+    /// Announces the next stage: three embeddings (four with augmented copies), then
+    /// per seed a sweep, a test of the best head and a fine-tuning run.
     fn banner(&self, what: &str) {
         let k = self.stages_started.get() + 1;
         self.stages_started.set(k);
-        eprintln!("\n== [{k}/{}] {what}", 3 + 3 * self.seeds.len());
+        let embeddings = 3 + usize::from(self.augmented.is_some());
+        eprintln!("\n== [{k}/{}] {what}", embeddings + 3 * self.seeds.len());
     }
 
     /// Flags naming the model, backend and length, as every encoder stage takes them.
@@ -325,12 +437,24 @@ impl<'a> Plan<'a> {
             commands.push(line.display());
             embedded.push(cache);
         }
-        let embedding_peak = progress::peak_rss_mib();
         let [train, valid, test] = <[_; 3]>::try_from(embedded)
             .map_err(|_| anyhow::anyhow!("three splits were embedded"))?;
+        let augmented = match &self.augmented {
+            Some(path) => {
+                self.banner("pipeline: embedding the augmented training copies");
+                let line = self.embed_line(path);
+                let cache = embed::embed(&line.parse()?)?;
+                commands.push(line.display());
+                Some(cache)
+            }
+            None => None,
+        };
+        let embedding_peak = progress::peak_rss_mib();
         let build_seconds =
             |cache: &encoder::EmbeddingCache| cache.meta.build.map_or(0.0, |b| b.seconds);
-        let embedding_seconds = build_seconds(&train) + build_seconds(&valid);
+        let embedding_seconds = build_seconds(&train)
+            + build_seconds(&valid)
+            + augmented.as_ref().map_or(0.0, build_seconds);
         let test_embedding_seconds = build_seconds(&test);
 
         let mut runs = Vec::new();
@@ -345,9 +469,11 @@ impl<'a> Plan<'a> {
                 .args(self.args.loss.to_flags())
                 .args(self.sampling_flags())
                 .args(self.args.decision.to_flags())
-                .args(self.args.decision.to_flags())
                 .arg("--seed", seed)
                 .arg("--out", run_dir.join("sweep").display());
+            if let Some(cache) = &augmented {
+                sweep_line = sweep_line.arg("--augmented", cache.path.display());
+            }
             if let Some(file) = &self.args.heads {
                 sweep_line = sweep_line.arg("--grid-file", file.display());
             }
@@ -428,7 +554,7 @@ impl<'a> Plan<'a> {
     }
 
     fn finetune_line(&self, seed: u64) -> CommandLine {
-        CommandLine::new(&["finetune"])
+        let mut line = CommandLine::new(&["finetune"])
             .arg("--train", self.data.train.display())
             .arg("--valid", self.data.valid.display())
             .arg("--test", self.data.test.display())
@@ -443,7 +569,17 @@ impl<'a> Plan<'a> {
             .arg(
                 "--out",
                 self.dir.join(format!("end-to-end/seed-{seed}")).display(),
-            )
+            );
+        if let Some(layers) = self.args.num_layers {
+            line = line.arg("--num-layers", layers);
+        }
+        if self.args.freeze_embeddings == Some(true) {
+            line = line.args(["--freeze-embeddings".to_owned()]);
+        }
+        if let Some(path) = &self.augmented {
+            line = line.arg("--augmented", path.display());
+        }
+        line
     }
 
     /// Fine-tunes once per seed and tests the kept model.
@@ -488,9 +624,18 @@ impl<'a> Plan<'a> {
                 }],
             });
         }
+        let layers = self
+            .args
+            .num_layers
+            .map_or_else(String::new, |k| format!(" (its bottom {k} encoder layers)"));
+        let frozen = if self.args.freeze_embeddings == Some(true) {
+            ", embeddings frozen"
+        } else {
+            ""
+        };
         Ok(ModeResult {
             description: format!(
-                "BERT with [CLS] through its pooler and a linear layer, fine-tuned for {} epochs, the best epoch on validation kept",
+                "BERT{layers} with [CLS] through its pooler and a linear layer, fine-tuned for {} epochs{frozen}, the best epoch on validation kept",
                 self.epochs
             ),
             runs,
