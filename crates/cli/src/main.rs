@@ -54,6 +54,9 @@ enum Command {
     Head(commands::head::HeadCommand),
     /// End-to-end mode: fine-tune BERT and a classification head together.
     Finetune(Box<commands::finetune::FinetuneArgs>),
+    /// Classify cached texts with no training: by their similarity to descriptions of
+    /// the labels, embedded by the same encoder.
+    ZeroShot(commands::zero_shot::ZeroShotArgs),
     /// Classify texts (a file, or stdin one per line) with a fine-tuned model.
     Predict(commands::predict::PredictArgs),
     /// The full metric report of a fine-tuned model on labelled data.
@@ -75,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Command::Embed(args) => commands::embed::run(args),
         Command::Head(command) => commands::head::run(command),
         Command::Finetune(args) => commands::finetune::run(*args),
+        Command::ZeroShot(args) => commands::zero_shot::run(args),
         Command::Predict(args) => commands::predict::predict(args),
         Command::Evaluate(args) => commands::predict::evaluate(args),
         Command::Compare(args) => commands::compare::run(*args),

@@ -3,12 +3,15 @@
 //! A head is softmax regression (no hidden layer) or an MLP, trained with burn on
 //! standardised features. Heads are small, so a sweep of many configurations over
 //! the same cached features costs seconds, not the hours of re-embedding.
+//! [`ZeroShot`] classifies the same features with no training at all, from label
+//! descriptions embedded by the same encoder.
 
 mod features;
 mod model;
 mod saved;
 mod sweep;
 mod train;
+mod zero_shot;
 
 pub use features::{Features, Standardizer};
 pub use model::{Activation, Head, HeadConfig};
@@ -17,3 +20,4 @@ pub use sweep::{SweepEntry, SweepGrid, sweep};
 pub use train::{
     EpochRecord, Monitor, OptimizerKind, Schedule, TrainConfig, TrainedHead, train_head,
 };
+pub use zero_shot::{DEFAULT_TEMPLATE, LabelDescriptions, SIMILARITY_TEMPERATURE, ZeroShot};

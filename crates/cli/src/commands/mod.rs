@@ -5,3 +5,4 @@ pub mod embed;
 pub mod finetune;
 pub mod head;
 pub mod predict;
+pub mod zero_shot;
