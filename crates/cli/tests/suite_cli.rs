@@ -65,7 +65,11 @@ fn imbalance_suite_runs_every_arm_and_judges_them_by_the_spread() {
     }
     let study: Study =
         serde_json::from_str(&std::fs::read_to_string(dir.join("study.json")).unwrap()).unwrap();
-    assert_eq!(study.data_sets.len(), 1, "--data replaces the suite's data sets");
+    assert_eq!(
+        study.data_sets.len(),
+        1,
+        "--data replaces the suite's data sets"
+    );
     let set = &study.data_sets[0];
     // Two classes: every arm, the decision threshold included, baseline first.
     let names: Vec<&str> = set.arms.iter().map(|a| a.name.as_str()).collect();
@@ -88,18 +92,35 @@ fn imbalance_suite_runs_every_arm_and_judges_them_by_the_spread() {
         assert_eq!(comparison.settings.seeds, vec![42, 43]);
         let baseline: Comparison =
             report::read_results(&dir.join(&set.arms[0].report).join("results.json")).unwrap();
-        for ((mode, scores), ((_, runs), (_, base_runs))) in
-            arm.modes().into_iter().zip(comparison.modes().into_iter().zip(baseline.modes()))
+        for ((mode, scores), ((_, runs), (_, base_runs))) in arm
+            .modes()
+            .into_iter()
+            .zip(comparison.modes().into_iter().zip(baseline.modes()))
         {
             let f1: Vec<f64> = runs.runs.iter().map(|r| r.test.macro_f1).collect();
             let base_f1: Vec<f64> = base_runs.runs.iter().map(|r| r.test.macro_f1).collect();
             let ((mean, std), (base_mean, base_std)) = (mean_std(&f1), mean_std(&base_f1));
-            assert!((scores.macro_f1.mean - mean).abs() < 1e-12, "{} {mode}", arm.name);
-            assert!((scores.macro_f1.std - std).abs() < 1e-12, "{} {mode}", arm.name);
+            assert!(
+                (scores.macro_f1.mean - mean).abs() < 1e-12,
+                "{} {mode}",
+                arm.name
+            );
+            assert!(
+                (scores.macro_f1.std - std).abs() < 1e-12,
+                "{} {mode}",
+                arm.name
+            );
             let recall: Vec<f64> = runs
                 .runs
                 .iter()
-                .map(|r| r.test.per_class.iter().find(|s| s.label == "markets").unwrap().recall)
+                .map(|r| {
+                    r.test
+                        .per_class
+                        .iter()
+                        .find(|s| s.label == "markets")
+                        .unwrap()
+                        .recall
+                })
                 .collect();
             assert!((scores.focus_recall.mean - mean_std(&recall).0).abs() < 1e-12);
             // The judgement the table shows, recomputed from the raw runs.
@@ -125,12 +146,23 @@ fn imbalance_suite_runs_every_arm_and_judges_them_by_the_spread() {
     // The arms really differ: augmented copies exist, the threshold was chosen.
     let over_aug = set.arms.iter().find(|a| a.name == "over+aug").unwrap();
     let augmented = dir.join(&over_aug.report).join("augmented-train.jsonl");
-    assert_eq!(count(&augmented, "markets"), 3 * 8, "3 copies of each topped-up record");
-    assert_eq!(count(&augmented, "animals"), 0, "the largest class is not topped up");
+    assert_eq!(
+        count(&augmented, "markets"),
+        3 * 8,
+        "3 copies of each topped-up record"
+    );
+    assert_eq!(
+        count(&augmented, "animals"),
+        0,
+        "the largest class is not topped up"
+    );
     assert_eq!(study.recipe.len(), 4);
     assert!(stderr.contains("study finished"), "{stderr}");
     assert_eq!(
-        std::fs::read_to_string(dir.join("study.html")).unwrap().matches("<svg").count(),
+        std::fs::read_to_string(dir.join("study.html"))
+            .unwrap()
+            .matches("<svg")
+            .count(),
         2,
         "macro-F1 and rare-class F1 charts"
     );

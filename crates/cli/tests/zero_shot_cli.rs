@@ -43,7 +43,10 @@ fn predicts_the_label_with_the_most_similar_descriptions() {
         ],
     );
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("macro-F1"), "labelled texts get a report: {stderr}");
+    assert!(
+        stderr.contains("macro-F1"),
+        "labelled texts get a report: {stderr}"
+    );
 
     // The same descriptions embedded by `bertcls embed`, as the cache's texts were.
     let descriptions = d.join("descriptions.jsonl");
@@ -52,7 +55,12 @@ fn predicts_the_label_with_the_most_similar_descriptions() {
         ["cat dog bird", "fish fox", "oil price market bank"]
             .iter()
             .enumerate()
-            .map(|(i, t)| format!("{}\n", serde_json::json!({"id": format!("d{i}"), "text": t})))
+            .map(|(i, t)| {
+                format!(
+                    "{}\n",
+                    serde_json::json!({"id": format!("d{i}"), "text": t})
+                )
+            })
             .collect::<String>(),
     )
     .unwrap();
@@ -77,14 +85,25 @@ fn predicts_the_label_with_the_most_similar_descriptions() {
         if (animals - markets).abs() < 1e-5 {
             continue;
         }
-        let expected = if animals > markets { "animals" } else { "markets" };
-        assert_eq!(line["label"], expected, "record {i}: {animals} vs {markets}");
+        let expected = if animals > markets {
+            "animals"
+        } else {
+            "markets"
+        };
+        assert_eq!(
+            line["label"], expected,
+            "record {i}: {animals} vs {markets}"
+        );
         let p = &line["probabilities"];
         let total = p["animals"].as_f64().unwrap() + p["markets"].as_f64().unwrap();
         assert!((total - 1.0).abs() < 1e-5);
         right += usize::from(line["label"] == line["true_label"]);
     }
-    assert!(right * 10 >= lines.len() * 8, "disjoint topic words: {right}/{}", lines.len());
+    assert!(
+        right * 10 >= lines.len() * 8,
+        "disjoint topic words: {right}/{}",
+        lines.len()
+    );
 
     // Calibration on the texts themselves: both reports, and its effect, are printed.
     let calibrated = d.join("calibrated.jsonl");
@@ -97,7 +116,11 @@ fn predicts_the_label_with_the_most_similar_descriptions() {
         ],
     );
     let stderr = String::from_utf8_lossy(&run.stderr);
-    for expected in ["without calibration", "with calibration", "calibration: macro-F1"] {
+    for expected in [
+        "without calibration",
+        "with calibration",
+        "calibration: macro-F1",
+    ] {
         assert!(stderr.contains(expected), "{expected} missing: {stderr}");
     }
     assert_eq!(predictions(&calibrated).len(), lines.len());
@@ -113,7 +136,10 @@ fn refuses_unknown_labels_and_a_foreign_calibration_set() {
         &["zero-shot", "--describe", "plants=trees and flowers"],
         &[("--cache", &topics.train_cache), ("--output", &output)],
     );
-    assert!(err.contains("\"plants\"") && err.contains("not one of the labels"), "{err}");
+    assert!(
+        err.contains("\"plants\"") && err.contains("not one of the labels"),
+        "{err}"
+    );
     let err = bertcls_fails(
         &["zero-shot", "--template", "no slot here"],
         &[("--cache", &topics.train_cache), ("--output", &output)],
@@ -123,7 +149,11 @@ fn refuses_unknown_labels_and_a_foreign_calibration_set() {
     let other = d.join("other.emb");
     bertcls(
         &["embed", "--max-len", "8"],
-        &[("--model", &tiny_model()), ("--input", &topics.valid), ("--output", &other)],
+        &[
+            ("--model", &tiny_model()),
+            ("--input", &topics.valid),
+            ("--output", &other),
+        ],
     );
     let err = bertcls_fails(
         &["zero-shot"],

@@ -24,7 +24,8 @@ impl ClassShare {
     /// raise it).
     pub fn apply(&self, records: Vec<Record>, seed: u64) -> Result<Vec<Record>, String> {
         let is_class = |r: &Record| r.label.as_deref() == Some(self.label.as_str());
-        let (mut class, others): (Vec<Record>, Vec<Record>) = records.into_iter().partition(is_class);
+        let (mut class, others): (Vec<Record>, Vec<Record>) =
+            records.into_iter().partition(is_class);
         if class.is_empty() {
             return Err(format!("no record has label {:?}", self.label));
         }
@@ -108,19 +109,30 @@ mod tests {
     fn cuts_the_class_to_its_share_and_keeps_the_others() {
         // 950 ham: 5% spam means 950 · 0.05 / 0.95 = 50 spam.
         let share: ClassShare = "spam=0.05".parse().unwrap();
-        let kept = share.apply(records(&[("ham", 950), ("spam", 400)]), 7).unwrap();
+        let kept = share
+            .apply(records(&[("ham", 950), ("spam", 400)]), 7)
+            .unwrap();
         assert_eq!(count(&kept, "spam"), 50);
         assert_eq!(count(&kept, "ham"), 950);
-        let again = share.apply(records(&[("spam", 400), ("ham", 950)]), 7).unwrap();
-        assert_eq!(kept, again, "the draw depends on the seed, not the input order");
-        let other = share.apply(records(&[("ham", 950), ("spam", 400)]), 8).unwrap();
+        let again = share
+            .apply(records(&[("spam", 400), ("ham", 950)]), 7)
+            .unwrap();
+        assert_eq!(
+            kept, again,
+            "the draw depends on the seed, not the input order"
+        );
+        let other = share
+            .apply(records(&[("ham", 950), ("spam", 400)]), 8)
+            .unwrap();
         assert_ne!(kept, other);
     }
 
     #[test]
     fn refuses_what_it_cannot_do() {
         let share: ClassShare = "spam=0.5".parse().unwrap();
-        let err = share.apply(records(&[("ham", 90), ("spam", 10)]), 1).unwrap_err();
+        let err = share
+            .apply(records(&[("ham", 90), ("spam", 10)]), 1)
+            .unwrap_err();
         assert!(err.contains("already below"), "{err}");
         assert!(share.apply(records(&[("ham", 90)]), 1).is_err());
         for bad in ["spam", "spam=1", "spam=0", "=0.1", "spam=x"] {

@@ -210,7 +210,13 @@ mod tests {
     fn templates_name_the_label_in_words() {
         let d = LabelDescriptions::from_template(&labels(&["money-fx", "grain"]), DEFAULT_TEMPLATE)
             .unwrap();
-        assert_eq!(d.texts(), vec![(0, "This text is about money fx."), (1, "This text is about grain.")]);
+        assert_eq!(
+            d.texts(),
+            vec![
+                (0, "This text is about money fx."),
+                (1, "This text is about grain.")
+            ]
+        );
         assert!(LabelDescriptions::from_template(&labels(&["a"]), "no slot").is_err());
     }
 }

@@ -58,7 +58,11 @@ pub fn write_report(comparison: &Comparison, dir: &Path) -> Result<(), ReportErr
     );
     write_files(
         dir,
-        [(RESULTS_FILE, json), (MARKDOWN_FILE, markdown), (HTML_FILE, html)],
+        [
+            (RESULTS_FILE, json),
+            (MARKDOWN_FILE, markdown),
+            (HTML_FILE, html),
+        ],
         &charts,
     )
 }

@@ -242,9 +242,17 @@ impl StudyData {
                 if base.macro_f1.n < 2 {
                     line.push_str("one seed, so no remedy is judged (use several seeds)");
                 } else if better.is_empty() && worse.is_empty() {
-                    line.push_str("no remedy differs from the baseline by more than the seeds' spread");
+                    line.push_str(
+                        "no remedy differs from the baseline by more than the seeds' spread",
+                    );
                 } else {
-                    let list = |v: &[String]| if v.is_empty() { "none".to_owned() } else { v.join(", ") };
+                    let list = |v: &[String]| {
+                        if v.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            v.join(", ")
+                        }
+                    };
                     let _ = write!(
                         line,
                         "better than the baseline beyond the spread: {}; worse: {} (points)",
@@ -269,12 +277,21 @@ impl StudyData {
         );
         let names: Vec<String> = self.arms.iter().map(|a| a.name.clone()).collect();
         frame.axes("remedy", &format!("test {what}"), Some(&names));
-        for (m, (offset, color)) in [(-0.18, PIPELINE), (0.18, END_TO_END)].into_iter().enumerate() {
+        for (m, (offset, color)) in [(-0.18, PIPELINE), (0.18, END_TO_END)]
+            .into_iter()
+            .enumerate()
+        {
             for (i, arm) in self.arms.iter().enumerate() {
                 let (mode, scores) = arm.modes()[m];
                 let stat = metric(scores);
                 let x = i as f64 + offset;
-                frame.bar(x, 0.34, stat.mean, color, &format!("{}, {mode}: {what} {}", arm.name, stat.show(3)));
+                frame.bar(
+                    x,
+                    0.34,
+                    stat.mean,
+                    color,
+                    &format!("{}, {mode}: {what} {}", arm.name, stat.show(3)),
+                );
                 if stat.n > 1 {
                     frame.whisker(x, stat.mean - stat.std, stat.mean + stat.std);
                 }
@@ -295,7 +312,9 @@ impl StudyData {
     fn charts(&self) -> Vec<Chart> {
         vec![
             self.chart("macro-f1", "macro-F1", |s| s.macro_f1),
-            self.chart("focus-f1", &format!("{} F1", self.focus_class), |s| s.focus_f1),
+            self.chart("focus-f1", &format!("{} F1", self.focus_class), |s| {
+                s.focus_f1
+            }),
         ]
     }
 }
@@ -305,9 +324,18 @@ impl StudyData {
 pub fn slug(name: &str) -> String {
     let stem: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
-    stem.split('-').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("-")
+    stem.split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 impl Study {
@@ -354,7 +382,10 @@ impl Study {
                         } else {
                             format!(" `{}`", a.flags)
                         };
-                        format!("{}: {}.{flags} Report: `{}`.", a.name, a.description, a.report)
+                        format!(
+                            "{}: {}.{flags} Report: `{}`.",
+                            a.name, a.description, a.report
+                        )
                     })
                     .collect(),
             ));
@@ -371,7 +402,10 @@ impl Study {
                     "{}\n{}{}\n",
                     d.name,
                     d.table().render_plain(),
-                    d.findings().iter().map(|l| format!("- {l}\n")).collect::<String>()
+                    d.findings()
+                        .iter()
+                        .map(|l| format!("- {l}\n"))
+                        .collect::<String>()
                 )
             })
             .collect::<Vec<_>>()
@@ -389,17 +423,36 @@ mod tests {
 
     #[test]
     fn a_difference_counts_only_beyond_the_larger_spread() {
-        assert_eq!(Finding::judge(stat(0.80, 0.01), stat(0.75, 0.02)), Finding::Better);
-        assert_eq!(Finding::judge(stat(0.76, 0.01), stat(0.75, 0.02)), Finding::WithinSpread);
+        assert_eq!(
+            Finding::judge(stat(0.80, 0.01), stat(0.75, 0.02)),
+            Finding::Better
+        );
+        assert_eq!(
+            Finding::judge(stat(0.76, 0.01), stat(0.75, 0.02)),
+            Finding::WithinSpread
+        );
         // The arm's own spread counts too, not only the baseline's.
-        assert_eq!(Finding::judge(stat(0.78, 0.04), stat(0.75, 0.0)), Finding::WithinSpread);
-        assert_eq!(Finding::judge(stat(0.70, 0.01), stat(0.75, 0.02)), Finding::Worse);
-        let one = Stat { mean: 0.9, std: 0.0, n: 1 };
+        assert_eq!(
+            Finding::judge(stat(0.78, 0.04), stat(0.75, 0.0)),
+            Finding::WithinSpread
+        );
+        assert_eq!(
+            Finding::judge(stat(0.70, 0.01), stat(0.75, 0.02)),
+            Finding::Worse
+        );
+        let one = Stat {
+            mean: 0.9,
+            std: 0.0,
+            n: 1,
+        };
         assert_eq!(Finding::judge(one, one), Finding::OneSeed);
     }
 
     #[test]
     fn slugs_are_safe_file_names() {
-        assert_eq!(slug("SpamAssassin, spam cut to 5%"), "spamassassin-spam-cut-to-5");
+        assert_eq!(
+            slug("SpamAssassin, spam cut to 5%"),
+            "spamassassin-spam-cut-to-5"
+        );
     }
 }

@@ -33,6 +33,16 @@ pub enum TextError {
     #[error("{segment} is empty (no tokens after normalisation)")]
     EmptyText { segment: &'static str },
 
+    /// A prompt template leaves no room for the text within `max_len`.
+    #[error(
+        "prompt {template:?} takes {tokens} tokens with [CLS] and [SEP], leaving no room for the text in max_len {max_len}: shorten it or raise --max-len"
+    )]
+    PromptTooLong {
+        template: String,
+        tokens: usize,
+        max_len: usize,
+    },
+
     /// The tokenizers library failed on an input.
     #[error("tokenization failed: {0}")]
     Tokenize(String),

@@ -7,13 +7,18 @@
 //! Truncation is always ours (`max_len`, longest side first): whatever a `tokenizer.json`
 //! says about padding and truncation is overridden, because batching pads later.
 //!
+//! A [`PromptTemplate`] places a text around a `[MASK]` for prompt-based
+//! classification, cutting the text, never the template, to fit.
+//!
 //! This crate knows nothing of tensors; it is shared by every stage that reads text.
 
 mod error;
+mod prompt;
 mod special;
 mod tokenizer;
 
 pub use error::TextError;
+pub use prompt::{PromptEncoding, PromptTemplate, TemplateError};
 pub use special::SpecialTokens;
 pub use tokenizer::{BertTokenizer, Encoding, RecordTextError, length_order};
 

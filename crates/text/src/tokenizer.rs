@@ -139,6 +139,17 @@ impl BertTokenizer {
         Ok(Encoding { ids, type_ids })
     }
 
+    /// The ids of a text alone: no `[CLS]`/`[SEP]` added, at most `max_len` of them
+    /// (the pieces of a prompt, a verbalizer's word). Special tokens written in the
+    /// text stay one token.
+    pub fn encode_words(&self, text: &str) -> Result<Vec<u32>, TextError> {
+        let encoding = self
+            .inner
+            .encode_fast(text, false)
+            .map_err(|e| TextError::Tokenize(e.to_string()))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
     /// A segment is empty when nothing but special tokens carries its type id.
     fn check_not_empty(&self, ids: &[u32], type_ids: &[u32], pair: bool) -> Result<(), TextError> {
         let specials = if pair {

@@ -158,8 +158,8 @@ enum OneOrMany {
 fn descriptions(args: &ZeroShotArgs, cache: &EmbeddingCache) -> Result<LabelDescriptions> {
     let mut given: BTreeMap<String, Vec<String>> = BTreeMap::new();
     if let Some(path) = &args.descriptions {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let table: BTreeMap<String, OneOrMany> = toml::from_str(&text).with_context(|| {
             format!(
                 "{}: expected one entry per label, label = \"text\" or label = [\"text\", …]",
@@ -172,7 +172,10 @@ fn descriptions(args: &ZeroShotArgs, cache: &EmbeddingCache) -> Result<LabelDesc
                 OneOrMany::Many(ts) => ts,
             };
             if texts.iter().all(|t| t.trim().is_empty()) {
-                bail!("{}: label {label} has no non-empty description", path.display());
+                bail!(
+                    "{}: label {label} has no non-empty description",
+                    path.display()
+                );
             }
             given.entry(label).or_default().extend(texts);
         }

@@ -252,12 +252,18 @@ const AUGMENT_TYPO_RATE: f64 = 0.05;
 /// For `--augment N`: N augmented copies of each training record of the classes that
 /// over-sampling will top up, written into the report folder (the texts depend only
 /// on the data and the seed, so their embeddings are cache hits on a rerun).
-fn augmented_train(args: &CompareArgs, data: &ComparisonData, dir: &Path) -> Result<Option<PathBuf>> {
+fn augmented_train(
+    args: &CompareArgs,
+    data: &ComparisonData,
+    dir: &Path,
+) -> Result<Option<PathBuf>> {
     let Some(copies) = args.augment else {
         return Ok(None);
     };
     let Some(Sampling::Oversample { ratio }) = args.sampling else {
-        bail!("--augment {copies}: augmented copies are drawn by over-sampling; add --sampling oversample[:R]");
+        bail!(
+            "--augment {copies}: augmented copies are drawn by over-sampling; add --sampling oversample[:R]"
+        );
     };
     if copies == 0 {
         bail!("--augment 0: give the number of augmented copies per record, e.g. --augment 3");

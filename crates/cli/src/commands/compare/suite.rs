@@ -37,7 +37,11 @@ struct ArmSpec {
     binary_only: bool,
 }
 
-const fn arm(name: &'static str, description: &'static str, flags: &'static [&'static str]) -> ArmSpec {
+const fn arm(
+    name: &'static str,
+    description: &'static str,
+    flags: &'static [&'static str],
+) -> ArmSpec {
     ArmSpec {
         name,
         description,
@@ -63,20 +67,56 @@ const IMBALANCE_DATA: &[StudySet<'static>] = &[
 /// under-sampling caps every class at 5× the smallest, which the rotating variant
 /// redraws every epoch.
 const IMBALANCE_ARMS: &[ArmSpec] = &[
-    arm("baseline", "plain cross-entropy, every training example once per epoch", &[]),
-    arm("weighted CE", "cross-entropy with balanced class weights n / (k · n_c)", &["--class-weights", "balanced"]),
-    arm("focal", "focal loss, γ = 2", &["--loss", "focal", "--focal-gamma", "2"]),
-    arm("GHM-C", "GHM-C loss, 10 bins, momentum 0.75", &["--loss", "ghm"]),
-    arm("over", "random over-sampling of every class to half the largest", &["--sampling", "oversample:0.5"]),
+    arm(
+        "baseline",
+        "plain cross-entropy, every training example once per epoch",
+        &[],
+    ),
+    arm(
+        "weighted CE",
+        "cross-entropy with balanced class weights n / (k · n_c)",
+        &["--class-weights", "balanced"],
+    ),
+    arm(
+        "focal",
+        "focal loss, γ = 2",
+        &["--loss", "focal", "--focal-gamma", "2"],
+    ),
+    arm(
+        "GHM-C",
+        "GHM-C loss, 10 bins, momentum 0.75",
+        &["--loss", "ghm"],
+    ),
+    arm(
+        "over",
+        "random over-sampling of every class to half the largest",
+        &["--sampling", "oversample:0.5"],
+    ),
     arm(
         "over+aug",
         "over-sampling drawing from 3 augmented copies (swaps, deletions, insertions, typos) instead of repeats",
         &["--sampling", "oversample:0.5", "--augment", "3"],
     ),
-    arm("under", "random under-sampling of every class to at most 5× the smallest, the same subset every epoch", &["--sampling", "undersample:0.2"]),
-    arm("rotating", "under-sampling to the same cap, a different majority subset every epoch", &["--sampling", "rotating:0.2"]),
-    arm("balanced", "class-balanced sampling: each draw picks a class uniformly", &["--sampling", "class-balanced"]),
-    arm("logit adj.", "post-hoc logit adjustment by the training priors, τ = 1", &["--logit-adjust", "1"]),
+    arm(
+        "under",
+        "random under-sampling of every class to at most 5× the smallest, the same subset every epoch",
+        &["--sampling", "undersample:0.2"],
+    ),
+    arm(
+        "rotating",
+        "under-sampling to the same cap, a different majority subset every epoch",
+        &["--sampling", "rotating:0.2"],
+    ),
+    arm(
+        "balanced",
+        "class-balanced sampling: each draw picks a class uniformly",
+        &["--sampling", "class-balanced"],
+    ),
+    arm(
+        "logit adj.",
+        "post-hoc logit adjustment by the training priors, τ = 1",
+        &["--logit-adjust", "1"],
+    ),
     ArmSpec {
         name: "threshold",
         description: "a decision threshold on the second class (in label order), chosen on validation for its best F1",
@@ -150,7 +190,9 @@ pub fn run(suite: Suite, args: &CompareArgs) -> Result<PathBuf> {
         );
     }
     if args.quick {
-        bail!("--suite and --quick do not go together: a study needs the full data to mean anything; --seeds 1 and --epochs 1 make it cheaper");
+        bail!(
+            "--suite and --quick do not go together: a study needs the full data to mean anything; --seeds 1 and --epochs 1 make it cheaper"
+        );
     }
     let started = Instant::now();
     let started_unix = machine::unix_now();
@@ -206,7 +248,8 @@ fn suite_defaults(args: &CompareArgs, dir: &Path) -> Result<CompareArgs> {
     base.learning_rate = args.learning_rate.or(Some(SUITE_LEARNING_RATE));
     if base.heads.is_none() {
         let grid = dir.join("heads.toml");
-        std::fs::write(&grid, SUITE_HEADS).with_context(|| format!("writing {}", grid.display()))?;
+        std::fs::write(&grid, SUITE_HEADS)
+            .with_context(|| format!("writing {}", grid.display()))?;
         base.heads = Some(grid);
     }
     Ok(base)
