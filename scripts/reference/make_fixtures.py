@@ -9,7 +9,8 @@ Outputs, under crates/bert/tests/fixtures/:
   CJK, emoji, [UNK]/[MASK]): token ids, type ids, hidden states at a few positions,
   [CLS] and mean-pooled vectors, pooler output.
 - tiny-*/: tiny random BERTs saved in each layout the loader must accept, each with
-  reference.json holding inputs, ids and full outputs.
+  reference.json holding inputs, ids and full outputs; tiny-mlm-gelu/ has a
+  masked-LM head, with the vocabulary logits at each [MASK].
 """
 
 import json
@@ -22,6 +23,7 @@ import torch  # noqa: E402
 from transformers import (  # noqa: E402
     AutoTokenizer,
     BertConfig,
+    BertForMaskedLM,
     BertForSequenceClassification,
     BertModel,
     BertTokenizer,
@@ -179,11 +181,73 @@ def tiny_model(name, hidden_act, checkpoint):
     (folder / "reference.json").write_text(json.dumps({"checkpoint": checkpoint, "hidden_act": hidden_act, "cases": cases}) + "\n")
 
 
+MLM_INPUTS = [
+    "the cat sat on the [MASK]",
+    "oil [MASK] rose and the market fell",
+]
+
+
+def tiny_mlm():
+    """A 2-layer random BertForMaskedLM (the `cls.predictions` head, its decoder tied to
+    the word embeddings), saved by save_pretrained as a checkpoint on a hub would be;
+    reference.json holds the vocabulary logits at every [MASK]."""
+    name = "tiny-mlm-gelu"
+    folder = OUT / name
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(len(name))
+    vocab_size = write_vocab(folder)
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        hidden_act="gelu",
+        max_position_embeddings=64,
+        type_vocab_size=2,
+        layer_norm_eps=1e-12,
+    )
+    model = BertForMaskedLM(config)
+    with torch.no_grad():
+        for key, value in model.state_dict().items():
+            if "LayerNorm" in key:
+                value.copy_(torch.randn_like(value) * 0.1 + (1.0 if key.endswith("weight") else 0.0))
+        # Hugging Face starts the output bias at zero; a random one shows it is read.
+        model.cls.predictions.bias.copy_(torch.randn(vocab_size) * 0.5)
+    model.eval()
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer = BertTokenizer(str(folder / "vocab.txt"), do_lower_case=True)
+    cases = []
+    for text in MLM_INPUTS:
+        enc = tokenizer(text, return_tensors="pt")
+        logits = model(**enc).logits[0]
+        masked = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
+        cases.append(
+            {
+                "text": text,
+                "input_ids": enc["input_ids"][0].tolist(),
+                "mask_positions": masked,
+                "logits": [rounded(logits[p]) for p in masked],
+            }
+        )
+    (folder / "reference.json").write_text(json.dumps({"cases": cases}) + "\n")
+
+
+FIXTURES = {
+    "minilm": minilm_fixture,
+    "tiny-safetensors-gelu": lambda: tiny_model("tiny-safetensors-gelu", "gelu", "safetensors"),
+    "tiny-classifier-bin-gelu-new": lambda: tiny_model("tiny-classifier-bin-gelu-new", "gelu_new", "classifier-bin"),
+    "tiny-gamma-beta-bin-relu": lambda: tiny_model("tiny-gamma-beta-bin-relu", "relu", "gamma-beta-bin"),
+    "tiny-mlm-gelu": tiny_mlm,
+}
+
+
 if __name__ == "__main__":
+    import sys
+
     torch.set_grad_enabled(False)
     OUT.mkdir(parents=True, exist_ok=True)
-    minilm_fixture()
-    tiny_model("tiny-safetensors-gelu", "gelu", "safetensors")
-    tiny_model("tiny-classifier-bin-gelu-new", "gelu_new", "classifier-bin")
-    tiny_model("tiny-gamma-beta-bin-relu", "relu", "gamma-beta-bin")
+    # With names, only those fixtures (e.g. `make_fixtures.py tiny-mlm-gelu`).
+    for name in sys.argv[1:] or FIXTURES:
+        FIXTURES[name]()
     print(f"fixtures written to {OUT}")

@@ -7,13 +7,15 @@
 //!   without the `bert.` prefix, and names every tensor that does not fit.
 //! - [`Pooling`] turns token states into one vector per text.
 //! - [`BackendKind`] picks the device (flex, ndarray, wgpu) at run time.
-//! - [`PretrainedBert`] loads a whole model folder, tokenizer included.
+//! - [`PretrainedBert`] loads a whole model folder, tokenizer included; its
+//!   masked-LM head ([`BertMlmHead`]) on demand, when the checkpoint has one.
 
 mod backend;
 mod config;
 mod error;
 mod input;
 pub mod kernels;
+mod mlm;
 mod model;
 mod pooling;
 mod pretrained;
@@ -23,6 +25,7 @@ pub use backend::{BackendKind, backends_to_check};
 pub use config::{BertConfig, HiddenAct};
 pub use error::BertError;
 pub use input::BertInput;
+pub use mlm::{BertMlmHead, BertPredictionTransform, load_mlm_head};
 pub use model::{
     BertAttention, BertEmbeddings, BertEncoder, BertIntermediate, BertLayer, BertModel, BertOutput,
     BertOutputBlock, BertPooler, BertSelfAttention,

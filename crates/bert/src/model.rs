@@ -260,12 +260,16 @@ pub struct BertIntermediate {
 
 impl BertIntermediate {
     fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
-        let x = self.dense.forward(hidden);
-        match self.activation {
-            HiddenAct::Gelu => gelu(x),
-            HiddenAct::GeluNew => gelu_approximate(x),
-            HiddenAct::Relu => relu(x),
-        }
+        activate(self.activation, self.dense.forward(hidden))
+    }
+}
+
+/// The configured `hidden_act`, wherever BERT applies it.
+pub(crate) fn activate<const D: usize>(activation: HiddenAct, x: Tensor<D>) -> Tensor<D> {
+    match activation {
+        HiddenAct::Gelu => gelu(x),
+        HiddenAct::GeluNew => gelu_approximate(x),
+        HiddenAct::Relu => relu(x),
     }
 }
 
@@ -338,13 +342,13 @@ fn attention_bias(padding: Tensor<2, Bool>) -> Tensor<4> {
     Tensor::<4>::zeros([batch, 1, 1, seq_len], &mask.device()).mask_fill(mask, f32::MIN)
 }
 
-fn linear(d_in: usize, d_out: usize, init: &Initializer, device: &Device) -> Linear {
+pub(crate) fn linear(d_in: usize, d_out: usize, init: &Initializer, device: &Device) -> Linear {
     LinearConfig::new(d_in, d_out)
         .with_initializer(init.clone())
         .init(device)
 }
 
-fn layer_norm_layer(config: &BertConfig, device: &Device) -> LayerNorm {
+pub(crate) fn layer_norm_layer(config: &BertConfig, device: &Device) -> LayerNorm {
     // burn's default epsilon is 1e-5; BERT's is 1e-12 and it shows in the outputs.
     LayerNormConfig::new(config.hidden_size)
         .with_epsilon(config.layer_norm_eps)

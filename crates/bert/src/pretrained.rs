@@ -4,7 +4,7 @@ use burn::tensor::Device;
 use text::BertTokenizer;
 
 use crate::weights::{LoadReport, find_weights, load_weights};
-use crate::{BertConfig, BertError, BertModel};
+use crate::{BertConfig, BertError, BertMlmHead, BertModel, load_mlm_head};
 
 /// A Hugging Face BERT folder loaded whole: config, weights and tokenizer.
 pub struct PretrainedBert {
@@ -58,5 +58,11 @@ impl PretrainedBert {
             tokenizer,
             report,
         })
+    }
+
+    /// The checkpoint's masked-LM head (`cls.predictions`), read from the same
+    /// weights; `None` when it has none, as all-MiniLM-L6-v2 has none.
+    pub fn mlm_head(&self, device: &Device) -> Result<Option<BertMlmHead>, BertError> {
+        load_mlm_head(&self.config, &self.report.path, device)
     }
 }
