@@ -29,6 +29,14 @@ pub struct BertPredictionTransform {
     layer_norm_eps: f64,
 }
 
+impl BertPredictionTransform {
+    /// `LayerNorm(act(W h + b))` of states `[n, hidden]`.
+    pub fn forward(&self, hidden: Tensor<2>) -> Tensor<2> {
+        let x = activate(self.activation, self.dense.forward(hidden));
+        layer_norm(&self.layer_norm, self.layer_norm_eps, x)
+    }
+}
+
 /// `cls.predictions`: the transform and the output bias; the output weights are the
 /// word embeddings, passed in by the caller that owns them.
 #[derive(Module, Debug)]
@@ -56,18 +64,13 @@ impl BertMlmHead {
         }
     }
 
-    /// The transformed states `[n, hidden]` that the vocabulary is scored against.
-    pub fn transform(&self, hidden: Tensor<2>) -> Tensor<2> {
-        let t = &self.transform;
-        let x = activate(t.activation, t.dense.forward(hidden));
-        layer_norm(&t.layer_norm, t.layer_norm_eps, x)
-    }
-
     /// Logits `[n, vocab]` of the states `[n, hidden]`, with `word_embeddings`
     /// `[vocab, hidden]` as the output weights.
     pub fn forward(&self, hidden: Tensor<2>, word_embeddings: Tensor<2>) -> Tensor<2> {
         let vocab = word_embeddings.dims()[0];
-        self.transform(hidden).matmul(word_embeddings.transpose())
+        self.transform
+            .forward(hidden)
+            .matmul(word_embeddings.transpose())
             + self.bias.val().reshape([1, vocab])
     }
 }

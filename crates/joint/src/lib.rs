@@ -7,6 +7,8 @@
 //!   early stopping, atomic checkpoints and exact resume).
 //! - [`SavedClassifier`]: the result as a Hugging Face folder that `transformers`
 //!   loads, and the loader for any `BertForSequenceClassification` folder.
+//! - [`VerbalizerHead`]: prompt-based classification's scores at the `[MASK]`
+//!   (the MLM logits of one word per label, or their analogue without an MLM head).
 
 mod batches;
 mod checkpoint;
@@ -19,6 +21,7 @@ mod optim;
 mod predict;
 mod saved;
 mod train;
+mod verbalizer;
 
 use std::path::Path;
 
@@ -38,6 +41,7 @@ pub use saved::{ClassifierMeta, META_FILE, SavedClassifier};
 pub use train::{
     EvalRecord, Evaluation, FineTuned, RunDir, StopReason, TrainEvent, evaluate_examples, fine_tune,
 };
+pub use verbalizer::VerbalizerHead;
 
 /// Stream of [`derived_seed`] for the head's initial weights.
 const HEAD_STREAM: u64 = 3;
