@@ -144,3 +144,130 @@ fn finetune_predict_evaluate() {
         "{stderr}"
     );
 }
+
+/// Topic texts whose length says nothing of the label: `topic_file`'s lengths follow
+/// the label's parity, which a prompt's [MASK] (placed after the text, so its
+/// position is the text's length) would learn instead of the words.
+fn length_balanced_topics(
+    dir: &std::path::Path,
+    name: &str,
+    n: usize,
+    offset: usize,
+) -> std::path::PathBuf {
+    const WORDS: [[&str; 5]; 2] = [
+        ["cat", "dog", "bird", "fish", "fox"],
+        ["oil", "price", "market", "bank", "rate"],
+    ];
+    let lines: String = (0..n)
+        .map(|i| {
+            let (label, words) = (["animals", "markets"][i % 2], WORDS[i % 2]);
+            let len = 2 + (i / 2 + offset) % 4;
+            let text: Vec<&str> = (0..len).map(|j| words[(i + j + offset) % 5]).collect();
+            format!(
+                "{}\n",
+                serde_json::json!({"id": format!("{name}-{i}"), "text": text.join(" the "), "label": label})
+            )
+        })
+        .collect();
+    let path = dir.join(format!("{name}.jsonl"));
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+#[test]
+fn prompt_finetune_then_predict_reads_texts_through_the_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let train = length_balanced_topics(d, "train", 80, 0);
+    let valid = length_balanced_topics(d, "valid", 20, 1);
+    let run = d.join("run");
+    let template = "{text} [SEP] the news is [MASK]";
+    bertcls(
+        &[
+            "finetune",
+            "--max-len",
+            "32",
+            "--epochs",
+            "8",
+            "--lr",
+            "1e-3",
+            "--batch-size",
+            "8",
+            "--prompt",
+            template,
+            "--verbalizer",
+            "animals=cat,markets=market",
+        ],
+        &[
+            ("--model", &tiny_model()),
+            ("--train", &train),
+            ("--valid", &valid),
+            ("--test", &valid),
+            ("--out", &run),
+        ],
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("model/bertcls.json")).unwrap())
+            .unwrap();
+    let prompt = &meta["classifier"]["prompt"];
+    assert_eq!(prompt["template"], template);
+    assert_eq!(prompt["verbalizer"]["markets"], "market");
+    assert_eq!(prompt["mlm_head"], false, "the tiny model has no MLM head");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("training.json")).unwrap()).unwrap();
+    let test_accuracy = summary["test"]["accuracy"].as_f64().unwrap();
+    assert!(test_accuracy >= 0.9, "test accuracy {test_accuracy}");
+
+    // predict places each text in the saved template: the same score as the test.
+    let predictions = d.join("predictions.jsonl");
+    bertcls(
+        &["predict"],
+        &[
+            ("--model", &run),
+            ("--input", &valid),
+            ("--output", &predictions),
+        ],
+    );
+    let text = std::fs::read_to_string(&predictions).unwrap();
+    let correct = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["label"] == l["true_label"])
+        .count();
+    assert_eq!(correct as f64 / 20.0, test_accuracy);
+}
+
+#[test]
+fn a_prompt_needs_a_verbalizer_and_no_head_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = topic_file(dir.path(), "train", 20, 0);
+    let paths = [("--model", tiny_model()), ("--train", train)];
+    let paths: Vec<(&str, &std::path::Path)> =
+        paths.iter().map(|(f, p)| (*f, p.as_path())).collect();
+    let err = common::bertcls_fails(&["finetune", "--prompt", "{text} [MASK]"], &paths);
+    assert!(err.contains("--verbalizer"), "{err}");
+    let err = common::bertcls_fails(
+        &[
+            "finetune",
+            "--prompt",
+            "{text} [MASK]",
+            "--verbalizer",
+            "animals=cat,markets=oil",
+            "--pooling",
+            "mean",
+        ],
+        &paths,
+    );
+    assert!(err.contains("replaces pooling and head"), "{err}");
+    let err = common::bertcls_fails(
+        &[
+            "finetune",
+            "--prompt",
+            "{text} no slot",
+            "--verbalizer",
+            "animals=cat",
+        ],
+        &paths,
+    );
+    assert!(err.contains("exactly one [MASK]"), "{err}");
+}

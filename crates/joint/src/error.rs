@@ -55,6 +55,10 @@ pub enum JointError {
         checkpoint: String,
     },
 
+    /// A prompt or verbalizer that cannot be used.
+    #[error("prompt: {0}")]
+    Prompt(String),
+
     #[error("no checkpoint to resume in {dir}: run without --resume to start training")]
     NoCheckpoint { dir: PathBuf },
 

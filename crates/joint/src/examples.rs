@@ -1,9 +1,56 @@
 //! Labelled records, tokenized once for the whole run.
 
 use data::{LabelMap, Record};
-use text::{BertTokenizer, Encoding};
+use text::{BertTokenizer, Encoding, PromptTemplate, RecordTextError};
 
-use crate::JointError;
+use crate::{ClassifierConfig, JointError};
+
+/// How a classifier reads a record: the text (or pair) as BERT does, or placed in
+/// its prompt's template.
+pub struct RecordEncoder<'a> {
+    tokenizer: &'a BertTokenizer,
+    prompt: Option<PromptTemplate>,
+}
+
+impl<'a> RecordEncoder<'a> {
+    /// The encoder of a classifier configured as `classifier`.
+    pub fn new(
+        tokenizer: &'a BertTokenizer,
+        classifier: &ClassifierConfig,
+    ) -> Result<Self, JointError> {
+        let prompt = classifier
+            .prompt
+            .as_ref()
+            .map(|p| p.template())
+            .transpose()?;
+        Ok(Self { tokenizer, prompt })
+    }
+
+    /// Every record's ids, in order; the first one refused is an error naming it.
+    pub fn encode_all(&self, records: &[Record]) -> Result<Vec<Encoding>, JointError> {
+        let Some(template) = &self.prompt else {
+            return Ok(self.tokenizer.encode_all(
+                records
+                    .iter()
+                    .map(|r| (r.id.as_str(), r.text.as_str(), r.text_b.as_deref())),
+            )?);
+        };
+        records
+            .iter()
+            .map(|r| {
+                template
+                    .encode(self.tokenizer, &r.text, r.text_b.as_deref())
+                    .map(|p| p.encoding)
+                    .map_err(|cause| {
+                        JointError::from(RecordTextError {
+                            id: r.id.clone(),
+                            cause,
+                        })
+                    })
+            })
+            .collect()
+    }
+}
 
 /// A data set as the fine-tuning loop reads it: encodings and class indices.
 #[derive(Debug, Clone)]
@@ -20,7 +67,7 @@ impl Examples {
     /// error naming it.
     pub fn from_records(
         records: &[Record],
-        tokenizer: &BertTokenizer,
+        encoder: &RecordEncoder<'_>,
         labels: &LabelMap,
         what: &'static str,
     ) -> Result<Self, JointError> {
@@ -41,11 +88,7 @@ impl Examples {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let encodings = tokenizer.encode_all(
-            records
-                .iter()
-                .map(|r| (r.id.as_str(), r.text.as_str(), r.text_b.as_deref())),
-        )?;
+        let encodings = encoder.encode_all(records)?;
         Ok(Self {
             encodings,
             labels: indices,

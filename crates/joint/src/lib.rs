@@ -33,8 +33,8 @@ pub use batches::{derived_seed, epoch_batches};
 pub use checkpoint::{checkpoint_dir, remove_checkpoint};
 pub use config::FineTuneConfig;
 pub use error::JointError;
-pub use examples::Examples;
-pub use model::{BertClassifier, ClassifierConfig, ClassifierPooling};
+pub use examples::{Examples, RecordEncoder};
+pub use model::{BertClassifier, ClassifierConfig, ClassifierPooling, PromptConfig};
 pub use optim::{WarmupSchedule, build_optimizer, clip_global_norm};
 pub use predict::predict_proba;
 pub use saved::{ClassifierMeta, META_FILE, SavedClassifier};
@@ -47,32 +47,49 @@ pub use verbalizer::VerbalizerHead;
 const HEAD_STREAM: u64 = 3;
 
 /// A pretrained BERT (its bottom `num_layers` when given) with a new head for
-/// `classes`, on `device`'s autodiff twin, ready for [`fine_tune`]. The head's
-/// initial weights derive from `seed`.
+/// `labels`, on `device`'s autodiff twin, ready for [`fine_tune`]. The head's
+/// initial weights derive from `seed`. With a prompt, the verbalizer starts from the
+/// label words' embeddings and the checkpoint's masked-LM head when it has one.
 pub fn load_for_training(
     model_dir: &Path,
     max_len: usize,
     num_layers: Option<usize>,
     classifier: &ClassifierConfig,
-    classes: usize,
+    labels: &[String],
     seed: u64,
     device: &Device,
 ) -> Result<(BertClassifier, PretrainedBertParts), JointError> {
     let autodiff = device.clone().autodiff();
     let pretrained = PretrainedBert::load_layers(model_dir, max_len, num_layers, &autodiff)?;
+    let mut classifier = classifier.clone();
+    let verbalizer = match &mut classifier.prompt {
+        Some(prompt) => {
+            prompt.template()?;
+            let pieces = prompt.pieces(labels, &pretrained.tokenizer)?;
+            let mlm = pretrained.mlm_head(&autodiff)?;
+            prompt.resolve(&pretrained.tokenizer, mlm.is_some());
+            let words = pretrained.model.embeddings.word_embeddings.weight.val();
+            Some(VerbalizerHead::new(&pieces, words, mlm, &autodiff))
+        }
+        None => None,
+    };
     let mut rng = SplitMix64::new(derived_seed(seed, HEAD_STREAM, 0));
-    let model = BertClassifier::new(
+    let mut model = BertClassifier::new(
         pretrained.model,
         &pretrained.config,
-        classifier,
-        classes,
+        &classifier,
+        labels.len(),
         &mut rng,
         &autodiff,
     );
+    if verbalizer.is_some() {
+        model.verbalizer = verbalizer;
+    }
     let parts = PretrainedBertParts {
         config: pretrained.config,
         tokenizer: pretrained.tokenizer,
         report: pretrained.report,
+        classifier,
     };
     Ok((model, parts))
 }
@@ -82,4 +99,14 @@ pub struct PretrainedBertParts {
     pub config: bert::BertConfig,
     pub tokenizer: text::BertTokenizer,
     pub report: bert::LoadReport,
+    /// The classifier as built: a prompt's `[MASK]` id and MLM-head use filled in.
+    /// Save this one with the model.
+    pub classifier: ClassifierConfig,
+}
+
+impl PretrainedBertParts {
+    /// How the model reads records (its prompt, if any).
+    pub fn encoder(&self) -> Result<RecordEncoder<'_>, JointError> {
+        RecordEncoder::new(&self.tokenizer, &self.classifier)
+    }
 }

@@ -1,6 +1,7 @@
 //! BERT plus a classification layer: Hugging Face's `BertForSequenceClassification`,
 //! with a choice of pooling and of head.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -11,6 +12,9 @@ use burn::tensor::{Device, Tensor};
 use data::SplitMix64;
 use head::{Head, HeadConfig};
 use serde::{Deserialize, Serialize};
+use text::{BertTokenizer, PromptTemplate};
+
+use crate::{JointError, VerbalizerHead};
 
 /// How the token states become the one vector the head reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -56,6 +60,10 @@ pub struct ClassifierConfig {
     /// Dropout on the pooled vector; by default the BERT's `hidden_dropout_prob`, as
     /// Hugging Face does when `classifier_dropout` is unset.
     pub dropout: Option<f64>,
+    /// Prompt-based classification instead of pooling and a head: the text in a
+    /// template, scored at its `[MASK]` against one word per label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<PromptConfig>,
 }
 
 impl Default for ClassifierConfig {
@@ -64,6 +72,7 @@ impl Default for ClassifierConfig {
             pooling: ClassifierPooling::Cls,
             head: HeadConfig::default(),
             dropout: None,
+            prompt: None,
         }
     }
 }
@@ -72,22 +81,102 @@ impl ClassifierConfig {
     /// True when the model is exactly a `BertForSequenceClassification`, so that
     /// `transformers` can load the saved folder and compute the same logits.
     pub fn is_hugging_face_compatible(&self) -> bool {
-        self.pooling == ClassifierPooling::Cls && self.head.hidden.is_empty()
+        self.pooling == ClassifierPooling::Cls
+            && self.head.hidden.is_empty()
+            && self.prompt.is_none()
     }
 }
 
-/// BERT, pooling, dropout and a head: text in, logits out.
+/// A prompt and its verbalizer (see [`VerbalizerHead`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptConfig {
+    /// `{text}` (and `{text_b}` for pairs), one `[MASK]`, e.g.
+    /// "{text} [SEP] This is about [MASK]."
+    pub template: String,
+    /// Each label's word.
+    pub verbalizer: BTreeMap<String, String>,
+    /// Whether the scores are the checkpoint's masked-LM logits (it has an MLM head)
+    /// rather than a projection's; set by [`PromptConfig::resolve`].
+    #[serde(default)]
+    pub mlm_head: bool,
+    /// The tokenizer's `[MASK]` id, where the model reads its state; set by
+    /// [`PromptConfig::resolve`].
+    #[serde(default)]
+    pub mask_token_id: u32,
+}
+
+impl PromptConfig {
+    /// The template, parsed.
+    pub fn template(&self) -> Result<PromptTemplate, JointError> {
+        self.template
+            .parse()
+            .map_err(|e: text::TemplateError| JointError::Prompt(e.to_string()))
+    }
+
+    /// Each label's word pieces, in `labels`' order. A label without a word, or a
+    /// word the vocabulary only knows as `[UNK]`, is an error naming it.
+    pub fn pieces(
+        &self,
+        labels: &[String],
+        tokenizer: &BertTokenizer,
+    ) -> Result<Vec<Vec<u32>>, JointError> {
+        if let Some(extra) = self.verbalizer.keys().find(|l| !labels.contains(l)) {
+            return Err(JointError::Prompt(format!(
+                "the verbalizer names {extra:?}, which is not a label ({})",
+                labels.join(", ")
+            )));
+        }
+        let unk = tokenizer.special_tokens().unk;
+        labels
+            .iter()
+            .map(|label| {
+                let word = self.verbalizer.get(label).ok_or_else(|| {
+                    JointError::Prompt(format!(
+                        "the verbalizer has no word for label {label:?}: add {label}=WORD"
+                    ))
+                })?;
+                let ids = tokenizer
+                    .encode_words(word)
+                    .map_err(|e| JointError::Prompt(format!("{label}={word}: {e}")))?;
+                if ids.is_empty() || ids.iter().all(|&id| id == unk) {
+                    return Err(JointError::Prompt(format!(
+                        "{label}={word}: the model's vocabulary has no piece of {word:?} (it reads as [UNK]); choose another word"
+                    )));
+                }
+                Ok(ids)
+            })
+            .collect()
+    }
+
+    /// Fills in what the model decides: its `[MASK]` id and whether it has an MLM head.
+    pub fn resolve(&mut self, tokenizer: &BertTokenizer, mlm_head: bool) {
+        self.mask_token_id = tokenizer.special_tokens().mask;
+        self.mlm_head = mlm_head;
+    }
+}
+
+/// BERT, pooling, dropout and a head: text in, logits out. With a prompt, the
+/// verbalizer replaces pooling and head.
 #[derive(Module, Debug)]
 pub struct BertClassifier {
     pub bert: BertModel,
     pub dropout: Dropout,
-    pub classifier: Head,
+    /// The head over the pooled vector (none with a prompt).
+    pub classifier: Option<Head>,
+    /// The prompt's scores at the `[MASK]` (only with a prompt).
+    pub verbalizer: Option<VerbalizerHead>,
     #[module(skip)]
     pooling: ClassifierPooling,
+    /// The `[MASK]` id whose state the verbalizer reads.
+    #[module(skip)]
+    mask_token_id: u32,
 }
 
 impl BertClassifier {
-    /// Puts a new head (initial weights from `rng`) on a BERT.
+    /// Puts a new head (initial weights from `rng`) on a BERT. With a prompt, the
+    /// verbalizer has the right shapes but no words yet: [`load_for_training`]
+    /// (crate::load_for_training) sets them, or a saved model's weights do.
     pub fn new(
         mut bert: BertModel,
         bert_config: &BertConfig,
@@ -97,6 +186,7 @@ impl BertClassifier {
         device: &Device,
     ) -> Self {
         match config.pooling {
+            _ if config.prompt.is_some() => bert.pooler = None,
             ClassifierPooling::Cls if bert.pooler.is_none() => {
                 bert.pooler = Some(BertPooler::new(bert_config, device));
             }
@@ -105,23 +195,67 @@ impl BertClassifier {
             ClassifierPooling::Cls => {}
         }
         let dropout = config.dropout.unwrap_or(bert_config.hidden_dropout_prob);
+        let (classifier, verbalizer) = match &config.prompt {
+            Some(prompt) => (
+                None,
+                Some(VerbalizerHead::untrained(
+                    classes,
+                    bert_config,
+                    prompt.mlm_head,
+                    device,
+                )),
+            ),
+            None => (
+                Some(Head::new(
+                    &config.head,
+                    bert_config.hidden_size,
+                    classes,
+                    rng,
+                    device,
+                )),
+                None,
+            ),
+        };
         Self {
             bert,
             dropout: DropoutConfig::new(dropout).init(),
-            classifier: Head::new(&config.head, bert_config.hidden_size, classes, rng, device),
+            classifier,
+            verbalizer,
             pooling: config.pooling,
+            mask_token_id: config.prompt.as_ref().map_or(0, |p| p.mask_token_id),
         }
     }
 
     /// Logits `[batch, classes]` for prediction.
     pub fn forward(&self, input: &BertInput) -> Tensor<2> {
-        self.classifier.forward(self.pooled(input))
+        match (&self.verbalizer, &self.classifier) {
+            (Some(verbalizer), _) => verbalizer.forward(self.mask_states(input)),
+            (None, Some(head)) => head.forward(self.pooled(input)),
+            (None, None) => unreachable!("a classifier has a head or a verbalizer"),
+        }
     }
 
     /// Logits for a training step: dropout is active (on an autodiff device); the
     /// head's own dropout masks come from `rng`.
     pub fn forward_train(&self, input: &BertInput, rng: &mut SplitMix64) -> Tensor<2> {
-        self.classifier.forward_train(self.pooled(input), rng)
+        match (&self.verbalizer, &self.classifier) {
+            (Some(verbalizer), _) => verbalizer.forward(self.mask_states(input)),
+            (None, Some(head)) => head.forward_train(self.pooled(input), rng),
+            (None, None) => unreachable!("a classifier has a head or a verbalizer"),
+        }
+    }
+
+    /// The final state at each sequence's `[MASK]` (a prompt puts exactly one in
+    /// every sequence): a masked sum, so no gather is needed on any backend.
+    fn mask_states(&self, input: &BertInput) -> Tensor<2> {
+        let hidden = self.bert.forward(input).last_hidden_state;
+        let at_mask = input
+            .input_ids
+            .clone()
+            .equal_elem(i64::from(self.mask_token_id))
+            .float()
+            .unsqueeze_dim::<3>(2);
+        (hidden * at_mask).sum_dim(1).squeeze_dim::<2>(1)
     }
 
     fn pooled(&self, input: &BertInput) -> Tensor<2> {
@@ -139,7 +273,11 @@ impl BertClassifier {
 
     /// Number of classes.
     pub fn classes(&self) -> usize {
-        self.classifier.output.weight.dims()[1]
+        match (&self.verbalizer, &self.classifier) {
+            (Some(verbalizer), _) => verbalizer.classes(),
+            (None, Some(head)) => head.output.weight.dims()[1],
+            (None, None) => 0,
+        }
     }
 
     /// Stops gradients to the embedding layer (when `embeddings`) and to the bottom

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use text::BertTokenizer;
 
 use crate::fsutil::{install_dir, partial_dir};
-use crate::{BertClassifier, ClassifierConfig, FineTuneConfig, JointError, predict_proba};
+use crate::{
+    BertClassifier, ClassifierConfig, FineTuneConfig, JointError, RecordEncoder, predict_proba,
+};
 
 /// bertcls's own description of a saved classifier.
 pub const META_FILE: &str = "bertcls.json";
@@ -99,7 +101,8 @@ impl SavedClassifier {
         };
         let max_len = max_len.unwrap_or(meta.max_len);
         let tokenizer = BertTokenizer::from_dir(dir, max_len).map_err(bert::BertError::from)?;
-        let with_pooler = meta.classifier.pooling == crate::ClassifierPooling::Cls;
+        let with_pooler = meta.classifier.pooling == crate::ClassifierPooling::Cls
+            && meta.classifier.prompt.is_none();
         let mut model = BertClassifier::new(
             BertModel::new(&bert_config, with_pooler, device),
             &bert_config,
@@ -111,10 +114,15 @@ impl SavedClassifier {
         );
         let weights = find_weights(dir)?;
         let result = apply_checkpoint(&mut model, &weights, import_remapper())?;
+        let output = if meta.classifier.prompt.is_some() {
+            "verbalizer."
+        } else {
+            "classifier."
+        };
         if result
             .missing
             .iter()
-            .any(|(name, _)| name.starts_with("classifier."))
+            .any(|(name, _)| name.starts_with(output))
         {
             return Err(JointError::NotAClassifier {
                 path: weights,
@@ -153,11 +161,8 @@ impl SavedClassifier {
         device: &Device,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<f32>, JointError> {
-        let encodings = self.tokenizer.encode_all(
-            records
-                .iter()
-                .map(|r| (r.id.as_str(), r.text.as_str(), r.text_b.as_deref())),
-        )?;
+        let encodings =
+            RecordEncoder::new(&self.tokenizer, &self.meta.classifier)?.encode_all(records)?;
         let pad = self.tokenizer.special_tokens().pad;
         Ok(predict_proba(
             &self.model,

@@ -11,7 +11,7 @@
 //! verbalizer vectors start as the words' embeddings (the mean over pieces) and are
 //! fine-tuned with the rest.
 
-use bert::{BertMlmHead, BertPredictionTransform};
+use bert::{BertConfig, BertMlmHead, BertPredictionTransform};
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -69,12 +69,24 @@ impl VerbalizerHead {
                 )
             }
         };
+        // Fresh leaves: copies of the pretrained values, not views of the graph that
+        // computed them, so that they train as parameters of their own.
         Self {
             mlm_transform,
             projection,
-            words: Param::from_tensor(words),
-            bias: Param::from_tensor(bias),
+            words: Param::from_data(words.into_data(), device),
+            bias: Param::from_data(bias.into_data(), device),
         }
+    }
+
+    /// The right shapes for `classes` and a BERT of `config`, values to be loaded
+    /// from a saved model: the MLM transform's or the projection's, no words yet.
+    pub fn untrained(classes: usize, config: &BertConfig, mlm_head: bool, device: &Device) -> Self {
+        let hidden = config.hidden_size;
+        let table = Tensor::<2>::zeros([1, hidden], device);
+        let mlm = mlm_head.then(|| BertMlmHead::new(config, device));
+        let pieces = vec![vec![0]; classes];
+        Self::new(&pieces, table, mlm, device)
     }
 
     /// Logits `[n, classes]` of the `[MASK]` states `[n, hidden]`.

@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use common::{max_abs_diff, parameters, quiet, toy};
-use joint::{ClassifierConfig, FineTuneConfig, build_optimizer, clip_global_norm};
+use joint::{ClassifierConfig, FineTuneConfig, PromptConfig, build_optimizer, clip_global_norm};
 
 fn quick_config() -> FineTuneConfig {
     FineTuneConfig {
@@ -39,6 +39,101 @@ fn loss_falls_and_the_toy_task_is_learned() {
     assert!(report.accuracy >= 0.9, "valid accuracy {}", report.accuracy);
     assert_eq!(outcome.steps, 12 * 8);
     assert_eq!(outcome.examples_trained, 12 * 64);
+}
+
+#[test]
+fn prompt_fine_tuning_learns_the_toy_task_with_and_without_an_mlm_head() {
+    let device = Device::flex();
+    let classifier = ClassifierConfig {
+        prompt: Some(PromptConfig {
+            template: "{text} [SEP] the news is [MASK]".into(),
+            verbalizer: [("animals", "cat"), ("markets", "market")]
+                .into_iter()
+                .map(|(l, w)| (l.to_owned(), w.to_owned()))
+                .collect(),
+            mlm_head: false,
+            mask_token_id: 0,
+        }),
+        ..ClassifierConfig::default()
+    };
+    for (dir, has_mlm_head) in [
+        (common::tiny_bert_dir(), false),
+        (common::tiny_mlm_dir(), true),
+    ] {
+        let toy = common::toy_with(&dir, &classifier, 7, &device);
+        let prompt = toy
+            .parts
+            .classifier
+            .prompt
+            .clone()
+            .expect("a prompt classifier");
+        assert_eq!(prompt.mlm_head, has_mlm_head, "{}", dir.display());
+        assert_eq!(
+            prompt.mask_token_id,
+            toy.parts.tokenizer.special_tokens().mask
+        );
+        assert!(toy.model.classifier.is_none() && toy.model.bert.pooler.is_none());
+        // Every example holds exactly one [MASK]: the template's.
+        for encoding in &toy.train.encodings {
+            let masks = encoding
+                .ids
+                .iter()
+                .filter(|&&id| id == prompt.mask_token_id);
+            assert_eq!(masks.count(), 1);
+        }
+        let outcome = toy
+            .fine_tune(&quick_config(), None, &mut quiet, &device)
+            .expect("training runs");
+        let report = outcome.valid_report.expect("evaluated");
+        assert!(
+            report.accuracy >= 0.9,
+            "{}: valid accuracy {}",
+            dir.display(),
+            report.accuracy
+        );
+    }
+}
+
+#[test]
+fn a_verbalizer_must_name_every_label_with_a_known_word() {
+    let device = Device::flex();
+    let labels = ["animals".to_owned(), "markets".to_owned()];
+    for (verbalizer, expected) in [
+        (vec![("animals", "cat")], "no word for label \"markets\""),
+        (
+            vec![("animals", "cat"), ("markets", "zebra")],
+            "reads as [UNK]",
+        ),
+        (
+            vec![("animals", "cat"), ("markets", "oil"), ("plants", "tree")],
+            "not a label",
+        ),
+    ] {
+        let classifier = ClassifierConfig {
+            prompt: Some(PromptConfig {
+                template: "{text} [MASK]".into(),
+                verbalizer: verbalizer
+                    .into_iter()
+                    .map(|(l, w)| (l.to_owned(), w.to_owned()))
+                    .collect(),
+                mlm_head: false,
+                mask_token_id: 0,
+            }),
+            ..ClassifierConfig::default()
+        };
+        let error = joint::load_for_training(
+            &common::tiny_bert_dir(),
+            32,
+            None,
+            &classifier,
+            &labels,
+            0,
+            &device,
+        )
+        .err()
+        .expect("refused");
+        assert!(error.to_string().contains(expected), "{error}");
+    }
 }
 
 #[test]
@@ -76,7 +171,15 @@ fn weight_decay_spares_biases_and_layer_norms() {
     let dense_before = parameters(&model.bert.encoder.layer[0].intermediate.dense);
     let norm_before = parameters(&model.bert.encoder.layer[0].output.layer_norm);
     let (lr, decay) = (0.1, 0.5);
-    let zero_loss = model.classifier.output.weight.val().sum().mul_scalar(0.0)
+    let zero_loss = model
+        .classifier
+        .as_ref()
+        .unwrap()
+        .output
+        .weight
+        .val()
+        .sum()
+        .mul_scalar(0.0)
         + model.bert.encoder.layer[0]
             .intermediate
             .dense
@@ -122,8 +225,16 @@ fn global_norm_clipping_scales_all_gradients_together() {
     let device = Device::flex();
     let toy = toy(&ClassifierConfig::default(), 7, &device);
     let model = toy.model;
-    let w = model.classifier.output.weight.val();
-    let b = model.classifier.output.bias.as_ref().unwrap().val();
+    let w = model.classifier.as_ref().unwrap().output.weight.val();
+    let b = model
+        .classifier
+        .as_ref()
+        .unwrap()
+        .output
+        .bias
+        .as_ref()
+        .unwrap()
+        .val();
     // d/dW of 3·ΣW is 3 everywhere; d/db of 4·Σb is 4: a norm known in closed form.
     let loss = w.clone().sum().mul_scalar(3.0) + b.clone().sum().mul_scalar(4.0);
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -135,13 +246,23 @@ fn global_norm_clipping_scales_all_gradients_together() {
         "{norm} vs {expected}"
     );
     let gw: Vec<f32> = grads
-        .get::<2>(model.classifier.output.weight.id)
+        .get::<2>(model.classifier.as_ref().unwrap().output.weight.id)
         .unwrap()
         .into_data()
         .try_into_vec_as()
         .unwrap();
     let gb: Vec<f32> = grads
-        .get::<1>(model.classifier.output.bias.as_ref().unwrap().id)
+        .get::<1>(
+            model
+                .classifier
+                .as_ref()
+                .unwrap()
+                .output
+                .bias
+                .as_ref()
+                .unwrap()
+                .id,
+        )
         .unwrap()
         .into_data()
         .try_into_vec_as()
@@ -154,7 +275,7 @@ fn global_norm_clipping_scales_all_gradients_together() {
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
     clip_global_norm(&model, &mut grads, 1e6);
     let untouched: Vec<f32> = grads
-        .get::<2>(model.classifier.output.weight.id)
+        .get::<2>(model.classifier.as_ref().unwrap().output.weight.id)
         .unwrap()
         .into_data()
         .try_into_vec_as()
@@ -170,7 +291,7 @@ fn a_layer_count_keeps_the_bottom_layers() {
         32,
         Some(1),
         &ClassifierConfig::default(),
-        2,
+        &["a".to_owned(), "b".to_owned()],
         0,
         &device,
     )
@@ -181,7 +302,7 @@ fn a_layer_count_keeps_the_bottom_layers() {
         32,
         Some(3),
         &ClassifierConfig::default(),
-        2,
+        &["a".to_owned(), "b".to_owned()],
         0,
         &device,
     )

@@ -9,7 +9,10 @@ use burn::module::Module;
 use burn::tensor::Device;
 use common::{parameters, tiny_bert_dir, toy, toy_records};
 use head::HeadConfig;
-use joint::{ClassifierConfig, ClassifierMeta, ClassifierPooling, FineTuneConfig, SavedClassifier};
+use joint::{
+    ClassifierConfig, ClassifierMeta, ClassifierPooling, FineTuneConfig, PromptConfig,
+    SavedClassifier,
+};
 
 /// Every tensor of a safetensors file: name → (shape, raw bytes).
 fn safetensors_tensors(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<u8>)> {
@@ -51,6 +54,8 @@ fn round_trip(classifier: ClassifierConfig) {
     let device = Device::flex();
     let toy = toy(&classifier, 5, &device);
     let model = toy.model.valid();
+    // As built: a prompt's [MASK] id filled in.
+    let classifier = toy.parts.classifier.clone();
     let meta = ClassifierMeta {
         labels: toy.labels.clone(),
         classifier: classifier.clone(),
@@ -132,6 +137,23 @@ fn mean_pooling_with_an_mlp_head_round_trips_exactly() {
             ..HeadConfig::default()
         },
         dropout: Some(0.2),
+        ..ClassifierConfig::default()
+    });
+}
+
+#[test]
+fn a_prompt_classifier_round_trips_exactly() {
+    round_trip(ClassifierConfig {
+        prompt: Some(PromptConfig {
+            template: "{text} [SEP] the news is [MASK]".into(),
+            verbalizer: [("animals", "cat"), ("markets", "market")]
+                .into_iter()
+                .map(|(l, w)| (l.to_owned(), w.to_owned()))
+                .collect(),
+            mlm_head: false,
+            mask_token_id: 0,
+        }),
+        ..ClassifierConfig::default()
     });
 }
 

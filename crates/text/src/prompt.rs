@@ -4,7 +4,8 @@
 //! The template is tokenized piece by piece, so that a long text is cut to fit and the
 //! `[MASK]` is never the part truncation removes. Pieces are split at whitespace-free
 //! boundaries BERT's pre-tokenizer splits at anyway (`{text}`, `[MASK]`, `[SEP]`), so
-//! this gives the ids of tokenizing the filled-in template whole.
+//! this gives the ids of tokenizing the filled-in template whole. The template's
+//! `[MASK]` is the only one in the result: one written in a text is read as `[UNK]`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -123,12 +124,21 @@ impl PromptTemplate {
         text_b: Option<&str>,
     ) -> Result<PromptEncoding, TextError> {
         let special = tokenizer.special_tokens();
-        let mut a = tokenizer.encode_words(text)?;
+        // A "[MASK]" written in the text itself is read as [UNK], so that the
+        // template's is the only one and a model can find it from the ids alone.
+        let words = |text: &str| -> Result<Vec<u32>, TextError> {
+            let mut ids = tokenizer.encode_words(text)?;
+            for id in ids.iter_mut().filter(|id| **id == special.mask) {
+                *id = special.unk;
+            }
+            Ok(ids)
+        };
+        let mut a = words(text)?;
         if a.is_empty() {
             return Err(TextError::EmptyText { segment: "text" });
         }
         let mut b = match (self.takes_pairs(), text_b) {
-            (true, Some(b)) => tokenizer.encode_words(b)?,
+            (true, Some(b)) => words(b)?,
             (true, None) => return Err(TextError::EmptyText { segment: "text_b" }),
             (false, _) => Vec::new(),
         };
@@ -274,5 +284,10 @@ mod tests {
             pair.encode(&t, "cat", None).is_err(),
             "a pair template needs text_b"
         );
+        // A [MASK] in the text is not a second slot.
+        let p = pair.encode(&t, "cat [MASK]", Some("[MASK] dog")).unwrap();
+        let mask = t.special_tokens().mask;
+        assert_eq!(p.encoding.ids.iter().filter(|&&id| id == mask).count(), 1);
+        assert_eq!(p.encoding.ids[p.mask_position], mask);
     }
 }

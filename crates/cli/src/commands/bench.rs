@@ -149,7 +149,7 @@ fn step(args: &StepBenchArgs) -> Result<serde_json::Value> {
         args.model.max_len,
         None,
         &ClassifierConfig::default(),
-        labels.len(),
+        labels.names(),
         SEED,
         &device,
     )?;

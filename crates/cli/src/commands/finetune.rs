@@ -11,7 +11,7 @@ use head::{Activation, HeadConfig, Monitor, Schedule};
 use indicatif::ProgressBar;
 use joint::{
     ClassifierConfig, ClassifierMeta, ClassifierPooling, EvalRecord, Examples, FineTuneConfig,
-    RunDir, SavedClassifier, StopReason, TrainEvent, fine_tune, load_for_training,
+    PromptConfig, RunDir, SavedClassifier, StopReason, TrainEvent, fine_tune, load_for_training,
     remove_checkpoint,
 };
 use losses::LossSpec;
@@ -82,6 +82,24 @@ pub struct FinetuneArgs {
     /// Dropout before the head (default: the model's hidden_dropout_prob).
     #[arg(long)]
     pub dropout: Option<f64>,
+    /// Prompt-based classification: the text goes into this template, with one
+    /// [MASK] whose state is scored against each label's word (--verbalizer) instead
+    /// of a new head over [CLS]; e.g. "{text} [SEP] This is about [MASK]."
+    /// ({text_b} for pairs). With a checkpoint that has a masked-LM head the scores
+    /// are its logits of the words (PET); without one (all-MiniLM-L6-v2), the [MASK]
+    /// state through a projection initialised to the identity, against the words'
+    /// embeddings.
+    #[arg(long, value_name = "TEMPLATE", requires = "verbalizer")]
+    pub prompt: Option<String>,
+    /// With --prompt: each label's word, label=word,… (a word of several pieces
+    /// scores as their mean).
+    #[arg(
+        long,
+        value_name = "LABEL=WORD,…",
+        value_delimiter = ',',
+        requires = "prompt"
+    )]
+    pub verbalizer: Vec<String>,
 
     /// Passes over the training data.
     #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
@@ -147,6 +165,7 @@ impl FinetuneArgs {
                 ..HeadConfig::default()
             },
             dropout: self.dropout,
+            prompt: self.prompt_config()?,
         };
         let config = FineTuneConfig {
             epochs: self.epochs,
@@ -174,6 +193,40 @@ impl FinetuneArgs {
             bail!("--dropout {p} must be in [0, 1)");
         }
         Ok((classifier, config))
+    }
+
+    /// The prompt and verbalizer, checked as far as they can be without the model.
+    fn prompt_config(&self) -> Result<Option<PromptConfig>> {
+        let Some(template) = &self.prompt else {
+            return Ok(None);
+        };
+        template
+            .parse::<text::PromptTemplate>()
+            .map_err(|e| anyhow::anyhow!("--prompt: {e}"))?;
+        if self.pooling != ClassifierPooling::Cls || self.hidden != "linear" || self.batch_norm {
+            bail!(
+                "--prompt replaces pooling and head: leave out --pooling, --hidden and --batch-norm"
+            );
+        }
+        let mut verbalizer = std::collections::BTreeMap::new();
+        for pair in &self.verbalizer {
+            let (label, word) = pair
+                .split_once('=')
+                .filter(|(l, w)| !l.trim().is_empty() && !w.trim().is_empty())
+                .with_context(|| format!("--verbalizer {pair:?}: expected LABEL=WORD"))?;
+            if verbalizer
+                .insert(label.trim().to_owned(), word.trim().to_owned())
+                .is_some()
+            {
+                bail!("--verbalizer names {label} twice");
+            }
+        }
+        Ok(Some(PromptConfig {
+            template: template.clone(),
+            verbalizer,
+            mlm_head: false,
+            mask_token_id: 0,
+        }))
     }
 
     /// Training and validation records: the --valid file, or a stratified hold-out.
@@ -237,35 +290,38 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
         args.model.max_len,
         args.num_layers,
         &classifier,
-        labels.len(),
+        labels.names(),
         config.seed,
         &device,
     )
     .with_context(|| format!("loading {}", args.model.model.display()))?;
-    let train = Examples::from_records(
-        &train_records,
-        &parts.tokenizer,
-        &labels,
-        "the training set",
-    )
-    .with_context(|| format!("in {}", args.train.display()))?;
+    // As built: a prompt's [MASK] id and MLM-head use are filled in.
+    let classifier = parts.classifier.clone();
+    if let Some(prompt) = &classifier.prompt {
+        eprintln!(
+            "prompt {:?}; scores: {}",
+            prompt.template,
+            if prompt.mlm_head {
+                "the checkpoint's masked-LM logits of the label words"
+            } else {
+                "no masked-LM head in the checkpoint: the [MASK] state, projected, against the label words' embeddings"
+            }
+        );
+    }
+    let encoder = parts.encoder()?;
+    let train = Examples::from_records(&train_records, &encoder, &labels, "the training set")
+        .with_context(|| format!("in {}", args.train.display()))?;
     let train = match &args.augmented {
         Some(path) => {
             let records = args.columns.read(path, true)?;
-            let variants =
-                Examples::from_records(&records, &parts.tokenizer, &labels, "the augmented set")
-                    .with_context(|| format!("in {}", path.display()))?;
+            let variants = Examples::from_records(&records, &encoder, &labels, "the augmented set")
+                .with_context(|| format!("in {}", path.display()))?;
             train.with_variants(variants)
         }
         None => train,
     };
-    let valid = Examples::from_records(
-        &valid_records,
-        &parts.tokenizer,
-        &labels,
-        "the validation set",
-    )
-    .context("in the validation data")?;
+    let valid = Examples::from_records(&valid_records, &encoder, &labels, "the validation set")
+        .context("in the validation data")?;
     eprintln!(
         "fine-tuning {} ({} layers, max_len {}) on {} examples{}, {} classes; validating on {}",
         args.model.model.display(),
@@ -337,7 +393,7 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
     SavedClassifier::save(&outcome.model, &meta, &model_dir)?;
     if !meta.classifier.is_hugging_face_compatible() {
         eprintln!(
-            "note: with --pooling mean or an MLP head the folder is not a \
+            "note: with --pooling mean, an MLP head or a prompt the folder is not a \
              BertForSequenceClassification; bertcls loads it, transformers would not"
         );
     }
@@ -345,7 +401,7 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
     let test_report = match &args.test {
         Some(path) => {
             let records = args.columns.read(path, true)?;
-            let test = Examples::from_records(&records, &parts.tokenizer, &labels, "the test set")
+            let test = Examples::from_records(&records, &encoder, &labels, "the test set")
                 .with_context(|| format!("in {}", path.display()))?;
             let bar = progress::documents(test.len(), "testing");
             let inference_started = Instant::now();

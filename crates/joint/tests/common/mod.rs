@@ -55,22 +55,30 @@ pub struct Toy {
 
 /// The tiny BERT with a fresh head, and the toy task tokenized for it.
 pub fn toy(classifier: &ClassifierConfig, seed: u64, device: &Device) -> Toy {
+    toy_with(&tiny_bert_dir(), classifier, seed, device)
+}
+
+/// The tiny random BertForMaskedLM (same vocabulary), with its masked-LM head.
+pub fn tiny_mlm_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-mlm-gelu")
+}
+
+/// As [`toy`], with the BERT folder `dir`.
+pub fn toy_with(
+    dir: &std::path::Path,
+    classifier: &ClassifierConfig,
+    seed: u64,
+    device: &Device,
+) -> Toy {
     let train_records = toy_records(64, 1);
     let valid_records = toy_records(32, 2);
     let labels = LabelMap::from_records(&train_records);
-    let (model, parts) = load_for_training(
-        &tiny_bert_dir(),
-        32,
-        None,
-        classifier,
-        labels.len(),
-        seed,
-        device,
-    )
-    .expect("the tiny BERT loads");
-    let train = Examples::from_records(&train_records, &parts.tokenizer, &labels, "train")
+    let (model, parts) = load_for_training(dir, 32, None, classifier, labels.names(), seed, device)
+        .expect("the tiny BERT loads");
+    let encoder = parts.encoder().expect("the classifier's prompt parses");
+    let train = Examples::from_records(&train_records, &encoder, &labels, "train")
         .expect("toy records tokenize");
-    let valid = Examples::from_records(&valid_records, &parts.tokenizer, &labels, "valid")
+    let valid = Examples::from_records(&valid_records, &encoder, &labels, "valid")
         .expect("toy records tokenize");
     Toy {
         model,
