@@ -4,9 +4,39 @@
 mod common;
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{bertcls, tiny_model, topic_file};
+
+/// Fine-tunes the tiny model on toy topics (validation and test the same file), with
+/// `extra` flags.
+fn finetune_toy(extra: &[&str], train: &Path, valid: &Path, run: &Path) -> std::process::Output {
+    let mut args = vec![
+        "finetune",
+        "--max-len",
+        "32",
+        "--epochs",
+        "8",
+        // At 3e-3 this toy task overfits on some dropout draws (validation at chance
+        // with the training loss near 0); 1e-3 learns it on every seed tried (5 of 5).
+        "--lr",
+        "1e-3",
+        "--batch-size",
+        "8",
+    ];
+    args.extend_from_slice(extra);
+    bertcls(
+        &args,
+        &[
+            ("--model", &tiny_model()),
+            ("--train", train),
+            ("--valid", valid),
+            ("--test", valid),
+            ("--out", run),
+        ],
+    )
+}
 
 #[test]
 fn finetune_predict_evaluate() {
@@ -15,28 +45,7 @@ fn finetune_predict_evaluate() {
     let train = topic_file(d, "train", 80, 0);
     let valid = topic_file(d, "valid", 20, 1);
     let run = d.join("run");
-    let output = bertcls(
-        &[
-            "finetune",
-            "--max-len",
-            "32",
-            "--epochs",
-            "8",
-            // At 3e-3 this toy task overfits on some dropout draws (validation at chance
-            // with the training loss near 0); 1e-3 learns it on every seed tried (5 of 5).
-            "--lr",
-            "1e-3",
-            "--batch-size",
-            "8",
-        ],
-        &[
-            ("--model", &tiny_model()),
-            ("--train", &train),
-            ("--valid", &valid),
-            ("--test", &valid),
-            ("--out", &run),
-        ],
-    );
+    let output = finetune_toy(&[], &train, &valid, &run);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("*best"),
@@ -182,29 +191,16 @@ fn prompt_finetune_then_predict_reads_texts_through_the_template() {
     let valid = length_balanced_topics(d, "valid", 20, 1);
     let run = d.join("run");
     let template = "{text} [SEP] the news is [MASK]";
-    bertcls(
+    finetune_toy(
         &[
-            "finetune",
-            "--max-len",
-            "32",
-            "--epochs",
-            "8",
-            "--lr",
-            "1e-3",
-            "--batch-size",
-            "8",
             "--prompt",
             template,
             "--verbalizer",
             "animals=cat,markets=market",
         ],
-        &[
-            ("--model", &tiny_model()),
-            ("--train", &train),
-            ("--valid", &valid),
-            ("--test", &valid),
-            ("--out", &run),
-        ],
+        &train,
+        &valid,
+        &run,
     );
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("model/bertcls.json")).unwrap())

@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use common::{max_abs_diff, parameters, quiet, toy};
-use joint::{ClassifierConfig, FineTuneConfig, PromptConfig, build_optimizer, clip_global_norm};
+use joint::{ClassifierConfig, FineTuneConfig, build_optimizer, clip_global_norm};
 
 fn quick_config() -> FineTuneConfig {
     FineTuneConfig {
@@ -44,18 +44,10 @@ fn loss_falls_and_the_toy_task_is_learned() {
 #[test]
 fn prompt_fine_tuning_learns_the_toy_task_with_and_without_an_mlm_head() {
     let device = Device::flex();
-    let classifier = ClassifierConfig {
-        prompt: Some(PromptConfig {
-            template: "{text} [SEP] the news is [MASK]".into(),
-            verbalizer: [("animals", "cat"), ("markets", "market")]
-                .into_iter()
-                .map(|(l, w)| (l.to_owned(), w.to_owned()))
-                .collect(),
-            mlm_head: false,
-            mask_token_id: 0,
-        }),
-        ..ClassifierConfig::default()
-    };
+    let classifier = common::prompt_classifier(
+        "{text} [SEP] the news is [MASK]",
+        &[("animals", "cat"), ("markets", "market")],
+    );
     for (dir, has_mlm_head) in [
         (common::tiny_bert_dir(), false),
         (common::tiny_mlm_dir(), true),
@@ -109,18 +101,7 @@ fn a_verbalizer_must_name_every_label_with_a_known_word() {
             "not a label",
         ),
     ] {
-        let classifier = ClassifierConfig {
-            prompt: Some(PromptConfig {
-                template: "{text} [MASK]".into(),
-                verbalizer: verbalizer
-                    .into_iter()
-                    .map(|(l, w)| (l.to_owned(), w.to_owned()))
-                    .collect(),
-                mlm_head: false,
-                mask_token_id: 0,
-            }),
-            ..ClassifierConfig::default()
-        };
+        let classifier = common::prompt_classifier("{text} [MASK]", &verbalizer);
         let error = joint::load_for_training(
             &common::tiny_bert_dir(),
             32,

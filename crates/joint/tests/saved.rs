@@ -9,10 +9,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use common::{parameters, tiny_bert_dir, toy, toy_records};
 use head::HeadConfig;
-use joint::{
-    ClassifierConfig, ClassifierMeta, ClassifierPooling, FineTuneConfig, PromptConfig,
-    SavedClassifier,
-};
+use joint::{ClassifierConfig, ClassifierMeta, ClassifierPooling, FineTuneConfig, SavedClassifier};
 
 /// Every tensor of a safetensors file: name → (shape, raw bytes).
 fn safetensors_tensors(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<u8>)> {
@@ -143,18 +140,10 @@ fn mean_pooling_with_an_mlp_head_round_trips_exactly() {
 
 #[test]
 fn a_prompt_classifier_round_trips_exactly() {
-    round_trip(ClassifierConfig {
-        prompt: Some(PromptConfig {
-            template: "{text} [SEP] the news is [MASK]".into(),
-            verbalizer: [("animals", "cat"), ("markets", "market")]
-                .into_iter()
-                .map(|(l, w)| (l.to_owned(), w.to_owned()))
-                .collect(),
-            mlm_head: false,
-            mask_token_id: 0,
-        }),
-        ..ClassifierConfig::default()
-    });
+    round_trip(common::prompt_classifier(
+        "{text} [SEP] the news is [MASK]",
+        &[("animals", "cat"), ("markets", "market")],
+    ));
 }
 
 #[test]

@@ -58,6 +58,22 @@ pub fn toy(classifier: &ClassifierConfig, seed: u64, device: &Device) -> Toy {
     toy_with(&tiny_bert_dir(), classifier, seed, device)
 }
 
+/// A prompt classifier: `template` and each label's word.
+pub fn prompt_classifier(template: &str, words: &[(&str, &str)]) -> ClassifierConfig {
+    ClassifierConfig {
+        prompt: Some(joint::PromptConfig {
+            template: template.to_owned(),
+            verbalizer: words
+                .iter()
+                .map(|(l, w)| (l.to_string(), w.to_string()))
+                .collect(),
+            mlm_head: false,
+            mask_token_id: 0,
+        }),
+        ..ClassifierConfig::default()
+    }
+}
+
 /// The tiny random BertForMaskedLM (same vocabulary), with its masked-LM head.
 pub fn tiny_mlm_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-mlm-gelu")
