@@ -25,6 +25,34 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// `bertcls compare --suite SUITE…` with the tiny model on `d/topics`, 2 seeds and a
+/// short recipe; the study's folder and stderr.
+fn run_suite(suite: &[&str], d: &Path) -> (PathBuf, String) {
+    let mut args = vec!["compare", "--suite"];
+    args.extend_from_slice(suite);
+    args.extend_from_slice(&[
+        "--max-len",
+        "16",
+        "--epochs",
+        "2",
+        "--lr",
+        "3e-3",
+        "--seeds",
+        "2",
+    ]);
+    let output = bertcls(
+        &args,
+        &[
+            ("--data", &d.join("topics")),
+            ("--model", &tiny_model()),
+            ("--out", &d.join("reports")),
+            ("--cache-dir", &d.join("cache")),
+        ],
+    );
+    let dir = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
+    (dir, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
 #[test]
 fn imbalance_suite_runs_every_arm_and_judges_them_by_the_spread() {
     let tmp = tempfile::tempdir().unwrap();
@@ -34,32 +62,7 @@ fn imbalance_suite_runs_every_arm_and_judges_them_by_the_spread() {
     topic_file(&data, "train", 60, 0);
     topic_file(&data, "validation", 20, 1);
     let test = topic_file(&data, "test", 24, 2);
-    let (out, cache) = (d.join("reports"), d.join("cache"));
-    let output = bertcls(
-        &[
-            "compare",
-            "--suite",
-            "imbalance",
-            "--class-share",
-            "markets=0.2",
-            "--max-len",
-            "16",
-            "--epochs",
-            "2",
-            "--lr",
-            "3e-3",
-            "--seeds",
-            "2",
-        ],
-        &[
-            ("--data", &data),
-            ("--model", &tiny_model()),
-            ("--out", &out),
-            ("--cache-dir", &cache),
-        ],
-    );
-    let dir = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (dir, stderr) = run_suite(&["imbalance", "--class-share", "markets=0.2"], d);
     for file in ["study.json", "study.md", "study.html", "heads.toml"] {
         assert!(dir.join(file).is_file(), "{file} missing in {dir:?}");
     }
@@ -181,4 +184,88 @@ fn a_suite_refuses_the_flags_it_sets_itself() {
         &[("--out", tmp.path())],
     );
     assert!(err.contains("between 0 and 1"), "{err}");
+}
+
+#[test]
+fn few_shot_suite_draws_k_per_class_and_reports_every_method_against_zero_shot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let data = d.join("topics");
+    std::fs::create_dir(&data).unwrap();
+    topic_file(&data, "train", 120, 0);
+    topic_file(&data, "validation", 40, 1);
+    topic_file(&data, "test", 24, 2);
+    let (dir, _) = run_suite(
+        &[
+            "few-shot",
+            "--prompt",
+            "{text} [SEP] the news is [MASK]",
+            "--verbalizer",
+            "animals=cat,markets=market",
+        ],
+        d,
+    );
+    for file in [
+        "few-shot.json",
+        "few-shot.md",
+        "few-shot.html",
+        "topics-few-shot.svg",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} missing in {dir:?}");
+    }
+    let study: report::FewShotStudy =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("few-shot.json")).unwrap()).unwrap();
+    assert_eq!(study.shots, vec![8, 16, 32, 64]);
+    let set = &study.data_sets[0];
+    let zero = set.zero_shot.expect("zero-shot ran");
+    assert!((0.0..=1.0).contains(&zero.macro_f1));
+    let names: Vec<&str> = set.methods.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["pipeline head", "[CLS] fine-tuning", "prompt fine-tuning"]
+    );
+    for (m, method) in set.methods.iter().enumerate() {
+        assert_eq!(method.points.len(), 4);
+        for point in &method.points {
+            assert_eq!(point.reports.len(), 2, "one comparison per draw");
+            // Each draw is a comparison of k per class (60 per class exist), and the
+            // point's mean is the mean of those comparisons' test scores.
+            let mut f1 = Vec::new();
+            for report in &point.reports {
+                let c: Comparison =
+                    report::read_results(&dir.join(report).join("results.json")).unwrap();
+                assert_eq!(c.data.train, 2 * point.shots.min(60), "{report}");
+                assert_eq!(c.data.test, 24, "the test split is untouched");
+                let mode = if m == 0 { &c.pipeline } else { &c.end_to_end };
+                f1.push(mode.runs[0].test.macro_f1);
+                let prompted = c.settings.fine_tune["classifier"]["prompt"].is_object();
+                assert_eq!(
+                    prompted,
+                    m == 2,
+                    "{report}: the prompt runs are the prompt's"
+                );
+            }
+            let (mean, std) = mean_std(&f1);
+            assert!((point.macro_f1.mean - mean).abs() < 1e-12);
+            assert!((point.macro_f1.std - std).abs() < 1e-12);
+        }
+    }
+    // Two draws of the same k differ; a larger k of the same seed contains the smaller.
+    let train_ids = |point: usize, draw: usize| -> Vec<String> {
+        let report = &set.methods[0].points[point].reports[draw];
+        let c = report::read_results(&dir.join(report).join("results.json")).unwrap();
+        let train = c.data.files.iter().find(|f| f.split == "train").unwrap();
+        std::fs::read_to_string(&train.path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+            .collect()
+    };
+    assert_ne!(
+        train_ids(0, 0),
+        train_ids(0, 1),
+        "each seed draws its own k"
+    );
+    let (k8, k16) = (train_ids(0, 0), train_ids(1, 0));
+    assert!(k8.iter().all(|id| k16.contains(id)), "k = 16 extends k = 8");
 }

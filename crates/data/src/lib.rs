@@ -26,4 +26,4 @@ pub use reader::{FileFormat, ReadOptions, ReadOutcome, read_records};
 pub use record::{Record, write_jsonl};
 pub use rng::SplitMix64;
 pub use sampling::Sampling;
-pub use split::{SplitName, Splits, stratified_split};
+pub use split::{SplitName, Splits, per_class_sample, stratified_split};

@@ -63,18 +63,8 @@ pub fn stratified_split(records: Vec<Record>, validation: f64, test: f64, seed: 
         validation >= 0.0 && test >= 0.0 && validation + test < 1.0,
         "split fractions must leave room for training data"
     );
-    let mut by_class: BTreeMap<Option<String>, Vec<Record>> = BTreeMap::new();
-    for record in records {
-        by_class
-            .entry(record.label.clone())
-            .or_default()
-            .push(record);
-    }
-    let mut rng = SplitMix64::new(seed);
     let mut splits = Splits::default();
-    for (_, mut class) in by_class {
-        class.sort_by(|a, b| a.id.cmp(&b.id));
-        rng.shuffle(&mut class);
+    for class in shuffled_classes(records, seed) {
         let n = class.len();
         let n_test = (n as f64 * test).round() as usize;
         let n_validation = ((n as f64 * validation).round() as usize).min(n - n_test);
@@ -87,6 +77,38 @@ pub fn stratified_split(records: Vec<Record>, validation: f64, test: f64, seed: 
         split.sort_by(|a, b| a.id.cmp(&b.id));
     }
     splits
+}
+
+/// At most `k` records of each class, drawn at random (seeded; ordered by id first,
+/// so the draw does not depend on input order), in id order: a few-shot training set.
+pub fn per_class_sample(records: Vec<Record>, k: usize, seed: u64) -> Vec<Record> {
+    let mut sample: Vec<Record> = shuffled_classes(records, seed)
+        .into_iter()
+        .flat_map(|class| class.into_iter().take(k))
+        .collect();
+    sample.sort_by(|a, b| a.id.cmp(&b.id));
+    sample
+}
+
+/// The records of each class (in label order), each ordered by id and then shuffled
+/// by one generator seeded with `seed`: the same input in any order, the same result.
+fn shuffled_classes(records: Vec<Record>, seed: u64) -> Vec<Vec<Record>> {
+    let mut by_class: BTreeMap<Option<String>, Vec<Record>> = BTreeMap::new();
+    for record in records {
+        by_class
+            .entry(record.label.clone())
+            .or_default()
+            .push(record);
+    }
+    let mut rng = SplitMix64::new(seed);
+    by_class
+        .into_values()
+        .map(|mut class| {
+            class.sort_by(|a, b| a.id.cmp(&b.id));
+            rng.shuffle(&mut class);
+            class
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -143,6 +165,30 @@ mod tests {
         let first = stratified_split(data.clone(), 0.1, 0.2, 42);
         assert_eq!(first, stratified_split(reversed, 0.1, 0.2, 42));
         assert_ne!(first, stratified_split(data, 0.1, 0.2, 43));
+    }
+
+    #[test]
+    fn a_few_shot_sample_takes_k_of_each_class_or_all_of_a_smaller_one() {
+        let data = records(&[("a", 50), ("b", 30), ("c", 3)]);
+        let sample = per_class_sample(data.clone(), 8, 5);
+        let count = |label: &str| {
+            sample
+                .iter()
+                .filter(|r| r.label.as_deref() == Some(label))
+                .count()
+        };
+        assert_eq!((count("a"), count("b"), count("c")), (8, 8, 3));
+        let mut reversed = data.clone();
+        reversed.reverse();
+        assert_eq!(sample, per_class_sample(reversed, 8, 5));
+        assert_ne!(
+            sample,
+            per_class_sample(data.clone(), 8, 6),
+            "another seed, another draw"
+        );
+        // A larger k draws a superset: the same shuffle, a longer prefix.
+        let larger = per_class_sample(data, 16, 5);
+        assert!(sample.iter().all(|r| larger.contains(r)));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod charts;
 mod document;
+mod few_shot;
 mod html;
 mod markdown;
 mod results;
@@ -17,6 +18,7 @@ mod svg;
 mod tables;
 mod verdict;
 
+pub use few_shot::{FewShotData, FewShotMethod, FewShotPoint, FewShotStudy, ZeroShotScores};
 pub use results::{
     Comparison, CostPoint, CurvePoint, DataFile, DataInfo, Environment, LeaderboardEntry,
     ModeResult, RunResult, Settings,
@@ -49,22 +51,7 @@ pub const HTML_FILE: &str = "report.html";
 
 /// Writes `results.json`, `report.md`, `report.html` and one `.svg` per chart into `dir`.
 pub fn write_report(comparison: &Comparison, dir: &Path) -> Result<(), ReportError> {
-    let charts = charts::all(comparison);
-    let json = serde_json::to_string_pretty(comparison).expect("results always serialise");
-    let (title, blocks) = document::build(comparison, &charts);
-    let (markdown, html) = (
-        markdown::render(&title, &blocks),
-        html::render(&title, &blocks),
-    );
-    write_files(
-        dir,
-        [
-            (RESULTS_FILE, json),
-            (MARKDOWN_FILE, markdown),
-            (HTML_FILE, html),
-        ],
-        &charts,
-    )
+    write_rendered(comparison, dir, [RESULTS_FILE, MARKDOWN_FILE, HTML_FILE])
 }
 
 /// The files of a study's folder (each arm's comparison has its own subfolder).
@@ -74,30 +61,67 @@ pub const STUDY_HTML_FILE: &str = "study.html";
 
 /// Writes `study.json`, `study.md`, `study.html` and the study's charts into `dir`.
 pub fn write_study(study: &Study, dir: &Path) -> Result<(), ReportError> {
-    let charts = study.charts();
-    let json = serde_json::to_string_pretty(study).expect("a study always serialises");
-    let (title, blocks) = study.blocks(&charts);
-    let (markdown, html) = (
-        markdown::render(&title, &blocks),
-        html::render(&title, &blocks),
-    );
-    write_files(
+    write_rendered(
+        study,
         dir,
-        [
-            (STUDY_RESULTS_FILE, json),
-            (STUDY_MARKDOWN_FILE, markdown),
-            (STUDY_HTML_FILE, html),
-        ],
-        &charts,
+        [STUDY_RESULTS_FILE, STUDY_MARKDOWN_FILE, STUDY_HTML_FILE],
     )
 }
 
-/// Creates `dir` and writes the documents and one `.svg` per chart into it.
-fn write_files(
-    dir: &Path,
-    documents: [(&str, String); 3],
-    charts: &[charts::Chart],
-) -> Result<(), ReportError> {
+/// The files of a few-shot study's folder.
+pub const FEW_SHOT_RESULTS_FILE: &str = "few-shot.json";
+pub const FEW_SHOT_MARKDOWN_FILE: &str = "few-shot.md";
+pub const FEW_SHOT_HTML_FILE: &str = "few-shot.html";
+
+/// Writes `few-shot.json`, `few-shot.md`, `few-shot.html` and the charts into `dir`.
+pub fn write_few_shot(study: &FewShotStudy, dir: &Path) -> Result<(), ReportError> {
+    write_rendered(
+        study,
+        dir,
+        [
+            FEW_SHOT_RESULTS_FILE,
+            FEW_SHOT_MARKDOWN_FILE,
+            FEW_SHOT_HTML_FILE,
+        ],
+    )
+}
+
+/// A result that is written as JSON (itself), Markdown and HTML (its blocks) and
+/// `.svg` charts.
+trait Rendered: serde::Serialize {
+    fn charts(&self) -> Vec<charts::Chart>;
+    fn blocks<'a>(&self, charts: &'a [charts::Chart]) -> (String, Vec<document::Block<'a>>);
+}
+
+impl Rendered for Comparison {
+    fn charts(&self) -> Vec<charts::Chart> {
+        charts::all(self)
+    }
+    fn blocks<'a>(&self, charts: &'a [charts::Chart]) -> (String, Vec<document::Block<'a>>) {
+        document::build(self, charts)
+    }
+}
+
+impl Rendered for Study {
+    fn charts(&self) -> Vec<charts::Chart> {
+        Study::charts(self)
+    }
+    fn blocks<'a>(&self, charts: &'a [charts::Chart]) -> (String, Vec<document::Block<'a>>) {
+        Study::blocks(self, charts)
+    }
+}
+
+impl Rendered for FewShotStudy {
+    fn charts(&self) -> Vec<charts::Chart> {
+        FewShotStudy::charts(self)
+    }
+    fn blocks<'a>(&self, charts: &'a [charts::Chart]) -> (String, Vec<document::Block<'a>>) {
+        FewShotStudy::blocks(self, charts)
+    }
+}
+
+/// Creates `dir` and writes `[json, markdown, html]` and one `.svg` per chart into it.
+fn write_rendered(doc: &impl Rendered, dir: &Path, names: [&str; 3]) -> Result<(), ReportError> {
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|source| ReportError::Io { path, source })
@@ -106,13 +130,18 @@ fn write_files(
         path: dir.to_owned(),
         source,
     })?;
-    for chart in charts {
+    let charts = doc.charts();
+    for chart in &charts {
         write(&chart.file, &chart.svg)?;
     }
-    for (name, text) in &documents {
-        write(name, text)?;
-    }
-    Ok(())
+    let (title, blocks) = doc.blocks(&charts);
+    let [json, markdown, html] = names;
+    write(
+        json,
+        &serde_json::to_string_pretty(doc).expect("reports always serialise"),
+    )?;
+    write(markdown, &markdown::render(&title, &blocks))?;
+    write(html, &html::render(&title, &blocks))
 }
 
 /// Reads a `results.json` back.

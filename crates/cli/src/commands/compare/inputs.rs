@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use data::{ClassShare, Record, Splits, sha256_file, stratified_split, write_jsonl};
+use data::{
+    ClassShare, Record, Splits, per_class_sample, sha256_file, stratified_split, write_jsonl,
+};
 use sha2::{Digest, Sha256};
 
 use crate::args::ColumnArgs;
@@ -46,6 +48,8 @@ pub struct DataRequest<'a> {
     pub holdout: (f64, f64),
     /// One class cut to a share of the training and validation splits.
     pub class_share: Option<&'a ClassShare>,
+    /// Few-shot: at most this many records per class in training and validation.
+    pub shots: Option<usize>,
     pub subset: Option<Subset>,
     pub seed: u64,
     /// Where derived splits are written.
@@ -119,6 +123,15 @@ pub fn resolve(request: &DataRequest<'_>) -> Result<ComparisonData> {
             "--class-share {share}: {} cut to {:.1}% of the training and validation splits at random (seed {}); test untouched",
             share.label,
             100.0 * share.share,
+            request.seed
+        ));
+    }
+    if let Some(k) = request.shots {
+        splits.train = per_class_sample(std::mem::take(&mut splits.train), k, request.seed);
+        splits.validation =
+            per_class_sample(std::mem::take(&mut splits.validation), k, request.seed);
+        derivation.push(format!(
+            "--shots {k}: at most {k} records per class of the training and validation splits, at random (seed {}); test untouched",
             request.seed
         ));
     }

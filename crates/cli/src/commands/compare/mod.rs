@@ -5,6 +5,7 @@
 //! their results become a [`report::Comparison`]: results.json, report.md and
 //! report.html in `OUT/<data>-<timestamp>/`.
 
+mod few_shot;
 mod inputs;
 mod machine;
 mod stages;
@@ -52,6 +53,10 @@ pub struct CompareArgs {
     /// splits to this share of each (the test split is untouched), e.g. spam=0.05.
     #[arg(long, value_name = "LABEL=SHARE")]
     pub class_share: Option<data::ClassShare>,
+    /// Few-shot: train and validate on at most K labelled records per class, drawn
+    /// at random by --seed (the test split is untouched).
+    #[arg(long, value_name = "K")]
+    pub shots: Option<usize>,
     /// Fractions of the training data held out for validation and test when the data
     /// has no such split (stratified by class).
     #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [0.1, 0.2])]
@@ -116,9 +121,19 @@ pub struct CompareArgs {
     pub quick: bool,
     /// A study: many comparisons and one report across them. `imbalance`: every
     /// imbalance remedy against the plain baseline, in both modes, on R8 and on
-    /// SpamAssassin with spam cut to 5% (or on --data alone).
+    /// SpamAssassin with spam cut to 5% (or on --data alone). `few-shot`: k = 8, 16,
+    /// 32, 64 examples per class, a pipeline head, [CLS] and prompt fine-tuning
+    /// against zero-shot, on R8 and SpamAssassin (or on --data with --prompt and
+    /// --verbalizer).
     #[arg(long)]
     pub suite: Option<Suite>,
+    /// End-to-end as prompt-based fine-tuning: the template (see `bertcls finetune
+    /// --prompt`), with --verbalizer.
+    #[arg(long, value_name = "TEMPLATE", requires = "verbalizer")]
+    pub prompt: Option<String>,
+    /// With --prompt: each label's word, label=word,….
+    #[arg(long, value_name = "LABEL=WORD,…", requires = "prompt")]
+    pub verbalizer: Option<String>,
     /// Reports go to OUT/<data>-<timestamp>/.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
@@ -174,6 +189,7 @@ pub(crate) fn compare(args: &CompareArgs) -> Result<Compared> {
         columns: &args.columns,
         holdout: (args.holdout[0], args.holdout[1]),
         class_share: args.class_share.as_ref(),
+        shots: args.shots,
         subset: args.quick.then_some(QUICK),
         seed: args.seed,
         work_dir: &args.cache_dir.join("compare-data"),
@@ -585,6 +601,9 @@ impl<'a> Plan<'a> {
         if let Some(path) = &self.augmented {
             line = line.arg("--augmented", path.display());
         }
+        if let (Some(template), Some(words)) = (&self.args.prompt, &self.args.verbalizer) {
+            line = line.arg("--prompt", template).arg("--verbalizer", words);
+        }
         line
     }
 
@@ -639,9 +658,13 @@ impl<'a> Plan<'a> {
         } else {
             ""
         };
+        let output = match &self.args.prompt {
+            Some(template) => format!("the prompt {template:?} scored at its [MASK]"),
+            None => "[CLS] through its pooler and a linear layer".to_owned(),
+        };
         Ok(ModeResult {
             description: format!(
-                "BERT{layers} with [CLS] through its pooler and a linear layer, fine-tuned for {} epochs{frozen}, the best epoch on validation kept",
+                "BERT{layers} with {output}, fine-tuned for {} epochs{frozen}, the best epoch on validation kept",
                 self.epochs
             ),
             runs,

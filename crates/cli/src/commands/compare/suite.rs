@@ -20,6 +20,9 @@ use crate::args::{DecisionArgs, LossArgs};
 pub enum Suite {
     /// Every class-imbalance remedy against plain cross-entropy, both modes.
     Imbalance,
+    /// k = 8, 16, 32, 64 labelled examples per class: a pipeline head, [CLS] and
+    /// prompt fine-tuning, against zero-shot.
+    FewShot,
 }
 
 /// A data set of a study, as the `compare` flags that make it.
@@ -179,7 +182,28 @@ const SUITE_HEADS: &str = "hidden = [[]]\nlearning_rates = [0.003, 0.01, 0.03]\n
 
 /// Runs the study and writes its report; returns the study's folder.
 pub fn run(suite: Suite, args: &CompareArgs) -> Result<PathBuf> {
-    let Suite::Imbalance = suite;
+    if args.quick {
+        bail!(
+            "--suite and --quick do not go together: a study needs the full data to mean anything; --seeds 1 and --epochs 1 make it cheaper"
+        );
+    }
+    let name = match suite {
+        Suite::Imbalance => "imbalance",
+        Suite::FewShot => "few-shot",
+    };
+    let dir = fresh_dir(
+        &args.out,
+        &format!("suite-{name}-{}", machine::timestamp(machine::unix_now())),
+    )?;
+    match suite {
+        Suite::Imbalance => run_imbalance(args, &dir)?,
+        Suite::FewShot => super::few_shot::run(args, &dir)?,
+    }
+    Ok(dir)
+}
+
+/// The imbalance study into `dir`.
+fn run_imbalance(args: &CompareArgs, dir: &Path) -> Result<()> {
     if !args.loss.to_flags().is_empty()
         || args.sampling.is_some()
         || args.augment.is_some()
@@ -189,18 +213,14 @@ pub fn run(suite: Suite, args: &CompareArgs) -> Result<PathBuf> {
             "--suite imbalance sets the loss, sampling, augmentation and decision rule of each arm itself; leave out --loss, --class-weights, --focal-gamma, --ghm-*, --label-smoothing, --sampling, --augment, --logit-adjust and --threshold"
         );
     }
-    if args.quick {
+    if args.shots.is_some() || args.prompt.is_some() {
         bail!(
-            "--suite and --quick do not go together: a study needs the full data to mean anything; --seeds 1 and --epochs 1 make it cheaper"
+            "--suite imbalance trains on all the data with a [CLS] head; --shots and --prompt belong to --suite few-shot"
         );
     }
     let started = Instant::now();
     let started_unix = machine::unix_now();
-    let dir = fresh_dir(
-        &args.out,
-        &format!("suite-imbalance-{}", machine::timestamp(started_unix)),
-    )?;
-    let base = suite_defaults(args, &dir)?;
+    let base = imbalance_defaults(args, dir)?;
     // --data (already in `base`) replaces the suite's own data sets.
     let user_set = args.data.as_deref().map(|data| StudySet {
         name: Path::new(data)
@@ -215,7 +235,7 @@ pub fn run(suite: Suite, args: &CompareArgs) -> Result<PathBuf> {
     };
     let data_sets = sets
         .iter()
-        .map(|set| run_data_set(set, &base, &dir))
+        .map(|set| run_data_set(set, &base, dir))
         .collect::<Result<Vec<_>>>()?;
     let study = Study {
         suite: "imbalance".into(),
@@ -226,32 +246,38 @@ pub fn run(suite: Suite, args: &CompareArgs) -> Result<PathBuf> {
         recipe: recipe(&base),
         data_sets,
     };
-    report::write_study(&study, &dir)?;
+    report::write_study(&study, dir)?;
     eprintln!("\n{}", study.terminal_tables());
     eprintln!(
         "study finished in {:.0} s; report: {}",
         study.wall_seconds,
         dir.join(report::STUDY_HTML_FILE).display()
     );
-    Ok(dir)
+    Ok(())
 }
 
-/// The user's settings, the suite's defaults where they left one unset, and every
-/// arm's report inside the study's folder.
-fn suite_defaults(args: &CompareArgs, dir: &Path) -> Result<CompareArgs> {
+/// The user's settings with every suite's defaults where they left one unset: 3
+/// seeds, the small head grid (written into the study's folder).
+pub(super) fn suite_defaults(args: &CompareArgs, dir: &Path) -> Result<CompareArgs> {
     let mut base = args.clone();
     base.seeds = Some(args.seeds.unwrap_or(SUITE_SEEDS));
-    base.num_layers = args.num_layers.or(Some(SUITE_NUM_LAYERS));
-    base.freeze_embeddings = args.freeze_embeddings.or(Some(true));
-    base.max_len = args.max_len.or(Some(SUITE_MAX_LEN));
-    base.epochs = args.epochs.or(Some(SUITE_EPOCHS));
-    base.learning_rate = args.learning_rate.or(Some(SUITE_LEARNING_RATE));
     if base.heads.is_none() {
         let grid = dir.join("heads.toml");
         std::fs::write(&grid, SUITE_HEADS)
             .with_context(|| format!("writing {}", grid.display()))?;
         base.heads = Some(grid);
     }
+    Ok(base)
+}
+
+/// [`suite_defaults`] and the imbalance study's cheap end-to-end recipe.
+fn imbalance_defaults(args: &CompareArgs, dir: &Path) -> Result<CompareArgs> {
+    let mut base = suite_defaults(args, dir)?;
+    base.num_layers = args.num_layers.or(Some(SUITE_NUM_LAYERS));
+    base.freeze_embeddings = args.freeze_embeddings.or(Some(true));
+    base.max_len = args.max_len.or(Some(SUITE_MAX_LEN));
+    base.epochs = args.epochs.or(Some(SUITE_EPOCHS));
+    base.learning_rate = args.learning_rate.or(Some(SUITE_LEARNING_RATE));
     Ok(base)
 }
 
