@@ -90,6 +90,15 @@ impl ColumnArgs {
         )
     }
 
+    /// True when these are the standard fields (`id`, `text`, `text_b`, `label`), the
+    /// ones bertcls writes in its own JSONL files.
+    pub fn are_standard(&self) -> bool {
+        self.text_col == "text"
+            && self.label_col == "label"
+            && self.id_col == "id"
+            && self.text_b_col.as_deref().is_none_or(|b| b == "text_b")
+    }
+
     /// These choices as command-line flags, to hand on to another command.
     pub fn to_flags(&self) -> Vec<String> {
         let mut flags = vec![

@@ -193,6 +193,64 @@ fn quick_comparison_writes_a_consistent_report_and_reuses_the_cache() {
 }
 
 #[test]
+fn augmented_copies_top_up_the_rare_class_of_a_folder_read_as_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let data = d.join("topics");
+    std::fs::create_dir(&data).unwrap();
+    // Markets cut to one in four in training: over-sampling tops them up.
+    let train = topic_file(&data, "train", 80, 0);
+    let kept: String = std::fs::read_to_string(&train)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .filter(|(i, line)| line.contains("animals") || i % 8 == 1)
+        .map(|(_, line)| format!("{line}\n"))
+        .collect();
+    std::fs::write(&train, kept).unwrap();
+    topic_file(&data, "validation", 20, 1);
+    topic_file(&data, "test", 24, 2);
+    let output = bertcls(
+        &[
+            "compare",
+            "--max-len",
+            "16",
+            "--epochs",
+            "1",
+            "--sampling",
+            "oversample:1",
+            "--augment",
+            "2",
+        ],
+        &[
+            ("--data", &data),
+            ("--model", &tiny_model()),
+            ("--out", &d.join("reports")),
+            ("--cache-dir", &d.join("cache")),
+        ],
+    );
+    let dir = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
+    let augmented = std::fs::read_to_string(dir.join("augmented-train.jsonl")).unwrap();
+    let copies: Vec<&str> = augmented.lines().collect();
+    assert_eq!(
+        copies.len(),
+        2 * 10,
+        "two copies of each of the 10 markets records"
+    );
+    assert!(
+        copies
+            .iter()
+            .all(|l| l.contains("\"markets\"") && l.contains("#aug"))
+    );
+    let c = report::read_results(&dir.join("results.json")).unwrap();
+    assert!(
+        c.commands.iter().any(|line| line.contains("--augmented")),
+        "both modes are handed the copies: {:?}",
+        c.commands
+    );
+}
+
+#[test]
 fn unknown_data_is_refused_by_name() {
     let output = Command::new(env!("CARGO_BIN_EXE_bertcls"))
         .args(["compare", "--data", "no-such-set"])

@@ -169,6 +169,29 @@ fn imbalance_suite_runs_every_arm_and_judges_them_by_the_spread() {
         2,
         "macro-F1 and rare-class F1 charts"
     );
+
+    // A resumed study reads every finished arm back instead of running it again (the
+    // tables the same to the digits shown; JSON floats may differ in the last bit).
+    let tables = |md: &str| -> Vec<String> {
+        md.lines()
+            .filter(|l| l.starts_with('|'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let (again, stderr) = run_suite(
+        &[
+            "imbalance",
+            "--class-share",
+            "markets=0.2",
+            "--resume",
+            dir.to_str().unwrap(),
+        ],
+        d,
+    );
+    assert_eq!(again, dir);
+    assert_eq!(stderr.matches("already done").count(), 11, "{stderr}");
+    let resumed = std::fs::read_to_string(dir.join("study.md")).unwrap();
+    assert_eq!(tables(&resumed), tables(&md));
 }
 
 #[test]

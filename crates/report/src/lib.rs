@@ -136,12 +136,17 @@ fn write_rendered(doc: &impl Rendered, dir: &Path, names: [&str; 3]) -> Result<(
     }
     let (title, blocks) = doc.blocks(&charts);
     let [json, markdown, html] = names;
+    write(markdown, &markdown::render(&title, &blocks))?;
+    write(html, &html::render(&title, &blocks))?;
+    // The JSON last and whole (written aside, then renamed): its presence means the
+    // report is complete, which a resumed study relies on.
+    let partial = format!("{json}.partial");
     write(
-        json,
+        &partial,
         &serde_json::to_string_pretty(doc).expect("reports always serialise"),
     )?;
-    write(markdown, &markdown::render(&title, &blocks))?;
-    write(html, &html::render(&title, &blocks))
+    let path = dir.join(json);
+    std::fs::rename(dir.join(&partial), &path).map_err(|source| ReportError::Io { path, source })
 }
 
 /// Reads a `results.json` back.

@@ -13,8 +13,8 @@ use anyhow::{Context, Result, bail};
 use report::{FewShotData, FewShotMethod, FewShotPoint, FewShotStudy, RunResult, ZeroShotScores};
 
 use super::stages::CommandLine;
-use super::suite::suite_defaults;
-use super::{CompareArgs, Compared, compare, machine};
+use super::suite::{compare_or_reuse, suite_defaults};
+use super::{CompareArgs, Compared, machine};
 use crate::commands::{embed, zero_shot};
 
 /// Labelled examples per class.
@@ -140,11 +140,11 @@ fn run_data_set(set: &FewShotSet<'_>, base: &CompareArgs, dir: &Path) -> Result<
             args.prompt = None;
             args.verbalizer = None;
             args.out = folder.join(format!("k-{k}/cls"));
-            let cls = compare(&args)?;
+            let cls = compare_or_reuse(&args)?;
             args.prompt = Some(set.template.to_owned());
             args.verbalizer = Some(set.verbalizer.to_owned());
             args.out = folder.join(format!("k-{k}/prompt"));
-            let prompt = compare(&args)?;
+            let prompt = compare_or_reuse(&args)?;
             let relative = |c: &Compared| {
                 c.dir
                     .strip_prefix(dir)

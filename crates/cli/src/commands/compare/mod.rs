@@ -134,6 +134,11 @@ pub struct CompareArgs {
     /// With --prompt: each label's word, label=word,….
     #[arg(long, value_name = "LABEL=WORD,…", requires = "prompt")]
     pub verbalizer: Option<String>,
+    /// Continue the --suite study in this folder (after a crash or an interruption,
+    /// with the same flags): comparisons whose report is complete are read back, the
+    /// rest run.
+    #[arg(long, value_name = "STUDY_DIR", requires = "suite")]
+    pub resume: Option<PathBuf>,
     /// Reports go to OUT/<data>-<timestamp>/.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
@@ -284,7 +289,7 @@ fn augmented_train(
     if copies == 0 {
         bail!("--augment 0: give the number of augmented copies per record, e.g. --augment 3");
     }
-    if !data.column_flags.is_empty() {
+    if !args.columns.are_standard() && !data.column_flags.is_empty() {
         bail!(
             "--augment writes its copies as JSONL with the standard fields (id, text, text_b, label), which --text-col/--label-col would not find: convert {} to JSONL first",
             data.train.display()

@@ -12,7 +12,7 @@ use data::{ClassShare, Sampling};
 use report::{Arm, Study, StudyData};
 
 use super::stages::CommandLine;
-use super::{CompareArgs, compare, fresh_dir, machine};
+use super::{CompareArgs, Compared, compare, fresh_dir, machine};
 use crate::args::{DecisionArgs, LossArgs};
 
 /// The studies `--suite` runs.
@@ -191,10 +191,14 @@ pub fn run(suite: Suite, args: &CompareArgs) -> Result<PathBuf> {
         Suite::Imbalance => "imbalance",
         Suite::FewShot => "few-shot",
     };
-    let dir = fresh_dir(
-        &args.out,
-        &format!("suite-{name}-{}", machine::timestamp(machine::unix_now())),
-    )?;
+    let dir = match &args.resume {
+        Some(dir) if dir.is_dir() => dir.clone(),
+        Some(dir) => bail!("--resume {}: no such study folder", dir.display()),
+        None => fresh_dir(
+            &args.out,
+            &format!("suite-{name}-{}", machine::timestamp(machine::unix_now())),
+        )?,
+    };
     match suite {
         Suite::Imbalance => run_imbalance(args, &dir)?,
         Suite::FewShot => super::few_shot::run(args, &dir)?,
@@ -270,6 +274,25 @@ pub(super) fn suite_defaults(args: &CompareArgs, dir: &Path) -> Result<CompareAr
     Ok(base)
 }
 
+/// The comparison `args` describe, or, when the study is resumed and `args.out`
+/// already holds a complete one (its `results.json` is written last), that one.
+pub(super) fn compare_or_reuse(args: &CompareArgs) -> Result<Compared> {
+    if args.resume.is_some() {
+        let finished = std::fs::read_dir(&args.out)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .find(|dir| dir.join(report::RESULTS_FILE).is_file());
+        if let Some(dir) = finished {
+            eprintln!("already done: {}", dir.display());
+            let comparison = report::read_results(&dir.join(report::RESULTS_FILE))?;
+            return Ok(Compared { comparison, dir });
+        }
+    }
+    compare(args)
+}
+
 /// [`suite_defaults`] and the imbalance study's cheap end-to-end recipe.
 fn imbalance_defaults(args: &CompareArgs, dir: &Path) -> Result<CompareArgs> {
     let mut base = suite_defaults(args, dir)?;
@@ -299,7 +322,7 @@ fn run_data_set(set: &StudySet<'_>, base: &CompareArgs, dir: &Path) -> Result<St
         let folder = format!("{}/{}", report::slug(set.name), report::slug(spec.name));
         args.out = dir.join(&folder);
         eprintln!("\n#### {}: {} ({})", set.name, spec.name, spec.description);
-        let compared = compare(&args)?;
+        let compared = compare_or_reuse(&args)?;
         let (_, focus) = baseline.get_or_insert_with(|| {
             let data = compared.comparison.data.clone();
             let focus = data.rarest_class().unwrap_or_default().to_owned();
