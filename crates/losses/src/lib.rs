@@ -5,12 +5,14 @@ use bert::burn::tensor::{Int, Tensor};
 
 mod class_weights;
 mod cross_entropy;
+mod distillation;
 mod focal;
 mod ghm;
 mod spec;
 
 pub use class_weights::ClassWeights;
 pub use cross_entropy::CrossEntropy;
+pub use distillation::{DistillationLoss, soft_targets};
 pub use focal::FocalLoss;
 pub use ghm::GhmcLoss;
 pub use spec::{LossKind, LossSpec, spec_or_kind};
