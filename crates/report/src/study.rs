@@ -380,10 +380,10 @@ impl Study {
                         let flags = if a.flags.is_empty() {
                             String::new()
                         } else {
-                            format!(" `{}`", a.flags)
+                            format!(" (`{}`)", a.flags)
                         };
                         format!(
-                            "{}: {}.{flags} Report: `{}`.",
+                            "{}: {}{flags}. Report: `{}`.",
                             a.name, a.description, a.report
                         )
                     })
