@@ -99,7 +99,14 @@ pub(super) fn run(args: &CompareArgs, dir: &Path) -> Result<()> {
                 base.seed
             ),
             format!(
-                "fine-tuning: {} epochs, peak learning rate {}, the best epoch on the k-shot validation kept",
+                "fine-tuning: {} encoder layers{}, {} epochs, peak learning rate {}, the best epoch on the k-shot validation kept",
+                base.num_layers
+                    .map_or_else(|| "all".to_owned(), |k| format!("the bottom {k}")),
+                if base.freeze_embeddings == Some(true) {
+                    " (embeddings frozen)"
+                } else {
+                    ""
+                },
                 base.epochs.unwrap_or_default(),
                 base.learning_rate
                     .unwrap_or(joint::FineTuneConfig::default().learning_rate)
