@@ -37,7 +37,8 @@ use crate::progress;
     bertcls compare --data spam --seeds 3    # mean ± std over three seeds\n  \
     bertcls compare --data my-folder         # train/validation/test .jsonl|.csv|.tsv inside\n  \
     bertcls compare --data reviews.csv --text-col review --label-col stars\n  \
-    bertcls compare --suite imbalance        # every imbalance remedy, both modes, R8 and spam: ~45 min\n\n\
+    bertcls compare --suite imbalance        # every imbalance remedy, both modes, R8 and spam: ~55 min\n  \
+    bertcls compare --suite few-shot --num-layers 2 --epochs 10   # k = 8-64 per class: ~35 min\n\n\
     Stages are the ordinary commands (embed, head sweep, head predict, finetune); the report \
     lists them so each can be rerun by hand. Embeddings are cached: a second comparison on \
     the same data and model skips the encoder.")]
