@@ -8,13 +8,7 @@ use std::process::Command;
 
 use common::{bertcls, bertcls_fails, embedded_topics, finetune_briefly, tiny_model, topic_file};
 
-fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use common::read_jsonl as records;
 
 #[test]
 fn augmented_copies_of_chosen_classes_reproducibly() {

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{bertcls, bertcls_fails, embedded_topics, tiny_model};
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -14,13 +12,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     dot / (norm(a) * norm(b))
 }
 
-fn predictions(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use common::read_jsonl as predictions;
 
 #[test]
 fn predicts_the_label_with_the_most_similar_descriptions() {

@@ -84,19 +84,7 @@ impl fmt::Display for ClassShare {
 mod tests {
     use super::*;
 
-    fn records(counts: &[(&str, usize)]) -> Vec<Record> {
-        counts
-            .iter()
-            .flat_map(|&(label, n)| {
-                (0..n).map(move |i| Record {
-                    id: format!("{label}-{i:04}"),
-                    text: format!("text {i}"),
-                    text_b: None,
-                    label: Some(label.to_owned()),
-                })
-            })
-            .collect()
-    }
+    use crate::test_records::records;
 
     fn count(records: &[Record], label: &str) -> usize {
         records

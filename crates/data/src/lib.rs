@@ -17,6 +17,8 @@ mod rng;
 mod sampling;
 pub mod sources;
 mod split;
+#[cfg(test)]
+mod test_records;
 
 pub use class_share::ClassShare;
 pub use error::{BadRow, DataError};

@@ -115,19 +115,7 @@ fn shuffled_classes(records: Vec<Record>, seed: u64) -> Vec<Vec<Record>> {
 mod tests {
     use super::*;
 
-    fn records(counts: &[(&str, usize)]) -> Vec<Record> {
-        counts
-            .iter()
-            .flat_map(|&(label, n)| {
-                (0..n).map(move |i| Record {
-                    id: format!("{label}-{i:04}"),
-                    text: format!("text {i}"),
-                    text_b: None,
-                    label: Some(label.to_owned()),
-                })
-            })
-            .collect()
-    }
+    use crate::test_records::records;
 
     #[test]
     fn keeps_class_proportions_in_every_split() {

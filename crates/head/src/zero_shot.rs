@@ -134,15 +134,7 @@ impl ZeroShot {
 
     /// The best label of each row of `scores`.
     pub fn predict(&self, scores: &[f32]) -> Vec<usize> {
-        scores
-            .chunks_exact(self.labels.len())
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map_or(0, |(i, _)| i)
-            })
-            .collect()
+        metrics::argmax_rows(scores, self.labels.len())
     }
 
     /// Softmax of `scores / SIMILARITY_TEMPERATURE`, row by row.

@@ -206,16 +206,9 @@ fn global_norm_clipping_scales_all_gradients_together() {
     let device = Device::flex();
     let toy = toy(&ClassifierConfig::default(), 7, &device);
     let model = toy.model;
-    let w = model.classifier.as_ref().unwrap().output.weight.val();
-    let b = model
-        .classifier
-        .as_ref()
-        .unwrap()
-        .output
-        .bias
-        .as_ref()
-        .unwrap()
-        .val();
+    let output = &model.classifier.as_ref().unwrap().output;
+    let w = output.weight.val();
+    let b = output.bias.as_ref().unwrap().val();
     // d/dW of 3·ΣW is 3 everywhere; d/db of 4·Σb is 4: a norm known in closed form.
     let loss = w.clone().sum().mul_scalar(3.0) + b.clone().sum().mul_scalar(4.0);
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -227,23 +220,13 @@ fn global_norm_clipping_scales_all_gradients_together() {
         "{norm} vs {expected}"
     );
     let gw: Vec<f32> = grads
-        .get::<2>(model.classifier.as_ref().unwrap().output.weight.id)
+        .get::<2>(output.weight.id)
         .unwrap()
         .into_data()
         .try_into_vec_as()
         .unwrap();
     let gb: Vec<f32> = grads
-        .get::<1>(
-            model
-                .classifier
-                .as_ref()
-                .unwrap()
-                .output
-                .bias
-                .as_ref()
-                .unwrap()
-                .id,
-        )
+        .get::<1>(output.bias.as_ref().unwrap().id)
         .unwrap()
         .into_data()
         .try_into_vec_as()
@@ -256,7 +239,7 @@ fn global_norm_clipping_scales_all_gradients_together() {
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
     clip_global_norm(&model, &mut grads, 1e6);
     let untouched: Vec<f32> = grads
-        .get::<2>(model.classifier.as_ref().unwrap().output.weight.id)
+        .get::<2>(output.weight.id)
         .unwrap()
         .into_data()
         .try_into_vec_as()

@@ -98,3 +98,12 @@ pub fn finetune_briefly(extra: &[&str], paths: &[(&str, &Path)]) -> Output {
     args.extend_from_slice(extra);
     bertcls(&args, paths)
 }
+
+/// The JSON lines of a file bertcls wrote.
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
