@@ -121,8 +121,9 @@ TINY_INPUTS = [
 ]
 
 
-def tiny_model(name, hidden_act, checkpoint):
-    """A 2-layer, 32-wide random BERT saved as `checkpoint` says."""
+def tiny_folder(name, hidden_act):
+    """The folder of a tiny model (created, with its vocabulary) and its 2-layer,
+    32-wide config; the torch seed set from the name, so each fixture is reproducible."""
     folder = OUT / name
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(len(name))
@@ -138,6 +139,12 @@ def tiny_model(name, hidden_act, checkpoint):
         type_vocab_size=2,
         layer_norm_eps=1e-12,
     )
+    return folder, config
+
+
+def tiny_model(name, hidden_act, checkpoint):
+    """A 2-layer, 32-wide random BERT saved as `checkpoint` says."""
+    folder, config = tiny_folder(name, hidden_act)
     if checkpoint == "classifier-bin":
         full = BertForSequenceClassification(config)
         model = full.bert
@@ -192,28 +199,14 @@ def tiny_mlm():
     the word embeddings), saved by save_pretrained as a checkpoint on a hub would be;
     reference.json holds the vocabulary logits at every [MASK]."""
     name = "tiny-mlm-gelu"
-    folder = OUT / name
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(len(name))
-    vocab_size = write_vocab(folder)
-    config = BertConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        hidden_act="gelu",
-        max_position_embeddings=64,
-        type_vocab_size=2,
-        layer_norm_eps=1e-12,
-    )
+    folder, config = tiny_folder(name, "gelu")
     model = BertForMaskedLM(config)
     with torch.no_grad():
         for key, value in model.state_dict().items():
             if "LayerNorm" in key:
                 value.copy_(torch.randn_like(value) * 0.1 + (1.0 if key.endswith("weight") else 0.0))
         # Hugging Face starts the output bias at zero; a random one shows it is read.
-        model.cls.predictions.bias.copy_(torch.randn(vocab_size) * 0.5)
+        model.cls.predictions.bias.copy_(torch.randn(config.vocab_size) * 0.5)
     model.eval()
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer = BertTokenizer(str(folder / "vocab.txt"), do_lower_case=True)

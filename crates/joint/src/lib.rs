@@ -74,17 +74,15 @@ pub fn load_for_training(
         None => None,
     };
     let mut rng = SplitMix64::new(derived_seed(seed, HEAD_STREAM, 0));
-    let mut model = BertClassifier::new(
+    let model = BertClassifier::new(
         pretrained.model,
         &pretrained.config,
         &classifier,
         labels.len(),
+        verbalizer,
         &mut rng,
         &autodiff,
     );
-    if verbalizer.is_some() {
-        model.verbalizer = verbalizer;
-    }
     let parts = PretrainedBertParts {
         config: pretrained.config,
         tokenizer: pretrained.tokenizer,

@@ -175,13 +175,15 @@ pub struct BertClassifier {
 
 impl BertClassifier {
     /// Puts a new head (initial weights from `rng`) on a BERT. With a prompt, the
-    /// verbalizer has the right shapes but no words yet: [`load_for_training`]
-    /// (crate::load_for_training) sets them, or a saved model's weights do.
+    /// `verbalizer` [`load_for_training`](crate::load_for_training) built from the
+    /// label words, or, when `None`, one of the right shapes for a saved model's
+    /// weights to fill.
     pub fn new(
         mut bert: BertModel,
         bert_config: &BertConfig,
         config: &ClassifierConfig,
         classes: usize,
+        verbalizer: Option<VerbalizerHead>,
         rng: &mut SplitMix64,
         device: &Device,
     ) -> Self {
@@ -198,12 +200,9 @@ impl BertClassifier {
         let (classifier, verbalizer) = match &config.prompt {
             Some(prompt) => (
                 None,
-                Some(VerbalizerHead::untrained(
-                    classes,
-                    bert_config,
-                    prompt.mlm_head,
-                    device,
-                )),
+                Some(verbalizer.unwrap_or_else(|| {
+                    VerbalizerHead::untrained(classes, bert_config, prompt.mlm_head, device)
+                })),
             ),
             None => (
                 Some(Head::new(

@@ -108,6 +108,7 @@ impl SavedClassifier {
             &bert_config,
             &meta.classifier,
             meta.labels.len(),
+            None,
             // Every weight is then overwritten from the file.
             &mut SplitMix64::new(0),
             device,

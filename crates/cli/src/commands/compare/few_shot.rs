@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use report::{FewShotData, FewShotMethod, FewShotPoint, FewShotStudy, RunResult, ZeroShotScores};
 
 use super::stages::CommandLine;
-use super::suite::{compare_or_reuse, suite_defaults};
+use super::suite::{announce_finished, compare_or_reuse, suite_defaults};
 use super::{CompareArgs, Compared, machine};
 use crate::commands::{embed, zero_shot};
 
@@ -117,11 +117,10 @@ pub(super) fn run(args: &CompareArgs, dir: &Path) -> Result<()> {
         data_sets,
     };
     report::write_few_shot(&study, dir)?;
-    eprintln!("\n{}", study.terminal_tables());
-    eprintln!(
-        "study finished in {:.0} s; report: {}",
+    announce_finished(
+        &study.terminal_tables(),
         study.wall_seconds,
-        dir.join(report::FEW_SHOT_HTML_FILE).display()
+        &dir.join(report::FEW_SHOT_HTML_FILE),
     );
     Ok(())
 }

@@ -251,13 +251,21 @@ fn run_imbalance(args: &CompareArgs, dir: &Path) -> Result<()> {
         data_sets,
     };
     report::write_study(&study, dir)?;
-    eprintln!("\n{}", study.terminal_tables());
-    eprintln!(
-        "study finished in {:.0} s; report: {}",
+    announce_finished(
+        &study.terminal_tables(),
         study.wall_seconds,
-        dir.join(report::STUDY_HTML_FILE).display()
+        &dir.join(report::STUDY_HTML_FILE),
     );
     Ok(())
+}
+
+/// The study's tables on the terminal, its time and where its report is.
+pub(super) fn announce_finished(tables: &str, seconds: f64, report: &Path) {
+    eprintln!("\n{tables}");
+    eprintln!(
+        "study finished in {seconds:.0} s; report: {}",
+        report.display()
+    );
 }
 
 /// The user's settings with every suite's defaults where they left one unset: 3
