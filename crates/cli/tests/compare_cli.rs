@@ -10,28 +10,18 @@ use common::{bertcls, tiny_model, topic_file};
 use report::{Comparison, ModeResult};
 
 fn compare(data: &Path, out: &Path, cache: &Path) -> (PathBuf, String) {
-    let output = bertcls(
-        &[
-            "compare",
-            "--quick",
-            "--max-len",
-            "24",
-            "--epochs",
-            "16",
-            "--lr",
-            "3e-3",
-            "--seeds",
-            "2",
-        ],
-        &[
-            ("--data", data),
-            ("--model", &tiny_model()),
-            ("--out", out),
-            ("--cache-dir", cache),
-        ],
-    );
-    let dir = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
-    (dir, String::from_utf8_lossy(&output.stderr).into_owned())
+    let args = [
+        "--quick",
+        "--max-len",
+        "24",
+        "--epochs",
+        "16",
+        "--lr",
+        "3e-3",
+        "--seeds",
+        "2",
+    ];
+    common::compare_tiny(&args, data, out, cache)
 }
 
 /// `0.9500`, or `0.9500 ± 0.0071` over several values: mean and sample standard

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{bertcls, bertcls_fails, tiny_model, topic_file};
+use common::{bertcls_fails, topic_file};
 use report::{Comparison, Study};
 
 fn count(path: &Path, label: &str) -> usize {
@@ -28,7 +28,7 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
 /// `bertcls compare --suite SUITE…` with the tiny model on `d/topics`, 2 seeds and a
 /// short recipe; the study's folder and stderr.
 fn run_suite(suite: &[&str], d: &Path) -> (PathBuf, String) {
-    let mut args = vec!["compare", "--suite"];
+    let mut args = vec!["--suite"];
     args.extend_from_slice(suite);
     args.extend_from_slice(&[
         "--max-len",
@@ -40,17 +40,12 @@ fn run_suite(suite: &[&str], d: &Path) -> (PathBuf, String) {
         "--seeds",
         "2",
     ]);
-    let output = bertcls(
+    common::compare_tiny(
         &args,
-        &[
-            ("--data", &d.join("topics")),
-            ("--model", &tiny_model()),
-            ("--out", &d.join("reports")),
-            ("--cache-dir", &d.join("cache")),
-        ],
-    );
-    let dir = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
-    (dir, String::from_utf8_lossy(&output.stderr).into_owned())
+        &d.join("topics"),
+        &d.join("reports"),
+        &d.join("cache"),
+    )
 }
 
 #[test]

@@ -107,3 +107,21 @@ pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// `bertcls compare ARGS` with the tiny model on `data`, reports in `out`, caches
+/// in `cache`: the report folder it printed, and its stderr.
+pub fn compare_tiny(args: &[&str], data: &Path, out: &Path, cache: &Path) -> (PathBuf, String) {
+    let mut all = vec!["compare"];
+    all.extend_from_slice(args);
+    let output = bertcls(
+        &all,
+        &[
+            ("--data", data),
+            ("--model", &tiny_model()),
+            ("--out", out),
+            ("--cache-dir", cache),
+        ],
+    );
+    let dir = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
+    (dir, String::from_utf8_lossy(&output.stderr).into_owned())
+}
