@@ -54,13 +54,9 @@ pub(super) fn run(args: &CompareArgs, dir: &Path) -> Result<()> {
     let started = Instant::now();
     let started_unix = machine::unix_now();
     let mut base = suite_defaults(args, dir)?;
+    // Unlike the imbalance study, no cheap model by default: here the models are what
+    // is compared. Only the epochs change, as few examples make few steps.
     base.epochs = args.epochs.or(Some(FEW_SHOT_EPOCHS));
-    // The suite's cheap end-to-end recipe is for the imbalance study's many arms;
-    // here the models are what is compared, so only what the user set applies.
-    base.num_layers = args.num_layers;
-    base.freeze_embeddings = args.freeze_embeddings;
-    base.max_len = args.max_len;
-    base.learning_rate = args.learning_rate;
 
     let user_set = match (&args.data, &args.prompt, &args.verbalizer) {
         (Some(data), Some(template), Some(verbalizer)) => Some(FewShotSet {
