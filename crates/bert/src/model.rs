@@ -54,18 +54,38 @@ impl BertModel {
 
     /// Runs the encoder over a padded batch.
     pub fn forward(&self, input: &BertInput) -> BertOutput {
-        self.run(input, false)
+        self.run(input, None, false)
     }
 
     /// Like [`forward`](Self::forward), also keeping every layer's hidden states.
     pub fn forward_all_layers(&self, input: &BertInput) -> BertOutput {
-        self.run(input, true)
+        self.run(input, None, true)
     }
 
-    fn run(&self, input: &BertInput, keep_layers: bool) -> BertOutput {
+    /// Like [`forward`](Self::forward) with `perturbation` (`[batch, seq, hidden]`)
+    /// added to the looked-up word embeddings: adversarial training's input, which
+    /// leaves the embedding table itself untouched.
+    pub fn forward_perturbed(&self, input: &BertInput, perturbation: Tensor<3>) -> BertOutput {
+        self.run(input, Some(perturbation), false)
+    }
+
+    fn run(
+        &self,
+        input: &BertInput,
+        perturbation: Option<Tensor<3>>,
+        keep_layers: bool,
+    ) -> BertOutput {
+        let words = self
+            .embeddings
+            .word_embeddings
+            .forward(input.input_ids.clone());
+        let words = match perturbation {
+            Some(delta) => words + delta,
+            None => words,
+        };
         let embedded = self
             .embeddings
-            .forward(input.input_ids.clone(), input.token_type_ids.clone());
+            .add_positions_and_types(words, input.token_type_ids.clone());
         let bias = attention_bias(input.padding_mask());
         let mut hidden_states = Vec::new();
         let mut hidden = embedded;
@@ -89,6 +109,25 @@ impl BertModel {
     /// Number of encoder layers.
     pub fn num_layers(&self) -> usize {
         self.encoder.layer.len()
+    }
+
+    /// Overrides the checkpoint's dropout rates (`hidden_dropout_prob` after the
+    /// embeddings and each sub-layer, `attention_probs_dropout_prob` on the attention
+    /// weights): a fine-tuning choice, as in Hugging Face's `from_pretrained(…,
+    /// hidden_dropout_prob=…)`. `None` keeps a rate.
+    pub fn set_dropout(&mut self, hidden: Option<f64>, attention: Option<f64>) {
+        if let Some(p) = hidden {
+            self.embeddings.dropout.prob = p;
+            for layer in &mut self.encoder.layer {
+                layer.attention.output.dropout.prob = p;
+                layer.output.dropout.prob = p;
+            }
+        }
+        if let Some(p) = attention {
+            for layer in &mut self.encoder.layer {
+                layer.attention.self_attention.dropout.prob = p;
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use bert::burn::tensor::Device;
 use bert::{BackendKind, PretrainedBert};
 use clap::Args;
 use data::{ReadOptions, ReadOutcome, Record, read_records};
+use joint::{Adversary, AdversaryKind};
 use losses::{ClassWeights, LossKind, LossSpec};
 use metrics::{DecisionRule, ThresholdTarget};
 
@@ -189,25 +190,20 @@ impl LossArgs {
 
     /// The flags given, to hand on to another command.
     pub fn to_flags(&self) -> Vec<String> {
-        let mut flags = Vec::new();
-        let mut add = |flag: &str, value: Option<String>| {
-            if let Some(value) = value {
-                flags.extend([flag.to_owned(), value]);
-            }
-        };
-        add("--loss", self.loss.map(|v| v.to_string()));
-        add(
-            "--class-weights",
-            self.class_weights.as_ref().map(|v| v.to_string()),
-        );
-        add(
-            "--label-smoothing",
-            self.label_smoothing.map(|v| v.to_string()),
-        );
-        add("--focal-gamma", self.focal_gamma.map(|v| v.to_string()));
-        add("--ghm-bins", self.ghm_bins.map(|v| v.to_string()));
-        add("--ghm-momentum", self.ghm_momentum.map(|v| v.to_string()));
-        flags
+        given_flags([
+            ("--loss", self.loss.map(|v| v.to_string())),
+            (
+                "--class-weights",
+                self.class_weights.as_ref().map(|v| v.to_string()),
+            ),
+            (
+                "--label-smoothing",
+                self.label_smoothing.map(|v| v.to_string()),
+            ),
+            ("--focal-gamma", self.focal_gamma.map(|v| v.to_string())),
+            ("--ghm-bins", self.ghm_bins.map(|v| v.to_string())),
+            ("--ghm-momentum", self.ghm_momentum.map(|v| v.to_string())),
+        ])
     }
 }
 
@@ -274,4 +270,57 @@ impl DecisionArgs {
         }
         flags
     }
+}
+
+/// Adversarial training on the word embeddings (end-to-end mode).
+#[derive(Args, Debug, Clone, Default)]
+pub struct AdversaryArgs {
+    /// fgm: each batch also trains on its word embeddings moved by r = ε·g/‖g‖ (g the
+    /// loss's gradient there): one extra forward/backward pass. pgd: --adv-steps
+    /// ascent steps of --adv-alpha, each projected back onto the ε-ball: that many
+    /// extra passes. none [default].
+    #[arg(long, value_name = "METHOD")]
+    pub adv: Option<AdversaryKind>,
+    /// Radius ε of the perturbation (L2 norm over the batch's word embeddings)
+    /// [default: 1].
+    #[arg(long, value_name = "EPSILON", requires = "adv")]
+    pub adv_epsilon: Option<f64>,
+    /// pgd only: size α of each ascent step [default: 2.5·ε/K].
+    #[arg(long, value_name = "ALPHA", requires = "adv")]
+    pub adv_alpha: Option<f64>,
+    /// pgd only: ascent steps K [default: 3].
+    #[arg(long, value_name = "K", requires = "adv")]
+    pub adv_steps: Option<usize>,
+}
+
+impl AdversaryArgs {
+    /// The adversary these flags describe, validated.
+    pub fn adversary(&self) -> Result<Adversary> {
+        let kind = self.adv.unwrap_or(AdversaryKind::None);
+        if kind != AdversaryKind::Pgd && (self.adv_alpha.is_some() || self.adv_steps.is_some()) {
+            anyhow::bail!("--adv-alpha and --adv-steps are PGD's: add --adv pgd");
+        }
+        let adversary = kind.with(self.adv_epsilon, self.adv_alpha, self.adv_steps);
+        adversary.validate().map_err(anyhow::Error::msg)?;
+        Ok(adversary)
+    }
+
+    /// The flags given, to hand on to another command.
+    pub fn to_flags(&self) -> Vec<String> {
+        given_flags([
+            ("--adv", self.adv.map(|v| v.to_string())),
+            ("--adv-epsilon", self.adv_epsilon.map(|v| v.to_string())),
+            ("--adv-alpha", self.adv_alpha.map(|v| v.to_string())),
+            ("--adv-steps", self.adv_steps.map(|v| v.to_string())),
+        ])
+    }
+}
+
+/// `FLAG VALUE` for each value given, to hand on to another command.
+pub fn given_flags<const N: usize>(flags: [(&str, Option<String>); N]) -> Vec<String> {
+    flags
+        .into_iter()
+        .filter_map(|(flag, value)| value.map(|value| [flag.to_owned(), value]))
+        .flatten()
+        .collect()
 }

@@ -267,3 +267,57 @@ fn a_prompt_needs_a_verbalizer_and_no_head_of_its_own() {
     );
     assert!(err.contains("exactly one [MASK]"), "{err}");
 }
+
+#[test]
+fn adversarial_training_and_regularisation_flags_reach_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let train = topic_file(d, "train", 40, 0);
+    let valid = topic_file(d, "valid", 10, 1);
+    let run = d.join("run");
+    let flags = [
+        "--adv",
+        "pgd",
+        "--adv-steps",
+        "2",
+        "--hidden-dropout",
+        "0.2",
+        "--attention-dropout",
+        "0",
+        "--l1",
+        "1e-4",
+    ];
+    let output = finetune_toy(&flags, &train, &valid, &run);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("PGD (ε 1, α 1.25, 2 steps): 3.00 forward/backward passes per batch"),
+        "the summary names the cost:\n{stderr}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("training.json")).unwrap()).unwrap();
+    let (passes, batches) = (
+        summary["passes"].as_u64().unwrap(),
+        summary["batches"].as_u64().unwrap(),
+    );
+    assert_eq!(batches, 8 * 5, "8 epochs of 40 examples in batches of 8");
+    assert_eq!(passes, 3 * batches);
+    let config = &summary["config"];
+    assert_eq!(config["adversary"]["method"], "pgd");
+    assert_eq!(config["hidden_dropout"], 0.2);
+    assert_eq!(config["attention_dropout"], 0.0);
+    assert_eq!(config["l1"], 1e-4);
+
+    let refused = common::bertcls_fails(
+        &["finetune", "--adv", "fgm", "--adv-steps", "2"],
+        &[("--model", &tiny_model()), ("--train", &train)],
+    );
+    assert!(refused.contains("--adv pgd"), "{refused}");
+    let refused = common::bertcls_fails(
+        &["finetune", "--hidden-dropout", "1.5"],
+        &[("--model", &tiny_model()), ("--train", &train)],
+    );
+    assert!(
+        refused.contains("--hidden-dropout 1.5 must be in [0, 1)"),
+        "{refused}"
+    );
+}

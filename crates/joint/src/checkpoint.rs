@@ -30,6 +30,11 @@ pub(crate) struct TrainState {
     pub loss_sum: f64,
     pub loss_count: usize,
     pub examples_trained: usize,
+    /// Forward/backward passes (adversarial ones included).
+    #[serde(default)]
+    pub passes: usize,
+    #[serde(default)]
+    pub batches: usize,
     pub train_seconds: f64,
     pub history: Vec<EvalRecord>,
     /// Index into `history` of the best evaluation.
@@ -47,6 +52,8 @@ impl TrainState {
             loss_sum: 0.0,
             loss_count: 0,
             examples_trained: 0,
+            passes: 0,
+            batches: 0,
             train_seconds: 0.0,
             history: Vec::new(),
             best: None,

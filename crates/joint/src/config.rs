@@ -5,6 +5,8 @@ use head::{Monitor, Schedule};
 use losses::LossSpec;
 use serde::{Deserialize, Serialize};
 
+use crate::Adversary;
+
 /// Every setting of a fine-tuning run. Recorded in checkpoints (a resumed run must
 /// use the same) and in the saved model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +45,17 @@ pub struct FineTuneConfig {
     pub loss: LossSpec,
     /// Which examples each epoch trains on (over- or under-sampling).
     pub sampling: Sampling,
+    /// Adversarial passes on the word embeddings (FGM, PGD) added to each batch.
+    pub adversary: Adversary,
+    /// L1 penalty on the head's weight matrices, added to the loss (sparse heads; BERT's
+    /// own weights are left to weight decay).
+    pub l1: f64,
+    /// Dropout after the embeddings and each sub-layer; by default the checkpoint's
+    /// `hidden_dropout_prob`.
+    pub hidden_dropout: Option<f64>,
+    /// Dropout on the attention weights; by default the checkpoint's
+    /// `attention_probs_dropout_prob`.
+    pub attention_dropout: Option<f64>,
     /// Length buckets span this many batches: larger buckets mean less padding but
     /// batches of more uniform length.
     pub bucket_batches: usize,
@@ -71,6 +84,10 @@ impl Default for FineTuneConfig {
             min_delta: 1e-4,
             loss: LossSpec::default(),
             sampling: Sampling::None,
+            adversary: Adversary::None,
+            l1: 0.0,
+            hidden_dropout: None,
+            attention_dropout: None,
             bucket_batches: 50,
             eval_batch_size: 64,
             seed: 42,

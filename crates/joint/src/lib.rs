@@ -10,6 +10,7 @@
 //! - [`VerbalizerHead`]: prompt-based classification's scores at the `[MASK]`
 //!   (the MLM logits of one word per label, or their analogue without an MLM head).
 
+mod adversarial;
 mod batches;
 mod checkpoint;
 mod config;
@@ -29,6 +30,7 @@ use bert::PretrainedBert;
 use burn::tensor::Device;
 use data::SplitMix64;
 
+pub use adversarial::{Adversary, AdversaryKind, ascend};
 pub use batches::{derived_seed, epoch_batches};
 pub use checkpoint::{checkpoint_dir, remove_checkpoint};
 pub use config::FineTuneConfig;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use bert::{BertConfig, BertInput, BertModel, BertPooler, Pooling};
+use bert::{BertConfig, BertInput, BertModel, BertOutput, BertPooler, Pooling};
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Device, Tensor};
@@ -228,8 +228,8 @@ impl BertClassifier {
     /// Logits `[batch, classes]` for prediction.
     pub fn forward(&self, input: &BertInput) -> Tensor<2> {
         match (&self.verbalizer, &self.classifier) {
-            (Some(verbalizer), _) => verbalizer.forward(self.mask_states(input)),
-            (None, Some(head)) => head.forward(self.pooled(input)),
+            (Some(verbalizer), _) => verbalizer.forward(self.mask_states(input, None)),
+            (None, Some(head)) => head.forward(self.pooled(input, None)),
             (None, None) => unreachable!("a classifier has a head or a verbalizer"),
         }
     }
@@ -237,17 +237,45 @@ impl BertClassifier {
     /// Logits for a training step: dropout is active (on an autodiff device); the
     /// head's own dropout masks come from `rng`.
     pub fn forward_train(&self, input: &BertInput, rng: &mut SplitMix64) -> Tensor<2> {
+        self.train_logits(input, None, rng)
+    }
+
+    /// [`forward_train`](Self::forward_train) with `perturbation`
+    /// (`[batch, seq, hidden]`) added to the word embeddings of the batch: the
+    /// adversarial pass (see [`Adversary`](crate::Adversary)).
+    pub fn forward_perturbed(
+        &self,
+        input: &BertInput,
+        perturbation: Tensor<3>,
+        rng: &mut SplitMix64,
+    ) -> Tensor<2> {
+        self.train_logits(input, Some(perturbation), rng)
+    }
+
+    fn train_logits(
+        &self,
+        input: &BertInput,
+        perturbation: Option<Tensor<3>>,
+        rng: &mut SplitMix64,
+    ) -> Tensor<2> {
         match (&self.verbalizer, &self.classifier) {
-            (Some(verbalizer), _) => verbalizer.forward(self.mask_states(input)),
-            (None, Some(head)) => head.forward_train(self.pooled(input), rng),
+            (Some(verbalizer), _) => verbalizer.forward(self.mask_states(input, perturbation)),
+            (None, Some(head)) => head.forward_train(self.pooled(input, perturbation), rng),
             (None, None) => unreachable!("a classifier has a head or a verbalizer"),
+        }
+    }
+
+    fn encode(&self, input: &BertInput, perturbation: Option<Tensor<3>>) -> BertOutput {
+        match perturbation {
+            Some(delta) => self.bert.forward_perturbed(input, delta),
+            None => self.bert.forward(input),
         }
     }
 
     /// The final state at each sequence's `[MASK]` (a prompt puts exactly one in
     /// every sequence): a masked sum, so no gather is needed on any backend.
-    fn mask_states(&self, input: &BertInput) -> Tensor<2> {
-        let hidden = self.bert.forward(input).last_hidden_state;
+    fn mask_states(&self, input: &BertInput, perturbation: Option<Tensor<3>>) -> Tensor<2> {
+        let hidden = self.encode(input, perturbation).last_hidden_state;
         let at_mask = input
             .input_ids
             .clone()
@@ -257,8 +285,8 @@ impl BertClassifier {
         (hidden * at_mask).sum_dim(1).squeeze_dim::<2>(1)
     }
 
-    fn pooled(&self, input: &BertInput) -> Tensor<2> {
-        let output = self.bert.forward(input);
+    fn pooled(&self, input: &BertInput, perturbation: Option<Tensor<3>>) -> Tensor<2> {
+        let output = self.encode(input, perturbation);
         let pooled = match self.pooling {
             ClassifierPooling::Cls => output
                 .pooler_output

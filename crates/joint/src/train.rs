@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bert::BertInput;
 use burn::module::Module;
-use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsAccumulator, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::SplitMix64;
 use losses::ClassificationLoss;
@@ -92,6 +92,10 @@ pub struct FineTuned {
     pub stop: StopReason,
     pub steps: usize,
     pub examples_trained: usize,
+    /// Forward/backward passes run: one per batch, plus the adversarial ones.
+    pub passes: usize,
+    /// Batches (micro-batches) trained on.
+    pub batches: usize,
     /// Time in training steps, evaluation excluded (summed over resumed sessions).
     pub train_seconds: f64,
 }
@@ -142,6 +146,9 @@ pub fn fine_tune(
     };
     let (mut trainer, model) = Trainer::new(model, train, validation, config, run_dir)?;
     let mut model = model.freeze_bottom(config.freeze_embeddings, config.freeze_layers);
+    model
+        .bert
+        .set_dropout(config.hidden_dropout, config.attention_dropout);
     let total_steps = trainer.steps_per_epoch * config.epochs;
     let lengths = train.lengths();
     let mut stop = StopReason::Completed;
@@ -284,6 +291,19 @@ fn check_settings(
             config.learning_rate
         )));
     }
+    config.adversary.validate().map_err(JointError::Setting)?;
+    let rate = |p: Option<f64>| p.is_none_or(|p| (0.0..1.0).contains(&p));
+    if !(rate(config.hidden_dropout) && rate(config.attention_dropout)) {
+        return Err(JointError::Setting(
+            "dropout rates must be in [0, 1)".into(),
+        ));
+    }
+    if !(config.l1.is_finite() && config.l1 >= 0.0) {
+        return Err(JointError::Setting(format!(
+            "L1 penalty {} must be ≥ 0",
+            config.l1
+        )));
+    }
     if train.is_empty() {
         return Err(JointError::NoExamples {
             what: "the training set",
@@ -396,18 +416,30 @@ impl<'a> Trainer<'a> {
             let mut rng = SplitMix64::new(seed);
             let (input, targets) =
                 batch_tensors(self.train, batch, self.validation.pad_id, &self.autodiff);
-            let logits = model.forward_train(&input, &mut rng);
             // Weighted by its share of the step's examples: the accumulated gradient is
             // that of the mean loss over all of them, as one large batch gives.
             let share = batch.len() as f64 / examples as f64;
-            let loss = self.loss_fn.forward(logits, targets);
-            let value = loss.clone().into_scalar::<f32>();
+            let objective = |logits: Tensor<2>| {
+                let loss = self.loss_fn.forward(logits, targets.clone());
+                match &model.classifier {
+                    Some(head) if config.l1 > 0.0 => loss + head.l1_norm().mul_scalar(config.l1),
+                    _ => loss,
+                }
+            };
+            let (value, passes) = config.adversary.accumulate_gradients(
+                &model,
+                &input,
+                &objective,
+                share,
+                &mut rng,
+                &mut accumulator,
+            );
             if !value.is_finite() {
                 return Err(non_finite(value, state.step + 1, self.run_dir));
             }
             loss_value += value as f64 * share;
-            let grads = GradientsParams::from_grads(loss.mul_scalar(share).backward(), &model);
-            accumulator.accumulate(&model, grads);
+            state.passes += passes;
+            state.batches += 1;
         }
         let mut grads = accumulator.grads();
         let grad_norm = clip_global_norm(&model, &mut grads, config.max_grad_norm);
@@ -489,6 +521,8 @@ impl<'a> Trainer<'a> {
             stop,
             steps: state.step,
             examples_trained: state.examples_trained,
+            passes: state.passes,
+            batches: state.batches,
             train_seconds: state.train_seconds,
         }
     }

@@ -17,7 +17,7 @@ use joint::{
 use losses::LossSpec;
 use metrics::{ClassificationReport, DecisionRule};
 
-use crate::args::{ColumnArgs, DecisionArgs, LossArgs, ModelArgs};
+use crate::args::{AdversaryArgs, ColumnArgs, DecisionArgs, LossArgs, ModelArgs};
 use crate::output::print_report;
 use crate::progress;
 
@@ -82,6 +82,17 @@ pub struct FinetuneArgs {
     /// Dropout before the head (default: the model's hidden_dropout_prob).
     #[arg(long)]
     pub dropout: Option<f64>,
+    /// Dropout after the embeddings and each sub-layer of BERT (default: the model's
+    /// hidden_dropout_prob).
+    #[arg(long, value_name = "P")]
+    pub hidden_dropout: Option<f64>,
+    /// Dropout on BERT's attention weights (default: the model's
+    /// attention_probs_dropout_prob).
+    #[arg(long, value_name = "P")]
+    pub attention_dropout: Option<f64>,
+    /// L1 penalty on the head's weight matrices, added to the loss.
+    #[arg(long, default_value_t = 0.0)]
+    pub l1: f64,
     /// Prompt-based classification: the text goes into this template, with one
     /// [MASK] whose state is scored against each label's word (--verbalizer) instead
     /// of a new head over [CLS]; e.g. "{text} [SEP] This is about [MASK]."
@@ -143,6 +154,8 @@ pub struct FinetuneArgs {
     #[command(flatten)]
     pub loss: LossArgs,
     #[command(flatten)]
+    pub adversary: AdversaryArgs,
+    #[command(flatten)]
     pub decision: DecisionArgs,
     /// Which examples each epoch trains on: none, oversample[:R], undersample[:R],
     /// rotating[:R] (a different majority subset every epoch) or class-balanced.
@@ -183,14 +196,27 @@ impl FinetuneArgs {
             patience: self.patience,
             loss: self.loss.apply(LossSpec::default())?,
             sampling: self.sampling,
+            adversary: self.adversary.adversary()?,
+            l1: self.l1,
+            hidden_dropout: self.hidden_dropout,
+            attention_dropout: self.attention_dropout,
             seed: self.seed,
             ..FineTuneConfig::default()
         };
         if !(0.0..1.0).contains(&config.warmup_ratio) {
             bail!("--warmup-ratio must be in [0, 1)");
         }
-        if let Some(p) = classifier.dropout.filter(|p| !(0.0..1.0).contains(p)) {
-            bail!("--dropout {p} must be in [0, 1)");
+        for (flag, rate) in [
+            ("--dropout", classifier.dropout),
+            ("--hidden-dropout", config.hidden_dropout),
+            ("--attention-dropout", config.attention_dropout),
+        ] {
+            if let Some(p) = rate.filter(|p| !(0.0..1.0).contains(p)) {
+                bail!("{flag} {p} must be in [0, 1)");
+            }
+        }
+        if !(config.l1.is_finite() && config.l1 >= 0.0) {
+            bail!("--l1 {} must be ≥ 0", config.l1);
         }
         Ok((classifier, config))
     }
@@ -435,6 +461,9 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
         "test_docs_per_second": test_report.as_ref().map(|(_, d)| d),
         "train_seconds": outcome.train_seconds,
         "train_docs_per_second": outcome.examples_per_second(),
+        "adversary": config.adversary,
+        "passes": outcome.passes,
+        "batches": outcome.batches,
         "wall_seconds": started.elapsed().as_secs_f64(),
         "peak_rss_mib": peak_rss,
     });
@@ -457,6 +486,15 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
         outcome.train_seconds,
         peak_rss.map_or("?".into(), |m| format!("{m:.0} MiB")),
     );
+    if config.adversary != joint::Adversary::None {
+        eprintln!(
+            "adversarial training, {}: {:.2} forward/backward passes per batch ({} in {} batches)",
+            config.adversary,
+            outcome.passes as f64 / outcome.batches.max(1) as f64,
+            outcome.passes,
+            outcome.batches,
+        );
+    }
     if let (Some(best), Some(report)) = (outcome.best_record(), &outcome.valid_report) {
         eprintln!(
             "best evaluation: step {} (epoch {:.2}); validation:",

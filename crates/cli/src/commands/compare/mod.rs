@@ -26,7 +26,7 @@ use report::{
 use self::inputs::{ComparisonData, DataRequest, Subset};
 use self::stages::CommandLine;
 pub use self::suite::Suite;
-use crate::args::{DecisionArgs, LossArgs};
+use crate::args::{AdversaryArgs, DecisionArgs, LossArgs};
 use crate::commands::{augment, embed, finetune, head};
 use crate::progress;
 
@@ -108,6 +108,10 @@ pub struct CompareArgs {
     /// A decision rule for both modes' models: --logit-adjust TAU or --threshold.
     #[command(flatten)]
     pub decision: DecisionArgs,
+    /// Adversarial training of the end-to-end mode (the pipeline's frozen features
+    /// have no embeddings to perturb).
+    #[command(flatten)]
+    pub adversary: AdversaryArgs,
     /// Repeat both modes over N seeds (the first is --seed) and report mean ± std
     /// [default: 1; a --suite: 3].
     #[arg(long)]
@@ -593,6 +597,7 @@ impl<'a> Plan<'a> {
             .args(self.args.loss.to_flags())
             .args(self.sampling_flags())
             .args(self.args.decision.to_flags())
+            .args(self.args.adversary.to_flags())
             .arg("--seed", seed)
             .arg(
                 "--out",
