@@ -54,6 +54,10 @@ enum Command {
     Head(commands::head::HeadCommand),
     /// End-to-end mode: fine-tune BERT and a classification head together.
     Finetune(Box<commands::finetune::FinetuneArgs>),
+    /// Knowledge distillation: a student (a smaller or same-size fine-tuned BERT, or
+    /// pipeline heads) learns from a fine-tuned teacher's soft targets.
+    #[command(subcommand)]
+    Distill(commands::distill::DistillCommand),
     /// Classify cached texts with no training: by their similarity to descriptions of
     /// the labels, embedded by the same encoder.
     ZeroShot(commands::zero_shot::ZeroShotArgs),
@@ -78,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         Command::Embed(args) => commands::embed::run(args),
         Command::Head(command) => commands::head::run(command),
         Command::Finetune(args) => commands::finetune::run(*args),
+        Command::Distill(command) => commands::distill::run(command),
         Command::ZeroShot(args) => commands::zero_shot::run(args),
         Command::Predict(args) => commands::predict::predict(args),
         Command::Evaluate(args) => commands::predict::evaluate(args),

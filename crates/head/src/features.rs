@@ -1,3 +1,4 @@
+use losses::SoftTargets;
 use serde::{Deserialize, Serialize};
 
 /// A dense `rows × dim` matrix of features, row-major, with one class index per row.
@@ -10,6 +11,9 @@ pub struct Features {
     /// How many of the last rows are augmented variants of training examples
     /// ([`Features::with_variants`]): over-sampling draws its top-ups from them.
     pub variants: usize,
+    /// A teacher's soft targets for every row, for distillation
+    /// ([`TrainConfig::distillation`](crate::TrainConfig::distillation)).
+    pub soft_targets: Option<SoftTargets>,
 }
 
 impl Features {
@@ -26,12 +30,24 @@ impl Features {
             dim,
             labels,
             variants: 0,
+            soft_targets: None,
         }
+    }
+
+    /// These rows with a teacher's soft target for each.
+    pub fn with_soft_targets(mut self, targets: SoftTargets) -> Self {
+        assert_eq!(targets.rows(), self.rows, "one soft target per row");
+        self.soft_targets = Some(targets);
+        self
     }
 
     /// These rows followed by `variants`' rows, marked as augmented variants.
     pub fn with_variants(mut self, variants: &Features) -> Self {
         assert_eq!(self.dim, variants.dim, "variants have the features' width");
+        assert!(
+            self.soft_targets.is_none(),
+            "augmented variants have no teacher targets"
+        );
         self.values.extend_from_slice(&variants.values);
         self.labels.extend_from_slice(&variants.labels);
         self.rows += variants.rows;
@@ -55,7 +71,11 @@ impl Features {
             .flat_map(|&i| self.row(i).iter().copied())
             .collect();
         let labels = indices.iter().map(|&i| self.labels[i]).collect();
-        Self::new(values, self.dim, labels)
+        let subset = Self::new(values, self.dim, labels);
+        match &self.soft_targets {
+            Some(targets) => subset.with_soft_targets(targets.subset(indices)),
+            None => subset,
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::{Sampling, SplitMix64};
-use losses::LossSpec;
+use losses::{DistillationLoss, LossSpec};
 use metrics::{ClassificationReport, DecisionRule, argmax_rows, mean_log_loss};
 use serde::{Deserialize, Serialize};
 
@@ -140,6 +140,10 @@ pub struct TrainConfig {
     pub l2: f64,
     /// L1 penalty on weight matrices, added to the loss.
     pub l1: f64,
+    /// Learn from a teacher's soft targets (carried by the training features) as well
+    /// as from the labels, which `loss` scores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distillation: Option<DistillationLoss>,
     pub epochs: usize,
     pub batch_size: usize,
     /// What early stopping watches on the validation set.
@@ -164,6 +168,7 @@ impl Default for TrainConfig {
             schedule: Schedule::Cosine,
             l2: 1e-4,
             l1: 0.0,
+            distillation: None,
             epochs: 50,
             batch_size: 64,
             monitor: Monitor::Loss,
@@ -254,6 +259,13 @@ pub fn train_head(
         &autodiff,
     );
     let loss_fn = config.loss.build(labels, &train.labels);
+    let teacher = config.distillation.map(|distillation| {
+        let targets = train
+            .soft_targets
+            .as_ref()
+            .expect("distillation needs the teacher's soft targets on the training features");
+        (distillation, targets)
+    });
     let mut model = Head::new(&config.head, train.dim, classes, &mut rng, &autodiff);
     let mut optimizer = build_optimizer(config);
     let (originals, variants) = train.labels.split_at(train.originals());
@@ -289,7 +301,16 @@ pub fn train_head(
                 &autodiff,
             );
             let logits = model.forward_train(x_train.clone().select(0, index.clone()), &mut rng);
-            let mut loss = loss_fn.forward(logits, y_train.clone().select(0, index));
+            let targets = y_train.clone().select(0, index);
+            let mut loss = match teacher {
+                Some((distillation, soft)) => distillation.forward(
+                    logits,
+                    soft.batch(batch, &autodiff),
+                    targets,
+                    loss_fn.as_ref(),
+                ),
+                None => loss_fn.forward(logits, targets),
+            };
             if config.l1 > 0.0 {
                 loss = loss + model.l1_norm().mul_scalar(config.l1);
             }

@@ -391,3 +391,44 @@ fn augmented_variants_feed_over_sampling_and_nothing_else() {
     assert_eq!(from_variants.examples_trained, 5 * 800);
     assert_ne!(weights(&copies), weights(&from_variants));
 }
+
+#[test]
+fn a_distilled_head_follows_its_teacher_as_far_as_alpha_says() {
+    // A teacher that, for every example of class y, puts 0.9 on class (y + 1) mod 3:
+    // with α = 1 the student learns the teacher's rule, with α = 0 the labels'.
+    let device = Device::flex();
+    let means = means();
+    let train = gaussian_classes(&means, 150, 1);
+    let valid = gaussian_classes(&means, 100, 2);
+    let shifted = |features: &Features| -> Vec<usize> {
+        features.labels.iter().map(|&y| (y + 1) % 3).collect()
+    };
+    let teacher: Vec<f32> = shifted(&train)
+        .iter()
+        .flat_map(|&c| (0..3).map(move |k| if k == c { 0.9 } else { 0.05 }))
+        .collect();
+    let taught = train
+        .clone()
+        .with_soft_targets(losses::SoftTargets::from_probabilities(&[teacher], 3, 2.0));
+    for (alpha, expected) in [(1.0, shifted(&valid)), (0.0, valid.labels.clone())] {
+        let config = TrainConfig {
+            distillation: Some(losses::DistillationLoss {
+                temperature: 2.0,
+                alpha,
+            }),
+            ..TrainConfig::default()
+        };
+        // Validation scored against the rule the student should learn, so that early
+        // stopping keeps the epoch that learned it best.
+        let judged = Features::new(valid.values.clone(), valid.dim, expected.clone());
+        let head = train_head(&taught, &judged, &labels(3), &config, &device);
+        let probabilities = head.predict_proba(&valid, &device);
+        let predicted = metrics::argmax_rows(&probabilities, 3);
+        let bayes = bayes_accuracy(&valid, &means);
+        let agreement = accuracy(&predicted, &expected);
+        assert!(
+            agreement > bayes - 0.08,
+            "α {alpha}: agreement {agreement:.3} with the expected rule (Bayes {bayes:.3})"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 
 use data::Sampling;
 use head::{Monitor, Schedule};
-use losses::LossSpec;
+use losses::{DistillationLoss, LossSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::Adversary;
@@ -47,6 +47,10 @@ pub struct FineTuneConfig {
     pub sampling: Sampling,
     /// Adversarial passes on the word embeddings (FGM, PGD) added to each batch.
     pub adversary: Adversary,
+    /// Learn from a teacher's soft targets (carried by the training examples) as well
+    /// as from the labels, which `loss` scores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distillation: Option<DistillationLoss>,
     /// L1 penalty on the head's weight matrices, added to the loss (sparse heads; BERT's
     /// own weights are left to weight decay).
     pub l1: f64,
@@ -85,6 +89,7 @@ impl Default for FineTuneConfig {
             loss: LossSpec::default(),
             sampling: Sampling::None,
             adversary: Adversary::None,
+            distillation: None,
             l1: 0.0,
             hidden_dropout: None,
             attention_dropout: None,

@@ -1,6 +1,7 @@
 //! Labelled records, tokenized once for the whole run.
 
 use data::{LabelMap, Record};
+use losses::SoftTargets;
 use text::{BertTokenizer, Encoding, PromptTemplate, RecordTextError};
 
 use crate::{ClassifierConfig, JointError};
@@ -60,6 +61,9 @@ pub struct Examples {
     /// How many of the last examples are augmented variants of training examples
     /// ([`Examples::with_variants`]): over-sampling draws its top-ups from them.
     pub variants: usize,
+    /// A teacher's soft targets for every example, for distillation
+    /// ([`FineTuneConfig::distillation`](crate::FineTuneConfig::distillation)).
+    pub soft_targets: Option<SoftTargets>,
 }
 
 impl Examples {
@@ -93,15 +97,37 @@ impl Examples {
             encodings,
             labels: indices,
             variants: 0,
+            soft_targets: None,
         })
+    }
+
+    /// These examples with a teacher's soft target for each.
+    pub fn with_soft_targets(mut self, targets: SoftTargets) -> Self {
+        assert_eq!(targets.rows(), self.len(), "one soft target per example");
+        self.soft_targets = Some(targets);
+        self
     }
 
     /// These examples followed by `variants`, marked as augmented variants.
     pub fn with_variants(mut self, variants: Examples) -> Self {
+        assert!(
+            self.soft_targets.is_none(),
+            "augmented variants have no teacher targets"
+        );
         self.variants += variants.len();
         self.encodings.extend(variants.encodings);
         self.labels.extend(variants.labels);
         self
+    }
+
+    /// The examples at `indices`, in that order (none of them a variant).
+    pub fn subset(&self, indices: &[usize]) -> Self {
+        Self {
+            encodings: indices.iter().map(|&i| self.encodings[i].clone()).collect(),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            variants: 0,
+            soft_targets: self.soft_targets.as_ref().map(|t| t.subset(indices)),
+        }
     }
 
     /// Examples that are not variants: the training examples themselves.

@@ -292,6 +292,14 @@ fn check_settings(
         )));
     }
     config.adversary.validate().map_err(JointError::Setting)?;
+    if let Some(distillation) = &config.distillation {
+        distillation.validate().map_err(JointError::Setting)?;
+        if train.soft_targets.is_none() {
+            return Err(JointError::Setting(
+                "distillation needs the teacher's soft targets on the training examples".into(),
+            ));
+        }
+    }
     let rate = |p: Option<f64>| p.is_none_or(|p| (0.0..1.0).contains(&p));
     if !(rate(config.hidden_dropout) && rate(config.attention_dropout)) {
         return Err(JointError::Setting(
@@ -419,8 +427,18 @@ impl<'a> Trainer<'a> {
             // Weighted by its share of the step's examples: the accumulated gradient is
             // that of the mean loss over all of them, as one large batch gives.
             let share = batch.len() as f64 / examples as f64;
+            let soft = config.distillation.zip(self.train.soft_targets.as_ref());
+            let soft = soft.map(|(loss, targets)| (loss, targets.batch(batch, &self.autodiff)));
             let objective = |logits: Tensor<2>| {
-                let loss = self.loss_fn.forward(logits, targets.clone());
+                let loss = match &soft {
+                    Some((distillation, soft)) => distillation.forward(
+                        logits,
+                        soft.clone(),
+                        targets.clone(),
+                        self.loss_fn.as_ref(),
+                    ),
+                    None => self.loss_fn.forward(logits, targets.clone()),
+                };
                 match &model.classifier {
                     Some(head) if config.l1 > 0.0 => loss + head.l1_norm().mul_scalar(config.l1),
                     _ => loss,

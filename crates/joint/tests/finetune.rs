@@ -336,14 +336,7 @@ fn sampling_decides_which_examples_each_epoch_trains_on() {
                 !rare || minority <= 8
             })
             .collect();
-        toy.train = joint::Examples {
-            encodings: keep
-                .iter()
-                .map(|&i| toy.train.encodings[i].clone())
-                .collect(),
-            labels: keep.iter().map(|&i| toy.train.labels[i]).collect(),
-            variants: 0,
-        };
+        toy.train = toy.train.subset(&keep);
         toy
     };
     for (sampling, per_epoch) in [
@@ -364,4 +357,40 @@ fn sampling_decides_which_examples_each_epoch_trains_on() {
         assert_eq!(outcome.examples_trained, 2 * per_epoch, "{sampling}");
         assert_eq!(outcome.steps, 2 * per_epoch.div_ceil(8), "{sampling}");
     }
+}
+
+#[test]
+fn a_distilled_model_learns_its_teachers_rule_not_the_labels() {
+    // The teacher calls every animal sentence "markets" and vice versa (0.95 sure):
+    // with α = 1 the student learns that, and validation (labelled the teacher's way)
+    // confirms it; the labels alone would teach the opposite.
+    let device = Device::flex();
+    let mut toy = toy(&ClassifierConfig::default(), 7, &device);
+    let swapped: Vec<f32> = toy
+        .train
+        .labels
+        .iter()
+        .flat_map(|&y| if y == 0 { [0.05, 0.95] } else { [0.95, 0.05] })
+        .collect();
+    toy.train = toy
+        .train
+        .with_soft_targets(losses::SoftTargets::from_probabilities(&[swapped], 2, 2.0));
+    toy.valid.labels.iter_mut().for_each(|y| *y = 1 - *y);
+    let config = FineTuneConfig {
+        distillation: Some(losses::DistillationLoss {
+            temperature: 2.0,
+            alpha: 1.0,
+        }),
+        ..quick_config()
+    };
+    let outcome = toy.fine_tune(&config, None, &mut quiet, &device).unwrap();
+    let report = outcome.valid_report.expect("evaluated");
+    assert!(
+        report.accuracy >= 0.9,
+        "agreement with the teacher {}",
+        report.accuracy
+    );
+    // Without the teacher's targets the setting is refused, not ignored.
+    let toy = common::toy(&ClassifierConfig::default(), 7, &device);
+    assert!(toy.fine_tune(&config, None, &mut quiet, &device).is_err());
 }

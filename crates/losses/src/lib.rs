@@ -12,7 +12,7 @@ mod spec;
 
 pub use class_weights::ClassWeights;
 pub use cross_entropy::CrossEntropy;
-pub use distillation::{DistillationLoss, soft_targets};
+pub use distillation::{DistillationLoss, SoftTargets, soft_targets};
 pub use focal::FocalLoss;
 pub use ghm::GhmcLoss;
 pub use spec::{LossKind, LossSpec, spec_or_kind};

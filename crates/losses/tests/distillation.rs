@@ -1,7 +1,7 @@
 //! Distillation's value and gradient against closed forms computed here in f64.
 
 use bert::burn::tensor::{Device, Int, Tensor, TensorData};
-use losses::{CrossEntropy, DistillationLoss, soft_targets};
+use losses::{CrossEntropy, DistillationLoss, SoftTargets, soft_targets};
 
 const STUDENT: [[f64; 3]; 2] = [[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]];
 const TEACHER: [[f64; 3]; 2] = [[1.0, 0.0, 2.0], [-0.5, 2.5, 0.0]];
@@ -132,4 +132,42 @@ fn a_student_equal_to_its_teacher_has_no_soft_loss() {
         .validate()
         .is_err()
     );
+}
+
+#[test]
+fn soft_targets_from_probabilities_are_the_softened_logits_averaged_over_teachers() {
+    // Each teacher known only by its probabilities softmax(z): softening log p at T
+    // must give softmax(z / T), and an ensemble the mean of its members'.
+    let flat = |rows: [[f64; 3]; 2], t: f64| -> Vec<f64> {
+        rows.iter().flat_map(|r| softmax(r, t)).collect()
+    };
+    let probabilities = |rows| {
+        flat(rows, 1.0)
+            .iter()
+            .map(|&p| p as f32)
+            .collect::<Vec<_>>()
+    };
+    for t in [1.0, 2.0, 5.0] {
+        let single = SoftTargets::from_probabilities(&[probabilities(TEACHER)], 3, t);
+        let pair = SoftTargets::from_probabilities(
+            &[probabilities(TEACHER), probabilities(STUDENT)],
+            3,
+            t,
+        );
+        let (teacher, other) = (flat(TEACHER, t), flat(STUDENT, t));
+        for i in 0..6 {
+            let (mean, one) = ((teacher[i] + other[i]) / 2.0, teacher[i]);
+            assert!(
+                (single.values[i] as f64 - one).abs() < 1e-6,
+                "T {t}: {single:?}"
+            );
+            assert!(
+                (pair.values[i] as f64 - mean).abs() < 1e-6,
+                "T {t}: {pair:?}"
+            );
+        }
+    }
+    let targets = SoftTargets::from_probabilities(&[probabilities(TEACHER)], 3, 2.0);
+    assert_eq!(targets.rows(), 2);
+    assert_eq!(targets.subset(&[1]).values, targets.values[3..].to_vec());
 }

@@ -18,6 +18,7 @@ use losses::LossSpec;
 use metrics::{ClassificationReport, DecisionRule};
 
 use crate::args::{AdversaryArgs, ColumnArgs, DecisionArgs, LossArgs, ModelArgs};
+use crate::commands::distill::Teacher;
 use crate::output::print_report;
 use crate::progress;
 
@@ -299,8 +300,13 @@ pub struct FinetuneOutcome {
 /// Fine-tunes as `args` say, saves the best model and training.json, prints the
 /// validation and test reports; resumes from OUT/checkpoint with --resume.
 pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
+    finetune_with(args, None)
+}
+
+/// [`finetune`], the model also learning from `teacher`'s soft targets.
+pub fn finetune_with(args: &FinetuneArgs, teacher: Option<&Teacher>) -> Result<FinetuneOutcome> {
     let started = Instant::now();
-    let (classifier, config) = args.configs()?;
+    let (classifier, mut config) = args.configs()?;
     let device = args.model.backend.device()?;
     let (train_records, valid_records) = args.read_splits()?;
     let labels = LabelMap::from_records(&train_records);
@@ -343,6 +349,16 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
             let variants = Examples::from_records(&records, &encoder, &labels, "the augmented set")
                 .with_context(|| format!("in {}", path.display()))?;
             train.with_variants(variants)
+        }
+        None => train,
+    };
+    let train = match teacher {
+        Some(_) if train.variants > 0 => {
+            bail!("augmented variants have no teacher targets: leave out --augmented")
+        }
+        Some(teacher) => {
+            config.distillation = Some(teacher.loss);
+            train.with_soft_targets(teacher.soft_targets(&train_records, labels.names())?)
         }
         None => train,
     };

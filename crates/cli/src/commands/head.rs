@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use bert::burn::tensor::Device;
 use bert::{BackendKind, PretrainedBert};
 use clap::{Args, Subcommand};
-use data::{LabelMap, Sampling};
+use data::{LabelMap, Record, Sampling};
 use encoder::{EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder};
 use head::{
     Activation, FeatureOrigin, Features, HeadConfig, Monitor, OptimizerKind, SavedHead, Schedule,
@@ -15,6 +15,7 @@ use head::{
 use metrics::{ClassificationReport, DecisionRule};
 
 use crate::args::{ColumnArgs, DecisionArgs, LossArgs};
+use crate::commands::distill::{Teacher, records_in_order};
 use crate::output::{report_if_labelled, write_predictions};
 use crate::progress;
 
@@ -193,6 +194,8 @@ pub struct SweepArgs {
 /// Train and validation features with their labels mapped to one index space.
 struct Prepared {
     train: Features,
+    /// The record id of each training row.
+    train_ids: Vec<String>,
     valid: Features,
     labels: LabelMap,
     origin: FeatureOrigin,
@@ -234,6 +237,7 @@ fn prepare(caches: &CacheArgs) -> Result<Prepared> {
     }
     Ok(Prepared {
         train: train_features,
+        train_ids: train.meta.ids.clone(),
         valid: features(&valid, &labels)?,
         origin: FeatureOrigin {
             fingerprint: encoder.fingerprint(),
@@ -356,6 +360,15 @@ pub struct SweepOutcome {
 
 /// Trains the grid, writes the leaderboard and the best head, prints the top 10.
 pub fn sweep_heads(args: &SweepArgs) -> Result<SweepOutcome> {
+    sweep_heads_with(args, None)
+}
+
+/// [`sweep_heads`], every head also learning from `teacher`'s soft targets on the
+/// training texts `records` (matched to the cache's rows by id).
+pub fn sweep_heads_with(
+    args: &SweepArgs,
+    teacher: Option<(&Teacher, &[Record])>,
+) -> Result<SweepOutcome> {
     let base = match &args.grid_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -365,13 +378,22 @@ pub fn sweep_heads(args: &SweepArgs) -> Result<SweepOutcome> {
         }
         None => SweepGrid::default(),
     };
-    let grid = args.grid.apply(base)?;
+    let mut grid = args.grid.apply(base)?;
+    let mut data = prepare(&args.caches)?;
+    check_variants_are_drawn(&data, grid.base.sampling)?;
+    if let Some((teacher, records)) = teacher {
+        if data.train.variants > 0 {
+            bail!("augmented variants have no teacher targets: leave out --augmented");
+        }
+        let ordered = records_in_order(records, &data.train_ids)?;
+        let targets = teacher.soft_targets(&ordered, data.labels.names())?;
+        data.train = data.train.with_soft_targets(targets);
+        grid.base.distillation = Some(teacher.loss);
+    }
     let configs = match args.random {
         Some(n) => grid.sample(n, grid.base.seed),
         None => grid.configs(),
     };
-    let data = prepare(&args.caches)?;
-    check_variants_are_drawn(&data, grid.base.sampling)?;
     eprintln!(
         "sweeping {} heads over {} × {} features ({} classes)",
         configs.len(),

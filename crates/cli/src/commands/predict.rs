@@ -43,7 +43,7 @@ impl ClassifierArgs {
 }
 
 /// A run folder stands for the model inside it.
-fn model_folder(path: &Path) -> PathBuf {
+pub(crate) fn model_folder(path: &Path) -> PathBuf {
     let inner = path.join("model");
     if !path.join("config.json").exists() && inner.join("config.json").exists() {
         inner

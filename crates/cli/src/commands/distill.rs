@@ -1,0 +1,268 @@
+//! `bertcls distill finetune|head`: knowledge distillation. A student learns from a
+//! fine-tuned teacher's softened probabilities as well as from the labels; the
+//! teacher's predictions are computed once per (teacher, data) and cached.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use bert::burn::tensor::Device;
+use clap::{Args, Subcommand};
+use data::{Record, sha256_file};
+use joint::SavedClassifier;
+use losses::{DistillationLoss, SoftTargets};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::args::ColumnArgs;
+use crate::commands::predict::model_folder;
+use crate::commands::{finetune, head};
+use crate::progress;
+
+#[derive(Subcommand, Debug)]
+pub enum DistillCommand {
+    /// A fine-tuned student: a smaller BERT (--num-layers K), or the teacher's own
+    /// architecture (born-again networks: often better than its teacher).
+    Finetune(Box<DistillFinetuneArgs>),
+    /// Pipeline heads over cached frozen embeddings, taught by a fine-tuned model: the
+    /// cheap model learns from the expensive one.
+    Head(DistillHeadArgs),
+}
+
+pub fn run(command: DistillCommand) -> Result<()> {
+    match command {
+        DistillCommand::Finetune(args) => {
+            let teacher = args
+                .teacher
+                .teacher(args.finetune.model.backend.device()?)?;
+            let outcome = finetune::finetune_with(&args.finetune, Some(&teacher))?;
+            println!("{}", outcome.model_dir.display());
+            Ok(())
+        }
+        DistillCommand::Head(args) => {
+            let teacher = args.teacher.teacher(args.sweep.caches.backend.device()?)?;
+            let records = args.columns.read(&args.texts, true)?;
+            head::sweep_heads_with(&args.sweep, Some((&teacher, &records)))
+                .with_context(|| format!("distilling into heads from {}", args.texts.display()))
+                .map(drop)
+        }
+    }
+}
+
+/// Who teaches, and how strongly.
+#[derive(Args, Debug)]
+pub struct TeacherArgs {
+    /// A fine-tuned model (`finetune`'s OUT or OUT/model). Several make an ensemble
+    /// teacher: their softened probabilities averaged.
+    #[arg(long, required = true, num_args = 1..)]
+    pub teacher: Vec<PathBuf>,
+    /// Temperature T softening teacher and student alike; higher shows more of the
+    /// teacher's "dark knowledge" (how it ranks the wrong classes).
+    #[arg(long, default_value_t = DistillationLoss::default().temperature)]
+    pub temperature: f64,
+    /// Weight α of the teacher's soft targets (scaled by T²); 1 − α goes to the labels.
+    #[arg(long, default_value_t = DistillationLoss::default().alpha)]
+    pub alpha: f64,
+    /// Where the teachers' predictions are cached, named by teacher and data.
+    #[arg(long, default_value = ".cache/teachers")]
+    pub teacher_cache: PathBuf,
+}
+
+impl TeacherArgs {
+    fn teacher(&self, device: Device) -> Result<Teacher> {
+        let loss = DistillationLoss {
+            temperature: self.temperature,
+            alpha: self.alpha,
+        };
+        loss.validate()
+            .map_err(|e| anyhow::anyhow!("--temperature/--alpha: {e}"))?;
+        Ok(Teacher {
+            members: self.teacher.clone(),
+            loss,
+            cache: self.teacher_cache.clone(),
+            device,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    bertcls distill finetune --teacher runs/r8 --num-layers 3 --train data/r8/train.jsonl \\\n      \
+    --valid data/r8/validation.jsonl --test data/r8/test.jsonl --out runs/r8-student\n  \
+    bertcls distill finetune --teacher runs/r8 --train … --out runs/r8-born-again   # same architecture\n  \
+    bertcls distill finetune --teacher runs/r8-s1 runs/r8-s2 runs/r8-s3 --train … # an ensemble teaches\n\n\
+    Every `finetune` flag applies to the student.")]
+pub struct DistillFinetuneArgs {
+    #[command(flatten)]
+    pub teacher: TeacherArgs,
+    #[command(flatten)]
+    pub finetune: finetune::FinetuneArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Example:\n  \
+    bertcls distill head --teacher runs/r8 --texts data/r8/train.jsonl \\\n      \
+    --train .cache/r8-train.emb --valid .cache/r8-valid.emb --out sweeps/r8-distilled\n\n\
+    Every `head sweep` flag applies to the students; the best is saved as best.head.")]
+pub struct DistillHeadArgs {
+    #[command(flatten)]
+    pub teacher: TeacherArgs,
+    /// The training texts the --train cache was embedded from: the teacher reads them
+    /// (records are matched to the cache's rows by id).
+    #[arg(long)]
+    pub texts: PathBuf,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
+    #[command(flatten)]
+    pub sweep: head::SweepArgs,
+}
+
+/// One or more fine-tuned models whose averaged softened probabilities a student
+/// learns from.
+pub struct Teacher {
+    members: Vec<PathBuf>,
+    /// How the student mixes the teacher's targets and the labels.
+    pub loss: DistillationLoss,
+    cache: PathBuf,
+    device: Device,
+}
+
+/// A teacher's probabilities over a data set, as cached.
+#[derive(Serialize, Deserialize)]
+struct CachedPredictions {
+    teacher: PathBuf,
+    labels: Vec<String>,
+    ids: Vec<String>,
+    /// `ids × labels`, row-major.
+    probabilities: Vec<f32>,
+}
+
+impl Teacher {
+    /// The soft targets of `records` (in their order), columns in `labels`' order:
+    /// each member's probabilities (from the cache when it has them) softened at the
+    /// temperature and averaged.
+    pub fn soft_targets(&self, records: &[Record], labels: &[String]) -> Result<SoftTargets> {
+        let members = self
+            .members
+            .iter()
+            .map(|member| {
+                let predictions = self.predictions(member, records)?;
+                in_label_order(&predictions, labels)
+                    .with_context(|| format!("teacher {}", member.display()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SoftTargets::from_probabilities(
+            &members,
+            labels.len(),
+            self.loss.temperature,
+        ))
+    }
+
+    /// One member's probabilities over `records`, computed or read back.
+    fn predictions(&self, member: &Path, records: &[Record]) -> Result<CachedPredictions> {
+        let dir = model_folder(member);
+        let path = self
+            .cache
+            .join(format!("{}.json", fingerprint(&dir, records)?));
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let cached: CachedPredictions = serde_json::from_str(&text)
+                .with_context(|| format!("{} is damaged: delete it", path.display()))?;
+            eprintln!(
+                "teacher {}: predictions read from {}",
+                dir.display(),
+                path.display()
+            );
+            return Ok(cached);
+        }
+        let classifier = SavedClassifier::load(&dir, None, &self.device)
+            .with_context(|| format!("loading the teacher in {}", dir.display()))?;
+        let bar = progress::documents(records.len(), "teacher");
+        let probabilities =
+            classifier.predict_proba(records, 32, &self.device, &mut |n| bar.inc(n as u64))?;
+        bar.finish_and_clear();
+        let predictions = CachedPredictions {
+            teacher: dir.clone(),
+            labels: classifier.meta.labels.clone(),
+            ids: records.iter().map(|r| r.id.clone()).collect(),
+            probabilities,
+        };
+        std::fs::create_dir_all(&self.cache)
+            .with_context(|| format!("creating {}", self.cache.display()))?;
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, serde_json::to_string(&predictions)?)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "teacher {}: predictions on {} records cached in {}",
+            dir.display(),
+            records.len(),
+            path.display()
+        );
+        Ok(predictions)
+    }
+}
+
+/// Names a teacher's predictions by what decides them: every file of the model
+/// folder and the records' ids and texts.
+fn fingerprint(model_dir: &Path, records: &[Record]) -> Result<String> {
+    let mut hasher = Sha256::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(model_dir)
+        .with_context(|| format!("reading the teacher folder {}", model_dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    for file in &files {
+        hasher.update(file.file_name().unwrap_or_default().as_encoded_bytes());
+        hasher.update(sha256_file(file)?.as_bytes());
+    }
+    for record in records {
+        hasher.update(serde_json::to_vec(&(
+            &record.id,
+            &record.text,
+            &record.text_b,
+        ))?);
+    }
+    Ok(format!("{:x}", hasher.finalize())[..24].to_owned())
+}
+
+/// A teacher's probabilities with columns in `labels`' order; the teacher must know
+/// exactly the student's classes.
+fn in_label_order(predictions: &CachedPredictions, labels: &[String]) -> Result<Vec<f32>> {
+    let mut teacher_labels = predictions.labels.clone();
+    let mut student_labels = labels.to_vec();
+    teacher_labels.sort();
+    student_labels.sort();
+    if teacher_labels != student_labels {
+        bail!(
+            "it was trained on the classes {} but the data has {}: a teacher must know exactly the student's classes",
+            predictions.labels.join(", "),
+            labels.join(", ")
+        );
+    }
+    let column: Vec<usize> = labels
+        .iter()
+        .map(|l| predictions.labels.iter().position(|t| t == l).unwrap_or(0))
+        .collect();
+    let classes = labels.len();
+    Ok(predictions
+        .probabilities
+        .chunks(classes)
+        .flat_map(|row| column.iter().map(|&c| row[c]))
+        .collect())
+}
+
+/// `records` in the order of `ids` (a cache's rows); an id without a record is an
+/// error naming it.
+pub fn records_in_order(records: &[Record], ids: &[String]) -> Result<Vec<Record>> {
+    let by_id: HashMap<&str, &Record> = records.iter().map(|r| (r.id.as_str(), r)).collect();
+    ids.iter()
+        .map(|id| {
+            by_id.get(id.as_str()).map(|r| (*r).clone()).with_context(|| {
+                format!(
+                    "the training cache has record {id}, which the --texts file lacks: it must be the file the cache was embedded from"
+                )
+            })
+        })
+        .collect()
+}
