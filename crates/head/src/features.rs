@@ -14,6 +14,8 @@ pub struct Features {
     /// A teacher's soft targets for every row, for distillation
     /// ([`TrainConfig::distillation`](crate::TrainConfig::distillation)).
     pub soft_targets: Option<SoftTargets>,
+    /// A weight per row in the loss (boosting's), mean 1; `None` weighs all rows 1.
+    pub example_weights: Option<Vec<f32>>,
 }
 
 impl Features {
@@ -31,7 +33,15 @@ impl Features {
             labels,
             variants: 0,
             soft_targets: None,
+            example_weights: None,
         }
+    }
+
+    /// These rows, each weighing `weights[i]` in the loss.
+    pub fn with_example_weights(mut self, weights: Vec<f32>) -> Self {
+        assert_eq!(weights.len(), self.rows, "one weight per row");
+        self.example_weights = Some(weights);
+        self
     }
 
     /// These rows with a teacher's soft target for each.
@@ -71,10 +81,13 @@ impl Features {
             .flat_map(|&i| self.row(i).iter().copied())
             .collect();
         let labels = indices.iter().map(|&i| self.labels[i]).collect();
-        let subset = Self::new(values, self.dim, labels);
-        match &self.soft_targets {
-            Some(targets) => subset.with_soft_targets(targets.subset(indices)),
-            None => subset,
+        Self {
+            soft_targets: self.soft_targets.as_ref().map(|t| t.subset(indices)),
+            example_weights: self
+                .example_weights
+                .as_ref()
+                .map(|w| indices.iter().map(|&i| w[i]).collect()),
+            ..Self::new(values, self.dim, labels)
         }
     }
 }

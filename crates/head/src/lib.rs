@@ -6,6 +6,7 @@
 //! [`ZeroShot`] classifies the same features with no training at all, from label
 //! descriptions embedded by the same encoder.
 
+mod ensemble;
 mod features;
 mod model;
 mod saved;
@@ -13,6 +14,7 @@ mod sweep;
 mod train;
 mod zero_shot;
 
+pub use ensemble::{Combine, HeadEnsemble, bag, boost};
 pub use features::{Features, Standardizer};
 pub use model::{Activation, Head, HeadConfig};
 pub use saved::{FeatureOrigin, HeadError, SavedHead};

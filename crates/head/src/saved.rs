@@ -176,12 +176,12 @@ impl SavedHead {
         self.meta.dim
     }
 
-    /// `rows × classes` probabilities and the predicted class of each row.
     /// How this head turns probabilities into classes.
     pub fn decision(&self) -> &DecisionRule {
         &self.meta.decision
     }
 
+    /// `rows × classes` probabilities and the predicted class of each row.
     pub fn predict(&self, features: &Features, device: &Device) -> (Vec<f32>, Vec<usize>) {
         let probabilities =
             predict_proba(&self.model, &self.meta.standardizer.apply(features), device);

@@ -6,7 +6,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::{Sampling, SplitMix64};
-use losses::{DistillationLoss, LossSpec};
+use losses::{CrossEntropy, DistillationLoss, LossSpec};
 use metrics::{ClassificationReport, DecisionRule, argmax_rows, mean_log_loss};
 use serde::{Deserialize, Serialize};
 
@@ -266,6 +266,14 @@ pub fn train_head(
             .expect("distillation needs the teacher's soft targets on the training features");
         (distillation, targets)
     });
+    // Boosting's example weights go through cross-entropy (the loss SAMME's
+    // derivation assumes); callers refuse other losses.
+    let weighted = train.example_weights.as_ref().map(|weights| {
+        let loss = CrossEntropy::default().with_label_smoothing(config.loss.label_smoothing);
+        let weights =
+            Tensor::<1>::from_data(TensorData::new(weights.clone(), [weights.len()]), &autodiff);
+        (loss, weights)
+    });
     let mut model = Head::new(&config.head, train.dim, classes, &mut rng, &autodiff);
     let mut optimizer = build_optimizer(config);
     let (originals, variants) = train.labels.split_at(train.originals());
@@ -301,15 +309,18 @@ pub fn train_head(
                 &autodiff,
             );
             let logits = model.forward_train(x_train.clone().select(0, index.clone()), &mut rng);
-            let targets = y_train.clone().select(0, index);
-            let mut loss = match teacher {
-                Some((distillation, soft)) => distillation.forward(
+            let targets = y_train.clone().select(0, index.clone());
+            let mut loss = match (teacher, &weighted) {
+                (Some((distillation, soft)), _) => distillation.forward(
                     logits,
                     soft.batch(batch, &autodiff),
                     targets,
                     loss_fn.as_ref(),
                 ),
-                None => loss_fn.forward(logits, targets),
+                (None, Some((loss, weights))) => {
+                    loss.forward_weighted(logits, targets, weights.clone().select(0, index))
+                }
+                (None, None) => loss_fn.forward(logits, targets),
             };
             if config.l1 > 0.0 {
                 loss = loss + model.l1_norm().mul_scalar(config.l1);

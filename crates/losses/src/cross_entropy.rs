@@ -36,6 +36,29 @@ impl CrossEntropy {
 
 impl ClassificationLoss for CrossEntropy {
     fn forward(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+        self.weighted_mean(logits, targets, None)
+    }
+}
+
+impl CrossEntropy {
+    /// The loss with a weight per example (`[batch]`, as boosting gives): each
+    /// example's term times its weight, over the sum of the weights (times the target
+    /// classes' weights) — the weighted mean, equal to `forward` for equal weights.
+    pub fn forward_weighted(
+        &self,
+        logits: Tensor<2>,
+        targets: Tensor<1, Int>,
+        example_weights: Tensor<1>,
+    ) -> Tensor<1> {
+        self.weighted_mean(logits, targets, Some(example_weights))
+    }
+
+    fn weighted_mean(
+        &self,
+        logits: Tensor<2>,
+        targets: Tensor<1, Int>,
+        example_weights: Option<Tensor<1>>,
+    ) -> Tensor<1> {
         let [batch, classes] = logits.dims();
         let device = logits.device();
         // log_softmax, not log(softmax): stable for large logits.
@@ -59,7 +82,10 @@ impl ClassificationLoss for CrossEntropy {
             .sum_dim(1)
             .reshape([batch])
             .neg();
-        let target_weights = (onehot * weights).sum();
-        per_example.sum() / target_weights
+        let target_weights = (onehot * weights).sum_dim(1).reshape([batch]);
+        match example_weights {
+            Some(w) => (per_example * w.clone()).sum() / (target_weights * w).sum(),
+            None => per_example.sum() / target_weights.sum(),
+        }
     }
 }

@@ -52,3 +52,19 @@ fn gradient_is_softmax_minus_one_hot_over_batch() {
         }
     }
 }
+
+#[test]
+fn example_weights_give_the_weighted_mean() {
+    let device = Device::flex();
+    let (logits, targets, values, t) = logits_and_targets(&device);
+    let w = [0.25f64, 3.0];
+    let weights = Tensor::<1>::from_data(TensorData::from(w.map(|v| v as f32)), &device);
+    let loss = CrossEntropy::default()
+        .forward_weighted(logits, targets, weights)
+        .into_scalar::<f32>() as f64;
+    let expected = (0..2)
+        .map(|i| -w[i] * softmax(&values[i])[t[i]].ln())
+        .sum::<f64>()
+        / (w[0] + w[1]);
+    assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
+}
