@@ -1,6 +1,7 @@
 //! `bertcls`: BERT text classification from the command line.
 
 mod args;
+mod classifier;
 mod commands;
 mod output;
 mod progress;
@@ -61,7 +62,11 @@ enum Command {
     /// Classify cached texts with no training: by their similarity to descriptions of
     /// the labels, embedded by the same encoder.
     ZeroShot(commands::zero_shot::ZeroShotArgs),
-    /// Classify texts (a file, or stdin one per line) with a fine-tuned model.
+    /// Combine saved classifiers (seeds, heads, modes) into one, measured against its
+    /// best member.
+    Ensemble(commands::ensemble::EnsembleArgs),
+    /// Classify texts (a file, or stdin one per line) with a fine-tuned model, a
+    /// saved head or an ensemble.
     Predict(commands::predict::PredictArgs),
     /// The full metric report of a fine-tuned model on labelled data.
     Evaluate(commands::predict::EvaluateArgs),
@@ -83,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         Command::Head(command) => commands::head::run(command),
         Command::Finetune(args) => commands::finetune::run(*args),
         Command::Distill(command) => commands::distill::run(command),
+        Command::Ensemble(args) => commands::ensemble::run(args),
         Command::ZeroShot(args) => commands::zero_shot::run(args),
         Command::Predict(args) => commands::predict::predict(args),
         Command::Evaluate(args) => commands::predict::evaluate(args),

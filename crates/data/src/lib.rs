@@ -27,5 +27,5 @@ pub use manifest::{Manifest, SourceInfo, SplitInfo, sha256_file};
 pub use reader::{FileFormat, ReadOptions, ReadOutcome, read_records};
 pub use record::{Record, write_jsonl};
 pub use rng::SplitMix64;
-pub use sampling::Sampling;
+pub use sampling::{Sampling, bootstrap_sample};
 pub use split::{SplitName, Splits, per_class_sample, stratified_split};

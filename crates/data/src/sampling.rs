@@ -335,3 +335,10 @@ mod tests {
         }
     }
 }
+
+/// A bootstrap sample of `n` examples: `n` indices drawn uniformly with replacement,
+/// decided by `seed` (bagging's resampling; about 63% of the examples appear).
+pub fn bootstrap_sample(n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = SplitMix64::new(seed ^ 0xB007_5712_A9C3_0001);
+    (0..n).map(|_| rng.below(n)).collect()
+}

@@ -85,12 +85,22 @@ impl EmbeddingSpec {
         columns: String,
         shard: Option<Shard>,
     ) -> Result<Self, CacheError> {
-        let hash = |path: &Path| {
-            data::sha256_file(path).map_err(|e| CacheError::Corrupt {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })
-        };
+        Ok(Self {
+            input: input.display().to_string(),
+            input_sha256: hash_file(input)?,
+            columns,
+            shard,
+            ..Self::for_encoder(model_dir, max_len, options)?
+        })
+    }
+
+    /// The spec of the encoder alone (no data): what [`encoder_only`](Self::encoder_only)
+    /// gives for any run of `model_dir` with these settings.
+    pub fn for_encoder(
+        model_dir: &Path,
+        max_len: usize,
+        options: &EmbedOptions,
+    ) -> Result<Self, CacheError> {
         let weights = find_weights(model_dir).map_err(|e| CacheError::Corrupt {
             path: model_dir.to_owned(),
             reason: e.to_string(),
@@ -100,25 +110,36 @@ impl EmbeddingSpec {
             let path = model_dir.join(name);
             if path.exists() {
                 tokenizer.update(name.as_bytes());
-                tokenizer.update(hash(&path)?.as_bytes());
+                tokenizer.update(hash_file(&path)?.as_bytes());
             }
         }
         let config = model_dir.join("config.json");
         std::fs::metadata(&config).map_err(io_error(&config))?;
         Ok(Self {
             model: model_dir.display().to_string(),
-            weights_sha256: hash(&weights)?,
-            config_sha256: hash(&config)?,
+            weights_sha256: hash_file(&weights)?,
+            config_sha256: hash_file(&config)?,
             tokenizer_sha256: format!("{:x}", tokenizer.finalize()),
             max_len,
             pooling: options.pooling,
             layers: options.layers,
             normalize: options.normalize,
-            input: input.display().to_string(),
-            input_sha256: hash(input)?,
-            columns,
-            shard,
+            input: String::new(),
+            input_sha256: String::new(),
+            columns: String::new(),
+            shard: None,
         })
+    }
+
+    /// The embedding settings this spec records (default batch size), to embed new
+    /// text the same way.
+    pub fn options(&self) -> EmbedOptions {
+        EmbedOptions {
+            pooling: self.pooling,
+            layers: self.layers,
+            normalize: self.normalize,
+            ..EmbedOptions::default()
+        }
     }
 
     /// SHA-256 of the fields that decide the vectors (not the display paths).
@@ -191,4 +212,11 @@ mod tests {
         assert!("4/4".parse::<Shard>().is_err());
         assert_eq!("1/3".parse::<Shard>().unwrap().index, 1);
     }
+}
+
+fn hash_file(path: &Path) -> Result<String, CacheError> {
+    data::sha256_file(path).map_err(|e| CacheError::Corrupt {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::tensor::Device;
-use data::SplitMix64;
+use data::bootstrap_sample;
 use metrics::{ClassificationReport, DecisionRule, argmax_rows};
 use serde::{Deserialize, Serialize};
 
@@ -148,10 +148,7 @@ pub fn bag(
     let heads = (0..members as u64)
         .map(|k| {
             let seed = config.seed.wrapping_add(k);
-            let mut rng = SplitMix64::new(seed ^ 0xB0075_7A4);
-            let sample: Vec<usize> = (0..train.originals())
-                .map(|_| rng.below(train.originals()))
-                .collect();
+            let sample = bootstrap_sample(train.originals(), seed);
             let member = TrainConfig {
                 seed,
                 ..config.clone()

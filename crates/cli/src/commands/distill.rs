@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use bert::burn::tensor::Device;
 use clap::{Args, Subcommand};
 use data::{Record, sha256_file};
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::args::ColumnArgs;
-use crate::commands::predict::model_folder;
+use crate::classifier::{label_columns, model_folder, reorder_columns};
 use crate::commands::{finetune, head};
 use crate::progress;
 
@@ -229,27 +229,12 @@ fn fingerprint(model_dir: &Path, records: &[Record]) -> Result<String> {
 /// A teacher's probabilities with columns in `labels`' order; the teacher must know
 /// exactly the student's classes.
 fn in_label_order(predictions: &CachedPredictions, labels: &[String]) -> Result<Vec<f32>> {
-    let mut teacher_labels = predictions.labels.clone();
-    let mut student_labels = labels.to_vec();
-    teacher_labels.sort();
-    student_labels.sort();
-    if teacher_labels != student_labels {
-        bail!(
-            "it was trained on the classes {} but the data has {}: a teacher must know exactly the student's classes",
-            predictions.labels.join(", "),
-            labels.join(", ")
-        );
-    }
-    let column: Vec<usize> = labels
-        .iter()
-        .map(|l| predictions.labels.iter().position(|t| t == l).unwrap_or(0))
-        .collect();
-    let classes = labels.len();
-    Ok(predictions
-        .probabilities
-        .chunks(classes)
-        .flat_map(|row| column.iter().map(|&c| row[c]))
-        .collect())
+    let columns = label_columns(&predictions.labels, labels)?;
+    Ok(reorder_columns(
+        &predictions.probabilities,
+        &columns,
+        labels.len(),
+    ))
 }
 
 /// `records` in the order of `ids` (a cache's rows); an id without a record is an

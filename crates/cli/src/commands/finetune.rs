@@ -162,6 +162,11 @@ pub struct FinetuneArgs {
     /// rotating[:R] (a different majority subset every epoch) or class-balanced.
     #[arg(long, default_value_t = Sampling::None)]
     pub sampling: Sampling,
+    /// Train on a bootstrap sample of the training data (as many records, drawn with
+    /// replacement by --seed): one member of a bagged ensemble, which `bertcls
+    /// ensemble` assembles from several such runs.
+    #[arg(long)]
+    pub bootstrap: bool,
     /// Decides the head's initial weights, the data order and the dropout masks.
     #[arg(long, default_value_t = FineTuneConfig::default().seed)]
     pub seed: u64,
@@ -309,6 +314,20 @@ pub fn finetune_with(args: &FinetuneArgs, teacher: Option<&Teacher>) -> Result<F
     let (classifier, mut config) = args.configs()?;
     let device = args.model.backend.device()?;
     let (train_records, valid_records) = args.read_splits()?;
+    let train_records = if args.bootstrap {
+        let sample = data::bootstrap_sample(train_records.len(), args.seed);
+        let distinct = sample
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        eprintln!(
+            "bootstrap sample: {} draws, {distinct} distinct records",
+            sample.len()
+        );
+        sample.iter().map(|&i| train_records[i].clone()).collect()
+    } else {
+        train_records
+    };
     let labels = LabelMap::from_records(&train_records);
     if labels.len() < 2 {
         bail!(
@@ -467,6 +486,7 @@ pub fn finetune_with(args: &FinetuneArgs, teacher: Option<&Teacher>) -> Result<F
         "labels": labels.names(),
         "train_examples": train.originals(),
         "augmented_variants": train.variants,
+        "bootstrap": args.bootstrap,
         "valid_examples": valid.len(),
         "stop": outcome.stop,
         "steps": outcome.steps,

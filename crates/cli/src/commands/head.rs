@@ -3,18 +3,20 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use bert::BackendKind;
 use bert::burn::tensor::Device;
-use bert::{BackendKind, PretrainedBert};
 use clap::{Args, Subcommand};
 use data::{LabelMap, Record, Sampling};
-use encoder::{EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder};
+use encoder::{EmbeddingCache, EmbeddingSpec};
 use head::{
-    Activation, FeatureOrigin, Features, HeadConfig, Monitor, OptimizerKind, SavedHead, Schedule,
-    SweepEntry, SweepGrid, TrainedHead, sweep,
+    Activation, Combine, FeatureOrigin, Features, HeadConfig, Monitor, OptimizerKind, SavedHead,
+    Schedule, SweepEntry, SweepGrid, TrainedHead, sweep,
 };
+use losses::LossKind;
 use metrics::{ClassificationReport, DecisionRule};
 
 use crate::args::{ColumnArgs, DecisionArgs, LossArgs};
+use crate::classifier::{EnsembleMember, EnsembleSpec, head_encoder};
 use crate::commands::distill::{Teacher, records_in_order};
 use crate::output::{report_if_labelled, write_predictions};
 use crate::progress;
@@ -157,6 +159,19 @@ pub struct TrainArgs {
     pub grid: GridArgs,
     #[command(flatten)]
     pub decision: DecisionArgs,
+    /// Bagging: M heads, each trained on its own bootstrap sample of the training
+    /// features, saved as one ensemble (OUT/ensemble.json; `bertcls predict --model
+    /// OUT` uses it).
+    #[arg(long, value_name = "M", conflicts_with = "boost")]
+    pub bag: Option<usize>,
+    /// How a bagged ensemble combines its heads: mean (of probabilities) or vote.
+    #[arg(long, default_value_t = Combine::Mean, requires = "bag")]
+    pub combine: Combine,
+    /// Boosting (SAMME, multi-class AdaBoost): up to M heads in turn, each trained with
+    /// the examples its predecessor misclassified weighted up; they vote, weighted by
+    /// their training accuracy. Needs the cross-entropy loss.
+    #[arg(long, value_name = "M")]
+    pub boost: Option<usize>,
     /// Where to save the head (a folder).
     #[arg(long)]
     pub out: PathBuf,
@@ -326,6 +341,9 @@ fn train(args: TrainArgs) -> Result<()> {
     };
     let data = prepare(&args.caches)?;
     check_variants_are_drawn(&data, config.sampling)?;
+    if args.bag.is_some() || args.boost.is_some() {
+        return train_ensemble(&args, config, &data);
+    }
     let head = head::train_head(
         &data.train,
         &data.valid,
@@ -343,6 +361,83 @@ fn train(args: TrainArgs) -> Result<()> {
         head.valid_report.macro_f1,
         head.valid_report.accuracy,
         head.seconds
+    );
+    println!("{}", args.out.display());
+    Ok(())
+}
+
+/// `head train --bag|--boost`: the members and `ensemble.json` in OUT, and the
+/// ensemble set against its best member on validation.
+fn train_ensemble(args: &TrainArgs, config: &head::TrainConfig, data: &Prepared) -> Result<()> {
+    if !args.decision.to_flags().is_empty() {
+        bail!(
+            "an ensemble decides by its combined probabilities: leave out --logit-adjust and --threshold"
+        );
+    }
+    let names = data.labels.names();
+    let (kind, ensemble) = match (args.bag, args.boost) {
+        (Some(members), _) => {
+            if members == 0 {
+                bail!("--bag needs at least one member");
+            }
+            let ensemble = head::bag(
+                &data.train,
+                &data.valid,
+                names,
+                config,
+                members,
+                args.combine,
+                &data.device,
+            );
+            ("bagging", ensemble)
+        }
+        (None, Some(rounds)) => {
+            if rounds == 0 {
+                bail!("--boost needs at least one round");
+            }
+            if config.loss.kind != LossKind::CrossEntropy || config.loss.class_weights.is_some() {
+                bail!(
+                    "boosting weights examples through plain cross-entropy: leave out --loss and --class-weights"
+                );
+            }
+            if data.train.variants > 0 {
+                bail!("boosting weighs the training examples themselves: leave out --augmented");
+            }
+            (
+                "boosting",
+                head::boost(
+                    &data.train,
+                    &data.valid,
+                    names,
+                    config,
+                    rounds,
+                    &data.device,
+                ),
+            )
+        }
+        (None, None) => unreachable!("called for --bag or --boost"),
+    };
+    let mut members = Vec::new();
+    for (index, (member, &weight)) in ensemble.members.iter().zip(&ensemble.weights).enumerate() {
+        let path = PathBuf::from(format!("members/{:02}.head", index + 1));
+        SavedHead::save(member, names, &data.origin, &args.out.join(&path))?;
+        members.push(EnsembleMember { path, weight });
+    }
+    EnsembleSpec {
+        combine: ensemble.combine,
+        labels: names.to_vec(),
+        members,
+    }
+    .save(&args.out)?;
+    let best = ensemble.best_member();
+    eprintln!(
+        "{kind}: {} heads ({}); validation macro-F1 {:.4}, accuracy {:.4}; best member {:.4}, {:.4}",
+        ensemble.members.len(),
+        ensemble.combine,
+        ensemble.valid_report.macro_f1,
+        ensemble.valid_report.accuracy,
+        best.valid_report.macro_f1,
+        best.valid_report.accuracy,
     );
     println!("{}", args.out.display());
     Ok(())
@@ -542,24 +637,13 @@ pub fn predict(args: &PredictArgs) -> Result<Option<ClassificationReport>> {
                 .model
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(&trained_spec.model));
-            let options = EmbedOptions {
-                pooling: trained_spec.pooling,
-                layers: trained_spec.layers,
-                normalize: trained_spec.normalize,
-                ..EmbedOptions::default()
-            };
-            let spec = EmbeddingSpec::for_run(
+            let encoder = head_encoder(
+                &head,
                 &model_dir,
                 trained_spec.max_len,
-                &options,
-                input,
-                args.columns.describe(),
-                None,
-            )?
-            .encoder_only();
-            head.check_features(&spec.fingerprint(), &spec.describe_encoder())?;
-            let bert = PretrainedBert::load(&model_dir, trained_spec.max_len, &device)?;
-            let encoder = FrozenEncoder::new(bert, device.clone(), options)?;
+                trained_spec.options(),
+                &device,
+            )?;
             let bar = progress::documents(records.len(), "embedding");
             let (embeddings, _) = encoder.embed(&records, &mut |n| bar.inc(n as u64))?;
             bar.finish_and_clear();

@@ -3,6 +3,7 @@ pub mod bench;
 pub mod compare;
 pub mod distill;
 pub mod embed;
+pub mod ensemble;
 pub mod finetune;
 pub mod head;
 pub mod predict;

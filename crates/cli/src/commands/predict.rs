@@ -1,24 +1,27 @@
-//! `bertcls predict` and `bertcls evaluate`: use a fine-tuned classifier.
+//! `bertcls predict` and `bertcls evaluate`: use a saved classifier (a fine-tuned
+//! model, a pipeline head or an ensemble).
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use bert::BackendKind;
 use bert::burn::tensor::Device;
 use clap::Args;
 use data::Record;
-use joint::SavedClassifier;
 
 use crate::args::{ColumnArgs, InputArgs};
+use crate::classifier::Classifier;
 use crate::output::{prediction_lines, print_report, report_if_labelled, write_predictions};
 use crate::progress;
 
 /// Which classifier, where it runs, how it reads.
 #[derive(Args, Debug)]
 pub struct ClassifierArgs {
-    /// A fine-tuned model: `finetune`'s OUT/model (or OUT), or any Hugging Face
-    /// BertForSequenceClassification folder.
+    /// A fine-tuned model (`finetune`'s OUT/model or OUT, or any Hugging Face
+    /// BertForSequenceClassification folder), a saved head (`head train --out`,
+    /// a sweep's best.head; texts are embedded as its features were), or an ensemble
+    /// (`bertcls ensemble --out`).
     #[arg(long)]
     pub model: PathBuf,
     /// flex (CPU, default), ndarray (CPU) or wgpu (GPU).
@@ -33,22 +36,10 @@ pub struct ClassifierArgs {
 }
 
 impl ClassifierArgs {
-    fn load(&self) -> Result<(SavedClassifier, Device)> {
+    fn load(&self) -> Result<(Classifier, Device)> {
         let device = self.backend.device()?;
-        let dir = model_folder(&self.model);
-        let classifier = SavedClassifier::load(&dir, self.max_len, &device)
-            .with_context(|| format!("loading the classifier in {}", dir.display()))?;
+        let classifier = Classifier::load(&self.model, self.max_len, &device)?;
         Ok((classifier, device))
-    }
-}
-
-/// A run folder stands for the model inside it.
-pub(crate) fn model_folder(path: &Path) -> PathBuf {
-    let inner = path.join("model");
-    if !path.join("config.json").exists() && inner.join("config.json").exists() {
-        inner
-    } else {
-        path.to_owned()
     }
 }
 
@@ -79,10 +70,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let records = args.columns.read(input, false)?;
     let probabilities = classify(&classifier, &records, &device, args.classifier.batch_size)?;
     let labels = classifier.labels();
-    let predicted = classifier
-        .meta
-        .decision
-        .decide(&probabilities, labels.len());
+    let predicted = classifier.decision().decide(&probabilities, labels.len());
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
     let truth: Vec<Option<String>> = records.iter().map(|r| r.label.clone()).collect();
     match &args.output {
@@ -100,7 +88,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
 }
 
 /// One text per line: answered line by line at a terminal, in batches from a pipe.
-fn predict_stdin(classifier: &SavedClassifier, device: &Device, batch_size: usize) -> Result<()> {
+fn predict_stdin(classifier: &Classifier, device: &Device, batch_size: usize) -> Result<()> {
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
     if interactive {
@@ -121,6 +109,7 @@ fn predict_stdin(classifier: &SavedClassifier, device: &Device, batch_size: usiz
             })),
         });
     let labels = classifier.labels();
+    let decision = classifier.decision();
     let mut out = std::io::stdout().lock();
     loop {
         let batch: Vec<Record> = lines
@@ -132,10 +121,7 @@ fn predict_stdin(classifier: &SavedClassifier, device: &Device, batch_size: usiz
             return Ok(());
         }
         let probabilities = classifier.predict_proba(&batch, batch_size, device, &mut |_| {})?;
-        let predicted = classifier
-            .meta
-            .decision
-            .decide(&probabilities, labels.len());
+        let predicted = decision.decide(&probabilities, labels.len());
         let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
         let truth = vec![None; batch.len()];
         write!(
@@ -148,7 +134,7 @@ fn predict_stdin(classifier: &SavedClassifier, device: &Device, batch_size: usiz
 }
 
 fn classify(
-    classifier: &SavedClassifier,
+    classifier: &Classifier,
     records: &[Record],
     device: &Device,
     batch_size: usize,
@@ -197,13 +183,10 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let probabilities = classify(&classifier, &records, &device, args.classifier.batch_size)?;
     let seconds = started.elapsed().as_secs_f64();
-    let report = classifier
-        .meta
-        .decision
-        .report(labels, &truth, &probabilities);
+    let report = classifier.decision().report(labels, &truth, &probabilities);
     eprintln!(
         "{} on {} ({:.1} docs/s):",
-        classifier.dir.display(),
+        classifier.path().display(),
         args.input.input.display(),
         records.len() as f64 / seconds
     );

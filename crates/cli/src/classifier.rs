@@ -1,0 +1,267 @@
+//! Any saved classifier behind one interface, so that `predict`, `evaluate` and
+//! `ensemble` take whatever the user trained: a fine-tuned model, a pipeline head
+//! (reading texts through the frozen encoder it was trained over), or an ensemble of
+//! them (`ensemble.json`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use bert::PretrainedBert;
+use bert::burn::tensor::Device;
+use data::Record;
+use encoder::{EmbedOptions, EmbeddingSpec, FrozenEncoder};
+use head::{Combine, Features, SavedHead};
+use joint::SavedClassifier;
+use metrics::DecisionRule;
+use serde::{Deserialize, Serialize};
+
+/// The file that makes a folder an ensemble.
+pub const ENSEMBLE_FILE: &str = "ensemble.json";
+
+/// What `ensemble.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleSpec {
+    pub combine: Combine,
+    /// The classes, in the order of the ensemble's probabilities.
+    pub labels: Vec<String>,
+    pub members: Vec<EnsembleMember>,
+}
+
+/// One member: a classifier folder (relative paths are relative to the ensemble's
+/// folder) and its weight in the combination.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleMember {
+    pub path: PathBuf,
+    pub weight: f64,
+}
+
+impl EnsembleSpec {
+    /// Writes `DIR/ensemble.json`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(ENSEMBLE_FILE);
+        std::fs::write(&path, serde_json::to_string_pretty(self)?)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// A loaded classifier of any kind.
+pub enum Classifier {
+    FineTuned(SavedClassifier),
+    Head(HeadOnText),
+    Ensemble(Ensemble),
+}
+
+/// A pipeline head with the frozen encoder that turns texts into its features.
+pub struct HeadOnText {
+    pub head: SavedHead,
+    encoder: FrozenEncoder,
+}
+
+/// Members whose probabilities (columns put in the ensemble's label order) are
+/// combined by the spec's rule.
+pub struct Ensemble {
+    pub dir: PathBuf,
+    pub spec: EnsembleSpec,
+    pub members: Vec<(Classifier, Vec<usize>)>,
+}
+
+impl Classifier {
+    /// The classifier in `path`: an ensemble folder, a head folder (`head.json`), or
+    /// a fine-tuned model (`finetune`'s OUT or OUT/model, any Hugging Face
+    /// BertForSequenceClassification folder). `max_len` overrides a fine-tuned
+    /// model's.
+    pub fn load(path: &Path, max_len: Option<usize>, device: &Device) -> Result<Self> {
+        if path.join(ENSEMBLE_FILE).exists() {
+            return Ok(Classifier::Ensemble(Ensemble::load(path, max_len, device)?));
+        }
+        if path.join("head.json").exists() {
+            return Ok(Classifier::Head(HeadOnText::load(path, device)?));
+        }
+        let dir = model_folder(path);
+        let model = SavedClassifier::load(&dir, max_len, device)
+            .with_context(|| format!("loading the classifier in {}", dir.display()))?;
+        Ok(Classifier::FineTuned(model))
+    }
+
+    /// The classes, in the order of [`predict_proba`](Self::predict_proba)'s columns.
+    pub fn labels(&self) -> &[String] {
+        match self {
+            Classifier::FineTuned(model) => model.labels(),
+            Classifier::Head(head) => &head.head.labels,
+            Classifier::Ensemble(ensemble) => &ensemble.spec.labels,
+        }
+    }
+
+    /// `records × classes` probabilities; `progress` hears of records done.
+    pub fn predict_proba(
+        &self,
+        records: &[Record],
+        batch_size: usize,
+        device: &Device,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<f32>> {
+        match self {
+            Classifier::FineTuned(model) => {
+                Ok(model.predict_proba(records, batch_size, device, progress)?)
+            }
+            Classifier::Head(head) => head.predict_proba(records, device, progress),
+            Classifier::Ensemble(ensemble) => {
+                ensemble.predict_proba(records, batch_size, device, progress)
+            }
+        }
+    }
+
+    /// How probabilities become classes: a model's or head's saved rule; an
+    /// ensemble's largest combined probability.
+    pub fn decision(&self) -> DecisionRule {
+        match self {
+            Classifier::FineTuned(model) => model.meta.decision.clone(),
+            Classifier::Head(head) => head.head.decision().clone(),
+            Classifier::Ensemble(_) => DecisionRule::Argmax,
+        }
+    }
+
+    /// Where it was loaded from.
+    pub fn path(&self) -> &Path {
+        match self {
+            Classifier::FineTuned(model) => &model.dir,
+            Classifier::Head(head) => &head.head.path,
+            Classifier::Ensemble(ensemble) => &ensemble.dir,
+        }
+    }
+}
+
+impl HeadOnText {
+    fn load(path: &Path, device: &Device) -> Result<Self> {
+        let head = SavedHead::load(path, device)?;
+        let spec: EmbeddingSpec = serde_json::from_value(head.features().spec.clone())
+            .with_context(|| format!("{}: unreadable feature spec", path.display()))?;
+        let model_dir = PathBuf::from(&spec.model);
+        let encoder = head_encoder(&head, &model_dir, spec.max_len, spec.options(), device)
+            .with_context(|| format!("the encoder of the head in {}", path.display()))?;
+        Ok(Self { head, encoder })
+    }
+
+    fn predict_proba(
+        &self,
+        records: &[Record],
+        device: &Device,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<f32>> {
+        let (embeddings, _) = self.encoder.embed(records, progress)?;
+        let features = Features::new(embeddings.values, embeddings.dim, vec![0; records.len()]);
+        Ok(self.head.predict(&features, device).0)
+    }
+}
+
+/// The frozen encoder `head` was trained over (`model_dir` at `max_len` with
+/// `options`), refused when the model's files changed since.
+pub fn head_encoder(
+    head: &SavedHead,
+    model_dir: &Path,
+    max_len: usize,
+    options: EmbedOptions,
+    device: &Device,
+) -> Result<FrozenEncoder> {
+    let spec = EmbeddingSpec::for_encoder(model_dir, max_len, &options)?;
+    head.check_features(&spec.fingerprint(), &spec.describe_encoder())?;
+    let bert = PretrainedBert::load(model_dir, max_len, device)?;
+    Ok(FrozenEncoder::new(bert, device.clone(), options)?)
+}
+
+impl Ensemble {
+    fn load(dir: &Path, max_len: Option<usize>, device: &Device) -> Result<Self> {
+        let path = dir.join(ENSEMBLE_FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let spec: EnsembleSpec = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not an ensemble file", path.display()))?;
+        if spec.members.is_empty() {
+            bail!("{} lists no members", path.display());
+        }
+        let members = spec
+            .members
+            .iter()
+            .map(|member| {
+                let member_dir = dir.join(&member.path);
+                let classifier =
+                    Classifier::load(&member_dir, max_len, device).with_context(|| {
+                        format!("member {} of {}", member.path.display(), path.display())
+                    })?;
+                let columns = label_columns(classifier.labels(), &spec.labels)
+                    .with_context(|| format!("member {}", member_dir.display()))?;
+                Ok((classifier, columns))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            spec,
+            members,
+        })
+    }
+
+    fn predict_proba(
+        &self,
+        records: &[Record],
+        batch_size: usize,
+        device: &Device,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<f32>> {
+        let classes = self.spec.labels.len();
+        let mut members = Vec::with_capacity(self.members.len());
+        for (index, (member, columns)) in self.members.iter().enumerate() {
+            // Progress counts records of the last member only, so a bar sized to the
+            // records fills once.
+            let mut quiet = |_: usize| {};
+            let hook: &mut dyn FnMut(usize) = if index + 1 == self.members.len() {
+                &mut *progress
+            } else {
+                &mut quiet
+            };
+            let probabilities = member.predict_proba(records, batch_size, device, hook)?;
+            members.push(reorder_columns(&probabilities, columns, classes));
+        }
+        let weights: Vec<f64> = self.spec.members.iter().map(|m| m.weight).collect();
+        Ok(self.spec.combine.apply(&members, &weights, classes))
+    }
+}
+
+/// For each of `labels`, its column among `member`'s classes; the two must name the
+/// same classes.
+pub fn label_columns(member: &[String], labels: &[String]) -> Result<Vec<usize>> {
+    let (mut sorted_member, mut sorted_labels) = (member.to_vec(), labels.to_vec());
+    sorted_member.sort();
+    sorted_labels.sort();
+    if sorted_member != sorted_labels {
+        bail!(
+            "it predicts the classes {} where {} are needed: ensemble members and teachers must know exactly the classes of the data",
+            member.join(", "),
+            labels.join(", ")
+        );
+    }
+    Ok(labels
+        .iter()
+        .map(|l| member.iter().position(|m| m == l).unwrap_or(0))
+        .collect())
+}
+
+/// `probabilities` (`rows × classes`) with column `columns[c]` moved to `c`.
+pub fn reorder_columns(probabilities: &[f32], columns: &[usize], classes: usize) -> Vec<f32> {
+    probabilities
+        .chunks(classes)
+        .flat_map(|row| columns.iter().map(|&c| row[c]))
+        .collect()
+}
+
+/// A run folder stands for the model inside it.
+pub fn model_folder(path: &Path) -> PathBuf {
+    let inner = path.join("model");
+    if !path.join("config.json").exists() && inner.join("config.json").exists() {
+        inner
+    } else {
+        path.to_owned()
+    }
+}
