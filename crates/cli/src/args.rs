@@ -12,7 +12,7 @@ use losses::{ClassWeights, LossKind, LossSpec};
 use metrics::{DecisionRule, ThresholdTarget};
 
 /// Which BERT, on which device, reading how many tokens.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
     /// A Hugging Face BERT folder (config.json, weights, tokenizer).
     #[arg(long, default_value = "models/all-MiniLM-L6-v2")]

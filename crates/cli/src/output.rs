@@ -29,16 +29,29 @@ pub fn prediction_lines(
 ) -> String {
     let mut out = String::new();
     for (i, id) in ids.iter().enumerate() {
-        let probs: serde_json::Map<String, serde_json::Value> = names
-            .iter()
-            .zip(&probabilities[i * names.len()..(i + 1) * names.len()])
-            .map(|(n, &p)| (n.clone(), serde_json::json!(p)))
-            .collect();
-        let line = serde_json::json!({"id": id, "label": names[predicted[i]], "true_label": truth[i], "probabilities": probs});
+        let row = &probabilities[i * names.len()..(i + 1) * names.len()];
+        let line = prediction_line(names, id, truth[i].as_deref(), row, predicted[i]);
         out.push_str(&line.to_string());
         out.push('\n');
     }
     out
+}
+
+/// One record's prediction: id, predicted label, true label and every class's
+/// probability (`row`).
+pub fn prediction_line(
+    names: &[String],
+    id: &str,
+    truth: Option<&str>,
+    row: &[f32],
+    predicted: usize,
+) -> serde_json::Value {
+    let probabilities: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .zip(row)
+        .map(|(n, &p)| (n.clone(), serde_json::json!(p)))
+        .collect();
+    serde_json::json!({"id": id, "label": names[predicted], "true_label": truth, "probabilities": probabilities})
 }
 
 /// Prints the metric report when every record has a label the model knows.

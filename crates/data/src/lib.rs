@@ -28,4 +28,4 @@ pub use reader::{FileFormat, ReadOptions, ReadOutcome, read_records};
 pub use record::{Record, write_jsonl};
 pub use rng::SplitMix64;
 pub use sampling::{Sampling, bootstrap_sample};
-pub use split::{SplitName, Splits, per_class_sample, stratified_split};
+pub use split::{SplitName, Splits, per_class_sample, stratified_folds, stratified_split};

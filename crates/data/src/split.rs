@@ -90,6 +90,29 @@ pub fn per_class_sample(records: Vec<Record>, k: usize, seed: u64) -> Vec<Record
     sample
 }
 
+/// The fold (0..k) of each example for stratified k-fold cross-validation: each
+/// class's examples are shuffled (seeded) and dealt to the folds in turn, continuing
+/// from where the previous class stopped, so every fold holds each class's share up
+/// to one example and the fold sizes differ by at most one.
+pub fn stratified_folds(labels: &[usize], k: usize, seed: u64) -> Vec<usize> {
+    assert!(k >= 2, "cross-validation needs at least 2 folds");
+    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, &label) in labels.iter().enumerate() {
+        by_class.entry(label).or_default().push(i);
+    }
+    let mut rng = SplitMix64::new(seed);
+    let mut folds = vec![0; labels.len()];
+    let mut next = 0;
+    for mut members in by_class.into_values() {
+        rng.shuffle(&mut members);
+        for i in members {
+            folds[i] = next % k;
+            next += 1;
+        }
+    }
+    folds
+}
+
 /// The records of each class (in label order), each ordered by id and then shuffled
 /// by one generator seeded with `seed`: the same input in any order, the same result.
 fn shuffled_classes(records: Vec<Record>, seed: u64) -> Vec<Vec<Record>> {
@@ -116,6 +139,38 @@ mod tests {
     use super::*;
 
     use crate::test_records::records;
+
+    #[test]
+    fn stratified_folds_share_every_class_and_differ_in_size_by_one_at_most() {
+        // 23 of class 0, 11 of class 1, 4 of class 2 over 5 folds.
+        let labels: Vec<usize> = [(0, 23), (1, 11), (2, 4)]
+            .iter()
+            .flat_map(|&(c, n)| std::iter::repeat_n(c, n))
+            .collect();
+        let folds = stratified_folds(&labels, 5, 3);
+        let mut sizes = [0usize; 5];
+        for &f in &folds {
+            sizes[f] += 1;
+        }
+        assert!(
+            sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
+            "{sizes:?}"
+        );
+        for (class, n) in [(0, 23), (1, 11), (2, 4)] {
+            for fold in 0..5 {
+                let count = (0..labels.len())
+                    .filter(|&i| labels[i] == class && folds[i] == fold)
+                    .count();
+                assert!(
+                    count == n / 5 || count == n / 5 + 1,
+                    "class {class} fold {fold}: {count}"
+                );
+            }
+        }
+        // Seeded: the same folds again, others under another seed.
+        assert_eq!(stratified_folds(&labels, 5, 3), folds);
+        assert_ne!(stratified_folds(&labels, 5, 4), folds);
+    }
 
     #[test]
     fn keeps_class_proportions_in_every_split() {

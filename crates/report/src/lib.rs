@@ -7,6 +7,7 @@
 //! re-rendered, or read by other tools, without the model code.
 
 mod charts;
+mod cross_validation;
 mod document;
 mod few_shot;
 mod html;
@@ -18,6 +19,7 @@ mod svg;
 mod tables;
 mod verdict;
 
+pub use cross_validation::CrossValidation;
 pub use few_shot::{FewShotData, FewShotMethod, FewShotPoint, FewShotStudy, ZeroShotScores};
 pub use results::{
     Comparison, CostPoint, CurvePoint, DataFile, DataInfo, Environment, LeaderboardEntry,

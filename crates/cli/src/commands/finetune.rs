@@ -18,11 +18,13 @@ use losses::LossSpec;
 use metrics::{ClassificationReport, DecisionRule};
 
 use crate::args::{AdversaryArgs, ColumnArgs, DecisionArgs, LossArgs, ModelArgs};
+use crate::classifier::{label_columns, reorder_columns};
+use crate::commands::cross_validation::{CvData, cross_validate};
 use crate::commands::distill::Teacher;
 use crate::output::print_report;
 use crate::progress;
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 #[command(after_help = "Examples:\n  \
     bertcls finetune --train data/r8/train.jsonl --valid data/r8/validation.jsonl \\\n      \
     --test data/r8/test.jsonl --out runs/r8\n  \
@@ -162,6 +164,13 @@ pub struct FinetuneArgs {
     /// rotating[:R] (a different majority subset every epoch) or class-balanced.
     #[arg(long, default_value_t = Sampling::None)]
     pub sampling: Sampling,
+    /// Stratified K-fold cross-validation of the training data instead of one run:
+    /// each fold's model (OUT/fold-N) trains on the other folds, selecting its
+    /// weights on --valid (or a hold-out of its folds), and is scored on its own;
+    /// OUT/cv.json gets every metric's mean ± std, OUT/cv-predictions.jsonl the
+    /// out-of-fold predictions.
+    #[arg(long, value_name = "K", conflicts_with_all = ["resume", "test"])]
+    pub cv: Option<usize>,
     /// Train on a bootstrap sample of the training data (as many records, drawn with
     /// replacement by --seed): one member of a bagged ensemble, which `bertcls
     /// ensemble` assembles from several such runs.
@@ -264,6 +273,12 @@ impl FinetuneArgs {
     /// Training and validation records: the --valid file, or a stratified hold-out.
     fn read_splits(&self) -> Result<(Vec<Record>, Vec<Record>)> {
         let train = self.columns.read(&self.train, true)?;
+        self.with_validation(train)
+    }
+
+    /// `train` and the validation records: the --valid file's, or a stratified
+    /// --valid-fraction held out of `train`.
+    fn with_validation(&self, train: Vec<Record>) -> Result<(Vec<Record>, Vec<Record>)> {
         match &self.valid {
             Some(path) => Ok((train, self.columns.read(path, true)?)),
             None => {
@@ -283,8 +298,54 @@ impl FinetuneArgs {
 }
 
 pub fn run(args: FinetuneArgs) -> Result<()> {
+    if let Some(k) = args.cv {
+        cross_validate_folds(&args, k)?;
+        println!("{}", args.out.display());
+        return Ok(());
+    }
     let outcome = finetune(&args)?;
     println!("{}", outcome.model_dir.display());
+    Ok(())
+}
+
+/// `--cv K`: a model fine-tuned per fold (in OUT/fold-N), each scored on the fold it
+/// held out.
+fn cross_validate_folds(args: &FinetuneArgs, k: usize) -> Result<()> {
+    let records = args.columns.read(&args.train, true)?;
+    let labels = LabelMap::from_records(&records);
+    let truth: Vec<usize> = records
+        .iter()
+        .map(|r| {
+            r.label
+                .as_deref()
+                .and_then(|l| labels.index(l))
+                .unwrap_or(0)
+        })
+        .collect();
+    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+    let device = args.model.backend.device()?;
+    let data = CvData {
+        labels: labels.names(),
+        truth: &truth,
+        ids: &ids,
+    };
+    cross_validate(k, args.seed, &data, &args.out, &mut |fold| {
+        let pick = |indices: &[usize]| -> Vec<Record> {
+            indices.iter().map(|&i| records[i].clone()).collect()
+        };
+        let (train, valid) = args.with_validation(pick(&fold.train))?;
+        let fold_args = FinetuneArgs {
+            out: args.out.join(format!("fold-{}", fold.index + 1)),
+            cv: None,
+            ..args.clone()
+        };
+        let outcome = train_on(&fold_args, train, valid, None)?;
+        let model = SavedClassifier::load(&outcome.model_dir, None, &device)?;
+        let probabilities = model.predict_proba(&pick(&fold.held_out), 64, &device, &mut |_| {})?;
+        let columns = label_columns(model.labels(), labels.names())
+            .with_context(|| format!("fold {}", fold.index + 1))?;
+        Ok(reorder_columns(&probabilities, &columns, labels.len()))
+    })?;
     Ok(())
 }
 
@@ -310,10 +371,20 @@ pub fn finetune(args: &FinetuneArgs) -> Result<FinetuneOutcome> {
 
 /// [`finetune`], the model also learning from `teacher`'s soft targets.
 pub fn finetune_with(args: &FinetuneArgs, teacher: Option<&Teacher>) -> Result<FinetuneOutcome> {
+    let (train_records, valid_records) = args.read_splits()?;
+    train_on(args, train_records, valid_records, teacher)
+}
+
+/// Fine-tunes on these records as `args` say (its --train and --valid already read).
+fn train_on(
+    args: &FinetuneArgs,
+    train_records: Vec<Record>,
+    valid_records: Vec<Record>,
+    teacher: Option<&Teacher>,
+) -> Result<FinetuneOutcome> {
     let started = Instant::now();
     let (classifier, mut config) = args.configs()?;
     let device = args.model.backend.device()?;
-    let (train_records, valid_records) = args.read_splits()?;
     let train_records = if args.bootstrap {
         let sample = data::bootstrap_sample(train_records.len(), args.seed);
         let distinct = sample

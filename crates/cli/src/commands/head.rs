@@ -17,6 +17,7 @@ use metrics::{ClassificationReport, DecisionRule};
 
 use crate::args::{ColumnArgs, DecisionArgs, LossArgs};
 use crate::classifier::{EnsembleMember, EnsembleSpec, head_encoder};
+use crate::commands::cross_validation::{CvData, cross_validate};
 use crate::commands::distill::{Teacher, records_in_order};
 use crate::output::{report_if_labelled, write_predictions};
 use crate::progress;
@@ -172,6 +173,12 @@ pub struct TrainArgs {
     /// their training accuracy. Needs the cross-entropy loss.
     #[arg(long, value_name = "M")]
     pub boost: Option<usize>,
+    /// Stratified K-fold cross-validation over the training cache instead of one
+    /// head: each fold's head trains on the other folds (early stopping on --valid)
+    /// and is scored on its own; OUT/cv.json gets every metric's mean ± std,
+    /// OUT/cv-predictions.jsonl the out-of-fold predictions.
+    #[arg(long, value_name = "K", conflicts_with_all = ["bag", "boost"])]
+    pub cv: Option<usize>,
     /// Where to save the head (a folder).
     #[arg(long)]
     pub out: PathBuf,
@@ -343,6 +350,24 @@ fn train(args: TrainArgs) -> Result<()> {
     check_variants_are_drawn(&data, config.sampling)?;
     if args.bag.is_some() || args.boost.is_some() {
         return train_ensemble(&args, config, &data);
+    }
+    if let Some(k) = args.cv {
+        if data.train.variants > 0 {
+            bail!("--cv folds the training examples themselves: leave out --augmented");
+        }
+        let names = data.labels.names();
+        let cv_data = CvData {
+            labels: names,
+            truth: &data.train.labels,
+            ids: &data.train_ids,
+        };
+        cross_validate(k, config.seed, &cv_data, &args.out, &mut |fold| {
+            let train = data.train.subset(&fold.train);
+            let head = head::train_head(&train, &data.valid, names, config, &data.device);
+            Ok(head.predict_proba(&data.train.subset(&fold.held_out), &data.device))
+        })?;
+        println!("{}", args.out.display());
+        return Ok(());
     }
     let head = head::train_head(
         &data.train,

@@ -1,6 +1,7 @@
 pub mod augment;
 pub mod bench;
 pub mod compare;
+pub mod cross_validation;
 pub mod distill;
 pub mod embed;
 pub mod ensemble;
