@@ -3,6 +3,7 @@
 //! (reading texts through the frozen encoder it was trained over), or an ensemble of
 //! them (`ensemble.json`).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -151,9 +152,17 @@ impl HeadOnText {
         device: &Device,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<f32>> {
+        Ok(self.head.predict(&self.embed(records, progress)?, device).0)
+    }
+
+    /// `records` as this head's features.
+    fn embed(&self, records: &[Record], progress: &mut dyn FnMut(usize)) -> Result<Features> {
         let (embeddings, _) = self.encoder.embed(records, progress)?;
-        let features = Features::new(embeddings.values, embeddings.dim, vec![0; records.len()]);
-        Ok(self.head.predict(&features, device).0)
+        Ok(Features::new(
+            embeddings.values,
+            embeddings.dim,
+            vec![0; records.len()],
+        ))
     }
 }
 
@@ -212,6 +221,9 @@ impl Ensemble {
     ) -> Result<Vec<f32>> {
         let classes = self.spec.labels.len();
         let mut members = Vec::with_capacity(self.members.len());
+        // Heads over the same encoder (a bagged or boosted ensemble) share one
+        // embedding of the records instead of one each.
+        let mut features: HashMap<String, Features> = HashMap::new();
         for (index, (member, columns)) in self.members.iter().enumerate() {
             // Progress counts records of the last member only, so a bar sized to the
             // records fills once.
@@ -221,7 +233,16 @@ impl Ensemble {
             } else {
                 &mut quiet
             };
-            let probabilities = member.predict_proba(records, batch_size, device, hook)?;
+            let probabilities = match member {
+                Classifier::Head(head) => {
+                    let key = head.head.features().fingerprint.clone();
+                    if !features.contains_key(&key) {
+                        features.insert(key.clone(), head.embed(records, hook)?);
+                    }
+                    head.head.predict(&features[&key], device).0
+                }
+                other => other.predict_proba(records, batch_size, device, hook)?,
+            };
             members.push(reorder_columns(&probabilities, columns, classes));
         }
         let weights: Vec<f64> = self.spec.members.iter().map(|m| m.weight).collect();

@@ -81,14 +81,22 @@ enum Command {
     Compare(Box<commands::compare::CompareArgs>),
 }
 
+/// What a command made (a cache, a model folder), on stdout for scripts: everything
+/// else goes to stderr.
+fn print_path(path: std::path::PathBuf) {
+    println!("{}", path.display());
+}
+
 fn main() -> anyhow::Result<()> {
     keep_freed_memory();
     match Cli::parse().command {
-        Command::Embed(args) => commands::embed::run(args),
-        Command::Head(command) => commands::head::run(command),
-        Command::Finetune(args) => commands::finetune::run(*args),
-        Command::Distill(command) => commands::distill::run(command),
-        Command::Ensemble(args) => commands::ensemble::run(args),
+        Command::Embed(args) => commands::embed::run(args).map(print_path),
+        Command::Head(command) => {
+            commands::head::run(command).map(|made| made.into_iter().for_each(print_path))
+        }
+        Command::Finetune(args) => commands::finetune::run(*args).map(print_path),
+        Command::Distill(command) => commands::distill::run(command).map(print_path),
+        Command::Ensemble(args) => commands::ensemble::run(args).map(print_path),
         Command::ZeroShot(args) => commands::zero_shot::run(args),
         Command::Predict(args) => commands::predict::predict(args),
         Command::Evaluate(args) => commands::predict::evaluate(args),

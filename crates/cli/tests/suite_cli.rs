@@ -287,3 +287,109 @@ fn few_shot_suite_draws_k_per_class_and_reports_every_method_against_zero_shot()
     let (k8, k16) = (train_ids(0, 0), train_ids(1, 0));
     assert!(k8.iter().all(|id| k16.contains(id)), "k = 16 extends k = 8");
 }
+
+#[test]
+fn robustness_suite_trains_every_arm_scores_it_on_perturbed_tests_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let data = d.join("topics");
+    std::fs::create_dir(&data).unwrap();
+    topic_file(&data, "train", 40, 0);
+    topic_file(&data, "validation", 12, 1);
+    topic_file(&data, "test", 16, 2);
+    let (dir, stderr) = run_suite(&["robustness"], d);
+    assert!(dir.join("robustness.md").is_file(), "{stderr}");
+    let study: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("robustness.json")).unwrap())
+            .unwrap();
+    let set = &study["data_sets"][0];
+    let arms = set["arms"].as_array().unwrap();
+    let names: Vec<&str> = arms.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "baseline",
+            "FGM",
+            "PGD",
+            "half-depth student",
+            "born-again",
+            "baseline",
+            "distilled head",
+            "bagging",
+            "boosting",
+            "seed averaging"
+        ]
+    );
+    for arm in &arms[..9] {
+        let runs = arm["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 2, "two seeds");
+        for run in runs {
+            assert_eq!(run["perturbed_accuracy"].as_array().unwrap().len(), 2);
+        }
+    }
+    // The perturbed test copies differ from the clean one, record by record.
+    let folder = dir.join("topics");
+    let clean = std::fs::read_to_string(data.join("test.jsonl")).unwrap();
+    for name in ["typos", "drops"] {
+        let perturbed = std::fs::read_to_string(folder.join(format!("test-{name}.jsonl"))).unwrap();
+        assert_eq!(perturbed.lines().count(), 16);
+        assert_ne!(perturbed, clean);
+    }
+    // PGD really ran its ascent steps: 3 passes per batch.
+    let pgd: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(folder.join("end-to-end-pgd/seed-42/run/training.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(pgd["passes"], pgd["batches"].as_u64().unwrap() * 3);
+    // The student has half the teacher's layers; the born-again network all of them.
+    let layers = |arm: &str| -> u64 {
+        let path = folder.join(format!("end-to-end-{arm}/seed-43/run/training.json"));
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        summary["num_layers"].as_u64().unwrap()
+    };
+    assert_eq!(layers("half-depth-student") * 2, layers("born-again"));
+    // The table's FGM macro-F1 cell is the mean ± std of its runs, computed here.
+    let f1: Vec<f64> = arms[1]["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["macro_f1"].as_f64().unwrap())
+        .collect();
+    let (mean, std) = mean_std(&f1);
+    let markdown = std::fs::read_to_string(dir.join("robustness.md")).unwrap();
+    let row = markdown
+        .lines()
+        .find(|l| l.starts_with("| FGM |"))
+        .expect("an FGM row");
+    assert!(row.contains(&format!("{mean:.3} ± {std:.3}")), "{row}");
+
+    // Resumed, nothing is trained again and the numbers stay.
+    let output = common::bertcls(
+        &[
+            "compare",
+            "--suite",
+            "robustness",
+            "--max-len",
+            "16",
+            "--epochs",
+            "2",
+            "--lr",
+            "3e-3",
+            "--seeds",
+            "2",
+        ],
+        &[
+            ("--data", &data),
+            ("--model", &common::tiny_model()),
+            ("--resume", &dir),
+            ("--out", &d.join("reports")),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("already done").count(), 9 * 2, "{stderr}");
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("robustness.json")).unwrap())
+            .unwrap();
+    assert_eq!(again["data_sets"], study["data_sets"]);
+}

@@ -29,22 +29,23 @@ pub enum DistillCommand {
     Head(DistillHeadArgs),
 }
 
-pub fn run(command: DistillCommand) -> Result<()> {
+/// Runs `command`; returns the student's folder (the fine-tuned model, or the
+/// sweep's best head).
+pub fn run(command: DistillCommand) -> Result<PathBuf> {
     match command {
         DistillCommand::Finetune(args) => {
             let teacher = args
                 .teacher
                 .teacher(args.finetune.model.backend.device()?)?;
             let outcome = finetune::finetune_with(&args.finetune, Some(&teacher))?;
-            println!("{}", outcome.model_dir.display());
-            Ok(())
+            Ok(outcome.model_dir)
         }
         DistillCommand::Head(args) => {
             let teacher = args.teacher.teacher(args.sweep.caches.backend.device()?)?;
             let records = args.columns.read(&args.texts, true)?;
             head::sweep_heads_with(&args.sweep, Some((&teacher, &records)))
                 .with_context(|| format!("distilling into heads from {}", args.texts.display()))
-                .map(drop)
+                .map(|outcome| outcome.best_head)
         }
     }
 }

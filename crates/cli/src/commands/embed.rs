@@ -54,14 +54,14 @@ pub struct EmbedArgs {
     pub export_npy: Option<PathBuf>,
 }
 
-pub fn run(args: EmbedArgs) -> Result<()> {
+/// Embeds as `args` say; returns the cache's path.
+pub fn run(args: EmbedArgs) -> Result<PathBuf> {
     let cache = embed(&args)?;
     if let Some(npy) = &args.export_npy {
         write_npy(npy, cache.vectors(), cache.meta.rows, cache.meta.dim)?;
         eprintln!("exported {}", npy.display());
     }
-    println!("{}", cache.path.display());
-    Ok(())
+    Ok(cache.path)
 }
 
 /// Opens the cache `args` describe when it is up to date, else embeds the input into

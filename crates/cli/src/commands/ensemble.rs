@@ -52,7 +52,8 @@ pub struct EnsembleArgs {
     pub batch_size: usize,
 }
 
-pub fn run(args: EnsembleArgs) -> Result<()> {
+/// Saves the ensemble (and measures it, with --evaluate); returns its folder.
+pub fn run(args: EnsembleArgs) -> Result<PathBuf> {
     if !args.weights.is_empty() && args.weights.len() != args.member.len() {
         bail!(
             "--weights has {} values for {} members",
@@ -177,6 +178,5 @@ pub fn run(args: EnsembleArgs) -> Result<()> {
         std::fs::write(&out, serde_json::to_string_pretty(&evaluation)?)
             .with_context(|| format!("writing {}", out.display()))?;
     }
-    println!("{}", args.out.display());
-    Ok(())
+    Ok(args.out)
 }

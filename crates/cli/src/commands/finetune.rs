@@ -297,15 +297,14 @@ impl FinetuneArgs {
     }
 }
 
-pub fn run(args: FinetuneArgs) -> Result<()> {
+/// Fine-tunes (or cross-validates) as `args` say; returns the saved model's folder
+/// (the run folder with --cv).
+pub fn run(args: FinetuneArgs) -> Result<PathBuf> {
     if let Some(k) = args.cv {
         cross_validate_folds(&args, k)?;
-        println!("{}", args.out.display());
-        return Ok(());
+        return Ok(args.out);
     }
-    let outcome = finetune(&args)?;
-    println!("{}", outcome.model_dir.display());
-    Ok(())
+    Ok(finetune(&args)?.model_dir)
 }
 
 /// `--cv K`: a model fine-tuned per fold (in OUT/fold-N), each scored on the fold it

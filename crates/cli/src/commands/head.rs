@@ -32,11 +32,13 @@ pub enum HeadCommand {
     Predict(PredictArgs),
 }
 
-pub fn run(command: HeadCommand) -> Result<()> {
+/// Runs `command`; returns the folder a trained head (or ensemble, or
+/// cross-validation) was saved in.
+pub fn run(command: HeadCommand) -> Result<Option<PathBuf>> {
     match command {
-        HeadCommand::Train(args) => train(args),
-        HeadCommand::Sweep(args) => sweep_heads(&args).map(drop),
-        HeadCommand::Predict(args) => predict(&args).map(drop),
+        HeadCommand::Train(args) => train(args).map(Some),
+        HeadCommand::Sweep(args) => sweep_heads(&args).map(|_| None),
+        HeadCommand::Predict(args) => predict(&args).map(|_| None),
     }
 }
 
@@ -328,7 +330,7 @@ fn features(cache: &EmbeddingCache, labels: &LabelMap) -> Result<Features> {
     ))
 }
 
-fn train(args: TrainArgs) -> Result<()> {
+fn train(args: TrainArgs) -> Result<PathBuf> {
     let single = SweepGrid {
         hidden: vec![vec![]],
         learning_rates: vec![SweepGrid::default().base.learning_rate],
@@ -366,8 +368,7 @@ fn train(args: TrainArgs) -> Result<()> {
             let head = head::train_head(&train, &data.valid, names, config, &data.device);
             Ok(head.predict_proba(&data.train.subset(&fold.held_out), &data.device))
         })?;
-        println!("{}", args.out.display());
-        return Ok(());
+        return Ok(args.out);
     }
     let head = head::train_head(
         &data.train,
@@ -387,13 +388,16 @@ fn train(args: TrainArgs) -> Result<()> {
         head.valid_report.accuracy,
         head.seconds
     );
-    println!("{}", args.out.display());
-    Ok(())
+    Ok(args.out)
 }
 
 /// `head train --bag|--boost`: the members and `ensemble.json` in OUT, and the
 /// ensemble set against its best member on validation.
-fn train_ensemble(args: &TrainArgs, config: &head::TrainConfig, data: &Prepared) -> Result<()> {
+fn train_ensemble(
+    args: &TrainArgs,
+    config: &head::TrainConfig,
+    data: &Prepared,
+) -> Result<PathBuf> {
     if !args.decision.to_flags().is_empty() {
         bail!(
             "an ensemble decides by its combined probabilities: leave out --logit-adjust and --threshold"
@@ -464,8 +468,7 @@ fn train_ensemble(args: &TrainArgs, config: &head::TrainConfig, data: &Prepared)
         best.valid_report.macro_f1,
         best.valid_report.accuracy,
     );
-    println!("{}", args.out.display());
-    Ok(())
+    Ok(args.out.clone())
 }
 
 /// What a sweep did: every head ranked (best first), where the best was saved, and

@@ -31,7 +31,8 @@ pub struct ComparisonData {
     pub manifest: Option<serde_json::Value>,
 }
 
-/// How many records of each split `--quick` keeps.
+/// How many records of each split a comparison keeps (`--quick`; the robustness
+/// study's training cap), drawn stratified.
 #[derive(Debug, Clone, Copy)]
 pub struct Subset {
     pub train: usize,
@@ -141,9 +142,19 @@ pub fn resolve(request: &DataRequest<'_>) -> Result<ComparisonData> {
             validation: stratified_subset(splits.validation, subset.valid, request.seed),
             test: stratified_subset(splits.test, subset.test, request.seed),
         };
+        let at_most = |n: usize| {
+            if n == usize::MAX {
+                "all".to_owned()
+            } else {
+                n.to_string()
+            }
+        };
         derivation.push(format!(
-            "--quick: stratified subsets of at most {} / {} / {} records (seed {})",
-            subset.train, subset.valid, subset.test, request.seed
+            "stratified subsets of at most {} / {} / {} training / validation / test records (seed {})",
+            at_most(subset.train),
+            at_most(subset.valid),
+            at_most(subset.test),
+            request.seed
         ));
     }
     for (split, records) in [

@@ -8,6 +8,7 @@
 mod few_shot;
 mod inputs;
 mod machine;
+mod robustness;
 mod stages;
 mod suite;
 

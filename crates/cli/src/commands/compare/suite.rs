@@ -23,6 +23,10 @@ pub enum Suite {
     /// k = 8, 16, 32, 64 labelled examples per class: a pipeline head, [CLS] and
     /// prompt fine-tuning, against zero-shot.
     FewShot,
+    /// Adversarial training (FGM, PGD), distillation (smaller student, born-again,
+    /// distilled head) and ensembles (bagging, boosting, seed averaging) against
+    /// plain training, on clean and perturbed test sets.
+    Robustness,
 }
 
 /// A data set of a study, as the `compare` flags that make it.
@@ -190,6 +194,7 @@ pub fn run(suite: Suite, args: &CompareArgs) -> Result<PathBuf> {
     let name = match suite {
         Suite::Imbalance => "imbalance",
         Suite::FewShot => "few-shot",
+        Suite::Robustness => "robustness",
     };
     let dir = match &args.resume {
         Some(dir) if dir.is_dir() => dir.clone(),
@@ -202,6 +207,7 @@ pub fn run(suite: Suite, args: &CompareArgs) -> Result<PathBuf> {
     match suite {
         Suite::Imbalance => run_imbalance(args, &dir)?,
         Suite::FewShot => super::few_shot::run(args, &dir)?,
+        Suite::Robustness => super::robustness::run(args, &dir)?,
     }
     Ok(dir)
 }
