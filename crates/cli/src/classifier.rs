@@ -286,3 +286,22 @@ pub fn model_folder(path: &Path) -> PathBuf {
         path.to_owned()
     }
 }
+
+/// Each record's class index in `labels`; a record whose label is missing or not
+/// among them is an error naming it and `source`.
+pub fn true_classes(records: &[Record], labels: &[String], source: &Path) -> Result<Vec<usize>> {
+    records
+        .iter()
+        .map(|r| {
+            let label = r.label.as_deref().unwrap_or_default();
+            labels.iter().position(|l| l == label).with_context(|| {
+                format!(
+                    "record {:?} in {}: label {label:?} is not one of the model's classes ({})",
+                    r.id,
+                    source.display(),
+                    labels.join(", ")
+                )
+            })
+        })
+        .collect()
+}

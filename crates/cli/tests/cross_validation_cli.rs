@@ -58,18 +58,8 @@ fn fine_tuning_cross_validation_trains_a_model_per_fold() {
     let d = dir.path();
     let topics = embedded_topics(d, 10);
     let out = d.join("cv");
-    bertcls(
-        &[
-            "finetune",
-            "--cv",
-            "2",
-            "--max-len",
-            "16",
-            "--epochs",
-            "2",
-            "--lr",
-            "1e-3",
-        ],
+    common::finetune_briefly(
+        &["--cv", "2", "--lr", "1e-3"],
         &[
             ("--model", &tiny_model()),
             ("--train", &topics.train),

@@ -82,17 +82,8 @@ fn an_ensemble_of_a_fine_tuned_model_and_a_head_averages_their_probabilities() {
     let d = dir.path();
     let topics = embedded_topics(d, 10);
     let (run, head) = (d.join("run"), d.join("head"));
-    let output = bertcls(
-        &[
-            "finetune",
-            "--max-len",
-            "16",
-            "--epochs",
-            "2",
-            "--lr",
-            "1e-3",
-            "--bootstrap",
-        ],
+    let output = common::finetune_briefly(
+        &["--lr", "1e-3", "--bootstrap"],
         &[
             ("--model", &tiny_model()),
             ("--train", &topics.train),

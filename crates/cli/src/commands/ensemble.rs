@@ -11,7 +11,9 @@ use metrics::{ClassificationReport, DecisionRule};
 use serde_json::json;
 
 use crate::args::ColumnArgs;
-use crate::classifier::{Classifier, EnsembleMember, EnsembleSpec, label_columns, reorder_columns};
+use crate::classifier::{
+    Classifier, EnsembleMember, EnsembleSpec, label_columns, reorder_columns, true_classes,
+};
 use crate::progress;
 
 #[derive(Args, Debug)]
@@ -112,19 +114,7 @@ pub fn run(args: EnsembleArgs) -> Result<PathBuf> {
 
     if let Some(path) = &args.evaluate {
         let records = args.columns.read(path, true)?;
-        let truth = records
-            .iter()
-            .map(|r| {
-                let label = r.label.as_deref().unwrap_or_default();
-                labels.iter().position(|l| l == label).with_context(|| {
-                    format!(
-                        "record {:?} in {}: label {label:?} is not one of the members' classes",
-                        r.id,
-                        path.display()
-                    )
-                })
-            })
-            .collect::<Result<Vec<usize>>>()?;
+        let truth = true_classes(&records, &labels, path)?;
         let classes = labels.len();
         let mut probabilities = Vec::new();
         for (member, columns) in members.iter().zip(&columns) {

@@ -11,7 +11,7 @@ use clap::Args;
 use data::Record;
 
 use crate::args::{ColumnArgs, InputArgs};
-use crate::classifier::Classifier;
+use crate::classifier::{Classifier, true_classes};
 use crate::output::{prediction_lines, print_report, report_if_labelled, write_predictions};
 use crate::progress;
 
@@ -163,20 +163,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     let (classifier, device) = args.classifier.load()?;
     let records = args.input.read(true)?;
     let labels = classifier.labels();
-    let truth = records
-        .iter()
-        .map(|r| {
-            let label = r.label.as_deref().unwrap_or_default();
-            labels.iter().position(|l| l == label).with_context(|| {
-                format!(
-                    "record {:?} in {}: label {label:?} is not one of the model's classes ({})",
-                    r.id,
-                    args.input.input.display(),
-                    labels.join(", ")
-                )
-            })
-        })
-        .collect::<Result<Vec<usize>>>()?;
+    let truth = true_classes(&records, labels, &args.input.input)?;
     if records.is_empty() {
         bail!("{} has no records", args.input.input.display());
     }
