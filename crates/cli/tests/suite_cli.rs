@@ -25,6 +25,16 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// `d/topics` with train, validation and test files of these sizes.
+fn topics_folder(d: &Path, [train, valid, test]: [usize; 3]) -> PathBuf {
+    let data = d.join("topics");
+    std::fs::create_dir(&data).unwrap();
+    topic_file(&data, "train", train, 0);
+    topic_file(&data, "validation", valid, 1);
+    topic_file(&data, "test", test, 2);
+    data
+}
+
 /// `bertcls compare --suite SUITE…` with the tiny model on `d/topics`, 2 seeds and a
 /// short recipe; the study's folder and stderr.
 fn run_suite(suite: &[&str], d: &Path) -> (PathBuf, String) {
@@ -52,11 +62,8 @@ fn run_suite(suite: &[&str], d: &Path) -> (PathBuf, String) {
 fn imbalance_suite_runs_every_arm_and_judges_them_by_the_spread() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let data = d.join("topics");
-    std::fs::create_dir(&data).unwrap();
-    topic_file(&data, "train", 60, 0);
-    topic_file(&data, "validation", 20, 1);
-    let test = topic_file(&data, "test", 24, 2);
+    let data = topics_folder(d, [60, 20, 24]);
+    let test = data.join("test.jsonl");
     let (dir, stderr) = run_suite(&["imbalance", "--class-share", "markets=0.2"], d);
     for file in ["study.json", "study.md", "study.html", "heads.toml"] {
         assert!(dir.join(file).is_file(), "{file} missing in {dir:?}");
@@ -208,11 +215,7 @@ fn a_suite_refuses_the_flags_it_sets_itself() {
 fn few_shot_suite_draws_k_per_class_and_reports_every_method_against_zero_shot() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let data = d.join("topics");
-    std::fs::create_dir(&data).unwrap();
-    topic_file(&data, "train", 120, 0);
-    topic_file(&data, "validation", 40, 1);
-    topic_file(&data, "test", 24, 2);
+    let data = topics_folder(d, [120, 40, 24]);
     let (dir, _) = run_suite(
         &[
             "few-shot",
@@ -292,11 +295,7 @@ fn few_shot_suite_draws_k_per_class_and_reports_every_method_against_zero_shot()
 fn robustness_suite_trains_every_arm_scores_it_on_perturbed_tests_and_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let data = d.join("topics");
-    std::fs::create_dir(&data).unwrap();
-    topic_file(&data, "train", 40, 0);
-    topic_file(&data, "validation", 12, 1);
-    topic_file(&data, "test", 16, 2);
+    let data = topics_folder(d, [40, 12, 16]);
     let (dir, stderr) = run_suite(&["robustness"], d);
     assert!(dir.join("robustness.md").is_file(), "{stderr}");
     let study: serde_json::Value =

@@ -13,6 +13,7 @@ mod few_shot;
 mod html;
 mod markdown;
 mod results;
+mod robustness;
 mod stats;
 mod study;
 mod svg;
@@ -25,6 +26,7 @@ pub use results::{
     Comparison, CostPoint, CurvePoint, DataFile, DataInfo, Environment, LeaderboardEntry,
     ModeResult, RunResult, Settings,
 };
+pub use robustness::{Perturbation, RobustArm, RobustData, RobustResult, RobustnessStudy};
 pub use stats::Stat;
 pub use study::{Arm, ArmScores, Finding, Study, StudyData, slug};
 pub use verdict::verdict;
@@ -88,6 +90,24 @@ pub fn write_few_shot(study: &FewShotStudy, dir: &Path) -> Result<(), ReportErro
     )
 }
 
+/// The files of a robustness study's folder.
+pub const ROBUSTNESS_RESULTS_FILE: &str = "robustness.json";
+pub const ROBUSTNESS_MARKDOWN_FILE: &str = "robustness.md";
+pub const ROBUSTNESS_HTML_FILE: &str = "robustness.html";
+
+/// Writes `robustness.json`, `robustness.md` and `robustness.html` into `dir`.
+pub fn write_robustness(study: &RobustnessStudy, dir: &Path) -> Result<(), ReportError> {
+    write_rendered(
+        study,
+        dir,
+        [
+            ROBUSTNESS_RESULTS_FILE,
+            ROBUSTNESS_MARKDOWN_FILE,
+            ROBUSTNESS_HTML_FILE,
+        ],
+    )
+}
+
 /// A result that is written as JSON (itself), Markdown and HTML (its blocks) and
 /// `.svg` charts.
 trait Rendered: serde::Serialize {
@@ -119,6 +139,15 @@ impl Rendered for FewShotStudy {
     }
     fn blocks<'a>(&self, charts: &'a [charts::Chart]) -> (String, Vec<document::Block<'a>>) {
         FewShotStudy::blocks(self, charts)
+    }
+}
+
+impl Rendered for RobustnessStudy {
+    fn charts(&self) -> Vec<charts::Chart> {
+        Vec::new()
+    }
+    fn blocks<'a>(&self, _: &'a [charts::Chart]) -> (String, Vec<document::Block<'a>>) {
+        RobustnessStudy::blocks(self)
     }
 }
 

@@ -8,17 +8,15 @@
 //! in-process; each (arm, seed) leaves a `result.json`, so `--resume` redoes nothing
 //! that finished.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use report::{Finding, Stat, slug};
-use serde::{Deserialize, Serialize};
+use report::{Perturbation, RobustArm, RobustData, RobustResult, RobustnessStudy, slug};
 
+use super::CompareArgs;
 use super::inputs::{self, DataRequest, Subset};
 use super::stages::CommandLine;
-use super::{CompareArgs, machine};
 use crate::commands::{augment, distill, embed, ensemble, finetune, head, predict};
 
 /// The data sets of the study: R8 (8 topics) and SpamAssassin (ham/spam e-mail).
@@ -62,7 +60,7 @@ enum Recipe {
     DistilledHeads,
 }
 
-struct RobustArm {
+struct ArmSpec {
     name: &'static str,
     mode: &'static str,
     description: &'static str,
@@ -73,102 +71,62 @@ const END_TO_END: &str = "end-to-end";
 const PIPELINE: &str = "pipeline";
 
 /// Each mode's baseline first.
-const ROBUST_ARMS: &[RobustArm] = &[
-    RobustArm {
+const ROBUST_ARMS: &[ArmSpec] = &[
+    ArmSpec {
         name: "baseline",
         mode: END_TO_END,
         description: "plain fine-tuning (the teacher of the distillation arms)",
         recipe: Recipe::FineTune(&[]),
     },
-    RobustArm {
+    ArmSpec {
         name: "FGM",
         mode: END_TO_END,
         description: "adversarial training, FGM on the word embeddings, ε = 1",
         recipe: Recipe::FineTune(&["--adv", "fgm"]),
     },
-    RobustArm {
+    ArmSpec {
         name: "PGD",
         mode: END_TO_END,
         description: "adversarial training, PGD, ε = 1, 2 steps of α = 1.25",
         recipe: Recipe::FineTune(&["--adv", "pgd", "--adv-steps", "2"]),
     },
-    RobustArm {
+    ArmSpec {
         name: "half-depth student",
         mode: END_TO_END,
         description: "the bottom half of the teacher's layers (3 of MiniLM's 6) distilled from the baseline (T = 2, α = 0.5)",
         recipe: Recipe::SmallerStudent,
     },
-    RobustArm {
+    ArmSpec {
         name: "born-again",
         mode: END_TO_END,
         description: "the baseline's architecture distilled from the baseline (T = 2, α = 0.5)",
         recipe: Recipe::Distill(&[]),
     },
-    RobustArm {
+    ArmSpec {
         name: "baseline",
         mode: PIPELINE,
         description: "softmax regression over the frozen encoder's mean-pooled features",
         recipe: Recipe::Heads(&[]),
     },
-    RobustArm {
+    ArmSpec {
         name: "distilled head",
         mode: PIPELINE,
         description: "the same head taught by the end-to-end baseline (T = 2, α = 0.5)",
         recipe: Recipe::DistilledHeads,
     },
-    RobustArm {
+    ArmSpec {
         name: "bagging",
         mode: PIPELINE,
         description: "5 heads on bootstrap samples, probabilities averaged",
         recipe: Recipe::Heads(&["--bag", ENSEMBLE_MEMBERS]),
     },
-    RobustArm {
+    ArmSpec {
         name: "boosting",
         mode: PIPELINE,
         description: "SAMME, up to 5 heads, weighted vote",
         recipe: Recipe::Heads(&["--boost", ENSEMBLE_MEMBERS]),
     },
 ];
-
-/// What one (arm, seed) measured: `result.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RobustResult {
-    pub accuracy: f64,
-    pub macro_f1: f64,
-    /// Accuracy on each perturbed copy of the test set, in [`PERTURBATIONS`] order.
-    pub perturbed_accuracy: Vec<f64>,
-    /// Wall time of training (loading, teacher predictions and validation included).
-    pub train_seconds: f64,
-    pub model: PathBuf,
-    pub command: String,
-}
-
-/// One arm over the seeds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RobustArmResult {
-    pub name: String,
-    pub mode: String,
-    pub description: String,
-    pub runs: Vec<RobustResult>,
-}
-
-/// One data set of the study.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RobustData {
-    pub name: String,
-    pub train: usize,
-    pub test: usize,
-    pub arms: Vec<RobustArmResult>,
-}
-
-/// The study: `robustness.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RobustnessStudy {
-    pub recipe: Vec<String>,
-    pub perturbations: Vec<String>,
-    pub wall_seconds: f64,
-    pub data_sets: Vec<RobustData>,
-}
 
 /// The files and settings every step of one data set shares.
 struct Setting<'a> {
@@ -225,20 +183,34 @@ pub(super) fn run(args: &CompareArgs, dir: &Path) -> Result<()> {
         recipe: recipe(args),
         perturbations: PERTURBATIONS
             .iter()
-            .map(|(name, flags)| format!("{name}: bertcls augment {}", flags.join(" ")))
+            .map(|(name, flags)| Perturbation {
+                name: name.to_string(),
+                flags: flags.join(" "),
+            })
             .collect(),
-        wall_seconds: started.elapsed().as_secs_f64(),
+        wall_seconds: started
+            .elapsed()
+            .as_secs_f64()
+            .max(earlier_wall_seconds(dir)),
         data_sets,
     };
-    let markdown = render(&study);
-    std::fs::write(dir.join("robustness.md"), &markdown)
-        .with_context(|| format!("writing {}", dir.join("robustness.md").display()))?;
-    std::fs::write(
-        dir.join("robustness.json"),
-        serde_json::to_string_pretty(&study)?,
-    )?;
-    super::suite::announce_finished(&markdown, study.wall_seconds, &dir.join("robustness.md"));
+    report::write_robustness(&study, dir)?;
+    super::suite::announce_finished(
+        &study.terminal_tables(),
+        study.wall_seconds,
+        &dir.join(report::ROBUSTNESS_HTML_FILE),
+    );
     Ok(())
+}
+
+/// The wall time of a study already completed in `dir` (0 if none): a resumed study
+/// that only re-reads its results keeps the time of the run that made them.
+fn earlier_wall_seconds(dir: &Path) -> f64 {
+    std::fs::read_to_string(dir.join(report::ROBUSTNESS_RESULTS_FILE))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|study| study["wall_seconds"].as_f64())
+        .unwrap_or(0.0)
 }
 
 /// The data's splits, the perturbed test copies and the cached features.
@@ -325,7 +297,7 @@ fn run_data_set(setting: &Setting<'_>, name: &str, seeds: &[u64]) -> Result<Robu
             .iter()
             .map(|&seed| run_arm(setting, arm, seed))
             .collect::<Result<Vec<_>>>()?;
-        arms.push(RobustArmResult {
+        arms.push(RobustArm {
             name: arm.name.to_owned(),
             mode: arm.mode.to_owned(),
             description: arm.description.to_owned(),
@@ -358,7 +330,7 @@ fn teacher_layers(setting: &Setting<'_>, seed: u64) -> Result<usize> {
     Ok(bert::BertConfig::from_file(&config)?.num_hidden_layers)
 }
 
-fn arm_dir(setting: &Setting<'_>, arm: &RobustArm, seed: u64) -> PathBuf {
+fn arm_dir(setting: &Setting<'_>, arm: &ArmSpec, seed: u64) -> PathBuf {
     setting
         .dir
         .join(format!("{}-{}", slug(arm.mode), slug(arm.name)))
@@ -366,7 +338,7 @@ fn arm_dir(setting: &Setting<'_>, arm: &RobustArm, seed: u64) -> PathBuf {
 }
 
 /// Trains one arm at one seed (or reads its `result.json`), then scores it.
-fn run_arm(setting: &Setting<'_>, arm: &RobustArm, seed: u64) -> Result<RobustResult> {
+fn run_arm(setting: &Setting<'_>, arm: &ArmSpec, seed: u64) -> Result<RobustResult> {
     let dir = arm_dir(setting, arm, seed);
     let result_path = dir.join("result.json");
     if let Ok(text) = std::fs::read_to_string(&result_path) {
@@ -482,7 +454,7 @@ fn score(
 
 /// The end-to-end baselines of all seeds averaged (`bertcls ensemble`): one model,
 /// no training of its own.
-fn seed_averaging(setting: &Setting<'_>, seeds: &[u64]) -> Result<RobustArmResult> {
+fn seed_averaging(setting: &Setting<'_>, seeds: &[u64]) -> Result<RobustArm> {
     let dir = setting.dir.join("end-to-end-seed-averaging");
     let result_path = dir.join("result.json");
     let result = match std::fs::read_to_string(&result_path) {
@@ -501,7 +473,7 @@ fn seed_averaging(setting: &Setting<'_>, seeds: &[u64]) -> Result<RobustArmResul
             result
         }
     };
-    Ok(RobustArmResult {
+    Ok(RobustArm {
         name: "seed averaging".into(),
         mode: END_TO_END.into(),
         description: format!(
@@ -539,100 +511,4 @@ fn recipe(args: &CompareArgs) -> Vec<String> {
         "each model selected on validation; test and its perturbed copies seen only at the end"
             .into(),
     ]
-}
-
-/// `mean ± std` of one metric of an arm's runs.
-fn stat(arm: &RobustArmResult, metric: impl Fn(&RobustResult) -> f64) -> Stat {
-    Stat::of(arm.runs.iter().map(metric))
-}
-
-fn mark(finding: Finding) -> &'static str {
-    match finding {
-        Finding::Better => " ▲",
-        Finding::Worse => " ▼",
-        Finding::WithinSpread | Finding::OneSeed => "",
-    }
-}
-
-/// The study as Markdown: per data set, every arm against its mode's baseline.
-pub fn render(study: &RobustnessStudy) -> String {
-    let mut text = String::from("# Robustness study\n\n");
-    for line in &study.recipe {
-        let _ = writeln!(text, "- {line}");
-    }
-    let _ = writeln!(
-        text,
-        "- test-time perturbations: {}",
-        study.perturbations.join("; ")
-    );
-    text.push_str(
-        "\nMean ± std over seeds. ▲ / ▼: better / worse than the mode's baseline by more than the larger of the two standard deviations.\n",
-    );
-    for data in &study.data_sets {
-        let _ = writeln!(
-            text,
-            "\n## {} ({} training, {} test examples)\n",
-            data.name, data.train, data.test
-        );
-        let mut header = String::from("| arm | mode | accuracy | macro-F1 |");
-        let mut rule = String::from("|---|---|---:|---:|");
-        for (name, _) in PERTURBATIONS {
-            let _ = write!(header, " {name} accuracy |");
-            rule.push_str("---:|");
-        }
-        header.push_str(" train s |");
-        rule.push_str("---:|");
-        let _ = writeln!(text, "{header}\n{rule}");
-        for arm in &data.arms {
-            let baseline = data.arms.iter().find(|a| a.mode == arm.mode).unwrap_or(arm);
-            let cell = |metric: &dyn Fn(&RobustResult) -> f64| {
-                let (ours, theirs) = (stat(arm, metric), stat(baseline, metric));
-                let judged = if std::ptr::eq(arm, baseline) {
-                    ""
-                } else {
-                    mark(Finding::judge(ours, theirs))
-                };
-                format!("{}{judged}", ours.show(3))
-            };
-            let mut row = format!(
-                "| {} | {} | {} | {} |",
-                arm.name,
-                arm.mode,
-                cell(&|r| r.accuracy),
-                cell(&|r| r.macro_f1)
-            );
-            for i in 0..PERTURBATIONS.len() {
-                let _ = write!(row, " {} |", cell(&|r| r.perturbed_accuracy[i]));
-            }
-            let _ = write!(row, " {:.0} |", stat(arm, |r| r.train_seconds).mean);
-            let _ = writeln!(text, "{row}");
-        }
-        let description: Vec<String> = data
-            .arms
-            .iter()
-            .map(|a| format!("**{} ({})**: {}", a.name, a.mode, a.description))
-            .collect();
-        let _ = writeln!(text, "\n{}", description.join("; "));
-        if let Some(averaged) = data.arms.iter().find(|a| a.name == "seed averaging") {
-            let best = data.arms[0]
-                .runs
-                .iter()
-                .map(|r| r.macro_f1)
-                .fold(f64::NEG_INFINITY, f64::max);
-            let _ = writeln!(
-                text,
-                "\nSeed averaging against its best member (macro-F1): {:.3} vs {:.3} ({:+.3}).",
-                averaged.runs[0].macro_f1,
-                best,
-                averaged.runs[0].macro_f1 - best
-            );
-        }
-    }
-    let _ = writeln!(
-        text,
-        "\nWall time: {:.0} s ({}).",
-        study.wall_seconds,
-        machine::timestamp(machine::unix_now())
-    );
-    text
 }
