@@ -68,7 +68,8 @@ enum Command {
     /// Classify texts (a file, or stdin one per line) with a fine-tuned model, a
     /// saved head or an ensemble.
     Predict(commands::predict::PredictArgs),
-    /// The full metric report of a fine-tuned model on labelled data.
+    /// The full metric report of a saved classifier (fine-tuned model, head or
+    /// ensemble) on labelled data.
     Evaluate(commands::predict::EvaluateArgs),
     /// Write augmented copies of a data file (word swap, deletion, insertion, typos,
     /// embedding neighbours), to inspect what augmentation does.

@@ -39,7 +39,8 @@ use crate::progress;
     bertcls compare --data my-folder         # train/validation/test .jsonl|.csv|.tsv inside\n  \
     bertcls compare --data reviews.csv --text-col review --label-col stars\n  \
     bertcls compare --suite imbalance        # every imbalance remedy, both modes, R8 and spam: ~55 min\n  \
-    bertcls compare --suite few-shot --num-layers 2 --epochs 10   # k = 8-64 per class: ~35 min\n\n\
+    bertcls compare --suite few-shot --num-layers 2 --epochs 10   # k = 8-64 per class: ~35 min\n  \
+    bertcls compare --suite robustness       # FGM, PGD, distillation, ensembles; perturbed tests: ~75 min\n\n\
     Stages are the ordinary commands (embed, head sweep, head predict, finetune); the report \
     lists them so each can be rerun by hand. Embeddings are cached: a second comparison on \
     the same data and model skips the encoder.")]
@@ -74,19 +75,21 @@ pub struct CompareArgs {
     #[arg(long)]
     pub max_len: Option<usize>,
     /// Fine-tune only the bottom K encoder layers: a cheaper end-to-end model (the
-    /// pipeline still reads the whole encoder) [default: all; a --suite: 1].
+    /// pipeline still reads the whole encoder) [default: all; --suite imbalance: 1].
     #[arg(long, value_name = "K")]
     pub num_layers: Option<usize>,
     /// Do not train the word, position and token-type embeddings when fine-tuning:
     /// with few layers, their gradient and optimizer update cost more than the layers
-    /// [default: false; a --suite: true]. `--freeze-embeddings false` turns it off.
+    /// [default: false; --suite imbalance: true]. `--freeze-embeddings false` turns it off.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub freeze_embeddings: Option<bool>,
-    /// Fine-tuning epochs [default: 2; --quick: 3; a --suite: 2].
+    /// Fine-tuning epochs [default: 2; --quick: 3; --suite imbalance: 2; --suite
+    /// robustness: 1].
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Fine-tuning peak learning rate [default: 5e-5; --quick: 1e-4, as few steps need
-    /// larger ones; a --suite: 3e-4, for its one-layer model].
+    /// larger ones; --suite imbalance: 3e-4, for its one-layer model; --suite
+    /// robustness: 1e-4].
     #[arg(long = "lr")]
     pub learning_rate: Option<f64>,
     /// The head sweep's grid, a TOML file as for `bertcls head sweep --grid-file`
