@@ -168,8 +168,9 @@ pub struct FinetuneArgs {
     /// each fold's model (OUT/fold-N) trains on the other folds, selecting its
     /// weights on --valid (or a hold-out of its folds), and is scored on its own;
     /// OUT/cv.json gets every metric's mean ± std, OUT/cv-predictions.jsonl the
-    /// out-of-fold predictions.
-    #[arg(long, value_name = "K", conflicts_with_all = ["resume", "test"])]
+    /// out-of-fold predictions. Not with --augmented: a held-out example's variants
+    /// would train the model that scores it.
+    #[arg(long, value_name = "K", conflicts_with_all = ["resume", "test", "augmented"])]
     pub cv: Option<usize>,
     /// Train on a bootstrap sample of the training data (as many records, drawn with
     /// replacement by --seed): one member of a bagged ensemble, which `bertcls
