@@ -170,7 +170,7 @@ pub struct FinetuneArgs {
     /// OUT/cv.json gets every metric's mean ± std, OUT/cv-predictions.jsonl the
     /// out-of-fold predictions. Not with --augmented: a held-out example's variants
     /// would train the model that scores it.
-    #[arg(long, value_name = "K", conflicts_with_all = ["resume", "test", "augmented"])]
+    #[arg(long, value_name = "K", conflicts_with_all = ["resume", "test", "augmented", "logit_adjust", "threshold"])]
     pub cv: Option<usize>,
     /// Train on a bootstrap sample of the training data (as many records, drawn with
     /// replacement by --seed): one member of a bagged ensemble, which `bertcls

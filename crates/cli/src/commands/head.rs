@@ -179,7 +179,7 @@ pub struct TrainArgs {
     /// head: each fold's head trains on the other folds (early stopping on --valid)
     /// and is scored on its own; OUT/cv.json gets every metric's mean ± std,
     /// OUT/cv-predictions.jsonl the out-of-fold predictions.
-    #[arg(long, value_name = "K", conflicts_with_all = ["bag", "boost"])]
+    #[arg(long, value_name = "K", conflicts_with_all = ["bag", "boost", "logit_adjust", "threshold"])]
     pub cv: Option<usize>,
     /// Where to save the head (a folder).
     #[arg(long)]
