@@ -215,7 +215,7 @@ fn a_suite_refuses_the_flags_it_sets_itself() {
 fn few_shot_suite_draws_k_per_class_and_reports_every_method_against_zero_shot() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let data = topics_folder(d, [120, 40, 24]);
+    topics_folder(d, [120, 40, 24]);
     let (dir, _) = run_suite(
         &[
             "few-shot",
@@ -364,28 +364,9 @@ fn robustness_suite_trains_every_arm_scores_it_on_perturbed_tests_and_resumes() 
     assert!(row.contains(&format!("{mean:.3} ± {std:.3}")), "{row}");
 
     // Resumed, nothing is trained again and the numbers stay.
-    let output = common::bertcls(
-        &[
-            "compare",
-            "--suite",
-            "robustness",
-            "--max-len",
-            "16",
-            "--epochs",
-            "2",
-            "--lr",
-            "3e-3",
-            "--seeds",
-            "2",
-        ],
-        &[
-            ("--data", &data),
-            ("--model", &common::tiny_model()),
-            ("--resume", &dir),
-            ("--out", &d.join("reports")),
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let resumed = dir.to_str().unwrap();
+    let (again_dir, stderr) = run_suite(&["robustness", "--resume", resumed], d);
+    assert_eq!(again_dir, dir);
     assert_eq!(stderr.matches("already done").count(), 9 * 2, "{stderr}");
     let again: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("robustness.json")).unwrap())
