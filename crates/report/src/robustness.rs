@@ -250,5 +250,8 @@ mod tests {
         // A baseline carries no mark.
         assert_eq!(table.rows[2][3], "0.710 ± 0.014");
         assert_eq!(table.header[4], "typos accuracy");
+        // Marked numbers are still numbers: their columns align right.
+        let rule = table.render_markdown().lines().nth(1).unwrap().to_owned();
+        assert_eq!(rule, "| --- | --- | ---: | ---: | ---: | ---: |");
     }
 }

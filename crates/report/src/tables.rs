@@ -49,7 +49,9 @@ impl Table {
 
     /// Columns whose every cell is a number (or `mean ± std`, or `-`): right-aligned.
     fn numeric_columns(&self) -> Vec<bool> {
+        // A number may carry a verdict mark (▲/▼) after it.
         let is_number = |cell: &str| {
+            let cell = cell.trim_end_matches(['▲', '▼']).trim_end();
             cell == "-"
                 || cell
                     .split(" ± ")
