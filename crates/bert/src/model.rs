@@ -75,17 +75,11 @@ impl BertModel {
         perturbation: Option<Tensor<3>>,
         keep_layers: bool,
     ) -> BertOutput {
-        let words = self
-            .embeddings
-            .word_embeddings
-            .forward(input.input_ids.clone());
-        let words = match perturbation {
-            Some(delta) => words + delta,
-            None => words,
-        };
-        let embedded = self
-            .embeddings
-            .add_positions_and_types(words, input.token_type_ids.clone());
+        let embedded = self.embeddings.forward_with(
+            input.input_ids.clone(),
+            input.token_type_ids.clone(),
+            perturbation,
+        );
         let bias = attention_bias(input.padding_mask());
         let mut hidden_states = Vec::new();
         let mut hidden = embedded;
@@ -163,17 +157,23 @@ impl BertEmbeddings {
 
     /// `input_ids`, `token_type_ids`: `[batch, seq]` → `[batch, seq, hidden]`.
     pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
-        let words = self.word_embeddings.forward(input_ids);
-        self.add_positions_and_types(words, token_type_ids)
+        self.forward_with(input_ids, token_type_ids, None)
     }
 
-    /// The rest of the embedding layer, given the word embeddings already looked up:
-    /// the hook where adversarial training perturbs them.
-    pub fn add_positions_and_types(
+    /// [`forward`](Self::forward) with `perturbation` (`[batch, seq, hidden]`), when
+    /// given, added to the looked-up word embeddings before positions, token types and
+    /// LayerNorm: where adversarial training perturbs the input.
+    pub fn forward_with(
         &self,
-        word_embeddings: Tensor<3>,
+        input_ids: Tensor<2, Int>,
         token_type_ids: Tensor<2, Int>,
+        perturbation: Option<Tensor<3>>,
     ) -> Tensor<3> {
+        let words = self.word_embeddings.forward(input_ids);
+        let word_embeddings = match perturbation {
+            Some(delta) => words + delta,
+            None => words,
+        };
         let [_, seq_len, _] = word_embeddings.dims();
         let device = word_embeddings.device();
         let positions = Tensor::<1, Int>::arange(0..seq_len as i64, &device).unsqueeze::<2>();

@@ -50,8 +50,9 @@ const PERTURBATIONS: &[(&str, &[&str])] = &[
 enum Recipe {
     /// `finetune` with these flags.
     FineTune(&'static [&'static str]),
-    /// `distill finetune`, taught by the same seed's end-to-end baseline.
-    Distill(&'static [&'static str]),
+    /// `distill finetune` of the teacher's own architecture (a born-again network),
+    /// taught by the same seed's end-to-end baseline.
+    BornAgain,
     /// `distill finetune` of a student with half the teacher's layers.
     SmallerStudent,
     /// `head train` over the cached features with these flags.
@@ -100,7 +101,7 @@ const ROBUST_ARMS: &[ArmSpec] = &[
         name: "born-again",
         mode: END_TO_END,
         description: "the baseline's architecture distilled from the baseline (T = 2, α = 0.5)",
-        recipe: Recipe::Distill(&[]),
+        recipe: Recipe::BornAgain,
     },
     ArmSpec {
         name: "baseline",
@@ -391,7 +392,7 @@ fn run_arm(setting: &Setting<'_>, arm: &ArmSpec, seed: u64) -> Result<RobustResu
             fine_tuning(CommandLine::new(&["finetune"]), flags),
             finetune::run,
         )?,
-        Recipe::Distill(flags) => distill_finetune(flags)?,
+        Recipe::BornAgain => distill_finetune(&[])?,
         Recipe::SmallerStudent => {
             let half = (teacher_layers(setting, seed)? / 2).max(1).to_string();
             distill_finetune(&["--num-layers", &half])?
