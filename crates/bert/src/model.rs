@@ -13,7 +13,7 @@ use burn::nn::{
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
-use crate::kernels::{dropout, gelu, layer_norm, softmax};
+use crate::kernels::{self, dropout, gelu, layer_norm, matmul, softmax};
 use crate::{BertConfig, BertInput, HiddenAct};
 
 /// A BERT encoder: token ids in, one contextual vector per token out.
@@ -276,14 +276,13 @@ impl BertSelfAttention {
         // 1/√d applied to the queries rather than to the scores: the same product, and
         // head_dim / seq_len as many multiplications.
         let scale = (self.head_dim as f64).sqrt().recip();
-        let query = heads(self.query.forward(hidden.clone()).mul_scalar(scale));
-        let key = heads(self.key.forward(hidden.clone()));
-        let value = heads(self.value.forward(hidden));
+        let query = heads(dense(&self.query, hidden.clone()).mul_scalar(scale));
+        let key = heads(dense(&self.key, hidden.clone()));
+        let value = heads(dense(&self.value, hidden));
 
-        let scores = query.matmul(key.swap_dims(2, 3)) + bias.clone();
+        let scores = matmul(query, key.swap_dims(2, 3)) + bias.clone();
         let probs = dropout(&self.dropout, softmax(scores));
-        probs
-            .matmul(value)
+        matmul(probs, value)
             .swap_dims(1, 2)
             .reshape([batch, seq_len, width])
     }
@@ -299,7 +298,7 @@ pub struct BertIntermediate {
 
 impl BertIntermediate {
     fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
-        activate(self.activation, self.dense.forward(hidden))
+        activate(self.activation, dense(&self.dense, hidden))
     }
 }
 
@@ -341,7 +340,7 @@ impl BertOutputBlock {
     }
 
     fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        let projected = dropout(&self.dropout, self.dense.forward(hidden));
+        let projected = dropout(&self.dropout, dense(&self.dense, hidden));
         layer_norm(&self.layer_norm, self.layer_norm_eps, projected + residual)
     }
 }
@@ -379,6 +378,17 @@ fn attention_bias(padding: Tensor<2, Bool>) -> Tensor<4> {
     let [batch, seq_len] = padding.dims();
     let mask = padding.reshape([batch, 1, 1, seq_len]);
     Tensor::<4>::zeros([batch, 1, 1, seq_len], &mask.device()).mask_fill(mask, f32::MIN)
+}
+
+/// A linear layer over every position at once: batch and sequence folded into the
+/// rows of one `[batch·seq, d_in] × [d_in, d_out]` product. burn keeps a
+/// `[batch, seq, d_in]` input batched, and the CPU backends then run one small product
+/// per sequence, each packing the whole weight matrix again.
+pub(crate) fn dense(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
+    let [batch, seq_len, d_in] = x.dims();
+    let rows = kernels::linear(layer, x.reshape([batch * seq_len, d_in]));
+    let d_out = rows.dims()[1];
+    rows.reshape([batch, seq_len, d_out])
 }
 
 pub(crate) fn linear(d_in: usize, d_out: usize, init: &Initializer, device: &Device) -> Linear {

@@ -277,3 +277,111 @@ fn gelu_leaves_a_shared_input_untouched() {
     let _ = kernels::gelu(x.clone());
     assert_eq!(to_vec(x), before);
 }
+
+/// `a · b` for row-major `[m, k]` and `[k, n]` in f64.
+fn product64(a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize)) -> Vec<f64> {
+    let mut out = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            out[i * n + j] = (0..k)
+                .map(|p| a[i * k + p] as f64 * b[p * n + j] as f64)
+                .sum();
+        }
+    }
+    out
+}
+
+/// Row-major `[rows, cols]` transposed.
+fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..cols * rows)
+        .map(|i| a[(i % rows) * cols + i / rows])
+        .collect()
+}
+
+#[test]
+fn matmul_of_transposed_views_and_its_gradients_equal_products_in_f64_on_every_backend() {
+    // Attention's shapes: heads split off by a transpose, keys transposed once more;
+    // 2 × 3 stacked products of [5, 4] · [4, 6].
+    let (stack, m, k, n) = (6, 5, 4, 6);
+    for (kind, device) in backends() {
+        let device = device.autodiff();
+        let normal = Distribution::Normal(0.0, 1.0);
+        let query = Tensor::<4>::random([2, m, 3, k], normal, &device).require_grad();
+        let key = Tensor::<4>::random([2, n, 3, k], normal, &device).require_grad();
+        let weights = Tensor::<4>::random([2, 3, m, n], normal, &device);
+        let (lhs, rhs) = (
+            query.clone().swap_dims(1, 2),
+            key.clone().swap_dims(1, 2).swap_dims(2, 3),
+        );
+        let product = kernels::matmul(lhs.clone(), rhs.clone());
+        let grads = (product.clone() * weights.clone()).sum().backward();
+
+        // The same numbers laid out contiguously, one [m, k] and [k, n] pair per head.
+        let (a, b, w) = (
+            to_vec(lhs.inner()),
+            to_vec(rhs.inner()),
+            to_vec(weights.inner()),
+        );
+        let (ours, d_query, d_key) = (
+            to_vec(product.inner()),
+            query.grad(&grads).expect("d query").swap_dims(1, 2),
+            key.grad(&grads)
+                .expect("d key")
+                .swap_dims(1, 2)
+                .swap_dims(2, 3),
+        );
+        let (d_lhs, d_rhs) = (to_vec(d_query), to_vec(d_key));
+        for s in 0..stack {
+            let (a, b, w) = (
+                &a[s * m * k..][..m * k],
+                &b[s * k * n..][..k * n],
+                &w[s * m * n..][..m * n],
+            );
+            let at = |what: &str| format!("{what} of head {s} on {kind}");
+            assert_close(
+                &ours[s * m * n..][..m * n],
+                &product64(a, b, (m, k, n)),
+                1e-6,
+                &at("product"),
+            );
+            // d lhs = W · bᵀ, d rhs = aᵀ · W.
+            let d_a = product64(w, &transpose(b, k, n), (m, n, k));
+            let d_b = product64(&transpose(a, m, k), w, (k, m, n));
+            assert_close(&d_lhs[s * m * k..][..m * k], &d_a, 1e-6, &at("d lhs"));
+            assert_close(&d_rhs[s * k * n..][..k * n], &d_b, 1e-6, &at("d rhs"));
+        }
+    }
+}
+
+#[test]
+fn linear_and_its_gradients_equal_burns_linear_on_every_backend() {
+    use bert::burn::nn::LinearConfig;
+    for (kind, device) in backends() {
+        let device = device.autodiff();
+        let layer = LinearConfig::new(19, 7).init(&device);
+        let x =
+            Tensor::<2>::random([13, 19], Distribution::Normal(0.0, 2.0), &device).require_grad();
+        let weights = Tensor::<2>::random([13, 7], Distribution::Normal(0.0, 1.0), &device);
+        // burn's own Linear, which autodiff differentiates as matmul and add.
+        let run = |ours: bool| {
+            let y = if ours {
+                kernels::linear(&layer, x.clone())
+            } else {
+                layer.forward(x.clone())
+            };
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            let bias = layer.bias.as_ref().expect("a bias");
+            [
+                to_vec(y.inner()),
+                to_vec(x.grad(&grads).expect("dx")),
+                to_vec(layer.weight.val().grad(&grads).expect("dW")),
+                to_vec(bias.val().grad(&grads).expect("db")),
+            ]
+        };
+        let (ours, reference) = (run(true), run(false));
+        for ((what, ours), reference) in ["y", "dx", "dW", "db"].iter().zip(&ours).zip(&reference) {
+            let reference: Vec<f64> = reference.iter().map(|&v| v as f64).collect();
+            assert_close(ours, &reference, 1e-5, &format!("linear {what} on {kind}"));
+        }
+    }
+}

@@ -1,5 +1,6 @@
-//! GELU under autodiff: the forward pass is the inner backend's kernel, and the
-//! backward pass its derivative kernel, instead of burn's element-wise fallback.
+//! The kernels under autodiff: each forward pass is the inner backend's kernel, and
+//! its backward pass the derivative's kernel (or, for the products, the products of
+//! the transposed operands, themselves kernels), instead of burn's decompositions.
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -7,7 +8,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, AutodiffBackend, Backend};
+use burn::backend::{Autodiff, AutodiffBackend, Backend, TensorMetadata};
 
 use super::BertKernels;
 
@@ -130,8 +131,106 @@ impl<B: Backend + BertKernels, C: CheckpointStrategy> BertKernels for Autodiff<B
         }
     }
 
+    fn stacked_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct StackedMatmul;
+
+        impl<B: Backend + BertKernels> Backward<B, 2> for StackedMatmul {
+            /// Both operands: each one's gradient is a product with the other.
+            type State = (FloatTensor<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [lhs_node, rhs_node] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (lhs, rhs) = ops.state;
+                if let Some(node) = rhs_node {
+                    let d_rhs = B::stacked_matmul(transposed::<B>(lhs), grad.clone());
+                    grads.register::<B>(node.id, d_rhs);
+                }
+                if let Some(node) = lhs_node {
+                    grads.register::<B>(node.id, B::stacked_matmul(grad, transposed::<B>(rhs)));
+                }
+            }
+        }
+
+        let nodes = [lhs.node(), rhs.node()];
+        match StackedMatmul.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (lhs, rhs) = (lhs.into_primitive(), rhs.into_primitive());
+                prep.finish((lhs.clone(), rhs.clone()), B::stacked_matmul(lhs, rhs))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::stacked_matmul(
+                lhs.into_primitive(),
+                rhs.into_primitive(),
+            )),
+        }
+    }
+
+    fn biased_matmul(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct BiasedMatmul;
+
+        impl<B: Backend + BertKernels> Backward<B, 3> for BiasedMatmul {
+            /// The input and the weight; the bias's gradient needs neither.
+            type State = (FloatTensor<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [x_node, weight_node, bias_node] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x, weight) = ops.state;
+                if let Some(node) = bias_node {
+                    let width = grad.shape()[1];
+                    let d_bias =
+                        B::float_reshape(B::float_sum_dim(grad.clone(), 0), [width].into());
+                    grads.register::<B>(node.id, d_bias);
+                }
+                if let Some(node) = weight_node {
+                    let d_weight = B::stacked_matmul(transposed::<B>(x), grad.clone());
+                    grads.register::<B>(node.id, d_weight);
+                }
+                if let Some(node) = x_node {
+                    grads.register::<B>(node.id, B::stacked_matmul(grad, transposed::<B>(weight)));
+                }
+            }
+        }
+
+        let nodes = [x.node(), weight.node(), bias.node()];
+        match BiasedMatmul.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (x, weight) = (x.into_primitive(), weight.into_primitive());
+                let y = B::biased_matmul(x.clone(), weight.clone(), bias.into_primitive());
+                prep.finish((x, weight), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::biased_matmul(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+            )),
+        }
+    }
+
     /// A constant: the product `x * mask` is what autodiff tracks.
     fn dropout_mask(x: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
         Self::from_inner(B::dropout_mask(Self::inner(x), keep))
     }
+}
+
+/// A stack of matrices transposed: a view on the CPU, no copy.
+fn transposed<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
+    let rank = t.shape().num_dims();
+    B::float_swap_dims(t, rank - 2, rank - 1)
 }

@@ -91,6 +91,14 @@ pub fn layer_norm_backward<B: Backend>(
     (B::float_mul(centered, inv_std), d_gamma, d_beta)
 }
 
+pub fn biased_matmul<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    bias: FloatTensor<B>,
+) -> FloatTensor<B> {
+    B::float_add(B::float_matmul(x, weight), along_last::<B>(bias, 2))
+}
+
 pub fn dropout_mask<B: Backend>(x: FloatTensor<B>, keep: f64) -> FloatTensor<B> {
     let mask = B::float_random(
         x.shape(),

@@ -1,7 +1,8 @@
 //! The CPU backends' kernels: a tensor's values are taken out (without a copy when the
 //! tensor uniquely owns a contiguous buffer), transformed by the slice kernels of the
 //! sibling modules (`gelu`, `softmax`, `layer_norm`, `dropout`), and handed back. Other
-//! dtypes than f32 take burn's own operations.
+//! dtypes than f32 take burn's own operations. Products read flex tensors in place,
+//! through their strides (`product`); ndarray keeps its own.
 
 use std::future::Future;
 use std::pin::pin;
@@ -13,10 +14,12 @@ use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata};
 use burn::tensor::{DType, Distribution, FloatDType, Shape, TensorData};
+use burn_flex::FlexTensor;
 
 use super::dropout::fill_dropout_mask;
 use super::gelu::{gelu_backward_in_place, gelu_in_place};
 use super::layer_norm::{layer_norm_backward, layer_norm_train};
+use super::product::{Matrices, product};
 use super::softmax::{softmax_backward_in_place, softmax_rows_in_place};
 use super::{BertKernels, composed};
 
@@ -125,8 +128,90 @@ macro_rules! cpu_kernels {
                 fill_dropout_mask(&mut mask, keep, seed_from::<Self>(&device));
                 Self::float_from_data(TensorData::new(mask, shape), &device)
             }
+
+            fn stacked_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+                <Self as CpuProducts>::stacked_matmul(lhs, rhs)
+            }
+
+            fn biased_matmul(
+                x: FloatTensor<Self>,
+                weight: FloatTensor<Self>,
+                bias: FloatTensor<Self>,
+            ) -> FloatTensor<Self> {
+                <Self as CpuProducts>::biased_matmul(x, weight, bias)
+            }
         }
     )*};
+}
+
+/// The products, which only flex exposes the strides for.
+trait CpuProducts: Backend {
+    fn stacked_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_matmul(lhs, rhs)
+    }
+
+    fn biased_matmul(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        composed::biased_matmul::<Self>(x, weight, bias)
+    }
+}
+
+#[allow(deprecated)]
+impl CpuProducts for NdArray {}
+
+impl CpuProducts for Flex {
+    fn stacked_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
+        let shape = lhs.shape();
+        let rank = shape.num_dims();
+        let mut out_shape = rhs.shape();
+        let (Some(a), Some(b)) = (matrices(&lhs), matrices(&rhs)) else {
+            return Self::float_matmul(lhs, rhs);
+        };
+        if shape[..rank - 2] != out_shape[..rank - 2] {
+            return Self::float_matmul(lhs, rhs);
+        }
+        out_shape[rank - 2] = shape[rank - 2];
+        FlexTensor::from_data(TensorData::new(product(&a, &b, None), out_shape))
+    }
+
+    fn biased_matmul(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        let (rows, d_out) = (x.shape()[0], weight.shape()[1]);
+        let bias_values = read::<Self>(bias.clone());
+        match (
+            matrices(&x),
+            matrices(&weight),
+            bias_values.as_slice::<f32>(),
+        ) {
+            (Some(a), Some(w), Ok(bias)) if x.shape().num_dims() == 2 => {
+                let values = product(&a, &w, Some(bias));
+                FlexTensor::from_data(TensorData::new(values, [rows, d_out]))
+            }
+            _ => composed::biased_matmul::<Self>(x, weight, bias),
+        }
+    }
+}
+
+/// A flex tensor's f32 matrices, read in place; `None` for other dtypes and for
+/// negative strides (flipped views), which take burn's own product.
+fn matrices(t: &FlexTensor) -> Option<Matrices<'_>> {
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    let layout = t.layout();
+    let strides = layout
+        .strides()
+        .iter()
+        .map(|&s| usize::try_from(s).ok())
+        .collect::<Option<Vec<_>>>()?;
+    Some(Matrices::from_layout(
+        t.storage::<f32>(),
+        layout.shape().as_slice(),
+        &strides,
+        layout.start_offset(),
+    ))
 }
 
 #[allow(deprecated)]

@@ -9,7 +9,10 @@
 //! - [`layer_norm`]: burn's autodiff records LayerNorm as nine operations, thirteen
 //!   times per forward pass;
 //! - [`dropout`]: burn draws dropout masks one ChaCha sample at a time, on one thread:
-//!   half of a training step's forward pass.
+//!   half of a training step's forward pass;
+//! - [`linear`] and [`matmul`]: burn-flex zeroes every product's output and copies it
+//!   once more to align it, adds a linear layer's bias in a further pass, and copies
+//!   the transposed operands of attention (`product`).
 //!
 //! On the GPU (`Cube`) the trait's default bodies (burn's own operations) run. Under
 //! autodiff the forward passes record the kernels' backward passes as their gradients,
@@ -25,12 +28,13 @@ mod dropout;
 mod gelu;
 mod layer_norm;
 mod math;
+mod product;
 mod reduce;
 mod softmax;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
-use burn::nn::{Dropout, LayerNorm};
+use burn::nn::{Dropout, LayerNorm, Linear};
 use burn::tensor::Tensor;
 
 /// Operations BERT needs that a backend may run faster than their composition.
@@ -104,6 +108,21 @@ pub trait BertKernels: Backend {
     fn dropout_mask(x: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
         composed::dropout_mask::<Self>(x, keep)
     }
+
+    /// `lhs · rhs` over the last two axes; the leading axes, equal in both, stack
+    /// independent products. Either operand may be a transposed view.
+    fn stacked_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_matmul(lhs, rhs)
+    }
+
+    /// `x · W + b` for `x: [rows, d_in]`, `W: [d_in, d_out]` and `b: [d_out]`.
+    fn biased_matmul(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        composed::biased_matmul::<Self>(x, weight, bias)
+    }
 }
 
 #[cfg(feature = "wgpu")]
@@ -145,6 +164,28 @@ pub fn layer_norm<const D: usize>(layer: &LayerNorm, epsilon: f64, x: Tensor<D>)
         layer.gamma.val().into_dispatch(),
         beta.val().into_dispatch(),
         epsilon,
+    ))
+}
+
+/// `lhs · rhs` over the last two axes, both operands with the same leading axes,
+/// differentiable; transposed views (`swap_dims`) are read in place on the CPU.
+pub fn matmul<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as BertKernels>::stacked_matmul(
+        lhs.into_dispatch(),
+        rhs.into_dispatch(),
+    ))
+}
+
+/// `layer.forward(x)` over the rows of `x` as one product, the bias accumulated in
+/// the same pass on the CPU.
+pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    let Some(bias) = &layer.bias else {
+        return layer.forward(x);
+    };
+    Tensor::from_dispatch(<Dispatch as BertKernels>::biased_matmul(
+        x.into_dispatch(),
+        layer.weight.val().into_dispatch(),
+        bias.val().into_dispatch(),
     ))
 }
 
