@@ -31,7 +31,7 @@ macro_rules! cpu_kernels {
                     return Self::gelu(x);
                 }
                 let device = x.device();
-                let mut values = read::<Self>(x);
+                let mut values = <Self as CpuStorage>::read(x);
                 gelu_in_place(f32s(&mut values));
                 Self::float_from_data(values, &device)
             }
@@ -41,8 +41,8 @@ macro_rules! cpu_kernels {
                     return composed::erf_gelu_backward::<Self>(x, grad);
                 }
                 let device = grad.device();
-                let x = read::<Self>(x);
-                let mut grad = read::<Self>(grad);
+                let x = <Self as CpuStorage>::read(x);
+                let mut grad = <Self as CpuStorage>::read(grad);
                 gelu_backward_in_place(f32s_of(&x), f32s(&mut grad));
                 Self::float_from_data(grad, &device)
             }
@@ -52,7 +52,7 @@ macro_rules! cpu_kernels {
                     return composed::softmax_last::<Self>(x);
                 }
                 let (row_len, device) = (last_dim(&x.shape()), x.device());
-                let mut values = read::<Self>(x);
+                let mut values = <Self as CpuStorage>::read(x);
                 softmax_rows_in_place(f32s(&mut values), row_len);
                 Self::float_from_data(values, &device)
             }
@@ -62,8 +62,8 @@ macro_rules! cpu_kernels {
                     return composed::softmax_last_backward::<Self>(output, grad);
                 }
                 let (row_len, device) = (last_dim(&grad.shape()), grad.device());
-                let output = read::<Self>(output);
-                let mut grad = read::<Self>(grad);
+                let output = <Self as CpuStorage>::read(output);
+                let mut grad = <Self as CpuStorage>::read(grad);
                 softmax_backward_in_place(
                     output.as_slice::<f32>().expect("checked to be f32"),
                     f32s(&mut grad),
@@ -82,8 +82,8 @@ macro_rules! cpu_kernels {
                     return composed::layer_norm_train::<Self>(x, gamma, beta, epsilon);
                 }
                 let (shape, device) = (x.shape(), x.device());
-                let mut normalized = read::<Self>(x);
-                let (gamma, beta) = (read::<Self>(gamma), read::<Self>(beta));
+                let mut normalized = <Self as CpuStorage>::read(x);
+                let (gamma, beta) = (<Self as CpuStorage>::read(gamma), <Self as CpuStorage>::read(beta));
                 let (y, inv_std) = layer_norm_train(f32s(&mut normalized), f32s_of(&gamma), f32s_of(&beta), epsilon);
                 let mut row_shape = shape.clone();
                 let last = row_shape.num_dims() - 1;
@@ -106,9 +106,9 @@ macro_rules! cpu_kernels {
                 }
                 let device = grad.device();
                 let width = last_dim(&gamma.shape());
-                let mut grad = read::<Self>(grad);
+                let mut grad = <Self as CpuStorage>::read(grad);
                 let (normalized, inv_std, gamma) =
-                    (read::<Self>(normalized), read::<Self>(inv_std), read::<Self>(gamma));
+                    (<Self as CpuStorage>::read(normalized), <Self as CpuStorage>::read(inv_std), <Self as CpuStorage>::read(gamma));
                 let (d_gamma, d_beta) = layer_norm_backward(
                     f32s(&mut grad),
                     f32s_of(&normalized),
@@ -130,7 +130,7 @@ macro_rules! cpu_kernels {
             }
 
             fn stacked_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-                <Self as CpuProducts>::stacked_matmul(lhs, rhs)
+                <Self as CpuStorage>::stacked_matmul(lhs, rhs)
             }
 
             fn biased_matmul(
@@ -138,14 +138,28 @@ macro_rules! cpu_kernels {
                 weight: FloatTensor<Self>,
                 bias: FloatTensor<Self>,
             ) -> FloatTensor<Self> {
-                <Self as CpuProducts>::biased_matmul(x, weight, bias)
+                <Self as CpuStorage>::biased_matmul(x, weight, bias)
             }
         }
     )*};
 }
 
-/// The products, which only flex exposes the strides for.
-trait CpuProducts: Backend {
+/// What the kernels need of a CPU backend beyond `Backend`: a tensor's values, and
+/// products. flex lets both work on its buffers directly; ndarray takes burn's ways.
+trait CpuStorage: Backend {
+    /// The values of a tensor, contiguous. CPU backends answer reads at once, so the
+    /// future is polled here rather than handed to an executor.
+    fn read(x: FloatTensor<Self>) -> TensorData {
+        let mut read = pin!(Self::float_into_data(x));
+        let mut context = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(result) = read.as_mut().poll(&mut context) {
+                return result.expect("a CPU tensor can always be read");
+            }
+            std::thread::yield_now();
+        }
+    }
+
     fn stacked_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::float_matmul(lhs, rhs)
     }
@@ -160,9 +174,22 @@ trait CpuProducts: Backend {
 }
 
 #[allow(deprecated)]
-impl CpuProducts for NdArray {}
+impl CpuStorage for NdArray {}
 
-impl CpuProducts for Flex {
+impl CpuStorage for Flex {
+    /// A buffer the tensor owns alone is taken as it is; a shared one (an input that
+    /// autodiff keeps for the backward pass) is copied once. burn-flex's own read
+    /// copies it twice: out of the tensor, then again to align the copy.
+    fn read(x: FlexTensor) -> TensorData {
+        let layout = x.layout();
+        if x.is_unique() || x.dtype() != DType::F32 || !layout.is_contiguous() {
+            return x.into_data();
+        }
+        let start = layout.start_offset();
+        let values = x.storage::<f32>()[start..start + layout.num_elements()].to_vec();
+        TensorData::new(values, layout.shape().clone())
+    }
+
     fn stacked_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
         let shape = lhs.shape();
         let rank = shape.num_dims();
@@ -179,7 +206,7 @@ impl CpuProducts for Flex {
 
     fn biased_matmul(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         let (rows, d_out) = (x.shape()[0], weight.shape()[1]);
-        let bias_values = read::<Self>(bias.clone());
+        let bias_values = <Self as CpuStorage>::read(bias.clone());
         match (
             matrices(&x),
             matrices(&weight),
@@ -221,23 +248,10 @@ mod ndarray {
 }
 cpu_kernels!(Flex);
 
-/// The values of a CPU tensor, contiguous. CPU backends answer reads at once, so the
-/// future is polled here rather than handed to an executor.
-fn read<B: Backend>(x: FloatTensor<B>) -> TensorData {
-    let mut read = pin!(B::float_into_data(x));
-    let mut context = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(result) = read.as_mut().poll(&mut context) {
-            return result.expect("a CPU tensor can always be read");
-        }
-        std::thread::yield_now();
-    }
-}
-
 /// 64 bits from the backend's own generator, so that seeding the device decides the
 /// masks as it decides every other random tensor.
-fn seed_from<B: Backend>(device: &B::Device) -> u64 {
-    let draws = read::<B>(B::float_random(
+fn seed_from<B: CpuStorage>(device: &B::Device) -> u64 {
+    let draws = B::read(B::float_random(
         [2].into(),
         Distribution::Uniform(0.0, 1.0),
         device,

@@ -88,7 +88,7 @@ pub fn product(lhs: &Matrices, rhs: &Matrices, base: Option<&[f32]>) -> Vec<f32>
     let len = stack * m * n;
     if k == 0 || len == 0 {
         return match base {
-            Some(row) => row.repeat(stack * m),
+            Some(row) => repeated(row, stack * m),
             None => vec![0.0; len],
         };
     }
@@ -148,6 +148,24 @@ pub fn product(lhs: &Matrices, rhs: &Matrices, base: Option<&[f32]>) -> Vec<f32>
         // block (k > 0 here), so all `len` elements are initialised.
         unsafe { out.set_len(len) };
     }
+    out
+}
+
+/// `row` repeated `count` times, written on every core.
+fn repeated(row: &[f32], count: usize) -> Vec<f32> {
+    const ROWS_PER_TASK: usize = 64;
+    let len = row.len() * count;
+    let mut out = Vec::with_capacity(len);
+    // Each chunk starts at a multiple of the row's length, so cycling the row fills it.
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(row.len().max(1) * ROWS_PER_TASK)
+        .for_each(|chunk| {
+            for (slot, &x) in chunk.iter_mut().zip(row.iter().cycle()) {
+                slot.write(x);
+            }
+        });
+    // SAFETY: the chunks cover the `len` reserved elements and each was written.
+    unsafe { out.set_len(len) };
     out
 }
 
