@@ -31,7 +31,7 @@ macro_rules! cpu_kernels {
                     return Self::gelu(x);
                 }
                 let device = x.device();
-                let mut values = <Self as CpuStorage>::read(x);
+                let mut values = Self::read(x);
                 gelu_in_place(f32s(&mut values));
                 Self::float_from_data(values, &device)
             }
@@ -41,8 +41,8 @@ macro_rules! cpu_kernels {
                     return composed::erf_gelu_backward::<Self>(x, grad);
                 }
                 let device = grad.device();
-                let x = <Self as CpuStorage>::read(x);
-                let mut grad = <Self as CpuStorage>::read(grad);
+                let x = Self::read(x);
+                let mut grad = Self::read(grad);
                 gelu_backward_in_place(f32s_of(&x), f32s(&mut grad));
                 Self::float_from_data(grad, &device)
             }
@@ -52,7 +52,7 @@ macro_rules! cpu_kernels {
                     return composed::softmax_last::<Self>(x);
                 }
                 let (row_len, device) = (last_dim(&x.shape()), x.device());
-                let mut values = <Self as CpuStorage>::read(x);
+                let mut values = Self::read(x);
                 softmax_rows_in_place(f32s(&mut values), row_len);
                 Self::float_from_data(values, &device)
             }
@@ -62,8 +62,8 @@ macro_rules! cpu_kernels {
                     return composed::softmax_last_backward::<Self>(output, grad);
                 }
                 let (row_len, device) = (last_dim(&grad.shape()), grad.device());
-                let output = <Self as CpuStorage>::read(output);
-                let mut grad = <Self as CpuStorage>::read(grad);
+                let output = Self::read(output);
+                let mut grad = Self::read(grad);
                 softmax_backward_in_place(
                     output.as_slice::<f32>().expect("checked to be f32"),
                     f32s(&mut grad),
@@ -82,8 +82,8 @@ macro_rules! cpu_kernels {
                     return composed::layer_norm_train::<Self>(x, gamma, beta, epsilon);
                 }
                 let (shape, device) = (x.shape(), x.device());
-                let mut normalized = <Self as CpuStorage>::read(x);
-                let (gamma, beta) = (<Self as CpuStorage>::read(gamma), <Self as CpuStorage>::read(beta));
+                let mut normalized = Self::read(x);
+                let (gamma, beta) = (Self::read(gamma), Self::read(beta));
                 let (y, inv_std) = layer_norm_train(f32s(&mut normalized), f32s_of(&gamma), f32s_of(&beta), epsilon);
                 let mut row_shape = shape.clone();
                 let last = row_shape.num_dims() - 1;
@@ -106,9 +106,9 @@ macro_rules! cpu_kernels {
                 }
                 let device = grad.device();
                 let width = last_dim(&gamma.shape());
-                let mut grad = <Self as CpuStorage>::read(grad);
+                let mut grad = Self::read(grad);
                 let (normalized, inv_std, gamma) =
-                    (<Self as CpuStorage>::read(normalized), <Self as CpuStorage>::read(inv_std), <Self as CpuStorage>::read(gamma));
+                    (Self::read(normalized), Self::read(inv_std), Self::read(gamma));
                 let (d_gamma, d_beta) = layer_norm_backward(
                     f32s(&mut grad),
                     f32s_of(&normalized),
@@ -206,7 +206,7 @@ impl CpuStorage for Flex {
 
     fn biased_matmul(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         let (rows, d_out) = (x.shape()[0], weight.shape()[1]);
-        let bias_values = <Self as CpuStorage>::read(bias.clone());
+        let bias_values = Self::read(bias.clone());
         match (
             matrices(&x),
             matrices(&weight),
