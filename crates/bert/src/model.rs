@@ -13,7 +13,7 @@ use burn::nn::{
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
-use crate::kernels::{self, dropout, gelu, layer_norm, matmul, softmax};
+use crate::kernels::{self, dropout, gelu, layer_norm, masked_softmax, matmul};
 use crate::{BertConfig, BertInput, HiddenAct};
 
 /// A BERT encoder: token ids in, one contextual vector per token out.
@@ -226,8 +226,8 @@ impl BertLayer {
         }
     }
 
-    /// `hidden`: `[batch, seq, hidden]`; `bias`: the additive attention mask.
-    pub fn forward(&self, hidden: Tensor<3>, bias: &Tensor<4>) -> Tensor<3> {
+    /// `hidden`: `[batch, seq, hidden]`; `bias`: the additive attention mask, `[batch, seq]`.
+    pub fn forward(&self, hidden: Tensor<3>, bias: &Tensor<2>) -> Tensor<3> {
         let context = self.attention.self_attention.forward(hidden.clone(), bias);
         let attended = self.attention.output.forward(context, hidden);
         let expanded = self.intermediate.forward(attended.clone());
@@ -267,7 +267,7 @@ impl BertSelfAttention {
     }
 
     /// `softmax(Q Kᵀ / √d + bias) V` for every head, heads concatenated again.
-    pub fn forward(&self, hidden: Tensor<3>, bias: &Tensor<4>) -> Tensor<3> {
+    pub fn forward(&self, hidden: Tensor<3>, bias: &Tensor<2>) -> Tensor<3> {
         let [batch, seq_len, width] = hidden.dims();
         let heads = |t: Tensor<3>| {
             t.reshape([batch, seq_len, self.num_heads, self.head_dim])
@@ -280,8 +280,8 @@ impl BertSelfAttention {
         let key = heads(dense(&self.key, hidden.clone()));
         let value = heads(dense(&self.value, hidden));
 
-        let scores = matmul(query, key.swap_dims(2, 3)) + bias.clone();
-        let probs = dropout(&self.dropout, softmax(scores));
+        let scores = matmul(query, key.swap_dims(2, 3));
+        let probs = dropout(&self.dropout, masked_softmax(scores, bias.clone()));
         matmul(probs, value)
             .swap_dims(1, 2)
             .reshape([batch, seq_len, width])
@@ -371,13 +371,11 @@ impl BertPooler {
     }
 }
 
-/// Turns the padding mask `[batch, seq]` (true = padding) into an additive bias
-/// `[batch, 1, 1, seq]` broadcast over heads and query positions. A large finite
+/// Turns the padding mask `[batch, seq]` (true = padding) into an additive bias over
+/// the keys, `[batch, seq]`, the same for every head and query position. A large finite
 /// negative value, as in Hugging Face, keeps softmax free of `inf - inf`.
-fn attention_bias(padding: Tensor<2, Bool>) -> Tensor<4> {
-    let [batch, seq_len] = padding.dims();
-    let mask = padding.reshape([batch, 1, 1, seq_len]);
-    Tensor::<4>::zeros([batch, 1, 1, seq_len], &mask.device()).mask_fill(mask, f32::MIN)
+fn attention_bias(padding: Tensor<2, Bool>) -> Tensor<2> {
+    Tensor::<2>::zeros(padding.dims(), &padding.device()).mask_fill(padding, f32::MIN)
 }
 
 /// A linear layer over every position at once: batch and sequence folded into the

@@ -121,66 +121,116 @@ fn gelu_agrees_with_burns_forward() {
     }
 }
 
-/// Attention-like scores, `[2, 3, 5, 7]`, with the last two keys of every row masked
-/// by the additive bias BERT uses (f32::MIN).
-fn masked_scores(device: &Device) -> Tensor<4> {
+/// Attention-like scores, `[2, 3, 5, 7]` (2 sequences, 3 heads, 5 queries, 7 keys), and
+/// the additive key bias BERT uses (f32::MIN on padding): the last two keys of the first
+/// sequence, the last key of the second, so that each row must find its own sequence's.
+fn scores_and_key_bias(device: &Device) -> (Tensor<4>, Tensor<2>) {
     let scores = Tensor::<4>::random([2, 3, 5, 7], Distribution::Normal(0.0, 4.0), device);
-    let mask =
-        Tensor::<4>::from_floats([[[[0.0, 0.0, 0.0, 0.0, 0.0, f32::MIN, f32::MIN]]]], device);
-    scores + mask
+    let m = f32::MIN;
+    let bias = Tensor::<2>::from_floats(
+        [
+            [0.0, 0.0, 0.0, 0.0, 0.0, m, m],
+            [0.5, -1.0, 0.0, 2.0, 0.0, 0.0, m],
+        ],
+        device,
+    );
+    (scores, bias)
 }
 
-/// Softmax of one row in f64.
-fn softmax64(row: &[f32]) -> Vec<f64> {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let exps: Vec<f64> = row.iter().map(|&x| (x as f64 - max).exp()).collect();
+/// The padded keys of [`scores_and_key_bias`]'s sequences.
+const PADDED_KEYS: [usize; 2] = [2, 1];
+
+/// Rows per sequence of [`scores_and_key_bias`]: heads × queries.
+const ROWS_PER_SEQUENCE: usize = 3 * 5;
+
+/// Softmax of one row plus its bias, in f64.
+fn softmax64(row: &[f32], bias: &[f32]) -> Vec<f64> {
+    let row: Vec<f64> = row
+        .iter()
+        .zip(bias)
+        .map(|(&x, &b)| x as f64 + b as f64)
+        .collect();
+    let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exps: Vec<f64> = row.iter().map(|&x| (x - max).exp()).collect();
     let sum: f64 = exps.iter().sum();
     exps.iter().map(|e| e / sum).collect()
 }
 
-#[test]
-fn softmax_is_the_normalised_exponential_on_every_backend() {
-    for (kind, device) in backends() {
-        let x = masked_scores(&device);
-        let reference: Vec<f64> = to_vec(x.clone()).chunks(7).flat_map(softmax64).collect();
-        let ours = to_vec(kernels::softmax(x));
-        assert_close(&ours, &reference, 1e-6, &format!("softmax on {kind}"));
-        let masked_weights = ours.chunks(7).flat_map(|row| &row[5..]);
-        assert!(
-            masked_weights.into_iter().all(|&w| w == 0.0),
-            "masked keys get exactly zero weight on {kind}"
-        );
-    }
+/// Each score row with the bias row of its sequence.
+fn rows_with_bias<'a>(
+    scores: &'a [f32],
+    bias: &'a [f32],
+) -> impl Iterator<Item = (usize, &'a [f32], &'a [f32])> {
+    scores.chunks(7).enumerate().map(move |(r, row)| {
+        let sequence = r / ROWS_PER_SEQUENCE;
+        (sequence, row, &bias[sequence * 7..][..7])
+    })
 }
 
 #[test]
-fn softmax_gradient_is_the_exact_derivative_on_every_backend() {
+fn masked_softmax_is_the_normalised_exponential_of_the_biased_scores_on_every_backend() {
     for (kind, device) in backends() {
-        let device = device.autodiff();
-        let x = masked_scores(&device).require_grad();
-        let weights = Tensor::<4>::random(x.dims(), Distribution::Normal(0.0, 1.0), &device);
-        let grads = (kernels::softmax(x.clone()) * weights.clone())
-            .sum()
-            .backward();
-        let ours = to_vec(x.grad(&grads).expect("x requires a gradient"));
-        // d/dx_i Σ_j w_j p_j = p_i (w_i − Σ_j w_j p_j), row by row.
-        let reference: Vec<f64> = to_vec(x.inner())
-            .chunks(7)
-            .zip(to_vec(weights.inner()).chunks(7))
-            .flat_map(|(row, w)| {
-                let p = softmax64(row);
-                let dot: f64 = p.iter().zip(w).map(|(p, &w)| p * w as f64).sum();
-                p.iter()
-                    .zip(w)
-                    .map(|(p, &w)| p * (w as f64 - dot))
-                    .collect::<Vec<_>>()
-            })
+        let (scores, bias) = scores_and_key_bias(&device);
+        let (values, bias_values) = (to_vec(scores.clone()), to_vec(bias.clone()));
+        let reference: Vec<f64> = rows_with_bias(&values, &bias_values)
+            .flat_map(|(_, row, bias)| softmax64(row, bias))
             .collect();
+        let ours = to_vec(kernels::masked_softmax(scores, bias));
         assert_close(
             &ours,
             &reference,
             1e-6,
-            &format!("softmax gradient on {kind}"),
+            &format!("masked softmax on {kind}"),
+        );
+        for (r, row) in ours.chunks(7).enumerate() {
+            let padded = PADDED_KEYS[r / ROWS_PER_SEQUENCE];
+            assert!(
+                row[7 - padded..].iter().all(|&w| w == 0.0),
+                "masked keys get exactly zero weight on {kind} (row {r}: {row:?})"
+            );
+        }
+    }
+}
+
+#[test]
+fn masked_softmax_gradients_are_the_exact_derivatives_on_every_backend() {
+    for (kind, device) in backends() {
+        let device = device.autodiff();
+        let (scores, bias) = scores_and_key_bias(&device);
+        let (scores, bias) = (scores.require_grad(), bias.require_grad());
+        let weights = Tensor::<4>::random(scores.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let grads = (kernels::masked_softmax(scores.clone(), bias.clone()) * weights.clone())
+            .sum()
+            .backward();
+        let ours = to_vec(scores.grad(&grads).expect("the scores require a gradient"));
+        let ours_bias = to_vec(bias.grad(&grads).expect("the bias requires a gradient"));
+        // d/dx_i Σ_j w_j p_j = p_i (w_i − Σ_j w_j p_j), row by row; a bias entry was added
+        // to every row of its sequence, so its gradient is the sum over those rows.
+        let (values, bias_values) = (to_vec(scores.inner()), to_vec(bias.inner()));
+        let mut reference = Vec::new();
+        let mut reference_bias = vec![0.0; 2 * 7];
+        for ((sequence, row, bias), w) in
+            rows_with_bias(&values, &bias_values).zip(to_vec(weights.inner()).chunks(7))
+        {
+            let p = softmax64(row, bias);
+            let dot: f64 = p.iter().zip(w).map(|(p, &w)| p * w as f64).sum();
+            for (j, (p, &w)) in p.iter().zip(w).enumerate() {
+                let d = p * (w as f64 - dot);
+                reference.push(d);
+                reference_bias[sequence * 7 + j] += d;
+            }
+        }
+        assert_close(
+            &ours,
+            &reference,
+            1e-6,
+            &format!("masked softmax d scores on {kind}"),
+        );
+        assert_close(
+            &ours_bias,
+            &reference_bias,
+            1e-5,
+            &format!("masked softmax d bias on {kind}"),
         );
     }
 }

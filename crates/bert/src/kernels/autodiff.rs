@@ -43,37 +43,48 @@ impl<B: Backend + BertKernels, C: CheckpointStrategy> BertKernels for Autodiff<B
         }
     }
 
-    fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn masked_softmax(scores: FloatTensor<Self>, key_bias: FloatTensor<Self>) -> FloatTensor<Self> {
         #[derive(Debug)]
-        struct SoftmaxLast;
+        struct MaskedSoftmax;
 
-        impl<B: Backend + BertKernels> Backward<B, 1> for SoftmaxLast {
+        impl<B: Backend + BertKernels> Backward<B, 2> for MaskedSoftmax {
             /// The output, all the derivative needs.
             type State = FloatTensor<B>;
 
             fn backward(
                 self,
-                ops: Ops<Self::State, 1>,
+                ops: Ops<Self::State, 2>,
                 grads: &mut Gradients,
                 _checkpointer: &mut Checkpointer,
             ) {
-                let output = ops.state;
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    B::softmax_last_backward(output, grad)
-                });
+                let [scores_node, bias_node] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let d_scores = B::softmax_last_backward(ops.state, grad);
+                if let Some(node) = bias_node {
+                    // Each bias entry was added to every row of its sequence.
+                    let shape = d_scores.shape();
+                    let keys = shape[shape.num_dims() - 1];
+                    let rows = [shape[0], shape.num_elements() / shape[0] / keys, keys];
+                    let summed =
+                        B::float_sum_dim(B::float_reshape(d_scores.clone(), rows.into()), 1);
+                    grads.register::<B>(node.id, B::float_reshape(summed, [shape[0], keys].into()));
+                }
+                if let Some(node) = scores_node {
+                    grads.register::<B>(node.id, d_scores);
+                }
             }
         }
 
-        match SoftmaxLast
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
+        let nodes = [scores.node(), key_bias.node()];
+        match MaskedSoftmax.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let output = B::softmax_last(x.into_primitive());
+                let output = B::masked_softmax(scores.into_primitive(), key_bias.into_primitive());
                 prep.finish(output.clone(), output)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::softmax_last(x.into_primitive())),
+            OpsKind::UnTracked(prep) => prep.finish(B::masked_softmax(
+                scores.into_primitive(),
+                key_bias.into_primitive(),
+            )),
         }
     }
 

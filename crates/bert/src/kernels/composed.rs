@@ -24,9 +24,17 @@ pub fn erf_gelu_backward<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>) ->
     B::float_mul(slope, grad)
 }
 
-pub fn softmax_last<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
-    let last = x.shape().num_dims() - 1;
-    B::softmax(x, last)
+pub fn masked_softmax<B: Backend>(
+    scores: FloatTensor<B>,
+    key_bias: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let shape = scores.shape();
+    let rank = shape.num_dims();
+    let mut bias_dims = vec![1; rank];
+    bias_dims[0] = shape[0];
+    bias_dims[rank - 1] = shape[rank - 1];
+    let biased = B::float_add(scores, B::float_reshape(key_bias, bias_dims.into()));
+    B::softmax(biased, rank - 1)
 }
 
 pub fn softmax_last_backward<B: Backend>(

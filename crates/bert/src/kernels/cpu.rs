@@ -20,7 +20,7 @@ use super::dropout::fill_dropout_mask;
 use super::gelu::{gelu_backward_in_place, gelu_in_place};
 use super::layer_norm::{layer_norm_backward, layer_norm_train};
 use super::product::{Matrices, product};
-use super::softmax::{softmax_backward_in_place, softmax_rows_in_place};
+use super::softmax::{masked_softmax_rows_in_place, softmax_backward_in_place};
 use super::{BertKernels, composed};
 
 macro_rules! cpu_kernels {
@@ -47,13 +47,14 @@ macro_rules! cpu_kernels {
                 Self::float_from_data(grad, &device)
             }
 
-            fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
-                if x.dtype() != DType::F32 {
-                    return composed::softmax_last::<Self>(x);
+            fn masked_softmax(scores: FloatTensor<Self>, key_bias: FloatTensor<Self>) -> FloatTensor<Self> {
+                if scores.dtype() != DType::F32 || key_bias.dtype() != DType::F32 {
+                    return composed::masked_softmax::<Self>(scores, key_bias);
                 }
-                let (row_len, device) = (last_dim(&x.shape()), x.device());
-                let mut values = Self::read(x);
-                softmax_rows_in_place(f32s(&mut values), row_len);
+                let (row_len, device) = (last_dim(&scores.shape()), scores.device());
+                let bias = Self::read(key_bias);
+                let mut values = Self::read(scores);
+                masked_softmax_rows_in_place(f32s(&mut values), row_len, f32s_of(&bias));
                 Self::float_from_data(values, &device)
             }
 

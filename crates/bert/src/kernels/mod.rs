@@ -4,8 +4,9 @@
 //! Each one is measured, not guessed (MiniLM, 32 × 128 tokens, 2 cores):
 //! - [`gelu`]: burn's CPU backends evaluate erf element by element on one thread:
 //!   half of the encoder's forward time;
-//! - [`softmax`]: burn's autodiff records softmax as five operations and their five
-//!   backward passes, each over the whole attention-score tensor, on one thread;
+//! - [`masked_softmax`]: burn's autodiff records softmax as five operations and their
+//!   five backward passes, each over the whole attention-score tensor, on one thread,
+//!   after one more pass to add the padding mask;
 //! - [`layer_norm`]: burn's autodiff records LayerNorm as nine operations, thirteen
 //!   times per forward pass;
 //! - [`dropout`]: burn draws dropout masks one ChaCha sample at a time, on one thread:
@@ -56,12 +57,15 @@ pub trait BertKernels: Backend {
         composed::erf_gelu_backward::<Self>(x, grad)
     }
 
-    /// Softmax over the last axis.
-    fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        composed::softmax_last::<Self>(x)
+    /// Softmax over the last axis of `scores + key_bias`, `scores` shaped
+    /// `[batch, …, keys]` and `key_bias` `[batch, keys]` (the same for every row of a
+    /// sequence: attention's padding mask).
+    fn masked_softmax(scores: FloatTensor<Self>, key_bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        composed::masked_softmax::<Self>(scores, key_bias)
     }
 
-    /// The gradient of [`softmax_last`](Self::softmax_last) given its output `p`:
+    /// The gradient of [`masked_softmax`](Self::masked_softmax) with respect to its scores,
+    /// given its output `p`:
     /// `p ⊙ (grad − Σ grad ⊙ p)`, the sum over the last axis.
     fn softmax_last_backward(
         output: FloatTensor<Self>,
@@ -143,9 +147,13 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     x * mask
 }
 
-/// Softmax over the last axis, differentiable, on whatever device `x` lives.
-pub fn softmax<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    Tensor::from_dispatch(<Dispatch as BertKernels>::softmax_last(x.into_dispatch()))
+/// Softmax over the last axis of `scores + key_bias` (`key_bias`: `[batch, keys]`, the
+/// same for every row of a sequence), differentiable, on whatever device `scores` lives.
+pub fn masked_softmax<const D: usize>(scores: Tensor<D>, key_bias: Tensor<2>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as BertKernels>::masked_softmax(
+        scores.into_dispatch(),
+        key_bias.into_dispatch(),
+    ))
 }
 
 /// `layer.forward(x)` for a LayerNorm with a bias and the given `epsilon` (burn keeps

@@ -4,7 +4,9 @@
 //! it decomposes into (max, subtract, exp, sum, divide), each a pass over the
 //! attention scores, and their five backward passes, all on one thread. Here the
 //! forward pass is one pass per row, and the backward pass needs only the output:
-//! `dx = p ⊙ (g − Σ g ⊙ p)`.
+//! `dx = p ⊙ (g − Σ g ⊙ p)`. Attention's padding bias is added to each row as it is
+//! normalised, while the row is in cache, instead of in a pass of its own over all the
+//! scores.
 
 use rayon::prelude::*;
 
@@ -15,20 +17,40 @@ use super::reduce::{dot, lanes, sum};
 /// several go together.
 const ROWS_PER_TASK: usize = 64;
 
-/// `row ← exp(row − max row) / Σ exp(row − max row)` for each `row_len`-long row.
-pub fn softmax_rows_in_place(values: &mut [f32], row_len: usize) {
+/// `row ← softmax(row + bias_s)` for each `row_len`-long row, where `bias` holds one
+/// `row_len`-long row per sequence `s` and the rows of a sequence (its heads' queries)
+/// are consecutive: `values` is `[sequences, rows per sequence, row_len]`.
+pub fn masked_softmax_rows_in_place(values: &mut [f32], row_len: usize, bias: &[f32]) {
     assert!(
         row_len > 0 && values.len() % row_len == 0,
         "softmax: ragged rows"
     );
+    assert!(
+        !bias.is_empty() && bias.len() % row_len == 0 && values.len() % bias.len() == 0,
+        "softmax: the bias must hold one row per sequence"
+    );
+    let rows_per_sequence = values.len() / bias.len();
     values
         .par_chunks_mut(row_len * ROWS_PER_TASK)
-        .for_each(|rows| softmax_rows(rows, row_len));
+        .enumerate()
+        .for_each(|(task, rows)| {
+            let first_row = task * ROWS_PER_TASK;
+            softmax_rows(rows, row_len, bias, first_row, rows_per_sequence);
+        });
 }
 
 vectorised! {
-    fn softmax_rows(rows: &mut [f32], row_len: usize) {
-        for row in rows.chunks_exact_mut(row_len) {
+    fn softmax_rows(
+        rows: &mut [f32],
+        row_len: usize,
+        bias: &[f32],
+        first_row: usize,
+        rows_per_sequence: usize,
+    ) {
+        for (i, row) in rows.chunks_exact_mut(row_len).enumerate() {
+            let sequence = (first_row + i) / rows_per_sequence;
+            let bias = &bias[sequence * row_len..][..row_len];
+            row.iter_mut().zip(bias).for_each(|(x, b)| *x += b);
             let max = lanes(row, f32::NEG_INFINITY, f32::max);
             row.iter_mut().for_each(|x| *x = exp(*x - max));
             let scale = 1.0 / sum(row);
