@@ -22,11 +22,11 @@ const ROWS_PER_TASK: usize = 64;
 /// are consecutive: `values` is `[sequences, rows per sequence, row_len]`.
 pub fn masked_softmax_rows_in_place(values: &mut [f32], row_len: usize, bias: &[f32]) {
     assert!(
-        row_len > 0 && values.len() % row_len == 0,
+        row_len > 0 && values.len().is_multiple_of(row_len),
         "softmax: ragged rows"
     );
     assert!(
-        !bias.is_empty() && bias.len() % row_len == 0 && values.len() % bias.len() == 0,
+        !bias.is_empty() && bias.len().is_multiple_of(row_len) && values.len().is_multiple_of(bias.len()),
         "softmax: the bias must hold one row per sequence"
     );
     let rows_per_sequence = values.len() / bias.len();
@@ -67,7 +67,7 @@ pub fn softmax_backward_in_place(output: &[f32], grad: &mut [f32], row_len: usiz
         "softmax backward: output and gradient differ in length"
     );
     assert!(
-        row_len > 0 && grad.len() % row_len == 0,
+        row_len > 0 && grad.len().is_multiple_of(row_len),
         "softmax backward: ragged rows"
     );
     let task = row_len * ROWS_PER_TASK;
