@@ -23,8 +23,9 @@ use super::product::{Matrices, product};
 use super::softmax::{masked_softmax_rows_in_place, softmax_backward_in_place};
 use super::{BertKernels, composed};
 
+/// The kernels of a CPU backend, with the items given in braces (its products) added.
 macro_rules! cpu_kernels {
-    ($($backend:ty),*) => {$(
+    ($($backend:ty { $($products:item)* })*) => {$(
         impl BertKernels for $backend {
             fn erf_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
                 if x.dtype() != DType::F32 {
@@ -130,23 +131,13 @@ macro_rules! cpu_kernels {
                 Self::float_from_data(TensorData::new(mask, shape), &device)
             }
 
-            fn stacked_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-                <Self as CpuStorage>::stacked_matmul(lhs, rhs)
-            }
-
-            fn biased_matmul(
-                x: FloatTensor<Self>,
-                weight: FloatTensor<Self>,
-                bias: FloatTensor<Self>,
-            ) -> FloatTensor<Self> {
-                <Self as CpuStorage>::biased_matmul(x, weight, bias)
-            }
+            $($products)*
         }
     )*};
 }
 
-/// What the kernels need of a CPU backend beyond `Backend`: a tensor's values, and
-/// products. flex lets both work on its buffers directly; ndarray takes burn's ways.
+/// How the kernels read a CPU tensor's values: flex's buffers can be taken with fewer
+/// copies than burn's own read makes.
 trait CpuStorage: Backend {
     /// The values of a tensor, contiguous. CPU backends answer reads at once, so the
     /// future is polled here rather than handed to an executor.
@@ -159,18 +150,6 @@ trait CpuStorage: Backend {
             }
             std::thread::yield_now();
         }
-    }
-
-    fn stacked_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        Self::float_matmul(lhs, rhs)
-    }
-
-    fn biased_matmul(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
-        composed::biased_matmul::<Self>(x, weight, bias)
     }
 }
 
@@ -190,35 +169,36 @@ impl CpuStorage for Flex {
         let values = x.storage::<f32>()[start..start + layout.num_elements()].to_vec();
         TensorData::new(values, layout.shape().clone())
     }
+}
 
-    fn stacked_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
-        let shape = lhs.shape();
-        let rank = shape.num_dims();
-        let mut out_shape = rhs.shape();
-        let (Some(a), Some(b)) = (matrices(&lhs), matrices(&rhs)) else {
-            return Self::float_matmul(lhs, rhs);
-        };
-        if shape[..rank - 2] != out_shape[..rank - 2] {
-            return Self::float_matmul(lhs, rhs);
-        }
-        out_shape[rank - 2] = shape[rank - 2];
-        FlexTensor::from_data(TensorData::new(product(&a, &b, None), out_shape))
+/// flex's products: read in place through the operands' strides, written once.
+fn flex_stacked_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
+    let shape = lhs.shape();
+    let rank = shape.num_dims();
+    let mut out_shape = rhs.shape();
+    let (Some(a), Some(b)) = (matrices(&lhs), matrices(&rhs)) else {
+        return Flex::float_matmul(lhs, rhs);
+    };
+    if shape[..rank - 2] != out_shape[..rank - 2] {
+        return Flex::float_matmul(lhs, rhs);
     }
+    out_shape[rank - 2] = shape[rank - 2];
+    FlexTensor::from_data(TensorData::new(product(&a, &b, None), out_shape))
+}
 
-    fn biased_matmul(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
-        let (rows, d_out) = (x.shape()[0], weight.shape()[1]);
-        let bias_values = Self::read(bias.clone());
-        match (
-            matrices(&x),
-            matrices(&weight),
-            bias_values.as_slice::<f32>(),
-        ) {
-            (Some(a), Some(w), Ok(bias)) if x.shape().num_dims() == 2 => {
-                let values = product(&a, &w, Some(bias));
-                FlexTensor::from_data(TensorData::new(values, [rows, d_out]))
-            }
-            _ => composed::biased_matmul::<Self>(x, weight, bias),
+fn flex_biased_matmul(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+    let (rows, d_out) = (x.shape()[0], weight.shape()[1]);
+    let bias_values = Flex::read(bias.clone());
+    match (
+        matrices(&x),
+        matrices(&weight),
+        bias_values.as_slice::<f32>(),
+    ) {
+        (Some(a), Some(w), Ok(bias)) if x.shape().num_dims() == 2 => {
+            let values = product(&a, &w, Some(bias));
+            FlexTensor::from_data(TensorData::new(values, [rows, d_out]))
         }
+        _ => composed::biased_matmul::<Flex>(x, weight, bias),
     }
 }
 
@@ -245,9 +225,22 @@ fn matrices(t: &FlexTensor) -> Option<Matrices<'_>> {
 #[allow(deprecated)]
 mod ndarray {
     use super::*;
-    cpu_kernels!(NdArray);
+    // ndarray keeps burn's products (the trait's defaults).
+    cpu_kernels!(NdArray {});
 }
-cpu_kernels!(Flex);
+cpu_kernels!(Flex {
+    fn stacked_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        flex_stacked_matmul(lhs, rhs)
+    }
+
+    fn biased_matmul(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        flex_biased_matmul(x, weight, bias)
+    }
+});
 
 /// 64 bits from the backend's own generator, so that seeding the device decides the
 /// masks as it decides every other random tensor.

@@ -24,7 +24,10 @@ pub fn layer_norm_train(
     epsilon: f64,
 ) -> (Vec<f32>, Vec<f32>) {
     let width = gamma.len();
-    assert!(width > 0 && x.len().is_multiple_of(width), "layer norm: ragged rows");
+    assert!(
+        width > 0 && x.len().is_multiple_of(width),
+        "layer norm: ragged rows"
+    );
     let mut y = vec![0.0f32; x.len()];
     let mut inv_std = vec![0.0f32; x.len() / width];
     x.par_chunks_mut(width * ROWS_PER_TASK)

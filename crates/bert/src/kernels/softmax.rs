@@ -26,7 +26,9 @@ pub fn masked_softmax_rows_in_place(values: &mut [f32], row_len: usize, bias: &[
         "softmax: ragged rows"
     );
     assert!(
-        !bias.is_empty() && bias.len().is_multiple_of(row_len) && values.len().is_multiple_of(bias.len()),
+        !bias.is_empty()
+            && bias.len().is_multiple_of(row_len)
+            && values.len().is_multiple_of(bias.len()),
         "softmax: the bias must hold one row per sequence"
     );
     let rows_per_sequence = values.len() / bias.len();
