@@ -84,25 +84,23 @@ pub fn product(lhs: &Matrices, rhs: &Matrices, base: Option<&[f32]>) -> Vec<f32>
         rhs.offsets.len(),
         "product: stacks differ"
     );
+    if let Some(row) = base {
+        assert_eq!(
+            row.len(),
+            n,
+            "product: the base row must match the output's width"
+        );
+    }
     let stack = lhs.offsets.len();
     let len = stack * m * n;
-    if k == 0 || len == 0 {
-        return match base {
-            Some(row) => repeated(row, stack * m),
-            None => vec![0.0; len],
-        };
-    }
     let mut out = match base {
-        Some(row) => {
-            assert_eq!(
-                row.len(),
-                n,
-                "product: the base row must match the output's width"
-            );
-            row.repeat(stack * m)
-        }
+        Some(row) => repeated(row, stack * m),
+        None if k == 0 => vec![0.0; len],
         None => Vec::with_capacity(len),
     };
+    if k == 0 || len == 0 {
+        return out;
+    }
     let accumulate = base.is_some();
     // An address rather than a pointer, so that the tasks below may share it.
     let dst = out.as_mut_ptr() as usize;
