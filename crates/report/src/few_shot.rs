@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::charts::Chart;
 use crate::document::Block;
 use crate::svg::{END_TO_END, Frame, MUTED, PIPELINE};
-use crate::tables::Table;
+use crate::tables::{Table, plain_sections};
 use crate::{RunResult, Stat, slug};
 
 /// What a few-shot study measured.
@@ -213,17 +213,9 @@ impl FewShotStudy {
 
     /// Each data set's macro-F1 table as plain text, for the terminal.
     pub fn terminal_tables(&self) -> String {
-        self.data_sets
-            .iter()
-            .map(|d| {
-                format!(
-                    "{}\n{}",
-                    d.name,
-                    d.table(&self.shots, "macro-F1", |p| p.macro_f1)
-                        .render_plain()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        plain_sections(self.data_sets.iter().map(|d| {
+            let table = d.table(&self.shots, "macro-F1", |p| p.macro_f1);
+            (d.name.as_str(), table)
+        }))
     }
 }

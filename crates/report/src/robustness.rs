@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::document::Block;
-use crate::tables::Table;
+use crate::tables::{Table, plain_sections};
 use crate::{Finding, Stat};
 
 /// What one model (an arm at one seed) measured: an arm folder's `result.json`.
@@ -182,17 +182,11 @@ impl RobustnessStudy {
 
     /// Every data set's table as plain text, for the terminal.
     pub fn terminal_tables(&self) -> String {
-        self.data_sets
-            .iter()
-            .map(|d| {
-                format!(
-                    "{}\n{}",
-                    d.name,
-                    d.table(&self.perturbations).render_plain()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        plain_sections(
+            self.data_sets
+                .iter()
+                .map(|d| (d.name.as_str(), d.table(&self.perturbations))),
+        )
     }
 }
 

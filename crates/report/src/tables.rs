@@ -10,6 +10,14 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
+/// Titled tables as plain text, one after another: a study's data sets in a terminal.
+pub fn plain_sections<'a>(sections: impl Iterator<Item = (&'a str, Table)>) -> String {
+    sections
+        .map(|(title, table)| format!("{title}\n{}", table.render_plain()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl Table {
     /// Columns padded to their widest cell, for a terminal.
     pub fn render_plain(&self) -> String {
