@@ -1,0 +1,81 @@
+use std::path::PathBuf;
+
+use crate::{ArtifactKind, MARKER_FILE};
+
+/// Why an artifact could not be written, replaced or trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// The file system refused an operation.
+    #[error("cannot {action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A path that is never written over, whatever it holds.
+    #[error("{path} is {what}: bertcls never writes over it; name a new path inside it instead")]
+    Protected { path: PathBuf, what: &'static str },
+
+    /// The path holds something bertcls did not write.
+    #[error(
+        "{path} already exists and holds {found}, which bertcls did not write: choose another \
+         path (bertcls replaces only what it made itself)"
+    )]
+    Foreign { path: PathBuf, found: String },
+
+    /// The path holds a bertcls artifact of another kind than the one to be written.
+    #[error(
+        "{path} holds a bertcls {found}, not a {wanted}: choose another path, or ask for it to \
+         be replaced"
+    )]
+    OtherKind {
+        path: PathBuf,
+        found: ArtifactKind,
+        wanted: ArtifactKind,
+    },
+
+    /// A file where a folder is needed, a link, or the like.
+    #[error("{path} is {found}, where {wanted} is needed")]
+    WrongType {
+        path: PathBuf,
+        found: &'static str,
+        wanted: &'static str,
+    },
+
+    /// The marker of an artifact folder cannot be read.
+    #[error("{path}: its record of what bertcls wrote ({MARKER_FILE}) is unreadable: {message}")]
+    BadMarker { path: PathBuf, message: String },
+
+    /// An artifact of another kind than the one asked for.
+    #[error("{path} is a bertcls {found}, not the {wanted} expected here")]
+    Unexpected {
+        path: PathBuf,
+        found: ArtifactKind,
+        wanted: ArtifactKind,
+    },
+
+    /// A file of a sealed artifact no longer matches its recorded checksum.
+    #[error(
+        "{path}: {file} {problem} since bertcls wrote it (its checksum is recorded in \
+         {MARKER_FILE}): the {kind} was damaged or edited; write it again"
+    )]
+    Tampered {
+        path: PathBuf,
+        kind: ArtifactKind,
+        file: String,
+        problem: &'static str,
+    },
+}
+
+impl ArtifactError {
+    /// An I/O failure of `action` on `path`, keeping the cause as the source.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ArtifactError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
