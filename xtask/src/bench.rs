@@ -365,7 +365,7 @@ fn test_scores(bertcls: &Path, head: &Path, dir: &Path) -> Result<Value> {
     Ok(json!({"accuracy": report.accuracy, "macro_f1": report.macro_f1}))
 }
 
-fn cache_rows(cache: &PathBuf) -> Result<usize> {
+fn cache_rows(cache: &Path) -> Result<usize> {
     let meta: Value = serde_json::from_str(&std::fs::read_to_string(cache.join("meta.json"))?)?;
     meta["rows"]
         .as_u64()

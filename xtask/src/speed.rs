@@ -47,7 +47,7 @@ pub fn encoder(root: &Path, workload: &Workload) -> Result<()> {
     );
 
     let model = ModelShape::read(root)?;
-    let peak = matmul_peak(&ours, &reference);
+    let peak = matmul_peak(ours, reference);
     let fixed_flops = model.forward_flops(workload.max_len) * number(&ours["fixed"]["tokens"]);
     let rates = |side: &Value| {
         let fixed = number(&side["fixed"]["seconds"]);
@@ -62,7 +62,7 @@ pub fn encoder(root: &Path, workload: &Workload) -> Result<()> {
             "peak_rss_mib": side["peak_rss_mib"],
         })
     };
-    let (ours_rates, reference_rates) = (rates(&ours), rates(&reference));
+    let (ours_rates, reference_rates) = (rates(ours), rates(reference));
     println!(
         "\nMiniLM inference, R8 test set, max_len {}, batch {batch_size}; matmul rate this run {peak:.0} GFLOP/s\n",
         workload.max_len

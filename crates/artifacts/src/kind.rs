@@ -71,7 +71,10 @@ impl ArtifactKind {
             ArtifactKind::CrossValidation => &[&["cv.json"]],
             ArtifactKind::Comparison => &[&["results.json"]],
             ArtifactKind::Study => &[&["study.json"], &["few-shot.json"], &["robustness.json"]],
-            ArtifactKind::DataSplits => &[],
+            ArtifactKind::DataSplits => &[
+                &["manifest.json", "train.jsonl"],
+                &["train.jsonl", "validation.jsonl", "test.jsonl"],
+            ],
         }
     }
 

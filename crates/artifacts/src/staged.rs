@@ -62,8 +62,7 @@ impl StagedDir {
     ) -> Result<(Self, bool), ArtifactError> {
         check_folder_target(target, kind, overwrite)?;
         create_parent(target)?;
-        let name = target.file_name().unwrap_or_default().to_string_lossy();
-        let staging = target.with_file_name(format!(".{name}.bertcls-partial"));
+        let staging = Self::resumable_path(target);
         let resumed = match std::fs::symlink_metadata(&staging) {
             Err(_) => false,
             Ok(metadata) if metadata.is_dir() && staging.join(STAGING_TAG).is_file() => {
@@ -95,6 +94,12 @@ impl StagedDir {
             committed: false,
         };
         Ok((dir, resumed))
+    }
+
+    /// Where [`resumable`](Self::resumable) keeps the partial work for `target`.
+    pub fn resumable_path(target: &Path) -> PathBuf {
+        let name = target.file_name().unwrap_or_default().to_string_lossy();
+        target.with_file_name(format!(".{name}.bertcls-partial"))
     }
 
     /// The folder to write the artifact's files into.

@@ -23,7 +23,7 @@ impl WordNeighbours {
     pub fn new(vocab: &[String], embeddings: &[f32], dim: usize) -> Self {
         assert_eq!(vocab.len() * dim, embeddings.len(), "one row per token");
         let whole_word = |t: &str| {
-            !t.starts_with("##") && !(t.starts_with('[') && t.ends_with(']')) && !t.is_empty()
+            !(t.is_empty() || t.starts_with("##") || (t.starts_with('[') && t.ends_with(']')))
         };
         let (mut tokens, mut vectors) = (Vec::new(), Vec::new());
         for (token, row) in vocab.iter().zip(embeddings.chunks(dim)) {

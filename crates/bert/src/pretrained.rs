@@ -48,7 +48,8 @@ impl PretrainedBert {
                 max_positions: config.max_position_embeddings,
             });
         }
-        let tokenizer = BertTokenizer::from_dir(dir, max_len)?;
+        let tokenizer = BertTokenizer::from_dir(dir, max_len)?
+            .fit_model(config.vocab_size, config.type_vocab_size)?;
         let weights = find_weights(dir)?;
         let (model, report) = load_weights(BertModel::new(&config, true, device), &weights)?;
         Ok(Self {

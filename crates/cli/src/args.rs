@@ -64,7 +64,9 @@ pub struct ColumnArgs {
     /// Column (or JSON key) holding the text.
     #[arg(long, default_value = "text")]
     pub text_col: String,
-    /// Column holding the second text of sentence pairs ([CLS] a [SEP] b [SEP]).
+    /// Column holding the second text of sentence pairs ([CLS] a [SEP] b [SEP])
+    /// [default: text_b, read wherever a record has it]. A record without one is a
+    /// single text, so a file may mix pairs and single texts.
     #[arg(long)]
     pub text_b_col: Option<String>,
     /// Column holding the label.
@@ -84,7 +86,7 @@ impl ColumnArgs {
         format!(
             "text={} text_b={} label={} id={} skip_bad_rows={}",
             self.text_col,
-            self.text_b_col.as_deref().unwrap_or("-"),
+            self.text_b_col.as_deref().unwrap_or(data::TEXT_B_FIELD),
             self.label_col,
             self.id_col,
             self.skip_bad_rows
@@ -97,7 +99,10 @@ impl ColumnArgs {
         self.text_col == "text"
             && self.label_col == "label"
             && self.id_col == "id"
-            && self.text_b_col.as_deref().is_none_or(|b| b == "text_b")
+            && self
+                .text_b_col
+                .as_deref()
+                .is_none_or(|b| b == data::TEXT_B_FIELD)
     }
 
     /// These choices as command-line flags, to hand on to another command.
@@ -184,7 +189,7 @@ impl LossArgs {
             ghm_bins: self.ghm_bins.unwrap_or(base.ghm_bins),
             ghm_momentum: self.ghm_momentum.unwrap_or(base.ghm_momentum),
         };
-        spec.validate().map_err(anyhow::Error::msg)?;
+        spec.validate()?;
         Ok(spec)
     }
 
@@ -301,7 +306,7 @@ impl AdversaryArgs {
             anyhow::bail!("--adv-alpha and --adv-steps are PGD's: add --adv pgd");
         }
         let adversary = kind.with(self.adv_epsilon, self.adv_alpha, self.adv_steps);
-        adversary.validate().map_err(anyhow::Error::msg)?;
+        adversary.validate()?;
         Ok(adversary)
     }
 
@@ -313,6 +318,27 @@ impl AdversaryArgs {
             ("--adv-alpha", self.adv_alpha.map(|v| v.to_string())),
             ("--adv-steps", self.adv_steps.map(|v| v.to_string())),
         ])
+    }
+}
+
+/// Whether an output may replace a bertcls artifact of another kind.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ForceArgs {
+    /// Replace whatever bertcls wrote at the output path (a head where a cache was,
+    /// say). Without it only an output of the same kind is replaced; with it too,
+    /// files and folders bertcls did not write are never touched.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl ForceArgs {
+    /// What the output may replace.
+    pub fn overwrite(&self) -> artifacts::Overwrite {
+        if self.force {
+            artifacts::Overwrite::AnyOwn
+        } else {
+            artifacts::Overwrite::SameKind
+        }
     }
 }
 

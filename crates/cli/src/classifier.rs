@@ -39,19 +39,41 @@ pub struct EnsembleMember {
 }
 
 impl EnsembleSpec {
-    /// Writes `DIR/ensemble.json`.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(ENSEMBLE_FILE);
-        std::fs::write(&path, serde_json::to_string_pretty(self)?)
-            .with_context(|| format!("writing {}", path.display()))
+    /// Writes `DIR/ensemble.json` (DIR: the ensemble's staging folder).
+    pub fn write_into(&self, dir: &Path) -> Result<()> {
+        self.validate()?;
+        Ok(artifacts::write_json(&dir.join(ENSEMBLE_FILE), self)?)
+    }
+
+    /// What must hold for the ensemble to combine its members: classes (at least 2,
+    /// distinct), members, and weights that are finite, ≥ 0 and not all 0.
+    pub fn validate(&self) -> Result<()> {
+        let distinct: std::collections::BTreeSet<&String> = self.labels.iter().collect();
+        if self.labels.len() < 2 || distinct.len() != self.labels.len() {
+            bail!(
+                "it must name at least 2 distinct classes, not {:?}",
+                self.labels
+            );
+        }
+        if self.members.is_empty() {
+            bail!("it lists no members");
+        }
+        let weights = || self.members.iter().map(|m| m.weight);
+        if weights().any(|w| !(w.is_finite() && w >= 0.0)) || weights().all(|w| w == 0.0) {
+            bail!("member weights must be ≥ 0 and not all 0");
+        }
+        Ok(())
     }
 }
 
+/// How deep ensembles may nest (an ensemble of ensembles of …): far more than any
+/// real use, and a bound on a cycle that the path check cannot see.
+const MAX_NESTING: usize = 8;
+
 /// A loaded classifier of any kind.
 pub enum Classifier {
-    FineTuned(SavedClassifier),
-    Head(HeadOnText),
+    FineTuned(Box<SavedClassifier>),
+    Head(Box<HeadOnText>),
     Ensemble(Ensemble),
 }
 
@@ -75,16 +97,40 @@ impl Classifier {
     /// BertForSequenceClassification folder). `max_len` overrides a fine-tuned
     /// model's.
     pub fn load(path: &Path, max_len: Option<usize>, device: &Device) -> Result<Self> {
+        Self::load_within(path, max_len, device, &mut Vec::new())
+    }
+
+    /// [`load`](Self::load) as a member of the ensembles `within` (canonical paths,
+    /// outermost first), so that an ensemble that lists itself is an error, not an
+    /// endless recursion.
+    fn load_within(
+        path: &Path,
+        max_len: Option<usize>,
+        device: &Device,
+        within: &mut Vec<PathBuf>,
+    ) -> Result<Self> {
+        if !path.exists() {
+            bail!("{} does not exist", path.display());
+        }
         if path.join(ENSEMBLE_FILE).exists() {
-            return Ok(Classifier::Ensemble(Ensemble::load(path, max_len, device)?));
+            return Ok(Classifier::Ensemble(Ensemble::load(
+                path, max_len, device, within,
+            )?));
         }
         if path.join("head.json").exists() {
-            return Ok(Classifier::Head(HeadOnText::load(path, device)?));
+            if let Some(max_len) = max_len {
+                bail!(
+                    "{} is a head: it reads texts as its features were embedded, so a max_len \
+                     ({max_len}) cannot be chosen for it",
+                    path.display()
+                );
+            }
+            return Ok(Classifier::Head(Box::new(HeadOnText::load(path, device)?)));
         }
         let dir = model_folder(path);
         let model = SavedClassifier::load(&dir, max_len, device)
             .with_context(|| format!("loading the classifier in {}", dir.display()))?;
-        Ok(Classifier::FineTuned(model))
+        Ok(Classifier::FineTuned(Box::new(model)))
     }
 
     /// The classes, in the order of [`predict_proba`](Self::predict_proba)'s columns.
@@ -182,22 +228,36 @@ pub fn head_encoder(
 }
 
 impl Ensemble {
-    fn load(dir: &Path, max_len: Option<usize>, device: &Device) -> Result<Self> {
+    fn load(
+        dir: &Path,
+        max_len: Option<usize>,
+        device: &Device,
+        within: &mut Vec<PathBuf>,
+    ) -> Result<Self> {
         let path = dir.join(ENSEMBLE_FILE);
+        let canonical =
+            std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
+        if within.contains(&canonical) || within.len() >= MAX_NESTING {
+            bail!(
+                "{} lists itself as a member (directly or through other ensembles)",
+                path.display()
+            );
+        }
+        artifacts::verify(dir, artifacts::ArtifactKind::Ensemble)?;
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         let spec: EnsembleSpec = serde_json::from_str(&text)
             .with_context(|| format!("{} is not an ensemble file", path.display()))?;
-        if spec.members.is_empty() {
-            bail!("{} lists no members", path.display());
-        }
+        spec.validate()
+            .with_context(|| format!("{} is not a usable ensemble", path.display()))?;
+        within.push(canonical);
         let members = spec
             .members
             .iter()
             .map(|member| {
                 let member_dir = dir.join(&member.path);
-                let classifier =
-                    Classifier::load(&member_dir, max_len, device).with_context(|| {
+                let classifier = Classifier::load_within(&member_dir, max_len, device, within)
+                    .with_context(|| {
                         format!("member {} of {}", member.path.display(), path.display())
                     })?;
                 let columns = label_columns(classifier.labels(), &spec.labels)
@@ -205,6 +265,7 @@ impl Ensemble {
                 Ok((classifier, columns))
             })
             .collect::<Result<Vec<_>>>()?;
+        within.pop();
         Ok(Self {
             dir: dir.to_owned(),
             spec,
@@ -287,21 +348,15 @@ pub fn model_folder(path: &Path) -> PathBuf {
     }
 }
 
-/// Each record's class index in `labels`; a record whose label is missing or not
-/// among them is an error naming it and `source`.
-pub fn true_classes(records: &[Record], labels: &[String], source: &Path) -> Result<Vec<usize>> {
+/// Each record's true label, for scoring; a record without one is an error naming
+/// it and `source` (a label the model does not know is scored as a miss).
+pub fn true_labels<'a>(records: &'a [Record], source: &Path) -> Result<Vec<&'a str>> {
     records
         .iter()
         .map(|r| {
-            let label = r.label.as_deref().unwrap_or_default();
-            labels.iter().position(|l| l == label).with_context(|| {
-                format!(
-                    "record {:?} in {}: label {label:?} is not one of the model's classes ({})",
-                    r.id,
-                    source.display(),
-                    labels.join(", ")
-                )
-            })
+            r.label
+                .as_deref()
+                .with_context(|| format!("record {:?} in {} has no label", r.id, source.display()))
         })
         .collect()
 }

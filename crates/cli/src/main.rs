@@ -3,8 +3,11 @@
 mod args;
 mod classifier;
 mod commands;
+mod errors;
 mod output;
 mod progress;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -52,7 +55,7 @@ enum Command {
     Embed(commands::embed::EmbedArgs),
     /// Pipeline stage 2: train, sweep and apply classifiers over cached features.
     #[command(subcommand)]
-    Head(commands::head::HeadCommand),
+    Head(Box<commands::head::HeadCommand>),
     /// End-to-end mode: fine-tune BERT and a classification head together.
     Finetune(Box<commands::finetune::FinetuneArgs>),
     /// Knowledge distillation: a student (a smaller or same-size fine-tuned BERT, or
@@ -88,12 +91,24 @@ fn print_path(path: std::path::PathBuf) {
     println!("{}", path.display());
 }
 
-fn main() -> anyhow::Result<()> {
+/// A user's mistake (a bad flag, a missing file) is one `error:` line on stderr and
+/// exit status 1, never a panic or a backtrace, whatever `RUST_BACKTRACE` says.
+fn main() -> ExitCode {
     keep_freed_memory();
-    match Cli::parse().command {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", errors::describe(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Embed(args) => commands::embed::run(args).map(print_path),
         Command::Head(command) => {
-            commands::head::run(command).map(|made| made.into_iter().for_each(print_path))
+            commands::head::run(*command).map(|made| made.into_iter().for_each(print_path))
         }
         Command::Finetune(args) => commands::finetune::run(*args).map(print_path),
         Command::Distill(command) => commands::distill::run(command).map(print_path),

@@ -3,9 +3,11 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use artifacts::FileKind;
 use metrics::ClassificationReport;
 
-/// Writes one JSON line per record (see [`prediction_lines`]) to `path`.
+/// Writes one JSON line per record (see [`prediction_lines`]) to `path`, atomically;
+/// an existing file there is replaced only when it is a predictions file.
 pub fn write_predictions(
     path: &Path,
     names: &[String],
@@ -15,7 +17,7 @@ pub fn write_predictions(
     predicted: &[usize],
 ) -> Result<()> {
     let out = prediction_lines(names, ids, truth, probabilities, predicted);
-    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+    artifacts::write_output_file(path, FileKind::Predictions, out.as_bytes()).context("--output")
 }
 
 /// One JSON line per record: id, predicted label, true label (if any) and the
@@ -54,25 +56,41 @@ pub fn prediction_line(
     serde_json::json!({"id": id, "label": names[predicted], "true_label": truth, "probabilities": probabilities})
 }
 
-/// Prints the metric report when every record has a label the model knows.
+/// Prints the metric report when every record has a label (labels the model does
+/// not know count as misses, and a line says so); `None` when some record has none.
 pub fn report_if_labelled(
     names: &[String],
     truth: &[Option<String>],
     predicted: &[usize],
     probabilities: &[f32],
 ) -> Option<ClassificationReport> {
-    let indices: Option<Vec<usize>> = truth
-        .iter()
-        .map(|t| t.as_ref().and_then(|t| names.iter().position(|n| n == t)))
-        .collect();
-    let report = ClassificationReport::new(names, &indices?, predicted, Some(probabilities));
+    let truth: Option<Vec<&str>> = truth.iter().map(Option::as_deref).collect();
+    let report = ClassificationReport::by_name(names, &truth?, predicted, Some(probabilities));
     print_report(&report, false);
     Some(report)
+}
+
+/// One line naming the true classes the model cannot predict, when there are any.
+pub fn note_unseen(report: &ClassificationReport) {
+    if report.unseen.is_empty() {
+        return;
+    }
+    let classes: Vec<String> = report
+        .per_class
+        .iter()
+        .filter(|s| report.unseen.contains(&s.label))
+        .map(|s| format!("{} ({} records)", s.label, s.support))
+        .collect();
+    eprintln!(
+        "note: the model was not trained on {}; those records are scored as misses",
+        classes.join(", ")
+    );
 }
 
 /// Accuracy, F1s and per-class scores on stderr; with `confusion`, the confusion
 /// matrix too (rows: true class, columns: predicted).
 pub fn print_report(report: &ClassificationReport, confusion: bool) {
+    note_unseen(report);
     eprintln!(
         "accuracy {:.4}  macro-F1 {:.4}  weighted-F1 {:.4}  ({} examples)",
         report.accuracy, report.macro_f1, report.weighted_f1, report.examples

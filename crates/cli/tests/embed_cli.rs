@@ -97,7 +97,7 @@ fn bad_input_rows_are_reported_with_file_and_line() {
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(!failed.status.success());
     assert!(
-        stderr.contains("in.jsonl:2") && stderr.contains("empty text"),
+        stderr.contains("in.jsonl:2") && stderr.contains("nothing BERT reads"),
         "{stderr}"
     );
 
@@ -179,7 +179,7 @@ fn a_killed_embed_resumes_and_a_repeated_embed_is_a_hit() {
             .arg(dir.path().join(output));
         command
     };
-    let partial = dir.path().join("killed.emb.partial");
+    let partial = encoder::partial_dir(&dir.path().join("killed.emb"));
     let chunks_on_disk = || {
         std::fs::read_dir(&partial)
             .map(|entries| {

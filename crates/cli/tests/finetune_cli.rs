@@ -132,26 +132,45 @@ fn finetune_predict_evaluate() {
         serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     assert_eq!(report["accuracy"].as_f64().unwrap(), test_accuracy);
 
-    // An unknown label is named with its record and file.
+    // A label the model was not trained on is scored as a miss of a class it cannot
+    // predict, listed with its support, and said so in one line.
     let odd = d.join("odd.jsonl");
     std::fs::write(
         &odd,
-        "{\"id\": \"x1\", \"text\": \"cat\", \"label\": \"weather\"}\n",
+        "{\"id\": \"x1\", \"text\": \"cat\", \"label\": \"weather\"}\n\
+         {\"id\": \"x2\", \"text\": \"cat dog\", \"label\": \"animals\"}\n",
     )
     .unwrap();
+    let report_path = d.join("odd-report.json");
     let output = Command::new(env!("CARGO_BIN_EXE_bertcls"))
         .args(["evaluate", "--model"])
         .arg(&run)
         .arg("--input")
         .arg(&odd)
+        .arg("--json")
+        .arg(&report_path)
         .output()
         .unwrap();
-    assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("\"x1\"") && stderr.contains("weather"),
+        stderr.contains("not trained on weather (1 records)"),
         "{stderr}"
     );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(report["unseen"], serde_json::json!(["weather"]));
+    let weather = report["per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["label"] == "weather")
+        .unwrap();
+    assert_eq!(
+        (weather["support"].as_u64(), weather["f1"].as_f64()),
+        (Some(1), Some(0.0))
+    );
+    assert!(report["accuracy"].as_f64().unwrap() <= 0.5);
 }
 
 /// Topic texts whose length says nothing of the label: `topic_file`'s lengths follow
@@ -317,7 +336,7 @@ fn adversarial_training_and_regularisation_flags_reach_the_run() {
         &[("--model", &tiny_model()), ("--train", &train)],
     );
     assert!(
-        refused.contains("--hidden-dropout 1.5 must be in [0, 1)"),
+        refused.contains("--hidden-dropout 1.5: must be in [0, 1)"),
         "{refused}"
     );
 }

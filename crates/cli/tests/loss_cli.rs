@@ -59,7 +59,7 @@ fn loss_settings_are_recorded_and_misfits_refused_in_both_modes() {
             "0.1",
         ],
         &paths,
-        "label smoothing is a setting of ce",
+        "--label-smoothing 0.1: is a setting of ce",
     );
     fails_with(
         &["finetune", "--loss", "ghm", "--class-weights", "balanced"],

@@ -36,6 +36,9 @@ pub enum DataError {
 
     #[error("{path}: no usable records")]
     Empty { path: PathBuf },
+
+    #[error("{0}")]
+    Artifact(#[from] artifacts::ArtifactError),
 }
 
 impl DataError {

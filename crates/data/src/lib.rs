@@ -24,8 +24,10 @@ pub use class_share::ClassShare;
 pub use error::{BadRow, DataError};
 pub use labels::LabelMap;
 pub use manifest::{Manifest, SourceInfo, SplitInfo, sha256_file};
-pub use reader::{FileFormat, ReadOptions, ReadOutcome, read_records};
-pub use record::{Record, write_jsonl};
+pub use reader::{
+    FileFormat, MAX_TEXT_BYTES, ReadOptions, ReadOutcome, TEXT_B_FIELD, read_records,
+};
+pub use record::{Record, jsonl_bytes, write_jsonl};
 pub use rng::SplitMix64;
 pub use sampling::{Sampling, bootstrap_sample};
 pub use split::{SplitName, Splits, per_class_sample, stratified_folds, stratified_split};

@@ -1,9 +1,7 @@
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::{DataError, LabelMap, SplitName, Splits};
 
@@ -73,8 +71,7 @@ impl Manifest {
     }
 
     pub fn write(&self, path: &Path) -> Result<(), DataError> {
-        let json = serde_json::to_string_pretty(self).expect("a manifest always serialises");
-        std::fs::write(path, json + "\n").map_err(|e| DataError::io(path, e))
+        Ok(artifacts::write_json(path, self)?)
     }
 
     pub fn read(path: &Path) -> Result<Self, DataError> {
@@ -88,15 +85,5 @@ impl Manifest {
 
 /// Hex SHA-256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<String, DataError> {
-    let mut file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer).map_err(|e| DataError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(artifacts::sha256_file(path)?)
 }

@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -20,18 +19,18 @@ pub struct Record {
 }
 
 /// Writes records as JSONL, atomically: to a temporary file renamed into place, so an
-/// interrupted write never leaves a truncated file under the final name.
+/// interrupted write never leaves a truncated file under the final name. For files
+/// in folders bertcls owns; see [`jsonl_bytes`] for a path the user names.
 pub fn write_jsonl(path: &Path, records: &[Record]) -> Result<(), DataError> {
-    let tmp = path.with_extension("jsonl.partial");
-    let file = std::fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
-    let mut out = std::io::BufWriter::new(file);
+    Ok(artifacts::write_atomic(path, &jsonl_bytes(records))?)
+}
+
+/// Records as JSONL text, one per line.
+pub fn jsonl_bytes(records: &[Record]) -> Vec<u8> {
+    let mut out = Vec::new();
     for record in records {
-        let line = serde_json::to_string(record).expect("a record always serialises");
-        writeln!(out, "{line}").map_err(|e| DataError::io(&tmp, e))?;
+        serde_json::to_writer(&mut out, record).expect("a record always serialises");
+        out.push(b'\n');
     }
-    let file = out
-        .into_inner()
-        .map_err(|e| DataError::io(&tmp, e.into_error()))?;
-    file.sync_all().map_err(|e| DataError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+    out
 }

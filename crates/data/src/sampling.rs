@@ -121,14 +121,18 @@ impl Sampling {
     }
 
     /// Checks the ratio: in (0, 1].
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), settings::SettingError> {
         match *self {
             Sampling::Oversample { ratio }
             | Sampling::Undersample { ratio }
             | Sampling::RotatingUndersample { ratio }
                 if !(ratio > 0.0 && ratio <= 1.0) =>
             {
-                Err(format!("sampling ratio {ratio} must be in (0, 1]"))
+                Err(settings::SettingError::new(
+                    "sampling",
+                    self,
+                    "its ratio must be in (0, 1]",
+                ))
             }
             _ => Ok(()),
         }
@@ -183,9 +187,16 @@ impl FromStr for Sampling {
                 ));
             }
         };
-        sampling.validate()?;
+        sampling.validate().map_err(|e| e.to_string())?;
         Ok(sampling)
     }
+}
+
+/// A bootstrap sample of `n` examples: `n` indices drawn uniformly with replacement,
+/// decided by `seed` (bagging's resampling; about 63% of the examples appear).
+pub fn bootstrap_sample(n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = SplitMix64::new(seed ^ 0xB007_5712_A9C3_0001);
+    (0..n).map(|_| rng.below(n)).collect()
 }
 
 #[cfg(test)]
@@ -334,11 +345,4 @@ mod tests {
             assert!(bad.parse::<Sampling>().is_err(), "{bad}");
         }
     }
-}
-
-/// A bootstrap sample of `n` examples: `n` indices drawn uniformly with replacement,
-/// decided by `seed` (bagging's resampling; about 63% of the examples appear).
-pub fn bootstrap_sample(n: usize, seed: u64) -> Vec<usize> {
-    let mut rng = SplitMix64::new(seed ^ 0xB007_5712_A9C3_0001);
-    (0..n).map(|_| rng.below(n)).collect()
 }

@@ -5,12 +5,13 @@
 //! `k·C .. (k+1)·C`. The order is a function of the records and the tokenizer alone,
 //! so a resumed run cuts the same chunks. Each chunk file carries its rows' original
 //! indices and a checksum, and is written under a temporary name and renamed: a
-//! chunk on disk is complete or absent.
+//! chunk on disk is complete or absent. Chunks live in the cache's resumable staging
+//! folder, stamped with the fingerprint they were computed for.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use artifacts::{ArtifactKind, Overwrite, StagedDir};
 use data::Record;
 use sha2::{Digest, Sha256};
 
@@ -28,6 +29,8 @@ pub enum BuildError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    #[error("{0}")]
+    Setting(#[from] settings::SettingError),
 }
 
 /// How a cache came to be.
@@ -46,18 +49,22 @@ pub enum BuildOutcome {
 /// Returns the cache at `path` for `records` embedded as `spec` says: the existing
 /// one when its fingerprint matches, else a new one, resuming an interrupted build.
 /// With `spec.shard`, only that shard's rows are embedded. `progress` is told how
-/// many more rows are done, resumed ones included.
+/// many more rows are done, resumed ones included. What `path` may hold already is
+/// decided by `overwrite` (a cache, or with [`Overwrite::AnyOwn`] any artifact of
+/// bertcls; never anything else).
 pub fn build_cache(
     encoder: &FrozenEncoder,
     records: &[Record],
     spec: &EmbeddingSpec,
     path: &Path,
     chunk_rows: usize,
+    overwrite: Overwrite,
     progress: &mut dyn FnMut(usize),
 ) -> Result<(EmbeddingCache, BuildOutcome), BuildError> {
+    settings::at_least_one("chunk_size", chunk_rows)?;
     let fingerprint = spec.fingerprint();
     if let Ok(existing) = EmbeddingCache::open(path)
-        && existing.meta.fingerprint == fingerprint
+        && existing.meta.spec.fingerprint() == fingerprint
     {
         return Ok((existing, BuildOutcome::Hit));
     }
@@ -66,15 +73,17 @@ pub fn build_cache(
         None => records,
     };
     let start = Instant::now();
-    let partial = partial_dir(path);
-    prepare_partial(&partial, &fingerprint)?;
+    let (staged, _) =
+        StagedDir::resumable(path, ArtifactKind::EmbeddingCache, overwrite, &fingerprint)
+            .map_err(CacheError::from)?;
+    let partial = staged.path();
 
     let encodings = encoder.tokenize(records)?;
     let order = length_order(&encodings);
     let dim = encoder.dim();
     let mut values = vec![0f32; records.len() * dim];
 
-    let chunks: Vec<&[usize]> = order.chunks(chunk_rows.max(1)).collect();
+    let chunks: Vec<&[usize]> = order.chunks(chunk_rows).collect();
     let (mut resumed, mut padded_tokens) = (0, 0);
     for (k, chunk) in chunks.iter().enumerate() {
         let chunk_path = partial.join(format!("chunk-{k:06}.bin"));
@@ -107,15 +116,15 @@ pub fn build_cache(
         dim,
         ids: records.iter().map(|r| r.id.clone()).collect(),
         labels: records.iter().map(|r| r.label.clone()).collect(),
-        vectors_sha256: String::new(),
         build: Some(summary),
     };
     // Chunks are no longer needed once the assembled cache is in place.
     for k in 0..chunks.len() {
         let chunk_path = partial.join(format!("chunk-{k:06}.bin"));
-        std::fs::remove_file(&chunk_path).map_err(io_error(&chunk_path))?;
+        std::fs::remove_file(&chunk_path).map_err(io_error("remove", &chunk_path))?;
     }
-    write_cache(&partial, path, meta, &values)?;
+    write_cache(partial, &meta, &values)?;
+    staged.commit(true).map_err(CacheError::from)?;
     let outcome = BuildOutcome::Built {
         chunks: chunks.len(),
         resumed_chunks: resumed,
@@ -124,22 +133,9 @@ pub fn build_cache(
     Ok((EmbeddingCache::open(path)?, outcome))
 }
 
-/// Where a cache is assembled before it is renamed into place.
+/// Where an interrupted build of the cache `path` keeps its finished chunks.
 pub fn partial_dir(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    path.with_file_name(name)
-}
-
-/// Keeps an interrupted build of the same spec; clears one of another spec.
-fn prepare_partial(partial: &Path, fingerprint: &str) -> Result<(), CacheError> {
-    let stamp = partial.join("fingerprint");
-    let same = std::fs::read_to_string(&stamp).is_ok_and(|s| s == fingerprint);
-    if !same && partial.exists() {
-        std::fs::remove_dir_all(partial).map_err(io_error(partial))?;
-    }
-    std::fs::create_dir_all(partial).map_err(io_error(partial))?;
-    std::fs::write(&stamp, fingerprint).map_err(io_error(&stamp))
+    StagedDir::resumable_path(path)
 }
 
 fn write_chunk(path: &Path, indices: &[usize], rows: &[f32]) -> Result<(), CacheError> {
@@ -153,11 +149,7 @@ fn write_chunk(path: &Path, indices: &[usize], rows: &[f32]) -> Result<(), Cache
     bytes.extend_from_slice(bytemuck::cast_slice(rows));
     let checksum = Sha256::digest(&bytes);
     bytes.extend_from_slice(&checksum);
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(io_error(&tmp))?;
-    file.write_all(&bytes).map_err(io_error(&tmp))?;
-    file.sync_all().map_err(io_error(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_error(path))
+    Ok(artifacts::write_atomic(path, &bytes)?)
 }
 
 /// The rows of a complete, intact chunk holding exactly `indices`; `None` otherwise

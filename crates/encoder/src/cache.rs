@@ -1,23 +1,27 @@
 //! The embedding cache: a folder `NAME.emb/` holding `meta.json` (what the vectors
-//! are: spec, fingerprint, ids, labels, checksum) and `vectors.f32` (a small header,
-//! then little-endian f32 rows, memory-mapped for reading).
+//! are: spec, fingerprint, ids, labels), `vectors.f32` (a small header, then
+//! little-endian f32 rows, memory-mapped for reading) and bertcls's marker, which
+//! records the checksum of both.
 //!
-//! A cache under its final name is always complete and verified: it is assembled in
-//! `NAME.emb.partial/` and renamed into place. Reading checks the header against
-//! the metadata and the data against its checksum, so a truncated or corrupted cache
-//! is refused, never read as garbage.
+//! A cache under its final name is always complete and sealed: it is assembled in a
+//! hidden staging folder beside it and swapped into place. Reading verifies both
+//! files against the marker and the stored fingerprint against the stored spec, so
+//! a truncated, corrupted or edited cache (a label changed in `meta.json`) is
+//! refused, never read as garbage.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use artifacts::{ArtifactError, ArtifactKind};
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::{EmbedSummary, EmbeddingSpec, Shard};
 
 /// Bumped whenever the layout changes; older caches are then rebuilt, not misread.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: sealed by the artifact marker (which covers `meta.json` too); sentence pairs
+/// read from `text_b` by default.
+pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"BCLSEMB\x01";
 /// magic (8) + version (4) + dtype (4) + rows (8) + dim (8).
 const HEADER_LEN: usize = 32;
@@ -26,13 +30,16 @@ const DTYPE_F32: u32 = 0;
 /// Errors from reading or writing an embedding cache.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("{path}: {cause}")]
+    #[error("cannot {action} {path}")]
     Io {
+        action: &'static str,
         path: PathBuf,
-        cause: std::io::Error,
+        #[source]
+        source: std::io::Error,
     },
     #[error(
-        "{path} is not a usable embedding cache: {reason}; delete it and run `bertcls embed` again"
+        "{path} is not a usable embedding cache: {reason}; embedding the data again into it \
+         rebuilds it (bertcls replaces its own caches)"
     )]
     Corrupt { path: PathBuf, reason: String },
     #[error(
@@ -45,12 +52,25 @@ pub enum CacheError {
     },
     #[error("shards do not form one cache: {0}")]
     Shards(String),
+    /// The model folder a spec names cannot be read as a BERT.
+    #[error("{path} is not a BERT model folder")]
+    Model {
+        path: PathBuf,
+        #[source]
+        source: bert::BertError,
+    },
+    #[error("{0}")]
+    Artifact(#[from] ArtifactError),
 }
 
-pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
-    move |cause| CacheError::Io {
+pub(crate) fn io_error<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> CacheError + 'a {
+    move |source| CacheError::Io {
+        action,
         path: path.to_owned(),
-        cause,
+        source,
     }
 }
 
@@ -66,8 +86,6 @@ pub struct CacheMeta {
     pub ids: Vec<String>,
     /// Record labels, one per row (`None` for unlabelled records).
     pub labels: Vec<Option<String>>,
-    /// SHA-256 of the f32 payload of `vectors.f32`.
-    pub vectors_sha256: String,
     /// What building it cost (absent for merged shards and caches of older versions),
     /// kept so that a later cache hit can still report the embedding's time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,14 +105,30 @@ pub struct EmbeddingCache {
 }
 
 impl EmbeddingCache {
-    /// Opens and verifies `path` (a `NAME.emb` folder).
+    /// Opens and verifies `path` (a `NAME.emb` folder): its files against the
+    /// checksums sealed when it was written, its fingerprint against its spec.
     pub fn open(path: &Path) -> Result<Self, CacheError> {
         let corrupt = |reason: String| CacheError::Corrupt {
             path: path.to_owned(),
             reason,
         };
+        if !path.is_dir() {
+            return Err(corrupt("there is no cache folder there".into()));
+        }
+        match artifacts::verify(path, ArtifactKind::EmbeddingCache) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(corrupt(
+                    "it carries no bertcls marker (an older version's cache, or not a cache)"
+                        .into(),
+                ));
+            }
+            Err(e @ ArtifactError::Tampered { .. }) => return Err(corrupt(e.to_string())),
+            Err(e) => return Err(e.into()),
+        }
         let meta_path = path.join("meta.json");
-        let meta_text = std::fs::read_to_string(&meta_path).map_err(io_error(&meta_path))?;
+        let meta_text =
+            std::fs::read_to_string(&meta_path).map_err(io_error("read", &meta_path))?;
         let meta: CacheMeta =
             serde_json::from_str(&meta_text).map_err(|e| corrupt(format!("meta.json: {e}")))?;
         if meta.format_version != FORMAT_VERSION {
@@ -103,16 +137,30 @@ impl EmbeddingCache {
                 meta.format_version
             )));
         }
+        if meta.fingerprint != meta.spec.fingerprint() {
+            return Err(corrupt(
+                "its fingerprint does not match the settings it records".into(),
+            ));
+        }
+        if meta.ids.len() != meta.rows || meta.labels.len() != meta.rows {
+            return Err(corrupt("ids or labels do not match the row count".into()));
+        }
         let vectors_path = path.join("vectors.f32");
-        let file = std::fs::File::open(&vectors_path).map_err(io_error(&vectors_path))?;
+        let file = std::fs::File::open(&vectors_path).map_err(io_error("read", &vectors_path))?;
         // SAFETY: the file is ours and not modified while mapped; a concurrent writer
-        // would build in a `.partial` folder and rename, never write in place.
-        let map = unsafe { Mmap::map(&file) }.map_err(io_error(&vectors_path))?;
-        let expected_len = HEADER_LEN + meta.rows * meta.dim * 4;
-        if map.len() != expected_len {
+        // builds in a staging folder and swaps it in, never writes in place.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_error("map", &vectors_path))?;
+        let expected_len = meta
+            .rows
+            .checked_mul(meta.dim)
+            .and_then(|n| n.checked_mul(4))
+            .and_then(|n| n.checked_add(HEADER_LEN));
+        if Some(map.len()) != expected_len {
             return Err(corrupt(format!(
-                "vectors.f32 has {} bytes, expected {expected_len} (truncated?)",
-                map.len()
+                "vectors.f32 has {} bytes, not the {} × {} rows meta.json describes (truncated?)",
+                map.len(),
+                meta.rows,
+                meta.dim
             )));
         }
         let header = read_header(&map[..HEADER_LEN]).map_err(&corrupt)?;
@@ -122,13 +170,6 @@ impl EmbeddingCache {
                 header,
                 (meta.rows, meta.dim)
             )));
-        }
-        let actual = format!("{:x}", Sha256::digest(&map[HEADER_LEN..]));
-        if actual != meta.vectors_sha256 {
-            return Err(corrupt("vectors.f32 does not match its checksum".into()));
-        }
-        if meta.ids.len() != meta.rows || meta.labels.len() != meta.rows {
-            return Err(corrupt("ids or labels do not match the row count".into()));
         }
         Ok(Self {
             path: path.to_owned(),
@@ -140,6 +181,9 @@ impl EmbeddingCache {
     /// Opens the shards of one sharded run (`embed --shard i/N` for every i) as one
     /// cache, checking that they come from the same spec and cover the input once.
     pub fn open_shards(paths: &[PathBuf]) -> Result<Self, CacheError> {
+        if paths.is_empty() {
+            return Err(CacheError::Shards("no cache given".into()));
+        }
         let mut shards = paths
             .iter()
             .map(|p| Self::open(p))
@@ -204,10 +248,6 @@ impl EmbeddingCache {
             dim,
             ids,
             labels,
-            vectors_sha256: format!(
-                "{:x}",
-                Sha256::digest(bytemuck::cast_slice::<f32, u8>(&values))
-            ),
             build: None,
         };
         Ok(Self {
@@ -257,33 +297,24 @@ fn read_header(bytes: &[u8]) -> Result<(usize, usize), String> {
     Ok((u64_at(16) as usize, u64_at(24) as usize))
 }
 
-/// Writes `vectors.f32` and `meta.json` into `dir`, then renames `dir` to `path`
-/// (replacing an older cache there). The payload checksum is computed here.
-pub(crate) fn write_cache(
-    dir: &Path,
-    path: &Path,
-    mut meta: CacheMeta,
-    values: &[f32],
-) -> Result<(), CacheError> {
+/// Writes `vectors.f32` and `meta.json` into `dir` (a staging folder, which the
+/// caller seals and swaps into place).
+pub(crate) fn write_cache(dir: &Path, meta: &CacheMeta, values: &[f32]) -> Result<(), CacheError> {
     let bytes: &[u8] = bytemuck::cast_slice(values);
-    meta.vectors_sha256 = format!("{:x}", Sha256::digest(bytes));
     let vectors_path = dir.join("vectors.f32");
-    let mut file = std::fs::File::create(&vectors_path).map_err(io_error(&vectors_path))?;
+    let mut file = artifacts::AtomicFile::create(&vectors_path)?;
     let mut header = Vec::with_capacity(HEADER_LEN);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     header.extend_from_slice(&DTYPE_F32.to_le_bytes());
     header.extend_from_slice(&(meta.rows as u64).to_le_bytes());
     header.extend_from_slice(&(meta.dim as u64).to_le_bytes());
-    file.write_all(&header).map_err(io_error(&vectors_path))?;
+    file.write_all(&header)
+        .map_err(io_error("write", &vectors_path))?;
     // f32 rows are little-endian on every platform this builds for (x86-64, aarch64).
-    file.write_all(bytes).map_err(io_error(&vectors_path))?;
-    file.sync_all().map_err(io_error(&vectors_path))?;
-    let meta_path = dir.join("meta.json");
-    let json = serde_json::to_string(&meta).expect("metadata always serialises");
-    std::fs::write(&meta_path, json).map_err(io_error(&meta_path))?;
-    if path.exists() {
-        std::fs::remove_dir_all(path).map_err(io_error(path))?;
-    }
-    std::fs::rename(dir, path).map_err(io_error(path))
+    file.write_all(bytes)
+        .map_err(io_error("write", &vectors_path))?;
+    file.commit()?;
+    artifacts::write_json(&dir.join("meta.json"), meta)?;
+    Ok(())
 }

@@ -15,8 +15,8 @@ pub enum EncodeError {
     Record(#[from] RecordTextError),
     #[error("nothing to embed: the input has no records")]
     NoRecords,
-    #[error("batch size must be at least 1")]
-    ZeroBatchSize,
+    #[error("{0}")]
+    Setting(#[from] settings::SettingError),
     #[error("{0}")]
     Layers(String),
 }
@@ -89,9 +89,7 @@ impl FrozenEncoder {
         device: Device,
         options: EmbedOptions,
     ) -> Result<Self, EncodeError> {
-        if options.batch_size == 0 {
-            return Err(EncodeError::ZeroBatchSize);
-        }
+        settings::at_least_one("batch_size", options.batch_size)?;
         options
             .layers
             .validate(bert.model.num_layers())

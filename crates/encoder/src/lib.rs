@@ -21,5 +21,5 @@ pub use cache::{CacheError, CacheMeta, EmbeddingCache, FORMAT_VERSION};
 pub use embed::{EmbedOptions, EmbedSummary, Embeddings, EncodeError, FrozenEncoder};
 pub use layers::LayerSelection;
 pub use npy::{NpyError, read_npy, write_npy};
-pub use spec::{EmbeddingSpec, Shard};
+pub use spec::{EmbeddingSpec, Shard, ShardError};
 pub use text::length_order;

@@ -1,7 +1,7 @@
 //! The NumPy `.npy` format (version 1.0) for 2-D little-endian f32 arrays, so that
 //! embeddings can be opened with `numpy.load`.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Errors from reading or writing `.npy` files.
@@ -14,42 +14,37 @@ pub enum NpyError {
     },
     #[error("{path} is not a 2-D float32 .npy file: {message}")]
     Format { path: PathBuf, message: String },
+    #[error("{0}")]
+    Artifact(#[from] artifacts::ArtifactError),
 }
 
 const MAGIC: &[u8] = b"\x93NUMPY\x01\x00";
 
 /// Writes a `rows × cols` row-major f32 matrix; the header is padded to 64 bytes as
-/// the format asks. Written to a temporary file and renamed into place.
+/// the format asks. Written atomically; an existing file at `path` is never
+/// replaced (the format has no room for a mark saying bertcls wrote it), unless it
+/// holds exactly this matrix already.
 pub fn write_npy(path: &Path, values: &[f32], rows: usize, cols: usize) -> Result<(), NpyError> {
     assert_eq!(
         values.len(),
         rows * cols,
         "matrix size does not match its shape"
     );
-    let io = |cause| NpyError::Io {
-        path: path.to_owned(),
-        cause,
-    };
     let mut header =
         format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     let unpadded = MAGIC.len() + 2 + header.len() + 1;
     header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
     header.push('\n');
-
-    let tmp = path.with_extension("npy.partial");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
-    out.write_all(MAGIC).map_err(io)?;
-    out.write_all(&(header.len() as u16).to_le_bytes())
-        .map_err(io)?;
-    out.write_all(header.as_bytes()).map_err(io)?;
-    for value in values {
-        out.write_all(&value.to_le_bytes()).map_err(io)?;
-    }
-    out.into_inner()
-        .map_err(|e| io(e.into_error()))?
-        .sync_all()
-        .map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 2 + header.len() + values.len() * 4);
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(bytemuck::cast_slice(values));
+    Ok(artifacts::write_output_file(
+        path,
+        artifacts::FileKind::NumpyMatrix,
+        &bytes,
+    )?)
 }
 
 /// Reads a matrix written by [`write_npy`] (or by numpy: `<f4`, C order, 2-D).
@@ -94,7 +89,7 @@ pub fn read_npy(path: &Path) -> Result<(Vec<f32>, (usize, usize)), NpyError> {
         return Err(format("not 2-D"));
     };
     let data = &bytes[10 + header_len..];
-    if data.len() != rows * cols * 4 {
+    if rows.checked_mul(cols).and_then(|n| n.checked_mul(4)) != Some(data.len()) {
         return Err(format("data length does not match the shape (truncated?)"));
     }
     let values = data

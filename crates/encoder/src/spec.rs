@@ -4,7 +4,6 @@ use bert::{Pooling, find_weights};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cache::io_error;
 use crate::{CacheError, EmbedOptions, LayerSelection};
 
 /// Everything that determines the vectors of a cache. Two runs with equal specs
@@ -40,11 +39,37 @@ pub struct Shard {
     pub total: usize,
 }
 
+/// A shard that cannot be cut.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    #[error("bad shard {0:?}: expected i/N with 0 ≤ i < N, e.g. 0/4")]
+    Syntax(String),
+    #[error("shard {index}/{count}: expected 0 ≤ i < N")]
+    OutOfRange { index: usize, count: usize },
+    #[error(
+        "shard {index}/{count} of an input of {total} rows: N must be at most the row count, \
+         or some shards would be empty"
+    )]
+    TooMany {
+        index: usize,
+        count: usize,
+        total: usize,
+    },
+}
+
 impl Shard {
-    /// The `index`-th of `count` contiguous, near-equal slices of `total` rows.
-    pub fn new(index: usize, count: usize, total: usize) -> Result<Self, String> {
+    /// The `index`-th of `count` contiguous, near-equal slices of `total` rows; every
+    /// slice holds at least one row.
+    pub fn new(index: usize, count: usize, total: usize) -> Result<Self, ShardError> {
         if count == 0 || index >= count {
-            return Err(format!("shard {index}/{count}: expected 0 ≤ i < N"));
+            return Err(ShardError::OutOfRange { index, count });
+        }
+        if count > total {
+            return Err(ShardError::TooMany {
+                index,
+                count,
+                total,
+            });
         }
         Ok(Self {
             index,
@@ -57,19 +82,24 @@ impl Shard {
 }
 
 impl std::str::FromStr for Shard {
-    type Err = String;
+    type Err = ShardError;
 
-    /// `i/N`; the rows are filled in once the input's size is known.
+    /// `i/N`; the rows are filled in by [`Shard::new`] once the input's size is known.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (i, n) = s
-            .split_once('/')
-            .ok_or_else(|| format!("bad shard {s:?}: expected i/N, e.g. 0/4"))?;
-        let parse = |x: &str| {
-            x.trim()
-                .parse::<usize>()
-                .map_err(|_| format!("bad shard {s:?}: expected i/N"))
-        };
-        Shard::new(parse(i)?, parse(n)?, 0)
+        let syntax = || ShardError::Syntax(s.to_owned());
+        let (i, n) = s.split_once('/').ok_or_else(syntax)?;
+        let parse = |x: &str| x.trim().parse::<usize>().map_err(|_| syntax());
+        let (index, count) = (parse(i)?, parse(n)?);
+        if count == 0 || index >= count {
+            return Err(ShardError::OutOfRange { index, count });
+        }
+        Ok(Shard {
+            index,
+            count,
+            start: 0,
+            end: 0,
+            total: 0,
+        })
     }
 }
 
@@ -101,9 +131,9 @@ impl EmbeddingSpec {
         max_len: usize,
         options: &EmbedOptions,
     ) -> Result<Self, CacheError> {
-        let weights = find_weights(model_dir).map_err(|e| CacheError::Corrupt {
+        let weights = find_weights(model_dir).map_err(|source| CacheError::Model {
             path: model_dir.to_owned(),
-            reason: e.to_string(),
+            source,
         })?;
         let mut tokenizer = Sha256::new();
         for name in text::TOKENIZER_FILES {
@@ -114,7 +144,10 @@ impl EmbeddingSpec {
             }
         }
         let config = model_dir.join("config.json");
-        std::fs::metadata(&config).map_err(io_error(&config))?;
+        bert::BertConfig::from_file(&config).map_err(|source| CacheError::Model {
+            path: model_dir.to_owned(),
+            source,
+        })?;
         Ok(Self {
             model: model_dir.display().to_string(),
             weights_sha256: hash_file(&weights)?,
@@ -195,6 +228,10 @@ impl EmbeddingSpec {
     }
 }
 
+fn hash_file(path: &Path) -> Result<String, CacheError> {
+    Ok(artifacts::sha256_file(path)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,13 +247,15 @@ mod tests {
         }
         assert_eq!(next, total);
         assert!("4/4".parse::<Shard>().is_err());
+        assert!("x/4".parse::<Shard>().is_err());
         assert_eq!("1/3".parse::<Shard>().unwrap().index, 1);
+        assert_eq!(
+            Shard::new(0, 5, 4),
+            Err(ShardError::TooMany {
+                index: 0,
+                count: 5,
+                total: 4
+            })
+        );
     }
-}
-
-fn hash_file(path: &Path) -> Result<String, CacheError> {
-    data::sha256_file(path).map_err(|e| CacheError::Corrupt {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })
 }

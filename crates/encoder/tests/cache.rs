@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use artifacts::Overwrite;
 use bert::burn::tensor::Device;
 use bert::{Pooling, PretrainedBert};
 use data::Record;
@@ -99,6 +100,7 @@ impl Setup {
             &self.spec(shard),
             &self.path(name),
             4,
+            Overwrite::SameKind,
             &mut |_| {},
         )
         .unwrap()
@@ -173,30 +175,64 @@ fn any_change_of_inputs_is_a_miss() {
 }
 
 #[test]
-fn truncated_or_corrupted_caches_are_refused() {
+fn truncated_corrupted_or_edited_caches_are_refused() {
     let setup = Setup::new(8, Pooling::Mean);
     setup.build("x.emb", None);
-    let vectors = setup.path("x.emb").join("vectors.f32");
+    let dir = setup.path("x.emb");
+    let refusal = || EmbeddingCache::open(&dir).err().unwrap().to_string();
+    let vectors = dir.join("vectors.f32");
     let bytes = std::fs::read(&vectors).unwrap();
 
     std::fs::write(&vectors, &bytes[..bytes.len() - 4]).unwrap();
-    let message = EmbeddingCache::open(&setup.path("x.emb"))
-        .err()
-        .unwrap()
-        .to_string();
+    let message = refusal();
     assert!(
-        message.contains("truncated") && message.contains("bertcls embed"),
+        message.contains("vectors.f32 has changed") && message.contains("rebuilds it"),
         "{message}"
     );
 
     let mut flipped = bytes.clone();
     *flipped.last_mut().unwrap() ^= 0x40;
     std::fs::write(&vectors, &flipped).unwrap();
-    let message = EmbeddingCache::open(&setup.path("x.emb"))
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(message.contains("checksum"), "{message}");
+    assert!(refusal().contains("checksum"));
+
+    // The metadata is sealed too: a label edited by hand is noticed.
+    std::fs::write(&vectors, &bytes).unwrap();
+    EmbeddingCache::open(&dir).unwrap();
+    let meta = dir.join("meta.json");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    std::fs::write(&meta, text.replacen("\"a\"", "\"b\"", 1)).unwrap();
+    assert!(refusal().contains("meta.json has changed"));
+
+    // A rebuild replaces the damaged cache: it is bertcls's own.
+    let (cache, outcome) = setup.build("x.emb", None);
+    assert!(matches!(outcome, BuildOutcome::Built { .. }));
+    assert_eq!(cache.meta.labels[0].as_deref(), Some("a"));
+}
+
+#[test]
+fn a_folder_bertcls_did_not_write_is_never_replaced() {
+    let setup = Setup::new(4, Pooling::Mean);
+    let target = setup.path("mine");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("notes.txt"), "keep").unwrap();
+    let error = build_cache(
+        &setup.encoder,
+        &setup.records,
+        &setup.spec(None),
+        &target,
+        4,
+        Overwrite::AnyOwn,
+        &mut |_| {},
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(error.contains("did not write"), "{error}");
+    assert_eq!(
+        std::fs::read_to_string(target.join("notes.txt")).unwrap(),
+        "keep"
+    );
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 1);
 }
 
 #[test]
@@ -254,10 +290,18 @@ fn an_interrupted_build_resumes_from_its_complete_chunks() {
     // rows and batches 3, so chunks 0 and 1 are complete and chunk 2 is not.
     let mut done_rows = 0;
     let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        build_cache(&setup.encoder, &setup.records, &spec, &path, 4, &mut |n| {
-            done_rows += n;
-            assert!(done_rows < 10, "interrupted");
-        })
+        build_cache(
+            &setup.encoder,
+            &setup.records,
+            &spec,
+            &path,
+            4,
+            Overwrite::SameKind,
+            &mut |n| {
+                done_rows += n;
+                assert!(done_rows < 10, "interrupted");
+            },
+        )
     }));
     assert!(interrupted.is_err());
     assert!(

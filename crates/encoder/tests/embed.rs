@@ -98,7 +98,10 @@ fn zero_batch_size_and_empty_inputs_are_errors() {
     };
     assert!(matches!(
         FrozenEncoder::new(bert, device, options),
-        Err(EncodeError::ZeroBatchSize)
+        Err(EncodeError::Setting(settings::SettingError {
+            setting: "batch_size",
+            ..
+        }))
     ));
     let encoder = encoder(EmbedOptions::default());
     assert!(matches!(

@@ -11,7 +11,7 @@ use data::bootstrap_sample;
 use metrics::{ClassificationReport, DecisionRule, argmax_rows};
 use serde::{Deserialize, Serialize};
 
-use crate::{Features, TrainConfig, TrainedHead, train_head};
+use crate::{Features, HeadError, TrainConfig, TrainedHead, train_head};
 
 /// How members' probabilities are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -144,7 +144,8 @@ pub fn bag(
     members: usize,
     combine: Combine,
     device: &Device,
-) -> HeadEnsemble {
+) -> Result<HeadEnsemble, HeadError> {
+    settings::at_least_one("bag", members)?;
     let heads = (0..members as u64)
         .map(|k| {
             let seed = config.seed.wrapping_add(k);
@@ -155,8 +156,15 @@ pub fn bag(
             };
             train_head(&train.subset(&sample), valid, labels, &member, device)
         })
-        .collect();
-    HeadEnsemble::new(heads, vec![1.0; members], combine, valid, labels, device)
+        .collect::<Result<_, _>>()?;
+    Ok(HeadEnsemble::new(
+        heads,
+        vec![1.0; members],
+        combine,
+        valid,
+        labels,
+        device,
+    ))
 }
 
 /// SAMME: up to `rounds` heads in turn, each trained with example weights (mean 1)
@@ -172,7 +180,22 @@ pub fn boost(
     config: &TrainConfig,
     rounds: usize,
     device: &Device,
-) -> HeadEnsemble {
+) -> Result<HeadEnsemble, HeadError> {
+    settings::at_least_one("boost", rounds)?;
+    if config.loss.kind != losses::LossKind::CrossEntropy || config.loss.class_weights.is_some() {
+        return Err(settings::SettingError::new(
+            "loss",
+            config.loss.describe(),
+            "boosting weights examples through plain cross-entropy: no other loss, no class weights",
+        )
+        .into());
+    }
+    if train.variants > 0 {
+        return Err(HeadError::Data(
+            "boosting weighs the training examples themselves: augmented variants have no place"
+                .into(),
+        ));
+    }
     let (rows, classes) = (train.rows, labels.len());
     let chance = 1.0 - 1.0 / classes as f64;
     let mut weights = vec![1.0f64; rows];
@@ -185,7 +208,7 @@ pub fn boost(
             seed: config.seed.wrapping_add(round),
             ..config.clone()
         };
-        let head = train_head(&weighted, valid, labels, &member, device);
+        let head = train_head(&weighted, valid, labels, &member, device)?;
         let predicted = argmax_rows(&head.predict_proba(train, device), classes);
         let wrong: Vec<bool> = predicted
             .iter()
@@ -220,5 +243,12 @@ pub fn boost(
         let mean = weights.iter().sum::<f64>() / rows as f64;
         weights.iter_mut().for_each(|w| *w /= mean);
     }
-    HeadEnsemble::new(heads, alphas, Combine::Vote, valid, labels, device)
+    Ok(HeadEnsemble::new(
+        heads,
+        alphas,
+        Combine::Vote,
+        valid,
+        labels,
+        device,
+    ))
 }

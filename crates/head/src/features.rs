@@ -21,7 +21,7 @@ pub struct Features {
 impl Features {
     pub fn new(values: Vec<f32>, dim: usize, labels: Vec<usize>) -> Self {
         assert!(
-            dim > 0 && values.len() % dim == 0,
+            dim > 0 && values.len().is_multiple_of(dim),
             "values must be rows × dim"
         );
         let rows = values.len() / dim;

@@ -34,6 +34,18 @@ impl Default for HeadConfig {
 }
 
 impl HeadConfig {
+    /// Checks the shape and the dropout rate.
+    pub fn validate(&self) -> Result<(), settings::SettingError> {
+        if self.hidden.contains(&0) {
+            return Err(settings::SettingError::new(
+                "hidden",
+                self.shape_name(),
+                "every hidden layer needs a width of at least 1",
+            ));
+        }
+        settings::rate("dropout", self.dropout)
+    }
+
     /// `linear` or hidden widths joined by `x` (`512x256`), as on the command line.
     pub fn shape_name(&self) -> String {
         if self.hidden.is_empty() {

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use artifacts::{ArtifactError, ArtifactKind, Overwrite, StagedDir};
 use burn::module::Module;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Device;
@@ -15,13 +16,23 @@ use metrics::DecisionRule;
 /// Errors from saving, loading or applying a head.
 #[derive(Debug, thiserror::Error)]
 pub enum HeadError {
-    #[error("{path}: {cause}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
-        cause: std::io::Error,
+        #[source]
+        source: std::io::Error,
     },
-    #[error("{path}: {message}")]
+    #[error("{path} is not a usable head: {message}")]
     Format { path: PathBuf, message: String },
+    // Not transparent: the inner error stays in the source chain, where the command
+    // line finds it to name its flag.
+    #[error("{0}")]
+    Artifact(#[from] ArtifactError),
+    #[error("{0}")]
+    Setting(#[from] settings::SettingError),
+    /// Training or applying a head to data that does not fit it.
+    #[error("{0}")]
+    Data(String),
     #[error(
         "the head in {path} was trained on other features:\n  head:     {trained_on}\n  features: {given}\n\
          embed the data with the head's settings, or train a head on these features"
@@ -58,6 +69,47 @@ struct HeadMeta {
     decision: DecisionRule,
 }
 
+impl HeadMeta {
+    /// What must hold for the head to be applied without failing: a width, classes,
+    /// a standardizer of that width, a decision rule for that many classes.
+    fn check(&self) -> Result<(), String> {
+        if self.dim == 0 {
+            return Err("its feature width is 0".into());
+        }
+        if self.labels.len() < 2 {
+            return Err(format!(
+                "it has {} class(es); a head needs 2",
+                self.labels.len()
+            ));
+        }
+        let distinct: std::collections::BTreeSet<&String> = self.labels.iter().collect();
+        if distinct.len() != self.labels.len() {
+            return Err("its class names repeat".into());
+        }
+        if self.standardizer.mean.len() != self.dim || self.standardizer.std.len() != self.dim {
+            return Err(format!(
+                "its standardizer has width {}/{}, its features {}",
+                self.standardizer.mean.len(),
+                self.standardizer.std.len(),
+                self.dim
+            ));
+        }
+        if self
+            .standardizer
+            .std
+            .iter()
+            .any(|s| !(s.is_finite() && *s > 0.0))
+            || self.standardizer.mean.iter().any(|m| !m.is_finite())
+        {
+            return Err("its standardizer holds values that are not finite and positive".into());
+        }
+        self.config.head.validate().map_err(|e| e.to_string())?;
+        self.decision
+            .check(self.labels.len())
+            .map_err(|e| format!("its decision rule: {e}"))
+    }
+}
+
 /// A head loaded for prediction.
 pub struct SavedHead {
     pub path: PathBuf,
@@ -68,22 +120,16 @@ pub struct SavedHead {
 }
 
 impl SavedHead {
-    /// Writes `head` into the folder `path` (atomically: built beside it, then renamed).
+    /// Writes `head` into the folder `path`, sealed (built beside it, then swapped
+    /// in). What `path` may already hold is decided by `overwrite`.
     pub fn save(
         head: &TrainedHead,
         labels: &[String],
         features: &FeatureOrigin,
         path: &Path,
+        overwrite: Overwrite,
     ) -> Result<(), HeadError> {
-        let io = |p: &Path| {
-            let p = p.to_owned();
-            move |cause| HeadError::Io { path: p, cause }
-        };
-        let tmp = path.with_extension("partial");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-        }
-        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        let staged = StagedDir::new(path, ArtifactKind::Head, overwrite)?;
         let meta = HeadMeta {
             config: head.config.clone(),
             labels: labels.to_vec(),
@@ -94,13 +140,8 @@ impl SavedHead {
             valid_macro_f1: head.valid_report.macro_f1,
             decision: head.decision.clone(),
         };
-        let meta_path = tmp.join("head.json");
-        std::fs::write(
-            &meta_path,
-            serde_json::to_string_pretty(&meta).expect("serialisable"),
-        )
-        .map_err(io(&meta_path))?;
-        let weights = tmp.join("weights.bpk");
+        artifacts::write_json(&staged.path().join("head.json"), &meta)?;
+        let weights = staged.path().join("weights.bpk");
         let mut store = BurnpackStore::from_file(&weights).overwrite(true);
         head.model
             .save_into(&mut store)
@@ -108,21 +149,26 @@ impl SavedHead {
                 path: weights.clone(),
                 message: e.to_string(),
             })?;
-        if path.exists() {
-            std::fs::remove_dir_all(path).map_err(io(path))?;
-        }
-        std::fs::rename(&tmp, path).map_err(io(path))
+        staged.commit(true)?;
+        Ok(())
     }
 
+    /// Loads the head saved in `path`, verified against the checksums sealed when it
+    /// was written and checked for consistency (labels, widths, decision rule).
     pub fn load(path: &Path, device: &Device) -> Result<Self, HeadError> {
+        artifacts::verify(path, ArtifactKind::Head)?;
         let meta_path = path.join("head.json");
-        let text = std::fs::read_to_string(&meta_path).map_err(|cause| HeadError::Io {
+        let text = std::fs::read_to_string(&meta_path).map_err(|source| HeadError::Io {
             path: meta_path.clone(),
-            cause,
+            source,
         })?;
         let meta: HeadMeta = serde_json::from_str(&text).map_err(|e| HeadError::Format {
-            path: meta_path,
-            message: e.to_string(),
+            path: path.to_owned(),
+            message: format!("head.json: {e}"),
+        })?;
+        meta.check().map_err(|message| HeadError::Format {
+            path: path.to_owned(),
+            message,
         })?;
         let weights = path.join("weights.bpk");
         // The initial values are overwritten by the stored weights.

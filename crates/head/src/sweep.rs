@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::{Features, HeadConfig, OptimizerKind, TrainConfig, TrainedHead, train_head};
+use crate::{Features, HeadConfig, HeadError, OptimizerKind, TrainConfig, TrainedHead, train_head};
 
 /// The values to combine: every combination is one configuration (dropout and batch
 /// norm only vary for MLPs, where they exist).
@@ -137,7 +137,8 @@ impl SweepEntry {
 /// Trains every configuration on `workers` threads; returns the entries ranked by
 /// validation macro-F1 (ties: accuracy, then fewer seconds, then grid order) and the
 /// best head. `on_done` hears of each as it finishes. Every head owns its randomness,
-/// so the result is the same for any number of workers.
+/// so the result is the same for any number of workers. Every configuration is
+/// checked before the first head trains; an empty grid is an error.
 pub fn sweep(
     train: &Features,
     valid: &Features,
@@ -146,9 +147,18 @@ pub fn sweep(
     device: &Device,
     workers: usize,
     on_done: &(dyn Fn(&SweepEntry) + Sync),
-) -> (Vec<SweepEntry>, Option<TrainedHead>) {
+) -> Result<(Vec<SweepEntry>, TrainedHead), HeadError> {
+    if configs.is_empty() {
+        return Err(HeadError::Data(
+            "the grid is empty: every list of values needs at least one".into(),
+        ));
+    }
+    settings::at_least_one("jobs", workers)?;
+    for config in configs {
+        config.validate_for(labels)?;
+    }
     let next = AtomicUsize::new(0);
-    let work = || {
+    let work = || -> Result<_, HeadError> {
         let mut entries = Vec::new();
         let mut best: Option<(usize, TrainedHead)> = None;
         loop {
@@ -156,7 +166,7 @@ pub fn sweep(
             let Some(config) = configs.get(index) else {
                 break;
             };
-            let head = train_head(train, valid, labels, config, device);
+            let head = train_head(train, valid, labels, config, device)?;
             let entry = entry_of(&head);
             on_done(&entry);
             if best
@@ -167,10 +177,10 @@ pub fn sweep(
             }
             entries.push((index, entry));
         }
-        (entries, best)
+        Ok((entries, best))
     };
     let results: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers.max(1)).map(|_| scope.spawn(work)).collect();
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("a sweep worker panicked"))
@@ -178,7 +188,8 @@ pub fn sweep(
     });
     let mut entries: Vec<(usize, SweepEntry)> = Vec::with_capacity(configs.len());
     let mut best: Option<(usize, TrainedHead)> = None;
-    for (worker_entries, worker_best) in results {
+    for result in results {
+        let (worker_entries, worker_best) = result?;
         entries.extend(worker_entries);
         if let Some((i, head)) = worker_best
             && best
@@ -195,10 +206,8 @@ pub fn sweep(
             std::cmp::Ordering::Greater
         }
     });
-    (
-        entries.into_iter().map(|(_, e)| e).collect(),
-        best.map(|(_, h)| h),
-    )
+    let (_, best) = best.expect("a non-empty grid trains at least one head");
+    Ok((entries.into_iter().map(|(_, e)| e).collect(), best))
 }
 
 /// The ranking: macro-F1, then accuracy, then speed, then grid order (so ties are

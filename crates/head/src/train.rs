@@ -10,7 +10,7 @@ use losses::{CrossEntropy, DistillationLoss, LossSpec};
 use metrics::{ClassificationReport, DecisionRule, argmax_rows, mean_log_loss};
 use serde::{Deserialize, Serialize};
 
-use crate::{Features, Head, HeadConfig, Standardizer};
+use crate::{Features, Head, HeadConfig, HeadError, Standardizer};
 
 /// The update rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -179,6 +179,78 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// Checks every setting, and the class weights against `labels` (the classes
+    /// of the training data): the same rules as fine-tuning's for the same settings.
+    pub fn validate_for(&self, labels: &[String]) -> Result<(), settings::SettingError> {
+        self.validate()?;
+        self.loss.validate_for(labels)
+    }
+
+    /// Checks every setting that can be checked without the data.
+    pub fn validate(&self) -> Result<(), settings::SettingError> {
+        self.head.validate()?;
+        self.loss.validate()?;
+        self.sampling.validate()?;
+        settings::positive("learning_rate", self.learning_rate)?;
+        settings::non_negative("l2", self.l2)?;
+        settings::non_negative("l1", self.l1)?;
+        settings::at_least_one("epochs", self.epochs)?;
+        settings::at_least_one("batch_size", self.batch_size)?;
+        settings::at_least_one("patience", self.patience)?;
+        settings::non_negative("min_delta", self.min_delta)?;
+        if let Some(distillation) = &self.distillation {
+            distillation.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `train` and `valid` can train a head for `classes` classes as
+/// `config` says: rows in both, one width, class indices in range, and the soft
+/// targets or example weights the configuration reads.
+fn check_data(
+    train: &Features,
+    valid: &Features,
+    classes: usize,
+    config: &TrainConfig,
+) -> Result<(), HeadError> {
+    let data = |message: String| Err(HeadError::Data(message));
+    if classes < 2 {
+        return data(format!("a head needs at least 2 classes, not {classes}"));
+    }
+    if train.originals() == 0 || valid.rows == 0 {
+        return data("training and validation need at least one example each".into());
+    }
+    if train.dim != valid.dim {
+        return data(format!(
+            "training features are {} wide, validation features {}",
+            train.dim, valid.dim
+        ));
+    }
+    if train
+        .labels
+        .iter()
+        .chain(&valid.labels)
+        .any(|&l| l >= classes)
+    {
+        return data(format!(
+            "a class index is out of range for {classes} classes"
+        ));
+    }
+    if config.distillation.is_some() && train.soft_targets.is_none() {
+        return data(
+            "distillation needs the teacher's soft targets on the training features".into(),
+        );
+    }
+    if let Some(weights) = &train.example_weights
+        && weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+    {
+        return data("example weights must be finite and ≥ 0".into());
+    }
+    Ok(())
+}
+
 /// One epoch of training, as the learning curves show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
@@ -231,13 +303,17 @@ impl TrainedHead {
 
 /// Trains a head on `train`, keeping the epoch that `config.monitor` rates best.
 /// `labels` names the classes (for the report); features carry class indices.
+/// Every setting is checked first ([`TrainConfig::validate`]), and the data against
+/// the settings.
 pub fn train_head(
     train: &Features,
     valid: &Features,
     labels: &[String],
     config: &TrainConfig,
     device: &Device,
-) -> TrainedHead {
+) -> Result<TrainedHead, HeadError> {
+    config.validate_for(labels)?;
+    check_data(train, valid, labels.len(), config)?;
     let start = Instant::now();
     let classes = labels.len();
     let standardizer = Standardizer::fit(train);
@@ -259,13 +335,8 @@ pub fn train_head(
         &autodiff,
     );
     let loss_fn = config.loss.build(labels, &train.labels);
-    let teacher = config.distillation.map(|distillation| {
-        let targets = train
-            .soft_targets
-            .as_ref()
-            .expect("distillation needs the teacher's soft targets on the training features");
-        (distillation, targets)
-    });
+    // `check_data` made sure distillation has its targets.
+    let teacher = config.distillation.zip(train.soft_targets.as_ref());
     // Boosting's example weights go through cross-entropy (the loss SAMME's
     // derivation assumes); callers refuse other losses.
     let weighted = train.example_weights.as_ref().map(|weights| {
@@ -286,7 +357,7 @@ pub fn train_head(
         Sampling::None => originals.len(),
         _ => epoch_examples(0).len(),
     }
-    .div_ceil(config.batch_size.max(1));
+    .div_ceil(config.batch_size);
     let total_steps = batches_per_epoch * config.epochs;
 
     let mut best: Option<(f64, usize, Head, ClassificationReport)> = None;
@@ -300,7 +371,7 @@ pub fn train_head(
         }
         rng.shuffle(&mut order);
         let mut loss_sum = 0.0;
-        for batch in order.chunks(config.batch_size.max(1)) {
+        for batch in order.chunks(config.batch_size) {
             let index = Tensor::<1, Int>::from_data(
                 TensorData::new(
                     batch.iter().map(|&i| i as i64).collect::<Vec<_>>(),
@@ -357,8 +428,9 @@ pub fn train_head(
             break;
         }
     }
-    let (_, best_epoch, model, valid_report) = best.expect("at least one epoch runs");
-    TrainedHead {
+    let (_, best_epoch, model, valid_report) =
+        best.expect("epochs ≥ 1 (validated), and the first epoch always improves");
+    Ok(TrainedHead {
         config: config.clone(),
         model,
         standardizer,
@@ -369,7 +441,7 @@ pub fn train_head(
         seconds: start.elapsed().as_secs_f64(),
         examples_trained,
         decision: DecisionRule::Argmax,
-    }
+    })
 }
 
 fn build_optimizer(config: &TrainConfig) -> ModuleOptimizer {

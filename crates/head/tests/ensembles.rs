@@ -66,14 +66,15 @@ fn example_weights_reach_the_loss() {
         .iter()
         .map(|&y| if y == 2 { 1e-3 } else { 1.0 })
         .collect();
-    let plain = train_head(&train, &valid, &names(), &quick(), &device);
+    let plain = train_head(&train, &valid, &names(), &quick(), &device).unwrap();
     let weighted = train_head(
         &train.clone().with_example_weights(weights),
         &valid,
         &names(),
         &quick(),
         &device,
-    );
+    )
+    .unwrap();
     let predicted_c = |head: &head::TrainedHead| {
         let predicted = argmax_rows(&head.predict_proba(&valid, &device), 3);
         predicted.iter().filter(|&&p| p == 2).count()
@@ -98,7 +99,8 @@ fn bagging_trains_each_member_on_its_own_bootstrap_and_averages_them() {
         5,
         Combine::Mean,
         &device,
-    );
+    )
+    .unwrap();
     assert_eq!(ensemble.members.len(), 5);
     assert_eq!(ensemble.weights, vec![1.0; 5]);
     // Different samples, different heads.
@@ -131,7 +133,8 @@ fn bagging_trains_each_member_on_its_own_bootstrap_and_averages_them() {
         5,
         Combine::Mean,
         &device,
-    );
+    )
+    .unwrap();
     assert_eq!(again.predict_proba(&valid, &device), combined);
 }
 
@@ -139,7 +142,7 @@ fn bagging_trains_each_member_on_its_own_bootstrap_and_averages_them() {
 fn boosting_weighs_members_by_sammes_alpha_and_votes() {
     let device = Device::flex();
     let (train, valid) = (classes(60, 5), classes(60, 6));
-    let ensemble = boost(&train, &valid, &names(), &quick(), 4, &device);
+    let ensemble = boost(&train, &valid, &names(), &quick(), 4, &device).unwrap();
     assert!(!ensemble.members.is_empty() && ensemble.members.len() <= 4);
     assert_eq!(ensemble.combine, Combine::Vote);
     // The first member trains with equal weights: its α follows from its training

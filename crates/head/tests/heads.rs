@@ -1,3 +1,4 @@
+use artifacts::Overwrite;
 use burn::tensor::Device;
 use data::SplitMix64;
 use head::{
@@ -69,7 +70,7 @@ fn softmax_regression_reaches_the_bayes_optimal_accuracy() {
         gaussian_classes(&means, 500, 3),
     );
     let device = Device::flex();
-    let head = train_head(&train, &valid, &labels(3), &TrainConfig::default(), &device);
+    let head = train_head(&train, &valid, &labels(3), &TrainConfig::default(), &device).unwrap();
     let probabilities = head.predict_proba(&test, &device);
     let predicted: Vec<usize> = probabilities
         .chunks_exact(3)
@@ -105,7 +106,7 @@ fn xor(n: usize, seed: u64) -> Features {
 fn an_mlp_with_batch_norm_and_dropout_learns_what_a_linear_head_cannot() {
     let (train, valid) = (xor(1000, 4), xor(400, 5));
     let device = Device::flex();
-    let linear = train_head(&train, &valid, &labels(2), &TrainConfig::default(), &device);
+    let linear = train_head(&train, &valid, &labels(2), &TrainConfig::default(), &device).unwrap();
     let mlp_config = TrainConfig {
         head: HeadConfig {
             hidden: vec![32, 16],
@@ -118,7 +119,7 @@ fn an_mlp_with_batch_norm_and_dropout_learns_what_a_linear_head_cannot() {
         patience: 40,
         ..TrainConfig::default()
     };
-    let mlp = train_head(&train, &valid, &labels(2), &mlp_config, &device);
+    let mlp = train_head(&train, &valid, &labels(2), &mlp_config, &device).unwrap();
     assert!(
         linear.valid_report.accuracy < 0.65,
         "linear {}",
@@ -150,8 +151,8 @@ fn training_is_deterministic_under_a_seed_and_early_stopping_keeps_the_best_epoc
         learning_rate: 3e-2,
         ..TrainConfig::default()
     };
-    let a = train_head(&train, &valid, &labels(3), &config, &device);
-    let b = train_head(&train, &valid, &labels(3), &config, &device);
+    let a = train_head(&train, &valid, &labels(3), &config, &device).unwrap();
+    let b = train_head(&train, &valid, &labels(3), &config, &device).unwrap();
     assert_eq!(a.history, b.history);
     assert_eq!(
         a.predict_proba(&valid, &device),
@@ -187,7 +188,7 @@ fn an_l1_penalty_makes_weights_sparse() {
             learning_rate: 1e-2,
             ..TrainConfig::default()
         };
-        let head = train_head(&train, &valid, &labels(3), &config, &device);
+        let head = train_head(&train, &valid, &labels(3), &config, &device).unwrap();
         let weights: Vec<f32> = head
             .model
             .output
@@ -239,11 +240,10 @@ fn a_saved_head_predicts_the_same_and_refuses_other_features() {
     let count = |_: &head::SweepEntry| {
         seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     };
-    let (entries, best) = sweep(&train, &valid, &labels(3), &configs, &device, 2, &count);
-    let best = best.unwrap();
+    let (entries, best) = sweep(&train, &valid, &labels(3), &configs, &device, 2, &count).unwrap();
     assert_eq!(seen.into_inner(), 6);
     // The same ranking and numbers with one worker: heads own their randomness.
-    let (serial, _) = sweep(&train, &valid, &labels(3), &configs, &device, 1, &|_| {});
+    let (serial, _) = sweep(&train, &valid, &labels(3), &configs, &device, 1, &|_| {}).unwrap();
     let key = |e: &head::SweepEntry| {
         (
             e.valid_macro_f1.to_bits(),
@@ -270,7 +270,7 @@ fn a_saved_head_predicts_the_same_and_refuses_other_features() {
         description: "encoder A".into(),
         spec: serde_json::json!({"model": "A"}),
     };
-    SavedHead::save(&best, &labels(3), &origin, &path).unwrap();
+    SavedHead::save(&best, &labels(3), &origin, &path, Overwrite::SameKind).unwrap();
     let loaded = SavedHead::load(&path, &device).unwrap();
     let (probabilities, _) = loaded.predict(&valid, &device);
     assert_eq!(probabilities, best.predict_proba(&valid, &device));
@@ -313,7 +313,8 @@ fn imbalance_remedies_raise_the_rare_class_recall_and_sampling_sets_the_epoch_si
         patience: 10,
         ..TrainConfig::default()
     };
-    let train_with = |config: TrainConfig| train_head(&train, &valid, &labels(2), &config, &device);
+    let train_with =
+        |config: TrainConfig| train_head(&train, &valid, &labels(2), &config, &device).unwrap();
     let plain = train_with(base.clone());
     assert_eq!(plain.examples_trained, 10 * 420);
 
@@ -375,7 +376,7 @@ fn augmented_variants_feed_over_sampling_and_nothing_else() {
             sampling,
             ..TrainConfig::default()
         };
-        train_head(features, &valid, &labels(2), &config, &device)
+        train_head(features, &valid, &labels(2), &config, &device).unwrap()
     };
     let weights = |head: &head::TrainedHead| head.predict_proba(&valid, &device);
 
@@ -421,7 +422,7 @@ fn a_distilled_head_follows_its_teacher_as_far_as_alpha_says() {
         // Validation scored against the rule the student should learn, so that early
         // stopping keeps the epoch that learned it best.
         let judged = Features::new(valid.values.clone(), valid.dim, expected.clone());
-        let head = train_head(&taught, &judged, &labels(3), &config, &device);
+        let head = train_head(&taught, &judged, &labels(3), &config, &device).unwrap();
         let probabilities = head.predict_proba(&valid, &device);
         let predicted = metrics::argmax_rows(&probabilities, 3);
         let bayes = bayes_accuracy(&valid, &means);

@@ -64,16 +64,14 @@ impl Adversary {
     }
 
     /// Checks ε > 0, α > 0 and at least one step.
-    pub fn validate(&self) -> Result<(), String> {
-        let (epsilon, alpha) = self.radius_and_step();
-        let positive = |x: f64| x.is_finite() && x > 0.0;
-        match self {
-            Adversary::None => Ok(()),
-            _ if !positive(epsilon) => Err(format!("adversarial ε {epsilon} must be > 0")),
-            _ if !positive(alpha) => Err(format!("adversarial step size α {alpha} must be > 0")),
-            _ if self.steps() == 0 => Err("PGD needs at least one ascent step".into()),
-            _ => Ok(()),
+    pub fn validate(&self) -> Result<(), settings::SettingError> {
+        if *self == Adversary::None {
+            return Ok(());
         }
+        let (epsilon, alpha) = self.radius_and_step();
+        settings::positive("adv_epsilon", epsilon)?;
+        settings::positive("adv_alpha", alpha)?;
+        settings::at_least_one("adv_steps", self.steps())
     }
 
     /// The gradients of one batch (`objective` maps its logits to the training loss):

@@ -101,6 +101,44 @@ impl Default for FineTuneConfig {
 }
 
 impl FineTuneConfig {
+    /// Checks every setting, and the class weights against `labels` (the training
+    /// data's classes): the same rules as a head's for the same settings.
+    pub fn validate_for(&self, labels: &[String]) -> Result<(), settings::SettingError> {
+        self.validate()?;
+        self.loss.validate_for(labels)
+    }
+
+    /// Checks every setting that can be checked without the data.
+    pub fn validate(&self) -> Result<(), settings::SettingError> {
+        use settings::{at_least_one, non_negative, optional_rate, positive, rate};
+        at_least_one("epochs", self.epochs)?;
+        at_least_one("batch_size", self.batch_size)?;
+        at_least_one("grad_accumulation", self.grad_accumulation)?;
+        at_least_one("eval_batch_size", self.eval_batch_size)?;
+        at_least_one("bucket_batches", self.bucket_batches)?;
+        if let Some(every) = self.eval_every {
+            at_least_one("eval_every", every)?;
+        }
+        if let Some(patience) = self.patience {
+            at_least_one("patience", patience)?;
+        }
+        positive("learning_rate", self.learning_rate)?;
+        rate("warmup_ratio", self.warmup_ratio)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("max_grad_norm", self.max_grad_norm)?;
+        non_negative("min_delta", self.min_delta)?;
+        non_negative("l1", self.l1)?;
+        optional_rate("hidden_dropout", self.hidden_dropout)?;
+        optional_rate("attention_dropout", self.attention_dropout)?;
+        self.loss.validate()?;
+        self.sampling.validate()?;
+        self.adversary.validate()?;
+        if let Some(distillation) = &self.distillation {
+            distillation.validate()?;
+        }
+        Ok(())
+    }
+
     /// The settings that differ from `other`, as `name: ours ≠ theirs`.
     pub fn differences(&self, other: &Self) -> Vec<String> {
         let (ours, theirs) = (

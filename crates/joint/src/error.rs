@@ -9,6 +9,11 @@ pub enum JointError {
     #[error(transparent)]
     Text(#[from] text::RecordTextError),
 
+    // Not transparent: the inner error stays in the source chain, where the command
+    // line finds it to name its flag.
+    #[error("{0}")]
+    Artifact(#[from] artifacts::ArtifactError),
+
     #[error("record {id:?} has no label: training and evaluation need labelled data")]
     MissingLabel { id: String },
 
@@ -26,10 +31,11 @@ pub enum JointError {
     NoExamples { what: &'static str },
 
     #[error("{0}")]
-    Setting(String),
+    Setting(#[from] settings::SettingError),
 
-    #[error("{what} must be at least 1")]
-    Zero { what: &'static str },
+    /// Training data that does not fit the settings.
+    #[error("{0}")]
+    Data(String),
 
     #[error("cannot {action} {path}: {message}")]
     File {

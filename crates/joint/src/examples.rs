@@ -2,6 +2,7 @@
 
 use data::{LabelMap, Record};
 use losses::SoftTargets;
+use sha2::{Digest, Sha256};
 use text::{BertTokenizer, Encoding, PromptTemplate, RecordTextError};
 
 use crate::{ClassifierConfig, JointError};
@@ -128,6 +129,30 @@ impl Examples {
             variants: 0,
             soft_targets: self.soft_targets.as_ref().map(|t| t.subset(indices)),
         }
+    }
+
+    /// SHA-256 of everything training reads from these examples: every encoding,
+    /// label, the variant count and the soft targets.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        let mut number = |n: usize| hasher.update((n as u64).to_le_bytes());
+        number(self.len());
+        number(self.variants);
+        for (encoding, &label) in self.encodings.iter().zip(&self.labels) {
+            hasher.update((encoding.len() as u64).to_le_bytes());
+            hasher.update((label as u64).to_le_bytes());
+            for (&id, &type_id) in encoding.ids.iter().zip(&encoding.type_ids) {
+                hasher.update(id.to_le_bytes());
+                hasher.update(type_id.to_le_bytes());
+            }
+        }
+        if let Some(targets) = &self.soft_targets {
+            hasher.update((targets.classes as u64).to_le_bytes());
+            for value in &targets.values {
+                hasher.update(value.to_le_bytes());
+            }
+        }
+        format!("{:x}", hasher.finalize())
     }
 
     /// Examples that are not variants: the training examples themselves.

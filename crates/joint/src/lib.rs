@@ -16,7 +16,6 @@ mod checkpoint;
 mod config;
 mod error;
 mod examples;
-mod fsutil;
 mod model;
 mod optim;
 mod predict;
@@ -61,6 +60,7 @@ pub fn load_for_training(
     seed: u64,
     device: &Device,
 ) -> Result<(BertClassifier, PretrainedBertParts), JointError> {
+    classifier.validate()?;
     let autodiff = device.clone().autodiff();
     let pretrained = PretrainedBert::load_layers(model_dir, max_len, num_layers, &autodiff)?;
     let mut classifier = classifier.clone();

@@ -78,6 +78,12 @@ impl Default for ClassifierConfig {
 }
 
 impl ClassifierConfig {
+    /// Checks the head's shape and the dropout rates.
+    pub fn validate(&self) -> Result<(), settings::SettingError> {
+        self.head.validate()?;
+        settings::optional_rate("dropout", self.dropout)
+    }
+
     /// True when the model is exactly a `BertForSequenceClassification`, so that
     /// `transformers` can load the saved folder and compute the same logits.
     pub fn is_hugging_face_compatible(&self) -> bool {

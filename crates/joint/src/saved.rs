@@ -12,10 +12,10 @@ use metrics::DecisionRule;
 use serde::{Deserialize, Serialize};
 use text::BertTokenizer;
 
-use crate::fsutil::{install_dir, partial_dir};
 use crate::{
     BertClassifier, ClassifierConfig, FineTuneConfig, JointError, RecordEncoder, predict_proba,
 };
+use artifacts::{ArtifactKind, Overwrite, StagedDir};
 
 /// bertcls's own description of a saved classifier.
 pub const META_FILE: &str = "bertcls.json";
@@ -47,7 +47,8 @@ pub struct SavedClassifier {
 }
 
 impl SavedClassifier {
-    /// Writes `model` to `dir` (replacing it whole): `config.json` (the base model's,
+    /// Writes `model` to `dir` (replacing a fine-tuned model there whole, and nothing
+    /// else bertcls did not write), sealed: `config.json` (the base model's,
     /// with the layer count, `id2label`/`label2id` and, when the model is one,
     /// `BertForSequenceClassification`), `model.safetensors` under Hugging Face's names
     /// and layouts, the tokenizer files of `meta.base_model`, and `bertcls.json`.
@@ -56,7 +57,8 @@ impl SavedClassifier {
         meta: &ClassifierMeta,
         dir: &Path,
     ) -> Result<(), JointError> {
-        let partial = partial_dir(dir)?;
+        let staged = StagedDir::new(dir, ArtifactKind::FineTunedModel, Overwrite::SameKind)?;
+        let partial = staged.path();
         let config_path = meta.base_model.join("config.json");
         let text = fs::read_to_string(&config_path)
             .map_err(|e| JointError::file("read", &config_path, e))?;
@@ -84,7 +86,8 @@ impl SavedClassifier {
                     .map_err(|e| JointError::file("copy", &from, e))?;
             }
         }
-        install_dir(&partial, dir)
+        staged.commit(true)?;
+        Ok(())
     }
 
     /// Loads a folder written by [`save`](Self::save), or any Hugging Face
@@ -92,6 +95,8 @@ impl SavedClassifier {
     /// `LABEL_0…` as transformers names them). `max_len`
     /// overrides the saved one (default 128 for folders without `bertcls.json`).
     pub fn load(dir: &Path, max_len: Option<usize>, device: &Device) -> Result<Self, JointError> {
+        // A folder bertcls wrote is read only as it was written.
+        artifacts::verify(dir, ArtifactKind::FineTunedModel)?;
         let config_path = dir.join("config.json");
         let bert_config = BertConfig::from_file(&config_path)?;
         let meta = match fs::read_to_string(dir.join(META_FILE)) {
@@ -100,7 +105,37 @@ impl SavedClassifier {
             Err(_) => foreign_meta(dir, &bert_config)?,
         };
         let max_len = max_len.unwrap_or(meta.max_len);
-        let tokenizer = BertTokenizer::from_dir(dir, max_len).map_err(bert::BertError::from)?;
+        if max_len > bert_config.max_position_embeddings {
+            return Err(bert::BertError::MaxLenTooLong {
+                max_len,
+                max_positions: bert_config.max_position_embeddings,
+            }
+            .into());
+        }
+        let tokenizer = BertTokenizer::from_dir(dir, max_len)
+            .and_then(|t| t.fit_model(bert_config.vocab_size, bert_config.type_vocab_size))
+            .map_err(bert::BertError::from)?;
+        meta.classifier
+            .validate()
+            .map_err(|e| JointError::NotAClassifier {
+                path: dir.join(META_FILE),
+                message: e.to_string(),
+            })?;
+        if meta.labels.len() < 2 {
+            return Err(JointError::NotAClassifier {
+                path: dir.to_owned(),
+                message: format!(
+                    "it names {} class(es); a classifier needs 2",
+                    meta.labels.len()
+                ),
+            });
+        }
+        meta.decision
+            .check(meta.labels.len())
+            .map_err(|message| JointError::NotAClassifier {
+                path: dir.join(META_FILE),
+                message: format!("its decision rule: {message}"),
+            })?;
         let with_pooler = meta.classifier.pooling == crate::ClassifierPooling::Cls
             && meta.classifier.prompt.is_none();
         let mut model = BertClassifier::new(
@@ -162,6 +197,7 @@ impl SavedClassifier {
         device: &Device,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<f32>, JointError> {
+        settings::at_least_one("batch_size", batch_size)?;
         let encodings =
             RecordEncoder::new(&self.tokenizer, &self.meta.classifier)?.encode_all(records)?;
         let pad = self.tokenizer.special_tokens().pad;
@@ -302,6 +338,5 @@ fn foreign_meta(dir: &Path, bert_config: &BertConfig) -> Result<ClassifierMeta, 
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), JointError> {
-    let text = serde_json::to_string_pretty(value).expect("the value serialises");
-    fs::write(path, text).map_err(|e| JointError::file("write", path, e))
+    Ok(artifacts::write_json(path, value)?)
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use text::Encoding;
 
 use crate::batches::{DROPOUT_STREAM, derived_seed, epoch_batches};
-use crate::checkpoint::{self, TrainState, checkpoint_dir};
+use crate::checkpoint::{self, RunInputs, TrainState, checkpoint_dir};
 use crate::optim::{WarmupSchedule, build_optimizer, clip_global_norm};
 use crate::{BertClassifier, Examples, FineTuneConfig, JointError, predict_proba};
 use data::Sampling;
@@ -136,7 +136,7 @@ pub fn fine_tune(
     run_dir: Option<RunDir<'_>>,
     on_event: &mut dyn FnMut(&TrainEvent<'_>) -> ControlFlow<()>,
 ) -> Result<FineTuned, JointError> {
-    check_settings(config, train, valid)?;
+    check_settings(config, &model, train, valid, labels)?;
     let validation = Validation {
         examples: valid,
         labels,
@@ -272,45 +272,24 @@ fn epoch_size(config: &FineTuneConfig, train: &Examples, classes: usize) -> usiz
 
 fn check_settings(
     config: &FineTuneConfig,
+    model: &BertClassifier,
     train: &Examples,
     valid: &Examples,
+    labels: &[String],
 ) -> Result<(), JointError> {
-    for (what, value) in [
-        ("epochs", config.epochs),
-        ("batch size", config.batch_size),
-        ("gradient accumulation", config.grad_accumulation),
-        ("evaluation batch size", config.eval_batch_size),
-    ] {
-        if value == 0 {
-            return Err(JointError::Zero { what });
-        }
+    config.validate_for(labels)?;
+    if config.freeze_layers > model.bert.num_layers() {
+        return Err(settings::SettingError::new(
+            "freeze_layers",
+            config.freeze_layers,
+            format!("the model has {} encoder layers", model.bert.num_layers()),
+        )
+        .into());
     }
-    if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
-        return Err(JointError::Setting(format!(
-            "learning rate {} must be a positive number",
-            config.learning_rate
-        )));
-    }
-    config.adversary.validate().map_err(JointError::Setting)?;
-    if let Some(distillation) = &config.distillation {
-        distillation.validate().map_err(JointError::Setting)?;
-        if train.soft_targets.is_none() {
-            return Err(JointError::Setting(
-                "distillation needs the teacher's soft targets on the training examples".into(),
-            ));
-        }
-    }
-    let rate = |p: Option<f64>| p.is_none_or(|p| (0.0..1.0).contains(&p));
-    if !(rate(config.hidden_dropout) && rate(config.attention_dropout)) {
-        return Err(JointError::Setting(
-            "dropout rates must be in [0, 1)".into(),
+    if config.distillation.is_some() && train.soft_targets.is_none() {
+        return Err(JointError::Data(
+            "distillation needs the teacher's soft targets on the training examples".into(),
         ));
-    }
-    if !(config.l1.is_finite() && config.l1 >= 0.0) {
-        return Err(JointError::Setting(format!(
-            "L1 penalty {} must be ≥ 0",
-            config.l1
-        )));
     }
     if train.is_empty() {
         return Err(JointError::NoExamples {
@@ -318,14 +297,27 @@ fn check_settings(
         });
     }
     if train.variants > 0 && !matches!(config.sampling, Sampling::Oversample { .. }) {
-        return Err(JointError::Setting(
-            "augmented variants are drawn by over-sampling: add --sampling oversample".into(),
+        return Err(JointError::Data(
+            "augmented variants are drawn by over-sampling only: choose over-sampling, or \
+             leave the variants out"
+                .into(),
         ));
     }
     if valid.is_empty() {
         return Err(JointError::NoExamples {
             what: "the validation set",
         });
+    }
+    if train
+        .labels
+        .iter()
+        .chain(&valid.labels)
+        .any(|&l| l >= labels.len())
+    {
+        return Err(JointError::Data(format!(
+            "a class index is out of range for {} classes",
+            labels.len()
+        )));
     }
     Ok(())
 }
@@ -370,13 +362,16 @@ impl<'a> Trainer<'a> {
             .div_ceil(config.grad_accumulation);
         let total_steps = steps_per_epoch * config.epochs;
         let optimizer = build_optimizer(config.weight_decay);
-        let (model, optimizer, state, best) = match run_dir {
-            Some(RunDir { path, resume: true }) => {
-                let restored = checkpoint::load(path, model, optimizer, config)?;
+        // Computed on the fresh model, before a checkpoint replaces its weights.
+        let inputs =
+            run_dir.map(|_| RunInputs::of(&model, train, validation.examples, validation.labels));
+        let (model, optimizer, state, best) = match (run_dir, inputs) {
+            (Some(RunDir { path, resume: true }), Some(inputs)) => {
+                let restored = checkpoint::load(path, model, optimizer, config, &inputs)?;
                 let best = restored.best.map(|weights| (weights, None));
                 (restored.model, restored.optimizer, restored.state, best)
             }
-            _ => (model, optimizer, TrainState::new(config), None),
+            (_, inputs) => (model, optimizer, TrainState::new(config, inputs), None),
         };
         let loss_fn = config.loss.build(validation.labels, &train.labels);
         let trainer = Self {

@@ -318,7 +318,7 @@ fn a_diverging_run_stops_at_the_step_and_writes_no_checkpoint() {
         )
         .err()
         .expect("a NaN rate is refused");
-    assert!(error.to_string().contains("learning rate"), "{error}");
+    assert!(error.to_string().contains("learning_rate NaN"), "{error}");
 }
 
 #[test]

@@ -109,12 +109,14 @@ pub fn soft_targets(teacher_logits: Tensor<2>, temperature: f64) -> Tensor<2> {
 
 impl DistillationLoss {
     /// Checks T > 0 and α in [0, 1].
-    pub fn validate(&self) -> Result<(), String> {
-        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
-            return Err(format!("temperature {} must be > 0", self.temperature));
-        }
+    pub fn validate(&self) -> Result<(), settings::SettingError> {
+        settings::positive("temperature", self.temperature)?;
         if !(0.0..=1.0).contains(&self.alpha) {
-            return Err(format!("α {} must be in [0, 1]", self.alpha));
+            return Err(settings::SettingError::new(
+                "alpha",
+                self.alpha,
+                "must be in [0, 1]",
+            ));
         }
         Ok(())
     }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize};
+use settings::SettingError;
 
 use crate::{ClassWeights, ClassificationLoss, CrossEntropy, FocalLoss, GhmcLoss};
 
@@ -75,46 +76,79 @@ impl Default for LossSpec {
 
 impl LossSpec {
     /// Explains what is wrong with settings that do not fit together.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SettingError> {
         let default = Self::default();
-        if !(0.0..1.0).contains(&self.label_smoothing) {
-            return Err(format!(
-                "label smoothing {} must be in [0, 1)",
-                self.label_smoothing
-            ));
-        }
+        let not_of = |setting, value: String, of: &str| {
+            SettingError::new(
+                setting,
+                value,
+                format!("is a setting of {of}, not of the {} loss", self.kind),
+            )
+        };
+        settings::rate("label_smoothing", self.label_smoothing)?;
         if self.label_smoothing != 0.0 && self.kind != LossKind::CrossEntropy {
-            return Err(format!(
-                "label smoothing is a setting of ce, not of {}",
-                self.kind
+            return Err(not_of(
+                "label_smoothing",
+                self.label_smoothing.to_string(),
+                "ce",
             ));
         }
-        if self.focal_gamma < 0.0 {
-            return Err(format!("focal γ {} must be ≥ 0", self.focal_gamma));
-        }
+        settings::non_negative("focal_gamma", self.focal_gamma)?;
         if self.focal_gamma != default.focal_gamma && self.kind != LossKind::Focal {
-            return Err(format!("γ is a setting of focal, not of {}", self.kind));
+            return Err(not_of("focal_gamma", self.focal_gamma.to_string(), "focal"));
         }
-        if self.ghm_bins == 0 || !(0.0..1.0).contains(&self.ghm_momentum) {
-            return Err("GHM-C needs at least one bin and a momentum in [0, 1)".into());
+        settings::at_least_one("ghm_bins", self.ghm_bins)?;
+        settings::rate("ghm_momentum", self.ghm_momentum)?;
+        if self.ghm_bins != default.ghm_bins && self.kind != LossKind::Ghm {
+            return Err(not_of("ghm_bins", self.ghm_bins.to_string(), "ghm"));
         }
-        let ghm_changed =
-            self.ghm_bins != default.ghm_bins || self.ghm_momentum != default.ghm_momentum;
-        if ghm_changed && self.kind != LossKind::Ghm {
-            return Err(format!(
-                "bins and momentum are settings of ghm, not of {}",
-                self.kind
-            ));
+        if self.ghm_momentum != default.ghm_momentum && self.kind != LossKind::Ghm {
+            return Err(not_of("ghm_momentum", self.ghm_momentum.to_string(), "ghm"));
         }
-        if self.class_weights.is_some() && self.kind == LossKind::Ghm {
-            return Err(
-                "GHM-C weighs examples by gradient density; it takes no class weights".into(),
-            );
+        match &self.class_weights {
+            Some(weights) if self.kind == LossKind::Ghm => Err(SettingError::new(
+                "class_weights",
+                weights,
+                "GHM-C weighs examples by gradient density; it takes no class weights",
+            )),
+            Some(ClassWeights::Effective { beta }) => settings::rate("effective_beta", *beta),
+            Some(weights @ ClassWeights::Explicit(by_name)) => {
+                if by_name.values().any(|w| !(w.is_finite() && *w >= 0.0))
+                    || by_name.values().all(|&w| w == 0.0)
+                {
+                    return Err(SettingError::new(
+                        "class_weights",
+                        weights,
+                        "weights must be ≥ 0 and not all 0",
+                    ));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
         }
-        if let Some(ClassWeights::Effective { beta }) = self.class_weights
-            && !(0.0..1.0).contains(&beta)
-        {
-            return Err(format!("effective-number β {beta} must be in [0, 1)"));
+    }
+
+    /// [`validate`](Self::validate), and checks that class weights given by name
+    /// name classes of `labels` (a typo would otherwise weigh nothing).
+    pub fn validate_for(&self, labels: &[String]) -> Result<(), SettingError> {
+        self.validate()?;
+        if let Some(weights @ ClassWeights::Explicit(by_name)) = &self.class_weights {
+            let unknown: Vec<&str> = by_name
+                .keys()
+                .filter(|name| !labels.contains(name))
+                .map(String::as_str)
+                .collect();
+            if !unknown.is_empty() {
+                return Err(SettingError::new(
+                    "class_weights",
+                    weights,
+                    format!(
+                        "names {} that the training data does not have (its classes: {})",
+                        unknown.join(", "),
+                        labels.join(", ")
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -273,12 +307,32 @@ mod tests {
             class_weights: Some(ClassWeights::Balanced),
             ..LossSpec::default()
         };
-        assert!(ghm.validate().unwrap_err().contains("no class weights"));
+        assert!(
+            ghm.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("no class weights")
+        );
         let ce = LossSpec {
             focal_gamma: 1.0,
             ..LossSpec::default()
         };
         assert!(ce.validate().is_err());
+    }
+
+    #[test]
+    fn class_weights_must_name_the_classes() {
+        let labels: Vec<String> = ["ham", "spam"].map(String::from).to_vec();
+        let spec = |weights: &str| LossSpec {
+            class_weights: Some(weights.parse().unwrap()),
+            ..LossSpec::default()
+        };
+        assert!(spec("spam=3").validate_for(&labels).is_ok());
+        let error = spec("spma=3").validate_for(&labels).unwrap_err();
+        assert_eq!(error.setting, "class_weights");
+        assert!(error.requirement.contains("spma"), "{error}");
+        assert!(spec("spam=0").validate().is_err());
+        assert!(spec("balanced").validate_for(&labels).is_ok());
     }
 
     #[test]

@@ -94,6 +94,53 @@ impl DecisionRule {
         let predicted = self.decide(probabilities, labels.len());
         ClassificationReport::new(labels, truth, &predicted, Some(probabilities))
     }
+
+    /// The report of `probabilities` (over the model's `labels`) against the true
+    /// labels by name, some of which the model may not know
+    /// ([`ClassificationReport::by_name`]).
+    pub fn report_names(
+        &self,
+        labels: &[String],
+        truth: &[&str],
+        probabilities: &[f32],
+    ) -> ClassificationReport {
+        let predicted = self.decide(probabilities, labels.len());
+        ClassificationReport::by_name(labels, truth, &predicted, Some(probabilities))
+    }
+
+    /// Checks that this rule can decide among `classes` classes (a saved rule read
+    /// back from a file must, or deciding would fail).
+    pub fn check(&self, classes: usize) -> Result<(), String> {
+        match self {
+            DecisionRule::Argmax => Ok(()),
+            DecisionRule::LogitAdjusted { tau, priors } => {
+                if !(tau.is_finite() && *tau >= 0.0) {
+                    return Err(format!("logit adjustment τ {tau} must be ≥ 0"));
+                }
+                if priors.len() != classes {
+                    return Err(format!(
+                        "logit adjustment has {} priors for {classes} classes",
+                        priors.len()
+                    ));
+                }
+                if priors.iter().any(|p| !(p.is_finite() && *p > 0.0)) {
+                    return Err("logit adjustment priors must be positive".into());
+                }
+                Ok(())
+            }
+            DecisionRule::Threshold { at, .. } => {
+                if classes != 2 {
+                    return Err(format!(
+                        "a threshold decides between 2 classes, not {classes}"
+                    ));
+                }
+                if !at.is_finite() {
+                    return Err(format!("threshold {at} is not a number"));
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 impl fmt::Display for DecisionRule {
@@ -212,6 +259,38 @@ mod tests {
             vec![0, 0]
         );
         assert_eq!(DecisionRule::Argmax.decide(&p, 2), vec![0, 0]);
+    }
+
+    #[test]
+    fn labels_the_model_never_saw_are_scored_as_misses() {
+        let labels = ["a".to_owned(), "b".to_owned()];
+        // Three records of a and b, predicted right; two of c, which the model lacks.
+        let p = [0.9, 0.1, 0.2, 0.8, 0.6, 0.4, 0.7, 0.3, 0.1, 0.9];
+        let truth = ["a", "b", "a", "c", "c"];
+        let report = DecisionRule::Argmax.report_names(&labels, &truth, &p);
+        assert_eq!(report.unseen, ["c"]);
+        assert_eq!(report.examples, 5);
+        assert!((report.accuracy - 3.0 / 5.0).abs() < 1e-12);
+        let c = &report.per_class[2];
+        assert_eq!((c.label.as_str(), c.support, c.f1), ("c", 2, 0.0));
+        // a: precision 2/3 (the c predicted a), recall 1 → F1 0.8; b: 1/2, 1 → 2/3.
+        let expected = (0.8 + 2.0 / 3.0 + 0.0) / 3.0;
+        assert!((report.macro_f1 - expected).abs() < 1e-12);
+        assert_eq!(report.confusion.get(2, 0), 1);
+        assert_eq!(report.confusion.get(2, 1), 1);
+        let known = DecisionRule::Argmax.report_names(&labels, &["a", "b", "a", "a", "b"], &p);
+        assert!(known.unseen.is_empty() && known.binary.is_some());
+    }
+
+    #[test]
+    fn a_saved_rule_is_checked_against_the_class_count() {
+        let rule = DecisionRule::logit_adjusted(1.0, &[0, 1, 1], 2);
+        assert!(rule.check(2).is_ok() && rule.check(3).is_err());
+        let threshold = DecisionRule::Threshold {
+            at: 0.5,
+            target: ThresholdTarget::BestF1,
+        };
+        assert!(threshold.check(2).is_ok() && threshold.check(3).is_err());
     }
 
     #[test]

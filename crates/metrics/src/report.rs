@@ -65,6 +65,10 @@ pub struct ClassificationReport {
     pub confusion: ConfusionMatrix,
     /// For two classes with scores given.
     pub binary: Option<BinaryScores>,
+    /// True classes the model does not know (it can never predict them): listed in
+    /// `per_class` with their support and F1 0, counted as misses everywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unseen: Vec<String>,
 }
 
 impl ClassificationReport {
@@ -132,6 +136,53 @@ impl ClassificationReport {
             per_class,
             confusion,
             binary,
+            unseen: Vec::new(),
+        }
+    }
+
+    /// The report of predictions among the model's `labels` against true labels by
+    /// name. A true label the model does not know is a class it can never predict:
+    /// its records count as misses, and the report lists the class with its support
+    /// (and in [`unseen`](Self::unseen)) instead of failing. `probabilities`, when
+    /// given, are over `labels`.
+    pub fn by_name(
+        labels: &[String],
+        truth: &[&str],
+        predicted: &[usize],
+        probabilities: Option<&[f32]>,
+    ) -> Self {
+        let mut unseen: Vec<String> = truth
+            .iter()
+            .filter(|t| !labels.iter().any(|l| l == *t))
+            .map(|t| t.to_string())
+            .collect();
+        unseen.sort();
+        unseen.dedup();
+        let all: Vec<String> = labels.iter().chain(&unseen).cloned().collect();
+        let indices: Vec<usize> = truth
+            .iter()
+            .map(|t| {
+                all.iter()
+                    .position(|l| l == t)
+                    .expect("every label is listed")
+            })
+            .collect();
+        if unseen.is_empty() {
+            return Self::new(labels, &indices, predicted, probabilities);
+        }
+        // Zero probability for the classes the model cannot predict.
+        let widened: Option<Vec<f32>> = probabilities.map(|p| {
+            p.chunks_exact(labels.len().max(1))
+                .flat_map(|row| {
+                    row.iter()
+                        .copied()
+                        .chain(std::iter::repeat_n(0.0, unseen.len()))
+                })
+                .collect()
+        });
+        Self {
+            unseen,
+            ..Self::new(&all, &indices, predicted, widened.as_deref())
         }
     }
 

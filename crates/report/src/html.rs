@@ -13,8 +13,8 @@ pub fn render(title: &str, blocks: &[Block<'_>]) -> String {
     let mut body = format!("<h1>{}</h1>\n", escape(title));
     for block in blocks {
         body.push_str(&match block {
-            Block::Heading(text) => format!("<h2>{}</h2>\n", escape(&text)),
-            Block::Paragraph(text) => format!("<p>{}</p>\n", inline_code(&text)),
+            Block::Heading(text) => format!("<h2>{}</h2>\n", escape(text)),
+            Block::Paragraph(text) => format!("<p>{}</p>\n", inline_code(text)),
             Block::Bullets(items) => format!(
                 "<ul>{}</ul>\n",
                 items
@@ -28,7 +28,7 @@ pub fn render(title: &str, blocks: &[Block<'_>]) -> String {
                 chart.svg,
                 escape(&chart.caption)
             ),
-            Block::Code(text) => format!("<pre>{}</pre>\n", escape(&text)),
+            Block::Code(text) => format!("<pre>{}</pre>\n", escape(text)),
         });
     }
     format!(

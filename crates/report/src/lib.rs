@@ -36,16 +36,18 @@ use std::path::{Path, PathBuf};
 /// Errors from writing or reading a report.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("{path}: {source}")]
+    #[error("cannot read or write {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: not a bertcls results file: {source}")]
+    #[error("{path} is not a bertcls results file")]
     Json {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("{0}")]
+    Artifact(#[from] artifacts::ArtifactError),
 }
 
 /// The files of a report folder.
@@ -151,11 +153,11 @@ impl Rendered for RobustnessStudy {
     }
 }
 
-/// Creates `dir` and writes `[json, markdown, html]` and one `.svg` per chart into it.
+/// Creates `dir` and writes `[json, markdown, html]` and one `.svg` per chart into it,
+/// each file atomically.
 fn write_rendered(doc: &impl Rendered, dir: &Path, names: [&str; 3]) -> Result<(), ReportError> {
     let write = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|source| ReportError::Io { path, source })
+        artifacts::write_atomic(&dir.join(name), text.as_bytes()).map_err(ReportError::from)
     };
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
         path: dir.to_owned(),
@@ -169,15 +171,12 @@ fn write_rendered(doc: &impl Rendered, dir: &Path, names: [&str; 3]) -> Result<(
     let [json, markdown, html] = names;
     write(markdown, &markdown::render(&title, &blocks))?;
     write(html, &html::render(&title, &blocks))?;
-    // The JSON last and whole (written aside, then renamed): its presence means the
-    // report is complete, which a resumed study relies on.
-    let partial = format!("{json}.partial");
+    // The JSON last: its presence means the report is complete, which a resumed
+    // study relies on.
     write(
-        &partial,
+        json,
         &serde_json::to_string_pretty(doc).expect("reports always serialise"),
-    )?;
-    let path = dir.join(json);
-    std::fs::rename(dir.join(&partial), &path).map_err(|source| ReportError::Io { path, source })
+    )
 }
 
 /// Reads a `results.json` back.

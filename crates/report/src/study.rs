@@ -219,8 +219,8 @@ impl StudyData {
             return vec!["No arm ran.".into()];
         };
         let focus = format!("{} F1", self.focus_class);
-        let metrics: [(&str, fn(&ArmScores) -> Stat); 2] =
-            [("macro-F1", |s| s.macro_f1), (&focus, |s| s.focus_f1)];
+        type Metric = fn(&ArmScores) -> Stat;
+        let metrics: [(&str, Metric); 2] = [("macro-F1", |s| s.macro_f1), (&focus, |s| s.focus_f1)];
         let mut lines = Vec::new();
         for (m, (mode, base)) in baseline.modes().into_iter().enumerate() {
             for (what, metric) in metrics {

@@ -203,6 +203,7 @@ pub fn per_class(c: &Comparison) -> Table {
         header: [
             "class",
             "training examples",
+            "test examples",
             "pipeline F1",
             "end-to-end F1",
             "change (points)",

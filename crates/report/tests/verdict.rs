@@ -155,3 +155,33 @@ fn files_round_trip_and_show_the_verdict() {
     assert!(html.contains("<svg"), "charts inline");
     assert!(dir.path().join("per-class-f1.svg").is_file());
 }
+
+#[test]
+fn every_table_of_the_report_has_a_header_cell_per_column() {
+    let c = comparison(vec![run(1, 10, 10.0)], vec![run(1, 20, 300.0)]);
+    let dir = tempfile::tempdir().unwrap();
+    report::write_report(&c, dir.path()).unwrap();
+    let markdown = std::fs::read_to_string(dir.path().join(report::MARKDOWN_FILE)).unwrap();
+    let cells = |line: &str| line.trim().trim_matches('|').split('|').count();
+    let mut tables = 0;
+    let mut header: Option<usize> = None;
+    for line in markdown.lines() {
+        match (line.trim_start().starts_with('|'), header) {
+            (true, None) => {
+                header = Some(cells(line));
+                tables += 1;
+            }
+            (true, Some(width)) => assert_eq!(cells(line), width, "{line}"),
+            (false, _) => header = None,
+        }
+    }
+    assert!(tables >= 3, "{markdown}");
+    let html = std::fs::read_to_string(dir.path().join(report::HTML_FILE)).unwrap();
+    let per_class = html
+        .split("<table>")
+        .find(|t| t.contains("<th>test examples</th>"))
+        .unwrap_or_else(|| panic!("no per-class table in {html}"));
+    let header_cells = per_class.matches("<th>").count();
+    let first_row = per_class.split("<tr>").nth(2).unwrap();
+    assert_eq!(first_row.matches("<td>").count(), header_cells);
+}

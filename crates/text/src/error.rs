@@ -43,6 +43,24 @@ pub enum TextError {
         max_len: usize,
     },
 
+    /// The tokenizer has more tokens than the model has embeddings.
+    #[error(
+        "the tokenizer has {tokenizer} tokens but the model's vocab_size is {model}: the \
+         tokenizer and the weights do not belong together"
+    )]
+    VocabTooLarge { tokenizer: usize, model: usize },
+
+    /// A model config with no segment embeddings at all.
+    #[error("the model's type_vocab_size is 0: it has no segment embeddings")]
+    NoSegments,
+
+    /// A sentence pair for a model with a single segment embedding.
+    #[error(
+        "it is a sentence pair (text_b), but the model has type_vocab_size 1: it reads single \
+         texts only"
+    )]
+    PairsUnsupported,
+
     /// The tokenizers library failed on an input.
     #[error("tokenization failed: {0}")]
     Tokenize(String),

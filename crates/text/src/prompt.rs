@@ -186,7 +186,8 @@ impl PromptTemplate {
             }
             ids.extend_from_slice(tokens);
             type_ids.extend(std::iter::repeat_n(segment, tokens.len()));
-            if *piece == Piece::Sep {
+            // A model with one segment embedding reads the whole prompt as segment 0.
+            if *piece == Piece::Sep && tokenizer.type_vocab_size() > 1 {
                 segment = 1;
             }
         }

@@ -47,6 +47,9 @@ pub struct BertTokenizer {
     inner: Tokenizer,
     special: SpecialTokens,
     max_len: usize,
+    /// Segment ids the model has embeddings for: 2 for BERT, 1 for models that read
+    /// single texts only ([`fit_model`](Self::fit_model)).
+    type_vocab_size: usize,
 }
 
 /// `[CLS] [SEP]` around a single text; one more `[SEP]` for a pair.
@@ -117,7 +120,36 @@ impl BertTokenizer {
             inner,
             special,
             max_len,
+            type_vocab_size: 2,
         })
+    }
+
+    /// This tokenizer for a model with `vocab_size` token embeddings and
+    /// `type_vocab_size` segment embeddings: refused when it can produce ids the
+    /// model has no embedding for (a tokenizer and weights that do not belong
+    /// together); with one segment embedding, sentence pairs are refused when
+    /// encoded instead of indexing past the table.
+    pub fn fit_model(
+        mut self,
+        vocab_size: usize,
+        type_vocab_size: usize,
+    ) -> Result<Self, TextError> {
+        if self.vocab_size() > vocab_size {
+            return Err(TextError::VocabTooLarge {
+                tokenizer: self.vocab_size(),
+                model: vocab_size,
+            });
+        }
+        if type_vocab_size == 0 {
+            return Err(TextError::NoSegments);
+        }
+        self.type_vocab_size = type_vocab_size;
+        Ok(self)
+    }
+
+    /// Segment ids the model has embeddings for (pairs need 2).
+    pub fn type_vocab_size(&self) -> usize {
+        self.type_vocab_size
     }
 
     /// Tokenizes a text, or a sentence pair when `text_b` is given.
@@ -125,6 +157,9 @@ impl BertTokenizer {
     /// Too-long inputs are truncated to `max_len` (for pairs, the longer side loses
     /// tokens first). A side with no tokens is an error: BERT would see only specials.
     pub fn encode(&self, text: &str, text_b: Option<&str>) -> Result<Encoding, TextError> {
+        if text_b.is_some() && self.type_vocab_size < 2 {
+            return Err(TextError::PairsUnsupported);
+        }
         let input: EncodeInput = match text_b {
             None => text.into(),
             Some(b) => (text, b).into(),

@@ -55,7 +55,7 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 5e-1;
     let e_r = p * r * r + r + 1.0;
     // 2^n: the integer n + 127 lands in the low mantissa bits of n + 127 + 2^23;
     // shifting it into the exponent field builds the power of two directly.

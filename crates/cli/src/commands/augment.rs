@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use augment::{AugmentConfig, Augmenter, WordNeighbours};
 use bert::PretrainedBert;
 use clap::Args;
-use data::{Record, SplitMix64, write_jsonl};
+use data::{Record, SplitMix64};
 
 use crate::args::InputArgs;
 
@@ -59,6 +59,7 @@ pub struct AugmentArgs {
 }
 
 pub fn run(args: AugmentArgs) -> Result<()> {
+    settings::at_least_one("copies", args.copies)?;
     let config = AugmentConfig {
         swap: args.swap,
         delete: args.delete,
@@ -102,7 +103,12 @@ pub fn run(args: AugmentArgs) -> Result<()> {
             });
         }
     }
-    write_jsonl(&args.output, &out)?;
+    artifacts::write_output_file(
+        &args.output,
+        artifacts::FileKind::AugmentedRecords,
+        &data::jsonl_bytes(&out),
+    )
+    .context("--output")?;
     eprintln!(
         "wrote {} records ({} augmented) to {}",
         out.len(),

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use data::stratified_folds;
 use metrics::DecisionRule;
 use report::CrossValidation;
@@ -29,7 +29,7 @@ pub struct CvData<'a> {
 
 /// Runs `fit_predict` (train on `fold.train`, return `held_out × classes`
 /// probabilities) on each of `k` stratified folds, prints the summary and writes
-/// `OUT/cv.json` (every fold's report and every metric's mean ± std) and
+/// into `out` (a folder claimed for the cross-validation) `OUT/cv.json` (every fold's report and every metric's mean ± std) and
 /// `OUT/cv-predictions.jsonl` (each example's out-of-fold prediction and its fold).
 pub fn cross_validate(
     k: usize,
@@ -84,7 +84,6 @@ pub fn cross_validate(
     }
     let cv = CrossValidation::of(reports);
     eprint!("{}", cv.render());
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let predicted = DecisionRule::Argmax.decide(&out_of_fold, classes);
     let mut lines = String::new();
     for (i, id) in data.ids.iter().enumerate() {
@@ -100,12 +99,8 @@ pub fn cross_validate(
         lines.push_str(&line.to_string());
         lines.push('\n');
     }
-    let write = |name: &str, text: String| {
-        let path = out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
-    };
-    write("cv-predictions.jsonl", lines)?;
-    write("cv.json", serde_json::to_string_pretty(&cv)?)?;
+    artifacts::write_atomic(&out.join("cv-predictions.jsonl"), lines.as_bytes())?;
+    artifacts::write_json(&out.join("cv.json"), &cv)?;
     eprintln!(
         "per-fold reports and the summary in {}, out-of-fold predictions in {}",
         out.join("cv.json").display(),

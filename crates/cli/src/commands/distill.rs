@@ -26,7 +26,7 @@ pub enum DistillCommand {
     Finetune(Box<DistillFinetuneArgs>),
     /// Pipeline heads over cached frozen embeddings, taught by a fine-tuned model: the
     /// cheap model learns from the expensive one.
-    Head(DistillHeadArgs),
+    Head(Box<DistillHeadArgs>),
 }
 
 /// Runs `command`; returns the student's folder (the fine-tuned model, or the
@@ -138,6 +138,25 @@ struct CachedPredictions {
     probabilities: Vec<f32>,
 }
 
+impl CachedPredictions {
+    /// The predictions are of `records` (same ids, in order), one finite probability
+    /// per class and record.
+    fn check(&self, records: &[Record]) -> Result<()> {
+        let ids_match = self.ids.len() == records.len()
+            && self.ids.iter().zip(records).all(|(id, r)| *id == r.id);
+        if !ids_match {
+            anyhow::bail!("its records are not these");
+        }
+        if self.labels.len() < 2
+            || self.probabilities.len() != self.ids.len() * self.labels.len()
+            || self.probabilities.iter().any(|p| !p.is_finite())
+        {
+            anyhow::bail!("its probabilities do not fit its classes and records");
+        }
+        Ok(())
+    }
+}
+
 impl Teacher {
     /// The soft targets of `records` (in their order), columns in `labels`' order:
     /// each member's probabilities (from the cache when it has them) softened at the
@@ -166,14 +185,25 @@ impl Teacher {
             .cache
             .join(format!("{}.json", fingerprint(&dir, records)?));
         if let Ok(text) = std::fs::read_to_string(&path) {
-            let cached: CachedPredictions = serde_json::from_str(&text)
-                .with_context(|| format!("{} is damaged: delete it", path.display()))?;
-            eprintln!(
-                "teacher {}: predictions read from {}",
-                dir.display(),
-                path.display()
-            );
-            return Ok(cached);
+            // A damaged cache file is recomputed and replaced, never trusted.
+            match serde_json::from_str::<CachedPredictions>(&text)
+                .map_err(anyhow::Error::from)
+                .and_then(|cached| cached.check(records).map(|()| cached))
+            {
+                Ok(cached) => {
+                    eprintln!(
+                        "teacher {}: predictions read from {}",
+                        dir.display(),
+                        path.display()
+                    );
+                    return Ok(cached);
+                }
+                Err(e) => eprintln!(
+                    "teacher {}: {} is unusable ({e}); computing the predictions again",
+                    dir.display(),
+                    path.display()
+                ),
+            }
         }
         let classifier = SavedClassifier::load(&dir, None, &self.device)
             .with_context(|| format!("loading the teacher in {}", dir.display()))?;
@@ -187,12 +217,10 @@ impl Teacher {
             ids: records.iter().map(|r| r.id.clone()).collect(),
             probabilities,
         };
+        predictions.check(records)?;
         std::fs::create_dir_all(&self.cache)
             .with_context(|| format!("creating {}", self.cache.display()))?;
-        let partial = path.with_extension("partial");
-        std::fs::write(&partial, serde_json::to_string(&predictions)?)
-            .and_then(|()| std::fs::rename(&partial, &path))
-            .with_context(|| format!("writing {}", path.display()))?;
+        artifacts::write_atomic(&path, &serde_json::to_vec(&predictions)?)?;
         eprintln!(
             "teacher {}: predictions on {} records cached in {}",
             dir.display(),

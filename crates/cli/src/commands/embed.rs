@@ -8,7 +8,7 @@ use encoder::{
     write_npy,
 };
 
-use crate::args::{InputArgs, ModelArgs};
+use crate::args::{ForceArgs, InputArgs, ModelArgs};
 use crate::progress;
 
 /// `bertcls embed`: one vector per record, stored in a reusable embedding cache.
@@ -50,15 +50,19 @@ pub struct EmbedArgs {
     #[arg(long)]
     pub shard: Option<Shard>,
     /// Also write the vectors as a float32 .npy matrix (records × width) for numpy.
+    /// An existing file there is never replaced (an .npy carries no mark of who
+    /// wrote it), unless it holds exactly these vectors already.
     #[arg(long)]
     pub export_npy: Option<PathBuf>,
+    #[command(flatten)]
+    pub force: ForceArgs,
 }
 
 /// Embeds as `args` say; returns the cache's path.
 pub fn run(args: EmbedArgs) -> Result<PathBuf> {
     let cache = embed(&args)?;
     if let Some(npy) = &args.export_npy {
-        write_npy(npy, cache.vectors(), cache.meta.rows, cache.meta.dim)?;
+        write_npy(npy, cache.vectors(), cache.meta.rows, cache.meta.dim).context("--export-npy")?;
         eprintln!("exported {}", npy.display());
     }
     Ok(cache.path)
@@ -78,7 +82,7 @@ pub fn embed(args: &EmbedArgs) -> Result<encoder::EmbeddingCache> {
         .shard
         .map(|s| Shard::new(s.index, s.count, records.len()))
         .transpose()
-        .map_err(anyhow::Error::msg)?;
+        .with_context(|| format!("--shard in {}", args.input.input.display()))?;
     let spec = EmbeddingSpec::for_run(
         &args.model.model,
         args.model.max_len,
@@ -86,19 +90,18 @@ pub fn embed(args: &EmbedArgs) -> Result<encoder::EmbeddingCache> {
         &args.input.input,
         args.input.describe_columns(),
         shard,
-    )?;
+    )
+    .context("--model")?;
     let path = args
         .output
         .clone()
         .unwrap_or_else(|| default_cache_path(args, &spec));
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
 
     // A hit needs no model: only checksums were computed so far.
     let (cache, outcome) = match encoder::EmbeddingCache::open(&path) {
-        Ok(cache) if cache.meta.fingerprint == spec.fingerprint() => (cache, BuildOutcome::Hit),
+        Ok(cache) if cache.meta.spec.fingerprint() == spec.fingerprint() => {
+            (cache, BuildOutcome::Hit)
+        }
         _ => {
             let (bert, device) = args.model.load()?;
             eprintln!("{}", bert.report);
@@ -113,6 +116,7 @@ pub fn embed(args: &EmbedArgs) -> Result<encoder::EmbeddingCache> {
                 &spec,
                 &path,
                 args.chunk_size,
+                args.force.overwrite(),
                 &mut |n| {
                     bar.inc(n as u64);
                     log.maybe(&bar, "embedding");

@@ -10,9 +10,9 @@ use head::Combine;
 use metrics::{ClassificationReport, DecisionRule};
 use serde_json::json;
 
-use crate::args::ColumnArgs;
+use crate::args::{ColumnArgs, ForceArgs};
 use crate::classifier::{
-    Classifier, EnsembleMember, EnsembleSpec, label_columns, reorder_columns, true_classes,
+    Classifier, EnsembleMember, EnsembleSpec, label_columns, reorder_columns, true_labels,
 };
 use crate::progress;
 
@@ -46,6 +46,8 @@ pub struct EnsembleArgs {
     /// The ensemble's folder.
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub force: ForceArgs,
     /// flex (CPU, default), ndarray (CPU) or wgpu (GPU).
     #[arg(long, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
@@ -104,17 +106,28 @@ pub fn run(args: EnsembleArgs) -> Result<PathBuf> {
             })
             .collect::<Result<_>>()?,
     };
-    spec.save(&args.out)?;
-    eprintln!(
-        "ensemble of {} members ({}) saved in {}",
-        members.len(),
-        args.combine,
-        args.out.display()
-    );
+    if let Ok(out) = std::fs::canonicalize(&args.out)
+        && spec
+            .members
+            .iter()
+            .any(|m| std::fs::canonicalize(&m.path).is_ok_and(|p| p == out))
+    {
+        bail!(
+            "--out {} is one of the members: an ensemble cannot replace its own member",
+            args.out.display()
+        );
+    }
+    let staged = artifacts::StagedDir::new(
+        &args.out,
+        artifacts::ArtifactKind::Ensemble,
+        args.force.overwrite(),
+    )
+    .context("--out")?;
+    spec.write_into(staged.path())?;
 
     if let Some(path) = &args.evaluate {
         let records = args.columns.read(path, true)?;
-        let truth = true_classes(&records, &labels, path)?;
+        let truth = true_labels(&records, path)?;
         let classes = labels.len();
         let mut probabilities = Vec::new();
         for (member, columns) in members.iter().zip(&columns) {
@@ -125,7 +138,7 @@ pub fn run(args: EnsembleArgs) -> Result<PathBuf> {
             bar.finish_and_clear();
             probabilities.push(reorder_columns(&p, columns, classes));
         }
-        let report = |p: &[f32]| DecisionRule::Argmax.report(&labels, &truth, p);
+        let report = |p: &[f32]| DecisionRule::Argmax.report_names(&labels, &truth, p);
         let member_reports: Vec<ClassificationReport> =
             probabilities.iter().map(|p| report(p)).collect();
         let combined = report(&args.combine.apply(&probabilities, &weights, classes));
@@ -164,9 +177,14 @@ pub fn run(args: EnsembleArgs) -> Result<PathBuf> {
             "ensemble": combined,
             "gain_over_best_member": combined.macro_f1 - member_reports[best].macro_f1,
         });
-        let out = args.out.join("evaluation.json");
-        std::fs::write(&out, serde_json::to_string_pretty(&evaluation)?)
-            .with_context(|| format!("writing {}", out.display()))?;
+        artifacts::write_json(&staged.path().join("evaluation.json"), &evaluation)?;
     }
+    staged.commit(true)?;
+    eprintln!(
+        "ensemble of {} members ({}) saved in {}",
+        members.len(),
+        args.combine,
+        args.out.display()
+    );
     Ok(args.out)
 }

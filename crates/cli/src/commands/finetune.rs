@@ -17,8 +17,8 @@ use joint::{
 use losses::LossSpec;
 use metrics::{ClassificationReport, DecisionRule};
 
-use crate::args::{AdversaryArgs, ColumnArgs, DecisionArgs, LossArgs, ModelArgs};
-use crate::classifier::{label_columns, reorder_columns};
+use crate::args::{AdversaryArgs, ColumnArgs, DecisionArgs, ForceArgs, LossArgs, ModelArgs};
+use crate::classifier::{label_columns, reorder_columns, true_labels};
 use crate::commands::cross_validation::{CvData, cross_validate};
 use crate::commands::distill::Teacher;
 use crate::output::print_report;
@@ -65,6 +65,8 @@ pub struct FinetuneArgs {
     /// Keep OUT/checkpoint after the run completes.
     #[arg(long)]
     pub keep_checkpoint: bool,
+    #[command(flatten)]
+    pub force: ForceArgs,
 
     /// Keep only the bottom K encoder layers: a smaller, faster model.
     #[arg(long, value_name = "K")]
@@ -219,21 +221,9 @@ impl FinetuneArgs {
             seed: self.seed,
             ..FineTuneConfig::default()
         };
-        if !(0.0..1.0).contains(&config.warmup_ratio) {
-            bail!("--warmup-ratio must be in [0, 1)");
-        }
-        for (flag, rate) in [
-            ("--dropout", classifier.dropout),
-            ("--hidden-dropout", config.hidden_dropout),
-            ("--attention-dropout", config.attention_dropout),
-        ] {
-            if let Some(p) = rate.filter(|p| !(0.0..1.0).contains(p)) {
-                bail!("{flag} {p} must be in [0, 1)");
-            }
-        }
-        if !(config.l1.is_finite() && config.l1 >= 0.0) {
-            bail!("--l1 {} must be ≥ 0", config.l1);
-        }
+        // Checked here too, so that a bad flag fails before the model loads.
+        config.validate()?;
+        classifier.validate()?;
         Ok((classifier, config))
     }
 
@@ -452,6 +442,7 @@ fn train_on(
         }
         None => train,
     };
+    let valid_records = known_classes(valid_records, &labels, "validation");
     let valid = Examples::from_records(&valid_records, &encoder, &labels, "the validation set")
         .context("in the validation data")?;
     eprintln!(
@@ -467,8 +458,12 @@ fn train_on(
         labels.len(),
         valid.len()
     );
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    artifacts::claim_dir(
+        &args.out,
+        artifacts::ArtifactKind::FineTuneRun,
+        args.force.overwrite(),
+    )
+    .context("--out")?;
 
     let bar = progress::documents(0, "training");
     let mut log = progress::LogLines::every(std::time::Duration::from_secs(30));
@@ -533,14 +528,24 @@ fn train_on(
     let test_report = match &args.test {
         Some(path) => {
             let records = args.columns.read(path, true)?;
-            let test = Examples::from_records(&records, &encoder, &labels, "the test set")
+            let truth = true_labels(&records, path)?;
+            let encodings = encoder
+                .encode_all(&records)
                 .with_context(|| format!("in {}", path.display()))?;
-            let bar = progress::documents(test.len(), "testing");
+            let bar = progress::documents(records.len(), "testing");
             let inference_started = Instant::now();
-            let evaluation = evaluate(&test, &mut |n| bar.inc(n as u64));
-            let report = decision.report(labels.names(), &test.labels, &evaluation.probabilities);
+            let probabilities = joint::predict_proba(
+                &outcome.model,
+                &encodings,
+                pad,
+                config.eval_batch_size,
+                &device,
+                &mut |n| bar.inc(n as u64),
+            );
+            // Scored by name: a test class the training data lacks counts as misses.
+            let report = decision.report_names(labels.names(), &truth, &probabilities);
             bar.finish_and_clear();
-            let docs_per_second = test.len() as f64 / inference_started.elapsed().as_secs_f64();
+            let docs_per_second = records.len() as f64 / inference_started.elapsed().as_secs_f64();
             Some((report, docs_per_second))
         }
         None => None,
@@ -575,8 +580,7 @@ fn train_on(
         "peak_rss_mib": peak_rss,
     });
     let summary_path = args.out.join("training.json");
-    std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)?)
-        .with_context(|| format!("writing {}", summary_path.display()))?;
+    artifacts::write_json(&summary_path, &summary)?;
     if outcome.stop != StopReason::Interrupted && !args.keep_checkpoint {
         remove_checkpoint(&args.out)?;
     }
@@ -625,6 +629,32 @@ fn train_on(
         test: test_report,
         train_seconds: outcome.train_seconds,
     })
+}
+
+/// The records of classes the training data has; a line names the classes left out
+/// (a class the model cannot learn cannot guide the choice of its weights).
+pub(crate) fn known_classes(records: Vec<Record>, labels: &LabelMap, split: &str) -> Vec<Record> {
+    let mut unseen: std::collections::BTreeMap<String, usize> = Default::default();
+    let kept: Vec<Record> = records
+        .into_iter()
+        .filter(|r| {
+            let known = r.label.as_deref().is_none_or(|l| labels.index(l).is_some());
+            if !known {
+                *unseen
+                    .entry(r.label.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
+            known
+        })
+        .collect();
+    if !unseen.is_empty() {
+        let named: Vec<String> = unseen.iter().map(|(l, n)| format!("{l} ({n})")).collect();
+        eprintln!(
+            "note: {split} records of classes the training data lacks are left out of model selection: {}",
+            named.join(", ")
+        );
+    }
+    kept
 }
 
 /// Progress bar updates and one line per evaluation.

@@ -12,10 +12,9 @@ use head::{
     Activation, Combine, FeatureOrigin, Features, HeadConfig, Monitor, OptimizerKind, SavedHead,
     Schedule, SweepEntry, SweepGrid, TrainedHead, sweep,
 };
-use losses::LossKind;
 use metrics::{ClassificationReport, DecisionRule};
 
-use crate::args::{ColumnArgs, DecisionArgs, LossArgs};
+use crate::args::{ColumnArgs, DecisionArgs, ForceArgs, LossArgs};
 use crate::classifier::{EnsembleMember, EnsembleSpec, head_encoder};
 use crate::commands::cross_validation::{CvData, cross_validate};
 use crate::commands::distill::{Teacher, records_in_order};
@@ -184,6 +183,8 @@ pub struct TrainArgs {
     /// Where to save the head (a folder).
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub force: ForceArgs,
 }
 
 #[derive(Args, Debug)]
@@ -213,6 +214,8 @@ pub struct SweepArgs {
     /// Folder for leaderboard.json, leaderboard.csv and best.head/.
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub force: ForceArgs,
 }
 
 /// Train and validation features with their labels mapped to one index space.
@@ -262,7 +265,7 @@ fn prepare(caches: &CacheArgs) -> Result<Prepared> {
     Ok(Prepared {
         train: train_features,
         train_ids: train.meta.ids.clone(),
-        valid: features(&valid, &labels)?,
+        valid: validation_features(&valid, &labels)?,
         origin: FeatureOrigin {
             fingerprint: encoder.fingerprint(),
             description: encoder.describe_encoder(),
@@ -303,6 +306,47 @@ fn check_variants_are_drawn(data: &Prepared, sampling: Sampling) -> Result<()> {
         bail!("--augmented variants are drawn by over-sampling: add --sampling oversample");
     }
     Ok(())
+}
+
+/// The validation cache's rows whose labels the training data has: a class the
+/// head cannot learn cannot guide its selection either. A line names what is left
+/// out; a row without a label is an error.
+fn validation_features(cache: &EmbeddingCache, labels: &LabelMap) -> Result<Features> {
+    let mut unseen: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut kept = Vec::new();
+    for (row, (label, id)) in cache.meta.labels.iter().zip(&cache.meta.ids).enumerate() {
+        match label.as_deref() {
+            None => bail!("{}: record {id} has no label", cache.path.display()),
+            Some(l) => match labels.index(l) {
+                Some(index) => kept.push((row, index)),
+                None => *unseen.entry(l).or_default() += 1,
+            },
+        }
+    }
+    if kept.is_empty() {
+        bail!(
+            "{}: no validation record has a class of the training data ({})",
+            cache.path.display(),
+            labels.names().join(", ")
+        );
+    }
+    if !unseen.is_empty() {
+        let named: Vec<String> = unseen.iter().map(|(l, n)| format!("{l} ({n})")).collect();
+        eprintln!(
+            "note: validation records of classes the training data lacks are left out of model selection: {}",
+            named.join(", ")
+        );
+    }
+    let dim = cache.meta.dim;
+    let values = kept
+        .iter()
+        .flat_map(|&(row, _)| cache.row(row).iter().copied())
+        .collect();
+    Ok(Features::new(
+        values,
+        dim,
+        kept.into_iter().map(|(_, index)| index).collect(),
+    ))
 }
 
 /// A cache's vectors with class indices; every row must carry a known label.
@@ -363,9 +407,15 @@ fn train(args: TrainArgs) -> Result<PathBuf> {
             truth: &data.train.labels,
             ids: &data.train_ids,
         };
-        cross_validate(k, config.seed, &cv_data, &args.out, &mut |fold| {
+        let out = artifacts::claim_dir(
+            &args.out,
+            artifacts::ArtifactKind::CrossValidation,
+            args.force.overwrite(),
+        )
+        .context("--out")?;
+        cross_validate(k, config.seed, &cv_data, &out, &mut |fold| {
             let train = data.train.subset(&fold.train);
-            let head = head::train_head(&train, &data.valid, names, config, &data.device);
+            let head = head::train_head(&train, &data.valid, names, config, &data.device)?;
             Ok(head.predict_proba(&data.train.subset(&fold.held_out), &data.device))
         })?;
         return Ok(args.out);
@@ -376,9 +426,16 @@ fn train(args: TrainArgs) -> Result<PathBuf> {
         data.labels.names(),
         config,
         &data.device,
-    );
+    )?;
     let head = with_decision(head, &args.decision, &data)?;
-    SavedHead::save(&head, data.labels.names(), &data.origin, &args.out)?;
+    SavedHead::save(
+        &head,
+        data.labels.names(),
+        &data.origin,
+        &args.out,
+        args.force.overwrite(),
+    )
+    .context("--out")?;
     eprintln!(
         "{}: best epoch {} of {}, validation macro-F1 {:.4}, accuracy {:.4}, {:.1} s",
         config.head.shape_name(),
@@ -405,11 +462,9 @@ fn train_ensemble(
     }
     let names = data.labels.names();
     let (kind, ensemble) = match (args.bag, args.boost) {
-        (Some(members), _) => {
-            if members == 0 {
-                bail!("--bag needs at least one member");
-            }
-            let ensemble = head::bag(
+        (Some(members), _) => (
+            "bagging",
+            head::bag(
                 &data.train,
                 &data.valid,
                 names,
@@ -417,39 +472,37 @@ fn train_ensemble(
                 members,
                 args.combine,
                 &data.device,
-            );
-            ("bagging", ensemble)
-        }
-        (None, Some(rounds)) => {
-            if rounds == 0 {
-                bail!("--boost needs at least one round");
-            }
-            if config.loss.kind != LossKind::CrossEntropy || config.loss.class_weights.is_some() {
-                bail!(
-                    "boosting weights examples through plain cross-entropy: leave out --loss and --class-weights"
-                );
-            }
-            if data.train.variants > 0 {
-                bail!("boosting weighs the training examples themselves: leave out --augmented");
-            }
-            (
-                "boosting",
-                head::boost(
-                    &data.train,
-                    &data.valid,
-                    names,
-                    config,
-                    rounds,
-                    &data.device,
-                ),
-            )
-        }
+            )?,
+        ),
+        (None, Some(rounds)) => (
+            "boosting",
+            head::boost(
+                &data.train,
+                &data.valid,
+                names,
+                config,
+                rounds,
+                &data.device,
+            )?,
+        ),
         (None, None) => unreachable!("called for --bag or --boost"),
     };
+    let staged = artifacts::StagedDir::new(
+        &args.out,
+        artifacts::ArtifactKind::Ensemble,
+        args.force.overwrite(),
+    )
+    .context("--out")?;
     let mut members = Vec::new();
     for (index, (member, &weight)) in ensemble.members.iter().zip(&ensemble.weights).enumerate() {
         let path = PathBuf::from(format!("members/{:02}.head", index + 1));
-        SavedHead::save(member, names, &data.origin, &args.out.join(&path))?;
+        SavedHead::save(
+            member,
+            names,
+            &data.origin,
+            &staged.path().join(&path),
+            artifacts::Overwrite::SameKind,
+        )?;
         members.push(EnsembleMember { path, weight });
     }
     EnsembleSpec {
@@ -457,7 +510,8 @@ fn train_ensemble(
         labels: names.to_vec(),
         members,
     }
-    .save(&args.out)?;
+    .write_into(staged.path())?;
+    staged.commit(true)?;
     let best = ensemble.best_member();
     eprintln!(
         "{kind}: {} heads ({}); validation macro-F1 {:.4}, accuracy {:.4}; best member {:.4}, {:.4}",
@@ -529,6 +583,12 @@ pub fn sweep_heads_with(
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let out = artifacts::claim_dir(
+        &args.out,
+        artifacts::ArtifactKind::HeadSweep,
+        args.force.overwrite(),
+    )
+    .context("--out")?;
     let (entries, best) = sweep(
         &data.train,
         &data.valid,
@@ -540,15 +600,18 @@ pub fn sweep_heads_with(
             bar.set_message(format!("last: macro-F1 {:.3}", e.valid_macro_f1));
             bar.inc(1);
         },
-    );
+    )?;
     bar.finish_and_clear();
-    let best = best.context("the grid is empty: every list needs at least one value")?;
     let best = with_decision(best, &args.decision, &data)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    write_leaderboard(&args.out, &entries)?;
-    let best_head = args.out.join("best.head");
-    SavedHead::save(&best, data.labels.names(), &data.origin, &best_head)?;
+    write_leaderboard(&out, &entries)?;
+    let best_head = out.join("best.head");
+    SavedHead::save(
+        &best,
+        data.labels.names(),
+        &data.origin,
+        &best_head,
+        artifacts::Overwrite::SameKind,
+    )?;
     print_leaderboard(&entries, 10);
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
@@ -583,10 +646,7 @@ fn print_leaderboard(entries: &[SweepEntry], top: usize) {
 }
 
 fn write_leaderboard(dir: &Path, entries: &[SweepEntry]) -> Result<()> {
-    std::fs::write(
-        dir.join("leaderboard.json"),
-        serde_json::to_string_pretty(entries)?,
-    )?;
+    artifacts::write_json(&dir.join("leaderboard.json"), &entries)?;
     let mut csv = String::from(
         "rank,valid_macro_f1,valid_accuracy,best_epoch,epochs_run,seconds,hidden,optimizer,learning_rate,l2,l1,dropout,batch_norm\n",
     );
@@ -609,7 +669,7 @@ fn write_leaderboard(dir: &Path, entries: &[SweepEntry]) -> Result<()> {
             c.head.batch_norm
         ));
     }
-    std::fs::write(dir.join("leaderboard.csv"), csv)?;
+    artifacts::write_atomic(&dir.join("leaderboard.csv"), csv.as_bytes())?;
     Ok(())
 }
 

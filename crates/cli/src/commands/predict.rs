@@ -11,7 +11,7 @@ use clap::Args;
 use data::Record;
 
 use crate::args::{ColumnArgs, InputArgs};
-use crate::classifier::{Classifier, true_classes};
+use crate::classifier::{Classifier, true_labels};
 use crate::output::{prediction_lines, print_report, report_if_labelled, write_predictions};
 use crate::progress;
 
@@ -37,6 +37,7 @@ pub struct ClassifierArgs {
 
 impl ClassifierArgs {
     fn load(&self) -> Result<(Classifier, Device)> {
+        settings::at_least_one("batch_size", self.batch_size)?;
         let device = self.backend.device()?;
         let classifier = Classifier::load(&self.model, self.max_len, &device)?;
         Ok((classifier, device))
@@ -94,7 +95,7 @@ fn predict_stdin(classifier: &Classifier, device: &Device, batch_size: usize) ->
     if interactive {
         eprintln!("type a text per line (Ctrl-D ends):");
     }
-    let batch_size = if interactive { 1 } else { batch_size.max(1) };
+    let batch_size = if interactive { 1 } else { batch_size };
     let mut lines = stdin
         .lock()
         .lines()
@@ -163,14 +164,16 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     let (classifier, device) = args.classifier.load()?;
     let records = args.input.read(true)?;
     let labels = classifier.labels();
-    let truth = true_classes(&records, labels, &args.input.input)?;
+    let truth = true_labels(&records, &args.input.input)?;
     if records.is_empty() {
         bail!("{} has no records", args.input.input.display());
     }
     let started = std::time::Instant::now();
     let probabilities = classify(&classifier, &records, &device, args.classifier.batch_size)?;
     let seconds = started.elapsed().as_secs_f64();
-    let report = classifier.decision().report(labels, &truth, &probabilities);
+    let report = classifier
+        .decision()
+        .report_names(labels, &truth, &probabilities);
     eprintln!(
         "{} on {} ({:.1} docs/s):",
         classifier.path().display(),
@@ -179,8 +182,9 @@ pub fn evaluate(args: EvaluateArgs) -> Result<()> {
     );
     print_report(&report, true);
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        let json = serde_json::to_string_pretty(&report)? + "\n";
+        artifacts::write_output_file(path, artifacts::FileKind::MetricReport, json.as_bytes())
+            .context("--json")?;
     }
     Ok(())
 }

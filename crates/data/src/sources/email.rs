@@ -58,28 +58,28 @@ fn content_type(headers: &[(String, String)]) -> (String, Option<String>) {
 /// any, else HTML parts reduced to text. Attachments are skipped.
 fn part_text(headers: &[(String, String)], body: &str) -> String {
     let (mime, boundary) = content_type(headers);
-    if mime.starts_with("multipart/") {
-        if let Some(boundary) = boundary {
-            let parts: Vec<(String, String)> = split_multipart(body, &boundary)
-                .into_iter()
-                .map(|part| {
-                    let (h, b) = split_message(part);
-                    (content_type(&h).0, part_text(&h, b))
-                })
-                .filter(|(_, text)| !text.trim().is_empty())
-                .collect();
-            let plain: Vec<&str> = parts
-                .iter()
-                .filter(|(m, _)| !m.contains("html"))
-                .map(|(_, t)| t.as_str())
-                .collect();
-            let chosen: Vec<&str> = if plain.is_empty() {
-                parts.iter().map(|(_, t)| t.as_str()).collect()
-            } else {
-                plain
-            };
-            return chosen.join("\n");
-        }
+    if mime.starts_with("multipart/")
+        && let Some(boundary) = boundary
+    {
+        let parts: Vec<(String, String)> = split_multipart(body, &boundary)
+            .into_iter()
+            .map(|part| {
+                let (h, b) = split_message(part);
+                (content_type(&h).0, part_text(&h, b))
+            })
+            .filter(|(_, text)| !text.trim().is_empty())
+            .collect();
+        let plain: Vec<&str> = parts
+            .iter()
+            .filter(|(m, _)| !m.contains("html"))
+            .map(|(_, t)| t.as_str())
+            .collect();
+        let chosen: Vec<&str> = if plain.is_empty() {
+            parts.iter().map(|(_, t)| t.as_str()).collect()
+        } else {
+            plain
+        };
+        return chosen.join("\n");
     }
     if !(mime.starts_with("text/") || mime.is_empty()) {
         return String::new(); // an attachment: image, application, …

@@ -86,16 +86,17 @@ pub fn dataset(name: &str) -> Option<&'static DatasetSource> {
 
 impl DatasetSource {
     /// Converts the unpacked package at `unpacked` and writes the canonical folder
-    /// `out` (split files and `manifest.json`). Everything is written to a sibling
-    /// temporary folder first and renamed into place, so `out` is either complete or
-    /// absent.
+    /// `out` (split files and `manifest.json`). Everything is written to a staging
+    /// folder beside it and swapped into place, so `out` is either complete or
+    /// absent; a folder there that bertcls did not write is never replaced.
     pub fn install(&self, unpacked: &Path, out: &Path) -> Result<Manifest, DataError> {
         let converted = (self.convert)(unpacked)?;
-        let tmp = out.with_extension("partial");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
-        }
-        std::fs::create_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+        let staged = artifacts::StagedDir::new(
+            out,
+            artifacts::ArtifactKind::DataSplits,
+            artifacts::Overwrite::SameKind,
+        )?;
+        let tmp = staged.path().to_owned();
         for name in SplitName::ALL {
             write_jsonl(&tmp.join(name.file_name()), converted.splits.get(name))?;
         }
@@ -118,10 +119,7 @@ impl DatasetSource {
             notes: converted.notes,
         };
         manifest.write(&tmp.join("manifest.json"))?;
-        if out.exists() {
-            std::fs::remove_dir_all(out).map_err(|e| DataError::io(out, e))?;
-        }
-        std::fs::rename(&tmp, out).map_err(|e| DataError::io(out, e))?;
+        staged.commit(true)?;
         Ok(manifest)
     }
 }

@@ -256,13 +256,26 @@ fn read_manifest(dir: &Path) -> Result<Option<serde_json::Value>> {
     Ok(Some(value))
 }
 
-/// At most `n` records, each class keeping its share (all of them when there are fewer).
+/// About `n` records, each class keeping its share (all of them when there are
+/// fewer), and every class at least one record: a class rounded away would be
+/// missing from training while the test set still holds it.
 fn stratified_subset(records: Vec<Record>, n: usize, seed: u64) -> Vec<Record> {
     if records.len() <= n {
         return records;
     }
     let fraction = n as f64 / records.len() as f64;
-    stratified_split(records, 0.0, fraction, seed).test
+    let split = stratified_split(records, 0.0, fraction, seed);
+    let mut subset = split.test;
+    let kept: std::collections::BTreeSet<Option<String>> =
+        subset.iter().map(|r| r.label.clone()).collect();
+    let mut added = std::collections::BTreeSet::new();
+    for record in split.train {
+        if !kept.contains(&record.label) && added.insert(record.label.clone()) {
+            subset.push(record);
+        }
+    }
+    subset.sort_by(|a, b| a.id.cmp(&b.id));
+    subset
 }
 
 /// `work_dir/NAME-KEY`, KEY from the sources' checksums and the derivation.
@@ -278,6 +291,9 @@ fn derived_dir(
     }
     key.update(derivation.as_bytes());
     let dir = work_dir.join(format!("{name}-{}", &format!("{:x}", key.finalize())[..12]));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+    Ok(artifacts::claim_dir(
+        &dir,
+        artifacts::ArtifactKind::DataSplits,
+        artifacts::Overwrite::SameKind,
+    )?)
 }

@@ -211,6 +211,7 @@ pub(crate) fn compare(args: &CompareArgs) -> Result<Compared> {
     let dir = fresh_dir(
         &args.out,
         &format!("{}-{}", data.name, machine::timestamp(started_unix)),
+        artifacts::ArtifactKind::Comparison,
     )?;
     let augmented = augmented_train(args, &data, &dir)?;
     let plan = Plan::new(args, &data, augmented, &dir);
@@ -333,8 +334,9 @@ fn augmented_train(
     Ok(Some(output))
 }
 
-/// `parent/name`, or `parent/name-2`, … when a comparison started in the same second.
-fn fresh_dir(parent: &Path, name: &str) -> Result<PathBuf> {
+/// `parent/name`, or `parent/name-2`, … when a comparison started in the same second:
+/// always a new folder, marked as a `kind` bertcls writes.
+fn fresh_dir(parent: &Path, name: &str, kind: artifacts::ArtifactKind) -> Result<PathBuf> {
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     for n in 1.. {
         let dir = match n {
@@ -342,7 +344,10 @@ fn fresh_dir(parent: &Path, name: &str) -> Result<PathBuf> {
             n => parent.join(format!("{name}-{n}")),
         };
         match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
+            Ok(()) => {
+                artifacts::mark(&dir, kind)?;
+                return Ok(dir);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
         }

@@ -408,13 +408,12 @@ fn run_arm(setting: &Setting<'_>, arm: &ArmSpec, seed: u64) -> Result<RobustResu
             heads(teaching(CommandLine::new(&["distill", "head"])), &[])
                 .arg("--texts", setting.train.display())
                 .arg("--out", out.display()),
-            |a| distill::run(distill::DistillCommand::Head(a)),
+            |a| distill::run(distill::DistillCommand::Head(Box::new(a))),
         )?,
     };
     let train_seconds = started.elapsed().as_secs_f64();
     let result = score(setting, &model, &dir, command, train_seconds)?;
-    std::fs::write(&result_path, serde_json::to_string_pretty(&result)?)
-        .with_context(|| format!("writing {}", result_path.display()))?;
+    artifacts::write_json(&result_path, &result)?;
     Ok(result)
 }
 
@@ -470,7 +469,7 @@ fn seed_averaging(setting: &Setting<'_>, seeds: &[u64]) -> Result<RobustArm> {
             );
             let (command, made) = run_step(line.arg("--out", out.display()), ensemble::run)?;
             let result = score(setting, &made, &dir, command, 0.0)?;
-            std::fs::write(&result_path, serde_json::to_string_pretty(&result)?)?;
+            artifacts::write_json(&result_path, &result)?;
             result
         }
     };

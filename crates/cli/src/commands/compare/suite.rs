@@ -197,11 +197,17 @@ pub fn run(suite: Suite, args: &CompareArgs) -> Result<PathBuf> {
         Suite::Robustness => "robustness",
     };
     let dir = match &args.resume {
-        Some(dir) if dir.is_dir() => dir.clone(),
+        Some(dir) if dir.is_dir() => artifacts::claim_dir(
+            dir,
+            artifacts::ArtifactKind::Study,
+            artifacts::Overwrite::SameKind,
+        )
+        .context("--resume")?,
         Some(dir) => bail!("--resume {}: no such study folder", dir.display()),
         None => fresh_dir(
             &args.out,
             &format!("suite-{name}-{}", machine::timestamp(machine::unix_now())),
+            artifacts::ArtifactKind::Study,
         )?,
     };
     match suite {
@@ -281,8 +287,7 @@ pub(super) fn suite_defaults(args: &CompareArgs, dir: &Path) -> Result<CompareAr
     base.seeds = Some(args.seeds.unwrap_or(SUITE_SEEDS));
     if base.heads.is_none() {
         let grid = dir.join("heads.toml");
-        std::fs::write(&grid, SUITE_HEADS)
-            .with_context(|| format!("writing {}", grid.display()))?;
+        artifacts::write_atomic(&grid, SUITE_HEADS.as_bytes())?;
         base.heads = Some(grid);
     }
     Ok(base)

@@ -1,0 +1,69 @@
+//! Errors for people: the library's typed errors in the command line's terms.
+
+use artifacts::ArtifactError;
+use settings::SettingError;
+
+/// The error and its causes as one message: each cause said once, joined by ": ",
+/// a library setting named by the flag that sets it, and the command line's advice
+/// where it has some.
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let raw = cause.to_string();
+        let shown = match cause.downcast_ref::<SettingError>() {
+            Some(s) => format!("{} {}: {}", flag(s.setting), s.value, s.requirement),
+            None => raw.clone(),
+        };
+        match parts.last_mut() {
+            // A wrapper that displays its cause: the cause's own words replace it.
+            Some(last) if *last == raw => *last = shown,
+            // An error that prints its cause itself would otherwise say it twice.
+            Some(last) if last.contains(&raw) => {}
+            _ => parts.push(shown),
+        }
+    }
+    let mut message = parts.join(": ");
+    let other_kind = error.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<ArtifactError>(),
+            Some(ArtifactError::OtherKind { .. })
+        )
+    });
+    if other_kind {
+        message.push_str(" (pass --force to replace it)");
+    }
+    message
+}
+
+/// The flag that sets a library setting: its name in kebab case, but for the few
+/// the command line spells otherwise.
+pub fn flag(setting: &str) -> String {
+    match setting {
+        "learning_rate" => "--lr".into(),
+        "effective_beta" => "--class-weights".into(),
+        other => format!("--{}", other.replace('_', "-")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setting_is_named_by_its_flag_and_each_cause_said_once() {
+        let inner = head::HeadError::Setting(SettingError::new(
+            "learning_rate",
+            -1.0,
+            "must be a positive number",
+        ));
+        let error = anyhow::Error::new(inner).context("training the head");
+        assert_eq!(
+            describe(&error),
+            "training the head: --lr -1: must be a positive number"
+        );
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let error = anyhow::Error::new(ArtifactError::io("read", "/x/y", io));
+        assert_eq!(describe(&error), "cannot read /x/y: No such file");
+        assert_eq!(flag("eval_every"), "--eval-every");
+    }
+}

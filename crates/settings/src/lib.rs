@@ -1,0 +1,98 @@
+//! The checks every user setting passes where a library receives it.
+//!
+//! Each training entry point validates its whole configuration before any work
+//! starts, with these functions, so the same setting follows the same rule in both
+//! modes (a learning rate is a positive number for a head and for fine-tuning
+//! alike) and a bad value is a [`SettingError`] naming the setting, never a panic
+//! deep inside training. The error names the setting as the library does
+//! (`learning_rate`); a command line maps it to its own flag (`--lr`).
+
+use std::fmt::Display;
+
+/// A setting whose value breaks its rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting} {value}: {requirement}")]
+pub struct SettingError {
+    /// The setting's name in the library's configuration (`learning_rate`).
+    pub setting: &'static str,
+    /// The value given, as written back.
+    pub value: String,
+    /// What the value must be, in words (`must be a positive number`).
+    pub requirement: String,
+}
+
+impl SettingError {
+    /// `setting` with `value` breaks `requirement`.
+    pub fn new(setting: &'static str, value: impl Display, requirement: impl Into<String>) -> Self {
+        Self {
+            setting,
+            value: value.to_string(),
+            requirement: requirement.into(),
+        }
+    }
+}
+
+/// A count that must be at least 1: epochs, batch sizes, steps, members.
+pub fn at_least_one(setting: &'static str, value: usize) -> Result<(), SettingError> {
+    if value == 0 {
+        return Err(SettingError::new(setting, value, "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// A finite number above 0: learning rates, temperatures.
+pub fn positive(setting: &'static str, value: f64) -> Result<(), SettingError> {
+    if !(value.is_finite() && value > 0.0) {
+        return Err(SettingError::new(
+            setting,
+            value,
+            "must be a positive number",
+        ));
+    }
+    Ok(())
+}
+
+/// A finite number of at least 0: penalties, clipping norms, tolerances.
+pub fn non_negative(setting: &'static str, value: f64) -> Result<(), SettingError> {
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(SettingError::new(setting, value, "must be a number ≥ 0"));
+    }
+    Ok(())
+}
+
+/// A probability of dropping or holding out, in `[0, 1)`: 1 would leave nothing.
+pub fn rate(setting: &'static str, value: f64) -> Result<(), SettingError> {
+    if !(0.0..1.0).contains(&value) {
+        return Err(SettingError::new(setting, value, "must be in [0, 1)"));
+    }
+    Ok(())
+}
+
+/// [`rate`] for an optional setting (absent: the model's own value).
+pub fn optional_rate(setting: &'static str, value: Option<f64>) -> Result<(), SettingError> {
+    value.map_or(Ok(()), |p| rate(setting, p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_rule_accepts_its_range_and_names_what_it_refuses() {
+        assert!(at_least_one("epochs", 1).is_ok());
+        assert_eq!(
+            at_least_one("epochs", 0).unwrap_err().to_string(),
+            "epochs 0: must be at least 1"
+        );
+        assert!(positive("learning_rate", 1e-5).is_ok());
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(positive("learning_rate", bad).is_err(), "{bad}");
+        }
+        assert!(non_negative("l2", 0.0).is_ok() && non_negative("l2", -1e-9).is_err());
+        assert!(rate("dropout", 0.0).is_ok() && rate("dropout", 0.999).is_ok());
+        for bad in [1.0, 1.5, -0.1, f64::NAN] {
+            assert!(rate("dropout", bad).is_err(), "{bad}");
+        }
+        assert!(optional_rate("hidden_dropout", None).is_ok());
+    }
+}
