@@ -36,6 +36,16 @@ pub enum ArtifactError {
         wanted: ArtifactKind,
     },
 
+    /// A file at an output path that is not one bertcls wrote.
+    #[error(
+        "{path} already exists and is not a {kind} bertcls wrote: choose another path \
+         (bertcls replaces only what it made itself)"
+    )]
+    ForeignFile {
+        path: PathBuf,
+        kind: crate::FileKind,
+    },
+
     /// A file where a folder is needed, a link, or the like.
     #[error("{path} is {found}, where {wanted} is needed")]
     WrongType {
@@ -58,8 +68,8 @@ pub enum ArtifactError {
 
     /// A file of a sealed artifact no longer matches its recorded checksum.
     #[error(
-        "{path}: {file} {problem} since bertcls wrote it (its checksum is recorded in \
-         {MARKER_FILE}): the {kind} was damaged or edited; write it again"
+        "{path}: {file} {problem} since bertcls wrote it (the {kind} was damaged or edited: \
+         its checksum no longer matches the one in {MARKER_FILE}); write it again"
     )]
     Tampered {
         path: PathBuf,

@@ -147,7 +147,19 @@ impl StagedDir {
 
 impl Drop for StagedDir {
     fn drop(&mut self) {
-        if !self.committed && !self.resumable {
+        if self.committed {
+            return;
+        }
+        // A resumable staging folder is kept for the next run, unless it holds no
+        // work to resume (the build failed before its first piece).
+        let holds_work = self.resumable
+            && std::fs::read_dir(&self.staging).is_ok_and(|entries| {
+                entries.flatten().any(|e| {
+                    let name = e.file_name();
+                    name != STAGING_TAG && name != STAMP_FILE
+                })
+            });
+        if !holds_work {
             let _ = std::fs::remove_dir_all(&self.staging);
         }
     }
@@ -351,6 +363,14 @@ mod tests {
         let (staged, resumed) =
             StagedDir::resumable(&target, kind, Overwrite::SameKind, "spec-1").unwrap();
         assert!(!resumed);
+        let staging = staged.path().to_owned();
+        drop(staged);
+        assert!(
+            !staging.exists(),
+            "a staging folder with no work in it goes"
+        );
+        let (staged, _) =
+            StagedDir::resumable(&target, kind, Overwrite::SameKind, "spec-1").unwrap();
         std::fs::write(staged.path().join("chunk-0"), "done").unwrap();
         drop(staged);
         let (staged, resumed) =

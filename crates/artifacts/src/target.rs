@@ -166,9 +166,9 @@ pub fn write_output_file(path: &Path, kind: FileKind, bytes: &[u8]) -> Result<()
                 return Ok(());
             }
             if !kind.recognises(path) {
-                return Err(ArtifactError::Foreign {
+                return Err(ArtifactError::ForeignFile {
                     path: path.to_owned(),
-                    found: format!("a file that is not a {kind} bertcls wrote"),
+                    kind,
                 });
             }
         }
@@ -273,7 +273,9 @@ mod tests {
         let line = b"{\"id\":\"1\",\"label\":\"a\",\"probabilities\":{\"a\":1.0}}\n";
         let error = write_output_file(&path, FileKind::Predictions, line).unwrap_err();
         assert!(
-            error.to_string().contains("not a predictions file"),
+            error
+                .to_string()
+                .contains("is not a predictions file bertcls wrote"),
             "{error}"
         );
         assert!(std::fs::read_to_string(&path).unwrap().contains("my data"));

@@ -360,3 +360,94 @@ pub fn true_labels<'a>(records: &'a [Record], source: &Path) -> Result<Vec<&'a s
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A fine-tuned classifier committed as a test fixture (a folder another tool
+    /// could have written: no marker).
+    fn member() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../joint/tests/fixtures/tiny-classifier")
+    }
+
+    fn records() -> Vec<Record> {
+        ["cat dog", "oil price"]
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Record {
+                id: i.to_string(),
+                text: text.to_string(),
+                text_b: None,
+                label: None,
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// A damaged `ensemble.json` is an error, or an ensemble that predicts;
+        /// never a panic.
+        #[test]
+        fn a_damaged_ensemble_file_never_panics(
+            damages in proptest::collection::vec(testkit::damage(), 1..3),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = EnsembleSpec {
+                combine: Combine::Mean,
+                labels: vec!["animals".into(), "markets".into()],
+                members: vec![
+                    EnsembleMember { path: member(), weight: 1.0 },
+                    EnsembleMember { path: ".".into(), weight: 0.5 },
+                ],
+            };
+            let path = dir.path().join(ENSEMBLE_FILE);
+            std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+            for damage in damages {
+                damage.apply(&path);
+            }
+            let device = Device::flex();
+            if let Ok(classifier) = Classifier::load(dir.path(), None, &device) {
+                let probabilities = classifier.predict_proba(&records(), 2, &device, &mut |_| {});
+                prop_assert!(probabilities.is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn an_ensemble_listing_itself_is_refused_and_a_sound_one_predicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Device::flex();
+        let mut spec = EnsembleSpec {
+            combine: Combine::Mean,
+            labels: vec!["markets".into(), "animals".into()],
+            members: vec![EnsembleMember {
+                path: member(),
+                weight: 1.0,
+            }],
+        };
+        spec.write_into(dir.path()).unwrap();
+        let ensemble = Classifier::load(dir.path(), None, &device).unwrap();
+        let single = Classifier::load(&member(), None, &device).unwrap();
+        let (a, b) = (
+            ensemble
+                .predict_proba(&records(), 2, &device, &mut |_| {})
+                .unwrap(),
+            single
+                .predict_proba(&records(), 2, &device, &mut |_| {})
+                .unwrap(),
+        );
+        // The ensemble's columns are in its own label order: reversed.
+        assert_eq!((a[0], a[1]), (b[1], b[0]));
+        spec.members.push(EnsembleMember {
+            path: ".".into(),
+            weight: 1.0,
+        });
+        spec.write_into(dir.path()).unwrap();
+        let error = Classifier::load(dir.path(), None, &device).err().unwrap();
+        assert!(format!("{error:#}").contains("lists itself"), "{error:#}");
+    }
+}

@@ -38,8 +38,8 @@ pub enum CacheError {
         source: std::io::Error,
     },
     #[error(
-        "{path} is not a usable embedding cache: {reason}; embedding the data again into it \
-         rebuilds it (bertcls replaces its own caches)"
+        "{path} is not a usable embedding cache: {reason}; embedding the data again with it as \
+         the output rebuilds it"
     )]
     Corrupt { path: PathBuf, reason: String },
     #[error(
@@ -123,7 +123,9 @@ impl EmbeddingCache {
                         .into(),
                 ));
             }
-            Err(e @ ArtifactError::Tampered { .. }) => return Err(corrupt(e.to_string())),
+            Err(ArtifactError::Tampered { file, problem, .. }) => {
+                return Err(corrupt(format!("{file} {problem} since bertcls wrote it")));
+            }
             Err(e) => return Err(e.into()),
         }
         let meta_path = path.join("meta.json");

@@ -193,7 +193,7 @@ fn truncated_corrupted_or_edited_caches_are_refused() {
     let mut flipped = bytes.clone();
     *flipped.last_mut().unwrap() ^= 0x40;
     std::fs::write(&vectors, &flipped).unwrap();
-    assert!(refusal().contains("checksum"));
+    assert!(refusal().contains("vectors.f32 has changed"));
 
     // The metadata is sealed too: a label edited by hand is noticed.
     std::fs::write(&vectors, &bytes).unwrap();

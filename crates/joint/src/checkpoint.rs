@@ -146,6 +146,11 @@ pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoint")
 }
 
+/// True when `run_dir` holds a checkpoint to resume from.
+pub fn has_checkpoint(run_dir: &Path) -> bool {
+    checkpoint_dir(run_dir).join("state.json").is_file()
+}
+
 /// Writes a checkpoint. `best` is the model to keep as the best when this evaluation
 /// improved; otherwise the previous checkpoint's best weights are carried over.
 pub(crate) fn save(
@@ -198,7 +203,7 @@ pub(crate) fn load(
     inputs: &RunInputs,
 ) -> Result<Restored, JointError> {
     let dir = checkpoint_dir(run_dir);
-    if !dir.join("state.json").exists() {
+    if !has_checkpoint(run_dir) {
         return Err(JointError::NoCheckpoint {
             dir: run_dir.to_owned(),
         });

@@ -101,11 +101,24 @@ impl Default for FineTuneConfig {
 }
 
 impl FineTuneConfig {
-    /// Checks every setting, and the class weights against `labels` (the training
-    /// data's classes): the same rules as a head's for the same settings.
-    pub fn validate_for(&self, labels: &[String]) -> Result<(), settings::SettingError> {
+    /// Checks every setting, the class weights against `labels` (the training data's
+    /// classes) and the frozen layers against the model's `num_layers`: the same
+    /// rules as a head's for the same settings.
+    pub fn validate_for(
+        &self,
+        labels: &[String],
+        num_layers: usize,
+    ) -> Result<(), settings::SettingError> {
         self.validate()?;
-        self.loss.validate_for(labels)
+        self.loss.validate_for(labels)?;
+        if self.freeze_layers > num_layers {
+            return Err(settings::SettingError::new(
+                "freeze_layers",
+                self.freeze_layers,
+                format!("the model has {num_layers} encoder layers"),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks every setting that can be checked without the data.

@@ -277,15 +277,7 @@ fn check_settings(
     valid: &Examples,
     labels: &[String],
 ) -> Result<(), JointError> {
-    config.validate_for(labels)?;
-    if config.freeze_layers > model.bert.num_layers() {
-        return Err(settings::SettingError::new(
-            "freeze_layers",
-            config.freeze_layers,
-            format!("the model has {} encoder layers", model.bert.num_layers()),
-        )
-        .into());
-    }
+    config.validate_for(labels, model.bert.num_layers())?;
     if config.distillation.is_some() && train.soft_targets.is_none() {
         return Err(JointError::Data(
             "distillation needs the teacher's soft targets on the training examples".into(),

@@ -458,6 +458,14 @@ fn train_on(
         labels.len(),
         valid.len()
     );
+    // The settings against the data first, so a refused one leaves no folder behind.
+    config.validate_for(labels.names(), parts.config.num_hidden_layers)?;
+    if args.resume && !joint::has_checkpoint(&args.out) {
+        return Err(joint::JointError::NoCheckpoint {
+            dir: args.out.clone(),
+        }
+        .into());
+    }
     artifacts::claim_dir(
         &args.out,
         artifacts::ArtifactKind::FineTuneRun,
@@ -661,10 +669,19 @@ pub(crate) fn known_classes(records: Vec<Record>, labels: &LabelMap, split: &str
 fn report_event(bar: &ProgressBar, log: &mut progress::LogLines, event: &TrainEvent<'_>) {
     match event {
         TrainEvent::Started {
+            total_steps,
+            steps_done,
             total_examples,
             examples_done,
-            ..
         } => {
+            if *steps_done > 0 {
+                progress::println(
+                    bar,
+                    format!(
+                        "resuming from the checkpoint: {steps_done} of {total_steps} steps done"
+                    ),
+                );
+            }
             bar.set_length(*total_examples as u64);
             bar.set_position(*examples_done as u64);
             bar.reset_eta();

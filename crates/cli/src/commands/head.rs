@@ -230,10 +230,8 @@ struct Prepared {
 }
 
 fn prepare(caches: &CacheArgs) -> Result<Prepared> {
-    let open = |paths: &[PathBuf]| {
-        EmbeddingCache::open_shards(paths)
-            .with_context(|| format!("opening {}", paths[0].display()))
-    };
+    // The cache's errors name its path.
+    let open = |paths: &[PathBuf]| EmbeddingCache::open_shards(paths);
     let (train, valid) = (open(&caches.train)?, open(&caches.valid)?);
     let augmented = (!caches.augmented.is_empty())
         .then(|| open(&caches.augmented))
@@ -394,6 +392,8 @@ fn train(args: TrainArgs) -> Result<PathBuf> {
     };
     let data = prepare(&args.caches)?;
     check_variants_are_drawn(&data, config.sampling)?;
+    // Before any folder is claimed or staged: a refused setting leaves nothing behind.
+    config.validate_for(data.labels.names())?;
     if args.bag.is_some() || args.boost.is_some() {
         return train_ensemble(&args, config, &data);
     }
@@ -583,7 +583,9 @@ pub fn sweep_heads_with(
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let out = artifacts::claim_dir(
+    // Checked now, claimed once the heads are trained: a refused folder costs no
+    // training, a refused setting leaves no folder behind.
+    artifacts::check_folder_target(
         &args.out,
         artifacts::ArtifactKind::HeadSweep,
         args.force.overwrite(),
@@ -603,6 +605,12 @@ pub fn sweep_heads_with(
     )?;
     bar.finish_and_clear();
     let best = with_decision(best, &args.decision, &data)?;
+    let out = artifacts::claim_dir(
+        &args.out,
+        artifacts::ArtifactKind::HeadSweep,
+        args.force.overwrite(),
+    )
+    .context("--out")?;
     write_leaderboard(&out, &entries)?;
     let best_head = out.join("best.head");
     SavedHead::save(
