@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use artifacts::{MARKER_FILE, Overwrite};
+use artifacts::Overwrite;
 use burn::tensor::Device;
 use head::{FeatureOrigin, Features, HeadConfig, SavedHead, TrainConfig, train_head};
 use proptest::prelude::*;
-use testkit::{copy_dir, damage, files_in};
+use testkit::{DamagedCopy, damage};
 
 /// Four features, two classes that differ in the first.
 fn features(rows: usize) -> Features {
@@ -55,24 +55,12 @@ proptest! {
     #[test]
     fn a_damaged_head_is_refused(file in 0usize..3, damage in damage(), sealed in any::<bool>()) {
         let (_, path, predictions) = original();
-        let root = tempfile::tempdir().unwrap();
-        let copy = root.path().join("x.head");
-        copy_dir(path, &copy);
-        if !sealed {
-            std::fs::remove_file(copy.join(MARKER_FILE)).unwrap();
-        }
-        let names = files_in(&copy);
-        let target = copy.join(&names[file % names.len()]);
-        let before = std::fs::read(&target).unwrap();
-        damage.apply(&target);
-        let changed = std::fs::read(&target).unwrap() != before;
+        let copy = DamagedCopy::of(path, "x.head", file, damage, sealed);
         let device = Device::flex();
-        if let Ok(head) = SavedHead::load(&copy, &device) {
+        if let Ok(head) = SavedHead::load(&copy.dir, &device) {
             let (loaded, _) = head.predict(&features(6), &device);
-            if sealed && changed && !target.ends_with(MARKER_FILE) {
-                prop_assert!(false, "damaged {target:?} was not refused");
-            }
-            if sealed {
+            prop_assert!(!copy.must_be_refused(), "damaged {:?} was not refused", copy.file);
+            if copy.must_load_as_original() {
                 prop_assert_eq!(&loaded, predictions);
             }
         }

@@ -9,13 +9,12 @@ mod common;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use artifacts::MARKER_FILE;
 use burn::module::Module;
 use burn::tensor::Device;
 use common::{tiny_bert_dir, toy, toy_records};
 use joint::{ClassifierConfig, ClassifierMeta, SavedClassifier};
 use proptest::prelude::*;
-use testkit::{copy_dir, damage, files_in};
+use testkit::{DamagedCopy, damage};
 
 /// A classifier saved once for every case, and its probabilities on the records.
 fn original() -> &'static (tempfile::TempDir, PathBuf, Vec<f32>) {
@@ -48,24 +47,12 @@ proptest! {
     #[test]
     fn a_damaged_model_is_refused(file in 0usize..6, damage in damage(), sealed in any::<bool>()) {
         let (_, path, probabilities) = original();
-        let root = tempfile::tempdir().unwrap();
-        let copy = root.path().join("model");
-        copy_dir(path, &copy);
-        if !sealed {
-            std::fs::remove_file(copy.join(MARKER_FILE)).unwrap();
-        }
-        let names = files_in(&copy);
-        let target = copy.join(&names[file % names.len()]);
-        let before = std::fs::read(&target).unwrap();
-        damage.apply(&target);
-        let changed = std::fs::read(&target).unwrap() != before;
+        let copy = DamagedCopy::of(path, "model", file, damage, sealed);
         let device = Device::flex();
-        if let Ok(model) = SavedClassifier::load(&copy, None, &device) {
+        if let Ok(model) = SavedClassifier::load(&copy.dir, None, &device) {
             let predicted = model.predict_proba(&toy_records(6, 3), 4, &device, &mut |_| {});
-            if sealed && changed && !target.ends_with(MARKER_FILE) {
-                prop_assert!(false, "damaged {target:?} was not refused");
-            }
-            if sealed {
+            prop_assert!(!copy.must_be_refused(), "damaged {:?} was not refused", copy.file);
+            if copy.must_load_as_original() {
                 prop_assert_eq!(&predicted.unwrap(), probabilities);
             }
         }

@@ -3,7 +3,7 @@
 //! saved artifact is held to the same property: damage gives an error or, where
 //! the damage is harmless, the original content; never a panic.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 
@@ -39,6 +39,55 @@ impl Damage {
             Damage::Truncate { keep } => bytes.truncate(keep % bytes.len()),
         }
         std::fs::write(path, bytes).expect("the damaged file is written");
+    }
+}
+
+/// A copy of an artifact folder with one of its files damaged.
+pub struct DamagedCopy {
+    _root: tempfile::TempDir,
+    /// The damaged folder.
+    pub dir: PathBuf,
+    /// The file that was damaged.
+    pub file: PathBuf,
+    /// False when the damage happened to leave the file as it was.
+    pub changed: bool,
+    sealed: bool,
+}
+
+impl DamagedCopy {
+    /// Copies `original` (as `name` in a fresh temporary folder), removes its marker
+    /// unless `sealed` (a folder an older version or another tool wrote), and damages
+    /// its `file`-th file (modulo their number).
+    pub fn of(original: &Path, name: &str, file: usize, damage: Damage, sealed: bool) -> Self {
+        let root = tempfile::tempdir().expect("a temporary folder");
+        let dir = root.path().join(name);
+        copy_dir(original, &dir);
+        if !sealed {
+            std::fs::remove_file(dir.join(artifacts::MARKER_FILE)).expect("a marked original");
+        }
+        let names = files_in(&dir);
+        let file = dir.join(&names[file % names.len()]);
+        let before = std::fs::read(&file).expect("the file exists");
+        damage.apply(&file);
+        let changed = std::fs::read(&file).expect("the file exists") != before;
+        Self {
+            _root: root,
+            dir,
+            file,
+            changed,
+            sealed,
+        }
+    }
+
+    /// True when loading must fail: a file of a sealed artifact changed (the marker
+    /// itself aside, which may change in what it does not vouch for).
+    pub fn must_be_refused(&self) -> bool {
+        self.sealed && self.changed && !self.file.ends_with(artifacts::MARKER_FILE)
+    }
+
+    /// True when a load that succeeds must give the original's results.
+    pub fn must_load_as_original(&self) -> bool {
+        self.sealed
     }
 }
 
