@@ -103,15 +103,67 @@ fn saved_rules_decide_every_prediction() {
         assert_thresholded(&p, at);
     }
 
-    // Logit adjustment keeps the training priors with the model.
+    // Logit adjustment keeps the training priors with the model, and every
+    // prediction is argmax(log p − τ log π): on skewed data (24 animals, 6 markets)
+    // it moves decisions towards the rare class.
+    let skewed = d.join("skewed.jsonl");
+    let skewed_lines: Vec<String> = std::fs::read_to_string(common::topic_file(d, "all", 48, 0))
+        .unwrap()
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0 || i % 8 == 1)
+        .map(|(_, line)| line.to_owned())
+        .collect();
+    std::fs::write(&skewed, skewed_lines.join("\n") + "\n").unwrap();
+    let skewed_cache = d.join("skewed.emb");
+    bertcls(
+        &["embed", "--max-len", "16"],
+        &[
+            ("--model", &model),
+            ("--input", &skewed),
+            ("--output", &skewed_cache),
+        ],
+    );
     let adjusted = d.join("a.head");
-    train_head(&["--logit-adjust", "0.5"], &adjusted);
+    bertcls(
+        &["head", "train", "--epochs", "2", "--logit-adjust", "1"],
+        &[
+            ("--train", &skewed_cache),
+            ("--valid", &topics.valid_cache),
+            ("--out", &adjusted),
+        ],
+    );
     let rule = &json(&adjusted.join("head.json"))["decision"]["logit-adjusted"];
-    assert_eq!(rule["tau"], 0.5);
+    assert_eq!(rule["tau"], 1.0);
     assert_eq!(
         rule["priors"],
-        serde_json::json!([0.5, 0.5]),
-        "15 of each in train"
+        serde_json::json!([0.8, 0.2]),
+        "24 and 6 of 30"
+    );
+    let predictions = d.join("adjusted.jsonl");
+    bertcls(
+        &["head", "predict"],
+        &[
+            ("--head", &adjusted),
+            ("--cache", &topics.valid_cache),
+            ("--output", &predictions),
+        ],
+    );
+    let mut moved = 0;
+    for p in lines(&predictions) {
+        let probability = |label: &str| p["probabilities"][label].as_f64().unwrap();
+        let (animals, markets) = (probability("animals"), probability("markets"));
+        let adjusted_choice = if markets.ln() - 0.2f64.ln() > animals.ln() - 0.8f64.ln() {
+            "markets"
+        } else {
+            "animals"
+        };
+        assert_eq!(p["label"], adjusted_choice, "{p}");
+        moved += usize::from((markets > animals) != (adjusted_choice == "markets"));
+    }
+    assert!(
+        moved > 0,
+        "the rule changed no decision: the test shows nothing"
     );
 
     let stderr = bertcls_fails(

@@ -73,6 +73,41 @@ fn embed_writes_mean_pooled_vectors_that_match_pytorch() {
             .fold(0.0, f64::max);
         assert!(diff < 1e-5, "row {i} differs from PyTorch by {diff}");
     }
+    numpy_reads_the_same_matrix(&output, &values, (rows, cols));
+}
+
+/// Where the PyTorch reference venv exists (`cargo xtask reference` makes it, or
+/// `BERTCLS_VENV` names one), numpy itself loads the `.npy` and must see our matrix.
+fn numpy_reads_the_same_matrix(path: &std::path::Path, values: &[f32], shape: (usize, usize)) {
+    let venv = std::env::var_os("BERTCLS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv"));
+    if !venv.join(".bertcls-reference-ok").exists() {
+        eprintln!("(no reference venv: numpy's own reading of the .npy is not checked)");
+        return;
+    }
+    let script = "import sys, numpy\n\
+        a = numpy.load(sys.argv[1])\n\
+        assert a.dtype == numpy.float32 and a.flags.c_contiguous, a.dtype\n\
+        print(a.shape[0], a.shape[1], ' '.join(repr(float(x)) for x in a.ravel()))";
+    let output = Command::new(venv.join("bin/python"))
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let numbers: Vec<f64> = stdout
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!((numbers[0] as usize, numbers[1] as usize), shape);
+    let read: Vec<f32> = numbers[2..].iter().map(|&x| x as f32).collect();
+    assert_eq!(read, values, "numpy reads other values than we wrote");
 }
 
 #[test]

@@ -69,11 +69,15 @@ fn predicts_the_label_with_the_most_similar_descriptions() {
     let texts = encoder::EmbeddingCache::open(&topics.train_cache).unwrap();
     let lines = predictions(&output);
     assert_eq!(lines.len(), texts.meta.rows);
-    let mut right = 0;
-    for (i, line) in lines.iter().enumerate() {
+    // Each label's score: the mean cosine of the text with its descriptions.
+    let scores = |i: usize| {
         let text = texts.row(i);
         let animals = (cosine(text, described.row(0)) + cosine(text, described.row(1))) / 2.0;
-        let markets = cosine(text, described.row(2));
+        (animals, cosine(text, described.row(2)))
+    };
+    let mut right = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let (animals, markets) = scores(i);
         if (animals - markets).abs() < 1e-5 {
             continue;
         }
@@ -115,7 +119,33 @@ fn predicts_the_label_with_the_most_similar_descriptions() {
     ] {
         assert!(stderr.contains(expected), "{expected} missing: {stderr}");
     }
-    assert_eq!(predictions(&calibrated).len(), lines.len());
+    // In closed form: each label's mean score over the texts is subtracted, and the
+    // probabilities are a softmax of the calibrated scores at temperature 0.05.
+    let rows = texts.meta.rows as f64;
+    let (offset_animals, offset_markets) = (0..texts.meta.rows)
+        .map(scores)
+        .fold((0.0, 0.0), |(a, m), (x, y)| (a + x / rows, m + y / rows));
+    let calibrated = predictions(&calibrated);
+    assert_eq!(calibrated.len(), lines.len());
+    for (i, line) in calibrated.iter().enumerate() {
+        let (animals, markets) = scores(i);
+        let (animals, markets) = (animals - offset_animals, markets - offset_markets);
+        let temperature = f64::from(head::SIMILARITY_TEMPERATURE);
+        let p_animals = 1.0 / (1.0 + ((markets - animals) / temperature).exp());
+        let written = line["probabilities"]["animals"].as_f64().unwrap();
+        assert!(
+            (written - p_animals).abs() < 1e-4,
+            "record {i}: {written} vs {p_animals}"
+        );
+        if (animals - markets).abs() > 1e-5 {
+            let expected = if animals > markets {
+                "animals"
+            } else {
+                "markets"
+            };
+            assert_eq!(line["label"], expected, "record {i}");
+        }
+    }
 }
 
 #[test]

@@ -135,7 +135,7 @@ impl SweepEntry {
 }
 
 /// Trains every configuration on `workers` threads; returns the entries ranked by
-/// validation macro-F1 (ties: accuracy, then fewer seconds, then grid order) and the
+/// validation macro-F1 (ties: accuracy, then the smaller head, then grid order) and the
 /// best head. `on_done` hears of each as it finishes. Every head owns its randomness,
 /// so the result is the same for any number of workers. Every configuration is
 /// checked before the first head trains; an empty grid is an error.
@@ -210,10 +210,15 @@ pub fn sweep(
     Ok((entries.into_iter().map(|(_, e)| e).collect(), best))
 }
 
-/// The ranking: macro-F1, then accuracy, then speed, then grid order (so ties are
-/// broken the same way whichever worker finished first).
+/// The ranking: macro-F1, then accuracy, then the smaller head (fewer hidden units),
+/// then grid order. Every key is a function of the configuration and its results,
+/// never of timing, so the same sweep always picks the same best head, whichever
+/// worker finished first.
 fn better(a: &SweepEntry, a_index: usize, b: &SweepEntry, b_index: usize) -> bool {
-    let key = |e: &SweepEntry| (e.valid_macro_f1, e.valid_accuracy, -e.seconds);
+    let key = |e: &SweepEntry| {
+        let hidden_units: usize = e.config.head.hidden.iter().sum();
+        (e.valid_macro_f1, e.valid_accuracy, -(hidden_units as f64))
+    };
     match key(a).partial_cmp(&key(b)) {
         Some(std::cmp::Ordering::Greater) => true,
         Some(std::cmp::Ordering::Less) => false,

@@ -160,15 +160,32 @@ fn training_is_deterministic_under_a_seed_and_early_stopping_keeps_the_best_epoc
     );
 
     assert!(a.history.len() < 60, "patience 3 should stop early");
+    // The kept epoch is the best by the monitor (validation loss, by default): no
+    // epoch improved on it by more than min_delta, and none came after it for the
+    // 3 epochs of patience.
     let best = &a.history[a.best_epoch - 1];
     assert!(
         a.history
             .iter()
-            .all(|e| e.valid_macro_f1 <= best.valid_macro_f1 + 1e-4)
+            .all(|e| e.valid_loss >= best.valid_loss - config.min_delta)
     );
-    assert_eq!(a.valid_report.macro_f1, best.valid_macro_f1);
-    // Kept weights are the best epoch's, not the last one's.
     assert_eq!(a.history.len(), a.best_epoch + 3);
+    // The weights kept are that epoch's: evaluated again now, they give its loss
+    // and macro-F1, and not the last epoch's.
+    let probabilities = a.predict_proba(&valid, &device);
+    let loss = metrics::mean_log_loss(&probabilities, 3, &valid.labels);
+    let report = metrics::DecisionRule::Argmax.report(&labels(3), &valid.labels, &probabilities);
+    assert!(
+        (loss - best.valid_loss).abs() < 1e-9,
+        "{loss} vs {}",
+        best.valid_loss
+    );
+    assert_eq!(report.macro_f1, best.valid_macro_f1);
+    let last = a.history.last().unwrap();
+    assert!(
+        (loss - last.valid_loss).abs() > 1e-9,
+        "the last epoch's weights were kept"
+    );
 }
 
 #[test]

@@ -137,16 +137,17 @@ fn an_fgm_step_has_norm_epsilon_and_pgd_stays_inside_the_ball() {
     assert!(still.iter().all(|&x| x == 0.0));
 }
 
-#[test]
-fn fgm_adds_the_gradients_at_the_perturbed_embeddings_and_raises_the_loss() {
+/// `adversary`'s accumulated gradients against the recipe computed by hand: the
+/// clean gradients, `steps` ascent steps r ← proj_ε(r + α g/‖g‖) from r = 0 (g the
+/// loss's gradient at the current r), then the gradients at the final r, summed.
+fn assert_matches_the_recipe_by_hand(adversary: Adversary, alpha: f64, epsilon: f64) {
     let device = Device::flex();
     let (toy, input, targets) = deterministic_toy(&device);
     let model = &toy.model;
     let before = parameters(&model.bert.embeddings);
-    let epsilon = 0.5;
     let objective = |logits: Tensor<2>| CrossEntropy::default().forward(logits, targets.clone());
     let mut accumulator = GradientsAccumulator::new();
-    let (clean_loss, passes) = Adversary::Fgm { epsilon }.accumulate_gradients(
+    let (clean_loss, passes) = adversary.accumulate_gradients(
         model,
         &input,
         &objective,
@@ -154,30 +155,40 @@ fn fgm_adds_the_gradients_at_the_perturbed_embeddings_and_raises_the_loss() {
         &mut SplitMix64::new(0),
         &mut accumulator,
     );
-    assert_eq!(passes, 2);
-    let fgm = accumulator.grads();
+    assert_eq!(passes, 1 + adversary.steps());
+    let accumulated = accumulator.grads();
 
-    // By hand: the clean gradients, r = ε g/‖g‖, the gradients at r, summed.
     let hidden = model.bert.embeddings.word_embeddings.weight.dims()[1];
     let delta = zeros_like(&input, hidden).require_grad();
     let loss = loss_at(model, &input, &targets, delta.clone());
     assert!((f64::from(loss.clone().into_scalar::<f32>()) - f64::from(clean_loss)).abs() < 1e-6);
     let grads = loss.backward();
-    let g = delta.grad(&grads).unwrap();
+    let mut g = delta.grad(&grads).unwrap();
     let clean = GradientsParams::from_grads(grads, model);
-    let r = ascend(zeros_like(&input, hidden), g, epsilon, epsilon);
-    assert!((norm(&values(r.clone())) - epsilon).abs() < 1e-5);
-    let adversarial_loss = loss_at(model, &input, &targets, r.clone());
+    let mut r = zeros_like(&input, hidden);
+    for step in 0..adversary.steps() {
+        r = ascend(r, g.clone(), alpha, epsilon);
+        assert!(
+            norm(&values(r.clone())) <= epsilon + 1e-5,
+            "step {step} left the ball"
+        );
+        if step + 1 < adversary.steps() {
+            let at = r.clone().autodiff().require_grad();
+            let loss = loss_at(model, &input, &targets, at.clone());
+            g = at.grad(&loss.backward()).unwrap();
+        }
+    }
+    let adversarial_loss = loss_at(model, &input, &targets, r.autodiff());
     assert!(
         adversarial_loss.clone().into_scalar::<f32>() > clean_loss,
-        "the step along the gradient raises the loss"
+        "the steps along the gradient raise the loss"
     );
     let perturbed = GradientsParams::from_grads(adversarial_loss.backward(), model);
 
     let head = model.classifier.as_ref().unwrap();
     let layer = &model.bert.encoder.layer[0].attention.self_attention.query;
     for id in [head.output.weight.id, layer.weight.id] {
-        let got = values(fgm.get::<2>(id).unwrap());
+        let got = values(accumulated.get::<2>(id).unwrap());
         let want: Vec<f64> = values(clean.get::<2>(id).unwrap())
             .iter()
             .zip(values(perturbed.get::<2>(id).unwrap()))
@@ -189,13 +200,35 @@ fn fgm_adds_the_gradients_at_the_perturbed_embeddings_and_raises_the_loss() {
             .zip(&want)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
-        assert!(error < 1e-4 * scale + 1e-7, "{error} (scale {scale})");
+        assert!(
+            error < 1e-4 * scale + 1e-7,
+            "{adversary}: {error} (scale {scale})"
+        );
     }
     // The perturbation never touches the embedding table.
     assert_eq!(
         max_abs_diff(&before, &parameters(&model.bert.embeddings)),
         0.0
     );
+}
+
+#[test]
+fn fgm_adds_the_gradients_at_the_perturbed_embeddings_and_raises_the_loss() {
+    // FGM is one step of size ε, so r = ε g/‖g‖ exactly.
+    let epsilon = 0.5;
+    assert_matches_the_recipe_by_hand(Adversary::Fgm { epsilon }, epsilon, epsilon);
+}
+
+#[test]
+fn pgd_adds_the_gradients_at_its_last_projected_step() {
+    // Two steps of 0.4 on a ball of 0.5: the second leaves the ball and is projected.
+    let (epsilon, alpha) = (0.5, 0.4);
+    let pgd = Adversary::Pgd {
+        epsilon,
+        alpha,
+        steps: 2,
+    };
+    assert_matches_the_recipe_by_hand(pgd, alpha, epsilon);
 }
 
 #[test]

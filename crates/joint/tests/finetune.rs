@@ -42,6 +42,64 @@ fn loss_falls_and_the_toy_task_is_learned() {
 }
 
 #[test]
+fn the_weights_kept_are_those_of_the_best_evaluation() {
+    let device = Device::flex();
+    let toy = toy(&ClassifierConfig::default(), 7, &device);
+    let (valid, labels) = (toy.valid.clone(), toy.labels.clone());
+    let pad = toy.parts.tokenizer.special_tokens().pad;
+    // A high rate and an evaluation every 3 steps: validation loss moves around.
+    let config = FineTuneConfig {
+        epochs: 4,
+        learning_rate: 2e-2,
+        eval_every: Some(3),
+        ..quick_config()
+    };
+    let outcome = toy
+        .fine_tune(&config, None, &mut quiet, &device)
+        .expect("training runs");
+    let best = outcome.best.expect("evaluated");
+    let kept = &outcome.history[best];
+    // The best by the monitor (validation loss): no evaluation beat it by min_delta,
+    // and it is the first to reach its value.
+    for (i, record) in outcome.history.iter().enumerate() {
+        assert!(
+            record.valid_loss >= kept.valid_loss - config.min_delta,
+            "{i}"
+        );
+        if i < best {
+            assert!(
+                record.valid_loss > kept.valid_loss + config.min_delta,
+                "{i}"
+            );
+        }
+    }
+    // Evaluated again now, the returned model gives that evaluation's numbers.
+    let again = joint::evaluate_examples(
+        &outcome.model,
+        &valid,
+        &labels,
+        pad,
+        16,
+        &device,
+        &mut |_| {},
+    );
+    assert!(
+        (again.loss - kept.valid_loss).abs() < 1e-6,
+        "{} vs {}",
+        again.loss,
+        kept.valid_loss
+    );
+    assert_eq!(again.report.macro_f1, kept.valid_macro_f1);
+    let last = outcome.history.last().unwrap();
+    if best + 1 != outcome.history.len() {
+        assert!(
+            (again.loss - last.valid_loss).abs() > 1e-6,
+            "the last weights were kept"
+        );
+    }
+}
+
+#[test]
 fn prompt_fine_tuning_learns_the_toy_task_with_and_without_an_mlm_head() {
     let device = Device::flex();
     let classifier = common::prompt_classifier(
