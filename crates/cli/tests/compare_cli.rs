@@ -253,3 +253,64 @@ fn unknown_data_is_refused_by_name() {
         "names the input and the known sets: {stderr}"
     );
 }
+
+/// `n` records of `label` with the given words, as JSON lines.
+fn lines_of(label: &str, words: &str, n: usize, tag: &str) -> String {
+    (0..n)
+        .map(|i| {
+            let line = serde_json::json!({"id": format!("{tag}-{label}-{i}"), "text": words, "label": label});
+            format!("{line}\n")
+        })
+        .collect()
+}
+
+#[test]
+fn quick_keeps_every_class_and_scores_test_classes_the_model_never_saw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("rare");
+    std::fs::create_dir(&data).unwrap();
+    // Training data larger than --quick's 400, with a class of one record that a
+    // proportional subset (400 of 901) would round away; the test split has it too,
+    // and a class no training record has.
+    let common_classes = std::fs::read_to_string(topic_file(tmp.path(), "big", 900, 0)).unwrap();
+    std::fs::write(
+        data.join("train.jsonl"),
+        common_classes + &lines_of("weather", "rain cat", 1, "train"),
+    )
+    .unwrap();
+    let validation = std::fs::read_to_string(topic_file(tmp.path(), "v", 60, 1)).unwrap();
+    std::fs::write(data.join("validation.jsonl"), validation).unwrap();
+    let test = std::fs::read_to_string(topic_file(tmp.path(), "t", 60, 2)).unwrap()
+        + &lines_of("weather", "rain cat", 2, "test")
+        + &lines_of("sports", "oil cat", 3, "test");
+    std::fs::write(data.join("test.jsonl"), test).unwrap();
+
+    let (report_dir, stderr) = common::compare_tiny(
+        &["--quick", "--max-len", "16", "--epochs", "1"],
+        &data,
+        &tmp.path().join("reports"),
+        &tmp.path().join("cache"),
+    );
+    assert!(
+        stderr.contains("not trained on sports (3 records)"),
+        "one line says so: {stderr}"
+    );
+    let comparison: Comparison =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("results.json")).unwrap())
+            .unwrap();
+    let weather = comparison.data.classes.iter().position(|c| c == "weather");
+    let weather = weather.expect("the rare class is kept in the quick training subset");
+    assert!(comparison.data.train_counts[weather] >= 1);
+    for mode in [&comparison.pipeline, &comparison.end_to_end] {
+        let test = &mode.runs[0].test;
+        assert_eq!(test.examples, 65);
+        assert_eq!(test.unseen, ["sports"]);
+        let sports = test.per_class.iter().find(|s| s.label == "sports").unwrap();
+        assert_eq!((sports.support, sports.f1), (3, 0.0));
+        // Scored as misses: accuracy counts them in the denominator.
+        let right: usize = (0..test.confusion.classes)
+            .map(|c| test.confusion.get(c, c))
+            .sum();
+        assert!((test.accuracy - right as f64 / 65.0).abs() < 1e-12);
+    }
+}
