@@ -260,7 +260,7 @@ fn sweep_at_10k(root: &Path, bertcls: &Path) -> Result<Value> {
     .concat();
     for (name, rows) in [("train", &train), ("valid", &valid)] {
         let input = dir.join(format!("{name}.jsonl"));
-        std::fs::write(&input, rows.join("\n") + "\n")?;
+        artifacts::write_atomic(&input, (rows.join("\n") + "\n").as_bytes())?;
         run(Command::new(bertcls)
             .arg("embed")
             .arg("--input")
@@ -301,7 +301,7 @@ pub(crate) fn write_results(root: &Path, name: &str, results: &Value) -> Result<
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
     let path = out_dir.join(format!("{name}-{stamp}.json"));
-    std::fs::write(&path, serde_json::to_string_pretty(results)?)?;
+    artifacts::write_json(&path, results)?;
     Ok(path)
 }
 

@@ -3,10 +3,10 @@ use std::path::PathBuf;
 /// Errors from reading a BERT's configuration or weights, or choosing a backend.
 #[derive(Debug, thiserror::Error)]
 pub enum BertError {
-    // The I/O error is part of the message rather than a `source`, so it is printed once.
-    #[error("cannot read {path}: {cause}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
+        #[source]
         cause: std::io::Error,
     },
 

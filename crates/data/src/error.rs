@@ -18,10 +18,10 @@ impl fmt::Display for BadRow {
 /// Errors from reading, converting or writing data sets.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    // The I/O error is part of the message rather than a `source`, so it is printed once.
-    #[error("{path}: {cause}")]
+    #[error("cannot read or write {path}")]
     Io {
         path: PathBuf,
+        #[source]
         cause: std::io::Error,
     },
 

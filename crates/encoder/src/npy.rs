@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 /// Errors from reading or writing `.npy` files.
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
-    #[error("{path}: {cause}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
+        #[source]
         cause: std::io::Error,
     },
     #[error("{path} is not a 2-D float32 .npy file: {message}")]

@@ -37,11 +37,12 @@ pub enum JointError {
     #[error("{0}")]
     Data(String),
 
-    #[error("cannot {action} {path}: {message}")]
+    #[error("cannot {action} {path}")]
     File {
         action: &'static str,
         path: PathBuf,
-        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     #[error(
@@ -76,11 +77,15 @@ pub enum JointError {
 }
 
 impl JointError {
-    pub(crate) fn file(action: &'static str, path: &std::path::Path, e: impl ToString) -> Self {
+    pub(crate) fn file(
+        action: &'static str,
+        path: &std::path::Path,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         JointError::File {
             action,
             path: path.to_owned(),
-            message: e.to_string(),
+            source: source.into(),
         }
     }
 }

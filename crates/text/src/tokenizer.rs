@@ -35,9 +35,10 @@ impl Encoding {
 
 /// A text the tokenizer refused, named by the id of the record it came from.
 #[derive(Debug, thiserror::Error)]
-#[error("record {id:?}: {cause}")]
+#[error("record {id:?}")]
 pub struct RecordTextError {
     pub id: String,
+    #[source]
     pub cause: TextError,
 }
 

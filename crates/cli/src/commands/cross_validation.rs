@@ -46,6 +46,12 @@ pub fn cross_validate(
     if k < 2 {
         bail!("--cv needs at least 2 folds");
     }
+    if k > data.truth.len() {
+        bail!(
+            "--cv {k}: more folds than the {} training examples",
+            data.truth.len()
+        );
+    }
     if smallest < k {
         eprintln!(
             "note: the rarest class has {smallest} examples, fewer than {k} folds: some folds hold none of it"
