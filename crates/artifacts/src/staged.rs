@@ -38,8 +38,7 @@ impl StagedDir {
         create_parent(target)?;
         remove_abandoned_stagings(target);
         let staging = temporary_sibling(target, "staging");
-        std::fs::create_dir(&staging).map_err(|e| ArtifactError::io("create", &staging, e))?;
-        tag(&staging)?;
+        create_tagged(&staging, None)?;
         Ok(Self {
             target: target.to_owned(),
             staging,
@@ -76,14 +75,12 @@ impl StagedDir {
             Ok(_) => {
                 return Err(ArtifactError::Foreign {
                     path: staging,
-                    found: "something bertcls did not write".into(),
+                    found: "files without bertcls's staging tag".into(),
                 });
             }
         };
         if !resumed {
-            std::fs::create_dir(&staging).map_err(|e| ArtifactError::io("create", &staging, e))?;
-            tag(&staging)?;
-            crate::write_atomic(&staging.join(STAMP_FILE), stamp.as_bytes())?;
+            create_tagged(&staging, Some(stamp))?;
         }
         let dir = Self {
             target: target.to_owned(),
@@ -215,11 +212,25 @@ fn create_parent(target: &Path) -> Result<(), ArtifactError> {
     }
 }
 
-fn tag(staging: &Path) -> Result<(), ArtifactError> {
-    crate::write_atomic(
-        &staging.join(STAGING_TAG),
-        std::process::id().to_string().as_bytes(),
-    )
+/// Creates the staging folder `path` with its tag (and stamp) already inside: it is
+/// made under a temporary name and renamed, so that a run killed at any moment leaves
+/// no staging folder that cannot be told for bertcls's.
+fn create_tagged(path: &Path, stamp: Option<&str>) -> Result<(), ArtifactError> {
+    let temporary = temporary_sibling(path, "tmp");
+    std::fs::create_dir(&temporary).map_err(|e| ArtifactError::io("create", &temporary, e))?;
+    let pid = std::process::id().to_string();
+    let filled = crate::write_atomic(&temporary.join(STAGING_TAG), pid.as_bytes()).and_then(|()| {
+        stamp.map_or(Ok(()), |s| {
+            crate::write_atomic(&temporary.join(STAMP_FILE), s.as_bytes())
+        })
+    });
+    let renamed = filled.and_then(|()| {
+        std::fs::rename(&temporary, path).map_err(|e| ArtifactError::io("create", path, e))
+    });
+    if renamed.is_err() {
+        let _ = std::fs::remove_dir_all(&temporary);
+    }
+    renamed
 }
 
 fn remove_tree(path: &Path) -> Result<(), ArtifactError> {
