@@ -1,13 +1,11 @@
-use std::fmt;
-use std::str::FromStr;
-
 use burn::tensor::Device;
 
 use crate::BertError;
 
 /// Where tensors live and run. burn picks the implementation from the device at run
 /// time, so every model has one code path whichever is chosen here.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// burn's pure-Rust CPU backend; the fastest CPU backend measured here.
     #[default]
@@ -17,6 +15,8 @@ pub enum BackendKind {
     /// A GPU through wgpu (Vulkan, Metal, DX12); needs the `wgpu` cargo feature.
     Wgpu,
 }
+
+settings::serde_names!(BackendKind);
 
 impl BackendKind {
     /// Every backend, compiled in or not.
@@ -74,25 +74,4 @@ fn wgpu_device() -> Result<Device, BertError> {
 #[cfg(not(feature = "wgpu"))]
 fn wgpu_device() -> Result<Device, BertError> {
     Err(BertError::WgpuNotCompiled)
-}
-
-impl fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BackendKind::Flex => "flex",
-            BackendKind::Ndarray => "ndarray",
-            BackendKind::Wgpu => "wgpu",
-        })
-    }
-}
-
-impl FromStr for BackendKind {
-    type Err = BertError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        BackendKind::ALL
-            .into_iter()
-            .find(|b| b.to_string() == s)
-            .ok_or_else(|| BertError::UnknownBackend(s.to_owned()))
-    }
 }

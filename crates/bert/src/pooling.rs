@@ -1,6 +1,3 @@
-use std::fmt;
-use std::str::FromStr;
-
 use burn::tensor::{Int, Tensor};
 
 /// How a sequence of token vectors becomes one vector per text.
@@ -16,6 +13,8 @@ pub enum Pooling {
     /// The element-wise maximum over real tokens.
     Max,
 }
+
+settings::serde_names!(Pooling);
 
 impl Pooling {
     /// `hidden`: `[batch, seq, width]`; `attention_mask`: `[batch, seq]`, 1 for tokens.
@@ -46,28 +45,6 @@ impl Pooling {
     /// Every pooling, for help texts and exhaustive tests.
     pub const ALL: [Pooling; 3] = [Pooling::Cls, Pooling::Mean, Pooling::Max];
 }
-
-impl fmt::Display for Pooling {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Pooling::Cls => "cls",
-            Pooling::Mean => "mean",
-            Pooling::Max => "max",
-        })
-    }
-}
-
-impl FromStr for Pooling {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Pooling::ALL
-            .into_iter()
-            .find(|p| p.to_string() == s)
-            .ok_or_else(|| format!("unknown pooling {s:?}: expected cls, mean or max"))
-    }
-}
-
 /// Scales each row to unit Euclidean length, so that dot products are cosines.
 pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
     let norms = x.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);

@@ -8,8 +8,8 @@ use bert::{BackendKind, PretrainedBert};
 use clap::Args;
 use data::{ReadOptions, ReadOutcome, Record, read_records};
 use joint::{Adversary, AdversaryKind};
-use losses::{ClassWeights, LossKind, LossSpec};
 use metrics::{DecisionRule, ThresholdTarget};
+use training::{ClassWeights, LossKind, LossSpec};
 
 /// Which BERT, on which device, reading how many tokens.
 #[derive(Args, Debug, Clone)]

@@ -161,7 +161,7 @@ fn an_unknown_backend_is_refused_with_the_choices() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && stderr.contains("flex, ndarray or wgpu"),
+        !out.status.success() && stderr.contains("`flex`, `ndarray`, `wgpu`"),
         "{stderr}"
     );
 }

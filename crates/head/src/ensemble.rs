@@ -3,9 +3,6 @@
 //! on the examples its predecessors got wrong weighted up. [`Combine`] is how any
 //! members' probabilities — heads or fine-tuned models — become one prediction.
 
-use std::fmt;
-use std::str::FromStr;
-
 use burn::tensor::Device;
 use data::bootstrap_sample;
 use metrics::{ClassificationReport, DecisionRule, argmax_rows};
@@ -25,25 +22,7 @@ pub enum Combine {
     Vote,
 }
 
-impl FromStr for Combine {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "mean" => Ok(Combine::Mean),
-            "vote" => Ok(Combine::Vote),
-            _ => Err(format!("unknown combination {s:?}: expected mean or vote")),
-        }
-    }
-}
-
-impl fmt::Display for Combine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Combine::Mean => "mean",
-            Combine::Vote => "vote",
-        })
-    }
-}
+settings::serde_names!(Combine);
 
 impl Combine {
     /// The members' probabilities (each `rows × classes`) combined with `weights`
@@ -182,7 +161,7 @@ pub fn boost(
     device: &Device,
 ) -> Result<HeadEnsemble, HeadError> {
     settings::at_least_one("boost", rounds)?;
-    if config.loss.kind != losses::LossKind::CrossEntropy || config.loss.class_weights.is_some() {
+    if config.loss.kind != training::LossKind::CrossEntropy || config.loss.class_weights.is_some() {
         return Err(settings::SettingError::new(
             "loss",
             config.loss.describe(),

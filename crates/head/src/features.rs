@@ -1,5 +1,5 @@
-use losses::SoftTargets;
 use serde::{Deserialize, Serialize};
+use training::SoftTargets;
 
 /// A dense `rows × dim` matrix of features, row-major, with one class index per row.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,6 @@
 
 mod ensemble;
 mod features;
-mod model;
 mod saved;
 mod sweep;
 mod train;
@@ -16,10 +15,7 @@ mod zero_shot;
 
 pub use ensemble::{Combine, HeadEnsemble, bag, boost};
 pub use features::{Features, Standardizer};
-pub use model::{Activation, Head, HeadConfig};
 pub use saved::{FeatureOrigin, HeadError, SavedHead};
 pub use sweep::{SweepEntry, SweepGrid, sweep};
-pub use train::{
-    EpochRecord, Monitor, OptimizerKind, Schedule, TrainConfig, TrainedHead, train_head,
-};
+pub use train::{EpochRecord, TrainConfig, TrainedHead, train_head};
 pub use zero_shot::{DEFAULT_TEMPLATE, LabelDescriptions, SIMILARITY_TEMPERATURE, ZeroShot};

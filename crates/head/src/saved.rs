@@ -10,8 +10,9 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::train::predict_proba;
-use crate::{Features, Head, Standardizer, TrainConfig, TrainedHead};
+use crate::{Features, Standardizer, TrainConfig, TrainedHead};
 use metrics::DecisionRule;
+use training::Head;
 
 /// Errors from saving, loading or applying a head.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::{Features, HeadConfig, HeadError, OptimizerKind, TrainConfig, TrainedHead, train_head};
+use crate::{Features, HeadError, TrainConfig, TrainedHead, train_head};
+use training::{HeadConfig, OptimizerKind};
 
 /// The values to combine: every combination is one configuration (dropout and batch
 /// norm only vary for MLPs, where they exist).
@@ -121,7 +122,7 @@ impl SweepEntry {
         if c.sampling != data::Sampling::None {
             s.push_str(&format!(" sampling={}", c.sampling));
         }
-        if c.loss != losses::LossSpec::default() {
+        if c.loss != training::LossSpec::default() {
             s.push_str(&format!(" loss={}", c.loss.describe()));
         }
         if !c.head.hidden.is_empty() {

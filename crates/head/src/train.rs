@@ -6,130 +6,19 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::{Sampling, SplitMix64};
-use losses::{CrossEntropy, DistillationLoss, LossSpec};
 use metrics::{ClassificationReport, DecisionRule, argmax_rows, mean_log_loss};
 use serde::{Deserialize, Serialize};
+use training::{CrossEntropy, DistillationLoss, LossSpec};
 
-use crate::{Features, Head, HeadConfig, HeadError, Standardizer};
-
-/// The update rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    /// Adam; `l2` is added to the gradient (classic L2 regularisation).
-    Adam,
-    /// AdamW; `l2` is decoupled weight decay.
-    #[default]
-    AdamW,
-    /// SGD with momentum 0.9; `l2` is added to the gradient.
-    Sgd,
-}
-
-impl std::str::FromStr for OptimizerKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "adam" => Ok(OptimizerKind::Adam),
-            "adamw" => Ok(OptimizerKind::AdamW),
-            "sgd" => Ok(OptimizerKind::Sgd),
-            _ => Err(format!(
-                "unknown optimizer {s:?}: expected adam, adamw or sgd"
-            )),
-        }
-    }
-}
-
-/// The validation quantity early stopping watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Monitor {
-    /// Cross-entropy of the validation set: smooth, so the kept epoch is stable even
-    /// when rare classes have a handful of validation examples.
-    #[default]
-    Loss,
-    /// Macro-F1: what the sweep ranks by, but noisy on small validation sets.
-    MacroF1,
-    Accuracy,
-}
-
-impl Monitor {
-    /// A score where higher is better.
-    fn score(self, record: &EpochRecord) -> f64 {
-        self.score_of(
-            record.valid_loss,
-            record.valid_macro_f1,
-            record.valid_accuracy,
-        )
-    }
-
-    /// The watched quantity as a score where higher is better.
-    pub fn score_of(self, loss: f64, macro_f1: f64, accuracy: f64) -> f64 {
-        match self {
-            Monitor::Loss => -loss,
-            Monitor::MacroF1 => macro_f1,
-            Monitor::Accuracy => accuracy,
-        }
-    }
-}
-
-impl std::str::FromStr for Monitor {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "loss" => Ok(Monitor::Loss),
-            "macro-f1" => Ok(Monitor::MacroF1),
-            "accuracy" => Ok(Monitor::Accuracy),
-            _ => Err(format!(
-                "unknown monitor {s:?}: expected loss, macro-f1 or accuracy"
-            )),
-        }
-    }
-}
-
-/// How the learning rate moves over training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Schedule {
-    Constant,
-    /// From the base rate down to zero along a half cosine.
-    #[default]
-    Cosine,
-    /// From the base rate down to zero along a line.
-    Linear,
-}
-
-impl std::str::FromStr for Schedule {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "constant" => Ok(Schedule::Constant),
-            "cosine" => Ok(Schedule::Cosine),
-            "linear" => Ok(Schedule::Linear),
-            _ => Err(format!(
-                "unknown schedule {s:?}: expected constant, cosine or linear"
-            )),
-        }
-    }
-}
-
-impl Schedule {
-    /// The learning rate at `step` of `total`.
-    pub fn rate(self, base: f64, step: usize, total: usize) -> f64 {
-        let progress = step as f64 / total.max(1) as f64;
-        match self {
-            Schedule::Constant => base,
-            Schedule::Cosine => base * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
-            Schedule::Linear => base * (1.0 - progress),
-        }
-    }
-}
+use crate::{Features, HeadError, Standardizer};
+use training::{Head, HeadConfig, Monitor, OptimizerKind, Schedule};
 
 /// Everything about how a head is trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     pub head: HeadConfig,
-    #[serde(deserialize_with = "losses::spec_or_kind")]
+    #[serde(deserialize_with = "training::spec_or_kind")]
     pub loss: LossSpec,
     /// Which examples each epoch trains on (over- or under-sampling).
     pub sampling: Sampling,
@@ -414,7 +303,11 @@ pub fn train_head(
             valid_macro_f1: report.macro_f1,
             valid_accuracy: report.accuracy,
         };
-        let score = monitor.score(&record);
+        let score = monitor.score_of(
+            record.valid_loss,
+            record.valid_macro_f1,
+            record.valid_accuracy,
+        );
         history.push(record);
         let improved = best
             .as_ref()

@@ -1,9 +1,8 @@
 use artifacts::Overwrite;
 use burn::tensor::Device;
 use data::SplitMix64;
-use head::{
-    FeatureOrigin, Features, HeadConfig, SavedHead, SweepGrid, TrainConfig, sweep, train_head,
-};
+use head::{FeatureOrigin, Features, SavedHead, SweepGrid, TrainConfig, sweep, train_head};
+use training::HeadConfig;
 
 fn normal(rng: &mut SplitMix64) -> f64 {
     // Box–Muller.
@@ -238,7 +237,7 @@ fn a_saved_head_predicts_the_same_and_refuses_other_features() {
         l1: vec![0.0],
         dropout: vec![0.0, 0.3],
         batch_norm: vec![false],
-        optimizers: vec![head::OptimizerKind::AdamW],
+        optimizers: vec![training::OptimizerKind::AdamW],
     };
     let configs = grid.configs();
     assert_eq!(configs.len(), 2 + 4, "linear heads do not vary dropout");
@@ -336,9 +335,9 @@ fn imbalance_remedies_raise_the_rare_class_recall_and_sampling_sets_the_epoch_si
     assert_eq!(plain.examples_trained, 10 * 420);
 
     let weighted = train_with(TrainConfig {
-        loss: losses::LossSpec {
-            class_weights: Some(losses::ClassWeights::Balanced),
-            ..losses::LossSpec::default()
+        loss: training::LossSpec {
+            class_weights: Some(training::ClassWeights::Balanced),
+            ..training::LossSpec::default()
         },
         ..base.clone()
     });
@@ -427,10 +426,14 @@ fn a_distilled_head_follows_its_teacher_as_far_as_alpha_says() {
         .collect();
     let taught = train
         .clone()
-        .with_soft_targets(losses::SoftTargets::from_probabilities(&[teacher], 3, 2.0));
+        .with_soft_targets(training::SoftTargets::from_probabilities(
+            &[teacher],
+            3,
+            2.0,
+        ));
     for (alpha, expected) in [(1.0, shifted(&valid)), (0.0, valid.labels.clone())] {
         let config = TrainConfig {
-            distillation: Some(losses::DistillationLoss {
+            distillation: Some(training::DistillationLoss {
                 temperature: 2.0,
                 alpha,
             }),

@@ -8,9 +8,10 @@ use std::sync::OnceLock;
 
 use artifacts::Overwrite;
 use burn::tensor::Device;
-use head::{FeatureOrigin, Features, HeadConfig, SavedHead, TrainConfig, train_head};
+use head::{FeatureOrigin, Features, SavedHead, TrainConfig, train_head};
 use proptest::prelude::*;
 use testkit::{DamagedCopy, damage};
+use training::HeadConfig;
 
 /// Four features, two classes that differ in the first.
 fn features(rows: usize) -> Features {

@@ -8,7 +8,6 @@
 //! its own) is perturbed the same way as a trained one.
 
 use std::fmt;
-use std::str::FromStr;
 
 use bert::BertInput;
 use burn::optim::{GradientsAccumulator, GradientsParams};
@@ -163,36 +162,15 @@ impl fmt::Display for Adversary {
 }
 
 /// `--adv`'s method, before ε, α and K are attached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AdversaryKind {
     None,
     Fgm,
     Pgd,
 }
 
-impl FromStr for AdversaryKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "none" => Ok(AdversaryKind::None),
-            "fgm" => Ok(AdversaryKind::Fgm),
-            "pgd" => Ok(AdversaryKind::Pgd),
-            _ => Err(format!(
-                "unknown adversary {s:?}: expected none, fgm or pgd"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for AdversaryKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AdversaryKind::None => "none",
-            AdversaryKind::Fgm => "fgm",
-            AdversaryKind::Pgd => "pgd",
-        })
-    }
-}
+settings::serde_names!(AdversaryKind);
 
 impl AdversaryKind {
     /// The adversary with these settings; PGD's step size defaults to ε / K · 2.5 so

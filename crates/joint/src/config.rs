@@ -1,9 +1,9 @@
 //! How fine-tuning runs: every setting, with the defaults of common BERT recipes.
 
 use data::Sampling;
-use head::{Monitor, Schedule};
-use losses::{DistillationLoss, LossSpec};
 use serde::{Deserialize, Serialize};
+use training::{DistillationLoss, LossSpec};
+use training::{Monitor, Schedule};
 
 use crate::Adversary;
 
@@ -41,7 +41,7 @@ pub struct FineTuneConfig {
     /// training runs all epochs.
     pub patience: Option<usize>,
     pub min_delta: f64,
-    #[serde(deserialize_with = "losses::spec_or_kind")]
+    #[serde(deserialize_with = "training::spec_or_kind")]
     pub loss: LossSpec,
     /// Which examples each epoch trains on (over- or under-sampling).
     pub sampling: Sampling,

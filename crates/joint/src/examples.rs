@@ -1,9 +1,9 @@
 //! Labelled records, tokenized once for the whole run.
 
 use data::{LabelMap, Record};
-use losses::SoftTargets;
 use sha2::{Digest, Sha256};
 use text::{BertTokenizer, Encoding, PromptTemplate, RecordTextError};
+use training::SoftTargets;
 
 use crate::{ClassifierConfig, JointError};
 

@@ -2,17 +2,15 @@
 //! with a choice of pooling and of head.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use bert::{BertConfig, BertInput, BertModel, BertOutput, BertPooler, Pooling};
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Device, Tensor};
 use data::SplitMix64;
-use head::{Head, HeadConfig};
 use serde::{Deserialize, Serialize};
 use text::{BertTokenizer, PromptTemplate};
+use training::{Head, HeadConfig};
 
 use crate::{JointError, VerbalizerHead};
 
@@ -29,25 +27,7 @@ pub enum ClassifierPooling {
     Mean,
 }
 
-impl fmt::Display for ClassifierPooling {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ClassifierPooling::Cls => "cls",
-            ClassifierPooling::Mean => "mean",
-        })
-    }
-}
-
-impl FromStr for ClassifierPooling {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "cls" => Ok(ClassifierPooling::Cls),
-            "mean" => Ok(ClassifierPooling::Mean),
-            _ => Err(format!("unknown pooling {s:?}: expected cls or mean")),
-        }
-    }
-}
+settings::serde_names!(ClassifierPooling);
 
 /// The classifier put on top of BERT.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 use burn::module::{Module, ModuleVisitor, Param, ParamGroup};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
-use head::Schedule;
+use training::Schedule;
 
 /// Parameters that are not decayed: biases and normalisation scales and shifts.
 /// Decaying a LayerNorm's gain towards zero would shrink activations, not weights.

@@ -10,10 +10,10 @@ use burn::module::Module;
 use burn::optim::{GradientsAccumulator, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::SplitMix64;
-use losses::ClassificationLoss;
 use metrics::{ClassificationReport, DecisionRule, mean_log_loss};
 use serde::{Deserialize, Serialize};
 use text::Encoding;
+use training::ClassificationLoss;
 
 use crate::batches::{DROPOUT_STREAM, derived_seed, epoch_batches};
 use crate::checkpoint::{self, RunInputs, TrainState, checkpoint_dir};

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::{Toy, max_abs_diff, parameters, quiet, toy};
 use data::SplitMix64;
 use joint::{Adversary, BertClassifier, ClassifierConfig, FineTuneConfig, ascend};
-use losses::{ClassificationLoss, CrossEntropy};
+use training::{ClassificationLoss, CrossEntropy};
 
 /// The toy model without dropout, so that every forward pass is the same function,
 /// and a batch of its training examples.

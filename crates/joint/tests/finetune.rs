@@ -429,10 +429,14 @@ fn a_distilled_model_learns_its_teachers_rule_not_the_labels() {
         .collect();
     toy.train = toy
         .train
-        .with_soft_targets(losses::SoftTargets::from_probabilities(&[swapped], 2, 2.0));
+        .with_soft_targets(training::SoftTargets::from_probabilities(
+            &[swapped],
+            2,
+            2.0,
+        ));
     toy.valid.labels.iter_mut().for_each(|y| *y = 1 - *y);
     let config = FineTuneConfig {
-        distillation: Some(losses::DistillationLoss {
+        distillation: Some(training::DistillationLoss {
             temperature: 2.0,
             alpha: 1.0,
         }),

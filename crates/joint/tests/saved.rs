@@ -8,8 +8,8 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::Device;
 use common::{parameters, tiny_bert_dir, toy, toy_records};
-use head::HeadConfig;
 use joint::{ClassifierConfig, ClassifierMeta, ClassifierPooling, FineTuneConfig, SavedClassifier};
+use training::HeadConfig;
 
 /// Every tensor of a safetensors file: name → (shape, raw bytes).
 fn safetensors_tensors(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<u8>)> {

@@ -9,6 +9,55 @@
 
 use std::fmt::Display;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Implements `FromStr` and `Display` for enums of unit variants through their serde
+/// names, so that a command line and a config file spell a value the same way and
+/// the serde attributes are the one table of names.
+///
+/// ```
+/// #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+/// #[serde(rename_all = "kebab-case")]
+/// enum Monitor { Loss, MacroF1, Accuracy }
+/// settings::serde_names!(Monitor);
+///
+/// assert_eq!("macro-f1".parse::<Monitor>(), Ok(Monitor::MacroF1));
+/// assert_eq!(Monitor::Loss.to_string(), "loss");
+/// let error = "f1".parse::<Monitor>().unwrap_err();
+/// assert!(error.contains("expected one of `loss`, `macro-f1`, `accuracy`"), "{error}");
+/// ```
+#[macro_export]
+macro_rules! serde_names {
+    ($($name:ty),+ $(,)?) => {$(
+        impl ::std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $crate::from_name(s)
+            }
+        }
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&$crate::name_of(self))
+            }
+        }
+    )+};
+}
+
+/// The value whose serde name is `name`; the error lists the names there are.
+pub fn from_name<T: DeserializeOwned>(name: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .map_err(|e| format!("{name:?}: {e}"))
+}
+
+/// The serde name of a unit variant.
+pub fn name_of<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => unreachable!("serde_names! is for enums of unit variants"),
+    }
+}
+
 /// A setting whose value breaks its rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{setting} {value}: {requirement}")]

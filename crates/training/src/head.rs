@@ -1,6 +1,3 @@
-use std::fmt;
-use std::str::FromStr;
-
 use burn::module::{Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear};
 use burn::tensor::activation::{gelu, relu};
@@ -92,29 +89,7 @@ impl Activation {
     }
 }
 
-impl fmt::Display for Activation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Activation::Relu => "relu",
-            Activation::Gelu => "gelu",
-            Activation::Tanh => "tanh",
-        })
-    }
-}
-
-impl FromStr for Activation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "relu" => Ok(Activation::Relu),
-            "gelu" => Ok(Activation::Gelu),
-            "tanh" => Ok(Activation::Tanh),
-            _ => Err(format!(
-                "unknown activation {s:?}: expected relu, gelu or tanh"
-            )),
-        }
-    }
-}
+settings::serde_names!(Activation);
 
 /// A classifier over feature vectors: `[batch, dim]` in, `[batch, classes]` logits out.
 ///

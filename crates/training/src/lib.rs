@@ -1,25 +1,21 @@
-//! Classification losses, shared by the pipeline heads and end-to-end fine-tuning so
-//! that both modes accept the same `--loss` and compute it the same way.
+//! What both training modes share, so that a head trained over cached features and
+//! a BERT fine-tuned end to end are told the same things in the same words: the
+//! classification losses, the classifier head modules (softmax regression and MLPs),
+//! the learning-rate schedules, the early-stopping monitors and the optimizer kinds.
+//! `head` (pipeline mode) and `joint` (end-to-end mode) both depend on this crate,
+//! and not on each other.
 
-use bert::burn::tensor::{Int, Tensor};
+mod head;
+pub mod losses;
+mod monitor;
+mod optimizer;
+mod schedule;
 
-mod class_weights;
-mod cross_entropy;
-mod distillation;
-mod focal;
-mod ghm;
-mod spec;
-
-pub use class_weights::ClassWeights;
-pub use cross_entropy::CrossEntropy;
-pub use distillation::{DistillationLoss, SoftTargets, soft_targets};
-pub use focal::FocalLoss;
-pub use ghm::GhmcLoss;
-pub use spec::{LossKind, LossSpec, spec_or_kind};
-
-/// A loss over the logits of a batch.
-pub trait ClassificationLoss: Send + Sync {
-    /// `logits`: `[batch, classes]`; `targets`: `[batch]` class indices.
-    /// Returns the mean loss over the batch, a one-element tensor.
-    fn forward(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1>;
-}
+pub use head::{Activation, Head, HeadConfig, HiddenLayer};
+pub use losses::{
+    ClassWeights, ClassificationLoss, CrossEntropy, DistillationLoss, FocalLoss, GhmcLoss,
+    LossKind, LossSpec, SoftTargets, soft_targets, spec_or_kind,
+};
+pub use monitor::Monitor;
+pub use optimizer::OptimizerKind;
+pub use schedule::Schedule;

@@ -1,5 +1,5 @@
-use bert::burn::tensor::{Device, Int, Tensor, TensorData};
-use losses::{ClassificationLoss, CrossEntropy};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use training::{ClassificationLoss, CrossEntropy};
 
 fn logits_and_targets(device: &Device) -> (Tensor<2>, Tensor<1, Int>, [[f64; 3]; 2], [usize; 2]) {
     let values = [[2.0, -1.0, 0.5], [0.1, 0.2, 30.0]];

@@ -1,7 +1,7 @@
 //! Distillation's value and gradient against closed forms computed here in f64.
 
-use bert::burn::tensor::{Device, Int, Tensor, TensorData};
-use losses::{CrossEntropy, DistillationLoss, SoftTargets, soft_targets};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use training::{CrossEntropy, DistillationLoss, SoftTargets, soft_targets};
 
 const STUDENT: [[f64; 3]; 2] = [[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]];
 const TEACHER: [[f64; 3]; 2] = [[1.0, 0.0, 2.0], [-0.5, 2.5, 0.0]];

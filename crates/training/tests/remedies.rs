@@ -1,8 +1,8 @@
 //! Class-imbalance losses against closed forms computed here in f64, and their
 //! gradients against finite differences.
 
-use bert::burn::tensor::{Device, Int, Tensor, TensorData};
-use losses::{
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use training::{
     ClassWeights, ClassificationLoss, CrossEntropy, FocalLoss, GhmcLoss, LossKind, LossSpec,
 };
 

@@ -11,9 +11,9 @@ use clap::{Args, Subcommand};
 use data::{LabelMap, SplitMix64};
 use encoder::{EmbedOptions, FrozenEncoder};
 use joint::ClassifierConfig;
-use losses::LossSpec;
 use serde_json::json;
 use text::{Encoding, length_order};
+use training::LossSpec;
 
 use crate::args::{InputArgs, ModelArgs};
 use crate::progress;

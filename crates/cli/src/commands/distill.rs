@@ -10,9 +10,9 @@ use bert::burn::tensor::Device;
 use clap::{Args, Subcommand};
 use data::{Record, sha256_file};
 use joint::SavedClassifier;
-use losses::{DistillationLoss, SoftTargets};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use training::{DistillationLoss, SoftTargets};
 
 use crate::args::ColumnArgs;
 use crate::classifier::{label_columns, model_folder, reorder_columns};

@@ -7,15 +7,15 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use data::{LabelMap, Record, Sampling, stratified_split};
-use head::{Activation, HeadConfig, Monitor, Schedule};
 use indicatif::ProgressBar;
 use joint::{
     ClassifierConfig, ClassifierMeta, ClassifierPooling, EvalRecord, Examples, FineTuneConfig,
     PromptConfig, RunDir, SavedClassifier, StopReason, TrainEvent, fine_tune, load_for_training,
     remove_checkpoint,
 };
-use losses::LossSpec;
 use metrics::{ClassificationReport, DecisionRule};
+use training::LossSpec;
+use training::{Activation, HeadConfig, Monitor, Schedule};
 
 use crate::args::{AdversaryArgs, ColumnArgs, DecisionArgs, ForceArgs, LossArgs, ModelArgs};
 use crate::classifier::{label_columns, reorder_columns, true_labels};

@@ -9,10 +9,10 @@ use clap::{Args, Subcommand};
 use data::{LabelMap, Record, Sampling};
 use encoder::{EmbeddingCache, EmbeddingSpec};
 use head::{
-    Activation, Combine, FeatureOrigin, Features, HeadConfig, Monitor, OptimizerKind, SavedHead,
-    Schedule, SweepEntry, SweepGrid, TrainedHead, sweep,
+    Combine, FeatureOrigin, Features, SavedHead, SweepEntry, SweepGrid, TrainedHead, sweep,
 };
 use metrics::{ClassificationReport, DecisionRule};
+use training::{Activation, HeadConfig, Monitor, OptimizerKind, Schedule};
 
 use crate::args::{ColumnArgs, DecisionArgs, ForceArgs, LossArgs};
 use crate::classifier::{EnsembleMember, EnsembleSpec, head_encoder};

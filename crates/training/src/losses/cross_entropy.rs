@@ -1,7 +1,7 @@
-use bert::burn::tensor::activation::log_softmax;
-use bert::burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::ClassificationLoss;
+use crate::losses::ClassificationLoss;
 
 /// Cross-entropy of the softmax of the logits, as PyTorch's `cross_entropy`:
 /// `−Σ_k w_k q_k log p_k` per example, where `q` is the one-hot target smoothed by

@@ -1,11 +1,11 @@
 //! Knowledge distillation (Hinton et al., 2015): a student learns from a teacher's
 //! softened probabilities as well as from the labels.
 
-use bert::burn::tensor::activation::{log_softmax, softmax};
-use bert::burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::ClassificationLoss;
+use crate::losses::ClassificationLoss;
 
 /// `α · T² · KL(q ‖ softmax(s / T)) + (1 − α) · hard(s, y)`, averaged over the batch:
 /// `s` the student's logits, `q` the teacher's soft targets at temperature `T`

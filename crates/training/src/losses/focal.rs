@@ -1,7 +1,7 @@
-use bert::burn::tensor::activation::log_softmax;
-use bert::burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::ClassificationLoss;
+use crate::losses::ClassificationLoss;
 
 /// Focal loss (Lin et al., 2017), multi-class: `−α_t (1 − p_t)^γ log p_t` averaged
 /// over the batch, `p_t` the probability of the true class. `(1 − p_t)^γ` shrinks the

@@ -1,9 +1,9 @@
 use std::sync::Mutex;
 
-use bert::burn::tensor::activation::{log_softmax, softmax};
-use bert::burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::ClassificationLoss;
+use crate::losses::ClassificationLoss;
 
 /// GHM-C, the gradient harmonizing mechanism for classification (Li, Liu & Wang,
 /// 2019), for softmax classifiers.

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize};
 use settings::SettingError;
 
-use crate::{ClassWeights, ClassificationLoss, CrossEntropy, FocalLoss, GhmcLoss};
+use crate::losses::{ClassWeights, ClassificationLoss, CrossEntropy, FocalLoss, GhmcLoss};
 
 /// The losses `--loss` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
