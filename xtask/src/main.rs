@@ -221,7 +221,7 @@ fn fetch_data(root: &Path, name: &str, force: bool) -> Result<()> {
 }
 
 /// The cargo features of the default build, tests and tools alike.
-const FEATURES: &str = "bertcls/wgpu,bert/wgpu";
+const FEATURES: &str = "bertcls-cli/wgpu,bertcls/wgpu,bertcls-bert/wgpu";
 
 /// `cargo test --release --workspace [--features …]`: the one invocation that builds
 /// both the tests and the `bertcls` binary. Tools build through it too, because any

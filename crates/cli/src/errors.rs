@@ -1,7 +1,8 @@
 //! Errors for people: the library's typed errors in the command line's terms.
 
-use artifacts::ArtifactError;
-use settings::SettingError;
+use bertcls::JobError;
+use bertcls::artifacts::ArtifactError;
+use bertcls::settings::SettingError;
 
 /// The error and its causes as one message: each cause said once, joined by ": ",
 /// a library setting named by the flag that sets it, and the command line's advice
@@ -10,9 +11,17 @@ pub fn describe(error: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in error.chain() {
         let raw = cause.to_string();
-        let shown = match cause.downcast_ref::<SettingError>() {
-            Some(s) => format!("{} {}: {}", flag(s.setting), s.value, s.requirement),
-            None => raw.clone(),
+        let shown = if let Some(s) = cause.downcast_ref::<SettingError>() {
+            format!("{} {}: {}", flag(s.setting), s.value, s.requirement)
+        } else if let Some(JobError::SetByStudy {
+            setting,
+            value,
+            reason,
+        }) = cause.downcast_ref::<JobError>()
+        {
+            format!("{} {value}: {reason}; leave it out", flag(setting))
+        } else {
+            raw.clone()
         };
         match parts.last_mut() {
             // A wrapper that displays its cause: the cause's own words replace it.
@@ -51,7 +60,7 @@ mod tests {
 
     #[test]
     fn a_setting_is_named_by_its_flag_and_each_cause_said_once() {
-        let inner = head::HeadError::Setting(SettingError::new(
+        let inner = bertcls::head::HeadError::Setting(SettingError::new(
             "learning_rate",
             -1.0,
             "must be a positive number",

@@ -1,15 +1,22 @@
-//! `bertcls`: BERT text classification from the command line.
+//! `bertcls`: BERT text classification from the command line. Every command is a job
+//! of the `bertcls` library: its flags are the job's fields, parsed by clap into the
+//! job's config; this binary runs it with progress bars and prints what it made.
 
-mod args;
-mod classifier;
-mod commands;
 mod errors;
-mod output;
+mod print;
 mod progress;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use bertcls::{
+    AugmentJob, BenchEncoderJob, BenchStepJob, CompareJob, CompareOutcome, DistillFineTuneJob,
+    DistillHeadJob, EmbedJob, EnsembleJob, EvaluateJob, FineTuneJob, PredictHeadJob, PredictJob,
+    SuiteSource, SweepJob, TrainHeadJob, ZeroShotJob,
+};
 use clap::{Parser, Subcommand};
+
+use crate::progress::Bars;
 
 /// burn allocates a fresh buffer for nearly every tensor operation. glibc serves buffers
 /// over 128 KiB with `mmap` and unmaps them on free, so every activation of every layer
@@ -52,43 +59,82 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Pipeline stage 1: embed a data file with a frozen BERT into a reusable cache.
-    Embed(commands::embed::EmbedArgs),
+    Embed(EmbedJob),
     /// Pipeline stage 2: train, sweep and apply classifiers over cached features.
     #[command(subcommand)]
-    Head(Box<commands::head::HeadCommand>),
+    Head(HeadCommand),
     /// End-to-end mode: fine-tune BERT and a classification head together.
-    Finetune(Box<commands::finetune::FinetuneArgs>),
+    Finetune(Box<FineTuneJob>),
     /// Knowledge distillation: a student (a smaller or same-size fine-tuned BERT, or
     /// pipeline heads) learns from a fine-tuned teacher's soft targets.
     #[command(subcommand)]
-    Distill(commands::distill::DistillCommand),
+    Distill(DistillCommand),
     /// Classify cached texts with no training: by their similarity to descriptions of
     /// the labels, embedded by the same encoder.
-    ZeroShot(commands::zero_shot::ZeroShotArgs),
+    ZeroShot(ZeroShotJob),
     /// Combine saved classifiers (seeds, heads, modes) into one, measured against its
     /// best member.
-    Ensemble(commands::ensemble::EnsembleArgs),
+    Ensemble(EnsembleJob),
     /// Classify texts (a file, or stdin one per line) with a fine-tuned model, a
     /// saved head or an ensemble.
-    Predict(commands::predict::PredictArgs),
+    Predict(PredictJob),
     /// The full metric report of a saved classifier (fine-tuned model, head or
     /// ensemble) on labelled data.
-    Evaluate(commands::predict::EvaluateArgs),
+    Evaluate(EvaluateJob),
     /// Write augmented copies of a data file (word swap, deletion, insertion, typos,
     /// embedding neighbours), to inspect what augmentation does.
-    Augment(commands::augment::AugmentArgs),
+    Augment(AugmentJob),
     /// Measure this machine's throughput (what `cargo xtask bench` compares with PyTorch).
     #[command(subcommand)]
-    Bench(commands::bench::BenchCommand),
+    Bench(BenchCommand),
     /// Both modes on the same data: pipeline (best head of a sweep) against
     /// end-to-end fine-tuning, with a report (Markdown, HTML, JSON).
-    Compare(Box<commands::compare::CompareArgs>),
+    Compare(Box<CompareJob>),
+    /// The studies `compare --suite` runs: list them, or print one to copy and edit.
+    #[command(subcommand)]
+    Suite(SuiteCommand),
 }
 
-/// What a command made (a cache, a model folder), on stdout for scripts: everything
-/// else goes to stderr.
-fn print_path(path: std::path::PathBuf) {
-    println!("{}", path.display());
+/// `bertcls head …`.
+#[derive(Subcommand)]
+enum HeadCommand {
+    /// Train one head (or a bagged/boosted ensemble of heads) and save it.
+    Train(Box<TrainHeadJob>),
+    /// Train a grid of heads, rank them on validation, save the best.
+    Sweep(Box<SweepJob>),
+    /// Apply a saved head to cached features (or to texts, embedded as its features were).
+    Predict(PredictHeadJob),
+}
+
+/// `bertcls distill …`.
+#[derive(Subcommand)]
+enum DistillCommand {
+    /// Fine-tune a student BERT from a teacher.
+    Finetune(Box<DistillFineTuneJob>),
+    /// Sweep pipeline heads taught by a fine-tuned teacher.
+    Head(Box<DistillHeadJob>),
+}
+
+/// `bertcls bench …`.
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Encoder inference: one full batch, and a whole data set in length-sorted batches.
+    Encoder(BenchEncoderJob),
+    /// Fine-tuning: full training steps (forward, backward, clipping, AdamW) on full batches.
+    Step(BenchStepJob),
+}
+
+/// `bertcls suite …`.
+#[derive(Subcommand)]
+enum SuiteCommand {
+    /// The built-in studies.
+    List,
+    /// Print a study's TOML (a built-in one by name, or a file, checked): copy it,
+    /// edit it, run it with `bertcls compare --suite FILE`.
+    Show {
+        /// A built-in study's name, or a suite file.
+        suite: SuiteSource,
+    },
 }
 
 /// A user's mistake (a bad flag, a missing file) is one `error:` line on stderr and
@@ -104,20 +150,62 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs the command's job. What it made (a cache, a model folder) goes to stdout for
+/// scripts; everything else to stderr.
 fn run(command: Command) -> anyhow::Result<()> {
+    let bars = &mut Bars::default();
     match command {
-        Command::Embed(args) => commands::embed::run(args).map(print_path),
-        Command::Head(command) => {
-            commands::head::run(*command).map(|made| made.into_iter().for_each(print_path))
+        Command::Embed(job) => print::embedded(&job.run(bars)?),
+        Command::Head(HeadCommand::Train(job)) => print::trained_heads(&job.run(bars)?),
+        Command::Head(HeadCommand::Sweep(job)) => print::swept(&job.run(bars)?),
+        Command::Head(HeadCommand::Predict(job)) => print::report(job.run(bars)?.as_ref()),
+        Command::Finetune(job) => print::fine_tuned(&job.run(bars)?),
+        Command::Distill(DistillCommand::Finetune(job)) => print::fine_tuned(&job.run(bars)?),
+        Command::Distill(DistillCommand::Head(job)) => {
+            let swept = job.run(bars)?;
+            print::swept(&swept);
+            print::path(&swept.best_head);
         }
-        Command::Finetune(args) => commands::finetune::run(*args).map(print_path),
-        Command::Distill(command) => commands::distill::run(command).map(print_path),
-        Command::Ensemble(args) => commands::ensemble::run(args).map(print_path),
-        Command::ZeroShot(args) => commands::zero_shot::run(args),
-        Command::Predict(args) => commands::predict::predict(args),
-        Command::Evaluate(args) => commands::predict::evaluate(args),
-        Command::Compare(args) => commands::compare::run(*args),
-        Command::Augment(args) => commands::augment::run(args),
-        Command::Bench(command) => commands::bench::run(command),
+        Command::ZeroShot(job) => print::zero_shot(&job.run(bars)?),
+        Command::Ensemble(job) => print::ensemble(&job.run(bars)?, job.combine),
+        Command::Predict(job) => predict(&job, bars)?,
+        Command::Evaluate(job) => print::evaluated(&job.run(bars)?, &job.input.input),
+        Command::Augment(job) => {
+            job.run(bars)?;
+        }
+        Command::Bench(BenchCommand::Encoder(job)) => print::json(&job.run(bars)?)?,
+        Command::Bench(BenchCommand::Step(job)) => print::json(&job.run(bars)?)?,
+        Command::Compare(job) => match job.run(bars)? {
+            CompareOutcome::Comparison(compared) => print::path(&compared.dir),
+            CompareOutcome::Study(studied) => print::path(&studied.dir),
+        },
+        Command::Suite(SuiteCommand::List) => {
+            SuiteSource::built_in().for_each(|name| println!("{name}"));
+        }
+        Command::Suite(SuiteCommand::Show { suite }) => {
+            suite.load()?;
+            print!("{}", suite.text()?);
+        }
     }
+    Ok(())
+}
+
+/// `bertcls predict`: a file, or stdin one text per line (answered line by line at a
+/// terminal, in batches from a pipe).
+fn predict(job: &PredictJob, bars: &mut Bars) -> anyhow::Result<()> {
+    if job.input.is_some() {
+        let predicted = job.run(bars)?;
+        if let Some(lines) = &predicted.lines {
+            print!("{lines}");
+        }
+        print::report(predicted.report.as_ref());
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    if interactive {
+        eprintln!("type a text per line (Ctrl-D ends):");
+    }
+    job.run_stream(stdin.lock(), &mut std::io::stdout().lock(), interactive)?;
+    Ok(())
 }

@@ -70,7 +70,7 @@ fn encoder_bench_refuses_a_fixed_batch_the_data_cannot_fill() {
         &[("--model", &tiny_model()), ("--input", &topics)],
     );
     assert!(
-        stderr.contains("fill 8 tokens") && stderr.contains("lower --max-len"),
+        stderr.contains("--max-len 8: only 9 texts") && stderr.contains("lower it"),
         "the error says why and what to do:\n{stderr}"
     );
 }
@@ -119,7 +119,7 @@ fn step_bench_refuses_an_empty_batch() {
         &[("--model", &tiny_model()), ("--input", &topics)],
     );
     assert!(
-        stderr.contains("--batch-sizes needs sizes of at least 1"),
+        stderr.contains("--batch-sizes 2,0: needs sizes of at least 1"),
         "{stderr}"
     );
 }

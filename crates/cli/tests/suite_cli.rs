@@ -203,7 +203,11 @@ fn a_suite_refuses_the_flags_it_sets_itself() {
         &["compare", "--suite", "imbalance", "--loss", "focal"],
         &[("--out", tmp.path())],
     );
-    assert!(err.contains("sets the loss"), "{err}");
+    assert!(
+        err.contains("--loss focal: this study sets each arm's loss")
+            && err.contains("leave it out"),
+        "{err}"
+    );
     let err = bertcls_fails(
         &["compare", "--data", "spam", "--class-share", "spam=2"],
         &[("--out", tmp.path())],

@@ -81,6 +81,13 @@ impl Shard {
     }
 }
 
+impl std::fmt::Display for Shard {
+    /// `i/N`, as [`FromStr`](std::str::FromStr) reads it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 impl std::str::FromStr for Shard {
     type Err = ShardError;
 

@@ -18,6 +18,7 @@ mod stats;
 mod study;
 mod svg;
 mod tables;
+mod text;
 mod verdict;
 
 pub use cross_validation::CrossValidation;
@@ -29,6 +30,7 @@ pub use results::{
 pub use robustness::{Perturbation, RobustArm, RobustData, RobustResult, RobustnessStudy};
 pub use stats::Stat;
 pub use study::{Arm, ArmScores, Finding, Study, StudyData, slug};
+pub use text::{classification_text, unseen_note};
 pub use verdict::verdict;
 
 use std::path::{Path, PathBuf};

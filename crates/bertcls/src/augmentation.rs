@@ -1,0 +1,197 @@
+//! Augmentation as a job: write augmented copies of a data file, to see what the
+//! augmentation operations do before training with them (`bertcls augment`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::{Context, Result, refuse};
+use augment::{AugmentConfig, Augmenter, WordNeighbours};
+use bert::PretrainedBert;
+use clap::Args;
+use data::{Record, SplitMix64};
+use serde::{Deserialize, Serialize};
+
+use crate::Observer;
+use crate::options::{DEFAULT_MODEL, Input};
+
+/// Augmented copies of a data file's records, written as JSONL (`bertcls augment`).
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[command(after_help = "Examples:\n  \
+    bertcls augment --input data/r8/train.jsonl --classes grain,ship --copies 3 --swap 0.1 \\\n      \
+    --delete 0.1 --typo 0.05 --output grain-ship-augmented.jsonl\n  \
+    bertcls augment --input train.csv --neighbour 0.15 --output neighbours.jsonl\n\n\
+    Each copy is a function of --seed, the record's position and the copy number. \
+    --neighbour replaces words by their nearest neighbour (cosine) in the model's \
+    word-embedding table, never by a special token or a word piece.")]
+pub struct AugmentJob {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub input: Input,
+    /// Where to write the augmented records (JSONL; ids get #aug1, #aug2, …).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Augmented copies per record.
+    #[arg(long, default_value_t = 1)]
+    pub copies: usize,
+    /// Augment only the records of these classes (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Vec<String>,
+    /// Also write every input record, unchanged, before its copies.
+    #[arg(long)]
+    pub keep_original: bool,
+    /// Swaps of two random words, as a share of a text's words.
+    #[arg(long, default_value_t = 0.0)]
+    pub swap: f64,
+    /// Probability of deleting each word (one always stays).
+    #[arg(long, default_value_t = 0.0)]
+    pub delete: f64,
+    /// Insertions of one of the text's own words at a random place, as a share.
+    #[arg(long, default_value_t = 0.0)]
+    pub insert: f64,
+    /// Probability of one typo in each word.
+    #[arg(long, default_value_t = 0.0)]
+    pub typo: f64,
+    /// Probability of replacing each word by its nearest neighbour in --model's
+    /// word embeddings.
+    #[arg(long, default_value_t = 0.0)]
+    pub neighbour: f64,
+    /// The BERT folder whose word embeddings --neighbour uses.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// Seed of every random choice: the same seed writes the same copies.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// What [`AugmentJob::run`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Augmented {
+    /// Records written, originals included.
+    pub written: usize,
+    /// Of those, augmented copies.
+    pub augmented: usize,
+}
+
+impl AugmentJob {
+    /// One copy of each record of `input` with the given operation rates, into `output`.
+    pub fn new(
+        input: impl Into<PathBuf>,
+        output: impl Into<PathBuf>,
+        config: AugmentConfig,
+    ) -> Self {
+        Self {
+            input: Input::new(input),
+            output: output.into(),
+            copies: 1,
+            classes: Vec::new(),
+            keep_original: false,
+            swap: config.swap,
+            delete: config.delete,
+            insert: config.insert,
+            typo: config.typo,
+            neighbour: config.neighbour,
+            model: DEFAULT_MODEL.into(),
+            seed: 42,
+        }
+    }
+
+    /// The operation rates.
+    pub fn config(&self) -> AugmentConfig {
+        AugmentConfig {
+            swap: self.swap,
+            delete: self.delete,
+            insert: self.insert,
+            typo: self.typo,
+            neighbour: self.neighbour,
+        }
+    }
+
+    /// Checks the settings that need no data or model.
+    pub fn validate(&self) -> Result<()> {
+        settings::at_least_one("copies", self.copies)?;
+        if self.config() == AugmentConfig::default() {
+            refuse!("no operation chosen: give a rate to swap, delete, insert, typo or neighbour");
+        }
+        Ok(())
+    }
+
+    /// Reads the input, augments it and writes the copies.
+    pub fn run(&self, observer: &mut dyn Observer) -> Result<Augmented> {
+        write_augmented(self, observer)
+    }
+}
+
+fn write_augmented(args: &AugmentJob, observer: &mut dyn Observer) -> Result<Augmented> {
+    args.validate()?;
+    let config = args.config();
+    let neighbours = if config.neighbour > 0.0 {
+        Some(Arc::new(word_neighbours(args)?))
+    } else {
+        None
+    };
+    let augmenter = Augmenter::new(&config, neighbours).map_err(crate::JobError::Refused)?;
+    let records = args.input.read(false, observer)?;
+    let chosen = |r: &Record| {
+        args.classes.is_empty() || r.label.as_ref().is_some_and(|l| args.classes.contains(l))
+    };
+    let mut out = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        if args.keep_original {
+            out.push(record.clone());
+        }
+        if !chosen(record) {
+            continue;
+        }
+        for copy in 1..=args.copies {
+            let seed = copy_seed(args.seed, index, copy);
+            out.push(Record {
+                id: format!("{}#aug{copy}", record.id),
+                text: augmenter.augment(&record.text, seed),
+                text_b: record
+                    .text_b
+                    .as_ref()
+                    .map(|b| augmenter.augment(b, seed ^ 1)),
+                label: record.label.clone(),
+            });
+        }
+    }
+    artifacts::write_output_file(
+        &args.output,
+        artifacts::FileKind::AugmentedRecords,
+        &data::jsonl_bytes(&out),
+    )
+    .context("--output")?;
+    let augmented = out.iter().filter(|r| r.id.contains("#aug")).count();
+    observer.note(&format!(
+        "wrote {} records ({augmented} augmented) to {}",
+        out.len(),
+        args.output.display()
+    ));
+    Ok(Augmented {
+        written: out.len(),
+        augmented,
+    })
+}
+
+/// A seed for copy `copy` of record `index`, independent across records and copies.
+fn copy_seed(seed: u64, index: usize, copy: usize) -> u64 {
+    let mut rng = SplitMix64::new(seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    (0..copy).map(|_| rng.next_u64()).last().unwrap_or(0)
+}
+
+/// The model's vocabulary and word-embedding rows.
+fn word_neighbours(args: &AugmentJob) -> Result<WordNeighbours> {
+    let device = bert::burn::tensor::Device::flex();
+    let bert = PretrainedBert::load(&args.model, 8, &device)
+        .with_context(|| format!("loading the word embeddings of {}", args.model.display()))?;
+    let weights = bert.model.embeddings.word_embeddings.weight.val();
+    let [rows, dim] = weights.dims();
+    let values: Vec<f32> = weights
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| crate::error::refused!("reading the word embeddings: {e:?}"))?;
+    let vocab: Vec<String> = (0..rows as u32)
+        .map(|id| bert.tokenizer.id_to_token(id).unwrap_or_default())
+        .collect();
+    Ok(WordNeighbours::new(&vocab, &values, dim))
+}

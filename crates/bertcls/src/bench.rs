@@ -1,0 +1,328 @@
+//! Benchmarks as jobs: this machine's throughput, as `cargo xtask bench` compares it
+//! with PyTorch (`scripts/reference/bench_*.py` run the same workloads).
+
+use std::time::Instant;
+
+use crate::error::{Context, Result};
+use bert::BertInput;
+use bert::burn::optim::GradientsParams;
+use bert::burn::tensor::{Distribution, Int, Tensor, TensorData};
+use clap::Args;
+use data::{LabelMap, SplitMix64};
+use encoder::{EmbedOptions, FrozenEncoder};
+use joint::ClassifierConfig;
+use serde::{Deserialize, Serialize};
+use text::{Encoding, length_order};
+use training::LossSpec;
+
+use crate::Observer;
+use crate::machine::peak_rss_mib;
+use crate::options::{Input, ModelOptions};
+
+/// The fine-tuning recipe the step benchmark times (Hugging Face's defaults).
+const LEARNING_RATE: f64 = 5e-5;
+const WEIGHT_DECAY: f64 = 0.01;
+const MAX_GRAD_NORM: f64 = 1.0;
+const SEED: u64 = 42;
+
+/// Encoder inference speed: one full batch, and a whole data set in length-sorted
+/// batches (`bertcls bench encoder`).
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[command(after_help = "Example:\n  \
+    bertcls bench encoder --input data/r8/test.jsonl\n\n\
+    Prints one JSON object: the median time of a fixed batch (the first --batch-size texts \
+    that fill --max-len tokens), one pass over every text in length-sorted batches (as \
+    `bertcls embed` runs them), a [4096, 384] x [384, 1536] matmul for the machine's rate, \
+    and peak memory. `cargo xtask bench encoder` runs it beside PyTorch on R8.")]
+pub struct BenchEncoderJob {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub model: ModelOptions,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub input: Input,
+    /// Sequences per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Timed runs of the fixed batch and the matmul, after one warm-up; the median is reported.
+    #[arg(long, default_value_t = 10)]
+    pub repeats: usize,
+}
+
+/// Fine-tuning speed: full training steps (forward, backward, clipping, AdamW) on full
+/// batches (`bertcls bench step`).
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[command(after_help = "Example:\n  \
+    bertcls bench step --input data/r8/train.jsonl --batch-sizes 16,32\n\n\
+    Prints one JSON object: for each batch size, the median time of a full fine-tuning step \
+    (MiniLM + [CLS] pooler + dropout + linear layer, training mode, cross-entropy, global-norm \
+    clipping at 1, AdamW at 5e-5 with weight decay 0.01) on the first texts that fill --max-len \
+    tokens, and peak memory. `cargo xtask bench step` runs it beside PyTorch.")]
+pub struct BenchStepJob {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub model: ModelOptions,
+    /// A labelled data file.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub input: Input,
+    /// Batch sizes to time, smallest first (peak memory is that of the largest).
+    #[arg(long, value_delimiter = ',', default_value = "16,32")]
+    pub batch_sizes: Vec<usize>,
+    /// Timed steps per batch size, after one warm-up step; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+}
+
+/// What [`BenchEncoderJob`] measured, in the shape the PyTorch script writes too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderTimings {
+    /// What ran: this crate's version and the backend.
+    pub implementation: String,
+    /// Threads the machine offers.
+    pub threads: usize,
+    /// Median seconds of a [4096, 384] × [384, 1536] product: the machine's rate.
+    #[serde(rename = "matmul_4096x384x1536_seconds")]
+    pub matmul_seconds: f64,
+    /// The fixed full batch.
+    pub fixed: Pass,
+    /// The pass over every text in length-sorted batches.
+    pub sorted: Pass,
+    /// The process's peak resident memory.
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// One timed pass of the encoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pass {
+    /// Sequences encoded.
+    pub sequences: usize,
+    /// Real tokens among them.
+    pub tokens: usize,
+    /// Tokens with padding (the sorted pass only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub padded_tokens: Option<usize>,
+    /// Wall seconds (the median, for the fixed batch).
+    pub seconds: f64,
+}
+
+/// What [`BenchStepJob`] measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepTimings {
+    /// What ran: this crate's version and the backend.
+    pub implementation: String,
+    /// Threads the machine offers.
+    pub threads: usize,
+    /// One entry per batch size.
+    pub steps: Vec<StepTiming>,
+    /// The process's peak resident memory.
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// The median time of one training step at one batch size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepTiming {
+    /// Sequences per step.
+    pub batch_size: usize,
+    /// Tokens per step (every sequence is full).
+    pub tokens: usize,
+    /// Median wall seconds of a step.
+    pub seconds: f64,
+}
+
+fn implementation(model: &ModelOptions) -> String {
+    format!(
+        "bertcls {} (burn, {})",
+        env!("CARGO_PKG_VERSION"),
+        model.backend
+    )
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl BenchEncoderJob {
+    /// Times the encoder on the input's texts.
+    pub fn run(&self, observer: &mut dyn Observer) -> Result<EncoderTimings> {
+        settings::at_least_one("batch_size", self.batch_size)?;
+        settings::at_least_one("repeats", self.repeats)?;
+        time_encoder(self, observer)
+    }
+}
+
+impl BenchStepJob {
+    /// Times training steps on the input's first full-length texts.
+    pub fn run(&self, observer: &mut dyn Observer) -> Result<StepTimings> {
+        if self.batch_sizes.is_empty() || self.batch_sizes.contains(&0) {
+            let sizes: Vec<String> = self.batch_sizes.iter().map(usize::to_string).collect();
+            return Err(settings::SettingError::new(
+                "batch_sizes",
+                sizes.join(","),
+                "needs sizes of at least 1, e.g. 16,32",
+            )
+            .into());
+        }
+        settings::at_least_one("repeats", self.repeats)?;
+        time_steps(self, observer)
+    }
+}
+
+fn time_encoder(args: &BenchEncoderJob, observer: &mut dyn Observer) -> Result<EncoderTimings> {
+    let records = args.input.read(false, observer)?;
+    let (bert, device) = args.model.load()?;
+    let options = EmbedOptions {
+        batch_size: args.batch_size,
+        ..EmbedOptions::default()
+    };
+    let encoder = FrozenEncoder::new(bert, device.clone(), options)?;
+    let encodings = encoder.tokenize(&records)?;
+    let max_len = args.model.max_len;
+
+    let matrix = Tensor::<2>::random([4096, 384], Distribution::Normal(0.0, 1.0), &device);
+    let weight = Tensor::<2>::random([384, 1536], Distribution::Normal(0.0, 1.0), &device);
+    // The product the model's layers run (`bert::kernels`), not burn's own, which
+    // spends a tenth of its time allocating and copying its output.
+    let matmul_seconds = median_seconds(args.repeats, || {
+        bert::kernels::matmul(matrix.clone(), weight.clone()).into_data();
+    });
+
+    let full = full_rows(&encodings, max_len, args.batch_size, &args.input)?;
+    let full: Vec<&Encoding> = full.iter().map(|&i| &encodings[i]).collect();
+    let fixed_seconds = median_seconds(args.repeats, || {
+        encoder.embed_batch(&full);
+    });
+
+    let order = length_order(&encodings);
+    let longest: Vec<&Encoding> = order
+        .iter()
+        .rev()
+        .take(args.batch_size)
+        .map(|&i| &encodings[i])
+        .collect();
+    encoder.embed_batch(&longest);
+    observer.begin("timing the sorted pass", records.len());
+    let start = Instant::now();
+    let (_, padded_tokens) = encoder.embed_rows(&encodings, &order, &mut |n| observer.advance(n));
+    let sorted_seconds = start.elapsed().as_secs_f64();
+    observer.end();
+
+    Ok(EncoderTimings {
+        implementation: implementation(&args.model),
+        threads: threads(),
+        matmul_seconds,
+        fixed: Pass {
+            sequences: args.batch_size,
+            tokens: args.batch_size * max_len,
+            padded_tokens: None,
+            seconds: fixed_seconds,
+        },
+        sorted: Pass {
+            sequences: encodings.len(),
+            tokens: encodings.iter().map(Encoding::len).sum(),
+            padded_tokens: Some(padded_tokens),
+            seconds: sorted_seconds,
+        },
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+fn time_steps(args: &BenchStepJob, observer: &mut dyn Observer) -> Result<StepTimings> {
+    let records = args.input.read(true, observer)?;
+    let labels = LabelMap::from_records(&records);
+    let device = args.model.backend.device()?;
+    let (model, parts) = joint::load_for_training(
+        &args.model.model,
+        args.model.max_len,
+        None,
+        &ClassifierConfig::default(),
+        labels.names(),
+        SEED,
+        &device,
+    )?;
+    let autodiff = device.autodiff();
+    let encodings = parts.tokenizer.encode_all(
+        records
+            .iter()
+            .map(|r| (r.id.as_str(), r.text.as_str(), r.text_b.as_deref())),
+    )?;
+    let largest = args.batch_sizes.iter().copied().max().unwrap_or(0);
+    let rows = full_rows(&encodings, args.model.max_len, largest, &args.input)?;
+    let targets: Vec<usize> = rows
+        .iter()
+        .map(|&i| records[i].label.as_deref().and_then(|l| labels.index(l)))
+        .collect::<Option<_>>()
+        .context("every record read with labels has a known label")?;
+    let loss_fn = LossSpec::default().build(labels.names(), &targets);
+    let mut optimizer = joint::build_optimizer(WEIGHT_DECAY);
+    let mut rng = SplitMix64::new(SEED);
+    // An optimizer step consumes the model and returns the updated one.
+    let mut model = Some(model);
+
+    let mut timings = Vec::new();
+    for &batch_size in &args.batch_sizes {
+        let batch: Vec<&Encoding> = rows[..batch_size].iter().map(|&i| &encodings[i]).collect();
+        let input =
+            BertInput::from_encodings(&batch, parts.tokenizer.special_tokens().pad, &autodiff);
+        let batch_targets: Vec<i64> = targets[..batch_size].iter().map(|&t| t as i64).collect();
+        let batch_targets =
+            Tensor::<1, Int>::from_data(TensorData::new(batch_targets, [batch_size]), &autodiff);
+        let seconds = median_seconds(args.repeats, || {
+            let taken = model.take().expect("every step puts the model back");
+            let logits = taken.forward_train(&input, &mut rng);
+            let loss = loss_fn.forward(logits, batch_targets.clone());
+            let mut grads = GradientsParams::from_grads(loss.backward(), &taken);
+            joint::clip_global_norm(&taken, &mut grads, MAX_GRAD_NORM);
+            model = Some(optimizer.step(LEARNING_RATE, taken, grads));
+        });
+        timings.push(StepTiming {
+            batch_size,
+            tokens: batch_size * args.model.max_len,
+            seconds,
+        });
+    }
+    Ok(StepTimings {
+        implementation: implementation(&args.model),
+        threads: threads(),
+        steps: timings,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// The first `count` records whose encodings fill `max_len` tokens: batches with no
+/// padding, the same in this benchmark and the PyTorch one.
+fn full_rows(
+    encodings: &[Encoding],
+    max_len: usize,
+    count: usize,
+    input: &Input,
+) -> Result<Vec<usize>> {
+    let rows: Vec<usize> = (0..encodings.len())
+        .filter(|&i| encodings[i].len() == max_len)
+        .take(count)
+        .collect();
+    if rows.len() < count {
+        let requirement = format!(
+            "only {} texts of {} fill {max_len} tokens, and a full batch needs {count}: \
+             lower it or the batch size",
+            rows.len(),
+            input.input.display(),
+        );
+        return Err(settings::SettingError::new("max_len", max_len, requirement).into());
+    }
+    Ok(rows)
+}
+
+/// The median wall time of `repeats` runs of `work`, after one untimed warm-up run.
+fn median_seconds(repeats: usize, mut work: impl FnMut()) -> f64 {
+    work();
+    let mut times: Vec<f64> = (0..repeats.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            work();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}

@@ -1,0 +1,247 @@
+//! The few-shot study: with k labelled examples per class (each k drawn anew per
+//! seed), a pipeline head, [CLS] fine-tuning and prompt fine-tuning, against zero-shot
+//! classification from the verbalizer's words.
+//!
+//! Every (k, seed) is two ordinary comparisons on the same draw: one fine-tuning
+//! through [CLS], one through the data set's prompt (its pipeline half repeats the
+//! first's, which costs seconds). Zero-shot needs no examples: it runs once on the
+//! test split.
+
+use std::path::Path;
+use std::time::Instant;
+
+use report::{FewShotData, FewShotMethod, FewShotPoint, FewShotStudy, RunResult, ZeroShotScores};
+use serde::{Deserialize, Serialize};
+
+use super::suite::{DataSet, Studied, Study, compare_or_reuse, recipe_line};
+use super::{CompareJob, Compared, DEFAULT_MAX_LEN};
+use crate::error::{Context, Result, refuse};
+use crate::options::{Input, ModelOptions};
+use crate::{EmbedJob, Observer, ZeroShotJob, machine};
+
+/// What a few-shot study varies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FewShotDesign {
+    /// Labelled examples per class, one point of the curves each.
+    pub shots: Vec<usize>,
+    /// How zero-shot describes each label; `{word}` is its verbalizer word.
+    pub zero_shot_description: String,
+}
+
+impl FewShotDesign {
+    pub(super) fn check(&self) -> Result<()> {
+        if self.shots.is_empty() || self.shots.contains(&0) {
+            refuse!("shots lists the examples per class to try, each at least 1, e.g. [8, 16]");
+        }
+        if !self.zero_shot_description.contains("{word}") {
+            refuse!("zero_shot_description has a {{word}} for each label's verbalizer word");
+        }
+        Ok(())
+    }
+
+    /// Runs every k and seed on every data set, and zero-shot; writes the report.
+    pub(super) fn run(&self, study: &Study<'_>, observer: &mut dyn Observer) -> Result<Studied> {
+        study.refuse_user_settings(
+            &["shots"],
+            "this study draws its k examples per class itself",
+        )?;
+        let started = Instant::now();
+        let started_unix = machine::unix_now();
+        let sets = match (&study.user.data, &study.user.prompt) {
+            (Some(data), None) => refuse!(
+                "a few-shot study on --data {data} needs the prompt to fine-tune with: --prompt \"{{text}} [SEP] This is about [MASK].\" --verbalizer label=word,…"
+            ),
+            _ => study.data_sets(),
+        };
+        let data_sets = sets
+            .iter()
+            .map(|set| self.run_data_set(study, set, observer))
+            .collect::<Result<Vec<_>>>()?;
+        let report = FewShotStudy {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_unix,
+            wall_seconds: started.elapsed().as_secs_f64(),
+            recipe: self.recipe(&study.base),
+            shots: self.shots.clone(),
+            data_sets,
+        };
+        report::write_few_shot(&report, study.dir)?;
+        Ok(Studied {
+            dir: study.dir.to_owned(),
+            tables: report.terminal_tables(),
+            report: study.dir.join(report::FEW_SHOT_HTML_FILE),
+            wall_seconds: report.wall_seconds,
+        })
+    }
+
+    /// The comparisons of every (k, seed), and zero-shot, on one data set.
+    fn run_data_set(
+        &self,
+        study: &Study<'_>,
+        set: &DataSet,
+        observer: &mut dyn Observer,
+    ) -> Result<FewShotData> {
+        let on_set = study.on(set)?;
+        if on_set.prompt.is_none() {
+            refuse!(
+                "data set {:?}: a few-shot study fine-tunes through a prompt: give it prompt and verbalizer settings",
+                set.name
+            );
+        }
+        let folder = study.dir.join(report::slug(&set.name));
+        // Per k: (pipeline, [CLS], prompt) runs and their reports.
+        let mut points: Vec<[(Vec<RunResult>, Vec<String>); 3]> = Vec::new();
+        let mut first: Option<Compared> = None;
+        for &k in &self.shots {
+            let mut at_k: [(Vec<RunResult>, Vec<String>); 3] = Default::default();
+            for seed in on_set.seed_list() {
+                observer.note(&format!("\n#### {}: k = {k}, seed {seed}", set.name));
+                let mut args = CompareJob {
+                    shots: Some(k),
+                    seed,
+                    seeds: Some(1),
+                    prompt: None,
+                    verbalizer: Vec::new(),
+                    out: folder.join(format!("k-{k}/cls")),
+                    ..on_set.clone()
+                };
+                let cls = compare_or_reuse(&args, observer)?;
+                args.prompt.clone_from(&on_set.prompt);
+                args.verbalizer.clone_from(&on_set.verbalizer);
+                args.out = folder.join(format!("k-{k}/prompt"));
+                let prompt = compare_or_reuse(&args, observer)?;
+                for (slot, (compared, mode)) in at_k.iter_mut().zip([
+                    (&cls, &cls.comparison.pipeline),
+                    (&cls, &cls.comparison.end_to_end),
+                    (&prompt, &prompt.comparison.end_to_end),
+                ]) {
+                    slot.0.extend(mode.runs.iter().cloned());
+                    slot.1.push(study.relative(&compared.dir));
+                }
+                first.get_or_insert(cls);
+            }
+            points.push(at_k);
+        }
+        let first = first.context("a few-shot study runs at least one comparison")?;
+        observer.note(&format!("\n#### {}: zero-shot", set.name));
+        let zero_shot = self.zero_shot_scores(&on_set, &first, &folder, observer)?;
+        let template = on_set.prompt.clone().unwrap_or_default();
+        let names = [
+            (
+                "pipeline head",
+                "the best head of the sweep over frozen, cached features of the k examples"
+                    .to_owned(),
+            ),
+            (
+                "[CLS] fine-tuning",
+                "BERT with [CLS] through its pooler and a linear layer, fine-tuned on the k examples"
+                    .to_owned(),
+            ),
+            (
+                "prompt fine-tuning",
+                format!(
+                    "BERT fine-tuned on the k examples through the prompt {template:?}, scored at its [MASK] against the words {}",
+                    on_set.verbalizer.join(",")
+                ),
+            ),
+        ];
+        let methods = names
+            .into_iter()
+            .enumerate()
+            .map(|(m, (name, description))| FewShotMethod {
+                name: name.to_owned(),
+                description,
+                points: self
+                    .shots
+                    .iter()
+                    .zip(&points)
+                    .map(|(&k, at_k)| {
+                        let (runs, reports) = &at_k[m];
+                        FewShotPoint::of(k, &runs.iter().collect::<Vec<_>>(), reports.clone())
+                    })
+                    .collect(),
+            })
+            .collect();
+        let data = &first.comparison.data;
+        Ok(FewShotData {
+            name: set.name.clone(),
+            classes: data.classes.len(),
+            test: data.test,
+            zero_shot: Some(zero_shot),
+            methods,
+        })
+    }
+
+    /// Zero-shot on the test split the comparisons used, with the pipeline's encoder
+    /// (its cache is already there) and the description of each label's word.
+    fn zero_shot_scores(
+        &self,
+        args: &CompareJob,
+        first: &Compared,
+        folder: &Path,
+        observer: &mut dyn Observer,
+    ) -> Result<ZeroShotScores> {
+        let c = &first.comparison;
+        let test = c
+            .data
+            .files
+            .iter()
+            .find(|f| f.split == "test")
+            .context("the comparison recorded its test file")?;
+        let embed = EmbedJob {
+            model: ModelOptions {
+                model: args.model.clone(),
+                backend: args.backend,
+                max_len: c.settings.max_len,
+            },
+            input: Input::new(&test.path),
+            cache_dir: args.cache_dir.clone(),
+            ..EmbedJob::new(&test.path)
+        };
+        let cache = embed.run(observer)?.cache;
+        let mut job = ZeroShotJob::new(&cache.path, folder.join("zero-shot-predictions.jsonl"));
+        for pair in &args.verbalizer {
+            let (label, word) = pair
+                .split_once('=')
+                .with_context(|| format!("verbalizer entry {pair:?}: expected label=word"))?;
+            job.describe.push(format!(
+                "{label}={}",
+                self.zero_shot_description.replace("{word}", word)
+            ));
+        }
+        let reports = job.run(observer)?;
+        let report = reports.raw.context("the test split is labelled")?;
+        Ok(ZeroShotScores {
+            macro_f1: report.macro_f1,
+            accuracy: report.accuracy,
+        })
+    }
+
+    /// The study's settings, in words.
+    fn recipe(&self, base: &CompareJob) -> Vec<String> {
+        vec![
+            format!(
+                "{}; draws of the k examples per seed, validation cut to k per class too",
+                recipe_line(base, DEFAULT_MAX_LEN)
+            ),
+            format!(
+                "fine-tuning: {} encoder layers{}, {} epochs, peak learning rate {}, the best epoch on the k-shot validation kept",
+                base.num_layers
+                    .map_or_else(|| "all".to_owned(), |k| format!("the bottom {k}")),
+                if base.freeze_embeddings == Some(true) {
+                    " (embeddings frozen)"
+                } else {
+                    ""
+                },
+                base.epochs.unwrap_or(super::DEFAULT_EPOCHS),
+                base.learning_rate
+                    .unwrap_or(joint::FineTuneConfig::default().learning_rate)
+            ),
+            format!(
+                "zero-shot: each label described as {:?}, WORD its verbalizer word, embedded by the pipeline's encoder",
+                self.zero_shot_description.replace("{word}", "WORD")
+            ),
+        ]
+    }
+}

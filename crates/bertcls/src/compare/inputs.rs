@@ -1,0 +1,322 @@
+//! Which files a comparison runs on: a fetched data set, a folder of split files, or
+//! one labelled file split here; for `--quick`, stratified subsets of them.
+//!
+//! Derived splits are written as JSONL under a folder named by the checksum of their
+//! sources and of how they were derived, so a repeated comparison reads the very same
+//! files and every embedding cache is a hit.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Context, Result, refuse};
+use data::{
+    ClassShare, Record, Splits, per_class_sample, sha256_file, stratified_split, write_jsonl,
+};
+use sha2::{Digest, Sha256};
+
+use crate::Observer;
+use crate::options::Columns;
+
+/// Training, validation and test files, ready for the stages.
+pub struct ComparisonData {
+    /// The data's name in reports and folder names.
+    pub name: String,
+    /// The training file.
+    pub train: PathBuf,
+    /// The validation file.
+    pub valid: PathBuf,
+    /// The test file.
+    pub test: PathBuf,
+    /// The columns the stages read these files with (the standard ones for derived
+    /// JSONL).
+    pub columns: Columns,
+    /// The records, as the stages will read them.
+    pub splits: Splits,
+    /// How the files were derived from the user's, when they were.
+    pub derivation: Option<String>,
+    /// The data folder's manifest.json, when it has one.
+    pub manifest: Option<serde_json::Value>,
+}
+
+/// How many records of each split a comparison keeps (`--quick`; the robustness
+/// study's training cap), drawn stratified.
+#[derive(Debug, Clone, Copy)]
+pub struct Subset {
+    /// Training records at most.
+    pub train: usize,
+    /// Validation records at most.
+    pub valid: usize,
+    /// Test records at most.
+    pub test: usize,
+}
+
+/// What the user asked for.
+pub struct DataRequest<'a> {
+    /// A fetched data set's name (data/NAME) or a path.
+    pub spec: &'a str,
+    /// How the user's files are read.
+    pub columns: &'a Columns,
+    /// Fractions held out for validation and test when the data lacks those splits.
+    pub holdout: (f64, f64),
+    /// One class cut to a share of the training and validation splits.
+    pub class_share: Option<&'a ClassShare>,
+    /// Few-shot: at most this many records per class in training and validation.
+    pub shots: Option<usize>,
+    /// Stratified subsets of every split.
+    pub subset: Option<Subset>,
+    /// Decides every random draw.
+    pub seed: u64,
+    /// Where derived splits are written.
+    pub work_dir: &'a Path,
+}
+
+const EXTENSIONS: [&str; 3] = ["jsonl", "csv", "tsv"];
+
+/// The splits `request` asks for: found, held out, cut and written as it says.
+pub fn resolve(request: &DataRequest<'_>, observer: &mut dyn Observer) -> Result<ComparisonData> {
+    let (name, folder) = locate(request.spec)?;
+    let (train, valid, test, manifest) = match &folder {
+        Some(dir) => (
+            find_split(dir, &["train"]).with_context(|| {
+                format!("{}: no train.jsonl, train.csv or train.tsv", dir.display())
+            })?,
+            find_split(dir, &["validation", "valid", "dev"]),
+            find_split(dir, &["test"]),
+            read_manifest(dir)?,
+        ),
+        None => (PathBuf::from(request.spec), None, None, None),
+    };
+    let mut read = |path: &Path| request.columns.read(path, true, observer);
+    let mut splits = Splits {
+        train: read(&train)?,
+        validation: valid
+            .as_deref()
+            .map(&mut read)
+            .transpose()?
+            .unwrap_or_default(),
+        test: test
+            .as_deref()
+            .map(&mut read)
+            .transpose()?
+            .unwrap_or_default(),
+    };
+    let mut derivation = Vec::new();
+    let (valid_fraction, test_fraction) = (
+        if valid.is_some() {
+            0.0
+        } else {
+            request.holdout.0
+        },
+        if test.is_some() {
+            0.0
+        } else {
+            request.holdout.1
+        },
+    );
+    if valid_fraction + test_fraction > 0.0 {
+        let held = stratified_split(
+            std::mem::take(&mut splits.train),
+            valid_fraction,
+            test_fraction,
+            request.seed,
+        );
+        splits.train = held.train;
+        if valid.is_none() {
+            splits.validation = held.validation;
+        }
+        if test.is_none() {
+            splits.test = held.test;
+        }
+        derivation.push(format!(
+            "held out of {} (stratified, seed {}): validation {valid_fraction}, test {test_fraction}",
+            train.display(),
+            request.seed
+        ));
+    }
+    if let Some(share) = request.class_share {
+        for (split, records) in [
+            ("training", &mut splits.train),
+            ("validation", &mut splits.validation),
+        ] {
+            *records = share
+                .apply(std::mem::take(records), request.seed)
+                .map_err(|e| {
+                    crate::error::refused!("--class-share {share}: the {split} split: {e}")
+                })?;
+        }
+        derivation.push(format!(
+            "--class-share {share}: {} cut to {:.1}% of the training and validation splits at random (seed {}); test untouched",
+            share.label,
+            100.0 * share.share,
+            request.seed
+        ));
+    }
+    if let Some(k) = request.shots {
+        splits.train = per_class_sample(std::mem::take(&mut splits.train), k, request.seed);
+        splits.validation =
+            per_class_sample(std::mem::take(&mut splits.validation), k, request.seed);
+        derivation.push(format!(
+            "--shots {k}: at most {k} records per class of the training and validation splits, at random (seed {}); test untouched",
+            request.seed
+        ));
+    }
+    if let Some(subset) = request.subset {
+        splits = Splits {
+            train: stratified_subset(splits.train, subset.train, request.seed),
+            validation: stratified_subset(splits.validation, subset.valid, request.seed),
+            test: stratified_subset(splits.test, subset.test, request.seed),
+        };
+        let at_most = |n: usize| {
+            if n == usize::MAX {
+                "all".to_owned()
+            } else {
+                n.to_string()
+            }
+        };
+        derivation.push(format!(
+            "stratified subsets of at most {} / {} / {} training / validation / test records (seed {})",
+            at_most(subset.train),
+            at_most(subset.valid),
+            at_most(subset.test),
+            request.seed
+        ));
+    }
+    for (split, records) in [
+        ("training", &splits.train),
+        ("validation", &splits.validation),
+        ("test", &splits.test),
+    ] {
+        if records.is_empty() {
+            refuse!(
+                "{name}: the {split} split is empty; give more data or other --holdout fractions"
+            );
+        }
+    }
+    if let (true, Some(valid), Some(test)) = (derivation.is_empty(), &valid, &test) {
+        return Ok(ComparisonData {
+            name,
+            train,
+            valid: valid.clone(),
+            test: test.clone(),
+            columns: request.columns.clone(),
+            splits,
+            derivation: None,
+            manifest,
+        });
+    }
+    let derivation = derivation.join("; ");
+    let dir = derived_dir(
+        request.work_dir,
+        &name,
+        &[Some(&train), valid.as_ref(), test.as_ref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>(),
+        &derivation,
+    )?;
+    let write = |file: &str, records: &[Record]| -> Result<PathBuf> {
+        let path = dir.join(file);
+        write_jsonl(&path, records)?;
+        Ok(path)
+    };
+    Ok(ComparisonData {
+        train: write("train.jsonl", &splits.train)?,
+        valid: write("validation.jsonl", &splits.validation)?,
+        test: write("test.jsonl", &splits.test)?,
+        name,
+        columns: Columns::default(),
+        splits,
+        derivation: Some(derivation),
+        manifest,
+    })
+}
+
+/// A path (file or folder) as given, or a fetched data set's folder `data/NAME`.
+fn locate(spec: &str) -> Result<(String, Option<PathBuf>)> {
+    let path = Path::new(spec);
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map_or_else(|| "data".to_owned(), |s| s.to_string_lossy().into_owned())
+    };
+    if path.is_dir() {
+        return Ok((stem(path), Some(path.to_owned())));
+    }
+    if path.is_file() {
+        return Ok((stem(path), None));
+    }
+    let fetched = Path::new("data").join(spec);
+    if fetched.is_dir() {
+        return Ok((spec.to_owned(), Some(fetched)));
+    }
+    let known: Vec<&str> = data::sources::DATASETS.iter().map(|d| d.name).collect();
+    if known.contains(&spec) {
+        refuse!(
+            "data set {spec} is not fetched yet: run `cargo xtask fetch data {spec}` (or `cargo xtask compare --data {spec}`, which fetches it)"
+        );
+    }
+    refuse!(
+        "--data {spec}: no such file or folder, and not a known data set ({})",
+        known.join(", ")
+    )
+}
+
+/// `dir/NAME.EXT` for the first name and extension that exists.
+fn find_split(dir: &Path, names: &[&str]) -> Option<PathBuf> {
+    names
+        .iter()
+        .flat_map(|n| EXTENSIONS.iter().map(move |e| dir.join(format!("{n}.{e}"))))
+        .find(|p| p.is_file())
+}
+
+fn read_manifest(dir: &Path) -> Result<Option<serde_json::Value>> {
+    let path = dir.join("manifest.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    Ok(Some(value))
+}
+
+/// About `n` records, each class keeping its share (all of them when there are
+/// fewer), and every class at least one record: a class rounded away would be
+/// missing from training while the test set still holds it.
+fn stratified_subset(records: Vec<Record>, n: usize, seed: u64) -> Vec<Record> {
+    if records.len() <= n {
+        return records;
+    }
+    let fraction = n as f64 / records.len() as f64;
+    let split = stratified_split(records, 0.0, fraction, seed);
+    let mut subset = split.test;
+    let kept: std::collections::BTreeSet<Option<String>> =
+        subset.iter().map(|r| r.label.clone()).collect();
+    let mut added = std::collections::BTreeSet::new();
+    for record in split.train {
+        if !kept.contains(&record.label) && added.insert(record.label.clone()) {
+            subset.push(record);
+        }
+    }
+    subset.sort_by(|a, b| a.id.cmp(&b.id));
+    subset
+}
+
+/// `work_dir/NAME-KEY`, KEY from the sources' checksums and the derivation.
+fn derived_dir(
+    work_dir: &Path,
+    name: &str,
+    sources: &[&PathBuf],
+    derivation: &str,
+) -> Result<PathBuf> {
+    let mut key = Sha256::new();
+    for source in sources {
+        key.update(sha256_file(source)?.as_bytes());
+    }
+    key.update(derivation.as_bytes());
+    let dir = work_dir.join(format!("{name}-{}", &format!("{:x}", key.finalize())[..12]));
+    Ok(artifacts::claim_dir(
+        &dir,
+        artifacts::ArtifactKind::DataSplits,
+        artifacts::Overwrite::SameKind,
+    )?)
+}

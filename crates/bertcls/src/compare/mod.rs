@@ -1,0 +1,884 @@
+//! The comparison as a job: both modes on the same data, one report.
+//!
+//! The pipeline (embed once, sweep heads, test the best) and end-to-end fine-tuning
+//! run as the ordinary jobs ([`EmbedJob`], [`SweepJob`], [`PredictHeadJob`],
+//! [`FineTuneJob`]), built here as typed configs on the same splits; their results
+//! become a [`report::Comparison`]: results.json, report.md and report.html in
+//! `OUT/<data>-<timestamp>/`. The report lists each stage's command line, generated
+//! from its config, so any stage can be rerun by hand.
+
+mod few_shot;
+mod imbalance;
+mod inputs;
+mod robustness;
+mod suite;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bert::BackendKind;
+use clap::Args;
+use data::{ClassShare, LabelMap, Sampling};
+use report::{
+    Comparison, CostPoint, CurvePoint, DataFile, DataInfo, LeaderboardEntry, ModeResult, RunResult,
+    Settings,
+};
+use serde::{Deserialize, Serialize};
+
+pub use self::few_shot::FewShotDesign;
+pub use self::imbalance::{ImbalanceArm, ImbalanceDesign};
+use self::inputs::{ComparisonData, DataRequest, Subset};
+pub use self::robustness::{Mode, PerturbationSpec, Recipe, RobustArmSpec, RobustnessDesign};
+pub use self::suite::{DataSet, Design, SettingsTable, Studied, Suite, SuiteCommon, SuiteSource};
+use crate::command_line::command_line;
+use crate::embed::DEFAULT_CACHE_DIR;
+use crate::error::{Context, Result, refuse};
+use crate::machine;
+use crate::options::{
+    AdversaryOptions, Columns, DEFAULT_MODEL, DecisionOptions, Input, LossOptions, ModelOptions,
+};
+use crate::{AugmentJob, EmbedJob, FineTuneJob, Observer, PredictHeadJob, SweepJob};
+
+/// Both modes on the same data, one report (`bertcls compare`); with a suite, a study
+/// of many comparisons.
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[command(after_help = "Examples:\n  \
+    bertcls compare                          # R8 (cargo xtask fetch data r8), about 9 min on 2 cores\n  \
+    bertcls compare --quick                  # a stratified subset, about 1 min: a first look\n  \
+    bertcls compare --data spam --seeds 3    # mean ± std over three seeds\n  \
+    bertcls compare --data my-folder         # train/validation/test .jsonl|.csv|.tsv inside\n  \
+    bertcls compare --data reviews.csv --text-col review --label-col stars\n  \
+    bertcls compare --suite imbalance        # every imbalance remedy, both modes, R8 and spam: ~55 min\n  \
+    bertcls compare --suite few-shot --num-layers 2 --epochs 10   # k = 8-64 per class: ~35 min\n  \
+    bertcls compare --suite robustness       # FGM, PGD, distillation, ensembles; perturbed tests: ~75 min\n  \
+    bertcls compare --suite my-study.toml    # a study of your own (copy a built-in one)\n\n\
+    Stages are the ordinary commands (embed, head sweep, head predict, finetune); the report \
+    lists them so each can be rerun by hand. Embeddings are cached: a second comparison on \
+    the same data and model skips the encoder. The built-in studies are TOML files \
+    (crates/bertcls/suites/); `bertcls suite show imbalance` prints one to copy and edit.")]
+pub struct CompareJob {
+    /// A fetched data set (r8, spam), a folder holding train/validation/test files
+    /// (.jsonl, .csv or .tsv; missing validation/test splits are held out of train),
+    /// or one labelled file, split with --holdout [default: r8; a --suite has its own].
+    #[arg(long)]
+    pub data: Option<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub columns: Columns,
+    /// Make the task imbalanced: under-sample one class of the training and validation
+    /// splits to this share of each (the test split is untouched), e.g. spam=0.05.
+    #[arg(long, value_name = "LABEL=SHARE")]
+    #[serde(with = "settings::as_text::option")]
+    pub class_share: Option<ClassShare>,
+    /// Few-shot: train and validate on at most K labelled records per class, drawn
+    /// at random by --seed (the test split is untouched).
+    #[arg(long, value_name = "K")]
+    pub shots: Option<usize>,
+    /// Fractions of the training data held out for validation and test when the data
+    /// has no such split (stratified by class).
+    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [0.1, 0.2])]
+    pub holdout: Vec<f64>,
+    /// A Hugging Face BERT folder, used frozen by the pipeline and fine-tuned end to end.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// Where the encoder and fine-tuning run: flex, ndarray or wgpu.
+    #[arg(long, default_value_t = BackendKind::Flex)]
+    pub backend: BackendKind,
+    /// Tokens per text, for both modes [default: 64; R8 texts are longer, but 128
+    /// takes the default R8 comparison past 20 minutes on 2 cores; a --suite: 32].
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// Fine-tune only the bottom K encoder layers: a cheaper end-to-end model (the
+    /// pipeline still reads the whole encoder) [default: all; --suite imbalance: 1].
+    #[arg(long, value_name = "K")]
+    pub num_layers: Option<usize>,
+    /// Do not train the word, position and token-type embeddings when fine-tuning:
+    /// with few layers, their gradient and optimizer update cost more than the layers
+    /// [default: false; --suite imbalance: true]. `--freeze-embeddings false` turns it off.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub freeze_embeddings: Option<bool>,
+    /// Fine-tuning epochs [default: 2; --quick: 3; --suite imbalance: 2; --suite
+    /// robustness: 1].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Fine-tuning peak learning rate [default: 5e-5; --quick: 1e-4, as few steps need
+    /// larger ones; --suite imbalance: 3e-4, for its one-layer model; --suite
+    /// robustness: 1e-4].
+    #[arg(long = "lr")]
+    pub learning_rate: Option<f64>,
+    /// The head sweep's grid, a TOML file as for `bertcls head sweep --grid-file`
+    /// [default: the 45-head grid; --quick: 8 heads drawn from it].
+    #[arg(long, value_name = "FILE")]
+    pub heads: Option<PathBuf>,
+    /// The loss of both modes, with its imbalance remedies.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub loss: LossOptions,
+    /// Which examples each epoch trains on, in both modes: none, oversample[:R],
+    /// undersample[:R], rotating[:R] or class-balanced.
+    #[arg(long)]
+    #[serde(with = "settings::as_text::option")]
+    pub sampling: Option<Sampling>,
+    /// With --sampling oversample: write N augmented copies (word swaps, deletions and
+    /// insertions at 10%, typos at 5%) of each training record of the classes that
+    /// over-sampling tops up, and draw the added examples from them, so that no added
+    /// example is an identical copy.
+    #[arg(long, value_name = "N")]
+    pub augment: Option<usize>,
+    /// A decision rule for both modes' models: --logit-adjust TAU or --threshold.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub decision: DecisionOptions,
+    /// Adversarial training of the end-to-end mode (the pipeline's frozen features
+    /// have no embeddings to perturb).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub adversary: AdversaryOptions,
+    /// Repeat both modes over N seeds (the first is --seed) and report mean ± std
+    /// [default: 1; a --suite: 3].
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// The first seed: decides splits held out here, head and classifier initialisation,
+    /// data order and dropout.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// A first look in about 2 minutes: at most 400 / 150 / 300 records per split
+    /// (stratified), 8 heads, 3 epochs at a higher learning rate.
+    #[arg(long)]
+    pub quick: bool,
+    /// A study: many comparisons and one report across them; a built-in one by name,
+    /// or a TOML file of your own. `imbalance`: every imbalance remedy against the
+    /// plain baseline, in both modes, on R8 and on SpamAssassin with spam cut to 5%
+    /// (or on --data alone). `few-shot`: k = 8, 16, 32, 64 examples per class, a
+    /// pipeline head, [CLS] and prompt fine-tuning against zero-shot, on R8 and
+    /// SpamAssassin (or on --data with --prompt and --verbalizer). `robustness`:
+    /// adversarial training, distillation and ensembles, on clean and perturbed tests.
+    #[arg(long, value_name = "NAME|FILE")]
+    #[serde(with = "settings::as_text::option")]
+    pub suite: Option<SuiteSource>,
+    /// End-to-end as prompt-based fine-tuning: the template (see `bertcls finetune
+    /// --prompt`), with --verbalizer.
+    #[arg(long, value_name = "TEMPLATE", requires = "verbalizer")]
+    pub prompt: Option<String>,
+    /// With --prompt: each label's word, label=word,….
+    #[arg(
+        long,
+        value_name = "LABEL=WORD,…",
+        value_delimiter = ',',
+        requires = "prompt"
+    )]
+    pub verbalizer: Vec<String>,
+    /// Continue the --suite study in this folder (after a crash or an interruption,
+    /// with the same flags): comparisons whose report is complete are read back, the
+    /// rest run.
+    #[arg(long, value_name = "STUDY_DIR", requires = "suite")]
+    pub resume: Option<PathBuf>,
+    /// Reports go to OUT/<data>-<timestamp>/.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Where embedding caches live (shared with `bertcls embed`).
+    #[arg(long, default_value = DEFAULT_CACHE_DIR)]
+    pub cache_dir: PathBuf,
+}
+
+const QUICK: Subset = Subset {
+    train: 400,
+    valid: 150,
+    test: 300,
+};
+const QUICK_HEADS: usize = 8;
+const DEFAULT_DATA: &str = "r8";
+const DEFAULT_MAX_LEN: usize = 64;
+/// Two epochs at max_len 64 keep the default R8 comparison under 20 minutes on 2 cores.
+const DEFAULT_EPOCHS: usize = 2;
+const QUICK_EPOCHS: usize = 3;
+const QUICK_LEARNING_RATE: f64 = 1e-4;
+
+impl Default for CompareJob {
+    fn default() -> Self {
+        Self {
+            data: None,
+            columns: Columns::default(),
+            class_share: None,
+            shots: None,
+            holdout: vec![0.1, 0.2],
+            model: DEFAULT_MODEL.into(),
+            backend: BackendKind::Flex,
+            max_len: None,
+            num_layers: None,
+            freeze_embeddings: None,
+            epochs: None,
+            learning_rate: None,
+            heads: None,
+            loss: LossOptions::default(),
+            sampling: None,
+            augment: None,
+            decision: DecisionOptions::default(),
+            adversary: AdversaryOptions::default(),
+            seeds: None,
+            seed: 42,
+            quick: false,
+            suite: None,
+            prompt: None,
+            verbalizer: Vec::new(),
+            resume: None,
+            out: "reports".into(),
+            cache_dir: DEFAULT_CACHE_DIR.into(),
+        }
+    }
+}
+
+/// What [`CompareJob::run`] made: one comparison, or a study.
+pub enum CompareOutcome {
+    /// One comparison of the two modes.
+    Comparison(Box<Compared>),
+    /// A study of many comparisons.
+    Study(Studied),
+}
+
+impl CompareOutcome {
+    /// The folder of the report.
+    pub fn dir(&self) -> &Path {
+        match self {
+            CompareOutcome::Comparison(compared) => &compared.dir,
+            CompareOutcome::Study(studied) => &studied.dir,
+        }
+    }
+}
+
+/// A finished comparison and the folder holding its report.
+pub struct Compared {
+    /// Everything the report shows (what results.json holds).
+    pub comparison: Comparison,
+    /// The report's folder.
+    pub dir: PathBuf,
+}
+
+impl CompareJob {
+    /// The default comparison on `data` (a fetched data set's name or a path).
+    pub fn new(data: impl Into<String>) -> Self {
+        Self {
+            data: Some(data.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Checks the settings that need no data.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(seeds) = self.seeds {
+            settings::at_least_one("seeds", seeds)?;
+        }
+        if let [valid, test] = self.holdout[..] {
+            if !(valid >= 0.0 && test >= 0.0 && valid + test < 0.9) {
+                refuse!(
+                    "holdout {valid},{test}: fractions must be ≥ 0 and leave most data for training"
+                );
+            }
+        } else {
+            refuse!("holdout takes two fractions, validation and test");
+        }
+        if self.prompt.is_some() != !self.verbalizer.is_empty() {
+            refuse!("a prompt needs its verbalizer, and a verbalizer its prompt");
+        }
+        Ok(())
+    }
+
+    /// Runs the comparison (or, with a suite, the study) and writes its report.
+    pub fn run(&self, observer: &mut dyn Observer) -> Result<CompareOutcome> {
+        match &self.suite {
+            Some(source) => Ok(CompareOutcome::Study(suite::run(source, self, observer)?)),
+            None => Ok(CompareOutcome::Comparison(Box::new(compare(
+                self, observer,
+            )?))),
+        }
+    }
+
+    /// The epochs, learning rate and tokens of fine-tuning these settings give.
+    fn max_len(&self) -> usize {
+        self.max_len.unwrap_or(DEFAULT_MAX_LEN)
+    }
+
+    fn model_options(&self) -> ModelOptions {
+        ModelOptions {
+            model: self.model.clone(),
+            backend: self.backend,
+            max_len: self.max_len(),
+        }
+    }
+
+    /// The seeds of the repeated runs, the first one `seed`.
+    fn seed_list(&self) -> Vec<u64> {
+        (0..self.seeds.unwrap_or(1) as u64)
+            .map(|i| self.seed + i)
+            .collect()
+    }
+}
+
+/// One comparison of the two modes: runs every stage, writes the report; its table
+/// and verdict go to `observer`.
+pub(crate) fn compare(args: &CompareJob, observer: &mut dyn Observer) -> Result<Compared> {
+    args.validate()?;
+    let started = Instant::now();
+    let started_unix = machine::unix_now();
+    let data = inputs::resolve(
+        &DataRequest {
+            spec: args.data.as_deref().unwrap_or(DEFAULT_DATA),
+            columns: &args.columns,
+            holdout: (args.holdout[0], args.holdout[1]),
+            class_share: args.class_share.as_ref(),
+            shots: args.shots,
+            subset: args.quick.then_some(QUICK),
+            seed: args.seed,
+            work_dir: &args.cache_dir.join("compare-data"),
+        },
+        observer,
+    )?;
+    let dir = fresh_dir(
+        &args.out,
+        &format!("{}-{}", data.name, machine::timestamp(started_unix)),
+        artifacts::ArtifactKind::Comparison,
+    )?;
+    let augmented = augmented_train(args, &data, &dir, observer)?;
+    let plan = Plan::new(args, &data, augmented, &dir);
+    observer.note(&format!(
+        "comparing on {} ({} / {} / {} records), model {}, max_len {}, {} seed(s); report in {}",
+        data.name,
+        data.splits.train.len(),
+        data.splits.validation.len(),
+        data.splits.test.len(),
+        args.model.display(),
+        plan.max_len,
+        plan.seeds.len(),
+        dir.display()
+    ));
+
+    let mut commands = Vec::new();
+    let pipeline = plan.pipeline(&mut commands, observer)?;
+    let end_to_end = plan.end_to_end(&mut commands, observer)?;
+
+    let labels = LabelMap::from_records(&data.splits.train);
+    let comparison = Comparison {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_unix,
+        wall_seconds: started.elapsed().as_secs_f64(),
+        environment: machine::environment(&args.backend.to_string()),
+        data: DataInfo {
+            name: data.name.clone(),
+            classes: labels.names().to_vec(),
+            train_counts: labels.counts(&data.splits.train),
+            train: data.splits.train.len(),
+            validation: data.splits.validation.len(),
+            test: data.splits.test.len(),
+            files: data_files(&data)?,
+            derivation: data.derivation.clone(),
+            manifest: data.manifest.clone(),
+        },
+        settings: Settings {
+            model: args.model.display().to_string(),
+            max_len: plan.max_len,
+            seeds: plan.seeds.clone(),
+            quick: args.quick,
+            embedding: pipeline.embedding,
+            sweep: pipeline.grid,
+            fine_tune: plan.fine_tune_settings()?,
+        },
+        pipeline: pipeline.mode,
+        end_to_end,
+        leaderboard: pipeline.leaderboard,
+        commands,
+    };
+    report::write_report(&comparison, &dir)?;
+    observer.note(&format!("\n{}", report::terminal_table(&comparison)));
+    for line in report::verdict(&comparison) {
+        observer.note(&format!("- {line}"));
+    }
+    observer.note(&format!(
+        "\ncompared in {:.0} s; report: {}",
+        comparison.wall_seconds,
+        dir.join(report::HTML_FILE).display()
+    ));
+    Ok(Compared { comparison, dir })
+}
+
+/// Word swaps, deletions and insertions at this rate, for `--augment`.
+const AUGMENT_WORD_RATE: f64 = 0.1;
+/// Typos per word, for `--augment`.
+const AUGMENT_TYPO_RATE: f64 = 0.05;
+
+/// For `--augment N`: N augmented copies of each training record of the classes that
+/// over-sampling will top up, written into the report folder (the texts depend only
+/// on the data and the seed, so their embeddings are cache hits on a rerun).
+fn augmented_train(
+    args: &CompareJob,
+    data: &ComparisonData,
+    dir: &Path,
+    observer: &mut dyn Observer,
+) -> Result<Option<PathBuf>> {
+    let Some(copies) = args.augment else {
+        return Ok(None);
+    };
+    let Some(Sampling::Oversample { ratio }) = args.sampling else {
+        refuse!(
+            "augment {copies}: augmented copies are drawn by over-sampling; add the sampling oversample[:R]"
+        );
+    };
+    settings::at_least_one("augment", copies)?;
+    if !data.columns.are_standard() {
+        refuse!(
+            "augment writes its copies as JSONL with the standard fields (id, text, text_b, label), which other text or label columns would not find: convert {} to JSONL first",
+            data.train.display()
+        );
+    }
+    let labels = LabelMap::from_records(&data.splits.train);
+    let counts = labels.counts(&data.splits.train);
+    let target = (ratio * counts.iter().copied().max().unwrap_or(0) as f64).ceil() as usize;
+    let topped_up: Vec<String> = labels
+        .names()
+        .iter()
+        .zip(&counts)
+        .filter(|&(_, &n)| n < target)
+        .map(|(name, _)| name.clone())
+        .collect();
+    if topped_up.is_empty() {
+        return Ok(None);
+    }
+    let output = dir.join("augmented-train.jsonl");
+    let job = AugmentJob {
+        input: Input {
+            input: data.train.clone(),
+            columns: data.columns.clone(),
+        },
+        classes: topped_up,
+        copies,
+        seed: args.seed,
+        ..AugmentJob::new(
+            &data.train,
+            &output,
+            augment::AugmentConfig {
+                swap: AUGMENT_WORD_RATE,
+                delete: AUGMENT_WORD_RATE,
+                insert: AUGMENT_WORD_RATE,
+                typo: AUGMENT_TYPO_RATE,
+                neighbour: 0.0,
+            },
+        )
+    };
+    job.run(observer)?;
+    Ok(Some(output))
+}
+
+/// `parent/name`, or `parent/name-2`, … when a comparison started in the same second:
+/// always a new folder, marked as a `kind` bertcls writes.
+fn fresh_dir(parent: &Path, name: &str, kind: artifacts::ArtifactKind) -> Result<PathBuf> {
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let mut n = 1;
+    loop {
+        let dir = match n {
+            1 => parent.join(name),
+            n => parent.join(format!("{name}-{n}")),
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {
+                artifacts::mark(&dir, kind)?;
+                return Ok(dir);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    }
+}
+
+fn data_files(data: &ComparisonData) -> Result<Vec<DataFile>> {
+    [
+        ("train", &data.train),
+        ("validation", &data.valid),
+        ("test", &data.test),
+    ]
+    .into_iter()
+    .map(|(split, path)| {
+        Ok(DataFile {
+            split: split.to_owned(),
+            path: path.display().to_string(),
+            sha256: data::sha256_file(path)?,
+        })
+    })
+    .collect()
+}
+
+/// The pipeline's runs, the first seed's leaderboard, and the settings it ran with.
+struct PipelineOutcome {
+    mode: ModeResult,
+    leaderboard: Vec<LeaderboardEntry>,
+    grid: serde_json::Value,
+    embedding: serde_json::Value,
+}
+
+/// The caches of the pipeline's splits.
+struct Caches {
+    train: encoder::EmbeddingCache,
+    valid: encoder::EmbeddingCache,
+    test: encoder::EmbeddingCache,
+    augmented: Option<encoder::EmbeddingCache>,
+}
+
+/// What every stage shares, and the stages themselves.
+struct Plan<'a> {
+    args: &'a CompareJob,
+    data: &'a ComparisonData,
+    /// `--augment`'s copies of training records, embedded and handed to both modes.
+    augmented: Option<PathBuf>,
+    dir: &'a Path,
+    max_len: usize,
+    epochs: usize,
+    learning_rate: f64,
+    seeds: Vec<u64>,
+    /// Stages started so far, for the "[k/n]" of the banners.
+    stages_started: std::cell::Cell<usize>,
+}
+
+impl<'a> Plan<'a> {
+    fn new(
+        args: &'a CompareJob,
+        data: &'a ComparisonData,
+        augmented: Option<PathBuf>,
+        dir: &'a Path,
+    ) -> Self {
+        Self {
+            args,
+            data,
+            augmented,
+            dir,
+            max_len: args.max_len(),
+            epochs: args.epochs.unwrap_or(if args.quick {
+                QUICK_EPOCHS
+            } else {
+                DEFAULT_EPOCHS
+            }),
+            learning_rate: args.learning_rate.unwrap_or(if args.quick {
+                QUICK_LEARNING_RATE
+            } else {
+                joint::FineTuneConfig::default().learning_rate
+            }),
+            seeds: args.seed_list(),
+            stages_started: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Announces the next stage: three embeddings (four with augmented copies), then
+    /// per seed a sweep, a test of the best head and a fine-tuning run.
+    fn banner(&self, what: &str, observer: &mut dyn Observer) {
+        let k = self.stages_started.get() + 1;
+        self.stages_started.set(k);
+        let embeddings = 3 + usize::from(self.augmented.is_some());
+        observer.note(&format!(
+            "\n== [{k}/{}] {what}",
+            embeddings + 3 * self.seeds.len()
+        ));
+    }
+
+    /// Embeds one file into the shared cache folder (a hit when unchanged).
+    fn embed(
+        &self,
+        input: &Path,
+        commands: &mut Vec<String>,
+        observer: &mut dyn Observer,
+    ) -> Result<encoder::EmbeddingCache> {
+        let job = EmbedJob {
+            model: self.args.model_options(),
+            input: Input {
+                input: input.to_owned(),
+                columns: self.data.columns.clone(),
+            },
+            cache_dir: self.args.cache_dir.clone(),
+            ..EmbedJob::new(input)
+        };
+        let embedded = job.run(observer)?;
+        for line in embedded.summary() {
+            observer.note(&line);
+        }
+        commands.push(command_line(&["embed"], &job)?);
+        Ok(embedded.cache)
+    }
+
+    /// Embeds the three splits and the augmented copies.
+    fn embed_splits(
+        &self,
+        commands: &mut Vec<String>,
+        observer: &mut dyn Observer,
+    ) -> Result<Caches> {
+        let mut caches = Vec::new();
+        for (split, path) in [
+            ("train", &self.data.train),
+            ("validation", &self.data.valid),
+            ("test", &self.data.test),
+        ] {
+            self.banner(&format!("pipeline: embedding the {split} split"), observer);
+            caches.push(self.embed(path, commands, observer)?);
+        }
+        let augmented = match &self.augmented {
+            Some(path) => {
+                self.banner(
+                    "pipeline: embedding the augmented training copies",
+                    observer,
+                );
+                Some(self.embed(path, commands, observer)?)
+            }
+            None => None,
+        };
+        let [train, valid, test] = <[_; 3]>::try_from(caches)
+            .map_err(|_| crate::error::refused!("three splits were embedded"))?;
+        Ok(Caches {
+            train,
+            valid,
+            test,
+            augmented,
+        })
+    }
+
+    /// The sweep of one seed over the cached splits.
+    fn sweep_job(&self, caches: &Caches, seed: u64, out: PathBuf) -> SweepJob {
+        let mut job = SweepJob::new(&caches.train.path, &caches.valid.path, out);
+        job.caches.augmented = caches.augmented.iter().map(|c| c.path.clone()).collect();
+        job.grid.loss = self.args.loss.clone();
+        job.grid.sampling = self.args.sampling;
+        job.grid.seed = Some(seed);
+        job.decision = self.args.decision.clone();
+        job.grid_file = self.args.heads.clone();
+        job.random = self.args.quick.then_some(QUICK_HEADS);
+        job
+    }
+
+    /// Embeds the three splits (cache hits when unchanged), then per seed sweeps the
+    /// heads and tests the best.
+    fn pipeline(
+        &self,
+        commands: &mut Vec<String>,
+        observer: &mut dyn Observer,
+    ) -> Result<PipelineOutcome> {
+        machine::reset_peak_rss();
+        let caches = self.embed_splits(commands, observer)?;
+        let embedding_peak = machine::peak_rss_mib();
+        let build_seconds =
+            |cache: &encoder::EmbeddingCache| cache.meta.build.map_or(0.0, |b| b.seconds);
+        let embedding_seconds = build_seconds(&caches.train)
+            + build_seconds(&caches.valid)
+            + caches.augmented.as_ref().map_or(0.0, build_seconds);
+        let test_embedding_seconds = build_seconds(&caches.test);
+
+        let mut runs = Vec::new();
+        let (mut leaderboard, mut grid) = (Vec::new(), serde_json::Value::Null);
+        for &seed in &self.seeds {
+            machine::reset_peak_rss();
+            self.banner(&format!("pipeline: head sweep (seed {seed})"), observer);
+            let run_dir = self.dir.join(format!("pipeline/seed-{seed}"));
+            let sweep_job = self.sweep_job(&caches, seed, run_dir.join("sweep"));
+            let sweep = sweep_job.run(observer)?;
+            observer.note(&sweep.leaderboard(10));
+
+            self.banner(
+                &format!("pipeline: best head on the test set (seed {seed})"),
+                observer,
+            );
+            let predict_job = PredictHeadJob::new(
+                &sweep.best_head,
+                &caches.test.path,
+                run_dir.join("test-predictions.jsonl"),
+            );
+            let predicted_at = Instant::now();
+            let test_report = predict_job
+                .run(observer)?
+                .context("the test split has labels, so a report")?;
+            let head_seconds = predicted_at.elapsed().as_secs_f64();
+            if runs.is_empty() {
+                commands.push(command_line(&["head", "sweep"], &sweep_job)?);
+                commands.push(command_line(&["head", "predict"], &predict_job)?);
+                grid = serde_json::to_value(&sweep.grid)?;
+                leaderboard = sweep
+                    .entries
+                    .iter()
+                    .map(|e| LeaderboardEntry {
+                        configuration: e.describe(),
+                        valid_macro_f1: e.valid_macro_f1,
+                        valid_accuracy: e.valid_accuracy,
+                        seconds: e.seconds,
+                    })
+                    .collect();
+            }
+            let best = sweep.entries.first().context("the sweep trained no head")?;
+            runs.push(RunResult {
+                seed,
+                valid_macro_f1: best.valid_macro_f1,
+                train_seconds: embedding_seconds + sweep.seconds,
+                cost_breakdown: vec![
+                    ("embedding train + validation".into(), embedding_seconds),
+                    (
+                        format!("sweep of {} heads", sweep.entries.len()),
+                        sweep.seconds,
+                    ),
+                ],
+                inference_docs_per_second: test_report.examples as f64
+                    / (test_embedding_seconds + head_seconds).max(1e-9),
+                peak_rss_mib: max_option(embedding_peak, machine::peak_rss_mib()),
+                model_bytes: encoder_bytes(&self.args.model)
+                    + machine::size_on_disk(&sweep.best_head),
+                curve: Vec::new(),
+                cost_points: sweep
+                    .entries
+                    .iter()
+                    .map(|e| CostPoint {
+                        label: e.describe(),
+                        seconds: e.seconds,
+                        valid_macro_f1: e.valid_macro_f1,
+                    })
+                    .collect(),
+                test: test_report,
+            });
+        }
+        let best = leaderboard
+            .first()
+            .map_or("-".to_owned(), |e| e.configuration.clone());
+        let description = format!(
+            "the best head of the sweep on validation (seed {}: {best}) over frozen, cached encoder features",
+            self.seeds[0]
+        );
+        Ok(PipelineOutcome {
+            mode: ModeResult { description, runs },
+            leaderboard,
+            grid,
+            embedding: serde_json::to_value(caches.train.meta.spec.encoder_only())?,
+        })
+    }
+
+    /// The fine-tuning run of one seed.
+    fn finetune_job(&self, seed: u64) -> FineTuneJob {
+        let args = self.args;
+        let mut job = FineTuneJob::new(
+            &self.data.train,
+            self.dir.join(format!("end-to-end/seed-{seed}")),
+        );
+        job.model = args.model_options();
+        job.valid = Some(self.data.valid.clone());
+        job.test = Some(self.data.test.clone());
+        job.columns = self.data.columns.clone();
+        job.epochs = self.epochs;
+        job.learning_rate = self.learning_rate;
+        job.loss = args.loss.clone();
+        job.sampling = args.sampling.unwrap_or(job.sampling);
+        job.decision = args.decision.clone();
+        job.adversary = args.adversary.clone();
+        job.seed = seed;
+        job.num_layers = args.num_layers;
+        job.freeze_embeddings = args.freeze_embeddings == Some(true);
+        job.augmented = self.augmented.clone();
+        job.prompt = args.prompt.clone();
+        job.verbalizer = args.verbalizer.clone();
+        job
+    }
+
+    /// Fine-tunes once per seed and tests the kept model.
+    fn end_to_end(
+        &self,
+        commands: &mut Vec<String>,
+        observer: &mut dyn Observer,
+    ) -> Result<ModeResult> {
+        let mut runs = Vec::new();
+        for &seed in &self.seeds {
+            machine::reset_peak_rss();
+            self.banner(&format!("end-to-end: fine-tuning (seed {seed})"), observer);
+            let job = self.finetune_job(seed);
+            let outcome = job.run(observer)?;
+            let run = outcome
+                .trained()
+                .context("a comparison fine-tunes one model per seed")?;
+            for line in run.summary_lines() {
+                observer.note(&line);
+            }
+            if runs.is_empty() {
+                commands.push(command_line(&["finetune"], &job)?);
+            }
+            runs.push(end_to_end_run(run, seed, self.epochs)?);
+        }
+        let layers = self
+            .args
+            .num_layers
+            .map_or_else(String::new, |k| format!(" (its bottom {k} encoder layers)"));
+        let frozen = if self.args.freeze_embeddings == Some(true) {
+            ", embeddings frozen"
+        } else {
+            ""
+        };
+        let output = match &self.args.prompt {
+            Some(template) => format!("the prompt {template:?} scored at its [MASK]"),
+            None => "[CLS] through its pooler and a linear layer".to_owned(),
+        };
+        Ok(ModeResult {
+            description: format!(
+                "BERT{layers} with {output}, fine-tuned for {} epochs{frozen}, the best epoch on validation kept",
+                self.epochs
+            ),
+            runs,
+        })
+    }
+
+    /// The recipe exactly as fine-tuning resolves it from its settings.
+    fn fine_tune_settings(&self) -> Result<serde_json::Value> {
+        let (classifier, config) = self.finetune_job(self.seeds[0]).configs()?;
+        Ok(serde_json::json!({ "classifier": classifier, "config": config }))
+    }
+}
+
+/// One fine-tuning run as the report shows it.
+fn end_to_end_run(run: &crate::FineTuneRun, seed: u64, epochs: usize) -> Result<RunResult> {
+    let summary = &run.summary;
+    let test = summary
+        .test
+        .clone()
+        .context("fine-tuning was given a test file")?;
+    let valid_macro_f1 = summary.best.as_ref().map_or(f64::NAN, |b| b.valid_macro_f1);
+    Ok(RunResult {
+        seed,
+        test,
+        valid_macro_f1,
+        train_seconds: run.train_seconds,
+        cost_breakdown: vec![(
+            format!("fine-tuning {epochs} epochs, validation included"),
+            run.train_seconds,
+        )],
+        inference_docs_per_second: summary.test_docs_per_second.unwrap_or(f64::NAN),
+        peak_rss_mib: machine::peak_rss_mib(),
+        model_bytes: machine::size_on_disk(&run.model_dir),
+        curve: summary
+            .history
+            .iter()
+            .map(|r| CurvePoint {
+                epoch: r.epoch,
+                train_loss: r.train_loss,
+                valid_loss: r.valid_loss,
+                valid_macro_f1: r.valid_macro_f1,
+            })
+            .collect(),
+        cost_points: vec![CostPoint {
+            label: format!("fine-tuning, seed {seed}"),
+            seconds: run.train_seconds,
+            valid_macro_f1,
+        }],
+    })
+}
+
+/// The bytes of the model files the frozen encoder reads: config, weights, tokenizer.
+fn encoder_bytes(model: &Path) -> u64 {
+    let weights = bert::find_weights(model).map_or(0, |w| machine::size_on_disk(&w));
+    let others: u64 = text::TOKENIZER_FILES
+        .iter()
+        .chain(&["config.json"])
+        .map(|name| machine::size_on_disk(&model.join(name)))
+        .sum();
+    weights + others
+}
+
+fn max_option(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}

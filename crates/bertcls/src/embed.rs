@@ -1,0 +1,238 @@
+//! Pipeline mode, stage 1, as a job: a frozen BERT over a data file into an
+//! embedding cache, reused while nothing that decides its vectors changes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bert::Pooling;
+use clap::Args;
+use encoder::{
+    BuildOutcome, EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder, LayerSelection,
+    Shard, build_cache, write_npy,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::Observer;
+use crate::error::{Context, Result};
+use crate::options::{Force, Input, ModelOptions};
+
+/// The folder caches go to when no output is named.
+pub const DEFAULT_CACHE_DIR: &str = ".cache/embeddings";
+
+/// One vector per record, stored in a reusable embedding cache (`bertcls embed`).
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[command(after_help = "Examples:\n  \
+    bertcls embed --input data/r8/train.jsonl\n  \
+    bertcls embed --input data/r8/test.jsonl --pooling cls --layers mean4 --export-npy r8-test.npy\n\n\
+    The same command twice is a cache hit. An interrupted run resumes from its last complete \
+    chunk. On a cluster, run `--shard i/N` for i = 0..N-1 as N independent jobs (Slurm array, \
+    Kubernetes indexed Job, GNU parallel); `bertcls head` reads the N shard caches as one.")]
+pub struct EmbedJob {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub model: ModelOptions,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub input: Input,
+    /// The cache to write (a NAME.emb folder). Default: in --cache-dir, named after the
+    /// input and the fingerprint of everything that decides the vectors.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Where caches go when --output is not given.
+    #[arg(long, default_value = DEFAULT_CACHE_DIR)]
+    pub cache_dir: PathBuf,
+    /// How token states become one vector: cls, mean (mask-aware) or max.
+    #[arg(long, default_value_t = Pooling::Mean)]
+    pub pooling: Pooling,
+    /// Which layers: last, meanK (mean of the last K) or concatK (last K side by side).
+    #[arg(long, default_value_t = LayerSelection::Last)]
+    #[serde(with = "settings::as_text")]
+    pub layers: LayerSelection,
+    /// Scale each vector to unit length.
+    #[arg(long)]
+    pub normalize: bool,
+    /// Sequences per forward pass (texts are sorted by length first, so padding is small).
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Rows per checkpointed chunk: what an interrupted run can lose at most.
+    #[arg(long, default_value_t = 1024)]
+    pub chunk_size: usize,
+    /// Embed only the i-th of N deterministic slices of the input (0-based), e.g. 2/8.
+    #[arg(long)]
+    #[serde(with = "settings::as_text::option")]
+    pub shard: Option<Shard>,
+    /// Also write the vectors as a float32 .npy matrix (records × width) for numpy.
+    /// An existing file there is never replaced (an .npy carries no mark of who
+    /// wrote it), unless it holds exactly these vectors already.
+    #[arg(long)]
+    pub export_npy: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub force: Force,
+}
+
+/// What [`EmbedJob::run`] made: the cache (opened and verified) and how it came to be.
+pub struct Embedded {
+    /// The cache, memory-mapped.
+    pub cache: EmbeddingCache,
+    /// A cache hit, or what building it cost.
+    pub outcome: BuildOutcome,
+}
+
+impl EmbedJob {
+    /// The default job for the data file `input`.
+    pub fn new(input: impl Into<PathBuf>) -> Self {
+        Self {
+            model: ModelOptions::default(),
+            input: Input::new(input),
+            output: None,
+            cache_dir: DEFAULT_CACHE_DIR.into(),
+            pooling: Pooling::Mean,
+            layers: LayerSelection::Last,
+            normalize: false,
+            batch_size: 32,
+            chunk_size: 1024,
+            shard: None,
+            export_npy: None,
+            force: Force::default(),
+        }
+    }
+
+    /// The embedding settings (what decides how texts become vectors).
+    pub fn options(&self) -> EmbedOptions {
+        EmbedOptions {
+            batch_size: self.batch_size,
+            pooling: self.pooling,
+            layers: self.layers,
+            normalize: self.normalize,
+        }
+    }
+
+    /// Checks the settings that need no data or model.
+    pub fn validate(&self) -> Result<()> {
+        settings::at_least_one("batch_size", self.batch_size)?;
+        settings::at_least_one("chunk_size", self.chunk_size)?;
+        Ok(())
+    }
+
+    /// Opens the cache this job describes when it is up to date, else embeds the
+    /// input into it (resuming an interrupted build); exports the `.npy` if asked.
+    pub fn run(&self, observer: &mut dyn Observer) -> Result<Embedded> {
+        self.validate()?;
+        let records = self.input.read(false, observer)?;
+        let shard = self
+            .shard
+            .map(|s| Shard::new(s.index, s.count, records.len()))
+            .transpose()
+            .with_context(|| format!("--shard in {}", self.input.input.display()))?;
+        let spec = EmbeddingSpec::for_run(
+            &self.model.model,
+            self.model.max_len,
+            &self.options(),
+            &self.input.input,
+            self.input.columns.describe(),
+            shard,
+        )
+        .context("--model")?;
+        let path = self
+            .output
+            .clone()
+            .unwrap_or_else(|| self.default_cache_path(&spec));
+        // A hit needs no model: only checksums were computed so far.
+        let (cache, outcome) = match EmbeddingCache::open(&path) {
+            Ok(cache) if cache.meta.spec.fingerprint() == spec.fingerprint() => {
+                (cache, BuildOutcome::Hit)
+            }
+            _ => self.build(&records, &spec, &path, observer)?,
+        };
+        if let Some(npy) = &self.export_npy {
+            write_npy(npy, cache.vectors(), cache.meta.rows, cache.meta.dim)
+                .context("--export-npy")?;
+            observer.note(&format!("exported {}", npy.display()));
+        }
+        Ok(Embedded { cache, outcome })
+    }
+
+    fn build(
+        &self,
+        records: &[data::Record],
+        spec: &EmbeddingSpec,
+        path: &std::path::Path,
+        observer: &mut dyn Observer,
+    ) -> Result<(EmbeddingCache, BuildOutcome)> {
+        let (bert, device) = self.model.load()?;
+        observer.note(&bert.report.to_string());
+        let encoder = FrozenEncoder::new(bert, device, self.options())?;
+        let rows = spec.shard.map_or(records.len(), |s| s.end - s.start);
+        observer.begin("embedding", rows);
+        let built = build_cache(
+            &encoder,
+            records,
+            spec,
+            path,
+            self.chunk_size,
+            self.force.overwrite(),
+            &mut |n| observer.advance(n),
+        )
+        .with_context(|| format!("embedding {}", self.input.input.display()));
+        observer.end();
+        Ok(built?)
+    }
+
+    fn default_cache_path(&self, spec: &EmbeddingSpec) -> PathBuf {
+        let stem = self
+            .input
+            .input
+            .file_stem()
+            .map_or("input".into(), |s| s.to_string_lossy().into_owned());
+        let shard = spec
+            .shard
+            .map_or(String::new(), |s| format!("-shard{}of{}", s.index, s.count));
+        self.cache_dir
+            .join(format!("{stem}-{}{shard}.emb", &spec.fingerprint()[..12]))
+    }
+}
+
+impl Embedded {
+    /// What happened, in words: a hit, or what embedding cost.
+    pub fn summary(&self) -> Vec<String> {
+        let (path, rows, dim) = (&self.cache.path, self.cache.meta.rows, self.cache.meta.dim);
+        match &self.outcome {
+            BuildOutcome::Hit => vec![format!("cache hit: {} ({rows} × {dim})", path.display())],
+            BuildOutcome::Built {
+                chunks,
+                resumed_chunks,
+                summary,
+            } => {
+                let mut lines = Vec::new();
+                if *resumed_chunks > 0 {
+                    lines.push(format!(
+                        "resumed: {resumed_chunks} of {chunks} chunks were already done"
+                    ));
+                }
+                lines.push(format!(
+                    "embedded {} documents ({} tokens, {:.1}% padding) in {:.1} s: {:.1} docs/s",
+                    summary.documents,
+                    summary.tokens,
+                    100.0 * (1.0 - summary.tokens as f64 / summary.padded_tokens.max(1) as f64),
+                    summary.seconds,
+                    summary.docs_per_second(),
+                ));
+                lines.push(format!(
+                    "cache: {} ({rows} × {dim}, {:.1} MiB)",
+                    path.display(),
+                    (rows * dim * 4) as f64 / (1 << 20) as f64
+                ));
+                lines
+            }
+        }
+    }
+
+    /// The time embedding took, zero for a hit.
+    pub fn seconds(&self) -> Duration {
+        match &self.outcome {
+            BuildOutcome::Hit => Duration::ZERO,
+            BuildOutcome::Built { summary, .. } => Duration::from_secs_f64(summary.seconds),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! BERT text classifiers, two ways, as a library: every workflow of the `bertcls`
+//! tool is a job here, a typed configuration that validates itself and a function
+//! that runs it and returns what it made.
+//!
+//! - **Pipeline mode**: [`EmbedJob`] runs a frozen BERT over a data set into an
+//!   embedding cache; [`TrainHeadJob`], [`SweepJob`] and [`PredictHeadJob`] train,
+//!   sweep and apply heads over the cached features.
+//! - **End-to-end mode**: [`FineTuneJob`] fine-tunes BERT and its head together;
+//!   [`DistillFineTuneJob`] and [`DistillHeadJob`] teach a student from a fine-tuned
+//!   teacher.
+//! - **Any saved model**: [`Classifier`] loads a fine-tuned model, a head or an
+//!   ensemble; [`PredictJob`], [`EvaluateJob`] and [`EnsembleJob`] use them.
+//! - **The comparison**: [`CompareJob`] runs both modes on the same data and writes
+//!   one report; a study ([`Suite`]) runs many comparisons.
+//!
+//! Each job derives clap's `Args`: the `bertcls` binary is these structs and a
+//! printer. A job reports its progress to an [`Observer`] ([`Quiet`] ignores it).
+//!
+//! ```no_run
+//! use bertcls::{EmbedJob, Quiet};
+//!
+//! let job = EmbedJob::new("data/r8/train.jsonl");
+//! let embedded = job.run(&mut Quiet)?;
+//! println!("{} × {} features in {}", embedded.cache.meta.rows, embedded.cache.meta.dim, embedded.cache.path.display());
+//! # Ok::<(), bertcls::JobError>(())
+//! ```
+
+mod augmentation;
+mod bench;
+mod classifier;
+pub mod command_line;
+mod compare;
+mod cross_validation;
+mod distill;
+mod embed;
+mod ensemble;
+mod error;
+mod finetune;
+mod heads;
+pub mod machine;
+mod observe;
+mod options;
+mod predict;
+mod predictions;
+mod zero_shot;
+
+pub use augmentation::{AugmentJob, Augmented};
+pub use bench::{BenchEncoderJob, BenchStepJob, EncoderTimings, Pass, StepTiming, StepTimings};
+pub use classifier::{Classifier, ENSEMBLE_FILE, Ensemble, EnsembleMember, EnsembleSpec};
+pub use compare::{CompareJob, CompareOutcome, Compared, Studied, SuiteSource};
+
+/// Studies as data: the parts of a suite file, for programs that build or inspect
+/// one (`bertcls compare --suite FILE` reads them).
+pub mod study {
+    pub use crate::compare::{
+        DataSet, Design, FewShotDesign, ImbalanceArm, ImbalanceDesign, Mode, PerturbationSpec,
+        Recipe, RobustArmSpec, RobustnessDesign, SettingsTable, Suite, SuiteCommon,
+    };
+}
+pub use cross_validation::{CvData, Fold, cross_validate};
+pub use distill::{DistillFineTuneJob, DistillHeadJob, Teacher, TeacherOptions};
+pub use embed::{EmbedJob, Embedded};
+pub use ensemble::{EnsembleJob, EnsembleMade};
+pub use error::{Context, JobError, Result};
+pub use finetune::{FineTuneJob, FineTuneOutcome, FineTuneRun, TrainingSummary};
+pub use heads::{PredictHeadJob, SweepJob, Swept, TrainHeadJob, TrainedHeads};
+pub use observe::{Observer, Quiet};
+pub use options::{
+    AdversaryOptions, Columns, DecisionOptions, Force, Input, LossOptions, ModelOptions,
+};
+pub use predict::{EvaluateJob, Evaluated, PredictJob, Predicted};
+pub use predictions::{prediction_line, prediction_lines, write_predictions};
+pub use zero_shot::{ZeroShotJob, ZeroShotReports};
+
+// The component crates, for programs that go below the jobs.
+pub use {
+    artifacts, augment, bert, data, encoder, head, joint, metrics, report, settings, text, training,
+};

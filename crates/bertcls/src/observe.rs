@@ -1,0 +1,41 @@
+//! How a job tells its caller how far it got: progress through counted work and
+//! lines for the person running it. The command line turns these into progress bars
+//! on a terminal and plain lines in a log; a program may ignore them ([`Quiet`]).
+
+/// Hears of a job's progress. Every method has a default that does nothing.
+pub trait Observer: Send {
+    /// Work on `total` items (documents, heads, training examples) begins; `what`
+    /// names it ("embedding", "heads", "training").
+    fn begin(&mut self, what: &str, total: usize) {
+        let _ = (what, total);
+    }
+
+    /// `done` more items are finished.
+    fn advance(&mut self, done: usize) {
+        let _ = done;
+    }
+
+    /// The position is `done` items (after resuming, say).
+    fn set_position(&mut self, done: usize) {
+        let _ = done;
+    }
+
+    /// How the work goes, in a few words (the current loss, the last head's score).
+    fn status(&mut self, status: &str) {
+        let _ = status;
+    }
+
+    /// The counted work ended.
+    fn end(&mut self) {}
+
+    /// A line for the person running the job: what was found, decided or skipped.
+    fn note(&mut self, line: &str) {
+        let _ = line;
+    }
+}
+
+/// An observer that ignores everything: for programs that only want the result.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Quiet;
+
+impl Observer for Quiet {}

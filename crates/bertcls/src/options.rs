@@ -1,0 +1,350 @@
+//! Groups of settings that several jobs share, so that every job (and the command
+//! line derived from it) spells them the same way: which model, which data file and
+//! columns, the loss and its imbalance remedies, the decision rule, the adversary,
+//! and what an output may replace.
+
+use std::path::{Path, PathBuf};
+
+use bert::burn::tensor::Device;
+use bert::{BackendKind, PretrainedBert};
+use clap::Args;
+use data::{ReadOptions, ReadOutcome, Record, read_records};
+use joint::{Adversary, AdversaryKind};
+use metrics::{DecisionRule, ThresholdTarget};
+use serde::{Deserialize, Serialize};
+use training::{ClassWeights, LossKind, LossSpec};
+
+use crate::Observer;
+use crate::error::{Context, Result, refuse};
+
+/// The model folder every job reads by default: what `cargo xtask fetch model` puts
+/// there.
+pub const DEFAULT_MODEL: &str = "models/all-MiniLM-L6-v2";
+
+/// Which BERT, on which device, reading how many tokens.
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelOptions {
+    /// A Hugging Face BERT folder (config.json, weights, tokenizer).
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// Where tensors run: flex (CPU, default), ndarray (CPU) or wgpu (GPU; needs the
+    /// `wgpu` feature).
+    #[arg(long, default_value_t = BackendKind::Flex)]
+    pub backend: BackendKind,
+    /// Tokens per sequence, [CLS] and [SEP] included; longer texts are truncated.
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        Self {
+            model: DEFAULT_MODEL.into(),
+            backend: BackendKind::Flex,
+            max_len: 128,
+        }
+    }
+}
+
+impl ModelOptions {
+    /// Loads the model folder onto the chosen backend's inference device.
+    pub fn load(&self) -> Result<(PretrainedBert, Device)> {
+        let device = self.backend.device()?;
+        let bert = PretrainedBert::load(&self.model, self.max_len, &device)
+            .with_context(|| format!("loading the model in {}", self.model.display()))?;
+        Ok((bert, device))
+    }
+}
+
+/// A data file and how to read it.
+#[derive(Args, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Input {
+    /// JSONL, CSV or TSV (by extension), one record per line/row.
+    #[arg(long)]
+    pub input: PathBuf,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub columns: Columns,
+}
+
+impl Input {
+    /// The file `path`, read with the standard columns.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            input: path.into(),
+            columns: Columns::default(),
+        }
+    }
+
+    /// Reads the records; skipped bad rows are noted to `observer`.
+    pub fn read(&self, require_labels: bool, observer: &mut dyn Observer) -> Result<Vec<Record>> {
+        self.columns.read(&self.input, require_labels, observer)
+    }
+}
+
+/// Which columns (or JSON keys) of data files hold what.
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Columns {
+    /// Column (or JSON key) holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_col: String,
+    /// Column holding the second text of sentence pairs ([CLS] a [SEP] b [SEP])
+    /// [default: text_b, read wherever a record has it]. A record without one is a
+    /// single text, so a file may mix pairs and single texts.
+    #[arg(long)]
+    pub text_b_col: Option<String>,
+    /// Column holding the label.
+    #[arg(long, default_value = "label")]
+    pub label_col: String,
+    /// Column holding record ids; rows without one are named by their line number.
+    #[arg(long, default_value = "id")]
+    pub id_col: String,
+    /// Drop rows that cannot be used (reported with their line numbers) instead of stopping.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+}
+
+impl Default for Columns {
+    fn default() -> Self {
+        Self {
+            text_col: "text".into(),
+            text_b_col: None,
+            label_col: "label".into(),
+            id_col: "id".into(),
+            skip_bad_rows: false,
+        }
+    }
+}
+
+impl Columns {
+    /// The column choices, as recorded in cache fingerprints.
+    pub fn describe(&self) -> String {
+        format!(
+            "text={} text_b={} label={} id={} skip_bad_rows={}",
+            self.text_col,
+            self.text_b_col.as_deref().unwrap_or(data::TEXT_B_FIELD),
+            self.label_col,
+            self.id_col,
+            self.skip_bad_rows
+        )
+    }
+
+    /// True when these are the standard fields (`id`, `text`, `text_b`, `label`), the
+    /// ones bertcls writes in its own JSONL files.
+    pub fn are_standard(&self) -> bool {
+        Columns {
+            skip_bad_rows: self.skip_bad_rows,
+            text_b_col: self.text_b_col.clone().filter(|b| b != data::TEXT_B_FIELD),
+            ..self.clone()
+        } == Columns {
+            skip_bad_rows: self.skip_bad_rows,
+            ..Columns::default()
+        }
+    }
+
+    /// Reads `path`; skipped bad rows (the first ten by line) are noted to `observer`.
+    pub fn read(
+        &self,
+        path: &Path,
+        require_labels: bool,
+        observer: &mut dyn Observer,
+    ) -> Result<Vec<Record>> {
+        let options = ReadOptions {
+            text_col: self.text_col.clone(),
+            text_b_col: self.text_b_col.clone(),
+            label_col: self.label_col.clone(),
+            id_col: self.id_col.clone(),
+            require_labels,
+            skip_bad_rows: self.skip_bad_rows,
+        };
+        let ReadOutcome {
+            records,
+            skipped,
+            path,
+        } = read_records(path, &options)?;
+        if !skipped.is_empty() {
+            observer.note(&format!(
+                "skipped {} bad rows in {}:",
+                skipped.len(),
+                path.display()
+            ));
+            for row in skipped.iter().take(10) {
+                observer.note(&format!("  {row}"));
+            }
+            if skipped.len() > 10 {
+                observer.note(&format!("  … and {} more", skipped.len() - 10));
+            }
+        }
+        Ok(records)
+    }
+}
+
+/// The loss of either mode, and the remedies for class imbalance it carries. Unset
+/// settings keep the base spec's values (the defaults, or a grid file's).
+#[derive(Args, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossOptions {
+    /// ce (cross-entropy), focal (down-weights easy examples) or ghm (GHM-C:
+    /// down-weights examples whose gradient norm is common, easy ones and outliers).
+    #[arg(long)]
+    pub loss: Option<LossKind>,
+    /// Per-class weights (ce's class weights, focal's α): balanced (n / (k·n_c)),
+    /// effective[:BETA] (effective number of samples, β 0.999), or label=weight,….
+    #[arg(long, value_name = "WEIGHTS")]
+    #[serde(with = "settings::as_text::option")]
+    pub class_weights: Option<ClassWeights>,
+    /// ce only: label smoothing ε in [0, 1).
+    #[arg(long, value_name = "EPSILON")]
+    pub label_smoothing: Option<f64>,
+    /// focal only: γ, how strongly well-classified examples are down-weighted [default: 2].
+    #[arg(long, value_name = "GAMMA")]
+    pub focal_gamma: Option<f64>,
+    /// ghm only: bins of the gradient-norm histogram [default: 10].
+    #[arg(long, value_name = "N")]
+    pub ghm_bins: Option<usize>,
+    /// ghm only: EMA momentum of the bin counts across batches [default: 0.75].
+    #[arg(long, value_name = "M")]
+    pub ghm_momentum: Option<f64>,
+}
+
+impl LossOptions {
+    /// `base` with every setting given here applied, validated.
+    pub fn apply(&self, base: LossSpec) -> Result<LossSpec> {
+        let spec = LossSpec {
+            kind: self.loss.unwrap_or(base.kind),
+            class_weights: self.class_weights.clone().or(base.class_weights),
+            label_smoothing: self.label_smoothing.unwrap_or(base.label_smoothing),
+            focal_gamma: self.focal_gamma.unwrap_or(base.focal_gamma),
+            ghm_bins: self.ghm_bins.unwrap_or(base.ghm_bins),
+            ghm_momentum: self.ghm_momentum.unwrap_or(base.ghm_momentum),
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// True when no setting is given.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Decision-level remedies: chosen once training is done, saved with the model, used
+/// by every prediction.
+#[derive(Args, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DecisionOptions {
+    /// Logit adjustment: divide each class's probability by its training prior to the
+    /// power TAU before taking the largest (1 suits a test set with balanced classes).
+    #[arg(long, value_name = "TAU", conflicts_with = "threshold")]
+    pub logit_adjust: Option<f64>,
+    /// Two classes only: predict the second class (in label order) above a threshold
+    /// chosen on validation: f1 (its best F1) or recall:R (the highest threshold
+    /// reaching recall R).
+    #[arg(long, value_name = "TARGET")]
+    #[serde(with = "settings::as_text::option")]
+    pub threshold: Option<ThresholdTarget>,
+}
+
+impl DecisionOptions {
+    /// True when no rule is asked for (argmax).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The rule asked for: from the training labels' priors, or from validation
+    /// probabilities (computed only when a threshold needs them).
+    pub fn rule(
+        &self,
+        labels: &[String],
+        train_labels: &[usize],
+        valid_truth: &[usize],
+        valid_probabilities: impl FnOnce() -> Vec<f32>,
+    ) -> Result<DecisionRule> {
+        if let Some(tau) = self.logit_adjust {
+            settings::non_negative("logit_adjust", tau)?;
+            return Ok(DecisionRule::logit_adjusted(
+                tau,
+                train_labels,
+                labels.len(),
+            ));
+        }
+        let Some(target) = self.threshold else {
+            return Ok(DecisionRule::Argmax);
+        };
+        if labels.len() != 2 {
+            refuse!(
+                "a threshold needs two classes, the data has {} ({}); logit adjustment works for any number",
+                labels.len(),
+                labels.join(", ")
+            );
+        }
+        Ok(DecisionRule::threshold(
+            &valid_probabilities(),
+            valid_truth,
+            target,
+        ))
+    }
+}
+
+/// Adversarial training on the word embeddings (end-to-end mode).
+#[derive(Args, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdversaryOptions {
+    /// fgm: each batch also trains on its word embeddings moved by r = ε·g/‖g‖ (g the
+    /// loss's gradient there): one extra forward/backward pass. pgd: --adv-steps
+    /// ascent steps of --adv-alpha, each projected back onto the ε-ball: that many
+    /// extra passes. none [default].
+    #[arg(long, value_name = "METHOD")]
+    pub adv: Option<AdversaryKind>,
+    /// Radius ε of the perturbation (L2 norm over the batch's word embeddings)
+    /// [default: 1].
+    #[arg(long, value_name = "EPSILON", requires = "adv")]
+    pub adv_epsilon: Option<f64>,
+    /// pgd only: size α of each ascent step [default: 2.5·ε/K].
+    #[arg(long, value_name = "ALPHA", requires = "adv")]
+    pub adv_alpha: Option<f64>,
+    /// pgd only: ascent steps K [default: 3].
+    #[arg(long, value_name = "K", requires = "adv")]
+    pub adv_steps: Option<usize>,
+}
+
+impl AdversaryOptions {
+    /// The adversary these settings describe, validated.
+    pub fn adversary(&self) -> Result<Adversary> {
+        let kind = self.adv.unwrap_or(AdversaryKind::None);
+        if kind != AdversaryKind::Pgd && (self.adv_alpha.is_some() || self.adv_steps.is_some()) {
+            return Err(settings::SettingError::new(
+                "adv",
+                kind,
+                "takes no step size or step count: those are pgd's",
+            )
+            .into());
+        }
+        let adversary = kind.with(self.adv_epsilon, self.adv_alpha, self.adv_steps);
+        adversary.validate()?;
+        Ok(adversary)
+    }
+
+    /// True when no adversary is asked for.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Whether an output may replace a bertcls output of another kind.
+#[derive(Args, Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Force {
+    /// Replace whatever bertcls wrote at the output path (a head where a cache was,
+    /// say). Without it only an output of the same kind is replaced; with it too,
+    /// files and folders bertcls did not write are never touched.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl Force {
+    /// What the output may replace.
+    pub fn overwrite(&self) -> artifacts::Overwrite {
+        if self.force {
+            artifacts::Overwrite::AnyOwn
+        } else {
+            artifacts::Overwrite::SameKind
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Using any saved classifier (a fine-tuned model, a pipeline head or an ensemble)
+//! as jobs: predict a file or a stream of texts, evaluate on labelled data.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use bert::BackendKind;
+use bert::burn::tensor::Device;
+use clap::Args;
+use data::Record;
+use metrics::ClassificationReport;
+use serde::{Deserialize, Serialize};
+
+use crate::Observer;
+use crate::classifier::{Classifier, true_labels};
+use crate::error::{Context, Result, refuse};
+use crate::options::{Columns, Input};
+use crate::predictions::{prediction_lines, report_if_labelled, write_predictions};
+
+/// Which classifier, where it runs, how it reads.
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierOptions {
+    /// A fine-tuned model (`finetune`'s OUT/model or OUT, or any Hugging Face
+    /// BertForSequenceClassification folder), a saved head (`head train --out`,
+    /// a sweep's best.head; texts are embedded as its features were), or an ensemble
+    /// (`bertcls ensemble --out`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// flex (CPU, default), ndarray (CPU) or wgpu (GPU).
+    #[arg(long, default_value_t = BackendKind::Flex)]
+    pub backend: BackendKind,
+    /// Tokens per text (default: what the model was trained with; 128 for foreign folders).
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+}
+
+impl ClassifierOptions {
+    /// The classifier in `model`, with the default settings.
+    pub fn new(model: impl Into<PathBuf>) -> Self {
+        Self {
+            model: model.into(),
+            backend: BackendKind::Flex,
+            max_len: None,
+            batch_size: 32,
+        }
+    }
+
+    /// Loads the classifier onto its device.
+    pub fn load(&self) -> Result<(Classifier, Device)> {
+        settings::at_least_one("batch_size", self.batch_size)?;
+        let device = self.backend.device()?;
+        let classifier = Classifier::load(&self.model, self.max_len, &device)?;
+        Ok((classifier, device))
+    }
+}
+
+/// Classify texts (a file, or a stream one per line) with a fine-tuned model, a
+/// saved head or an ensemble (`bertcls predict`).
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[command(after_help = "Examples:\n  \
+    bertcls predict --model runs/r8 --input new.jsonl --output predictions.jsonl\n  \
+    echo 'oil prices rose sharply' | bertcls predict --model runs/r8\n\n\
+    Each prediction is a JSON line: id, label, true_label (when the input has one) and \
+    the probability of every class. Labelled input also prints the metric report.")]
+pub struct PredictJob {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub classifier: ClassifierOptions,
+    /// Data file (JSONL, CSV or TSV). Without it, texts are read from stdin, one per line.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub columns: Columns,
+    /// Where to write the JSON lines (default: stdout).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// What [`PredictJob::run`] made.
+pub struct Predicted {
+    /// How many records were classified.
+    pub rows: usize,
+    /// The JSON lines, when no output file was named (to print).
+    pub lines: Option<String>,
+    /// The metric report, when every record was labelled.
+    pub report: Option<ClassificationReport>,
+}
+
+impl PredictJob {
+    /// Classifies the records of `input` with the classifier in `model`.
+    pub fn new(model: impl Into<PathBuf>, input: impl Into<PathBuf>) -> Self {
+        Self {
+            classifier: ClassifierOptions::new(model),
+            input: Some(input.into()),
+            columns: Columns::default(),
+            output: None,
+        }
+    }
+
+    /// Classifies the input file; writes the predictions to the output file, or
+    /// returns them as lines.
+    pub fn run(&self, observer: &mut dyn Observer) -> Result<Predicted> {
+        let Some(input) = &self.input else {
+            refuse!("no input file: stream the texts with `run_stream` instead");
+        };
+        let (classifier, device) = self.classifier.load()?;
+        let records = self.columns.read(input, false, observer)?;
+        let probabilities = classify(&classifier, &records, &device, &self.classifier, observer)?;
+        let labels = classifier.labels();
+        let predicted = classifier.decision().decide(&probabilities, labels.len());
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let truth: Vec<Option<String>> = records.iter().map(|r| r.label.clone()).collect();
+        let lines = match &self.output {
+            Some(path) => {
+                write_predictions(path, labels, &ids, &truth, &probabilities, &predicted)?;
+                observer.note(&format!(
+                    "wrote {} predictions to {}",
+                    ids.len(),
+                    path.display()
+                ));
+                None
+            }
+            None => Some(prediction_lines(
+                labels,
+                &ids,
+                &truth,
+                &probabilities,
+                &predicted,
+            )),
+        };
+        Ok(Predicted {
+            rows: ids.len(),
+            lines,
+            report: report_if_labelled(labels, &truth, &predicted, &probabilities),
+        })
+    }
+
+    /// Classifies one text per line of `input`, writing a JSON line per text to
+    /// `output` as soon as its batch is done; `interactive` answers line by line.
+    pub fn run_stream(
+        &self,
+        input: impl BufRead,
+        output: &mut dyn Write,
+        interactive: bool,
+    ) -> Result<()> {
+        let (classifier, device) = self.classifier.load()?;
+        let batch_size = if interactive {
+            1
+        } else {
+            self.classifier.batch_size
+        };
+        let mut lines = input
+            .lines()
+            .enumerate()
+            .filter_map(|(i, line)| match line {
+                Ok(text) if text.trim().is_empty() => None,
+                other => Some(other.map(|text| Record {
+                    id: format!("line-{}", i + 1),
+                    text,
+                    text_b: None,
+                    label: None,
+                })),
+            });
+        let labels = classifier.labels();
+        let decision = classifier.decision();
+        loop {
+            let batch: Vec<Record> = lines
+                .by_ref()
+                .take(batch_size)
+                .collect::<std::io::Result<_>>()
+                .context("reading the texts")?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let probabilities =
+                classifier.predict_proba(&batch, batch_size, &device, &mut |_| {})?;
+            let predicted = decision.decide(&probabilities, labels.len());
+            let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
+            let truth = vec![None; batch.len()];
+            let text = prediction_lines(labels, &ids, &truth, &probabilities, &predicted);
+            output.write_all(text.as_bytes())?;
+            output.flush()?;
+        }
+    }
+}
+
+/// Every record's probabilities, with progress.
+fn classify(
+    classifier: &Classifier,
+    records: &[Record],
+    device: &Device,
+    options: &ClassifierOptions,
+    observer: &mut dyn Observer,
+) -> Result<Vec<f32>> {
+    observer.begin("classifying", records.len());
+    let probabilities = classifier.predict_proba(records, options.batch_size, device, &mut |n| {
+        observer.advance(n)
+    });
+    observer.end();
+    probabilities
+}
+
+/// The full metric report of a saved classifier on labelled data (`bertcls
+/// evaluate`).
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[command(after_help = "Example:\n  \
+    bertcls evaluate --model runs/r8 --input data/r8/test.jsonl --json runs/r8/test.json")]
+pub struct EvaluateJob {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub classifier: ClassifierOptions,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub input: Input,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// What [`EvaluateJob::run`] measured.
+pub struct Evaluated {
+    /// The report (labels the classifier does not know scored as misses).
+    pub report: ClassificationReport,
+    /// Inference speed.
+    pub docs_per_second: f64,
+    /// The classifier's folder.
+    pub model: PathBuf,
+}
+
+impl EvaluateJob {
+    /// Evaluates the classifier in `model` on the labelled file `input`.
+    pub fn new(model: impl Into<PathBuf>, input: impl Into<PathBuf>) -> Self {
+        Self {
+            classifier: ClassifierOptions::new(model),
+            input: Input::new(input),
+            json: None,
+        }
+    }
+
+    /// Scores the classifier on the input; writes the report as JSON when asked.
+    pub fn run(&self, observer: &mut dyn Observer) -> Result<Evaluated> {
+        let (classifier, device) = self.classifier.load()?;
+        let records = self.input.read(true, observer)?;
+        let truth = true_labels(&records, &self.input.input)?;
+        let started = std::time::Instant::now();
+        let probabilities = classify(&classifier, &records, &device, &self.classifier, observer)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let report =
+            classifier
+                .decision()
+                .report_names(classifier.labels(), &truth, &probabilities);
+        if let Some(path) = &self.json {
+            let json = serde_json::to_string_pretty(&report)? + "\n";
+            artifacts::write_output_file(path, artifacts::FileKind::MetricReport, json.as_bytes())
+                .context("--json")?;
+        }
+        Ok(Evaluated {
+            report,
+            docs_per_second: records.len() as f64 / seconds.max(1e-9),
+            model: classifier.path().to_owned(),
+        })
+    }
+}

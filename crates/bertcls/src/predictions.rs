@@ -1,0 +1,74 @@
+//! What prediction jobs write: one JSON line per record, the same for both modes.
+
+use std::path::Path;
+
+use artifacts::FileKind;
+
+use crate::error::{Context, Result};
+
+/// Writes one JSON line per record (see [`prediction_lines`]) to `path`, atomically;
+/// an existing file there is replaced only when it is a predictions file.
+pub fn write_predictions(
+    path: &Path,
+    names: &[String],
+    ids: &[String],
+    truth: &[Option<String>],
+    probabilities: &[f32],
+    predicted: &[usize],
+) -> Result<()> {
+    let out = prediction_lines(names, ids, truth, probabilities, predicted);
+    artifacts::write_output_file(path, FileKind::Predictions, out.as_bytes()).context("--output")
+}
+
+/// One JSON line per record: id, predicted label, true label (if any) and the
+/// probability of every class.
+pub fn prediction_lines(
+    names: &[String],
+    ids: &[String],
+    truth: &[Option<String>],
+    probabilities: &[f32],
+    predicted: &[usize],
+) -> String {
+    let mut out = String::new();
+    for (i, id) in ids.iter().enumerate() {
+        let row = &probabilities[i * names.len()..(i + 1) * names.len()];
+        let line = prediction_line(names, id, truth[i].as_deref(), row, predicted[i]);
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// One record's prediction: id, predicted label, true label and every class's
+/// probability (`row`).
+pub fn prediction_line(
+    names: &[String],
+    id: &str,
+    truth: Option<&str>,
+    row: &[f32],
+    predicted: usize,
+) -> serde_json::Value {
+    let probabilities: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .zip(row)
+        .map(|(n, &p)| (n.clone(), serde_json::json!(p)))
+        .collect();
+    serde_json::json!({"id": id, "label": names[predicted], "true_label": truth, "probabilities": probabilities})
+}
+
+/// The metric report when every record has a label (labels the model does not
+/// know count as misses); `None` when some record has none.
+pub(crate) fn report_if_labelled(
+    names: &[String],
+    truth: &[Option<String>],
+    predicted: &[usize],
+    probabilities: &[f32],
+) -> Option<metrics::ClassificationReport> {
+    let truth: Option<Vec<&str>> = truth.iter().map(Option::as_deref).collect();
+    Some(metrics::ClassificationReport::by_name(
+        names,
+        &truth?,
+        predicted,
+        Some(probabilities),
+    ))
+}

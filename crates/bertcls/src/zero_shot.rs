@@ -1,0 +1,313 @@
+//! Zero-shot classification as a job: cached texts classified by their similarity to
+//! descriptions of the labels, with no training (see `head::ZeroShot`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Context, Result, refuse};
+use bert::{BackendKind, PretrainedBert};
+use clap::Args;
+use data::{LabelMap, Record};
+use encoder::{EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder};
+use head::{DEFAULT_TEMPLATE, LabelDescriptions, SIMILARITY_TEMPERATURE, ZeroShot};
+use metrics::ClassificationReport;
+use serde::{Deserialize, Serialize};
+
+use crate::Observer;
+use crate::predictions::{report_if_labelled, write_predictions};
+
+/// Classify cached texts with no training, by their similarity to descriptions of
+/// the labels embedded by the same encoder (`bertcls zero-shot`).
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[command(after_help = "Examples:\n  \
+    bertcls zero-shot --cache r8/test.emb --output zero-shot.jsonl\n  \
+    bertcls zero-shot --cache r8/test.emb --describe 'grain=Wheat, corn and grain harvests.' \\\n      \
+    --calibrate --output zero-shot.jsonl\n  \
+    bertcls zero-shot --cache r8/test.emb --descriptions labels.toml --calibrate r8/train.emb \\\n      \
+    --output zero-shot.jsonl\n\n\
+    labels.toml has one entry per label, a description or a list of them:\n  \
+    grain = [\"Wheat, corn and grain harvests.\", \"Crop exports.\"]\n  \
+    earn = \"A company reports its quarterly earnings.\"\n\n\
+    The descriptions are embedded by the encoder that built the cache (its model, max_len, \
+    pooling and layers), so texts and descriptions are vectors of one space. A text's class \
+    is the label whose descriptions have the highest mean cosine similarity with it. \
+    `probabilities` in the output are a softmax of the similarities at temperature 0.05: \
+    they rank, they are not calibrated. --calibrate subtracts each label's mean similarity \
+    over unlabeled texts, a prior correction for descriptions that sit close to every text; \
+    with labelled texts both reports are printed, so its effect is measured.")]
+pub struct ZeroShotJob {
+    /// Embedding cache(s) of the texts to classify (`bertcls embed`; shards allowed).
+    #[arg(long, num_args = 1.., required = true)]
+    pub cache: Vec<PathBuf>,
+    /// The labels [default: those of the cache's records, else of --descriptions].
+    #[arg(long, value_delimiter = ',')]
+    pub labels: Vec<String>,
+    /// A TOML file of descriptions: `label = "text"` or `label = ["text", …]`.
+    #[arg(long, value_name = "FILE")]
+    pub descriptions: Option<PathBuf>,
+    /// A description on the command line, `LABEL=TEXT`; repeat for more.
+    #[arg(long = "describe", value_name = "LABEL=TEXT")]
+    pub describe: Vec<String>,
+    /// The description of a label that has none: `{label}` is replaced by its name.
+    #[arg(long, default_value = DEFAULT_TEMPLATE)]
+    pub template: String,
+    /// Subtract each label's mean similarity over unlabeled texts: those of the given
+    /// caches, or with no value those of --cache itself (their labels are not used).
+    #[arg(long, num_args = 0.., value_name = "CACHE")]
+    pub calibrate: Option<Vec<PathBuf>>,
+    /// The model folder, when it moved since the cache was built [default: the one
+    /// recorded in the cache].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Where to write one JSON line per record: id, predicted label, probabilities.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Where the descriptions are embedded.
+    #[arg(long, default_value_t = BackendKind::Flex)]
+    pub backend: BackendKind,
+}
+
+/// The reports of a labelled run: without calibration, and with it when asked.
+pub struct ZeroShotReports {
+    /// Scored on the raw similarities.
+    pub raw: Option<ClassificationReport>,
+    /// Scored after calibration, when it was asked for.
+    pub calibrated: Option<ClassificationReport>,
+}
+
+impl ZeroShotJob {
+    /// Classifies the texts of `cache` by the template's descriptions of their labels;
+    /// predictions into `output`.
+    pub fn new(cache: impl Into<PathBuf>, output: impl Into<PathBuf>) -> Self {
+        Self {
+            cache: vec![cache.into()],
+            labels: Vec::new(),
+            descriptions: None,
+            describe: Vec::new(),
+            template: DEFAULT_TEMPLATE.into(),
+            calibrate: None,
+            model: None,
+            output: output.into(),
+            backend: BackendKind::Flex,
+        }
+    }
+
+    /// Classifies the cache's texts and writes the predictions; with labelled texts,
+    /// the reports (raw and calibrated).
+    pub fn run(&self, observer: &mut dyn Observer) -> Result<ZeroShotReports> {
+        zero_shot(self, observer)
+    }
+}
+
+fn zero_shot(args: &ZeroShotJob, observer: &mut dyn Observer) -> Result<ZeroShotReports> {
+    let cache = EmbeddingCache::open_shards(&args.cache)?;
+    let descriptions = descriptions(args, &cache)?;
+    let mut classifier = embed_descriptions(args, &cache.meta.spec, &descriptions, observer)?;
+    let names = classifier.labels.clone();
+    let truth = &cache.meta.labels;
+
+    let scores = classifier.scores(cache.vectors());
+    let mut predicted = classifier.predict(&scores);
+    let mut probabilities = classifier.probabilities(&scores);
+    let raw = report_if_labelled(&names, truth, &predicted, &probabilities);
+    let mut calibrated = None;
+    if let Some(paths) = &args.calibrate {
+        let unlabeled = if paths.is_empty() {
+            cache.vectors().to_vec()
+        } else {
+            let other = EmbeddingCache::open_shards(paths)
+                .with_context(|| format!("opening {}", paths[0].display()))?;
+            same_encoder(&cache, &other)?;
+            other.vectors().to_vec()
+        };
+        classifier.calibrate(&unlabeled);
+        let offsets: Vec<String> = names
+            .iter()
+            .zip(classifier.offsets())
+            .map(|(l, o)| format!("{l} {o:.3}"))
+            .collect();
+        observer.note(&format!(
+            "calibrated on {} unlabeled texts; mean similarity subtracted: {}",
+            unlabeled.len() / cache.meta.dim.max(1),
+            offsets.join(", ")
+        ));
+        let scores = classifier.scores(cache.vectors());
+        predicted = classifier.predict(&scores);
+        probabilities = classifier.probabilities(&scores);
+        calibrated = report_if_labelled(&names, truth, &predicted, &probabilities);
+    }
+    write_predictions(
+        &args.output,
+        &names,
+        &cache.meta.ids,
+        truth,
+        &probabilities,
+        &predicted,
+    )?;
+    observer.note(&format!(
+        "wrote {} predictions to {} (probabilities: softmax of similarities / {SIMILARITY_TEMPERATURE})",
+        cache.meta.rows,
+        args.output.display()
+    ));
+    Ok(ZeroShotReports { raw, calibrated })
+}
+
+/// A label's descriptions in a TOML file: one text or a list.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The labels and their descriptions: from the file and `--describe`, the template
+/// for the rest. A description of an unknown label is refused, as it is likely a typo.
+fn descriptions(args: &ZeroShotJob, cache: &EmbeddingCache) -> Result<LabelDescriptions> {
+    let mut given: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Some(path) = &args.descriptions {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let table: BTreeMap<String, OneOrMany> = toml::from_str(&text).with_context(|| {
+            format!(
+                "{}: expected one entry per label, label = \"text\" or label = [\"text\", …]",
+                path.display()
+            )
+        })?;
+        for (label, texts) in table {
+            let texts = match texts {
+                OneOrMany::One(t) => vec![t],
+                OneOrMany::Many(ts) => ts,
+            };
+            if texts.iter().all(|t| t.trim().is_empty()) {
+                refuse!(
+                    "{}: label {label} has no non-empty description",
+                    path.display()
+                );
+            }
+            given.entry(label).or_default().extend(texts);
+        }
+    }
+    for entry in &args.describe {
+        let (label, text) = entry
+            .split_once('=')
+            .filter(|(l, t)| !l.trim().is_empty() && !t.trim().is_empty())
+            .with_context(|| format!("--describe {entry:?}: expected LABEL=TEXT"))?;
+        given
+            .entry(label.trim().to_owned())
+            .or_default()
+            .push(text.trim().to_owned());
+    }
+    let labels: Vec<String> = if !args.labels.is_empty() {
+        args.labels.clone()
+    } else if cache.meta.labels.iter().any(Option::is_some) {
+        LabelMap::from_labels(cache.meta.labels.iter().flatten())
+            .names()
+            .to_vec()
+    } else {
+        given.keys().cloned().collect()
+    };
+    if labels.len() < 2 {
+        refuse!(
+            "{} label(s) to choose from ({}): the cache has no labels, so give --labels a,b,… or descriptions of each",
+            labels.len(),
+            labels.join(", ")
+        );
+    }
+    if let Some(unknown) = given.keys().find(|l| !labels.contains(l)) {
+        refuse!(
+            "a description is given for {unknown:?}, which is not one of the labels ({})",
+            labels.join(", ")
+        );
+    }
+    let mut described = LabelDescriptions::from_template(&labels, &args.template)
+        .map_err(|e| crate::error::refused!("--template: {e}"))?;
+    for (i, label) in labels.iter().enumerate() {
+        if let Some(texts) = given.remove(label) {
+            described.descriptions[i] = texts;
+        }
+    }
+    Ok(described)
+}
+
+/// Embeds the descriptions with the encoder that built the cache and returns the
+/// classifier. The model's files must be those the cache was built from.
+fn embed_descriptions(
+    args: &ZeroShotJob,
+    spec: &EmbeddingSpec,
+    descriptions: &LabelDescriptions,
+    observer: &mut dyn Observer,
+) -> Result<ZeroShot> {
+    let model_dir = args
+        .model
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&spec.model));
+    check_model(&model_dir, spec)?;
+    let device = args.backend.device()?;
+    let bert = PretrainedBert::load(&model_dir, spec.max_len, &device)
+        .with_context(|| format!("loading {}", model_dir.display()))?;
+    let options = EmbedOptions {
+        pooling: spec.pooling,
+        layers: spec.layers,
+        normalize: spec.normalize,
+        ..EmbedOptions::default()
+    };
+    let encoder = FrozenEncoder::new(bert, device, options)?;
+    let texts = descriptions.texts();
+    let records: Vec<Record> = texts
+        .iter()
+        .enumerate()
+        .map(|(j, &(label, text))| Record {
+            id: format!("{}#{j}", descriptions.labels[label]),
+            text: text.to_owned(),
+            text_b: None,
+            label: None,
+        })
+        .collect();
+    observer.begin("embedding descriptions", records.len());
+    let embedded = encoder.embed(&records, &mut |n| observer.advance(n));
+    observer.end();
+    let (embeddings, _) = embedded?;
+    let owners: Vec<usize> = texts.iter().map(|&(label, _)| label).collect();
+    Ok(ZeroShot::new(
+        descriptions.labels.clone(),
+        &owners,
+        &embeddings.values,
+        embeddings.dim,
+    ))
+}
+
+/// The weights and config of `model_dir` are those the cache recorded.
+fn check_model(model_dir: &Path, spec: &EmbeddingSpec) -> Result<()> {
+    let weights = bert::find_weights(model_dir)
+        .with_context(|| format!("{}: no model weights (give --model)", model_dir.display()))?;
+    for (what, path, expected) in [
+        ("weights", weights, &spec.weights_sha256),
+        ("config", model_dir.join("config.json"), &spec.config_sha256),
+    ] {
+        if &data::sha256_file(&path)? != expected {
+            refuse!(
+                "{}: these {what} are not those the cache was embedded with ({}): descriptions must be embedded by the same encoder; give --model with the original folder",
+                path.display(),
+                spec.describe_encoder()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Calibration texts must be vectors of the same encoder.
+fn same_encoder(cache: &EmbeddingCache, other: &EmbeddingCache) -> Result<()> {
+    let (a, b) = (
+        cache.meta.spec.encoder_only(),
+        other.meta.spec.encoder_only(),
+    );
+    if a.fingerprint() != b.fingerprint() {
+        refuse!(
+            "--calibrate {}: embedded by another encoder ({}) than --cache ({})",
+            other.path.display(),
+            b.describe_encoder(),
+            a.describe_encoder()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! A classification report as lines of plain text, for a terminal or a log.
+
+use metrics::ClassificationReport;
+
+/// Accuracy, F1s and per-class scores; with `confusion`, the confusion matrix too
+/// (rows: true class, columns: predicted). Classes the model cannot predict are
+/// named first.
+pub fn classification_text(report: &ClassificationReport, confusion: bool) -> String {
+    let mut lines = Vec::new();
+    lines.extend(unseen_note(report));
+    lines.push(format!(
+        "accuracy {:.4}  macro-F1 {:.4}  weighted-F1 {:.4}  ({} examples)",
+        report.accuracy, report.macro_f1, report.weighted_f1, report.examples
+    ));
+    if let Some(binary) = &report.binary {
+        let show = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
+        lines.push(format!(
+            "positive class {:?}: ROC-AUC {}  PR-AUC {}",
+            binary.positive,
+            show(binary.roc_auc),
+            show(binary.pr_auc)
+        ));
+    }
+    for s in &report.per_class {
+        lines.push(format!(
+            "  {:<12} precision {:.3}  recall {:.3}  F1 {:.3}  support {}",
+            s.label, s.precision, s.recall, s.f1, s.support
+        ));
+    }
+    if confusion {
+        let m = &report.confusion;
+        lines.push("confusion (rows true, columns predicted, in the order above):".into());
+        for row in m.counts.chunks(m.classes.max(1)) {
+            let cells: Vec<String> = row.iter().map(|c| format!("{c:>6}")).collect();
+            lines.push(format!("  {}", cells.join("")));
+        }
+    }
+    lines.join("\n")
+}
+
+/// One line naming the true classes the model cannot predict, when there are any.
+pub fn unseen_note(report: &ClassificationReport) -> Option<String> {
+    if report.unseen.is_empty() {
+        return None;
+    }
+    let classes: Vec<String> = report
+        .per_class
+        .iter()
+        .filter(|s| report.unseen.contains(&s.label))
+        .map(|s| format!("{} ({} records)", s.label, s.support))
+        .collect();
+    Some(format!(
+        "note: the model was not trained on {}; those records are scored as misses",
+        classes.join(", ")
+    ))
+}
