@@ -17,21 +17,7 @@ pub fn heads(root: &Path) -> Result<()> {
     let bertcls = build_bertcls(root)?;
     let data = root.join("data/r8");
     let dir = root.join(".cache/bench/r8");
-    std::fs::create_dir_all(&dir)?;
-    for (split, file) in [
-        ("train", "train"),
-        ("valid", "validation"),
-        ("test", "test"),
-    ] {
-        run(Command::new(&bertcls)
-            .arg("embed")
-            .arg("--input")
-            .arg(data.join(format!("{file}.jsonl")))
-            .arg("--output")
-            .arg(dir.join(format!("{split}.emb")))
-            .arg("--export-npy")
-            .arg(dir.join(format!("{file}.npy"))))?;
-    }
+    embed_r8(&bertcls, &data, &dir)?;
     let caches = |c: &mut Command| {
         c.arg("--train")
             .arg(dir.join("train.emb"))
@@ -62,19 +48,7 @@ pub fn heads(root: &Path) -> Result<()> {
     let linear_scores = test_scores(&bertcls, &dir.join("linear.head"), &dir)?;
     let sweep_scores = test_scores(&bertcls, &dir.join("sweep/best.head"), &dir)?;
 
-    eprintln!("reference: scikit-learn and PyTorch on the same features…");
-    let python = reference_python(root)?;
-    let output = Command::new(python)
-        .arg(root.join("scripts/reference/bench_heads.py"))
-        .arg(&dir)
-        .arg(&data)
-        .output()?;
-    anyhow::ensure!(
-        output.status.success(),
-        "bench_heads.py failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let reference: Value = serde_json::from_slice(&output.stdout)?;
+    let reference = heads_reference(root, &dir, &data)?;
     let logreg = &reference["sklearn_logistic_regression"];
 
     let rows = leaderboard.len();
@@ -94,6 +68,66 @@ pub fn heads(root: &Path) -> Result<()> {
     });
     let path = write_results(root, "heads", &results)?;
 
+    print_heads(&results);
+    println!("results: {}", path.display());
+    Ok(())
+}
+
+/// R8's three splits embedded with MiniLM into `dir` (caches and `.npy` copies for
+/// the reference).
+fn embed_r8(bertcls: &Path, data: &Path, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (split, file) in [
+        ("train", "train"),
+        ("valid", "validation"),
+        ("test", "test"),
+    ] {
+        run(Command::new(bertcls)
+            .arg("embed")
+            .arg("--input")
+            .arg(data.join(format!("{file}.jsonl")))
+            .arg("--output")
+            .arg(dir.join(format!("{split}.emb")))
+            .arg("--export-npy")
+            .arg(dir.join(format!("{file}.npy"))))?;
+    }
+    Ok(())
+}
+
+/// scikit-learn's logistic regression and a PyTorch MLP on the same features.
+fn heads_reference(root: &Path, dir: &Path, data: &Path) -> Result<Value> {
+    eprintln!("reference: scikit-learn and PyTorch on the same features…");
+    let python = reference_python(root)?;
+    let output = Command::new(python)
+        .arg(root.join("scripts/reference/bench_heads.py"))
+        .arg(dir)
+        .arg(data)
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "bench_heads.py failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// The heads benchmark's table, read off its results.
+fn print_heads(results: &Value) {
+    let (ours, reference) = (&results["ours"], &results["reference"]);
+    let (linear_seconds, linear_scores) = (
+        ours["linear_head"]["wall_seconds"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        &ours["linear_head"]["test"],
+    );
+    let sweep = &ours["sweep"];
+    let (rows, sweep_seconds, sweep_scores) = (
+        sweep["configs"].as_u64().unwrap_or(0),
+        sweep["wall_seconds"].as_f64().unwrap_or(f64::NAN),
+        &sweep["best_test"],
+    );
+    let ten_thousand = &ours["sweep_10k_rows"];
+    let logreg = &reference["sklearn_logistic_regression"];
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
     println!(
         "{:<36} {:>9} {:>9} {:>9}",
@@ -103,8 +137,8 @@ pub fn heads(root: &Path) -> Result<()> {
         "{:<36} {:>9.2} {:>9.4} {:>9.4}",
         "ours: linear head (process wall)",
         linear_seconds,
-        f(&linear_scores, "accuracy"),
-        f(&linear_scores, "macro_f1")
+        f(linear_scores, "accuracy"),
+        f(linear_scores, "macro_f1")
     );
     println!(
         "{:<36} {:>9.2} {:>9.4} {:>9.4}",
@@ -125,16 +159,14 @@ pub fn heads(root: &Path) -> Result<()> {
         "{:<36} {:>9.2} {:>9.4} {:>9.4}",
         format!("ours: sweep of {rows}, best on test"),
         sweep_seconds,
-        f(&sweep_scores, "accuracy"),
-        f(&sweep_scores, "macro_f1")
+        f(sweep_scores, "accuracy"),
+        f(sweep_scores, "macro_f1")
     );
     println!(
         "ours: sweep over 10,000 × 384 features: {} heads in {:.1} s (target: 50 in under 60 s)",
         ten_thousand["configs"],
-        f(&ten_thousand, "wall_seconds")
+        f(ten_thousand, "wall_seconds")
     );
-    println!("results: {}", path.display());
-    Ok(())
 }
 
 /// What the benchmark reads of `training.json` (`bertcls::TrainingSummary`, which
@@ -183,19 +215,7 @@ pub fn finetune(root: &Path, epochs: usize) -> Result<()> {
         .as_ref()
         .context("the run was given --test, so training.json has its report")?;
 
-    eprintln!("reference: transformers + PyTorch, same recipe and batches…");
-    let python = reference_python(root)?;
-    let output = Command::new(python)
-        .arg(root.join("scripts/reference/finetune.py"))
-        .arg(&model)
-        .arg(&data)
-        .arg("--epochs")
-        .arg(epochs.to_string())
-        .stderr(std::process::Stdio::inherit())
-        .output()?;
-    anyhow::ensure!(output.status.success(), "finetune.py failed");
-    let reference: Value = serde_json::from_slice(&output.stdout)?;
-
+    let reference = finetune_reference(root, &model, &data, epochs)?;
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     let ratio = ours.train_docs_per_second / f(&reference["train_docs_per_second"]);
     let results = json!({
@@ -213,6 +233,35 @@ pub fn finetune(root: &Path, epochs: usize) -> Result<()> {
     });
     let path = write_results(root, "finetune", &results)?;
 
+    print_finetune(&ours, ours_test, &reference, ratio);
+    println!("results: {}", path.display());
+    Ok(())
+}
+
+/// transformers + PyTorch fine-tuning MiniLM on R8 with the same recipe and batches.
+fn finetune_reference(root: &Path, model: &Path, data: &Path, epochs: usize) -> Result<Value> {
+    eprintln!("reference: transformers + PyTorch, same recipe and batches…");
+    let python = reference_python(root)?;
+    let output = Command::new(python)
+        .arg(root.join("scripts/reference/finetune.py"))
+        .arg(model)
+        .arg(data)
+        .arg("--epochs")
+        .arg(epochs.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(output.status.success(), "finetune.py failed");
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// The fine-tuning benchmark's table.
+fn print_finetune(
+    ours: &TrainingOutcome,
+    ours_test: &ClassificationReport,
+    reference: &Value,
+    ratio: f64,
+) {
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     println!(
         "{:<28} {:>9} {:>9} {:>11} {:>10} {:>10}",
         "R8 fine-tuning", "accuracy", "macro-F1", "train doc/s", "test doc/s", "peak MiB"
@@ -243,8 +292,6 @@ pub fn finetune(root: &Path, epochs: usize) -> Result<()> {
         "training throughput ours/PyTorch: {ratio:.2}x; accuracy difference {:+.2} points",
         100.0 * (ours_test.accuracy - f(&reference["test"]["accuracy"]))
     );
-    println!("results: {}", path.display());
-    Ok(())
 }
 
 /// A 50-configuration sweep timed over exactly 10,000 real feature rows: all of R8 and the

@@ -47,6 +47,9 @@ enum Task {
         #[arg(last = true)]
         cargo_args: Vec<String>,
     },
+    /// The checks CI runs before the tests: formatting, clippy (warnings are errors)
+    /// and the API docs (broken intra-doc links are errors).
+    Lint,
     /// Regenerate tests/fixtures with PyTorch + transformers (creates .venv, ~3 GB).
     Reference,
     /// Benchmarks against the PyTorch / scikit-learn reference, measured in the same run.
@@ -148,6 +151,7 @@ fn main() -> Result<()> {
             no_wgpu,
             cargo_args,
         } => test(&root, !no_wgpu, &cargo_args),
+        Task::Lint => lint(&root),
         Task::Reference => reference(&root),
         Task::Bench {
             what: BenchWhat::Heads,
@@ -245,6 +249,10 @@ pub(crate) fn build_bertcls(root: &Path) -> Result<PathBuf> {
 }
 
 fn test(root: &Path, wgpu: bool, cargo_args: &[String]) -> Result<()> {
+    // A filtered run is someone iterating on a test: the lints wait for the full run.
+    if cargo_args.is_empty() {
+        lint(root)?;
+    }
     fetch::model(root, false)?;
     fetch_data(root, "all", false)?;
     if wgpu {
@@ -252,6 +260,33 @@ fn test(root: &Path, wgpu: bool, cargo_args: &[String]) -> Result<()> {
     }
     run(cargo_test(root, wgpu).args(cargo_args))?;
     check_export_with_transformers(root)
+}
+
+/// `cargo fmt --check`, clippy on every target with warnings as errors, and rustdoc
+/// with every warning (a broken intra-doc link, an unclosed tag) as an error.
+fn lint(root: &Path) -> Result<()> {
+    let cargo = || {
+        let mut command = Command::new(env!("CARGO"));
+        command.current_dir(root);
+        command
+    };
+    eprintln!("lint: rustfmt, clippy, rustdoc");
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--release",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
+        "doc",
+        "--release",
+        "--workspace",
+        "--no-deps",
+    ]))
 }
 
 /// Where the PyTorch reference venv exists (`cargo xtask reference` made it), asks

@@ -8,22 +8,35 @@ pub enum ArtifactError {
     /// The file system refused an operation.
     #[error("cannot {action} {path}")]
     Io {
+        /// What was being done: `read`, `create`, `rename`, ….
         action: &'static str,
+        /// The path it was done to.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
 
     /// A path that is never written over, whatever it holds.
     #[error("{path} is {what}: bertcls never writes over it; name a new path inside it instead")]
-    Protected { path: PathBuf, what: &'static str },
+    Protected {
+        /// The protected path.
+        path: PathBuf,
+        /// What it is (the working folder, the home folder, …).
+        what: &'static str,
+    },
 
     /// The path holds something bertcls did not write.
     #[error(
         "{path} already exists and holds {found}, which bertcls did not write: choose another \
          path (bertcls replaces only what it made itself)"
     )]
-    Foreign { path: PathBuf, found: String },
+    Foreign {
+        /// The occupied path.
+        path: PathBuf,
+        /// What is there, in words.
+        found: String,
+    },
 
     /// The path holds a bertcls artifact of another kind than the one to be written.
     #[error(
@@ -31,8 +44,11 @@ pub enum ArtifactError {
          be replaced"
     )]
     OtherKind {
+        /// The occupied path.
         path: PathBuf,
+        /// The kind of artifact it holds.
         found: ArtifactKind,
+        /// The kind that was to be written.
         wanted: ArtifactKind,
     },
 
@@ -42,27 +58,40 @@ pub enum ArtifactError {
          (bertcls replaces only what it made itself)"
     )]
     ForeignFile {
+        /// The occupied path.
         path: PathBuf,
+        /// The kind of file that was to be written.
         kind: crate::FileKind,
     },
 
     /// A file where a folder is needed, a link, or the like.
     #[error("{path} is {found}, where {wanted} is needed")]
     WrongType {
+        /// The path.
         path: PathBuf,
+        /// What it is.
         found: &'static str,
+        /// What is needed there.
         wanted: &'static str,
     },
 
     /// The marker of an artifact folder cannot be read.
     #[error("{path}: its record of what bertcls wrote ({MARKER_FILE}) is unreadable: {message}")]
-    BadMarker { path: PathBuf, message: String },
+    BadMarker {
+        /// The artifact folder.
+        path: PathBuf,
+        /// Why the marker cannot be read.
+        message: String,
+    },
 
     /// An artifact of another kind than the one asked for.
     #[error("{path} is a bertcls {found}, not the {wanted} expected here")]
     Unexpected {
+        /// The artifact folder.
         path: PathBuf,
+        /// The kind it is.
         found: ArtifactKind,
+        /// The kind that was asked for.
         wanted: ArtifactKind,
     },
 
@@ -72,9 +101,13 @@ pub enum ArtifactError {
          its checksum no longer matches the one in {MARKER_FILE}); write it again"
     )]
     Tampered {
+        /// The artifact folder.
         path: PathBuf,
+        /// Its kind.
         kind: ArtifactKind,
+        /// The damaged file, relative to the folder.
         file: String,
+        /// What changed: `is missing`, `has changed`, ….
         problem: &'static str,
     },
 }

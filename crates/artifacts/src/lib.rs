@@ -16,6 +16,8 @@
 //! - **What was written is what is read.** A sealed artifact's marker records the
 //!   SHA-256 of each of its files; [`verify`] refuses a folder whose files changed.
 
+#![warn(missing_docs)]
+
 mod atomic;
 mod error;
 mod kind;

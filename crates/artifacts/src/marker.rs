@@ -16,6 +16,7 @@ pub const MARKER_FILE: &str = "bertcls-artifact.json";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Marker {
+    /// What the folder is.
     pub kind: ArtifactKind,
     /// `bertcls <version>` that wrote it.
     pub written_by: String,

@@ -6,6 +6,8 @@
 //! function of the text, the settings and the seed: the same augmented data set can be
 //! produced again, and an epoch's augmentation can be keyed by `(seed, epoch, record)`.
 
+#![warn(missing_docs)]
+
 mod neighbours;
 mod ops;
 

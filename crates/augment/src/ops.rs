@@ -17,6 +17,7 @@ fn how_many(rate: f64, n: usize, rng: &mut SplitMix64) -> usize {
 
 /// Swaps two random words, `rate × words` times.
 pub struct RandomSwap {
+    /// Swaps per word.
     pub rate: f64,
 }
 
@@ -34,6 +35,7 @@ impl TextOp for RandomSwap {
 
 /// Deletes each word with probability `rate`; one word always stays.
 pub struct RandomDeletion {
+    /// The chance that each word is dropped.
     pub rate: f64,
 }
 
@@ -51,6 +53,7 @@ impl TextOp for RandomDeletion {
 
 /// Inserts copies of the text's own words at random places, `rate × words` times.
 pub struct RandomInsertion {
+    /// Insertions per word.
     pub rate: f64,
 }
 
@@ -67,6 +70,7 @@ impl TextOp for RandomInsertion {
 /// With probability `rate`, one typo in a word: two neighbouring letters swapped, a
 /// letter dropped, doubled, or replaced by a random lowercase letter.
 pub struct CharNoise {
+    /// The chance that each word gets a typo.
     pub rate: f64,
 }
 
@@ -100,7 +104,9 @@ impl TextOp for CharNoise {
 /// With probability `rate`, a word becomes its nearest neighbour in the model's
 /// word-embedding table (cosine), when the word is a whole token of the vocabulary.
 pub struct NeighbourReplacement {
+    /// The chance that each word is replaced.
     pub rate: f64,
+    /// Each vocabulary word's nearest neighbour.
     pub neighbours: Arc<WordNeighbours>,
 }
 

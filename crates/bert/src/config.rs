@@ -10,23 +10,35 @@ use crate::BertError;
 /// as it is; keys this crate does not use (`architectures`, `id2label`, …) are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BertConfig {
+    /// Tokens in the vocabulary (rows of the word-embedding table).
     pub vocab_size: usize,
+    /// Width of every token state.
     pub hidden_size: usize,
+    /// Encoder layers.
     pub num_hidden_layers: usize,
+    /// Attention heads per layer; `hidden_size` must be a multiple of it.
     pub num_attention_heads: usize,
+    /// Width of each layer's feed-forward block.
     pub intermediate_size: usize,
+    /// The feed-forward activation.
     #[serde(default)]
     pub hidden_act: HiddenAct,
+    /// Dropout on embeddings and sub-layer outputs (training only).
     #[serde(default = "default_dropout")]
     pub hidden_dropout_prob: f64,
+    /// Dropout on attention probabilities (training only).
     #[serde(default = "default_dropout")]
     pub attention_probs_dropout_prob: f64,
+    /// The longest sequence the position embeddings cover.
     #[serde(default = "default_max_positions")]
     pub max_position_embeddings: usize,
+    /// Segment (token type) embeddings: 2 for sentence pairs.
     #[serde(default = "default_type_vocab")]
     pub type_vocab_size: usize,
+    /// LayerNorm's ε.
     #[serde(default = "default_layer_norm_eps")]
     pub layer_norm_eps: f64,
+    /// Only `absolute` is supported (the original BERT's learned positions).
     #[serde(default = "default_position_embedding_type")]
     pub position_embedding_type: String,
     /// Standard deviation of the normal initialisation of a fresh (untrained) model.
@@ -63,6 +75,7 @@ pub enum HiddenAct {
     /// The tanh approximation of GELU (`gelu_new`, also called `gelu_pytorch_tanh`).
     #[serde(alias = "gelu_pytorch_tanh")]
     GeluNew,
+    /// The rectified linear unit.
     Relu,
 }
 

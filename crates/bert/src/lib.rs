@@ -10,6 +10,8 @@
 //! - [`PretrainedBert`] loads a whole model folder, tokenizer included; its
 //!   masked-LM head ([`BertMlmHead`]) on demand, when the checkpoint has one.
 
+#![warn(missing_docs)]
+
 mod backend;
 mod config;
 mod error;

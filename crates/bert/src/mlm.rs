@@ -21,7 +21,9 @@ use crate::{BertConfig, BertError, HiddenAct};
 /// `cls.predictions.transform`: `LayerNorm(act(W h + b))`.
 #[derive(Module, Debug)]
 pub struct BertPredictionTransform {
+    /// The hidden-to-hidden projection.
     pub dense: Linear,
+    /// Its LayerNorm.
     pub layer_norm: LayerNorm,
     #[module(skip)]
     activation: HiddenAct,
@@ -41,6 +43,7 @@ impl BertPredictionTransform {
 /// word embeddings, passed in by the caller that owns them.
 #[derive(Module, Debug)]
 pub struct BertMlmHead {
+    /// Dense, activation and LayerNorm before the vocabulary projection.
     pub transform: BertPredictionTransform,
     /// One bias per vocabulary entry.
     pub bias: Param<Tensor<1>>,

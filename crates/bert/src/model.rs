@@ -19,7 +19,9 @@ use crate::{BertConfig, BertInput, HiddenAct};
 /// A BERT encoder: token ids in, one contextual vector per token out.
 #[derive(Module, Debug)]
 pub struct BertModel {
+    /// Word, position and segment embeddings.
     pub embeddings: BertEmbeddings,
+    /// The stack of transformer layers.
     pub encoder: BertEncoder,
     /// `tanh(W · h_[CLS] + b)`, trained by next-sentence prediction; absent in some
     /// checkpoints (sentence-transformers models usually keep it, unused).
@@ -128,10 +130,15 @@ impl BertModel {
 /// Word + position + token-type embeddings, then LayerNorm and dropout.
 #[derive(Module, Debug)]
 pub struct BertEmbeddings {
+    /// One vector per vocabulary token.
     pub word_embeddings: Embedding,
+    /// One vector per position.
     pub position_embeddings: Embedding,
+    /// One vector per segment (token type).
     pub token_type_embeddings: Embedding,
+    /// Normalises the summed embeddings.
     pub layer_norm: LayerNorm,
+    /// Dropout on the normalised embeddings (training only).
     pub dropout: Dropout,
     /// The LayerNorm's epsilon (burn keeps its own private).
     #[module(skip)]
@@ -188,6 +195,7 @@ impl BertEmbeddings {
 /// The stack of transformer layers (`encoder.layer.N` in checkpoints).
 #[derive(Module, Debug)]
 pub struct BertEncoder {
+    /// The layers, bottom first (`encoder.layer.N` in the checkpoint).
     pub layer: Vec<BertLayer>,
 }
 
@@ -205,8 +213,11 @@ impl BertEncoder {
 /// each followed by dropout, a residual connection and LayerNorm.
 #[derive(Module, Debug)]
 pub struct BertLayer {
+    /// Self-attention with its output projection and residual.
     pub attention: BertAttention,
+    /// The feed-forward block's expansion and activation.
     pub intermediate: BertIntermediate,
+    /// The feed-forward block's projection back, residual and LayerNorm.
     pub output: BertOutputBlock,
 }
 
@@ -238,16 +249,22 @@ impl BertLayer {
 /// Self-attention and its output projection (`attention.self`, `attention.output`).
 #[derive(Module, Debug)]
 pub struct BertAttention {
+    /// Queries, keys, values and the attention itself.
     pub self_attention: BertSelfAttention,
+    /// Projection of the heads' concatenated contexts, residual and LayerNorm.
     pub output: BertOutputBlock,
 }
 
 /// Multi-head scaled dot-product self-attention.
 #[derive(Module, Debug)]
 pub struct BertSelfAttention {
+    /// The query projection.
     pub query: Linear,
+    /// The key projection.
     pub key: Linear,
+    /// The value projection.
     pub value: Linear,
+    /// Dropout on the attention probabilities (training only).
     pub dropout: Dropout,
     num_heads: usize,
     head_dim: usize,
@@ -291,6 +308,7 @@ impl BertSelfAttention {
 /// The feed-forward expansion and its activation (`intermediate`).
 #[derive(Module, Debug)]
 pub struct BertIntermediate {
+    /// Expands the hidden width to `intermediate_size`.
     pub dense: Linear,
     #[module(skip)]
     activation: HiddenAct,
@@ -315,8 +333,11 @@ pub(crate) fn activate<const D: usize>(activation: HiddenAct, x: Tensor<D>) -> T
 /// (`attention.output`) and the feed-forward block (`output`).
 #[derive(Module, Debug)]
 pub struct BertOutputBlock {
+    /// The projection.
     pub dense: Linear,
+    /// LayerNorm after the residual sum.
     pub layer_norm: LayerNorm,
+    /// Dropout on the projection (training only).
     pub dropout: Dropout,
     /// The LayerNorm's epsilon (burn keeps its own private).
     #[module(skip)]
@@ -348,6 +369,7 @@ impl BertOutputBlock {
 /// `tanh(W h_[CLS] + b)`.
 #[derive(Module, Debug)]
 pub struct BertPooler {
+    /// The projection of the `[CLS]` state before tanh.
     pub dense: Linear,
 }
 

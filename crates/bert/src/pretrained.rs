@@ -10,9 +10,13 @@ use crate::{BertConfig, BertError, BertMlmHead, BertModel, load_mlm_head};
 pub struct PretrainedBert {
     /// The folder it came from.
     pub dir: PathBuf,
+    /// The model's `config.json`.
     pub config: BertConfig,
+    /// The encoder with its weights, on the device it was loaded on.
     pub model: BertModel,
+    /// The folder's tokenizer.
     pub tokenizer: BertTokenizer,
+    /// What loading the weights found (unused and missing tensors, the pooler).
     pub report: LoadReport,
 }
 

@@ -24,6 +24,7 @@ use crate::options::{DEFAULT_MODEL, Input};
     --neighbour replaces words by their nearest neighbour (cosine) in the model's \
     word-embedding table, never by a special token or a word piece.")]
 pub struct AugmentJob {
+    /// The data file to augment.
     #[command(flatten)]
     #[serde(flatten)]
     pub input: Input,

@@ -4,16 +4,13 @@
 use std::time::Instant;
 
 use crate::error::{Context, Result};
-use bert::BertInput;
-use bert::burn::optim::GradientsParams;
-use bert::burn::tensor::{Distribution, Int, Tensor, TensorData};
+use bert::burn::tensor::{Distribution, Tensor};
 use clap::Args;
-use data::{LabelMap, SplitMix64};
+use data::LabelMap;
 use encoder::{EmbedOptions, FrozenEncoder};
-use joint::ClassifierConfig;
+use joint::{ClassifierConfig, Examples, FineTuneConfig};
 use serde::{Deserialize, Serialize};
 use text::{Encoding, length_order};
-use training::LossSpec;
 
 use crate::Observer;
 use crate::machine::peak_rss_mib;
@@ -35,9 +32,11 @@ const SEED: u64 = 42;
     `bertcls embed` runs them), a [4096, 384] x [384, 1536] matmul for the machine's rate, \
     and peak memory. `cargo xtask bench encoder` runs it beside PyTorch on R8.")]
 pub struct BenchEncoderJob {
+    /// The model to time.
     #[command(flatten)]
     #[serde(flatten)]
     pub model: ModelOptions,
+    /// The texts to time it on.
     #[command(flatten)]
     #[serde(flatten)]
     pub input: Input,
@@ -59,6 +58,7 @@ pub struct BenchEncoderJob {
     clipping at 1, AdamW at 5e-5 with weight decay 0.01) on the first texts that fill --max-len \
     tokens, and peak memory. `cargo xtask bench step` runs it beside PyTorch.")]
 pub struct BenchStepJob {
+    /// The model to time.
     #[command(flatten)]
     #[serde(flatten)]
     pub model: ModelOptions,
@@ -240,7 +240,6 @@ fn time_steps(args: &BenchStepJob, observer: &mut dyn Observer) -> Result<StepTi
         SEED,
         &device,
     )?;
-    let autodiff = device.autodiff();
     let encodings = parts.tokenizer.encode_all(
         records
             .iter()
@@ -253,28 +252,41 @@ fn time_steps(args: &BenchStepJob, observer: &mut dyn Observer) -> Result<StepTi
         .map(|&i| records[i].label.as_deref().and_then(|l| labels.index(l)))
         .collect::<Option<_>>()
         .context("every record read with labels has a known label")?;
-    let loss_fn = LossSpec::default().build(labels.names(), &targets);
-    let mut optimizer = joint::build_optimizer(WEIGHT_DECAY);
-    let mut rng = SplitMix64::new(SEED);
-    // An optimizer step consumes the model and returns the updated one.
+    // Exactly the step `bertcls finetune` takes, at the recipe PyTorch's side uses.
+    let examples = Examples {
+        encodings: rows.iter().map(|&i| encodings[i].clone()).collect(),
+        labels: targets,
+        variants: 0,
+        soft_targets: None,
+    };
+    let config = FineTuneConfig {
+        learning_rate: LEARNING_RATE,
+        weight_decay: WEIGHT_DECAY,
+        max_grad_norm: MAX_GRAD_NORM,
+        batch_size: largest,
+        seed: SEED,
+        ..FineTuneConfig::default()
+    };
+    let pad_id = parts.tokenizer.special_tokens().pad;
+    let (mut steps, model) =
+        joint::Steps::new(model, &examples, labels.names(), &config, pad_id, &device)?;
+    // A step consumes the model and returns the updated one.
     let mut model = Some(model);
+    let mut failure = None;
 
     let mut timings = Vec::new();
     for &batch_size in &args.batch_sizes {
-        let batch: Vec<&Encoding> = rows[..batch_size].iter().map(|&i| &encodings[i]).collect();
-        let input =
-            BertInput::from_encodings(&batch, parts.tokenizer.special_tokens().pad, &autodiff);
-        let batch_targets: Vec<i64> = targets[..batch_size].iter().map(|&t| t as i64).collect();
-        let batch_targets =
-            Tensor::<1, Int>::from_data(TensorData::new(batch_targets, [batch_size]), &autodiff);
+        let batch: Vec<usize> = (0..batch_size).collect();
         let seconds = median_seconds(args.repeats, || {
-            let taken = model.take().expect("every step puts the model back");
-            let logits = taken.forward_train(&input, &mut rng);
-            let loss = loss_fn.forward(logits, batch_targets.clone());
-            let mut grads = GradientsParams::from_grads(loss.backward(), &taken);
-            joint::clip_global_norm(&taken, &mut grads, MAX_GRAD_NORM);
-            model = Some(optimizer.step(LEARNING_RATE, taken, grads));
+            let Some(taken) = model.take() else { return };
+            match steps.step(taken, &batch) {
+                Ok((updated, _loss)) => model = Some(updated),
+                Err(e) => failure = Some(e),
+            }
         });
+        if let Some(e) = failure.take() {
+            return Err(e.into());
+        }
         timings.push(StepTiming {
             batch_size,
             tokens: batch_size * args.model.max_len,

@@ -23,9 +23,11 @@ pub const ENSEMBLE_FILE: &str = "ensemble.json";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnsembleSpec {
+    /// How the members' probabilities are combined.
     pub combine: Combine,
     /// The classes, in the order of the ensemble's probabilities.
     pub labels: Vec<String>,
+    /// The members, in order.
     pub members: Vec<EnsembleMember>,
 }
 
@@ -34,7 +36,9 @@ pub struct EnsembleSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnsembleMember {
+    /// The member's folder.
     pub path: PathBuf,
+    /// Its weight in the combination (1 unless given).
     pub weight: f64,
 }
 
@@ -72,8 +76,11 @@ const MAX_NESTING: usize = 8;
 
 /// A loaded classifier of any kind.
 pub enum Classifier {
+    /// A fine-tuned BERT folder (ours or a Hugging Face sequence classifier).
     FineTuned(Box<SavedClassifier>),
+    /// A pipeline head with the frozen encoder its features came from.
     Head(Box<HeadOnText>),
+    /// An ensemble of any of these.
     Ensemble(Ensemble),
 }
 
@@ -86,8 +93,11 @@ pub struct HeadOnText {
 /// Members whose probabilities (columns put in the ensemble's label order) are
 /// combined by the spec's rule.
 pub struct Ensemble {
+    /// The ensemble's folder.
     pub dir: PathBuf,
+    /// Its `ensemble.json`.
     pub spec: EnsembleSpec,
+    /// Each member, with the index of each of its classes in the ensemble's label order.
     pub members: Vec<(Classifier, Vec<usize>)>,
 }
 

@@ -32,6 +32,10 @@ pub struct CvData<'a> {
     pub ids: &'a [String],
 }
 
+/// Trains on a fold's training part and returns its held-out examples' probabilities
+/// (`held_out × classes`, row-major).
+pub type FitPredict<'a> = dyn FnMut(&Fold, &mut dyn Observer) -> Result<Vec<f32>> + 'a;
+
 /// Runs `fit_predict` (train on `fold.train`, return `held_out × classes`
 /// probabilities) on each of `k` stratified folds, notes each fold and the summary
 /// to `observer`, and writes into `out` (a folder claimed for the cross-validation)
@@ -43,7 +47,7 @@ pub fn cross_validate(
     data: &CvData<'_>,
     out: &Path,
     observer: &mut dyn Observer,
-    fit_predict: &mut dyn FnMut(&Fold, &mut dyn Observer) -> Result<Vec<f32>>,
+    fit_predict: &mut FitPredict<'_>,
 ) -> Result<CrossValidation> {
     check_folds(k, data, observer)?;
     let classes = data.labels.len();

@@ -84,9 +84,11 @@ impl TeacherOptions {
     bertcls distill finetune --teacher runs/r8-s1 runs/r8-s2 runs/r8-s3 --train … # an ensemble teaches\n\n\
     Every `finetune` flag applies to the student.")]
 pub struct DistillFineTuneJob {
+    /// The teacher.
     #[command(flatten)]
     #[serde(flatten)]
     pub teacher: TeacherOptions,
+    /// The student's fine-tuning.
     #[command(flatten)]
     #[serde(flatten)]
     pub finetune: FineTuneJob,
@@ -110,6 +112,7 @@ impl DistillFineTuneJob {
     --train .cache/r8-train.emb --valid .cache/r8-valid.emb --out sweeps/r8-distilled\n\n\
     Every `head sweep` flag applies to the students; the best is saved as best.head.")]
 pub struct DistillHeadJob {
+    /// The teacher.
     #[command(flatten)]
     #[serde(flatten)]
     pub teacher: TeacherOptions,
@@ -117,9 +120,11 @@ pub struct DistillHeadJob {
     /// (records are matched to the cache's rows by id).
     #[arg(long)]
     pub texts: PathBuf,
+    /// How `texts` is read.
     #[command(flatten)]
     #[serde(flatten)]
     pub columns: Columns,
+    /// The students' sweep.
     #[command(flatten)]
     #[serde(flatten)]
     pub sweep: SweepJob,

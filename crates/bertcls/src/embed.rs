@@ -28,9 +28,11 @@ pub const DEFAULT_CACHE_DIR: &str = ".cache/embeddings";
     chunk. On a cluster, run `--shard i/N` for i = 0..N-1 as N independent jobs (Slurm array, \
     Kubernetes indexed Job, GNU parallel); `bertcls head` reads the N shard caches as one.")]
 pub struct EmbedJob {
+    /// The encoder.
     #[command(flatten)]
     #[serde(flatten)]
     pub model: ModelOptions,
+    /// The data file to embed.
     #[command(flatten)]
     #[serde(flatten)]
     pub input: Input,
@@ -66,6 +68,7 @@ pub struct EmbedJob {
     /// wrote it), unless it holds exactly these vectors already.
     #[arg(long)]
     pub export_npy: Option<PathBuf>,
+    /// Whether a bertcls artifact of another kind may be replaced.
     #[command(flatten)]
     #[serde(flatten)]
     pub force: Force,
@@ -176,7 +179,7 @@ impl EmbedJob {
         )
         .with_context(|| format!("embedding {}", self.input.input.display()));
         observer.end();
-        Ok(built?)
+        built
     }
 
     fn default_cache_path(&self, spec: &EmbeddingSpec) -> PathBuf {

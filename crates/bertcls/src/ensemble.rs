@@ -44,12 +44,14 @@ pub struct EnsembleJob {
     /// Labelled data to measure the ensemble and each member on (argmax decisions).
     #[arg(long)]
     pub evaluate: Option<PathBuf>,
+    /// How `evaluate`'s file is read.
     #[command(flatten)]
     #[serde(flatten)]
     pub columns: Columns,
     /// The ensemble's folder.
     #[arg(long)]
     pub out: PathBuf,
+    /// Whether a bertcls artifact of another kind may be replaced.
     #[command(flatten)]
     #[serde(flatten)]
     pub force: Force,

@@ -43,6 +43,7 @@ pub const DEFAULT_OUT: &str = "runs/finetune";
     folder: `transformers.AutoModelForSequenceClassification.from_pretrained(\"OUT/model\")` \
     loads it. OUT/training.json holds the settings, the learning curves and the metrics.")]
 pub struct FineTuneJob {
+    /// The base model.
     #[command(flatten)]
     #[serde(flatten)]
     pub model: ModelOptions,
@@ -63,6 +64,7 @@ pub struct FineTuneJob {
     /// Test data, evaluated once with the best model at the end.
     #[arg(long)]
     pub test: Option<PathBuf>,
+    /// How the data files are read.
     #[command(flatten)]
     #[serde(flatten)]
     pub columns: Columns,
@@ -76,6 +78,7 @@ pub struct FineTuneJob {
     /// Keep OUT/checkpoint after the run completes.
     #[arg(long)]
     pub keep_checkpoint: bool,
+    /// Whether a bertcls artifact of another kind may be replaced.
     #[command(flatten)]
     #[serde(flatten)]
     pub force: Force,
@@ -83,7 +86,7 @@ pub struct FineTuneJob {
     /// Keep only the bottom K encoder layers: a smaller, faster model.
     #[arg(long, value_name = "K")]
     pub num_layers: Option<usize>,
-    /// What the head reads: cls ([CLS] through BERT's pooler, as
+    /// What the head reads: cls (`[CLS]` through BERT's pooler, as
     /// BertForSequenceClassification) or mean (mean of the token states).
     #[arg(long, default_value_t = ClassifierPooling::Cls)]
     pub pooling: ClassifierPooling,
@@ -111,10 +114,10 @@ pub struct FineTuneJob {
     #[arg(long, default_value_t = 0.0)]
     pub l1: f64,
     /// Prompt-based classification: the text goes into this template, with one
-    /// [MASK] whose state is scored against each label's word (--verbalizer) instead
-    /// of a new head over [CLS]; e.g. "{text} [SEP] This is about [MASK]."
+    /// `[MASK]` whose state is scored against each label's word (--verbalizer) instead
+    /// of a new head over `[CLS]`; e.g. `"{text} [SEP] This is about [MASK]."`
     /// ({text_b} for pairs). With a checkpoint that has a masked-LM head the scores
-    /// are its logits of the words (PET); without one (all-MiniLM-L6-v2), the [MASK]
+    /// are its logits of the words (PET); without one (all-MiniLM-L6-v2), the `[MASK]`
     /// state through a projection initialised to the identity, against the words'
     /// embeddings.
     #[arg(long, value_name = "TEMPLATE", requires = "verbalizer")]
@@ -168,17 +171,20 @@ pub struct FineTuneJob {
     /// Stop after N evaluations without improvement (default: run every epoch).
     #[arg(long, value_name = "N")]
     pub patience: Option<usize>,
+    /// The loss on the labels.
     #[command(flatten)]
     #[serde(flatten)]
     pub loss: LossOptions,
+    /// Adversarial training.
     #[command(flatten)]
     #[serde(flatten)]
     pub adversary: AdversaryOptions,
+    /// How probabilities become a class.
     #[command(flatten)]
     #[serde(flatten)]
     pub decision: DecisionOptions,
-    /// Which examples each epoch trains on: none, oversample[:R], undersample[:R],
-    /// rotating[:R] (a different majority subset every epoch) or class-balanced.
+    /// Which examples each epoch trains on: none, `oversample[:R]`, `undersample[:R]`,
+    /// `rotating[:R]` (a different majority subset every epoch) or class-balanced.
     #[arg(long, default_value_t = Sampling::None)]
     #[serde(with = "settings::as_text")]
     pub sampling: Sampling,

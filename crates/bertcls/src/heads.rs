@@ -146,12 +146,15 @@ impl GridOptions {
     after_help = "Example:\n  bertcls head train --train train.emb --valid valid.emb --hidden 256 --dropout 0.2 --out r8.head"
 )]
 pub struct TrainHeadJob {
+    /// The training and validation features.
     #[command(flatten)]
     #[serde(flatten)]
     pub caches: Caches,
+    /// The head's architecture and training settings.
     #[command(flatten)]
     #[serde(flatten)]
     pub grid: GridOptions,
+    /// How probabilities become a class.
     #[command(flatten)]
     #[serde(flatten)]
     pub decision: DecisionOptions,
@@ -177,6 +180,7 @@ pub struct TrainHeadJob {
     /// Where to save the head (a folder).
     #[arg(long)]
     pub out: PathBuf,
+    /// Whether a bertcls artifact of another kind may be replaced.
     #[command(flatten)]
     #[serde(flatten)]
     pub force: Force,
@@ -264,6 +268,15 @@ struct Prepared {
 }
 
 impl Caches {
+    /// One cache of each split, nothing augmented.
+    pub fn of(train: impl Into<PathBuf>, valid: impl Into<PathBuf>) -> Self {
+        Self {
+            train: vec![train.into()],
+            valid: vec![valid.into()],
+            ..Self::default()
+        }
+    }
+
     /// Opens the caches (checked to share one encoder) as features over one label
     /// map: the training data's classes.
     fn prepare(&self, observer: &mut dyn Observer) -> Result<Prepared> {
@@ -419,11 +432,7 @@ impl TrainHeadJob {
         out: impl Into<PathBuf>,
     ) -> Self {
         Self {
-            caches: Caches {
-                train: vec![train.into()],
-                valid: vec![valid.into()],
-                ..Caches::default()
-            },
+            caches: Caches::of(train, valid),
             grid: GridOptions::default(),
             decision: DecisionOptions::default(),
             bag: None,
@@ -598,9 +607,11 @@ impl TrainHeadJob {
     A grid file sets any of: hidden = [[], [256]], learning_rates, l2, l1, dropout, batch_norm, \
     optimizers, and [base] settings (epochs, batch_size, patience, seed, …); flags override it.")]
 pub struct SweepJob {
+    /// The training and validation features.
     #[command(flatten)]
     #[serde(flatten)]
     pub caches: Caches,
+    /// The settings every head of the grid shares.
     #[command(flatten)]
     #[serde(flatten)]
     pub grid: GridOptions,
@@ -620,6 +631,7 @@ pub struct SweepJob {
     /// Folder for leaderboard.json, leaderboard.csv and best.head/.
     #[arg(long)]
     pub out: PathBuf,
+    /// Whether a bertcls artifact of another kind may be replaced.
     #[command(flatten)]
     #[serde(flatten)]
     pub force: Force,
@@ -674,11 +686,7 @@ impl SweepJob {
         out: impl Into<PathBuf>,
     ) -> Self {
         Self {
-            caches: Caches {
-                train: vec![train.into()],
-                valid: vec![valid.into()],
-                ..Caches::default()
-            },
+            caches: Caches::of(train, valid),
             grid: GridOptions::default(),
             decision: DecisionOptions::default(),
             grid_file: None,
@@ -836,6 +844,7 @@ pub struct PredictHeadJob {
     /// A data file (JSONL, CSV or TSV) to embed and classify. Or give --cache.
     #[arg(long)]
     pub input: Option<PathBuf>,
+    /// How a text file is read.
     #[command(flatten)]
     #[serde(flatten)]
     pub columns: Columns,

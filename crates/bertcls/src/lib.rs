@@ -11,7 +11,7 @@
 //! - **Any saved model**: [`Classifier`] loads a fine-tuned model, a head or an
 //!   ensemble; [`PredictJob`], [`EvaluateJob`] and [`EnsembleJob`] use them.
 //! - **The comparison**: [`CompareJob`] runs both modes on the same data and writes
-//!   one report; a study ([`Suite`]) runs many comparisons.
+//!   one report; a study ([`study::Suite`]) runs many comparisons.
 //!
 //! Each job derives clap's `Args`: the `bertcls` binary is these structs and a
 //! printer. A job reports its progress to an [`Observer`] ([`Quiet`] ignores it).
@@ -24,6 +24,8 @@
 //! println!("{} × {} features in {}", embedded.cache.meta.rows, embedded.cache.meta.dim, embedded.cache.path.display());
 //! # Ok::<(), bertcls::JobError>(())
 //! ```
+
+#![warn(missing_docs)]
 
 mod augmentation;
 mod bench;

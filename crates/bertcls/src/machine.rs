@@ -81,20 +81,6 @@ pub fn timestamp(unix: u64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_are_utc_calendar_dates() {
-        assert_eq!(timestamp(0), "19700101-000000");
-        // 2000-02-29 12:34:56 UTC, a leap day.
-        assert_eq!(timestamp(951_827_696), "20000229-123456");
-        // 2026-11-28 16:46:58 UTC.
-        assert_eq!(timestamp(1_795_884_418), "20261128-164658");
-    }
-}
-
 /// Peak resident memory of this process in MiB (Linux), if it can be read.
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -108,4 +94,18 @@ pub fn peak_rss_mib() -> Option<f64> {
 /// Returns false where that is not possible; the peak then covers the whole process.
 pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(timestamp(0), "19700101-000000");
+        // 2000-02-29 12:34:56 UTC, a leap day.
+        assert_eq!(timestamp(951_827_696), "20000229-123456");
+        // 2026-11-28 16:46:58 UTC.
+        assert_eq!(timestamp(1_795_884_418), "20261128-164658");
+    }
 }

@@ -31,7 +31,7 @@ pub struct ModelOptions {
     /// `wgpu` feature).
     #[arg(long, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
-    /// Tokens per sequence, [CLS] and [SEP] included; longer texts are truncated.
+    /// Tokens per sequence, `[CLS]` and `[SEP]` included; longer texts are truncated.
     #[arg(long, default_value_t = 128)]
     pub max_len: usize,
 }
@@ -62,6 +62,7 @@ pub struct Input {
     /// JSONL, CSV or TSV (by extension), one record per line/row.
     #[arg(long)]
     pub input: PathBuf,
+    /// How it is read.
     #[command(flatten)]
     #[serde(flatten)]
     pub columns: Columns,
@@ -88,7 +89,7 @@ pub struct Columns {
     /// Column (or JSON key) holding the text.
     #[arg(long, default_value = "text")]
     pub text_col: String,
-    /// Column holding the second text of sentence pairs ([CLS] a [SEP] b [SEP])
+    /// Column holding the second text of sentence pairs (`[CLS]` a `[SEP]` b `[SEP]`)
     /// [default: text_b, read wherever a record has it]. A record without one is a
     /// single text, so a file may mix pairs and single texts.
     #[arg(long)]
@@ -188,7 +189,7 @@ pub struct LossOptions {
     #[arg(long)]
     pub loss: Option<LossKind>,
     /// Per-class weights (ce's class weights, focal's α): balanced (n / (k·n_c)),
-    /// effective[:BETA] (effective number of samples, β 0.999), or label=weight,….
+    /// `effective[:BETA]` (effective number of samples, β 0.999), or label=weight,….
     #[arg(long, value_name = "WEIGHTS")]
     #[serde(with = "settings::as_text::option")]
     pub class_weights: Option<ClassWeights>,
@@ -290,7 +291,7 @@ pub struct AdversaryOptions {
     /// fgm: each batch also trains on its word embeddings moved by r = ε·g/‖g‖ (g the
     /// loss's gradient there): one extra forward/backward pass. pgd: --adv-steps
     /// ascent steps of --adv-alpha, each projected back onto the ε-ball: that many
-    /// extra passes. none [default].
+    /// extra passes. none (the default).
     #[arg(long, value_name = "METHOD")]
     pub adv: Option<AdversaryKind>,
     /// Radius ε of the perturbation (L2 norm over the batch's word embeddings)

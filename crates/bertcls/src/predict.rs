@@ -66,12 +66,14 @@ impl ClassifierOptions {
     Each prediction is a JSON line: id, label, true_label (when the input has one) and \
     the probability of every class. Labelled input also prints the metric report.")]
 pub struct PredictJob {
+    /// The saved model.
     #[command(flatten)]
     #[serde(flatten)]
     pub classifier: ClassifierOptions,
     /// Data file (JSONL, CSV or TSV). Without it, texts are read from stdin, one per line.
     #[arg(long)]
     pub input: Option<PathBuf>,
+    /// How the input is read.
     #[command(flatten)]
     #[serde(flatten)]
     pub columns: Columns,
@@ -210,9 +212,11 @@ fn classify(
 #[command(after_help = "Example:\n  \
     bertcls evaluate --model runs/r8 --input data/r8/test.jsonl --json runs/r8/test.json")]
 pub struct EvaluateJob {
+    /// The saved model.
     #[command(flatten)]
     #[serde(flatten)]
     pub classifier: ClassifierOptions,
+    /// The labelled data file.
     #[command(flatten)]
     #[serde(flatten)]
     pub input: Input,

@@ -32,16 +32,30 @@ pub fn describe(error: &anyhow::Error) -> String {
         }
     }
     let mut message = parts.join(": ");
-    let other_kind = error.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<ArtifactError>(),
-            Some(ArtifactError::OtherKind { .. })
-        )
-    });
-    if other_kind {
-        message.push_str(" (pass --force to replace it)");
+    if let Some(advice) = error.chain().find_map(advice) {
+        message.push_str(&format!(" ({advice})"));
     }
     message
+}
+
+/// What the command line can add to a library error: the flags that act on it.
+fn advice(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use bertcls::data::DataError;
+    use bertcls::joint::JointError;
+    use bertcls::text::TextError;
+    if let Some(ArtifactError::OtherKind { .. }) = cause.downcast_ref() {
+        Some("pass --force to replace it")
+    } else if let Some(DataError::BadRow { .. }) = cause.downcast_ref() {
+        Some("--skip-bad-rows drops bad rows")
+    } else if let Some(JointError::NonFiniteLoss { .. }) = cause.downcast_ref() {
+        Some("try a lower --lr, --max-grad-norm 1 or --warmup-ratio 0.1")
+    } else if let Some(JointError::NoCheckpoint { .. }) = cause.downcast_ref() {
+        Some("run without --resume")
+    } else if let Some(TextError::PromptTooLong { .. }) = cause.downcast_ref() {
+        Some("raise --max-len or shorten --prompt")
+    } else {
+        None
+    }
 }
 
 /// The flag that sets a library setting: its name in kebab case, but for the few
@@ -74,5 +88,24 @@ mod tests {
         let error = anyhow::Error::new(ArtifactError::io("read", "/x/y", io));
         assert_eq!(describe(&error), "cannot read /x/y: No such file");
         assert_eq!(flag("eval_every"), "--eval-every");
+    }
+
+    #[test]
+    fn the_command_line_adds_the_flags_that_act_on_an_error() {
+        let bad_row = bertcls::data::DataError::BadRow {
+            path: "d.csv".into(),
+            row: bertcls::data::BadRow {
+                line: 3,
+                reason: "no label".into(),
+            },
+        };
+        let error = anyhow::Error::new(bad_row).context("reading the training data");
+        assert_eq!(
+            describe(&error),
+            "reading the training data: d.csv:3: no label (fix the row, or skip bad rows) \
+             (--skip-bad-rows drops bad rows)"
+        );
+        let plain = anyhow::Error::new(bertcls::JobError::Refused("no".into()));
+        assert_eq!(describe(&plain), "no");
     }
 }

@@ -103,7 +103,7 @@ enum HeadCommand {
     /// Train a grid of heads, rank them on validation, save the best.
     Sweep(Box<SweepJob>),
     /// Apply a saved head to cached features (or to texts, embedded as its features were).
-    Predict(PredictHeadJob),
+    Predict(Box<PredictHeadJob>),
 }
 
 /// `bertcls distill …`.

@@ -10,6 +10,7 @@ use crate::{Record, SplitMix64};
 /// `LABEL=SHARE`: keep only as many `LABEL` records as make `SHARE` of the split.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassShare {
+    /// The class whose share is set.
     pub label: String,
     /// The class's share of the split afterwards, in (0, 1).
     pub share: f64,

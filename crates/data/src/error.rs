@@ -6,6 +6,7 @@ use std::path::PathBuf;
 pub struct BadRow {
     /// 1-based line number in the file.
     pub line: u64,
+    /// What is wrong with it.
     pub reason: String,
 }
 
@@ -18,25 +19,45 @@ impl fmt::Display for BadRow {
 /// Errors from reading, converting or writing data sets.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// The file could not be read or written.
     #[error("cannot read or write {path}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         cause: std::io::Error,
     },
 
+    /// A row that cannot be used.
     #[error(
-        "{path}:{}: {} (fix the row, or pass --skip-bad-rows to drop bad rows)",
+        "{path}:{}: {} (fix the row, or skip bad rows)",
         .row.line, .row.reason
     )]
-    BadRow { path: PathBuf, row: BadRow },
+    BadRow {
+        /// The file.
+        path: PathBuf,
+        /// The row and what is wrong with it.
+        row: BadRow,
+    },
 
+    /// The file is not in the format its extension promises.
     #[error("{path}: {message}")]
-    Format { path: PathBuf, message: String },
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What does not fit.
+        message: String,
+    },
 
+    /// The file has no record that can be used.
     #[error("{path}: no usable records")]
-    Empty { path: PathBuf },
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
 
+    /// A converted data set could not be written.
     #[error("{0}")]
     Artifact(#[from] artifacts::ArtifactError),
 }

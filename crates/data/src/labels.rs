@@ -35,14 +35,17 @@ impl LabelMap {
         self.names.get(index).map(String::as_str)
     }
 
+    /// The class names, in index order.
     pub fn names(&self) -> &[String] {
         &self.names
     }
 
+    /// How many classes.
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
+    /// True when there are no classes.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }

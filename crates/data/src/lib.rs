@@ -7,6 +7,8 @@
 //! Users' own CSV, TSV and JSONL files are read by [`read_records`], which reports
 //! bad rows with file and line.
 
+#![warn(missing_docs)]
+
 mod class_share;
 mod error;
 mod labels;

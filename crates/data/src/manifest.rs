@@ -9,14 +9,21 @@ use crate::{DataError, LabelMap, SplitName, Splits};
 /// result can always be traced to its exact data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The data set's short name (`r8`, `spam`).
     pub name: String,
+    /// What it is, in a sentence.
     pub description: String,
+    /// The package it was converted from.
     pub source: SourceInfo,
+    /// Its licence, as its source states it.
     pub licence: String,
     /// How the splits were made (official split, seeded stratified split, …).
     pub split_method: String,
+    /// The seed of any split made during conversion.
     pub seed: u64,
+    /// The class names, sorted.
     pub labels: Vec<String>,
+    /// Each split file (`train`, `validation`, `test`) and what it holds.
     pub splits: BTreeMap<String, SplitInfo>,
     /// Anything a user should know: duplicates dropped, texts cleaned, ….
     pub notes: Vec<String>,
@@ -27,18 +34,26 @@ pub struct Manifest {
 pub struct SourceInfo {
     /// `pypi` or `npm`.
     pub registry: String,
+    /// The package's name in its registry.
     pub package: String,
+    /// The pinned version.
     pub version: String,
+    /// The file inside the package the data came from.
     pub file: String,
+    /// The downloaded package's SHA-256.
     pub sha256: String,
 }
 
 /// One split file: size, class counts and checksum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SplitInfo {
+    /// The split's file name, relative to the data folder.
     pub file: String,
+    /// How many records it holds.
     pub records: usize,
+    /// Records per class.
     pub class_counts: BTreeMap<String, usize>,
+    /// The file's SHA-256.
     pub sha256: String,
 }
 
@@ -70,10 +85,12 @@ impl Manifest {
             .collect()
     }
 
+    /// Writes the manifest as pretty JSON, atomically.
     pub fn write(&self, path: &Path) -> Result<(), DataError> {
         Ok(artifacts::write_json(path, self)?)
     }
 
+    /// Reads a manifest written by [`Manifest::write`].
     pub fn read(path: &Path) -> Result<Self, DataError> {
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
         serde_json::from_str(&text).map_err(|e| DataError::Format {

@@ -28,6 +28,7 @@ pub enum FileFormat {
 }
 
 impl FileFormat {
+    /// The format named by the file's extension (`.jsonl`, `.csv`, `.tsv`).
     pub fn from_path(path: &Path) -> Result<Self, DataError> {
         let ext = path
             .extension()
@@ -48,12 +49,14 @@ impl FileFormat {
 /// Which columns hold what, and what to do with rows that cannot be used.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
+    /// The column (or JSON field) holding the text.
     pub text_col: String,
     /// The column of the second text of sentence pairs: `None` reads the standard
     /// [`TEXT_B_FIELD`] wherever a record has it; a name must be a column of the
     /// file. Either way a record without a second text (absent, null or empty) is a
     /// single text, so a file may mix pairs and single texts.
     pub text_b_col: Option<String>,
+    /// The column holding the label.
     pub label_col: String,
     /// Column with record ids; without one, records are named by their line number.
     pub id_col: String,
@@ -79,8 +82,11 @@ impl Default for ReadOptions {
 /// The records of a file, and the rows dropped on the way (with `skip_bad_rows`).
 #[derive(Debug, Clone)]
 pub struct ReadOutcome {
+    /// The file that was read.
     pub path: PathBuf,
+    /// The usable records, in file order.
     pub records: Vec<Record>,
+    /// The rows that were skipped, and why (only when skipping was asked for).
     pub skipped: Vec<BadRow>,
 }
 

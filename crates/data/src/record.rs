@@ -9,6 +9,7 @@ use crate::DataError;
 pub struct Record {
     /// Stable identifier, unique within a data set.
     pub id: String,
+    /// The text (the first one of a pair).
     pub text: String,
     /// The second text of a sentence pair.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -20,14 +20,23 @@ pub enum Sampling {
     None,
     /// Random over-sampling: every class smaller than `ratio` × the largest is topped
     /// up to that size with copies drawn with replacement, anew each epoch.
-    Oversample { ratio: f64 },
+    Oversample {
+        /// The share of the largest class every class is topped up to, in (0, 1].
+        ratio: f64,
+    },
     /// Random under-sampling: every class larger than the smallest / `ratio` is cut to
     /// that size; the kept subset is drawn once and is the same every epoch.
-    Undersample { ratio: f64 },
+    Undersample {
+        /// Every class is cut to the smallest's size divided by this, in (0, 1].
+        ratio: f64,
+    },
     /// Under-sampling that draws a *different* subset of each large class every epoch:
     /// epoch e takes the e-th slice of a fixed per-class shuffle, wrapping around, so
     /// within ⌈n_c / cap⌉ epochs every example has been used and none is thrown away.
-    RotatingUndersample { ratio: f64 },
+    RotatingUndersample {
+        /// Every class is cut to the smallest's size divided by this, in (0, 1].
+        ratio: f64,
+    },
     /// As many draws as examples, each class equally likely, examples uniform within
     /// their class (probability ∝ 1 / n_c), with replacement.
     ClassBalanced,

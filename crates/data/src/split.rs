@@ -6,12 +6,16 @@ use crate::{Record, SplitMix64};
 /// The three parts of a data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SplitName {
+    /// The training split.
     Train,
+    /// The validation split (model selection, early stopping).
     Validation,
+    /// The test split (reported, never used to choose).
     Test,
 }
 
 impl SplitName {
+    /// The three splits, in the order they are written.
     pub const ALL: [SplitName; 3] = [SplitName::Train, SplitName::Validation, SplitName::Test];
 
     /// The file name of this split in a canonical data folder.
@@ -37,12 +41,16 @@ impl fmt::Display for SplitName {
 /// Records divided into train, validation and test.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Splits {
+    /// The training records.
     pub train: Vec<Record>,
+    /// The validation records.
     pub validation: Vec<Record>,
+    /// The test records.
     pub test: Vec<Record>,
 }
 
 impl Splits {
+    /// The records of one split.
     pub fn get(&self, name: SplitName) -> &[Record] {
         match name {
             SplitName::Train => &self.train,

@@ -83,7 +83,7 @@ fn bad_rows_stop_the_read_with_their_line_number() {
     let err = read_records(&path, &ReadOptions::default()).unwrap_err();
     let message = err.to_string();
     assert!(
-        message.contains("d.csv:3") && message.contains("--skip-bad-rows"),
+        message.contains("d.csv:3") && message.contains("skip bad rows"),
         "{message}"
     );
     assert_eq!(bad_row_line(err), 3);

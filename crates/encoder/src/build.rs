@@ -25,10 +25,13 @@ const CHUNK_MAGIC: &[u8; 8] = b"BCLSCHK\x01";
 /// Errors from building a cache.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The cache could not be read or written.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// Encoding the records failed.
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    /// A build setting breaks its rule.
     #[error("{0}")]
     Setting(#[from] settings::SettingError),
 }
@@ -40,8 +43,11 @@ pub enum BuildOutcome {
     Hit,
     /// Computed; `resumed_chunks` of `chunks` came from an interrupted run.
     Built {
+        /// Chunks in the cache.
         chunks: usize,
+        /// Chunks that came from an interrupted build.
         resumed_chunks: usize,
+        /// What this build computed.
         summary: EmbedSummary,
     },
 }

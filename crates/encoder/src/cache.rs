@@ -30,35 +30,53 @@ const DTYPE_F32: u32 = 0;
 /// Errors from reading or writing an embedding cache.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
+    /// A cache file could not be read or written.
     #[error("cannot {action} {path}")]
     Io {
+        /// What was being done: `read`, `write`, `map`, ….
         action: &'static str,
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The file is damaged, truncated or not a cache.
     #[error(
         "{path} is not a usable embedding cache: {reason}; embedding the data again with it as \
          the output rebuilds it"
     )]
-    Corrupt { path: PathBuf, reason: String },
+    Corrupt {
+        /// The cache.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The cache holds features of other settings or other data.
     #[error(
         "{path} holds other features than expected:\n  cache:    {found}\n  expected: {expected}"
     )]
     Mismatch {
+        /// The cache.
         path: PathBuf,
+        /// What it holds, in words.
         found: String,
+        /// What was expected, in words.
         expected: String,
     },
+    /// Shards that do not fit together (other settings, a gap, an overlap).
     #[error("shards do not form one cache: {0}")]
     Shards(String),
     /// The model folder a spec names cannot be read as a BERT.
     #[error("{path} is not a BERT model folder")]
     Model {
+        /// The folder.
         path: PathBuf,
+        /// Why it cannot be loaded.
         #[source]
         source: bert::BertError,
     },
+    /// The cache may not be written where asked.
     #[error("{0}")]
     Artifact(#[from] ArtifactError),
 }
@@ -77,10 +95,15 @@ pub(crate) fn io_error<'a>(
 /// What a cache holds, besides the vectors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CacheMeta {
+    /// The file format's version; other versions are rebuilt, never misread.
     pub format_version: u32,
+    /// Everything that made the vectors.
     pub spec: EmbeddingSpec,
+    /// The spec's hash: equal fingerprints mean equal vectors.
     pub fingerprint: String,
+    /// How many vectors.
     pub rows: usize,
+    /// Floats per vector.
     pub dim: usize,
     /// Record ids, one per row.
     pub ids: Vec<String>,
@@ -99,7 +122,9 @@ enum Storage {
 
 /// A verified cache, opened for reading.
 pub struct EmbeddingCache {
+    /// The cache file.
     pub path: PathBuf,
+    /// What it holds.
     pub meta: CacheMeta,
     storage: Storage,
 }

@@ -13,10 +13,13 @@ pub enum EncodeError {
     /// A record the tokenizer refused (an empty text, say), named by its id.
     #[error(transparent)]
     Record(#[from] RecordTextError),
+    /// No records to embed.
     #[error("nothing to embed: the input has no records")]
     NoRecords,
+    /// An embedding setting breaks its rule.
     #[error("{0}")]
     Setting(#[from] settings::SettingError),
+    /// A layer selection the model cannot give.
     #[error("{0}")]
     Layers(String),
 }
@@ -26,6 +29,7 @@ pub enum EncodeError {
 pub struct EmbedOptions {
     /// Sequences per forward pass.
     pub batch_size: usize,
+    /// How token states become one vector.
     pub pooling: Pooling,
     /// Which layers feed the pooling.
     pub layers: LayerSelection,
@@ -47,8 +51,11 @@ impl Default for EmbedOptions {
 /// One vector per record, in the records' order: a `rows × dim` row-major matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embeddings {
+    /// The vectors, `rows × dim`, row-major.
     pub values: Vec<f32>,
+    /// How many vectors.
     pub rows: usize,
+    /// Floats per vector.
     pub dim: usize,
 }
 
@@ -62,15 +69,18 @@ impl Embeddings {
 /// What an embedding run did.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EmbedSummary {
+    /// Records embedded.
     pub documents: usize,
     /// Real tokens (padding excluded), special tokens included.
     pub tokens: usize,
     /// Tokens computed including padding: the cost actually paid.
     pub padded_tokens: usize,
+    /// Wall time of the forward passes.
     pub seconds: f64,
 }
 
 impl EmbedSummary {
+    /// Records embedded per second.
     pub fn docs_per_second(&self) -> f64 {
         self.documents as f64 / self.seconds.max(1e-9)
     }
@@ -84,6 +94,7 @@ pub struct FrozenEncoder {
 }
 
 impl FrozenEncoder {
+    /// An encoder over `bert` on `device`; refuses a batch size of 0 and layers the model does not have.
     pub fn new(
         bert: PretrainedBert,
         device: Device,
@@ -111,10 +122,12 @@ impl FrozenEncoder {
         self.options.batch_size
     }
 
+    /// How texts become vectors.
     pub fn options(&self) -> &EmbedOptions {
         &self.options
     }
 
+    /// The model it runs.
     pub fn bert(&self) -> &PretrainedBert {
         &self.bert
     }

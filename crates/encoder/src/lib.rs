@@ -6,6 +6,8 @@
 //! identified by the fingerprint of everything that decides its vectors
 //! ([`EmbeddingSpec`]): the same run twice is a hit, any change a miss.
 
+#![warn(missing_docs)]
+
 #[cfg(not(target_endian = "little"))]
 compile_error!("the cache and .npy formats are little-endian f32, written with native byte order");
 

@@ -7,14 +7,24 @@ use std::path::{Path, PathBuf};
 /// Errors from reading or writing `.npy` files.
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
+    /// The file could not be read or written.
     #[error("cannot read {path}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         cause: std::io::Error,
     },
+    /// The file is not a 2-D float32 `.npy`.
     #[error("{path} is not a 2-D float32 .npy file: {message}")]
-    Format { path: PathBuf, message: String },
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What does not fit.
+        message: String,
+    },
+    /// The file may not be written where asked.
     #[error("{0}")]
     Artifact(#[from] artifacts::ArtifactError),
 }

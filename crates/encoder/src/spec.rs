@@ -12,15 +12,23 @@ use crate::{CacheError, EmbedOptions, LayerSelection};
 pub struct EmbeddingSpec {
     /// The model folder, for messages; its content is identified by the checksums.
     pub model: String,
+    /// SHA-256 of the weights file.
     pub weights_sha256: String,
+    /// SHA-256 of `config.json`.
     pub config_sha256: String,
+    /// SHA-256 of the tokenizer files.
     pub tokenizer_sha256: String,
+    /// Tokens per sequence (longer texts are truncated).
     pub max_len: usize,
+    /// How token states become one vector.
     pub pooling: Pooling,
+    /// Which layers feed the pooling.
     pub layers: LayerSelection,
+    /// Whether the vectors are scaled to unit length.
     pub normalize: bool,
     /// The data file, for messages; its content is identified by the checksum.
     pub input: String,
+    /// SHA-256 of the data file.
     pub input_sha256: String,
     /// How the input was read (columns), since it decides the texts.
     pub columns: String,
@@ -31,9 +39,13 @@ pub struct EmbeddingSpec {
 /// One of `count` deterministic slices of an input: rows `start..end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
+    /// Which shard, from 0.
     pub index: usize,
+    /// How many shards the input is cut into.
     pub count: usize,
+    /// Its first row.
     pub start: usize,
+    /// One past its last row.
     pub end: usize,
     /// Rows in the whole input.
     pub total: usize,
@@ -42,17 +54,28 @@ pub struct Shard {
 /// A shard that cannot be cut.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShardError {
+    /// Not of the form `i/N`.
     #[error("bad shard {0:?}: expected i/N with 0 ≤ i < N, e.g. 0/4")]
     Syntax(String),
+    /// `i` is not below `N`.
     #[error("shard {index}/{count}: expected 0 ≤ i < N")]
-    OutOfRange { index: usize, count: usize },
+    OutOfRange {
+        /// `i`.
+        index: usize,
+        /// `N`.
+        count: usize,
+    },
+    /// More shards than rows.
     #[error(
         "shard {index}/{count} of an input of {total} rows: N must be at most the row count, \
          or some shards would be empty"
     )]
     TooMany {
+        /// `i`.
         index: usize,
+        /// `N`.
         count: usize,
+        /// Rows in the input.
         total: usize,
     },
 }

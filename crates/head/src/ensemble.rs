@@ -58,9 +58,11 @@ impl Combine {
 
 /// Heads whose combined probabilities make one classifier.
 pub struct HeadEnsemble {
+    /// The trained members.
     pub members: Vec<TrainedHead>,
     /// One per member: 1 for bagging, SAMME's α for boosting.
     pub weights: Vec<f64>,
+    /// How the members' probabilities are combined.
     pub combine: Combine,
     /// The ensemble's validation metrics.
     pub valid_report: ClassificationReport,

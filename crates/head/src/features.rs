@@ -4,9 +4,13 @@ use training::SoftTargets;
 /// A dense `rows × dim` matrix of features, row-major, with one class index per row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Features {
+    /// The features, `rows × dim`, row-major.
     pub values: Vec<f32>,
+    /// How many examples.
     pub rows: usize,
+    /// Features per example.
     pub dim: usize,
+    /// Each row's class index.
     pub labels: Vec<usize>,
     /// How many of the last rows are augmented variants of training examples
     /// ([`Features::with_variants`]): over-sampling draws its top-ups from them.
@@ -19,6 +23,7 @@ pub struct Features {
 }
 
 impl Features {
+    /// Features from a `rows × dim` matrix (`values.len()` a multiple of `dim > 0`) and one label per row.
     pub fn new(values: Vec<f32>, dim: usize, labels: Vec<usize>) -> Self {
         assert!(
             dim > 0 && values.len().is_multiple_of(dim),
@@ -70,6 +75,7 @@ impl Features {
         self.rows - self.variants
     }
 
+    /// The features of row `i`.
     pub fn row(&self, i: usize) -> &[f32] {
         &self.values[i * self.dim..(i + 1) * self.dim]
     }
@@ -96,7 +102,9 @@ impl Features {
 /// of validation or test leaks into training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Standardizer {
+    /// Each feature's training mean.
     pub mean: Vec<f32>,
+    /// Each feature's training standard deviation (1 where it is 0).
     pub std: Vec<f32>,
 }
 
@@ -131,6 +139,7 @@ impl Standardizer {
         }
     }
 
+    /// The features centred and scaled as the training data was.
     pub fn apply(&self, features: &Features) -> Features {
         let values = features
             .values

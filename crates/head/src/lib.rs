@@ -6,6 +6,8 @@
 //! [`ZeroShot`] classifies the same features with no training at all, from label
 //! descriptions embedded by the same encoder.
 
+#![warn(missing_docs)]
+
 mod ensemble;
 mod features;
 mod saved;

@@ -17,30 +17,45 @@ use training::Head;
 /// Errors from saving, loading or applying a head.
 #[derive(Debug, thiserror::Error)]
 pub enum HeadError {
+    /// A head file could not be read.
     #[error("cannot read {path}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// A head file that cannot be parsed, or does not fit its data.
     #[error("{path} is not a usable head: {message}")]
-    Format { path: PathBuf, message: String },
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What does not fit.
+        message: String,
+    },
     // Not transparent: the inner error stays in the source chain, where the command
     // line finds it to name its flag.
+    /// A head could not be saved where asked.
     #[error("{0}")]
     Artifact(#[from] ArtifactError),
+    /// A training setting breaks its rule.
     #[error("{0}")]
     Setting(#[from] settings::SettingError),
     /// Training or applying a head to data that does not fit it.
     #[error("{0}")]
     Data(String),
+    /// Features from another encoder than the head was trained on.
     #[error(
         "the head in {path} was trained on other features:\n  head:     {trained_on}\n  features: {given}\n\
          embed the data with the head's settings, or train a head on these features"
     )]
     OtherFeatures {
+        /// The head.
         path: PathBuf,
+        /// The encoder the head was trained on, in words.
         trained_on: String,
+        /// The encoder the given features come from, in words.
         given: String,
     },
 }
@@ -49,6 +64,7 @@ pub enum HeadError {
 /// the data) that any features given to the head must share.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureOrigin {
+    /// What identifies the encoder: the checksums of the model and the embedding settings.
     pub fingerprint: String,
     /// For people: model, pooling, layers, ….
     pub description: String,
@@ -113,8 +129,11 @@ impl HeadMeta {
 
 /// A head loaded for prediction.
 pub struct SavedHead {
+    /// The head's folder.
     pub path: PathBuf,
+    /// Class names, in the order of the head's outputs.
     pub labels: Vec<String>,
+    /// How it was trained.
     pub config: TrainConfig,
     meta: HeadMeta,
     model: Head,

@@ -15,12 +15,19 @@ use training::{HeadConfig, OptimizerKind};
 pub struct SweepGrid {
     /// Everything not varied below.
     pub base: TrainConfig,
+    /// Hidden-layer widths to try (`[]` is softmax regression).
     pub hidden: Vec<Vec<usize>>,
+    /// Learning rates to try.
     pub learning_rates: Vec<f64>,
+    /// L2 penalties to try.
     pub l2: Vec<f64>,
+    /// L1 penalties to try.
     pub l1: Vec<f64>,
+    /// Dropout rates to try (hidden layers only).
     pub dropout: Vec<f64>,
+    /// With and/or without batch normalisation (hidden layers only).
     pub batch_norm: Vec<bool>,
+    /// Optimizers to try.
     pub optimizers: Vec<OptimizerKind>,
 }
 
@@ -97,11 +104,17 @@ impl SweepGrid {
 /// One configuration's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepEntry {
+    /// The head's settings.
     pub config: TrainConfig,
+    /// Validation macro-F1 of its kept weights (what ranks the sweep).
     pub valid_macro_f1: f64,
+    /// Validation accuracy of its kept weights.
     pub valid_accuracy: f64,
+    /// The epoch whose weights were kept.
     pub best_epoch: usize,
+    /// Epochs run before early stopping.
     pub epochs_run: usize,
+    /// Training wall time.
     pub seconds: f64,
 }
 

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::{Sampling, SplitMix64};
 use metrics::{ClassificationReport, DecisionRule, argmax_rows, mean_log_loss};
 use serde::{Deserialize, Serialize};
-use training::{CrossEntropy, DistillationLoss, LossSpec};
+use training::{ClassificationLoss, CrossEntropy, DistillationLoss, LossSpec, SoftTargets};
 
 use crate::{Features, HeadError, Standardizer};
 use training::{Head, HeadConfig, Monitor, OptimizerKind, Schedule};
@@ -17,13 +17,18 @@ use training::{Head, HeadConfig, Monitor, OptimizerKind, Schedule};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
+    /// The architecture.
     pub head: HeadConfig,
+    /// The loss on the labels.
     #[serde(deserialize_with = "training::spec_or_kind")]
     pub loss: LossSpec,
     /// Which examples each epoch trains on (over- or under-sampling).
     pub sampling: Sampling,
+    /// The optimizer.
     pub optimizer: OptimizerKind,
+    /// The constant or peak learning rate.
     pub learning_rate: f64,
+    /// How the learning rate decays over the epochs.
     pub schedule: Schedule,
     /// L2 penalty (weight decay for AdamW).
     pub l2: f64,
@@ -33,14 +38,18 @@ pub struct TrainConfig {
     /// as from the labels, which `loss` scores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distillation: Option<DistillationLoss>,
+    /// The most epochs to run.
     pub epochs: usize,
+    /// Examples per optimizer step.
     pub batch_size: usize,
     /// What early stopping watches on the validation set.
     pub monitor: Monitor,
     /// Stop after this many epochs without a gain above `min_delta` in `monitor`;
     /// the best epoch's weights are kept.
     pub patience: usize,
+    /// The least gain in `monitor` that counts as one.
     pub min_delta: f64,
+    /// Seeds the initial weights, the batch order, sampling and dropout.
     pub seed: u64,
 }
 
@@ -143,24 +152,35 @@ fn check_data(
 /// One epoch of training, as the learning curves show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
+    /// The epoch, from 1.
     pub epoch: usize,
+    /// Mean training loss over the epoch.
     pub train_loss: f64,
+    /// Validation loss after the epoch.
     pub valid_loss: f64,
+    /// Validation macro-F1 after the epoch.
     pub valid_macro_f1: f64,
+    /// Validation accuracy after the epoch.
     pub valid_accuracy: f64,
 }
 
 /// A trained head with what is needed to use it and to judge it.
 pub struct TrainedHead {
+    /// How it was trained.
     pub config: TrainConfig,
     /// On the inference device (no autodiff), best epoch's weights.
     pub model: Head,
+    /// The scaling fitted on its training features, applied before the head.
     pub standardizer: Standardizer,
+    /// Classes it predicts.
     pub classes: usize,
+    /// The epoch whose weights were kept.
     pub best_epoch: usize,
+    /// Every epoch run.
     pub history: Vec<EpochRecord>,
     /// Validation metrics of the kept weights.
     pub valid_report: ClassificationReport,
+    /// Training wall time.
     pub seconds: f64,
     /// Example visits over all epochs run (what sampling changes).
     pub examples_trained: usize,
@@ -206,85 +226,31 @@ pub fn train_head(
     let start = Instant::now();
     let classes = labels.len();
     let standardizer = Standardizer::fit(train);
-    let (train_std, valid_std) = (standardizer.apply(train), standardizer.apply(valid));
+    let valid_std = standardizer.apply(valid);
 
     // All randomness (initial weights, batch order, dropout) comes from this generator,
     // not burn's process-global one, so heads trained in parallel stay reproducible.
     let mut rng = SplitMix64::new(config.seed);
-    let autodiff = device.clone().autodiff();
-    let x_train = Tensor::<2>::from_data(
-        TensorData::new(train_std.values.clone(), [train.rows, train.dim]),
-        &autodiff,
+    let objective = Objective::new(train, &standardizer, labels, config, device);
+    let mut model = Head::new(
+        &config.head,
+        train.dim,
+        classes,
+        &mut rng,
+        &objective.device,
     );
-    let y_train = Tensor::<1, Int>::from_data(
-        TensorData::new(
-            train.labels.iter().map(|&l| l as i64).collect::<Vec<_>>(),
-            [train.rows],
-        ),
-        &autodiff,
-    );
-    let loss_fn = config.loss.build(labels, &train.labels);
-    // `check_data` made sure distillation has its targets.
-    let teacher = config.distillation.zip(train.soft_targets.as_ref());
-    // Boosting's example weights go through cross-entropy (the loss SAMME's
-    // derivation assumes); callers refuse other losses.
-    let weighted = train.example_weights.as_ref().map(|weights| {
-        let loss = CrossEntropy::default().with_label_smoothing(config.loss.label_smoothing);
-        let weights =
-            Tensor::<1>::from_data(TensorData::new(weights.clone(), [weights.len()]), &autodiff);
-        (loss, weights)
-    });
-    let mut model = Head::new(&config.head, train.dim, classes, &mut rng, &autodiff);
     let mut optimizer = build_optimizer(config);
-    let (originals, variants) = train.labels.split_at(train.originals());
-    let epoch_examples = |epoch: usize| {
-        config
-            .sampling
-            .epoch_with_variants(originals, variants, classes, config.seed, epoch)
-    };
-    let batches_per_epoch = match config.sampling {
-        Sampling::None => originals.len(),
-        _ => epoch_examples(0).len(),
-    }
-    .div_ceil(config.batch_size);
-    let total_steps = batches_per_epoch * config.epochs;
+    let mut epochs = EpochOrder::new(train, config, classes);
+    let total_steps = epochs.batches_per_epoch() * config.epochs;
 
-    let mut best: Option<(f64, usize, Head, ClassificationReport)> = None;
-    let monitor = config.monitor;
+    let mut best = EarlyStopping::new(config);
     let mut history = Vec::new();
-    let mut order: Vec<usize> = (0..originals.len()).collect();
     let (mut step, mut examples_trained) = (0, 0);
     for epoch in 1..=config.epochs {
-        if config.sampling != Sampling::None {
-            order = epoch_examples(epoch - 1);
-        }
-        rng.shuffle(&mut order);
+        let order = epochs.next(epoch, &mut rng);
         let mut loss_sum = 0.0;
         for batch in order.chunks(config.batch_size) {
-            let index = Tensor::<1, Int>::from_data(
-                TensorData::new(
-                    batch.iter().map(|&i| i as i64).collect::<Vec<_>>(),
-                    [batch.len()],
-                ),
-                &autodiff,
-            );
-            let logits = model.forward_train(x_train.clone().select(0, index.clone()), &mut rng);
-            let targets = y_train.clone().select(0, index.clone());
-            let mut loss = match (teacher, &weighted) {
-                (Some((distillation, soft)), _) => distillation.forward(
-                    logits,
-                    soft.batch(batch, &autodiff),
-                    targets,
-                    loss_fn.as_ref(),
-                ),
-                (None, Some((loss, weights))) => {
-                    loss.forward_weighted(logits, targets, weights.clone().select(0, index))
-                }
-                (None, None) => loss_fn.forward(logits, targets),
-            };
-            if config.l1 > 0.0 {
-                loss = loss + model.l1_norm().mul_scalar(config.l1);
-            }
+            let loss = objective.batch_loss(&model, batch, &mut rng);
             loss_sum += loss.clone().into_scalar::<f32>() as f64 * batch.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let lr = config
@@ -303,26 +269,13 @@ pub fn train_head(
             valid_macro_f1: report.macro_f1,
             valid_accuracy: report.accuracy,
         };
-        let score = monitor.score_of(
-            record.valid_loss,
-            record.valid_macro_f1,
-            record.valid_accuracy,
-        );
+        let stop = best.observe(&record, inference, report);
         history.push(record);
-        let improved = best
-            .as_ref()
-            .is_none_or(|(best_score, ..)| score > best_score + config.min_delta);
-        if improved {
-            best = Some((score, epoch, inference, report));
-        } else if best
-            .as_ref()
-            .is_some_and(|(_, e, ..)| epoch - e >= config.patience)
-        {
+        if stop {
             break;
         }
     }
-    let (_, best_epoch, model, valid_report) =
-        best.expect("epochs ≥ 1 (validated), and the first epoch always improves");
+    let (best_epoch, model, valid_report) = best.kept();
     Ok(TrainedHead {
         config: config.clone(),
         model,
@@ -335,6 +288,181 @@ pub fn train_head(
         examples_trained,
         decision: DecisionRule::Argmax,
     })
+}
+
+/// The examples each epoch visits: with sampling, the epoch's own draw; without, all
+/// originals, the previous epoch's order shuffled again.
+struct EpochOrder<'a> {
+    config: &'a TrainConfig,
+    originals: &'a [usize],
+    variants: &'a [usize],
+    classes: usize,
+    order: Vec<usize>,
+}
+
+impl<'a> EpochOrder<'a> {
+    fn new(train: &'a Features, config: &'a TrainConfig, classes: usize) -> Self {
+        let (originals, variants) = train.labels.split_at(train.originals());
+        Self {
+            config,
+            originals,
+            variants,
+            classes,
+            order: (0..originals.len()).collect(),
+        }
+    }
+
+    fn draw(&self, epoch: usize) -> Vec<usize> {
+        self.config.sampling.epoch_with_variants(
+            self.originals,
+            self.variants,
+            self.classes,
+            self.config.seed,
+            epoch,
+        )
+    }
+
+    fn batches_per_epoch(&self) -> usize {
+        let examples = match self.config.sampling {
+            Sampling::None => self.originals.len(),
+            _ => self.draw(0).len(),
+        };
+        examples.div_ceil(self.config.batch_size)
+    }
+
+    /// The order of epoch `epoch` (from 1).
+    fn next(&mut self, epoch: usize, rng: &mut SplitMix64) -> &[usize] {
+        if self.config.sampling != Sampling::None {
+            self.order = self.draw(epoch - 1);
+        }
+        rng.shuffle(&mut self.order);
+        &self.order
+    }
+}
+
+/// The best epoch so far by `config.monitor`, and when to stop looking.
+struct EarlyStopping<'a> {
+    config: &'a TrainConfig,
+    best: Option<(f64, usize, Head, ClassificationReport)>,
+}
+
+impl<'a> EarlyStopping<'a> {
+    fn new(config: &'a TrainConfig) -> Self {
+        Self { config, best: None }
+    }
+
+    /// Keeps `model` if `record` improves on the best by more than `min_delta`; true
+    /// when `patience` epochs have passed without that.
+    fn observe(&mut self, record: &EpochRecord, model: Head, report: ClassificationReport) -> bool {
+        let config = self.config;
+        let score = config.monitor.score_of(
+            record.valid_loss,
+            record.valid_macro_f1,
+            record.valid_accuracy,
+        );
+        let improved = self
+            .best
+            .as_ref()
+            .is_none_or(|(best, ..)| score > best + config.min_delta);
+        if improved {
+            self.best = Some((score, record.epoch, model, report));
+            return false;
+        }
+        self.best
+            .as_ref()
+            .is_some_and(|(_, epoch, ..)| record.epoch - epoch >= config.patience)
+    }
+
+    /// The kept epoch, its weights and its validation report.
+    fn kept(self) -> (usize, Head, ClassificationReport) {
+        let (_, epoch, model, report) = self
+            .best
+            .expect("epochs ≥ 1 (validated), and the first epoch always improves");
+        (epoch, model, report)
+    }
+}
+
+/// The standardised training data on the autodiff device, and what scores a batch
+/// of it: the label loss, distillation's soft targets, boosting's example weights.
+struct Objective<'a> {
+    config: &'a TrainConfig,
+    device: Device,
+    x: Tensor<2>,
+    y: Tensor<1, Int>,
+    loss: Box<dyn ClassificationLoss>,
+    teacher: Option<(DistillationLoss, &'a SoftTargets)>,
+    weighted: Option<(CrossEntropy, Tensor<1>)>,
+}
+
+impl<'a> Objective<'a> {
+    fn new(
+        train: &'a Features,
+        standardizer: &Standardizer,
+        labels: &[String],
+        config: &'a TrainConfig,
+        device: &Device,
+    ) -> Self {
+        let device = device.clone().autodiff();
+        let x = Tensor::<2>::from_data(
+            TensorData::new(standardizer.apply(train).values, [train.rows, train.dim]),
+            &device,
+        );
+        let y = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                train.labels.iter().map(|&l| l as i64).collect::<Vec<_>>(),
+                [train.rows],
+            ),
+            &device,
+        );
+        // Boosting's example weights go through cross-entropy (the loss SAMME's
+        // derivation assumes); callers refuse other losses.
+        let weighted = train.example_weights.as_ref().map(|weights| {
+            let loss = CrossEntropy::default().with_label_smoothing(config.loss.label_smoothing);
+            let weights =
+                Tensor::<1>::from_data(TensorData::new(weights.clone(), [weights.len()]), &device);
+            (loss, weights)
+        });
+        Self {
+            loss: config.loss.build(labels, &train.labels),
+            // `check_data` made sure distillation has its targets.
+            teacher: config.distillation.zip(train.soft_targets.as_ref()),
+            weighted,
+            config,
+            device,
+            x,
+            y,
+        }
+    }
+
+    /// The loss of `model` on the rows `batch`, L1 penalty included.
+    fn batch_loss(&self, model: &Head, batch: &[usize], rng: &mut SplitMix64) -> Tensor<1> {
+        let index = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                batch.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                [batch.len()],
+            ),
+            &self.device,
+        );
+        let logits = model.forward_train(self.x.clone().select(0, index.clone()), rng);
+        let targets = self.y.clone().select(0, index.clone());
+        let loss = match (self.teacher, &self.weighted) {
+            (Some((distillation, soft)), _) => distillation.forward(
+                logits,
+                soft.batch(batch, &self.device),
+                targets,
+                self.loss.as_ref(),
+            ),
+            (None, Some((loss, weights))) => {
+                loss.forward_weighted(logits, targets, weights.clone().select(0, index))
+            }
+            (None, None) => self.loss.forward(logits, targets),
+        };
+        if self.config.l1 > 0.0 {
+            loss + model.l1_norm().mul_scalar(self.config.l1)
+        } else {
+            loss
+        }
+    }
 }
 
 fn build_optimizer(config: &TrainConfig) -> ModuleOptimizer {

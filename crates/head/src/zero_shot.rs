@@ -16,7 +16,9 @@ pub const SIMILARITY_TEMPERATURE: f32 = 0.05;
 /// One or more descriptions of each label, in the labels' order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabelDescriptions {
+    /// The class names.
     pub labels: Vec<String>,
+    /// Each class's descriptions, same order as `labels`.
     pub descriptions: Vec<Vec<String>>,
 }
 
@@ -52,6 +54,7 @@ impl LabelDescriptions {
 /// and an offset that calibration may set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ZeroShot {
+    /// The class names, in the order of its scores.
     pub labels: Vec<String>,
     dim: usize,
     /// `labels.len() × dim`, row-major.

@@ -26,12 +26,18 @@ pub enum Adversary {
     None,
     /// Fast gradient method: one step of norm `epsilon` along the normalised
     /// gradient, `r = ε · g / ‖g‖`; one extra pass per batch.
-    Fgm { epsilon: f64 },
+    Fgm {
+        /// The perturbation's L2 norm over the batch.
+        epsilon: f64,
+    },
     /// Projected gradient descent (ascent, here): `steps` steps of size `alpha`, each
     /// projected back onto the ball of radius `epsilon`; `steps` extra passes.
     Pgd {
+        /// The radius of the ball the perturbation is projected onto.
         epsilon: f64,
+        /// The size of each ascent step.
         alpha: f64,
+        /// How many ascent steps.
         steps: usize,
     },
 }
@@ -165,8 +171,11 @@ impl fmt::Display for Adversary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AdversaryKind {
+    /// No adversarial training.
     None,
+    /// The fast gradient method: one step.
     Fgm,
+    /// Projected gradient descent: several projected steps.
     Pgd,
 }
 

@@ -12,6 +12,7 @@ use crate::Adversary;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FineTuneConfig {
+    /// Passes over the training data.
     pub epochs: usize,
     /// Examples per forward/backward pass.
     pub batch_size: usize,
@@ -40,7 +41,9 @@ pub struct FineTuneConfig {
     /// Stop after this many evaluations without a gain above `min_delta`; by default
     /// training runs all epochs.
     pub patience: Option<usize>,
+    /// The least gain in `monitor` that counts as one.
     pub min_delta: f64,
+    /// The loss on the labels.
     #[serde(deserialize_with = "training::spec_or_kind")]
     pub loss: LossSpec,
     /// Which examples each epoch trains on (over- or under-sampling).

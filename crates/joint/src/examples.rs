@@ -57,7 +57,9 @@ impl<'a> RecordEncoder<'a> {
 /// A data set as the fine-tuning loop reads it: encodings and class indices.
 #[derive(Debug, Clone)]
 pub struct Examples {
+    /// One encoding per example.
     pub encodings: Vec<Encoding>,
+    /// Each example's class index.
     pub labels: Vec<usize>,
     /// How many of the last examples are augmented variants of training examples
     /// ([`Examples::with_variants`]): over-sampling draws its top-ups from them.
@@ -160,10 +162,12 @@ impl Examples {
         self.len() - self.variants
     }
 
+    /// How many examples.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// True when there are none.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }

@@ -10,6 +10,8 @@
 //! - [`VerbalizerHead`]: prompt-based classification's scores at the `[MASK]`
 //!   (the MLM logits of one word per label, or their analogue without an MLM head).
 
+#![warn(missing_docs)]
+
 mod adversarial;
 mod batches;
 mod checkpoint;
@@ -40,7 +42,8 @@ pub use optim::{WarmupSchedule, build_optimizer, clip_global_norm};
 pub use predict::predict_proba;
 pub use saved::{ClassifierMeta, META_FILE, SavedClassifier};
 pub use train::{
-    EvalRecord, Evaluation, FineTuned, RunDir, StopReason, TrainEvent, evaluate_examples, fine_tune,
+    EvalRecord, Evaluation, FineTuned, RunDir, Steps, StopReason, TrainEvent, evaluate_examples,
+    fine_tune,
 };
 pub use verbalizer::VerbalizerHead;
 
@@ -96,8 +99,11 @@ pub fn load_for_training(
 
 /// What else came with a pretrained BERT loaded by [`load_for_training`].
 pub struct PretrainedBertParts {
+    /// The model's `config.json`.
     pub config: bert::BertConfig,
+    /// The folder's tokenizer.
     pub tokenizer: text::BertTokenizer,
+    /// What loading the weights found.
     pub report: bert::LoadReport,
     /// The classifier as built: a prompt's `[MASK]` id and MLM-head use filled in.
     /// Save this one with the model.

@@ -33,6 +33,7 @@ settings::serde_names!(ClassifierPooling);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClassifierConfig {
+    /// How token states become the vector the head reads.
     pub pooling: ClassifierPooling,
     /// The head over the pooled vector: the pipeline heads' architectures. No hidden
     /// layer is BERT's usual single classification layer.
@@ -78,7 +79,7 @@ impl ClassifierConfig {
 #[serde(deny_unknown_fields)]
 pub struct PromptConfig {
     /// `{text}` (and `{text_b}` for pairs), one `[MASK]`, e.g.
-    /// "{text} [SEP] This is about [MASK]."
+    /// `"{text} [SEP] This is about [MASK]."`
     pub template: String,
     /// Each label's word.
     pub verbalizer: BTreeMap<String, String>,
@@ -146,7 +147,9 @@ impl PromptConfig {
 /// verbalizer replaces pooling and head.
 #[derive(Module, Debug)]
 pub struct BertClassifier {
+    /// The encoder.
     pub bert: BertModel,
+    /// Dropout on the pooled vector (training only).
     pub dropout: Dropout,
     /// The head over the pooled vector (none with a prompt).
     pub classifier: Option<Head>,

@@ -77,9 +77,13 @@ impl ModuleVisitor for Scale<'_> {
 /// `warmup_steps`, then `decay` from the peak to 0 over the remaining steps.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WarmupSchedule {
+    /// The learning rate at the end of warm-up.
     pub peak: f64,
+    /// Optimizer steps of linear warm-up.
     pub warmup_steps: usize,
+    /// Optimizer steps in the whole run.
     pub total_steps: usize,
+    /// The decay after warm-up.
     pub decay: Schedule,
 }
 

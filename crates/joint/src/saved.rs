@@ -25,11 +25,13 @@ pub const META_FILE: &str = "bertcls.json";
 pub struct ClassifierMeta {
     /// Class names, in the order of the logits.
     pub labels: Vec<String>,
+    /// The pooling and head.
     pub classifier: ClassifierConfig,
     /// Tokens per sequence the model was trained with.
     pub max_len: usize,
     /// The folder fine-tuning started from.
     pub base_model: PathBuf,
+    /// How it was fine-tuned (absent for models trained by other tools).
     pub fine_tune: Option<FineTuneConfig>,
     /// How probabilities become a class (argmax for folders saved before, or by
     /// other tools).
@@ -39,10 +41,13 @@ pub struct ClassifierMeta {
 
 /// A classifier loaded from disk with its tokenizer, ready to predict.
 pub struct SavedClassifier {
+    /// The folder it was loaded from.
     pub dir: PathBuf,
     /// On the device without autodiff.
     pub model: BertClassifier,
+    /// The folder's tokenizer.
     pub tokenizer: BertTokenizer,
+    /// Its labels, classifier, length and decision rule.
     pub meta: ClassifierMeta,
 }
 
@@ -99,11 +104,7 @@ impl SavedClassifier {
         artifacts::verify(dir, ArtifactKind::FineTunedModel)?;
         let config_path = dir.join("config.json");
         let bert_config = BertConfig::from_file(&config_path)?;
-        let meta = match fs::read_to_string(dir.join(META_FILE)) {
-            Ok(text) => serde_json::from_str::<ClassifierMeta>(&text)
-                .map_err(|e| JointError::file("parse", &dir.join(META_FILE), e))?,
-            Err(_) => foreign_meta(dir, &bert_config)?,
-        };
+        let meta = read_meta(dir, &bert_config)?;
         let max_len = max_len.unwrap_or(meta.max_len);
         if max_len > bert_config.max_position_embeddings {
             return Err(bert::BertError::MaxLenTooLong {
@@ -115,27 +116,6 @@ impl SavedClassifier {
         let tokenizer = BertTokenizer::from_dir(dir, max_len)
             .and_then(|t| t.fit_model(bert_config.vocab_size, bert_config.type_vocab_size))
             .map_err(bert::BertError::from)?;
-        meta.classifier
-            .validate()
-            .map_err(|e| JointError::NotAClassifier {
-                path: dir.join(META_FILE),
-                message: e.to_string(),
-            })?;
-        if meta.labels.len() < 2 {
-            return Err(JointError::NotAClassifier {
-                path: dir.to_owned(),
-                message: format!(
-                    "it names {} class(es); a classifier needs 2",
-                    meta.labels.len()
-                ),
-            });
-        }
-        meta.decision
-            .check(meta.labels.len())
-            .map_err(|message| JointError::NotAClassifier {
-                path: dir.join(META_FILE),
-                message: format!("its decision rule: {message}"),
-            })?;
         let with_pooler = meta.classifier.pooling == crate::ClassifierPooling::Cls
             && meta.classifier.prompt.is_none();
         let mut model = BertClassifier::new(
@@ -148,39 +128,7 @@ impl SavedClassifier {
             &mut SplitMix64::new(0),
             device,
         );
-        let weights = find_weights(dir)?;
-        let result = apply_checkpoint(&mut model, &weights, import_remapper())?;
-        let output = if meta.classifier.prompt.is_some() {
-            "verbalizer."
-        } else {
-            "classifier."
-        };
-        if result
-            .missing
-            .iter()
-            .any(|(name, _)| name.starts_with(output))
-        {
-            return Err(JointError::NotAClassifier {
-                path: weights,
-                message: "it has no classifier.weight (a base BERT: fine-tune one with \
-                          `bertcls finetune`)"
-                    .into(),
-            });
-        }
-        let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
-        problems.extend(
-            result
-                .missing
-                .iter()
-                .map(|(name, _)| format!("missing {name}")),
-        );
-        if !problems.is_empty() {
-            problems.truncate(12);
-            return Err(JointError::NotAClassifier {
-                path: weights,
-                message: problems.join("; "),
-            });
-        }
+        load_weights(&mut model, dir, meta.classifier.prompt.is_some())?;
         Ok(Self {
             dir: dir.to_owned(),
             model,
@@ -280,6 +228,73 @@ fn hugging_face_config(
         "BertModel"
     };
     map.insert("architectures".into(), serde_json::json!([architecture]));
+}
+
+/// The folder's `bertcls.json`, or for a folder transformers wrote, what its
+/// `config.json` says; checked against what a classifier needs.
+fn read_meta(dir: &Path, bert_config: &BertConfig) -> Result<ClassifierMeta, JointError> {
+    let meta = match fs::read_to_string(dir.join(META_FILE)) {
+        Ok(text) => serde_json::from_str::<ClassifierMeta>(&text)
+            .map_err(|e| JointError::file("parse", &dir.join(META_FILE), e))?,
+        Err(_) => foreign_meta(dir, bert_config)?,
+    };
+    meta.classifier
+        .validate()
+        .map_err(|e| JointError::NotAClassifier {
+            path: dir.join(META_FILE),
+            message: e.to_string(),
+        })?;
+    if meta.labels.len() < 2 {
+        return Err(JointError::NotAClassifier {
+            path: dir.to_owned(),
+            message: format!(
+                "it names {} class(es); a classifier needs 2",
+                meta.labels.len()
+            ),
+        });
+    }
+    meta.decision
+        .check(meta.labels.len())
+        .map_err(|message| JointError::NotAClassifier {
+            path: dir.join(META_FILE),
+            message: format!("its decision rule: {message}"),
+        })?;
+    Ok(meta)
+}
+
+/// Reads the folder's weights into `model`: every encoder tensor and the output layer
+/// (`verbalizer.` for a prompt model) must be there.
+fn load_weights(model: &mut BertClassifier, dir: &Path, prompt: bool) -> Result<(), JointError> {
+    let weights = find_weights(dir)?;
+    let result = apply_checkpoint(model, &weights, import_remapper())?;
+    let output = if prompt { "verbalizer." } else { "classifier." };
+    if result
+        .missing
+        .iter()
+        .any(|(name, _)| name.starts_with(output))
+    {
+        return Err(JointError::NotAClassifier {
+            path: weights,
+            message: "it has no classifier.weight (a base BERT: fine-tune one with \
+                      `bertcls finetune`)"
+                .into(),
+        });
+    }
+    let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
+    problems.extend(
+        result
+            .missing
+            .iter()
+            .map(|(name, _)| format!("missing {name}")),
+    );
+    if !problems.is_empty() {
+        problems.truncate(12);
+        return Err(JointError::NotAClassifier {
+            path: weights,
+            message: problems.join("; "),
+        });
+    }
+    Ok(())
 }
 
 /// A classifier saved by another tool: classes from `id2label`, the usual head.

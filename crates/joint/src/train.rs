@@ -30,9 +30,13 @@ pub struct EvalRecord {
     pub epoch: f64,
     /// Mean training loss since the previous evaluation.
     pub train_loss: f64,
+    /// Validation loss.
     pub valid_loss: f64,
+    /// Validation macro-F1.
     pub valid_macro_f1: f64,
+    /// Validation accuracy.
     pub valid_accuracy: f64,
+    /// The learning rate at this step.
     pub learning_rate: f64,
 }
 
@@ -41,29 +45,44 @@ pub struct EvalRecord {
 pub enum TrainEvent<'a> {
     /// Before the first step; `steps_done` is non-zero when resuming.
     Started {
+        /// Optimizer steps in the whole run.
         total_steps: usize,
+        /// Steps already done (non-zero when resuming).
         steps_done: usize,
         /// Training examples over all epochs, and those already trained on.
         total_examples: usize,
+        /// Training examples already trained on.
         examples_done: usize,
     },
     /// After each optimizer step.
     Step {
+        /// The step just taken, from 1.
         step: usize,
+        /// Optimizer steps in the whole run.
         total_steps: usize,
+        /// The epoch it belongs to.
         epoch: usize,
+        /// The step's training loss.
         loss: f64,
+        /// The learning rate it used.
         learning_rate: f64,
+        /// The global gradient norm before clipping.
         grad_norm: f64,
         /// Examples in this step, and trained on so far.
         examples: usize,
+        /// Examples trained on so far.
         examples_done: usize,
     },
     /// Before evaluating `examples` validation examples.
-    Evaluating { examples: usize },
+    Evaluating {
+        /// How many validation examples.
+        examples: usize,
+    },
     /// After an evaluation (and its checkpoint, when the run has a folder).
     Evaluated {
+        /// The evaluation.
         record: &'a EvalRecord,
+        /// Whether it beat the best so far (and its weights are now kept).
         improved: bool,
     },
 }
@@ -72,6 +91,7 @@ pub enum TrainEvent<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StopReason {
+    /// Every epoch ran.
     Completed,
     /// Patience ran out.
     EarlyStopped,
@@ -86,11 +106,15 @@ pub struct FineTuned {
     pub model: BertClassifier,
     /// Index into `history` of the best evaluation.
     pub best: Option<usize>,
+    /// Every evaluation, in order.
     pub history: Vec<EvalRecord>,
     /// Validation metrics of `model`, when it was evaluated.
     pub valid_report: Option<ClassificationReport>,
+    /// Why training ended.
     pub stop: StopReason,
+    /// Optimizer steps taken.
     pub steps: usize,
+    /// Example visits over all epochs (what sampling changes).
     pub examples_trained: usize,
     /// Forward/backward passes run: one per batch, plus the adversarial ones.
     pub passes: usize,
@@ -115,7 +139,9 @@ impl FineTuned {
 /// Where a run keeps its checkpoints, and whether it continues from one.
 #[derive(Debug, Clone, Copy)]
 pub struct RunDir<'a> {
+    /// The folder.
     pub path: &'a Path,
+    /// Continue from its checkpoint rather than start afresh.
     pub resume: bool,
 }
 
@@ -136,7 +162,6 @@ pub fn fine_tune(
     run_dir: Option<RunDir<'_>>,
     on_event: &mut dyn FnMut(&TrainEvent<'_>) -> ControlFlow<()>,
 ) -> Result<FineTuned, JointError> {
-    check_settings(config, &model, train, valid, labels)?;
     let validation = Validation {
         examples: valid,
         labels,
@@ -144,11 +169,7 @@ pub fn fine_tune(
         batch_size: config.eval_batch_size,
         device,
     };
-    let (mut trainer, model) = Trainer::new(model, train, validation, config, run_dir)?;
-    let mut model = model.freeze_bottom(config.freeze_embeddings, config.freeze_layers);
-    model
-        .bert
-        .set_dropout(config.hidden_dropout, config.attention_dropout);
+    let (mut trainer, mut model) = Trainer::start(model, train, validation, config, run_dir)?;
     let total_steps = trainer.steps_per_epoch * config.epochs;
     let lengths = train.lengths();
     let mut stop = StopReason::Completed;
@@ -192,24 +213,7 @@ pub fn fine_tune(
                 state.step % n == 0 || state.step == total_steps
             });
             if eval_due {
-                signal(
-                    on_event(&TrainEvent::Evaluating {
-                        examples: valid.len(),
-                    }),
-                    &mut stop,
-                );
-                let improved = trainer.evaluate(&model, step.learning_rate)?;
-                let record = trainer.state.history.last().expect("just evaluated");
-                signal(
-                    on_event(&TrainEvent::Evaluated { record, improved }),
-                    &mut stop,
-                );
-                if config
-                    .patience
-                    .is_some_and(|patience| trainer.state.evals_since_best >= patience)
-                {
-                    stop = StopReason::EarlyStopped;
-                }
+                trainer.evaluate_and_tell(&model, step.learning_rate, on_event, &mut stop)?;
             }
             if stop != StopReason::Completed {
                 break;
@@ -217,6 +221,49 @@ pub fn fine_tune(
         }
     }
     Ok(trainer.finish(model, stop))
+}
+
+/// Optimizer steps one at a time, each the step [`fine_tune`] takes (its dropout
+/// masks, loss, adversarial passes, gradient clipping, learning-rate schedule and
+/// AdamW update), on batches the caller chooses: what a benchmark times. Nothing is
+/// evaluated, kept or checkpointed.
+pub struct Steps<'a> {
+    trainer: Trainer<'a>,
+}
+
+impl<'a> Steps<'a> {
+    /// Checks the settings as [`fine_tune`] does, then prepares `model` (on
+    /// `device.clone().autodiff()`) for training: frozen layers, dropout rates. Returns
+    /// the model to pass to [`step`](Self::step).
+    pub fn new(
+        model: BertClassifier,
+        train: &'a Examples,
+        labels: &'a [String],
+        config: &'a FineTuneConfig,
+        pad_id: u32,
+        device: &'a Device,
+    ) -> Result<(Self, BertClassifier), JointError> {
+        let validation = Validation {
+            examples: train,
+            labels,
+            pad_id,
+            batch_size: config.eval_batch_size,
+            device,
+        };
+        let (trainer, model) = Trainer::start(model, train, validation, config, None)?;
+        Ok((Self { trainer }, model))
+    }
+
+    /// One optimizer step over the training examples `batch` (their indices); the
+    /// updated model and the batch's loss.
+    pub fn step(
+        &mut self,
+        model: BertClassifier,
+        batch: &[usize],
+    ) -> Result<(BertClassifier, f64), JointError> {
+        let (model, outcome) = self.trainer.step(model, &[batch.to_vec()])?;
+        Ok((model, outcome.loss))
+    }
 }
 
 /// The caller's `Break` interrupts the run (after the evaluation due, if any).
@@ -341,6 +388,30 @@ struct Trainer<'a> {
 }
 
 impl<'a> Trainer<'a> {
+    /// Checks the settings, then [`new`](Self::new), then readies the model for
+    /// training: the bottom layers frozen, the dropout rates set.
+    fn start(
+        model: BertClassifier,
+        train: &'a Examples,
+        validation: Validation<'a>,
+        config: &'a FineTuneConfig,
+        run_dir: Option<RunDir<'a>>,
+    ) -> Result<(Self, BertClassifier), JointError> {
+        check_settings(
+            config,
+            &model,
+            train,
+            validation.examples,
+            validation.labels,
+        )?;
+        let (trainer, model) = Self::new(model, train, validation, config, run_dir)?;
+        let mut model = model.freeze_bottom(config.freeze_embeddings, config.freeze_layers);
+        model
+            .bert
+            .set_dropout(config.hidden_dropout, config.attention_dropout);
+        Ok((trainer, model))
+    }
+
     /// A fresh run, or the one the checkpoint of `run_dir` continues.
     fn new(
         model: BertClassifier,
@@ -463,6 +534,30 @@ impl<'a> Trainer<'a> {
             examples,
         };
         Ok((model, outcome))
+    }
+
+    /// Evaluates after a step, tells the caller before and after, and stops the run
+    /// when `patience` evaluations have passed without a gain.
+    fn evaluate_and_tell(
+        &mut self,
+        model: &BertClassifier,
+        learning_rate: f64,
+        on_event: &mut dyn FnMut(&TrainEvent<'_>) -> ControlFlow<()>,
+        stop: &mut StopReason,
+    ) -> Result<(), JointError> {
+        let examples = self.validation.examples.len();
+        signal(on_event(&TrainEvent::Evaluating { examples }), stop);
+        let improved = self.evaluate(model, learning_rate)?;
+        let record = self.state.history.last().expect("just evaluated");
+        signal(on_event(&TrainEvent::Evaluated { record, improved }), stop);
+        if self
+            .config
+            .patience
+            .is_some_and(|patience| self.state.evals_since_best >= patience)
+        {
+            *stop = StopReason::EarlyStopped;
+        }
+        Ok(())
     }
 
     /// Evaluates `model` on validation, keeps it if it is the best so far, and writes
@@ -606,7 +701,7 @@ fn non_finite(loss: f32, step: usize, run_dir: Option<RunDir<'_>>) -> JointError
         .filter(|dir| dir.join("state.json").exists())
         .map(|dir| {
             format!(
-                "The last good checkpoint is in {} (--resume continues from it). ",
+                "The last good checkpoint is in {} (resuming continues from it). ",
                 dir.display()
             )
         })

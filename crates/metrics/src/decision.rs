@@ -27,15 +27,26 @@ pub enum ThresholdTarget {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DecisionRule {
+    /// The most probable class.
     #[default]
     Argmax,
     /// argmax over `log p_c − τ · log π_c`, `π` the training class priors: divides
     /// each probability by its prior to the power τ (τ = 1 is the Bayes-optimal
     /// correction for a balanced test distribution).
-    LogitAdjusted { tau: f64, priors: Vec<f64> },
+    LogitAdjusted {
+        /// How strongly the priors are subtracted.
+        tau: f64,
+        /// The training class frequencies.
+        priors: Vec<f64>,
+    },
     /// Two classes: the positive class (index 1, as in the report's ROC/PR-AUC) when
     /// its probability is at least `at`.
-    Threshold { at: f64, target: ThresholdTarget },
+    Threshold {
+        /// The positive-class probability from which a text is positive.
+        at: f64,
+        /// What the threshold was tuned for.
+        target: ThresholdTarget,
+    },
 }
 
 impl DecisionRule {

@@ -2,6 +2,8 @@
 //! ranking metrics) scores. Both modes report through [`ClassificationReport`], so the
 //! pipeline and end-to-end numbers are the same computation.
 
+#![warn(missing_docs)]
+
 mod decision;
 mod probabilities;
 mod ranking;

@@ -5,12 +5,14 @@ use crate::{average_precision, roc_auc};
 /// Counts of (true class, predicted class): row = truth, column = prediction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfusionMatrix {
+    /// How many classes (rows and columns).
     pub classes: usize,
     /// Row-major `classes × classes`.
     pub counts: Vec<usize>,
 }
 
 impl ConfusionMatrix {
+    /// Counts `(truth, predicted)` pairs; labels must be below `classes`.
     pub fn new(classes: usize, truth: &[usize], predicted: &[usize]) -> Self {
         assert_eq!(truth.len(), predicted.len(), "one prediction per example");
         let mut counts = vec![0; classes * classes];
@@ -21,6 +23,7 @@ impl ConfusionMatrix {
         Self { classes, counts }
     }
 
+    /// How many examples of class `truth` were predicted as `predicted`.
     pub fn get(&self, truth: usize, predicted: usize) -> usize {
         self.counts[truth * self.classes + predicted]
     }
@@ -37,31 +40,43 @@ impl ConfusionMatrix {
 /// Precision, recall and F1 of one class, and how many true examples it has.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassScores {
+    /// The class name.
     pub label: String,
+    /// Of the examples predicted as this class, the share that are.
     pub precision: f64,
+    /// Of the examples of this class, the share predicted as it.
     pub recall: f64,
+    /// The harmonic mean of precision and recall.
     pub f1: f64,
+    /// How many examples of this class there are.
     pub support: usize,
 }
 
 /// Ranking metrics of a binary task, for the positive class (index 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BinaryScores {
+    /// The class counted as positive.
     pub positive: String,
+    /// Area under the ROC curve, when both classes occur.
     pub roc_auc: Option<f64>,
+    /// Area under the precision-recall curve (average precision), when both classes occur.
     pub pr_auc: Option<f64>,
 }
 
 /// Every metric this project reports for a classifier on one data split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassificationReport {
+    /// How many examples were scored.
     pub examples: usize,
+    /// The share predicted correctly.
     pub accuracy: f64,
     /// Unweighted mean of per-class F1: each class counts the same, however rare.
     pub macro_f1: f64,
     /// Per-class F1 weighted by support.
     pub weighted_f1: f64,
+    /// Each class's scores, in index order.
     pub per_class: Vec<ClassScores>,
+    /// Truth against prediction.
     pub confusion: ConfusionMatrix,
     /// For two classes with scores given.
     pub binary: Option<BinaryScores>,

@@ -19,6 +19,7 @@ pub struct CrossValidation {
 }
 
 impl CrossValidation {
+    /// The summary of `folds`: every metric's mean ± std over them.
     pub fn of(folds: Vec<ClassificationReport>) -> Self {
         let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for report in &folds {

@@ -15,48 +15,65 @@ use crate::{RunResult, Stat, slug};
 /// What a few-shot study measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FewShotStudy {
+    /// The bertcls version that ran it.
     pub version: String,
+    /// Seconds since the Unix epoch when it started.
     pub started_unix: u64,
+    /// Wall time of the whole study.
     pub wall_seconds: f64,
     /// The settings every run shares, in words.
     pub recipe: Vec<String>,
     /// The k values, ascending.
     pub shots: Vec<usize>,
+    /// Each data set's curves.
     pub data_sets: Vec<FewShotData>,
 }
 
 /// One data set's curves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FewShotData {
+    /// The data set.
     pub name: String,
+    /// How many classes.
     pub classes: usize,
+    /// Test examples.
     pub test: usize,
     /// Zero-shot on the test set (descriptions from the verbalizer's words).
     pub zero_shot: Option<ZeroShotScores>,
+    /// Each method's curve over k.
     pub methods: Vec<FewShotMethod>,
 }
 
 /// Zero-shot's test scores: no training, so no spread.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ZeroShotScores {
+    /// Test macro-F1.
     pub macro_f1: f64,
+    /// Test accuracy.
     pub accuracy: f64,
 }
 
 /// One method over every k.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FewShotMethod {
+    /// A short name, for tables and charts.
     pub name: String,
+    /// What it does, in words.
     pub description: String,
+    /// One point per k, ascending.
     pub points: Vec<FewShotPoint>,
 }
 
 /// One method at one k, over the draws of the k examples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FewShotPoint {
+    /// k: training examples per class.
     pub shots: usize,
+    /// Test macro-F1 over the seeds.
     pub macro_f1: Stat,
+    /// Test accuracy over the seeds.
     pub accuracy: Stat,
+    /// Training wall time over the seeds.
     pub train_seconds: Stat,
     /// The comparison reports the runs come from, relative to the study's folder.
     pub reports: Vec<String>,

@@ -6,6 +6,8 @@
 //! JSON, the tables and the verdict cannot disagree. No burn here: a report can be
 //! re-rendered, or read by other tools, without the model code.
 
+#![warn(missing_docs)]
+
 mod charts;
 mod cross_validation;
 mod document;
@@ -38,23 +40,32 @@ use std::path::{Path, PathBuf};
 /// Errors from writing or reading a report.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// A report file could not be read or written.
     #[error("cannot read or write {path}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// A results file that cannot be parsed.
     #[error("{path} is not a bertcls results file")]
     Json {
+        /// The file.
         path: PathBuf,
+        /// The parser's error.
         source: serde_json::Error,
     },
+    /// A report may not be written where asked.
     #[error("{0}")]
     Artifact(#[from] artifacts::ArtifactError),
 }
 
 /// The files of a report folder.
 pub const RESULTS_FILE: &str = "results.json";
+/// The comparison's report for people.
 pub const MARKDOWN_FILE: &str = "report.md";
+/// The same report as one self-contained web page.
 pub const HTML_FILE: &str = "report.html";
 
 /// Writes `results.json`, `report.md`, `report.html` and one `.svg` per chart into `dir`.
@@ -64,7 +75,9 @@ pub fn write_report(comparison: &Comparison, dir: &Path) -> Result<(), ReportErr
 
 /// The files of a study's folder (each arm's comparison has its own subfolder).
 pub const STUDY_RESULTS_FILE: &str = "study.json";
+/// A study's report for people.
 pub const STUDY_MARKDOWN_FILE: &str = "study.md";
+/// The same study as one self-contained web page.
 pub const STUDY_HTML_FILE: &str = "study.html";
 
 /// Writes `study.json`, `study.md`, `study.html` and the study's charts into `dir`.
@@ -78,7 +91,9 @@ pub fn write_study(study: &Study, dir: &Path) -> Result<(), ReportError> {
 
 /// The files of a few-shot study's folder.
 pub const FEW_SHOT_RESULTS_FILE: &str = "few-shot.json";
+/// A few-shot study's report for people.
 pub const FEW_SHOT_MARKDOWN_FILE: &str = "few-shot.md";
+/// The same study as one self-contained web page.
 pub const FEW_SHOT_HTML_FILE: &str = "few-shot.html";
 
 /// Writes `few-shot.json`, `few-shot.md`, `few-shot.html` and the charts into `dir`.
@@ -96,7 +111,9 @@ pub fn write_few_shot(study: &FewShotStudy, dir: &Path) -> Result<(), ReportErro
 
 /// The files of a robustness study's folder.
 pub const ROBUSTNESS_RESULTS_FILE: &str = "robustness.json";
+/// A robustness study's report for people.
 pub const ROBUSTNESS_MARKDOWN_FILE: &str = "robustness.md";
+/// The same study as one self-contained web page.
 pub const ROBUSTNESS_HTML_FILE: &str = "robustness.html";
 
 /// Writes `robustness.json`, `robustness.md` and `robustness.html` into `dir`.

@@ -14,8 +14,11 @@ pub struct Comparison {
     pub started_unix: u64,
     /// Wall time of the whole comparison, both modes, every seed.
     pub wall_seconds: f64,
+    /// Where it ran.
     pub environment: Environment,
+    /// The data set.
     pub data: DataInfo,
+    /// Every setting that decides the numbers.
     pub settings: Settings,
     /// Frozen encoder, cached features, the best head of a sweep.
     pub pipeline: ModeResult,
@@ -30,24 +33,34 @@ pub struct Comparison {
 /// Where it ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Environment {
+    /// The burn backend (flex, ndarray, wgpu).
     pub backend: String,
+    /// The operating system.
     pub os: String,
+    /// The CPU's model name.
     pub cpu: String,
+    /// Logical cores.
     pub cores: usize,
+    /// Total memory, where it can be read.
     pub memory_gib: Option<f64>,
+    /// The burn version bertcls was built with.
     pub burn_version: String,
 }
 
 /// The data set: sizes, classes, and the checksums that identify it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataInfo {
+    /// The data set's name (`r8`, or the folder's name).
     pub name: String,
     /// Class names, in the models' index order.
     pub classes: Vec<String>,
     /// Training examples per class, same order as `classes`.
     pub train_counts: Vec<usize>,
+    /// Training examples.
     pub train: usize,
+    /// Validation examples.
     pub validation: usize,
+    /// Test examples.
     pub test: usize,
     /// Each split file and its SHA-256.
     pub files: Vec<DataFile>,
@@ -60,8 +73,11 @@ pub struct DataInfo {
 /// A split file and its checksum.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataFile {
+    /// `train`, `validation` or `test`.
     pub split: String,
+    /// The file, as given.
     pub path: String,
+    /// Its SHA-256.
     pub sha256: String,
 }
 
@@ -79,9 +95,13 @@ impl DataInfo {
 /// Every setting that decides the numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
+    /// The model folder.
     pub model: String,
+    /// Tokens per sequence.
     pub max_len: usize,
+    /// The seeds every mode ran with.
     pub seeds: Vec<u64>,
+    /// Whether this was a `quick` run (subsets, a short recipe).
     pub quick: bool,
     /// Embedding options of the pipeline (pooling, layers, …).
     pub embedding: serde_json::Value,
@@ -96,12 +116,14 @@ pub struct Settings {
 pub struct ModeResult {
     /// What the model is, in words.
     pub description: String,
+    /// One run per seed.
     pub runs: Vec<RunResult>,
 }
 
 /// One mode, one seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
+    /// The seed.
     pub seed: u64,
     /// The selected model on the test set.
     pub test: ClassificationReport,
@@ -129,26 +151,37 @@ pub struct RunResult {
 /// One evaluation during training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
+    /// Epochs done, fractional between epoch ends.
     pub epoch: f64,
+    /// Mean training loss since the previous point.
     pub train_loss: f64,
+    /// Validation loss.
     pub valid_loss: f64,
+    /// Validation macro-F1.
     pub valid_macro_f1: f64,
 }
 
 /// A trained model's cost and quality, for the quality-against-cost chart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostPoint {
+    /// The model, in words.
     pub label: String,
+    /// What training it cost.
     pub seconds: f64,
+    /// Its validation macro-F1.
     pub valid_macro_f1: f64,
 }
 
 /// One head of the sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeaderboardEntry {
+    /// The head's settings, in words.
     pub configuration: String,
+    /// Validation macro-F1.
     pub valid_macro_f1: f64,
+    /// Validation accuracy.
     pub valid_accuracy: f64,
+    /// Training wall time.
     pub seconds: f64,
 }
 

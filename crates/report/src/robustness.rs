@@ -11,7 +11,9 @@ use crate::{Finding, Stat};
 /// What one model (an arm at one seed) measured: an arm folder's `result.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RobustResult {
+    /// Test accuracy on the clean test set.
     pub accuracy: f64,
+    /// Test macro-F1 on the clean test set.
     pub macro_f1: f64,
     /// Accuracy on each perturbed copy of the test set, in the study's
     /// `perturbations` order.
@@ -19,6 +21,7 @@ pub struct RobustResult {
     /// Wall time of training (loading, a teacher's predictions and validation
     /// included); 0 for what trains nothing.
     pub train_seconds: f64,
+    /// The trained model's folder.
     pub model: std::path::PathBuf,
     /// The command line that trained it.
     pub command: String,
@@ -27,35 +30,48 @@ pub struct RobustResult {
 /// One arm: its models over the seeds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RobustArm {
+    /// A short name, for tables and charts.
     pub name: String,
     /// `end-to-end` or `pipeline`; the first arm of each mode is its baseline.
     pub mode: String,
+    /// What it does, in words.
     pub description: String,
+    /// One model per seed.
     pub runs: Vec<RobustResult>,
 }
 
 /// One data set of the study.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RobustData {
+    /// The data set.
     pub name: String,
+    /// Training examples.
     pub train: usize,
+    /// Test examples.
     pub test: usize,
+    /// Every arm, each mode's baseline first.
     pub arms: Vec<RobustArm>,
 }
 
 /// A test-time perturbation: its name and the `bertcls augment` flags that make it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Perturbation {
+    /// A short name (`typos 10%`).
     pub name: String,
+    /// The `bertcls augment` flags that make it.
     pub flags: String,
 }
 
 /// The study: `robustness.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RobustnessStudy {
+    /// The settings every arm shares, in words.
     pub recipe: Vec<String>,
+    /// The perturbed copies of the test set.
     pub perturbations: Vec<Perturbation>,
+    /// Wall time of the whole study.
     pub wall_seconds: f64,
+    /// Each data set's arms.
     pub data_sets: Vec<RobustData>,
 }
 

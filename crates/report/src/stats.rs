@@ -5,12 +5,16 @@ use serde::{Deserialize, Serialize};
 /// Mean and sample standard deviation of a number over `n` runs (std 0 for one run).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Stat {
+    /// The mean.
     pub mean: f64,
+    /// The sample standard deviation (0 for one value).
     pub std: f64,
+    /// How many values.
     pub n: usize,
 }
 
 impl Stat {
+    /// The mean and spread of `values`.
     pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
         let values: Vec<f64> = values.into_iter().collect();
         let n = values.len();

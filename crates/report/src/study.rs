@@ -23,26 +23,36 @@ pub struct Study {
     pub suite: String,
     /// What the study asks, in a sentence.
     pub question: String,
+    /// The bertcls version that ran it.
     pub version: String,
+    /// Seconds since the Unix epoch when it started.
     pub started_unix: u64,
+    /// Wall time of the whole study.
     pub wall_seconds: f64,
     /// The settings every arm shares, in words.
     pub recipe: Vec<String>,
+    /// Each data set's arms.
     pub data_sets: Vec<StudyData>,
 }
 
 /// One data set's arms, the baseline first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StudyData {
+    /// The data set.
     pub name: String,
+    /// How many classes.
     pub classes: usize,
+    /// Training examples.
     pub train: usize,
+    /// Test examples.
     pub test: usize,
     /// How the data was derived (held out, a class cut to a share, …).
     pub derivation: Option<String>,
     /// The class the study watches: the rarest in the baseline's training data.
     pub focus_class: String,
+    /// Training examples of the focus class.
     pub focus_train: usize,
+    /// Every arm, the baseline first.
     pub arms: Vec<Arm>,
 }
 
@@ -57,17 +67,24 @@ pub struct Arm {
     pub flags: String,
     /// Its comparison report folder, relative to the study's.
     pub report: String,
+    /// What the pipeline scored with it.
     pub pipeline: ArmScores,
+    /// What end-to-end fine-tuning scored with it.
     pub end_to_end: ArmScores,
 }
 
 /// Test scores of one mode of one arm over the seeds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ArmScores {
+    /// Test macro-F1 over the seeds.
     pub macro_f1: Stat,
+    /// Test accuracy over the seeds.
     pub accuracy: Stat,
+    /// Recall of the focus class over the seeds.
     pub focus_recall: Stat,
+    /// F1 of the focus class over the seeds.
     pub focus_f1: Stat,
+    /// Training wall time over the seeds.
     pub train_seconds: Stat,
 }
 
@@ -131,6 +148,7 @@ pub enum Finding {
 }
 
 impl Finding {
+    /// Whether `arm` differs from `baseline` by more than their spread.
     pub fn judge(arm: Stat, baseline: Stat) -> Self {
         if arm.n < 2 || baseline.n < 2 {
             return Finding::OneSeed;

@@ -7,6 +7,8 @@
 //! deep inside training. The error names the setting as the library does
 //! (`learning_rate`); a command line maps it to its own flag (`--lr`).
 
+#![warn(missing_docs)]
+
 use std::fmt::Display;
 
 use serde::Serialize;

@@ -3,6 +3,8 @@
 //! saved artifact is held to the same property: damage gives an error or, where
 //! the damage is harmless, the original content; never a panic.
 
+#![warn(missing_docs)]
+
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
@@ -11,9 +13,17 @@ use proptest::prelude::*;
 #[derive(Debug, Clone, Copy)]
 pub enum Damage {
     /// The byte at `at` (modulo the length) XOR `mask` (never 0).
-    Flip { at: usize, mask: u8 },
+    Flip {
+        /// The byte to change (taken modulo the length).
+        at: usize,
+        /// XORed into it (never 0).
+        mask: u8,
+    },
     /// Only the first `keep` bytes (modulo the length) are left.
-    Truncate { keep: usize },
+    Truncate {
+        /// Bytes to keep (taken modulo the length).
+        keep: usize,
+    },
 }
 
 /// Flips and cuts anywhere in a file.

@@ -7,11 +7,19 @@ pub enum TextError {
     #[error(
         "no tokenizer in {dir}: expected tokenizer.json or vocab.txt (a Hugging Face BERT folder)"
     )]
-    NoTokenizer { dir: PathBuf },
+    NoTokenizer {
+        /// The model folder.
+        dir: PathBuf,
+    },
 
     /// A tokenizer file exists but could not be read or parsed.
     #[error("cannot load tokenizer from {path}: {message}")]
-    Load { path: PathBuf, message: String },
+    Load {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
 
     /// A special token (for example `[CLS]`) is not in the vocabulary.
     #[error(
@@ -19,27 +27,41 @@ pub enum TextError {
          check special_tokens_map.json or tokenizer_config.json"
     )]
     MissingSpecialToken {
+        /// The model folder.
         dir: PathBuf,
+        /// What the token does (`classifier`, `separator`, …).
         role: &'static str,
+        /// The token's text.
         token: String,
     },
 
     /// `max_len` cannot hold even the special tokens.
     #[error("max_len {max_len} is too small: a sequence needs at least {min} tokens")]
-    MaxLenTooSmall { max_len: usize, min: usize },
+    MaxLenTooSmall {
+        /// The length asked for.
+        max_len: usize,
+        /// The fewest tokens a sequence needs.
+        min: usize,
+    },
 
     /// The text (or one side of a pair) yields no tokens: empty, or only whitespace and
     /// control characters.
     #[error("{segment} is empty (no tokens after normalisation)")]
-    EmptyText { segment: &'static str },
+    EmptyText {
+        /// Which text: `text`, `text_b`, ….
+        segment: &'static str,
+    },
 
     /// A prompt template leaves no room for the text within `max_len`.
     #[error(
-        "prompt {template:?} takes {tokens} tokens with [CLS] and [SEP], leaving no room for the text in max_len {max_len}: shorten it or raise --max-len"
+        "prompt {template:?} takes {tokens} tokens with [CLS] and [SEP], leaving no room for the text in max_len {max_len}: shorten it or raise max_len"
     )]
     PromptTooLong {
+        /// The template.
         template: String,
+        /// Its tokens with `[CLS]` and `[SEP]`.
         tokens: usize,
+        /// The length asked for.
         max_len: usize,
     },
 
@@ -48,7 +70,12 @@ pub enum TextError {
         "the tokenizer has {tokenizer} tokens but the model's vocab_size is {model}: the \
          tokenizer and the weights do not belong together"
     )]
-    VocabTooLarge { tokenizer: usize, model: usize },
+    VocabTooLarge {
+        /// The tokenizer's vocabulary size.
+        tokenizer: usize,
+        /// The model's `vocab_size`.
+        model: usize,
+    },
 
     /// A model config with no segment embeddings at all.
     #[error("the model's type_vocab_size is 0: it has no segment embeddings")]

@@ -12,6 +12,8 @@
 //!
 //! This crate knows nothing of tensors; it is shared by every stage that reads text.
 
+#![warn(missing_docs)]
+
 mod error;
 mod prompt;
 mod special;

@@ -41,12 +41,15 @@ pub struct PromptTemplate {
 /// Why a template was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
+    /// The template (given) has no `{text}` slot.
     #[error(
         "prompt {0:?} has no {{text}}: write where the text goes, e.g. \"{{text}} [SEP] This is about [MASK].\""
     )]
     NoText(String),
+    /// The template (given) has no `[MASK]`, or more than one.
     #[error("prompt {0:?} needs exactly one [MASK], the slot the label word fills")]
     MaskCount(String),
+    /// The template (given) names `{text}` or `{text_b}` more than once.
     #[error("prompt {0:?} has {{text}} or {{text_b}} more than once")]
     RepeatedSlot(String),
 }
@@ -105,6 +108,7 @@ impl fmt::Display for PromptTemplate {
 pub struct PromptEncoding {
     /// `[CLS] … [SEP]`, at most the tokenizer's `max_len` tokens.
     pub encoding: Encoding,
+    /// Where the `[MASK]` is in the encoded sequence.
     pub mask_position: usize,
 }
 

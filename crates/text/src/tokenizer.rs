@@ -37,7 +37,9 @@ impl Encoding {
 #[derive(Debug, thiserror::Error)]
 #[error("record {id:?}")]
 pub struct RecordTextError {
+    /// The record's id.
     pub id: String,
+    /// What the tokenizer refused.
     #[source]
     pub cause: TextError,
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub struct HeadConfig {
     /// Widths of the hidden layers; empty for softmax regression.
     pub hidden: Vec<usize>,
+    /// The hidden layers' activation.
     pub activation: Activation,
     /// Dropout after each hidden layer (training only).
     pub dropout: f64,
@@ -73,9 +74,12 @@ impl HeadConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
+    /// The rectified linear unit.
     #[default]
     Relu,
+    /// The exact, erf-based GELU.
     Gelu,
+    /// The hyperbolic tangent.
     Tanh,
 }
 
@@ -98,14 +102,18 @@ settings::serde_names!(Activation);
 /// when several heads train at once on different threads, as sweeps do.
 #[derive(Module, Debug)]
 pub struct Head {
+    /// The hidden layers, input side first.
     pub hidden: Vec<HiddenLayer>,
+    /// The projection to one logit per class.
     pub output: Linear,
 }
 
 /// `dropout(activation(norm(W x + b)))`.
 #[derive(Module, Debug)]
 pub struct HiddenLayer {
+    /// The affine map.
     pub linear: Linear,
+    /// Batch normalisation before the activation, when asked for.
     pub norm: Option<BatchNorm>,
     #[module(skip)]
     dropout: f64,

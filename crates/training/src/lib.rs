@@ -5,6 +5,8 @@
 //! `head` (pipeline mode) and `joint` (end-to-end mode) both depend on this crate,
 //! and not on each other.
 
+#![warn(missing_docs)]
+
 mod head;
 pub mod losses;
 mod monitor;

@@ -19,6 +19,10 @@ use crate::error::{Context, Result, refuse};
 use crate::options::{Input, ModelOptions};
 use crate::{EmbedJob, Observer, ZeroShotJob, machine};
 
+/// At one k, per method (pipeline, [CLS], prompt): the runs of every seed and the
+/// report folders they came from.
+type MethodRuns = [(Vec<RunResult>, Vec<String>); 3];
+
 /// What a few-shot study varies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,11 +94,34 @@ impl FewShotDesign {
             );
         }
         let folder = study.dir.join(report::slug(&set.name));
-        // Per k: (pipeline, [CLS], prompt) runs and their reports.
-        let mut points: Vec<[(Vec<RunResult>, Vec<String>); 3]> = Vec::new();
+        let (points, first) = self.comparisons(study, set, &on_set, &folder, observer)?;
+        observer.note(&format!("\n#### {}: zero-shot", set.name));
+        let zero_shot = self.zero_shot_scores(&on_set, &first, &folder, observer)?;
+        let methods = self.methods(&on_set, &points);
+        let data = &first.comparison.data;
+        Ok(FewShotData {
+            name: set.name.clone(),
+            classes: data.classes.len(),
+            test: data.test,
+            zero_shot: Some(zero_shot),
+            methods,
+        })
+    }
+
+    /// Per k, the (pipeline, [CLS], prompt) runs of every seed and their report
+    /// folders; and the first comparison (whose splits zero-shot reuses).
+    fn comparisons(
+        &self,
+        study: &Study<'_>,
+        set: &DataSet,
+        on_set: &CompareJob,
+        folder: &Path,
+        observer: &mut dyn Observer,
+    ) -> Result<(Vec<MethodRuns>, Compared)> {
+        let mut points: Vec<MethodRuns> = Vec::new();
         let mut first: Option<Compared> = None;
         for &k in &self.shots {
-            let mut at_k: [(Vec<RunResult>, Vec<String>); 3] = Default::default();
+            let mut at_k: MethodRuns = Default::default();
             for seed in on_set.seed_list() {
                 observer.note(&format!("\n#### {}: k = {k}, seed {seed}", set.name));
                 let mut args = CompareJob {
@@ -124,8 +151,11 @@ impl FewShotDesign {
             points.push(at_k);
         }
         let first = first.context("a few-shot study runs at least one comparison")?;
-        observer.note(&format!("\n#### {}: zero-shot", set.name));
-        let zero_shot = self.zero_shot_scores(&on_set, &first, &folder, observer)?;
+        Ok((points, first))
+    }
+
+    /// The three methods, each with its point per k.
+    fn methods(&self, on_set: &CompareJob, points: &[MethodRuns]) -> Vec<FewShotMethod> {
         let template = on_set.prompt.clone().unwrap_or_default();
         let names = [
             (
@@ -146,7 +176,7 @@ impl FewShotDesign {
                 ),
             ),
         ];
-        let methods = names
+        names
             .into_iter()
             .enumerate()
             .map(|(m, (name, description))| FewShotMethod {
@@ -155,22 +185,14 @@ impl FewShotDesign {
                 points: self
                     .shots
                     .iter()
-                    .zip(&points)
+                    .zip(points)
                     .map(|(&k, at_k)| {
                         let (runs, reports) = &at_k[m];
                         FewShotPoint::of(k, &runs.iter().collect::<Vec<_>>(), reports.clone())
                     })
                     .collect(),
             })
-            .collect();
-        let data = &first.comparison.data;
-        Ok(FewShotData {
-            name: set.name.clone(),
-            classes: data.classes.len(),
-            test: data.test,
-            zero_shot: Some(zero_shot),
-            methods,
-        })
+            .collect()
     }
 
     /// Zero-shot on the test split the comparisons used, with the pipeline's encoder

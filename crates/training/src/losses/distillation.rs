@@ -15,6 +15,7 @@ use crate::losses::ClassificationLoss;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DistillationLoss {
+    /// T: both the teacher's and the student's logits are divided by it.
     pub temperature: f64,
     /// Weight of the soft term; 1 − α goes to the labels.
     pub alpha: f64,
@@ -35,7 +36,9 @@ impl Default for DistillationLoss {
 /// each row summing to 1, at the temperature they were softened at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SoftTargets {
+    /// The targets, `rows × classes`, row-major.
     pub values: Vec<f32>,
+    /// Classes per row.
     pub classes: usize,
 }
 
@@ -76,6 +79,7 @@ impl SoftTargets {
         }
     }
 
+    /// How many examples have targets.
     pub fn rows(&self) -> usize {
         self.values.len() / self.classes
     }

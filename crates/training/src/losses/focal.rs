@@ -9,6 +9,7 @@ use crate::losses::ClassificationLoss;
 /// γ = 0 with α = 1 is cross-entropy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FocalLoss {
+    /// γ: how strongly well-classified examples are down-weighted (0 is cross-entropy).
     pub gamma: f64,
     /// α per class; `None` is 1 for all.
     pub alpha: Option<Vec<f32>>,

@@ -18,12 +18,15 @@ use crate::losses::ClassificationLoss;
 /// state: hence the mutex. Weights are constants for the backward pass.
 #[derive(Debug)]
 pub struct GhmcLoss {
+    /// Gradient-norm bins over [0, 1].
     pub bins: usize,
+    /// Momentum of the bins' moving counts (0 counts each batch alone).
     pub momentum: f64,
     moving_counts: Mutex<Vec<f64>>,
 }
 
 impl GhmcLoss {
+    /// A GHM-C loss with `bins` bins (at least 1) and `momentum` in [0, 1).
     pub fn new(bins: usize, momentum: f64) -> Self {
         assert!(bins > 0, "GHM-C needs at least one bin");
         Self {

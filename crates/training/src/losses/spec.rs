@@ -14,9 +14,12 @@ use crate::losses::{ClassWeights, ClassificationLoss, CrossEntropy, FocalLoss, G
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LossKind {
+    /// Cross-entropy, optionally class-weighted and label-smoothed.
     #[default]
     CrossEntropy,
+    /// Focal loss (Lin et al., 2017).
     Focal,
+    /// Gradient harmonizing loss, GHM-C (Li et al., 2019).
     Ghm,
 }
 
@@ -48,6 +51,7 @@ impl FromStr for LossKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LossSpec {
+    /// Which loss.
     pub kind: LossKind,
     /// Per-class weights: cross-entropy's class weights, or focal loss's α.
     pub class_weights: Option<ClassWeights>,
