@@ -185,13 +185,15 @@ fn time_encoder(args: &BenchEncoderJob, observer: &mut dyn Observer) -> Result<E
     // spends a tenth of its time allocating and copying its output.
     let matmul_seconds = median_seconds(args.repeats, || {
         bert::kernels::matmul(matrix.clone(), weight.clone()).into_data();
-    });
+        Ok(())
+    })?;
 
     let full = full_rows(&encodings, max_len, args.batch_size, &args.input)?;
     let full: Vec<&Encoding> = full.iter().map(|&i| &encodings[i]).collect();
     let fixed_seconds = median_seconds(args.repeats, || {
         encoder.embed_batch(&full);
-    });
+        Ok(())
+    })?;
 
     let order = length_order(&encodings);
     let longest: Vec<&Encoding> = order
@@ -272,21 +274,17 @@ fn time_steps(args: &BenchStepJob, observer: &mut dyn Observer) -> Result<StepTi
         joint::Steps::new(model, &examples, labels.names(), &config, pad_id, &device)?;
     // A step consumes the model and returns the updated one.
     let mut model = Some(model);
-    let mut failure = None;
 
     let mut timings = Vec::new();
     for &batch_size in &args.batch_sizes {
         let batch: Vec<usize> = (0..batch_size).collect();
         let seconds = median_seconds(args.repeats, || {
-            let Some(taken) = model.take() else { return };
-            match steps.step(taken, &batch) {
-                Ok((updated, _loss)) => model = Some(updated),
-                Err(e) => failure = Some(e),
-            }
-        });
-        if let Some(e) = failure.take() {
-            return Err(e.into());
-        }
+            // A failed step ends the timing, so no step runs without the model back.
+            let taken = model.take().expect("every step puts the model back");
+            let (updated, _loss) = steps.step(taken, &batch)?;
+            model = Some(updated);
+            Ok(())
+        })?;
         timings.push(StepTiming {
             batch_size,
             tokens: batch_size * args.model.max_len,
@@ -325,16 +323,17 @@ fn full_rows(
     Ok(rows)
 }
 
-/// The median wall time of `repeats` runs of `work`, after one untimed warm-up run.
-fn median_seconds(repeats: usize, mut work: impl FnMut()) -> f64 {
-    work();
-    let mut times: Vec<f64> = (0..repeats.max(1))
+/// The median wall time of `repeats` runs of `work`, after one untimed warm-up run;
+/// the first error `work` returns ends the timing.
+fn median_seconds(repeats: usize, mut work: impl FnMut() -> Result<()>) -> Result<f64> {
+    work()?;
+    let mut times = (0..repeats.max(1))
         .map(|_| {
             let start = Instant::now();
-            work();
-            start.elapsed().as_secs_f64()
+            work()?;
+            Ok(start.elapsed().as_secs_f64())
         })
-        .collect();
+        .collect::<Result<Vec<f64>>>()?;
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    Ok(times[times.len() / 2])
 }

@@ -169,7 +169,7 @@ pub fn fine_tune(
         batch_size: config.eval_batch_size,
         device,
     };
-    let (mut trainer, mut model) = Trainer::start(model, train, validation, config, run_dir)?;
+    let (mut trainer, mut model) = Trainer::new(model, train, validation, config, run_dir)?;
     let total_steps = trainer.steps_per_epoch * config.epochs;
     let lengths = train.lengths();
     let mut stop = StopReason::Completed;
@@ -250,7 +250,7 @@ impl<'a> Steps<'a> {
             batch_size: config.eval_batch_size,
             device,
         };
-        let (trainer, model) = Trainer::start(model, train, validation, config, None)?;
+        let (trainer, model) = Trainer::new(model, train, validation, config, None)?;
         Ok((Self { trainer }, model))
     }
 
@@ -388,9 +388,10 @@ struct Trainer<'a> {
 }
 
 impl<'a> Trainer<'a> {
-    /// Checks the settings, then [`new`](Self::new), then readies the model for
-    /// training: the bottom layers frozen, the dropout rates set.
-    fn start(
+    /// A fresh run, or the one the checkpoint of `run_dir` continues, once the
+    /// settings are checked; the model comes back readied for training (the bottom
+    /// layers frozen, the dropout rates set).
+    fn new(
         model: BertClassifier,
         train: &'a Examples,
         validation: Validation<'a>,
@@ -404,22 +405,6 @@ impl<'a> Trainer<'a> {
             validation.examples,
             validation.labels,
         )?;
-        let (trainer, model) = Self::new(model, train, validation, config, run_dir)?;
-        let mut model = model.freeze_bottom(config.freeze_embeddings, config.freeze_layers);
-        model
-            .bert
-            .set_dropout(config.hidden_dropout, config.attention_dropout);
-        Ok((trainer, model))
-    }
-
-    /// A fresh run, or the one the checkpoint of `run_dir` continues.
-    fn new(
-        model: BertClassifier,
-        train: &'a Examples,
-        validation: Validation<'a>,
-        config: &'a FineTuneConfig,
-        run_dir: Option<RunDir<'a>>,
-    ) -> Result<(Self, BertClassifier), JointError> {
         let steps_per_epoch = epoch_size(config, train, validation.labels.len())
             .div_ceil(config.batch_size)
             .div_ceil(config.grad_accumulation);
@@ -455,6 +440,10 @@ impl<'a> Trainer<'a> {
             state,
             best,
         };
+        let mut model = model.freeze_bottom(config.freeze_embeddings, config.freeze_layers);
+        model
+            .bert
+            .set_dropout(config.hidden_dropout, config.attention_dropout);
         Ok((trainer, model))
     }
 

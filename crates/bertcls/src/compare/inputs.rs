@@ -146,16 +146,13 @@ impl SourceFiles {
 
     /// The records of each file (empty for a split there is no file of).
     fn read(&self, columns: &Columns, observer: &mut dyn Observer) -> Result<Splits> {
-        let mut read = |path: &Option<PathBuf>| -> Result<Vec<Record>> {
-            match path {
-                Some(path) => columns.read(path, true, observer),
-                None => Ok(Vec::new()),
-            }
+        let mut read = |path: Option<&Path>| -> Result<Vec<Record>> {
+            path.map_or(Ok(Vec::new()), |path| columns.read(path, true, observer))
         };
         Ok(Splits {
-            train: read(&Some(self.train.clone()))?,
-            validation: read(&self.valid)?,
-            test: read(&self.test)?,
+            train: read(Some(&self.train))?,
+            validation: read(self.valid.as_deref())?,
+            test: read(self.test.as_deref())?,
         })
     }
 }
