@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 pub enum ArtifactKind {
     /// `bertcls embed`'s output: one vector per record.
     EmbeddingCache,
+    /// The token states after a frozen bottom stack of layers, for fine-tuning the
+    /// layers above them (`finetune --train-layers`).
+    StateCache,
     /// A trained pipeline head.
     Head,
     /// Saved classifiers combined (`ensemble.json`).
@@ -40,6 +43,7 @@ impl ArtifactKind {
     pub fn noun(self) -> &'static str {
         match self {
             ArtifactKind::EmbeddingCache => "embedding cache",
+            ArtifactKind::StateCache => "state cache",
             ArtifactKind::Head => "head",
             ArtifactKind::Ensemble => "ensemble",
             ArtifactKind::FineTunedModel => "fine-tuned model",
@@ -58,6 +62,8 @@ impl ArtifactKind {
     pub(crate) fn legacy_signatures(self) -> &'static [&'static [&'static str]] {
         match self {
             ArtifactKind::EmbeddingCache => &[&["meta.json", "vectors.f32"]],
+            // Newer than markers: every state cache carries one.
+            ArtifactKind::StateCache => &[],
             ArtifactKind::Head => &[&["head.json", "weights.bpk"]],
             ArtifactKind::Ensemble => &[&["ensemble.json"]],
             ArtifactKind::FineTunedModel => &[&["bertcls.json", "config.json"]],
@@ -79,8 +85,9 @@ impl ArtifactKind {
     }
 
     /// Every kind, for recognising a folder's.
-    pub(crate) const ALL: [ArtifactKind; 11] = [
+    pub(crate) const ALL: [ArtifactKind; 12] = [
         ArtifactKind::EmbeddingCache,
+        ArtifactKind::StateCache,
         ArtifactKind::Head,
         ArtifactKind::Ensemble,
         ArtifactKind::FineTunedModel,

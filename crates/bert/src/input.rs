@@ -1,6 +1,8 @@
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use text::Encoding;
 
+use crate::{EntryStates, LayerStates};
+
 /// A padded batch, ready for [`BertModel::forward`](crate::BertModel::forward).
 #[derive(Debug, Clone)]
 pub struct BertInput {
@@ -10,6 +12,10 @@ pub struct BertInput {
     pub token_type_ids: Tensor<2, Int>,
     /// `[batch, seq]`, 1 for a real token and 0 for padding, as in Hugging Face.
     pub attention_mask: Tensor<2, Int>,
+    /// The batch's states after a frozen bottom stack of layers, when it enters the
+    /// model above them ([`with_states`](Self::with_states)); the ids then serve only
+    /// to find positions (a prompt's `[MASK]`), and the layers below are not run.
+    pub states: Option<EntryStates>,
 }
 
 impl BertInput {
@@ -40,7 +46,18 @@ impl BertInput {
             input_ids: tensor(ids),
             token_type_ids: tensor(types),
             attention_mask: tensor(mask),
+            states: None,
         }
+    }
+
+    /// This batch entering the model above layer `states.after_layer()`: `rows` are
+    /// the batch's sequences in `states`, in the batch's order. The stored states must
+    /// be those of these very sequences (the caller checks the token counts).
+    pub fn with_states(mut self, states: &dyn LayerStates, rows: &[usize]) -> Self {
+        let [_, seq_len] = self.dims();
+        let device = self.input_ids.device();
+        self.states = Some(EntryStates::gather(states, rows, seq_len, &device));
+        self
     }
 
     /// `[batch, seq]`, true where a position is padding.

@@ -7,6 +7,8 @@
 //!   without the `bert.` prefix, and names every tensor that does not fit.
 //! - [`Pooling`] turns token states into one vector per text.
 //! - [`BackendKind`] picks the device (flex, ndarray, wgpu) at run time.
+//! - [`LayerStates`] are token states stored after a frozen bottom stack of layers; a
+//!   [`BertInput`] carrying them ([`BertInput::with_states`]) enters the model above.
 //! - [`PretrainedBert`] loads a whole model folder, tokenizer included; its
 //!   masked-LM head ([`BertMlmHead`]) on demand, when the checkpoint has one.
 
@@ -21,6 +23,7 @@ mod mlm;
 mod model;
 mod pooling;
 mod pretrained;
+mod states;
 mod weights;
 
 pub use backend::{BackendKind, backends_to_check};
@@ -34,6 +37,7 @@ pub use model::{
 };
 pub use pooling::{Pooling, l2_normalize};
 pub use pretrained::PretrainedBert;
+pub use states::{EntryStates, InMemoryStates, LayerStates};
 pub use weights::{
     LoadReport, WEIGHT_FILES, apply_checkpoint, find_weights, hf_key_remapper, load_weights,
 };

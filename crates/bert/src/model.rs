@@ -34,7 +34,8 @@ pub struct BertOutput {
     /// The final layer: `[batch, seq, hidden]`.
     pub last_hidden_state: Tensor<3>,
     /// The embedding output followed by every layer's output (`num_layers + 1` entries),
-    /// when asked for with [`BertModel::forward_all_layers`]; empty otherwise.
+    /// when asked for with [`BertModel::forward_all_layers`]; empty otherwise. A batch
+    /// that enters above layer L ([`BertInput::with_states`]) has the states from L on.
     pub hidden_states: Vec<Tensor<3>>,
     /// The pooler's output `[batch, hidden]`, when the model has a pooler.
     pub pooler_output: Option<Tensor<2>>,
@@ -71,21 +72,30 @@ impl BertModel {
         self.run(input, Some(perturbation), false)
     }
 
+    /// The embeddings and every layer, or, when the batch carries states from a
+    /// cache, only the layers above them.
     fn run(
         &self,
         input: &BertInput,
         perturbation: Option<Tensor<3>>,
         keep_layers: bool,
     ) -> BertOutput {
-        let embedded = self.embeddings.forward_with(
-            input.input_ids.clone(),
-            input.token_type_ids.clone(),
-            perturbation,
-        );
+        let (mut hidden, first_layer) = match &input.states {
+            // Adversarial perturbations act on the word embeddings, which a batch that
+            // enters above them never passes through: the trainer refuses the pair.
+            Some(entry) => (entry.hidden.clone(), entry.after_layer),
+            None => (
+                self.embeddings.forward_with(
+                    input.input_ids.clone(),
+                    input.token_type_ids.clone(),
+                    perturbation,
+                ),
+                0,
+            ),
+        };
         let bias = attention_bias(input.padding_mask());
         let mut hidden_states = Vec::new();
-        let mut hidden = embedded;
-        for layer in &self.encoder.layer {
+        for layer in self.encoder.layer.iter().skip(first_layer) {
             if keep_layers {
                 hidden_states.push(hidden.clone());
             }
@@ -100,6 +110,23 @@ impl BertModel {
             hidden_states,
             pooler_output,
         }
+    }
+
+    /// The embeddings' output followed by the outputs of the bottom `layers` encoder
+    /// layers (`layers + 1` tensors, `[batch, seq, hidden]`); the layers above are not
+    /// run. What a state cache stores.
+    pub fn bottom_states(&self, input: &BertInput, layers: usize) -> Vec<Tensor<3>> {
+        let mut hidden = self
+            .embeddings
+            .forward(input.input_ids.clone(), input.token_type_ids.clone());
+        let bias = attention_bias(input.padding_mask());
+        let mut states = Vec::with_capacity(layers + 1);
+        for layer in self.encoder.layer.iter().take(layers) {
+            states.push(hidden.clone());
+            hidden = layer.forward(hidden, &bias);
+        }
+        states.push(hidden);
+        states
     }
 
     /// Number of encoder layers.
@@ -124,6 +151,30 @@ impl BertModel {
                 layer.attention.self_attention.dropout.prob = p;
             }
         }
+    }
+
+    /// Freezes the embeddings and the bottom `layers` encoder layers as they run in
+    /// inference: no gradients and no dropout. What fine-tuning the layers above from
+    /// a state cache assumes of them (the cache holds their inference output), so that
+    /// training through them and training from the cache agree.
+    pub fn freeze_bottom_as_inference(mut self, layers: usize) -> Self {
+        self.embeddings = self.embeddings.no_grad();
+        self.embeddings.dropout.prob = 0.0;
+        self.encoder.layer = std::mem::take(&mut self.encoder.layer)
+            .into_iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                if i >= layers {
+                    return layer;
+                }
+                let mut layer = layer.no_grad();
+                layer.attention.self_attention.dropout.prob = 0.0;
+                layer.attention.output.dropout.prob = 0.0;
+                layer.output.dropout.prob = 0.0;
+                layer
+            })
+            .collect();
+        self
     }
 }
 

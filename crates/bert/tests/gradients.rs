@@ -43,6 +43,7 @@ fn batch(device: &Device) -> BertInput {
         input_ids: ids(vec![2, 11, 12, 13, 14, 3, 2, 21, 22, 3, 0, 0]),
         token_type_ids: ids(vec![0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]),
         attention_mask: ids(vec![1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0]),
+        states: None,
     }
 }
 
@@ -179,6 +180,7 @@ fn padding_receives_no_gradient_and_changes_no_output() {
             input_ids: ids(vec![2, 21, 22, 3]),
             token_type_ids: ids(vec![0, 0, 0, 0]),
             attention_mask: ids(vec![1, 1, 1, 1]),
+            states: None,
         }
     };
     let batched = to_vec(
@@ -230,4 +232,68 @@ fn dropout_acts_only_when_training() {
     let c = to_vec(frozen.forward(&input).last_hidden_state);
     let d = to_vec(frozen.forward(&input).last_hidden_state);
     assert_eq!(c, d);
+}
+
+/// A batch entering above layer 1 from stored states trains the layers above exactly
+/// as the whole model does: the gradients of its top layer and pooler, computed from
+/// the states alone, match central differences of the loss through every layer (no
+/// states), and the layers below get none.
+#[test]
+fn gradients_from_stored_states_match_finite_differences_of_the_whole_model() {
+    let _turn = rng_turn();
+    let device = Device::flex().autodiff();
+    device.seed(11);
+    let model = BertModel::new(&tiny_config(0.0), true, &device);
+    let input = batch(&device);
+    let weights = Tensor::<3>::random([2, 6, 32], Distribution::Normal(0.0, 1.0), &device);
+    let pooler_weights = Tensor::<2>::random([2, 32], Distribution::Normal(0.0, 1.0), &device);
+
+    // The states after layer 1, real tokens only (6 and 4), as a cache stores them.
+    let below = to_vec(model.bottom_states(&input, 1)[1].clone());
+    let lengths = vec![6, 4];
+    let real: Vec<f32> = [(0, 6), (1, 4)]
+        .iter()
+        .flat_map(|&(row, len)| below[row * 6 * 32..(row * 6 + len) * 32].to_vec())
+        .collect();
+    let states = bert::InMemoryStates::new(1, 32, lengths, real);
+    let from_states = input.clone().with_states(&states, &[0, 1]);
+
+    let grads = loss(&model, &from_states, &weights, &pooler_weights).backward();
+    let whole =
+        |m: &BertModel| loss(m, &input, &weights, &pooler_weights).into_scalar::<f32>() as f64;
+    let check2 = |name, access| check_parameter::<2>(name, &model, access, &grads, &whole);
+    check2("layer 1 query", |m| {
+        &mut m.encoder.layer[1].attention.self_attention.query.weight
+    });
+    check2("layer 1 intermediate", |m| {
+        &mut m.encoder.layer[1].intermediate.dense.weight
+    });
+    check2("layer 1 output", |m| {
+        &mut m.encoder.layer[1].output.dense.weight
+    });
+    check2("pooler", |m| &mut m.pooler.as_mut().unwrap().dense.weight);
+    let check1 = |name, access| check_parameter::<1>(name, &model, access, &grads, &whole);
+    check1("layer 1 output LayerNorm gamma", |m| {
+        &mut m.encoder.layer[1].output.layer_norm.gamma
+    });
+
+    // Nothing below the entry point ran, so nothing there has a gradient.
+    assert!(
+        model.encoder.layer[0]
+            .intermediate
+            .dense
+            .weight
+            .val()
+            .grad(&grads)
+            .is_none()
+    );
+    assert!(
+        model
+            .embeddings
+            .word_embeddings
+            .weight
+            .val()
+            .grad(&grads)
+            .is_none()
+    );
 }

@@ -56,7 +56,10 @@ pub struct BenchEncoderJob {
     Prints one JSON object: for each batch size, the median time of a full fine-tuning step \
     (MiniLM + [CLS] pooler + dropout + linear layer, training mode, cross-entropy, global-norm \
     clipping at 1, AdamW at 5e-5 with weight decay 0.01) on the first texts that fill --max-len \
-    tokens, and peak memory. `cargo xtask bench step` runs it beside PyTorch.")]
+    tokens, and peak memory. `cargo xtask bench step` runs it beside PyTorch.\n\n  \
+    bertcls bench step --input data/r8/train.jsonl --batch-sizes 16 --train-layers 6,2,1\n\n\
+    times fine-tuning the top 6, 2 and 1 layers from stored states in one run: the \
+    ratios are what `finetune --train-layers K` saves per epoch.")]
 pub struct BenchStepJob {
     /// The model to time.
     #[command(flatten)]
@@ -72,6 +75,12 @@ pub struct BenchStepJob {
     /// Timed steps per batch size, after one warm-up step; the median is reported.
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
+    /// Time fine-tuning only the top K layers, for each K given (e.g. 6,2,1), from
+    /// their stored input states as `finetune --train-layers K` trains; by default
+    /// every layer (ordinary fine-tuning). The states are computed before timing, in
+    /// memory.
+    #[arg(long, value_name = "K,…", value_delimiter = ',')]
+    pub train_layers: Vec<usize>,
 }
 
 /// What [`BenchEncoderJob`] measured, in the shape the PyTorch script writes too.
@@ -122,6 +131,9 @@ pub struct StepTimings {
 /// The median time of one training step at one batch size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepTiming {
+    /// The top layers trained (from stored states below them); `None`: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_layers: Option<usize>,
     /// Sequences per step.
     pub batch_size: usize,
     /// Tokens per step (every sequence is full).
@@ -232,17 +244,8 @@ fn time_encoder(args: &BenchEncoderJob, observer: &mut dyn Observer) -> Result<E
 fn time_steps(args: &BenchStepJob, observer: &mut dyn Observer) -> Result<StepTimings> {
     let records = args.input.read(true, observer)?;
     let labels = LabelMap::from_records(&records);
-    let device = args.model.backend.device()?;
-    let (model, parts) = joint::load_for_training(
-        &args.model.model,
-        args.model.max_len,
-        None,
-        &ClassifierConfig::default(),
-        labels.names(),
-        SEED,
-        &device,
-    )?;
-    let encodings = parts.tokenizer.encode_all(
+    let (bert, device) = args.model.load()?;
+    let encodings = bert.tokenizer.encode_all(
         records
             .iter()
             .map(|r| (r.id.as_str(), r.text.as_str(), r.text_b.as_deref())),
@@ -254,27 +257,95 @@ fn time_steps(args: &BenchStepJob, observer: &mut dyn Observer) -> Result<StepTi
         .map(|&i| records[i].label.as_deref().and_then(|l| labels.index(l)))
         .collect::<Option<_>>()
         .context("every record read with labels has a known label")?;
-    // Exactly the step `bertcls finetune` takes, at the recipe PyTorch's side uses.
     let examples = Examples {
         encodings: rows.iter().map(|&i| encodings[i].clone()).collect(),
         labels: targets,
         variants: 0,
         soft_targets: None,
+        states: None,
     };
-    let config = FineTuneConfig {
-        learning_rate: LEARNING_RATE,
-        weight_decay: WEIGHT_DECAY,
-        max_grad_norm: MAX_GRAD_NORM,
-        batch_size: largest,
-        seed: SEED,
-        ..FineTuneConfig::default()
+    let num_layers = bert.model.num_layers();
+    // Only a run that times top layers computes states (the model's second copy
+    // would otherwise count in the peak memory compared with PyTorch's).
+    let encoder = (!args.train_layers.is_empty())
+        .then(|| FrozenEncoder::new(bert, device.clone(), EmbedOptions::default()))
+        .transpose()?;
+    let tops: Vec<Option<usize>> = match args.train_layers.as_slice() {
+        [] => vec![None],
+        tops => tops.iter().map(|&k| Some(k)).collect(),
     };
+    let mut timings = Vec::new();
+    for top in tops {
+        let config = FineTuneConfig {
+            learning_rate: LEARNING_RATE,
+            weight_decay: WEIGHT_DECAY,
+            max_grad_norm: MAX_GRAD_NORM,
+            batch_size: largest,
+            seed: SEED,
+            train_layers: top,
+            ..FineTuneConfig::default()
+        };
+        config.validate_for(labels.names(), num_layers)?;
+        let examples = match (config.frozen_bottom(num_layers), &encoder) {
+            (Some(bottom), Some(encoder)) => {
+                with_states_computed(examples.clone(), encoder, bottom)?
+            }
+            _ => examples.clone(),
+        };
+        let timed = time_steps_of(args, &examples, &labels, &config, &device)?;
+        timings.extend(timed.into_iter().map(|t| StepTiming {
+            train_layers: top,
+            ..t
+        }));
+    }
+    Ok(StepTimings {
+        implementation: implementation(&args.model),
+        threads: threads(),
+        steps: timings,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// `examples` carrying their states after layer `bottom`, computed by `encoder`.
+fn with_states_computed(
+    examples: Examples,
+    encoder: &FrozenEncoder,
+    bottom: usize,
+) -> Result<Examples> {
+    let rows: Vec<usize> = (0..examples.len()).collect();
+    let (mut states, _) = encoder.states_rows(&examples.encodings, &rows, &[bottom], &mut |_| {});
+    let states = bert::InMemoryStates::new(
+        bottom,
+        encoder.bert().config.hidden_size,
+        examples.lengths(),
+        states.remove(0),
+    );
+    Ok(examples.with_states(std::sync::Arc::new(states))?)
+}
+
+/// The median step time of `config`'s training at each batch size.
+fn time_steps_of(
+    args: &BenchStepJob,
+    examples: &Examples,
+    labels: &LabelMap,
+    config: &FineTuneConfig,
+    device: &bert::burn::tensor::Device,
+) -> Result<Vec<StepTiming>> {
+    let (model, parts) = joint::load_for_training(
+        &args.model.model,
+        args.model.max_len,
+        None,
+        &ClassifierConfig::default(),
+        labels.names(),
+        SEED,
+        device,
+    )?;
+    // Exactly the step `bertcls finetune` takes, at the recipe PyTorch's side uses.
     let pad_id = parts.tokenizer.special_tokens().pad;
     let (mut steps, model) =
-        joint::Steps::new(model, &examples, labels.names(), &config, pad_id, &device)?;
+        joint::Steps::new(model, examples, labels.names(), config, pad_id, device)?;
     // A step consumes the model and returns the updated one.
     let mut model = Some(model);
-
     let mut timings = Vec::new();
     for &batch_size in &args.batch_sizes {
         let batch: Vec<usize> = (0..batch_size).collect();
@@ -286,17 +357,13 @@ fn time_steps(args: &BenchStepJob, observer: &mut dyn Observer) -> Result<StepTi
             Ok(())
         })?;
         timings.push(StepTiming {
+            train_layers: None,
             batch_size,
             tokens: batch_size * args.model.max_len,
             seconds,
         });
     }
-    Ok(StepTimings {
-        implementation: implementation(&args.model),
-        threads: threads(),
-        steps: timings,
-        peak_rss_mib: peak_rss_mib(),
-    })
+    Ok(timings)
 }
 
 /// The first `count` records whose encodings fill `max_len` tokens: batches with no

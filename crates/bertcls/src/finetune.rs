@@ -162,6 +162,17 @@ pub struct FineTuneJob {
     /// Do not train the bottom N encoder layers.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub freeze_layers: usize,
+    /// Train only the top K encoder layers, the pooler and the head. The embeddings and
+    /// the layers below run once, frozen as in inference, and their output (the token
+    /// states after layer N − K) is cached in --state-cache-dir, so each step runs K
+    /// layers instead of N and never touches the word embeddings. K = N is ordinary
+    /// fine-tuning. The saved model is the whole model, as with any fine-tuning.
+    #[arg(long, value_name = "K", conflicts_with_all = ["freeze_layers", "freeze_embeddings"])]
+    pub train_layers: Option<usize>,
+    /// Where the state caches of --train-layers go (reused while the model, the data
+    /// and max_len stay the same).
+    #[arg(long, default_value = crate::states::DEFAULT_STATE_CACHE_DIR)]
+    pub state_cache_dir: PathBuf,
     /// Evaluate and checkpoint every N optimizer steps (default: every epoch).
     #[arg(long, value_name = "N")]
     pub eval_every: Option<usize>,
@@ -243,6 +254,8 @@ impl FineTuneJob {
             max_grad_norm: config.max_grad_norm,
             freeze_embeddings: false,
             freeze_layers: 0,
+            train_layers: None,
+            state_cache_dir: crate::states::DEFAULT_STATE_CACHE_DIR.into(),
             eval_every: None,
             monitor: config.monitor,
             patience: None,
@@ -281,6 +294,7 @@ impl FineTuneJob {
             max_grad_norm: self.max_grad_norm,
             freeze_embeddings: self.freeze_embeddings,
             freeze_layers: self.freeze_layers,
+            train_layers: self.train_layers,
             eval_every: self.eval_every,
             monitor: self.monitor,
             patience: self.patience,
@@ -445,10 +459,9 @@ impl FineTuneJob {
         observer: &mut dyn Observer,
     ) -> Result<FineTuneRun> {
         let started = Instant::now();
+        // Checks the settings against the data and the model, so a refused one leaves
+        // no folder behind.
         let mut run = self.prepare(train_records, valid_records, teacher, observer)?;
-        // The settings against the data first, so a refused one leaves no folder behind.
-        run.config
-            .validate_for(run.labels.names(), run.parts.config.num_hidden_layers)?;
         if self.resume && !joint::has_checkpoint(&self.out) {
             return Err(joint::JointError::NoCheckpoint {
                 dir: self.out.clone(),
@@ -523,6 +536,15 @@ impl FineTuneJob {
         let valid_records = known_classes(valid_records, &labels, "validation", observer);
         let valid = Examples::from_records(&valid_records, &encoder, &labels, "the validation set")
             .context("in the validation data")?;
+        // Before any state is cached: a refused setting costs nothing.
+        config.validate_for(labels.names(), model.bert.num_layers())?;
+        let (train, valid) = match config.frozen_bottom(model.bert.num_layers()) {
+            Some(bottom) => (
+                self.with_cached_states(train, "train", bottom, observer)?,
+                self.with_cached_states(valid, "validation", bottom, observer)?,
+            ),
+            None => (train, valid),
+        };
         observer.note(&format!(
             "fine-tuning {} ({} layers, max_len {}) on {} examples{}, {} classes; validating on {}",
             self.model.model.display(),
@@ -581,6 +603,33 @@ impl FineTuneJob {
         let variants = Examples::from_records(&records, encoder, labels, "the augmented set")
             .with_context(|| format!("in {}", path.display()))?;
         Ok(train.with_variants(variants))
+    }
+
+    /// `examples` (of the data called `name`) reading their states after layer
+    /// `bottom` from a state cache, built first when there is none.
+    fn with_cached_states(
+        &self,
+        examples: Examples,
+        name: &str,
+        bottom: usize,
+        observer: &mut dyn Observer,
+    ) -> Result<Examples> {
+        let mut caches = crate::states::state_caches(
+            &self.model,
+            &self.state_cache_dir,
+            self.force.overwrite(),
+            &examples.encodings,
+            name,
+            &[bottom],
+            observer,
+        )?;
+        let cache = caches.remove(0);
+        observer.note(&format!(
+            "{name}: states after layer {bottom} from {} ({:.1} MiB)",
+            cache.path.display(),
+            cache.payload_bytes() as f64 / (1 << 20) as f64
+        ));
+        Ok(examples.with_states(cache)?)
     }
 
     /// The training loop, its events told to `observer`.

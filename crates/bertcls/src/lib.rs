@@ -44,6 +44,7 @@ mod observe;
 mod options;
 mod predict;
 mod predictions;
+mod states;
 mod zero_shot;
 
 pub use augmentation::{AugmentJob, Augmented};
@@ -72,6 +73,7 @@ pub use options::{
 };
 pub use predict::{EvaluateJob, Evaluated, PredictJob, Predicted};
 pub use predictions::{prediction_line, prediction_lines, write_predictions};
+pub use states::DEFAULT_STATE_CACHE_DIR;
 pub use zero_shot::{ZeroShotJob, ZeroShotReports};
 
 // The component crates, for programs that go below the jobs.

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{bertcls, tiny_model, topic_file};
+use common::{bertcls, bertcls_fails, tiny_model, topic_file};
 
 /// Fine-tunes the tiny model on toy topics (validation and test the same file), with
 /// `extra` flags.
@@ -341,5 +341,77 @@ fn adversarial_training_and_regularisation_flags_reach_the_run() {
     assert!(
         refused.contains("--hidden-dropout 1.5: must be in [0, 1)"),
         "{refused}"
+    );
+}
+
+#[test]
+fn training_the_top_layer_reads_cached_states_and_saves_the_whole_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let train = topic_file(d, "train", 80, 0);
+    let valid = topic_file(d, "valid", 20, 1);
+    let states = d.join("states");
+    let cache_flags = [
+        "--train-layers",
+        "1",
+        "--state-cache-dir",
+        states.to_str().unwrap(),
+    ];
+    let output = finetune_toy(&cache_flags, &train, &valid, &d.join("run"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("states after layer 1 from"), "{stderr}");
+    let caches: Vec<_> = std::fs::read_dir(&states)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "states"))
+        .collect();
+    assert_eq!(caches.len(), 2, "train and validation: {caches:?}");
+    let written = |p: &Path| {
+        std::fs::metadata(p.join("states.f16"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let before: Vec<_> = caches.iter().map(|p| written(p)).collect();
+
+    // The saved model is the whole model: it classifies from text alone.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("run/training.json")).unwrap())
+            .unwrap();
+    // One layer at the toy recipe's rate learns slowly: the ranking shows it has.
+    let roc_auc = summary["test"]["binary"]["roc_auc"].as_f64().unwrap();
+    assert!(roc_auc >= 0.9, "{summary}");
+    assert_eq!(summary["config"]["train_layers"], 1);
+    bertcls(
+        &["evaluate"],
+        &[("--model", &d.join("run")), ("--input", &valid)],
+    );
+
+    // A second run reads the same caches instead of writing them again.
+    finetune_toy(&cache_flags, &train, &valid, &d.join("run2"));
+    let after: Vec<_> = caches.iter().map(|p| written(p)).collect();
+    assert_eq!(before, after, "the caches were rebuilt");
+
+    // Adversarial training perturbs the embeddings, below the frozen layer.
+    let message = bertcls_fails(
+        &[
+            "finetune",
+            "--max-len",
+            "32",
+            "--train-layers",
+            "1",
+            "--adv",
+            "fgm",
+        ],
+        &[
+            ("--model", &tiny_model()),
+            ("--train", &train),
+            ("--valid", &valid),
+            ("--out", &d.join("run3")),
+        ],
+    );
+    assert!(
+        message.contains("--train-layers") && message.contains("word embeddings"),
+        "{message}"
     );
 }

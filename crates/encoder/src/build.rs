@@ -13,14 +13,12 @@ use std::time::Instant;
 
 use artifacts::{ArtifactKind, Overwrite, StagedDir};
 use data::Record;
-use sha2::{Digest, Sha256};
 
 use crate::cache::{CacheMeta, FORMAT_VERSION, io_error, write_cache};
+use crate::chunks::{chunk_path, read_vectors_chunk, write_chunk};
 use crate::embed::scatter_rows;
 use crate::{CacheError, EmbedSummary, EmbeddingCache, EmbeddingSpec, EncodeError, FrozenEncoder};
 use text::length_order;
-
-const CHUNK_MAGIC: &[u8; 8] = b"BCLSCHK\x01";
 
 /// Errors from building a cache.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +29,17 @@ pub enum BuildError {
     /// Encoding the records failed.
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    /// A state too large for the state cache's 16-bit floats.
+    #[error(
+        "a token state after layer {layer} is {value}, which 16-bit floats cannot hold \
+         (their range is ±65504): this model's states cannot be cached"
+    )]
+    StateOutOfRange {
+        /// The layer whose output it is.
+        layer: usize,
+        /// The value.
+        value: f32,
+    },
     /// A build setting breaks its rule.
     #[error("{0}")]
     Setting(#[from] settings::SettingError),
@@ -92,8 +101,8 @@ pub fn build_cache(
     let chunks: Vec<&[usize]> = order.chunks(chunk_rows).collect();
     let (mut resumed, mut padded_tokens) = (0, 0);
     for (k, chunk) in chunks.iter().enumerate() {
-        let chunk_path = partial.join(format!("chunk-{k:06}.bin"));
-        let rows = match read_chunk(&chunk_path, chunk, dim) {
+        let chunk_path = chunk_path(partial, k);
+        let rows = match read_vectors_chunk(&chunk_path, chunk, dim) {
             Some(rows) => {
                 resumed += 1;
                 progress(chunk.len());
@@ -102,7 +111,7 @@ pub fn build_cache(
             None => {
                 let (rows, padded) = encoder.embed_rows(&encodings, chunk, progress);
                 padded_tokens += padded;
-                write_chunk(&chunk_path, chunk, &rows)?;
+                write_chunk(&chunk_path, chunk, bytemuck::cast_slice(&rows))?;
                 rows
             }
         };
@@ -126,7 +135,7 @@ pub fn build_cache(
     };
     // Chunks are no longer needed once the assembled cache is in place.
     for k in 0..chunks.len() {
-        let chunk_path = partial.join(format!("chunk-{k:06}.bin"));
+        let chunk_path = chunk_path(partial, k);
         std::fs::remove_file(&chunk_path).map_err(io_error("remove", &chunk_path))?;
     }
     write_cache(partial, &meta, &values)?;
@@ -142,46 +151,4 @@ pub fn build_cache(
 /// Where an interrupted build of the cache `path` keeps its finished chunks.
 pub fn partial_dir(path: &Path) -> PathBuf {
     StagedDir::resumable_path(path)
-}
-
-fn write_chunk(path: &Path, indices: &[usize], rows: &[f32]) -> Result<(), CacheError> {
-    let mut bytes = Vec::with_capacity(24 + indices.len() * 8 + rows.len() * 4 + 32);
-    bytes.extend_from_slice(CHUNK_MAGIC);
-    bytes.extend_from_slice(&(indices.len() as u64).to_le_bytes());
-    bytes.extend_from_slice(&(rows.len() as u64).to_le_bytes());
-    for &i in indices {
-        bytes.extend_from_slice(&(i as u64).to_le_bytes());
-    }
-    bytes.extend_from_slice(bytemuck::cast_slice(rows));
-    let checksum = Sha256::digest(&bytes);
-    bytes.extend_from_slice(&checksum);
-    Ok(artifacts::write_atomic(path, &bytes)?)
-}
-
-/// The rows of a complete, intact chunk holding exactly `indices`; `None` otherwise
-/// (absent, torn, or cut differently), and the chunk is then recomputed.
-fn read_chunk(path: &Path, indices: &[usize], dim: usize) -> Option<Vec<f32>> {
-    let bytes = std::fs::read(path).ok()?;
-    let (body, checksum) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
-    if Sha256::digest(body).as_slice() != checksum || !body.starts_with(CHUNK_MAGIC) {
-        return None;
-    }
-    let u64_at =
-        |i: usize| u64::from_le_bytes(body[i..i + 8].try_into().expect("8 bytes")) as usize;
-    let (count, values) = (u64_at(8), u64_at(16));
-    if count != indices.len() || values != count * dim || body.len() != 24 + count * 8 + values * 4
-    {
-        return None;
-    }
-    let stored: Vec<usize> = (0..count).map(|j| u64_at(24 + j * 8)).collect();
-    if stored != indices {
-        return None;
-    }
-    let payload = &body[24 + count * 8..];
-    Some(
-        payload
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-            .collect(),
-    )
 }

@@ -137,46 +137,18 @@ impl EmbeddingCache {
             path: path.to_owned(),
             reason,
         };
-        if !path.is_dir() {
-            return Err(corrupt("there is no cache folder there".into()));
-        }
-        match artifacts::verify(path, ArtifactKind::EmbeddingCache) {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return Err(corrupt(
-                    "it carries no bertcls marker (an older version's cache, or not a cache)"
-                        .into(),
-                ));
-            }
-            Err(ArtifactError::Tampered { file, problem, .. }) => {
-                return Err(corrupt(format!("{file} {problem} since bertcls wrote it")));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let meta_path = path.join("meta.json");
-        let meta_text =
-            std::fs::read_to_string(&meta_path).map_err(io_error("read", &meta_path))?;
-        let meta: CacheMeta =
-            serde_json::from_str(&meta_text).map_err(|e| corrupt(format!("meta.json: {e}")))?;
-        if meta.format_version != FORMAT_VERSION {
-            return Err(corrupt(format!(
-                "format version {} (this build reads {FORMAT_VERSION})",
-                meta.format_version
-            )));
-        }
-        if meta.fingerprint != meta.spec.fingerprint() {
-            return Err(corrupt(
-                "its fingerprint does not match the settings it records".into(),
-            ));
-        }
+        verify_sealed(path, ArtifactKind::EmbeddingCache)?;
+        let meta: CacheMeta = read_meta(path)?;
+        check_stamps(
+            path,
+            (meta.format_version, FORMAT_VERSION),
+            (&meta.fingerprint, &meta.spec.fingerprint()),
+        )?;
         if meta.ids.len() != meta.rows || meta.labels.len() != meta.rows {
             return Err(corrupt("ids or labels do not match the row count".into()));
         }
         let vectors_path = path.join("vectors.f32");
-        let file = std::fs::File::open(&vectors_path).map_err(io_error("read", &vectors_path))?;
-        // SAFETY: the file is ours and not modified while mapped; a concurrent writer
-        // builds in a staging folder and swaps it in, never writes in place.
-        let map = unsafe { Mmap::map(&file) }.map_err(io_error("map", &vectors_path))?;
+        let map = map_file(&vectors_path)?;
         let expected_len = meta
             .rows
             .checked_mul(meta.dim)
@@ -310,6 +282,66 @@ impl EmbeddingCache {
             expected: expected.describe(),
         })
     }
+}
+
+/// Checks that `path` is a folder of `kind` whose files are those bertcls sealed:
+/// what both caches verify before reading anything.
+pub(crate) fn verify_sealed(path: &Path, kind: ArtifactKind) -> Result<(), CacheError> {
+    let corrupt = |reason: String| CacheError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    };
+    if !path.is_dir() {
+        return Err(corrupt("there is no cache folder there".into()));
+    }
+    match artifacts::verify(path, kind) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(corrupt(
+            "it carries no bertcls marker (an older version's cache, or not a cache)".into(),
+        )),
+        Err(ArtifactError::Tampered { file, problem, .. }) => {
+            Err(corrupt(format!("{file} {problem} since bertcls wrote it")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Refuses a cache of another format version `(found, read)`, or whose recorded
+/// fingerprint is not that of the spec it records `(recorded, computed)`.
+pub(crate) fn check_stamps(
+    path: &Path,
+    (found, read): (u32, u32),
+    (recorded, computed): (&str, &str),
+) -> Result<(), CacheError> {
+    let reason = if found != read {
+        format!("format version {found} (this build reads {read})")
+    } else if recorded != computed {
+        "its fingerprint does not match the settings it records".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(CacheError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// The cache's `meta.json`.
+pub(crate) fn read_meta<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CacheError> {
+    let meta_path = path.join("meta.json");
+    let meta_text = std::fs::read_to_string(&meta_path).map_err(io_error("read", &meta_path))?;
+    serde_json::from_str(&meta_text).map_err(|e| CacheError::Corrupt {
+        path: path.to_owned(),
+        reason: format!("meta.json: {e}"),
+    })
+}
+
+/// Maps `file` for reading.
+pub(crate) fn map_file(file: &Path) -> Result<Mmap, CacheError> {
+    let handle = std::fs::File::open(file).map_err(io_error("read", file))?;
+    // SAFETY: the file is ours and not modified while mapped; a concurrent writer
+    // builds in a staging folder and swaps it in, never writes in place.
+    unsafe { Mmap::map(&handle) }.map_err(io_error("map", file))
 }
 
 fn read_header(bytes: &[u8]) -> Result<(usize, usize), String> {

@@ -215,6 +215,53 @@ impl FrozenEncoder {
     }
 }
 
+impl FrozenEncoder {
+    /// The token states after each layer of `layers` (0: the embeddings' output) of
+    /// `encodings[rows[0]]`, `encodings[rows[1]]`, …, in batches: per layer, every
+    /// row's real tokens (`len × hidden` values, padding dropped) one row after
+    /// another. Only the layers up to the highest asked for are run. Also returns the
+    /// tokens computed including padding.
+    pub fn states_rows(
+        &self,
+        encodings: &[Encoding],
+        rows: &[usize],
+        layers: &[usize],
+        progress: &mut dyn FnMut(usize),
+    ) -> (Vec<Vec<f32>>, usize) {
+        let width = self.bert.config.hidden_size;
+        let deepest = layers.iter().copied().max().unwrap_or(0);
+        let pad = self.bert.tokenizer.special_tokens().pad;
+        let mut states = vec![Vec::new(); layers.len()];
+        let mut padded_tokens = 0;
+        for batch in rows.chunks(self.options.batch_size) {
+            let batch_encodings: Vec<&Encoding> = batch.iter().map(|&i| &encodings[i]).collect();
+            let input = BertInput::from_encodings(&batch_encodings, pad, &self.device);
+            let [_, seq_len] = input.dims();
+            padded_tokens += batch.len() * seq_len;
+            let computed = self.bert.model.bottom_states(&input, deepest);
+            for (out, &layer) in states.iter_mut().zip(layers) {
+                let values = computed[layer]
+                    .clone()
+                    .into_data()
+                    .try_into_vec_as::<f32>()
+                    .expect("hidden states are float tensors");
+                for (sequence, encoding) in
+                    values.chunks_exact(seq_len * width).zip(&batch_encodings)
+                {
+                    out.extend_from_slice(&sequence[..encoding.len() * width]);
+                }
+            }
+            progress(batch.len());
+        }
+        (states, padded_tokens)
+    }
+
+    /// Encoder layers in the model.
+    pub fn num_layers(&self) -> usize {
+        self.bert.model.num_layers()
+    }
+}
+
 /// Writes `rows` (in the order of `indices`) to their places `indices` in `values`.
 pub(crate) fn scatter_rows(values: &mut [f32], rows: &[f32], indices: &[usize], dim: usize) {
     for (row, &index) in rows.chunks_exact(dim).zip(indices) {

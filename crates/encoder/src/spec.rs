@@ -161,28 +161,12 @@ impl EmbeddingSpec {
         max_len: usize,
         options: &EmbedOptions,
     ) -> Result<Self, CacheError> {
-        let weights = find_weights(model_dir).map_err(|source| CacheError::Model {
-            path: model_dir.to_owned(),
-            source,
-        })?;
-        let mut tokenizer = Sha256::new();
-        for name in text::TOKENIZER_FILES {
-            let path = model_dir.join(name);
-            if path.exists() {
-                tokenizer.update(name.as_bytes());
-                tokenizer.update(hash_file(&path)?.as_bytes());
-            }
-        }
-        let config = model_dir.join("config.json");
-        bert::BertConfig::from_file(&config).map_err(|source| CacheError::Model {
-            path: model_dir.to_owned(),
-            source,
-        })?;
+        let files = ModelChecksums::of(model_dir)?;
         Ok(Self {
             model: model_dir.display().to_string(),
-            weights_sha256: hash_file(&weights)?,
-            config_sha256: hash_file(&config)?,
-            tokenizer_sha256: format!("{:x}", tokenizer.finalize()),
+            weights_sha256: files.weights_sha256,
+            config_sha256: files.config_sha256,
+            tokenizer_sha256: files.tokenizer_sha256,
             max_len,
             pooling: options.pooling,
             layers: options.layers,
@@ -255,6 +239,45 @@ impl EmbeddingSpec {
             self.input,
             &self.input_sha256[..12.min(self.input_sha256.len())]
         )
+    }
+}
+
+/// The checksums that identify a model folder's content: what decides every output
+/// of its encoder, whatever the folder is called.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelChecksums {
+    /// SHA-256 of the weights file.
+    pub weights_sha256: String,
+    /// SHA-256 of `config.json`.
+    pub config_sha256: String,
+    /// SHA-256 of the tokenizer files.
+    pub tokenizer_sha256: String,
+}
+
+impl ModelChecksums {
+    /// Reads the checksums of `model_dir`'s weights, `config.json` (which must parse)
+    /// and tokenizer files; the model is not loaded.
+    pub fn of(model_dir: &Path) -> Result<Self, CacheError> {
+        let model_error = |source| CacheError::Model {
+            path: model_dir.to_owned(),
+            source,
+        };
+        let weights = find_weights(model_dir).map_err(model_error)?;
+        let mut tokenizer = Sha256::new();
+        for name in text::TOKENIZER_FILES {
+            let path = model_dir.join(name);
+            if path.exists() {
+                tokenizer.update(name.as_bytes());
+                tokenizer.update(hash_file(&path)?.as_bytes());
+            }
+        }
+        let config = model_dir.join("config.json");
+        bert::BertConfig::from_file(&config).map_err(model_error)?;
+        Ok(Self {
+            weights_sha256: hash_file(&weights)?,
+            config_sha256: hash_file(&config)?,
+            tokenizer_sha256: format!("{:x}", tokenizer.finalize()),
+        })
     }
 }
 

@@ -33,6 +33,13 @@ pub struct FineTuneConfig {
     pub freeze_embeddings: bool,
     /// Do not train the bottom this many encoder layers.
     pub freeze_layers: usize,
+    /// Train only the top this many encoder layers (with the pooler and the head):
+    /// the embeddings and the layers below are frozen as they run in inference (no
+    /// dropout), so their output can come from a state cache
+    /// ([`Examples::with_states`](crate::Examples::with_states)) instead of being
+    /// computed at every step. All the layers is ordinary fine-tuning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_layers: Option<usize>,
     /// Evaluate (and checkpoint) every this many optimizer steps; by default at the
     /// end of each epoch.
     pub eval_every: Option<usize>,
@@ -85,6 +92,7 @@ impl Default for FineTuneConfig {
             max_grad_norm: 1.0,
             freeze_embeddings: false,
             freeze_layers: 0,
+            train_layers: None,
             eval_every: None,
             monitor: Monitor::Loss,
             patience: None,
@@ -121,7 +129,37 @@ impl FineTuneConfig {
                 format!("the model has {num_layers} encoder layers"),
             ));
         }
+        if let Some(top) = self.train_layers {
+            if top > num_layers {
+                return Err(settings::SettingError::new(
+                    "train_layers",
+                    top,
+                    format!("the model has {num_layers} encoder layers"),
+                ));
+            }
+            if top < num_layers && self.adversary != Adversary::None {
+                return Err(settings::SettingError::new(
+                    "train_layers",
+                    top,
+                    format!(
+                        "adversarial training perturbs the word embeddings, below the \
+                         {} frozen layers, where no gradient goes: train all \
+                         {num_layers} layers or leave the adversary out",
+                        num_layers - top
+                    ),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The bottom encoder layers frozen as in inference, when only the top
+    /// [`train_layers`](Self::train_layers) of a model of `num_layers` train: the
+    /// layer whose output a state cache must hold. `None` when every layer trains.
+    pub fn frozen_bottom(&self, num_layers: usize) -> Option<usize> {
+        self.train_layers
+            .filter(|&top| top < num_layers)
+            .map(|top| num_layers - top)
     }
 
     /// Checks every setting that can be checked without the data.
@@ -137,6 +175,17 @@ impl FineTuneConfig {
         }
         if let Some(patience) = self.patience {
             at_least_one("patience", patience)?;
+        }
+        if let Some(top) = self.train_layers {
+            at_least_one("train_layers", top)?;
+            if self.freeze_layers > 0 || self.freeze_embeddings {
+                return Err(settings::SettingError::new(
+                    "train_layers",
+                    top,
+                    "decides what is frozen itself: leave freeze_layers and \
+                     freeze_embeddings out",
+                ));
+            }
         }
         positive("learning_rate", self.learning_rate)?;
         rate("warmup_ratio", self.warmup_ratio)?;

@@ -1,5 +1,8 @@
 //! Labelled records, tokenized once for the whole run.
 
+use std::sync::Arc;
+
+use bert::LayerStates;
 use data::{LabelMap, Record};
 use sha2::{Digest, Sha256};
 use text::{BertTokenizer, Encoding, PromptTemplate, RecordTextError};
@@ -67,6 +70,11 @@ pub struct Examples {
     /// A teacher's soft targets for every example, for distillation
     /// ([`FineTuneConfig::distillation`](crate::FineTuneConfig::distillation)).
     pub soft_targets: Option<SoftTargets>,
+    /// Every example's token states after the frozen bottom layers, when training
+    /// the layers above reads them from a cache ([`Examples::with_states`]) instead of
+    /// running the bottom layers again. Only a shortcut: without them the model runs
+    /// its frozen layers and computes the same.
+    pub states: Option<Arc<dyn LayerStates>>,
 }
 
 impl Examples {
@@ -101,7 +109,32 @@ impl Examples {
             labels: indices,
             variants: 0,
             soft_targets: None,
+            states: None,
         })
+    }
+
+    /// These examples reading their token states after layer `states.after_layer()`
+    /// from `states`: one row per example, in order, each with the example's token
+    /// count (the same sequences, else the error says which row differs).
+    pub fn with_states(mut self, states: Arc<dyn LayerStates>) -> Result<Self, JointError> {
+        if states.rows() != self.len() {
+            return Err(JointError::Data(format!(
+                "the stored states hold {} sequences for {} examples: they were computed \
+                 for other data",
+                states.rows(),
+                self.len()
+            )));
+        }
+        if let Some(row) = (0..self.len()).find(|&i| states.tokens(i) != self.encodings[i].len()) {
+            return Err(JointError::Data(format!(
+                "the stored states of example {row} have {} tokens, its encoding {}: they \
+                 were computed for other data or another tokenizer",
+                states.tokens(row),
+                self.encodings[row].len()
+            )));
+        }
+        self.states = Some(states);
+        Ok(self)
     }
 
     /// These examples with a teacher's soft target for each.
@@ -117,6 +150,10 @@ impl Examples {
             self.soft_targets.is_none(),
             "augmented variants have no teacher targets"
         );
+        assert!(
+            self.states.is_none(),
+            "attach stored states after the variants, to every row"
+        );
         self.variants += variants.len();
         self.encodings.extend(variants.encodings);
         self.labels.extend(variants.labels);
@@ -130,6 +167,9 @@ impl Examples {
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
             variants: 0,
             soft_targets: self.soft_targets.as_ref().map(|t| t.subset(indices)),
+            // The subset computes its states through the frozen layers: the same
+            // values, without remapping the cache's rows.
+            states: None,
         }
     }
 

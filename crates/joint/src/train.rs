@@ -12,13 +12,12 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use data::SplitMix64;
 use metrics::{ClassificationReport, DecisionRule, mean_log_loss};
 use serde::{Deserialize, Serialize};
-use text::Encoding;
 use training::ClassificationLoss;
 
 use crate::batches::{DROPOUT_STREAM, derived_seed, epoch_batches};
 use crate::checkpoint::{self, RunInputs, TrainState, checkpoint_dir};
 use crate::optim::{WarmupSchedule, build_optimizer, clip_global_norm};
-use crate::{BertClassifier, Examples, FineTuneConfig, JointError, predict_proba};
+use crate::{BertClassifier, Examples, FineTuneConfig, JointError};
 use data::Sampling;
 
 /// One evaluation on the validation set.
@@ -347,6 +346,23 @@ fn check_settings(
             what: "the validation set",
         });
     }
+    let frozen = config.frozen_bottom(model.bert.num_layers());
+    for (examples, what) in [(train, "training"), (valid, "validation")] {
+        match (&examples.states, frozen) {
+            (None, _) => {}
+            (Some(states), Some(bottom)) if states.after_layer() == bottom => {}
+            (Some(states), _) => {
+                return Err(JointError::Data(format!(
+                    "the {what} examples carry the states after layer {}, but {}",
+                    states.after_layer(),
+                    match frozen {
+                        Some(bottom) => format!("training starts above layer {bottom}"),
+                        None => "every layer trains".to_owned(),
+                    }
+                )));
+            }
+        }
+    }
     if train
         .labels
         .iter()
@@ -444,6 +460,9 @@ impl<'a> Trainer<'a> {
         model
             .bert
             .set_dropout(config.hidden_dropout, config.attention_dropout);
+        if let Some(bottom) = config.frozen_bottom(model.bert.num_layers()) {
+            model.bert = model.bert.freeze_bottom_as_inference(bottom);
+        }
         Ok((trainer, model))
     }
 
@@ -617,17 +636,23 @@ impl<'a> Trainer<'a> {
     }
 }
 
-/// The inputs and targets of one batch on `device`.
+/// The inputs and targets of one batch on `device` (entering above the frozen
+/// layers when the examples carry their states).
 fn batch_tensors(
     examples: &Examples,
     batch: &[usize],
     pad_id: u32,
     device: &Device,
 ) -> (BertInput, Tensor<1, Int>) {
-    let encodings: Vec<&Encoding> = batch.iter().map(|&i| &examples.encodings[i]).collect();
     let targets: Vec<i64> = batch.iter().map(|&i| examples.labels[i] as i64).collect();
     (
-        BertInput::from_encodings(&encodings, pad_id, device),
+        crate::predict::batch_input(
+            &examples.encodings,
+            examples.states.as_deref(),
+            batch,
+            pad_id,
+            device,
+        ),
         Tensor::<1, Int>::from_data(TensorData::new(targets, [batch.len()]), device),
     )
 }
@@ -723,9 +748,10 @@ pub fn evaluate_examples(
     device: &Device,
     progress: &mut dyn FnMut(usize),
 ) -> Evaluation {
-    let probabilities = predict_proba(
+    let probabilities = crate::predict::predict_rows(
         model,
         &examples.encodings,
+        examples.states.as_deref(),
         pad_id,
         batch_size,
         device,
