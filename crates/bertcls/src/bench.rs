@@ -244,8 +244,15 @@ fn time_encoder(args: &BenchEncoderJob, observer: &mut dyn Observer) -> Result<E
 fn time_steps(args: &BenchStepJob, observer: &mut dyn Observer) -> Result<StepTimings> {
     let records = args.input.read(true, observer)?;
     let labels = LabelMap::from_records(&records);
-    let (bert, device) = args.model.load()?;
-    let encodings = bert.tokenizer.encode_all(
+    let device = args.model.backend.device()?;
+    // The tokenizer and the layer count alone: the weights are loaded per timed
+    // recipe, and once more only when states must be computed, so that a plain run
+    // holds one model (its peak memory is compared with PyTorch's).
+    let tokenizer = text::BertTokenizer::from_dir(&args.model.model, args.model.max_len)
+        .with_context(|| format!("the tokenizer in {}", args.model.model.display()))?;
+    let config = bert::BertConfig::from_file(args.model.model.join("config.json"))
+        .with_context(|| format!("loading the model in {}", args.model.model.display()))?;
+    let encodings = tokenizer.encode_all(
         records
             .iter()
             .map(|r| (r.id.as_str(), r.text.as_str(), r.text_b.as_deref())),
@@ -264,12 +271,13 @@ fn time_steps(args: &BenchStepJob, observer: &mut dyn Observer) -> Result<StepTi
         soft_targets: None,
         states: None,
     };
-    let num_layers = bert.model.num_layers();
-    // Only a run that times top layers computes states (the model's second copy
-    // would otherwise count in the peak memory compared with PyTorch's).
-    let encoder = (!args.train_layers.is_empty())
-        .then(|| FrozenEncoder::new(bert, device.clone(), EmbedOptions::default()))
-        .transpose()?;
+    let num_layers = config.num_hidden_layers;
+    let encoder = if args.train_layers.iter().any(|&k| k < num_layers) {
+        let (bert, device) = args.model.load()?;
+        Some(FrozenEncoder::new(bert, device, EmbedOptions::default())?)
+    } else {
+        None
+    };
     let tops: Vec<Option<usize>> = match args.train_layers.as_slice() {
         [] => vec![None],
         tops => tops.iter().map(|&k| Some(k)).collect(),

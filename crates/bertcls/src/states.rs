@@ -43,7 +43,7 @@ pub(crate) fn state_caches(
         })
         .collect::<Result<Vec<_>>>()?;
     // A hit needs no model: only checksums were computed so far.
-    let hits: Vec<Option<StateCache>> = targets.iter().map(open_if_current).collect();
+    let hits: Vec<Option<StateCache>> = targets.iter().map(StateTarget::open_current).collect();
     if hits.iter().all(Option::is_some) {
         return Ok(hits.into_iter().flatten().map(Arc::new).collect());
     }
@@ -73,12 +73,6 @@ pub(crate) fn state_caches(
         .into_iter()
         .map(|(cache, _)| Arc::new(cache))
         .collect())
-}
-
-fn open_if_current(target: &StateTarget) -> Option<StateCache> {
-    StateCache::open(&target.path)
-        .ok()
-        .filter(|cache| cache.meta.fingerprint == target.spec.fingerprint())
 }
 
 /// `NAME-after4-<fingerprint>.states` in `cache_dir`.

@@ -213,9 +213,7 @@ impl FrozenEncoder {
             .try_into_vec_as::<f32>()
             .expect("pooled embeddings are float tensors")
     }
-}
 
-impl FrozenEncoder {
     /// The token states after each layer of `layers` (0: the embeddings' output) of
     /// `encodings[rows[0]]`, `encodings[rows[1]]`, …, in batches: per layer, every
     /// row's real tokens (`len × hidden` values, padding dropped) one row after

@@ -5,9 +5,9 @@
 //! the cache's resumable staging folder, so an interrupted build resumes from the last
 //! complete chunk. One forward pass up to the highest layer asked for serves every
 //! cache: the states after layers 3, 4 and 5 cost one pass through five layers, not
-//! three passes. [`partial_dir`](crate::partial_dir) names the staging folder. The assembled file stores the sequences in that sorted order, each
-//! found through its offset, so it is written chunk after chunk without holding all
-//! states in memory.
+//! three passes. [`partial_dir`](crate::partial_dir) names the staging folder. The
+//! assembled file stores the sequences in that sorted order, each found through its
+//! offset, so it is written chunk after chunk without holding all states in memory.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -31,6 +31,16 @@ pub struct StateTarget {
     pub spec: StateSpec,
     /// The `NAME.states` folder.
     pub path: PathBuf,
+}
+
+impl StateTarget {
+    /// The cache at `path` when it is intact and holds exactly these states: a hit,
+    /// decided from checksums alone, without the model.
+    pub fn open_current(&self) -> Option<StateCache> {
+        StateCache::open(&self.path)
+            .ok()
+            .filter(|cache| cache.meta.fingerprint == self.spec.fingerprint())
+    }
 }
 
 /// Returns the state cache of every target: the existing one when its fingerprint
@@ -63,12 +73,7 @@ pub fn build_state_caches(
     }
     let mut results: Vec<Option<(StateCache, BuildOutcome)>> = targets
         .iter()
-        .map(|t| {
-            StateCache::open(&t.path)
-                .ok()
-                .filter(|cache| cache.meta.fingerprint == t.spec.fingerprint())
-                .map(|cache| (cache, BuildOutcome::Hit))
-        })
+        .map(|t| t.open_current().map(|cache| (cache, BuildOutcome::Hit)))
         .collect();
     let pending: Vec<&StateTarget> = targets
         .iter()
