@@ -373,7 +373,7 @@ fn timed_visible(command: &mut Command) -> Result<f64> {
 }
 
 /// Runs a command, quietly, and returns its wall time; a failure shows its stderr.
-fn timed(command: &mut Command) -> Result<f64> {
+pub(crate) fn timed(command: &mut Command) -> Result<f64> {
     let start = Instant::now();
     let output = command
         .output()

@@ -7,10 +7,12 @@
 //! - `cargo xtask compare [ARGS]`     the main job: both modes on one data set, a report
 //! - `cargo xtask pipeline`           embed, sweep heads, test the best (pipeline mode)
 //! - `cargo xtask bench heads|finetune|encoder|step`  ours against the PyTorch reference, same run
+//! - `cargo xtask bench layers`  the top K layers' step and the shared pass, against the targets
 
 mod archive;
 mod bench;
 mod fetch;
+mod layers;
 mod speed;
 mod system;
 
@@ -119,6 +121,18 @@ enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// Fine-tuning only the top layers: a step of the top 2 and of the top 1 layer
+    /// against a full step on the same R8 batches, and the embedding pass of R8 train
+    /// (max_len 64) that keeps the states for it against the same pass without them;
+    /// ratios against the targets, the state cache's bytes per value. About 6 minutes.
+    Layers {
+        #[arg(long, default_value_t = 128)]
+        max_len: usize,
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -193,6 +207,14 @@ fn main() -> Result<()> {
                 rounds,
             },
         ),
+        Task::Bench {
+            what:
+                BenchWhat::Layers {
+                    max_len,
+                    batch_size,
+                    repeats,
+                },
+        } => layers::layers(&root, max_len, batch_size, repeats),
         Task::Compare { args } => compare(&root, &args),
         Task::Pipeline { data, out } => pipeline(&root, &data, &out),
     }

@@ -289,7 +289,7 @@ fn matmul_peak(ours: &Value, reference: &Value) -> f64 {
 }
 
 /// Runs a benchmark process (its progress on our stderr) and parses the JSON it prints.
-fn json_of(command: &mut Command) -> Result<Value> {
+pub(crate) fn json_of(command: &mut Command) -> Result<Value> {
     let output = command
         .stderr(Stdio::inherit())
         .output()
@@ -303,11 +303,11 @@ fn json_of(command: &mut Command) -> Result<Value> {
         .with_context(|| format!("{command:?} did not print one JSON object"))
 }
 
-fn number(value: &Value) -> f64 {
+pub(crate) fn number(value: &Value) -> f64 {
     value.as_f64().unwrap_or(f64::NAN)
 }
 
-fn array(value: &Value) -> Result<&Vec<Value>> {
+pub(crate) fn array(value: &Value) -> Result<&Vec<Value>> {
     value
         .as_array()
         .context("a benchmark result without its steps")

@@ -195,6 +195,14 @@ mod tests {
             "bertcls embed --max-len 64 --input 'my data/train.jsonl' --text-b-col second \
              --layers mean4 --normalize --shard 1/4"
         );
+        let mut kept = EmbedJob::new("train.jsonl");
+        kept.states_after = vec![4, 5];
+        kept.state_cache_dir = "states".into();
+        round_trip(&kept);
+        assert_eq!(
+            command_line(&["embed"], &kept).unwrap(),
+            "bertcls embed --input train.jsonl --states-after 4,5 --state-cache-dir states"
+        );
 
         let mut sweep = SweepJob::new("a.emb", "b.emb", "out");
         sweep.grid.learning_rates = Some(vec![1e-3, 0.01]);

@@ -8,13 +8,14 @@ use bert::Pooling;
 use clap::Args;
 use encoder::{
     BuildOutcome, EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder, LayerSelection,
-    Shard, build_cache, write_npy,
+    Shard, StateCache, StateTarget, build_cache_with_states, write_npy,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::Observer;
-use crate::error::{Context, Result};
+use crate::error::{Context, Result, refuse};
 use crate::options::{Force, Input, ModelOptions};
+use crate::states::{DEFAULT_STATE_CACHE_DIR, data_name, state_targets};
 
 /// The folder caches go to when no output is named.
 pub const DEFAULT_CACHE_DIR: &str = ".cache/embeddings";
@@ -68,6 +69,15 @@ pub struct EmbedJob {
     /// wrote it), unless it holds exactly these vectors already.
     #[arg(long)]
     pub export_npy: Option<PathBuf>,
+    /// Also cache the token states after each of these layers (0: the embeddings'
+    /// output), kept from the same forward pass, in --state-cache-dir: the states that
+    /// `bertcls finetune --train-layers K` reads (layer N − K) for the same file at the
+    /// same --max-len, so that fine-tuning the top layers skips its own pass.
+    #[arg(long, value_delimiter = ',', value_name = "L,…")]
+    pub states_after: Vec<usize>,
+    /// Where state caches go (shared with `bertcls finetune --train-layers`).
+    #[arg(long, default_value = DEFAULT_STATE_CACHE_DIR)]
+    pub state_cache_dir: PathBuf,
     /// Whether a bertcls artifact of another kind may be replaced.
     #[command(flatten)]
     #[serde(flatten)]
@@ -80,6 +90,8 @@ pub struct Embedded {
     pub cache: EmbeddingCache,
     /// A cache hit, or what building it cost.
     pub outcome: BuildOutcome,
+    /// The state caches of `--states-after`, in that order.
+    pub states: Vec<StateCache>,
 }
 
 impl EmbedJob {
@@ -97,6 +109,8 @@ impl EmbedJob {
             chunk_size: 1024,
             shard: None,
             export_npy: None,
+            states_after: Vec::new(),
+            state_cache_dir: DEFAULT_STATE_CACHE_DIR.into(),
             force: Force::default(),
         }
     }
@@ -141,19 +155,56 @@ impl EmbedJob {
             .output
             .clone()
             .unwrap_or_else(|| self.default_cache_path(&spec));
+        let states = self.state_targets(&records)?;
         // A hit needs no model: only checksums were computed so far.
-        let (cache, outcome) = match EmbeddingCache::open(&path) {
-            Ok(cache) if cache.meta.spec.fingerprint() == spec.fingerprint() => {
-                (cache, BuildOutcome::Hit)
-            }
-            _ => self.build(&records, &spec, &path, observer)?,
+        let hit = EmbeddingCache::open(&path)
+            .ok()
+            .filter(|cache| cache.meta.spec.fingerprint() == spec.fingerprint());
+        let state_hits: Option<Vec<StateCache>> =
+            states.iter().map(StateTarget::open_current).collect();
+        let (cache, outcome, states) = match (hit, state_hits) {
+            (Some(cache), Some(state_hits)) => (cache, BuildOutcome::Hit, state_hits),
+            _ => self.build(&records, &spec, &path, &states, observer)?,
         };
         if let Some(npy) = &self.export_npy {
             write_npy(npy, cache.vectors(), cache.meta.rows, cache.meta.dim)
                 .context("--export-npy")?;
             observer.note(&format!("exported {}", npy.display()));
         }
-        Ok(Embedded { cache, outcome })
+        Ok(Embedded {
+            cache,
+            outcome,
+            states,
+        })
+    }
+
+    /// The state caches `--states-after` asks for: the input's sequences as the
+    /// tokenizer alone makes them (fine-tuning makes the same ones), checksums only.
+    fn state_targets(&self, records: &[data::Record]) -> Result<Vec<StateTarget>> {
+        if self.states_after.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.shard.is_some() {
+            refuse!(
+                "--states-after with --shard: a state cache covers the whole input; embed the shards without --states-after"
+            );
+        }
+        let tokenizer = text::BertTokenizer::from_dir(&self.model.model, self.model.max_len)
+            .with_context(|| format!("the tokenizer in {}", self.model.model.display()))?;
+        let encodings = tokenizer
+            .encode_all(
+                records
+                    .iter()
+                    .map(|r| (r.id.as_str(), r.text.as_str(), r.text_b.as_deref())),
+            )
+            .with_context(|| format!("in {}", self.input.input.display()))?;
+        state_targets(
+            &self.model,
+            &self.state_cache_dir,
+            &encodings,
+            &data_name(&self.input.input),
+            &self.states_after,
+        )
     }
 
     fn build(
@@ -161,18 +212,20 @@ impl EmbedJob {
         records: &[data::Record],
         spec: &EmbeddingSpec,
         path: &std::path::Path,
+        states: &[StateTarget],
         observer: &mut dyn Observer,
-    ) -> Result<(EmbeddingCache, BuildOutcome)> {
+    ) -> Result<(EmbeddingCache, BuildOutcome, Vec<StateCache>)> {
         let (bert, device) = self.model.load()?;
         observer.note(&bert.report.to_string());
         let encoder = FrozenEncoder::new(bert, device, self.options())?;
         let rows = spec.shard.map_or(records.len(), |s| s.end - s.start);
         observer.begin("embedding", rows);
-        let built = build_cache(
+        let built = build_cache_with_states(
             &encoder,
             records,
             spec,
             path,
+            states,
             self.chunk_size,
             self.force.overwrite(),
             &mut |n| observer.advance(n),
@@ -183,11 +236,7 @@ impl EmbedJob {
     }
 
     fn default_cache_path(&self, spec: &EmbeddingSpec) -> PathBuf {
-        let stem = self
-            .input
-            .input
-            .file_stem()
-            .map_or("input".into(), |s| s.to_string_lossy().into_owned());
+        let stem = data_name(&self.input.input);
         let shard = spec
             .shard
             .map_or(String::new(), |s| format!("-shard{}of{}", s.index, s.count));
@@ -197,8 +246,25 @@ impl EmbedJob {
 }
 
 impl Embedded {
-    /// What happened, in words: a hit, or what embedding cost.
+    /// What happened, in words: a hit, or what embedding cost; then each state cache.
     pub fn summary(&self) -> Vec<String> {
+        let mut lines = self.cache_summary();
+        lines.extend(self.states.iter().map(|states| {
+            format!(
+                "states after layer {}: {} ({:.1} MiB{})",
+                states.meta.spec.after_layer,
+                states.path.display(),
+                states.payload_bytes() as f64 / (1 << 20) as f64,
+                states
+                    .meta
+                    .build
+                    .map_or(String::new(), |b| format!(", built in {:.1} s", b.seconds))
+            )
+        }));
+        lines
+    }
+
+    fn cache_summary(&self) -> Vec<String> {
         let (path, rows, dim) = (&self.cache.path, self.cache.meta.rows, self.cache.meta.dim);
         match &self.outcome {
             BuildOutcome::Hit => vec![format!("cache hit: {} ({rows} × {dim})", path.display())],

@@ -28,6 +28,8 @@ use crate::machine;
 use crate::options::{
     AdversaryOptions, Columns, DecisionOptions, Force, LossOptions, ModelOptions,
 };
+use crate::predictions::prediction_lines;
+use crate::states::data_name;
 
 /// The run folder when none is named.
 pub const DEFAULT_OUT: &str = "runs/finetune";
@@ -41,7 +43,8 @@ pub const DEFAULT_OUT: &str = "runs/finetune";
     bertcls finetune … --out runs/r8 --resume      # continue an interrupted run\n\n\
     The best model (by --monitor on validation) is saved in OUT/model as a Hugging Face \
     folder: `transformers.AutoModelForSequenceClassification.from_pretrained(\"OUT/model\")` \
-    loads it. OUT/training.json holds the settings, the learning curves and the metrics.")]
+    loads it. OUT/training.json holds the settings, the learning curves and the metrics; \
+    with --test, OUT/test-predictions.jsonl holds the kept model's test predictions.")]
 pub struct FineTuneJob {
     /// The base model.
     #[command(flatten)]
@@ -68,8 +71,9 @@ pub struct FineTuneJob {
     #[command(flatten)]
     #[serde(flatten)]
     pub columns: Columns,
-    /// Run folder: OUT/model (the best model), OUT/training.json, and
-    /// OUT/checkpoint while training (removed when the run completes).
+    /// Run folder: OUT/model (the best model), OUT/training.json, with --test
+    /// OUT/test-predictions.jsonl, and OUT/checkpoint while training (removed when the
+    /// run completes).
     #[arg(long, default_value = DEFAULT_OUT)]
     pub out: PathBuf,
     /// Continue the interrupted run in --out from its last checkpoint (same flags).
@@ -538,11 +542,20 @@ impl FineTuneJob {
             .context("in the validation data")?;
         // Before any state is cached: a refused setting costs nothing.
         config.validate_for(labels.names(), model.bert.num_layers())?;
+        let mut states = Vec::new();
         let (train, valid) = match config.frozen_bottom(model.bert.num_layers()) {
-            Some(bottom) => (
-                self.with_cached_states(train, "train", bottom, observer)?,
-                self.with_cached_states(valid, "validation", bottom, observer)?,
-            ),
+            // Named as `bertcls embed --states-after` names them, so that fine-tuning
+            // finds the states an embedding pass over the same files kept.
+            Some(bottom) => {
+                let (train_name, valid_name) = (
+                    data_name(&self.train),
+                    self.valid.as_deref().map_or("validation".into(), data_name),
+                );
+                (
+                    self.with_cached_states(train, &train_name, bottom, &mut states, observer)?,
+                    self.with_cached_states(valid, &valid_name, bottom, &mut states, observer)?,
+                )
+            }
             None => (train, valid),
         };
         observer.note(&format!(
@@ -567,6 +580,7 @@ impl FineTuneJob {
             parts,
             train,
             valid,
+            states,
         })
     }
 
@@ -606,12 +620,14 @@ impl FineTuneJob {
     }
 
     /// `examples` (of the data called `name`) reading their states after layer
-    /// `bottom` from a state cache, built first when there is none.
+    /// `bottom` from a state cache, built first when there is none; the cache is
+    /// added to `used`.
     fn with_cached_states(
         &self,
         examples: Examples,
         name: &str,
         bottom: usize,
+        used: &mut Vec<StatesUsed>,
         observer: &mut dyn Observer,
     ) -> Result<Examples> {
         let mut caches = crate::states::state_caches(
@@ -629,6 +645,13 @@ impl FineTuneJob {
             cache.path.display(),
             cache.payload_bytes() as f64 / (1 << 20) as f64
         ));
+        used.push(StatesUsed {
+            data: name.to_owned(),
+            after_layer: bottom,
+            path: cache.path.clone(),
+            bytes: cache.payload_bytes() as u64,
+            build_seconds: cache.meta.build.map(|b| b.seconds),
+        });
         Ok(examples.with_states(cache)?)
     }
 
@@ -735,10 +758,38 @@ impl FineTuneJob {
             &mut |n| observer.advance(n),
         );
         observer.end();
-        let report = decision.report_names(run.labels.names(), &truth, &probabilities);
         let docs_per_second = records.len() as f64 / started.elapsed().as_secs_f64();
+        let names = run.labels.names();
+        let predicted = decision.decide(&probabilities, names.len());
+        let report = ClassificationReport::by_name(names, &truth, &predicted, Some(&probabilities));
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let truth: Vec<Option<String>> = truth.iter().map(|t| Some((*t).to_owned())).collect();
+        let path = self.out.join(TEST_PREDICTIONS_FILE);
+        let lines = prediction_lines(names, &ids, &truth, &probabilities, &predicted);
+        artifacts::write_output_file(&path, artifacts::FileKind::Predictions, lines.as_bytes())
+            .context("writing the test predictions into --out")?;
+        observer.note(&format!("test predictions: {}", path.display()));
         Ok(Some((report, docs_per_second)))
     }
+}
+
+/// The kept model's predictions on the test file, in the run folder.
+pub const TEST_PREDICTIONS_FILE: &str = "test-predictions.jsonl";
+
+/// A state cache a run read (with `--train-layers`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatesUsed {
+    /// The data whose states it holds: its file's name without the extension.
+    pub data: String,
+    /// The layer after which the states were taken (N − K).
+    pub after_layer: usize,
+    /// The `.states` folder.
+    pub path: PathBuf,
+    /// Bytes of stored states.
+    pub bytes: u64,
+    /// What building it cost (whenever it was built; a later run that reuses it pays
+    /// nothing); absent when the cache does not record it.
+    pub build_seconds: Option<f64>,
 }
 
 /// Everything a run needs once the data and the model are loaded.
@@ -753,6 +804,8 @@ struct Prepared {
     parts: PretrainedBertParts,
     train: Examples,
     valid: Examples,
+    /// The state caches `train` and `valid` read, if any.
+    states: Vec<StatesUsed>,
 }
 
 impl Prepared {
@@ -990,6 +1043,9 @@ pub struct TrainingSummary {
     pub wall_seconds: f64,
     /// Peak resident memory, where it can be read.
     pub peak_rss_mib: Option<f64>,
+    /// The state caches read in place of the frozen bottom layers (`--train-layers`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub states: Vec<StatesUsed>,
 }
 
 impl TrainingSummary {
@@ -1026,6 +1082,7 @@ impl TrainingSummary {
             batches: outcome.batches,
             wall_seconds: started.elapsed().as_secs_f64(),
             peak_rss_mib: machine::peak_rss_mib(),
+            states: run.states.clone(),
         }
     }
 

@@ -65,7 +65,9 @@ pub use distill::{DistillFineTuneJob, DistillHeadJob, Teacher, TeacherOptions};
 pub use embed::{EmbedJob, Embedded};
 pub use ensemble::{EnsembleJob, EnsembleMade};
 pub use error::{Context, JobError, Result};
-pub use finetune::{FineTuneJob, FineTuneOutcome, FineTuneRun, TrainingSummary};
+pub use finetune::{
+    FineTuneJob, FineTuneOutcome, FineTuneRun, StatesUsed, TEST_PREDICTIONS_FILE, TrainingSummary,
+};
 pub use heads::{PredictHeadJob, SweepJob, Swept, TrainHeadJob, TrainedHeads};
 pub use observe::{Observer, Quiet};
 pub use options::{

@@ -33,15 +33,7 @@ pub(crate) fn state_caches(
     layers: &[usize],
     observer: &mut dyn Observer,
 ) -> Result<Vec<Arc<StateCache>>> {
-    let targets = layers
-        .iter()
-        .map(|&layer| {
-            let spec = StateSpec::for_run(&model.model, model.max_len, layer, encodings, name)
-                .context("--model")?;
-            let path = cache_path(cache_dir, name, &spec);
-            Ok(StateTarget { spec, path })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let targets = state_targets(model, cache_dir, encodings, name, layers)?;
     // A hit needs no model: only checksums were computed so far.
     let hits: Vec<Option<StateCache>> = targets.iter().map(StateTarget::open_current).collect();
     if hits.iter().all(Option::is_some) {
@@ -73,6 +65,33 @@ pub(crate) fn state_caches(
         .into_iter()
         .map(|(cache, _)| Arc::new(cache))
         .collect())
+}
+
+/// Where the states of `encodings` (of the data called `name`) after each layer of
+/// `layers` are cached in `cache_dir`, and what they must hold: checksums only, no
+/// model loaded.
+pub(crate) fn state_targets(
+    model: &ModelOptions,
+    cache_dir: &Path,
+    encodings: &[text::Encoding],
+    name: &str,
+    layers: &[usize],
+) -> Result<Vec<StateTarget>> {
+    layers
+        .iter()
+        .map(|&layer| {
+            let spec = StateSpec::for_run(&model.model, model.max_len, layer, encodings, name)
+                .context("--model")?;
+            let path = cache_path(cache_dir, name, &spec);
+            Ok(StateTarget { spec, path })
+        })
+        .collect()
+}
+
+/// The name a data file's caches go by: its file name without the extension.
+pub(crate) fn data_name(path: &Path) -> String {
+    path.file_stem()
+        .map_or("input".into(), |s| s.to_string_lossy().into_owned())
 }
 
 /// `NAME-after4-<fingerprint>.states` in `cache_dir`.

@@ -106,7 +106,9 @@ fn the_examples_run_and_report_what_they_trained() {
         );
     }
 
+    // In the temporary folder: the comparison's default cache folders are relative.
     let compared = run(example("compare_modes")
+        .current_dir(dir.path())
         .args([&data, &dir.path().join("reports"), &model])
         .arg("16"));
     let pipeline_f1 = number_after(&compared, "pipeline");

@@ -254,6 +254,9 @@ fn bad_inputs_fail_with_one_clear_line_and_touch_nothing() {
         (own("predict --batch-size 0", with(&["predict", "--model", "run", "--batch-size", "0", "--input", "valid.jsonl"], &[]), &["--batch-size 0"]), None),
         (own("predict --max-len with a head", with(&["predict", "--model", "r8.head", "--max-len", "20", "--input", "valid.jsonl"], &[]), &["r8.head", "is a head"]), None),
         (own("ensemble --weights negative", with(&["ensemble", "--member", "run", "r8.head", "--weights", "1,-1", "--out", "e"], &[]), &["--weights"]), None),
+        // The data split a comparison derives from one file is a cache, reused later.
+        (Case { may_add: Some(".cache"), ..own("compare --frontier past the layers", with(&["compare", "--model", &m, "--data", "train.jsonl", "--frontier", "0,3"], &[]), &["--frontier 3", "2 encoder layers"]) }, None),
+        (Case { may_add: Some(".cache"), ..own("compare --frontier with an adversary", with(&["compare", "--model", &m, "--data", "train.jsonl", "--adv", "fgm", "--frontier", "1"], &[]), &["--frontier 1", "adversarial training"]) }, None),
         // Resuming into something else.
         (own("resume with other --train", finetune(&["--eval-every", "1", "--out", "run", "--resume"]).into_iter().map(|a| if a == "train.jsonl" { "valid.jsonl".into() } else { a }).collect(), &["run", "training examples"]), None),
         (own("resume with other --max-len", finetune(&["--eval-every", "1", "--out", "run", "--resume"]).into_iter().map(|a| if a == "16" { "6".into() } else { a }).collect(), &["run", "training examples"]), None),

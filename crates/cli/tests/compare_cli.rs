@@ -1,5 +1,6 @@
-//! `bertcls compare --quick` on toy data with the tiny model: the report's files exist
-//! and parse, and what they say agrees with itself and with the stages' own outputs.
+//! `bertcls compare --quick` on toy data with the tiny model (2 layers): the report's
+//! files exist and parse, and what they say agrees with itself and with the stages'
+//! own outputs, for the pipeline, the frontier's top-1 point and end-to-end.
 
 mod common;
 
@@ -80,6 +81,7 @@ fn quick_comparison_writes_a_consistent_report_and_reuses_the_cache() {
         "confusion-pipeline.svg",
         "confusion-end-to-end.svg",
         "fine-tuning-curves.svg",
+        "frontier.svg",
     ] {
         assert!(dir.join(file).is_file(), "{file} missing in {dir:?}");
     }
@@ -89,9 +91,13 @@ fn quick_comparison_writes_a_consistent_report_and_reuses_the_cache() {
     assert_eq!(c.pipeline.runs.len(), 2);
     assert_eq!(c.end_to_end.runs.len(), 2);
     assert_eq!(c.leaderboard.len(), 8, "--quick sweeps 8 heads");
+    let frontier = c.frontier.as_ref().expect("a frontier by default");
+    let trained: Vec<usize> = frontier.points.iter().map(|p| p.trained_layers).collect();
+    assert_eq!((frontier.layers, trained), (2, vec![1]), "0, 1 and N = 2");
+    assert_eq!(frontier.points[0].mode.runs.len(), 2);
 
     // Every test report is a report of the 24 test records, internally consistent.
-    for (_, mode) in c.modes() {
+    for (_, mode) in c.points() {
         for run in &mode.runs {
             let t = &run.test;
             assert_eq!(t.examples, 24);
@@ -117,17 +123,40 @@ fn quick_comparison_writes_a_consistent_report_and_reuses_the_cache() {
         c.end_to_end.runs[0].test
     );
 
-    // The pipeline's accuracy is what its predictions file says.
-    let predictions =
-        std::fs::read_to_string(dir.join("pipeline/seed-42/test-predictions.jsonl")).unwrap();
-    let (mut right, mut total) = (0, 0);
-    for line in predictions.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        right += usize::from(v["label"] == v["true_label"]);
-        total += 1;
+    // Each model's accuracy and macro-F1 are what its predictions file says.
+    let runs = [
+        ("pipeline", &c.pipeline),
+        ("top-1", &frontier.points[0].mode),
+        ("end-to-end", &c.end_to_end),
+    ];
+    for (folder, mode) in runs {
+        for run in &mode.runs {
+            let path = dir.join(format!("{folder}/seed-{}/test-predictions.jsonl", run.seed));
+            let (accuracy, macro_f1) = scores_of(&path, &c.data.classes);
+            assert!((run.test.accuracy - accuracy).abs() < 1e-12, "{path:?}");
+            assert!((run.test.macro_f1 - macro_f1).abs() < 1e-12, "{path:?}");
+        }
     }
-    assert_eq!(total, 24);
-    assert!((c.pipeline.runs[0].test.accuracy - right as f64 / 24.0).abs() < 1e-12);
+    // The top-1 point read the states after layer 1, and its cost says so.
+    let top = &frontier.points[0].mode.runs[0];
+    assert!(
+        top.cost_breakdown[0].0 == "states after layer 1 of train + validation",
+        "{:?}",
+        top.cost_breakdown
+    );
+    let parts: f64 = top.cost_breakdown.iter().map(|(_, s)| s).sum();
+    assert!((top.train_seconds - parts).abs() < 1e-9);
+    // The pipeline's embedding pass kept those states: fine-tuning read its caches.
+    let training: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("top-1/seed-42/training.json")).unwrap(),
+    )
+    .unwrap();
+    let read = training["states"].as_array().unwrap();
+    assert_eq!(read.len(), 2, "train and validation");
+    for states in read {
+        let kept = format!("states after layer 1: {}", states["path"].as_str().unwrap());
+        assert!(stderr.contains(&kept), "{kept} not from the embedding pass");
+    }
     // The end-to-end numbers are those the finetune stage recorded.
     let training: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("end-to-end/seed-43/training.json")).unwrap(),
@@ -143,7 +172,7 @@ fn quick_comparison_writes_a_consistent_report_and_reuses_the_cache() {
     let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     let rarest = c.data.rarest_class().unwrap().to_owned();
-    for (name, mode) in c.modes() {
+    for (name, mode) in c.points() {
         let expected = cells(mode, &rarest);
         let row = markdown
             .lines()
@@ -162,7 +191,11 @@ fn quick_comparison_writes_a_consistent_report_and_reuses_the_cache() {
             );
         }
     }
-    assert_eq!(html.matches("<svg").count(), 5, "five inline charts");
+    assert_eq!(html.matches("<svg").count(), 6, "six inline charts");
+    assert!(
+        markdown.contains("Training the top 1 of 2 layers"),
+        "the verdict tells the frontier"
+    );
     assert!(
         !html.contains("src=\""),
         "self-contained: nothing loaded from elsewhere"
@@ -217,6 +250,7 @@ fn augmented_copies_top_up_the_rare_class_of_a_folder_read_as_is() {
             ("--model", &tiny_model()),
             ("--out", &d.join("reports")),
             ("--cache-dir", &d.join("cache")),
+            ("--state-cache-dir", &d.join("states")),
         ],
     );
     let dir = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
@@ -252,6 +286,38 @@ fn unknown_data_is_refused_by_name() {
         stderr.contains("no-such-set") && stderr.contains("r8"),
         "names the input and the known sets: {stderr}"
     );
+}
+
+/// Accuracy and macro-F1 of a predictions file, computed here from its lines: per
+/// class F1 = 2·TP / (2·TP + FP + FN), averaged over `classes`.
+fn scores_of(path: &Path, classes: &[String]) -> (f64, f64) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let pairs: Vec<(String, String)> = text
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let field = |k: &str| v[k].as_str().unwrap().to_owned();
+            (field("label"), field("true_label"))
+        })
+        .collect();
+    assert_eq!(pairs.len(), 24, "{path:?}");
+    let right = pairs.iter().filter(|(p, t)| p == t).count();
+    let f1 = |class: &String| {
+        let tp = pairs
+            .iter()
+            .filter(|(p, t)| p == class && t == class)
+            .count();
+        let predicted = pairs.iter().filter(|(p, _)| p == class).count();
+        let actual = pairs.iter().filter(|(_, t)| t == class).count();
+        let denominator = predicted + actual;
+        if denominator == 0 {
+            0.0
+        } else {
+            2.0 * tp as f64 / denominator as f64
+        }
+    };
+    let macro_f1 = classes.iter().map(f1).sum::<f64>() / classes.len() as f64;
+    (right as f64 / 24.0, macro_f1)
 }
 
 /// `n` records of `label` with the given words, as JSON lines.

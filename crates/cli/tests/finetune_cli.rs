@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::{bertcls, bertcls_fails, tiny_model, topic_file};
@@ -412,6 +412,76 @@ fn training_the_top_layer_reads_cached_states_and_saves_the_whole_model() {
     );
     assert!(
         message.contains("--train-layers") && message.contains("word embeddings"),
+        "{message}"
+    );
+}
+
+#[test]
+fn fine_tuning_the_top_layer_reads_the_states_an_embedding_pass_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let train = topic_file(d, "train", 40, 0);
+    let valid = topic_file(d, "valid", 12, 1);
+    let states = d.join("states");
+    let mut kept = Vec::new();
+    for input in [&train, &valid] {
+        let output = bertcls(
+            &["embed", "--max-len", "32", "--states-after", "1"],
+            &[
+                ("--model", &tiny_model()),
+                ("--input", input),
+                ("--output", &input.with_extension("emb")),
+                ("--state-cache-dir", &states),
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let line = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("states after layer 1: "))
+            .unwrap_or_else(|| panic!("no state cache named in {stderr}"));
+        let path = PathBuf::from(line.split(" (").next().unwrap());
+        assert!(path.join("states.f16").is_file(), "{path:?}");
+        kept.push(path);
+    }
+    let written = |p: &Path| {
+        std::fs::metadata(p.join("states.f16"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let before: Vec<_> = kept.iter().map(|p| written(p)).collect();
+
+    finetune_toy(
+        &[
+            "--train-layers",
+            "1",
+            "--state-cache-dir",
+            states.to_str().unwrap(),
+        ],
+        &train,
+        &valid,
+        &d.join("run"),
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("run/training.json")).unwrap())
+            .unwrap();
+    let read: Vec<PathBuf> = summary["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| PathBuf::from(s["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(read, kept, "fine-tuning read the embedding pass's caches");
+    let after: Vec<_> = kept.iter().map(|p| written(p)).collect();
+    assert_eq!(before, after, "and did not rebuild them");
+
+    // A shard's pass cannot vouch for a whole data set's states.
+    let message = bertcls_fails(
+        &["embed", "--states-after", "1", "--shard", "0/2"],
+        &[("--model", &tiny_model()), ("--input", &train)],
+    );
+    assert!(
+        message.contains("--states-after") && message.contains("--shard"),
         "{message}"
     );
 }

@@ -315,7 +315,13 @@ fn killed_commands_leave_nothing_torn_and_rerun_to_the_same_result() {
             "--cache-dir",
         ])
         .into_iter()
-        .chain([path(&out.join("cache")), "--out".into(), path(out)])
+        .chain([
+            path(&out.join("cache")),
+            "--state-cache-dir".into(),
+            path(&out.join("states")),
+            "--out".into(),
+            path(out),
+        ])
         .collect()
     };
     killed_and_rerun("compare", d, &compare, &no_flags, &|a, b| {
@@ -329,13 +335,19 @@ fn killed_commands_leave_nothing_torn_and_rerun_to_the_same_result() {
             serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap()
         };
         let (a, b) = (results(a), results(b));
-        for mode in ["pipeline", "end_to_end"] {
-            for (x, y) in a[mode]["runs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .zip(b[mode]["runs"].as_array().unwrap())
-            {
+        let top_1 = |v: &serde_json::Value| v["frontier"]["points"][0]["mode"].clone();
+        for (mode, x, y) in [
+            ("pipeline", a["pipeline"].clone(), b["pipeline"].clone()),
+            ("top 1", top_1(&a), top_1(&b)),
+            (
+                "end-to-end",
+                a["end_to_end"].clone(),
+                b["end_to_end"].clone(),
+            ),
+        ] {
+            let (x, y) = (x["runs"].as_array().unwrap(), y["runs"].as_array().unwrap());
+            assert_eq!(x.len(), y.len(), "{mode}");
+            for (x, y) in x.iter().zip(y) {
                 assert_eq!(x["test"]["confusion"], y["test"]["confusion"], "{mode}");
             }
         }

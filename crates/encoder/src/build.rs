@@ -17,7 +17,11 @@ use data::Record;
 use crate::cache::{CacheMeta, FORMAT_VERSION, io_error, write_cache};
 use crate::chunks::{chunk_path, read_vectors_chunk, write_chunk};
 use crate::embed::scatter_rows;
-use crate::{CacheError, EmbedSummary, EmbeddingCache, EmbeddingSpec, EncodeError, FrozenEncoder};
+use crate::state_build::{StateBuild, fill, open_targets};
+use crate::{
+    CacheError, EmbedSummary, EmbeddingCache, EmbeddingSpec, EncodeError, FrozenEncoder,
+    StateCache, StateTarget, build_state_caches,
+};
 use text::length_order;
 
 /// Errors from building a cache.
@@ -40,6 +44,22 @@ pub enum BuildError {
         /// The value.
         value: f32,
     },
+    /// A state cache's spec names other sequences than those being encoded.
+    #[error(
+        "the state cache {} is meant for other token ids than the sequences encoded \
+         here: its spec must be made from these sequences",
+        path.display()
+    )]
+    OtherTokens {
+        /// The state cache.
+        path: PathBuf,
+    },
+    /// States asked of a shard's embedding pass.
+    #[error(
+        "state caches are built over a whole data set, not a shard: embed the shards \
+         without states, or the whole input with them"
+    )]
+    StatesOfShard,
     /// A build setting breaks its rule.
     #[error("{0}")]
     Setting(#[from] settings::SettingError),
@@ -76,24 +96,70 @@ pub fn build_cache(
     overwrite: Overwrite,
     progress: &mut dyn FnMut(usize),
 ) -> Result<(EmbeddingCache, BuildOutcome), BuildError> {
+    let (cache, outcome, _) = build_cache_with_states(
+        encoder,
+        records,
+        spec,
+        path,
+        &[],
+        chunk_rows,
+        overwrite,
+        progress,
+    )?;
+    Ok((cache, outcome))
+}
+
+/// [`build_cache`], also returning the state caches `states` (the token states of
+/// these records, tokenized as `encoder` tokenizes them, after each target's layer;
+/// in that order), filled from the same forward passes: the frozen bottom layers run
+/// once for the pipeline and for fine-tuning the layers above. Each state cache
+/// already built is opened; when only the embedding cache is, the states missing get
+/// their own pass through the bottom layers ([`build_state_caches`]). A state cache
+/// built alongside the vectors records as its build time only what the states added
+/// (keeping, rounding and writing them), and the embedding cache the rest. States are
+/// refused with a shard: a state cache covers a whole data set.
+#[allow(clippy::too_many_arguments)]
+pub fn build_cache_with_states(
+    encoder: &FrozenEncoder,
+    records: &[Record],
+    spec: &EmbeddingSpec,
+    path: &Path,
+    states: &[StateTarget],
+    chunk_rows: usize,
+    overwrite: Overwrite,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(EmbeddingCache, BuildOutcome, Vec<StateCache>), BuildError> {
     settings::at_least_one("chunk_size", chunk_rows)?;
     let fingerprint = spec.fingerprint();
-    if let Ok(existing) = EmbeddingCache::open(path)
-        && existing.meta.spec.fingerprint() == fingerprint
+    let existing = EmbeddingCache::open(path)
+        .ok()
+        .filter(|cache| cache.meta.spec.fingerprint() == fingerprint);
+    if states.is_empty()
+        && let Some(existing) = existing
     {
-        return Ok((existing, BuildOutcome::Hit));
+        return Ok((existing, BuildOutcome::Hit, Vec::new()));
     }
     let records = match spec.shard {
+        Some(_) if !states.is_empty() => return Err(BuildError::StatesOfShard),
         Some(shard) => &records[shard.start..shard.end],
         None => records,
     };
     let start = Instant::now();
+    let encodings = encoder.tokenize(records)?;
+    if let Some(existing) = existing {
+        let built =
+            build_state_caches(encoder, &encodings, states, chunk_rows, overwrite, progress)?;
+        let caches = built.into_iter().map(|(cache, _)| cache).collect();
+        return Ok((existing, BuildOutcome::Hit, caches));
+    }
+    let (found, pending) = open_targets(encoder, &encodings, states)?;
+    let mut state_build =
+        StateBuild::start(&pending, encoder.bert().config.hidden_size, overwrite)?;
     let (staged, _) =
         StagedDir::resumable(path, ArtifactKind::EmbeddingCache, overwrite, &fingerprint)
             .map_err(CacheError::from)?;
     let partial = staged.path();
 
-    let encodings = encoder.tokenize(records)?;
     let order = length_order(&encodings);
     let dim = encoder.dim();
     let mut values = vec![0f32; records.len() * dim];
@@ -102,16 +168,28 @@ pub fn build_cache(
     let (mut resumed, mut padded_tokens) = (0, 0);
     for (k, chunk) in chunks.iter().enumerate() {
         let chunk_path = chunk_path(partial, k);
+        let layers = state_build.missing_layers(k, chunk, &encodings);
         let rows = match read_vectors_chunk(&chunk_path, chunk, dim) {
-            Some(rows) => {
+            Some(rows) if layers.is_empty() => {
                 resumed += 1;
                 progress(chunk.len());
                 rows
             }
+            Some(rows) => {
+                // The vectors survived an interruption that the states did not.
+                let states_started = Instant::now();
+                let (states, _) = encoder.states_rows(&encodings, chunk, &layers, progress);
+                state_build.charge(states_started.elapsed().as_secs_f64());
+                state_build.write(k, chunk, &layers, &states)?;
+                resumed += 1;
+                rows
+            }
             None => {
-                let (rows, padded) = encoder.embed_rows(&encodings, chunk, progress);
+                let (rows, states, padded) =
+                    encoder.embed_rows_with_states(&encodings, chunk, &layers, progress);
                 padded_tokens += padded;
                 write_chunk(&chunk_path, chunk, bytemuck::cast_slice(&rows))?;
+                state_build.write(k, chunk, &layers, &states)?;
                 rows
             }
         };
@@ -121,7 +199,7 @@ pub fn build_cache(
         documents: records.len(),
         tokens: encodings.iter().map(|e| e.len()).sum(),
         padded_tokens,
-        seconds: start.elapsed().as_secs_f64(),
+        seconds: start.elapsed().as_secs_f64() - state_build.seconds(),
     };
     let meta = CacheMeta {
         format_version: FORMAT_VERSION,
@@ -140,12 +218,17 @@ pub fn build_cache(
     }
     write_cache(partial, &meta, &values)?;
     staged.commit(true).map_err(CacheError::from)?;
+    let built = if state_build.is_empty() {
+        Vec::new()
+    } else {
+        state_build.finish(&encodings, &chunks, summary, true)?
+    };
     let outcome = BuildOutcome::Built {
         chunks: chunks.len(),
         resumed_chunks: resumed,
         summary,
     };
-    Ok((EmbeddingCache::open(path)?, outcome))
+    Ok((EmbeddingCache::open(path)?, outcome, fill(found, built)))
 }
 
 /// Where an interrupted build of the cache `path` keeps its finished chunks.

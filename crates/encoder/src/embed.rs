@@ -181,37 +181,83 @@ impl FrozenEncoder {
         rows: &[usize],
         progress: &mut dyn FnMut(usize),
     ) -> (Vec<f32>, usize) {
+        let (vectors, _, padded_tokens) =
+            self.embed_rows_with_states(encodings, rows, &[], progress);
+        (vectors, padded_tokens)
+    }
+
+    /// [`embed_rows`](Self::embed_rows), also keeping from the same forward passes the
+    /// token states after each layer of `state_layers`, as
+    /// [`states_rows`](Self::states_rows) returns them: one pass fills an embedding
+    /// cache and the state caches that fine-tuning the layers above reads. Every layer
+    /// must be at most [`num_layers`](Self::num_layers).
+    pub fn embed_rows_with_states(
+        &self,
+        encodings: &[Encoding],
+        rows: &[usize],
+        state_layers: &[usize],
+        progress: &mut dyn FnMut(usize),
+    ) -> (Vec<f32>, Vec<Vec<f32>>, usize) {
         let mut vectors = Vec::with_capacity(rows.len() * self.dim());
+        let mut states = vec![Vec::new(); state_layers.len()];
         let mut padded_tokens = 0;
         for batch in rows.chunks(self.options.batch_size) {
             let batch_encodings: Vec<&Encoding> = batch.iter().map(|&i| &encodings[i]).collect();
             padded_tokens +=
                 batch.len() * batch_encodings.iter().map(|e| e.len()).max().unwrap_or(0);
-            vectors.extend(self.embed_batch(&batch_encodings));
+            let (pooled, batch_states) =
+                self.embed_batch_with_states(&batch_encodings, state_layers);
+            vectors.extend(pooled);
+            for (out, layer_states) in states.iter_mut().zip(batch_states) {
+                out.extend(layer_states);
+            }
             progress(batch.len());
         }
-        (vectors, padded_tokens)
+        (vectors, states, padded_tokens)
     }
 
     /// One forward pass over a batch; returns `batch × dim` values, row-major.
     pub fn embed_batch(&self, encodings: &[&Encoding]) -> Vec<f32> {
+        self.embed_batch_with_states(encodings, &[]).0
+    }
+
+    /// One forward pass over a batch: its vectors (`batch × dim`, row-major) and, per
+    /// layer of `state_layers`, its real tokens' states after that layer.
+    fn embed_batch_with_states(
+        &self,
+        encodings: &[&Encoding],
+        state_layers: &[usize],
+    ) -> (Vec<f32>, Vec<Vec<f32>>) {
         let pad = self.bert.tokenizer.special_tokens().pad;
         let input = BertInput::from_encodings(encodings, pad, &self.device);
-        let layers = self.options.layers;
-        let states = if layers.needs_all_layers() {
+        let selection = self.options.layers;
+        let (last, hidden_states) = if selection.needs_all_layers() || !state_layers.is_empty() {
             let output = self.bert.model.forward_all_layers(&input);
-            layers.combine(output.last_hidden_state, output.hidden_states)
+            (output.last_hidden_state, output.hidden_states)
         } else {
-            self.bert.model.forward(&input).last_hidden_state
+            (
+                self.bert.model.forward(&input).last_hidden_state,
+                Vec::new(),
+            )
         };
-        let mut pooled: Tensor<2> = self.options.pooling.pool(states, input.attention_mask);
+        let states = state_layers
+            .iter()
+            .map(|&layer| real_token_states(hidden_states[layer].clone(), encodings))
+            .collect();
+        let combined = if selection.needs_all_layers() {
+            selection.combine(last, hidden_states)
+        } else {
+            last
+        };
+        let mut pooled: Tensor<2> = self.options.pooling.pool(combined, input.attention_mask);
         if self.options.normalize {
             pooled = l2_normalize(pooled);
         }
-        pooled
+        let vectors = pooled
             .into_data()
             .try_into_vec_as::<f32>()
-            .expect("pooled embeddings are float tensors")
+            .expect("pooled embeddings are float tensors");
+        (vectors, states)
     }
 
     /// The token states after each layer of `layers` (0: the embeddings' output) of
@@ -226,7 +272,6 @@ impl FrozenEncoder {
         layers: &[usize],
         progress: &mut dyn FnMut(usize),
     ) -> (Vec<Vec<f32>>, usize) {
-        let width = self.bert.config.hidden_size;
         let deepest = layers.iter().copied().max().unwrap_or(0);
         let pad = self.bert.tokenizer.special_tokens().pad;
         let mut states = vec![Vec::new(); layers.len()];
@@ -238,16 +283,7 @@ impl FrozenEncoder {
             padded_tokens += batch.len() * seq_len;
             let computed = self.bert.model.bottom_states(&input, deepest);
             for (out, &layer) in states.iter_mut().zip(layers) {
-                let values = computed[layer]
-                    .clone()
-                    .into_data()
-                    .try_into_vec_as::<f32>()
-                    .expect("hidden states are float tensors");
-                for (sequence, encoding) in
-                    values.chunks_exact(seq_len * width).zip(&batch_encodings)
-                {
-                    out.extend_from_slice(&sequence[..encoding.len() * width]);
-                }
+                out.extend(real_token_states(computed[layer].clone(), &batch_encodings));
             }
             progress(batch.len());
         }
@@ -258,6 +294,21 @@ impl FrozenEncoder {
     pub fn num_layers(&self) -> usize {
         self.bert.model.num_layers()
     }
+}
+
+/// A batch's states (`[batch, seq, hidden]`) without its padding: each sequence's
+/// real tokens (`len × hidden` values), one sequence after another.
+fn real_token_states(states: Tensor<3>, encodings: &[&Encoding]) -> Vec<f32> {
+    let [_, seq_len, width] = states.dims();
+    let values = states
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("hidden states are float tensors");
+    let mut out = Vec::with_capacity(encodings.iter().map(|e| e.len()).sum::<usize>() * width);
+    for (sequence, encoding) in values.chunks_exact(seq_len * width).zip(encodings) {
+        out.extend_from_slice(&sequence[..encoding.len() * width]);
+    }
+    out
 }
 
 /// Writes `rows` (in the order of `indices`) to their places `indices` in `values`.

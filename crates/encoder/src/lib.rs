@@ -7,8 +7,9 @@
 //! ([`EmbeddingSpec`]): the same run twice is a hit, any change a miss.
 //!
 //! The same frozen pass can also store token states after a bottom stack of layers
-//! ([`StateCache`], built by [`build_state_caches`]): what fine-tuning only the layers
-//! above reads instead of running the bottom ones at every step.
+//! ([`StateCache`], built by [`build_state_caches`], or alongside the vectors by
+//! [`build_cache_with_states`]): what fine-tuning only the layers above reads instead
+//! of running the bottom ones at every step.
 
 #![warn(missing_docs)]
 
@@ -25,7 +26,7 @@ mod spec;
 mod state_build;
 mod states;
 
-pub use build::{BuildError, BuildOutcome, build_cache, partial_dir};
+pub use build::{BuildError, BuildOutcome, build_cache, build_cache_with_states, partial_dir};
 pub use cache::{CacheError, CacheMeta, EmbeddingCache, FORMAT_VERSION};
 pub use embed::{EmbedOptions, EmbedSummary, Embeddings, EncodeError, FrozenEncoder};
 pub use layers::LayerSelection;

@@ -18,7 +18,7 @@ use text::{Encoding, length_order};
 
 use crate::cache::io_error;
 use crate::chunks::{chunk_path, read_chunk, write_chunk};
-use crate::states::{STATES_FORMAT_VERSION, StateMeta, states_header, to_f16};
+use crate::states::{STATES_FORMAT_VERSION, StateMeta, states_header, to_f16, tokens_sha256};
 use crate::{
     BuildError, BuildOutcome, CacheError, EmbedSummary, EncodeError, FrozenEncoder, StateCache,
     StateSpec,
@@ -57,6 +57,29 @@ pub fn build_state_caches(
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<(StateCache, BuildOutcome)>, BuildError> {
     settings::at_least_one("chunk_size", chunk_rows)?;
+    let (found, pending) = open_targets(encoder, encodings, targets)?;
+    let found = found
+        .into_iter()
+        .map(|hit| hit.map(|cache| (cache, BuildOutcome::Hit)))
+        .collect();
+    let built = if pending.is_empty() {
+        Vec::new()
+    } else {
+        build_pending(
+            encoder, encodings, &pending, chunk_rows, overwrite, progress,
+        )?
+    };
+    Ok(fill(found, built))
+}
+
+/// Checks `targets` against the encoder and the sequences (`encodings`) whose states
+/// they are to hold, and opens those already built: every target's cache or `None`,
+/// in order, and the targets still to build.
+pub(crate) fn open_targets<'a>(
+    encoder: &FrozenEncoder,
+    encodings: &[Encoding],
+    targets: &'a [StateTarget],
+) -> Result<(Vec<Option<StateCache>>, Vec<&'a StateTarget>), BuildError> {
     if encodings.is_empty() {
         return Err(EncodeError::NoRecords.into());
     }
@@ -71,35 +94,165 @@ pub fn build_state_caches(
         ))
         .into());
     }
-    let mut results: Vec<Option<(StateCache, BuildOutcome)>> = targets
+    let tokens = tokens_sha256(encodings);
+    if let Some(target) = targets.iter().find(|t| t.spec.tokens_sha256 != tokens) {
+        return Err(BuildError::OtherTokens {
+            path: target.path.clone(),
+        });
+    }
+    let found: Vec<Option<StateCache>> = targets.iter().map(StateTarget::open_current).collect();
+    let pending = targets
         .iter()
-        .map(|t| t.open_current().map(|cache| (cache, BuildOutcome::Hit)))
-        .collect();
-    let pending: Vec<&StateTarget> = targets
-        .iter()
-        .zip(&results)
+        .zip(&found)
         .filter(|(_, hit)| hit.is_none())
         .map(|(t, _)| t)
         .collect();
-    if !pending.is_empty() {
-        let mut built = build_pending(
-            encoder, encodings, &pending, chunk_rows, overwrite, progress,
-        )?
-        .into_iter();
-        for slot in results.iter_mut().filter(|r| r.is_none()) {
-            *slot = built.next();
-        }
-    }
-    Ok(results
+    Ok((found, pending))
+}
+
+/// `found` with each empty slot filled, in order, from `built`.
+pub(crate) fn fill<T>(found: Vec<Option<T>>, built: Vec<T>) -> Vec<T> {
+    let mut built = built.into_iter();
+    found
         .into_iter()
-        .map(|r| r.expect("every target is a hit or built"))
-        .collect())
+        .map(|slot| {
+            slot.or_else(|| built.next())
+                .expect("one built per missing cache")
+        })
+        .collect()
 }
 
 /// One cache being built: its staging folder and the target it becomes.
 struct Staged<'a> {
     target: &'a StateTarget,
     dir: StagedDir,
+}
+
+/// State caches under construction, chunk by chunk: the staging folders, which chunks
+/// each still lacks, and the assembly at the end. Both builders use it: the state
+/// builder's own pass through the bottom layers, and an embedding pass that keeps the
+/// states on its way up ([`build_cache_with_states`](crate::build_cache_with_states)).
+pub(crate) struct StateBuild<'a> {
+    staged: Vec<Staged<'a>>,
+    width: usize,
+    /// Seconds spent on the states alone: rounding, writing and assembling them, and
+    /// any forward pass run only for them ([`StateBuild::charge`]).
+    seconds: f64,
+}
+
+impl<'a> StateBuild<'a> {
+    /// Stages every target of `pending` (resuming the chunks an interrupted build
+    /// left), for states `width` floats per token; `overwrite` decides what a target
+    /// path may hold already.
+    pub(crate) fn start(
+        pending: &[&'a StateTarget],
+        width: usize,
+        overwrite: Overwrite,
+    ) -> Result<Self, BuildError> {
+        let staged = pending
+            .iter()
+            .map(|&target| {
+                let fingerprint = target.spec.fingerprint();
+                StagedDir::resumable(
+                    &target.path,
+                    ArtifactKind::StateCache,
+                    overwrite,
+                    &fingerprint,
+                )
+                .map(|(dir, _)| Staged { target, dir })
+                .map_err(CacheError::from)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            staged,
+            width,
+            seconds: 0.0,
+        })
+    }
+
+    /// Nothing to build.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.staged.is_empty()
+    }
+
+    /// The layers whose chunk `k` (the sorted positions `chunk`) is not on disk yet.
+    pub(crate) fn missing_layers(
+        &self,
+        k: usize,
+        chunk: &[usize],
+        encodings: &[Encoding],
+    ) -> Vec<usize> {
+        let bytes = chunk.iter().map(|&i| encodings[i].len()).sum::<usize>() * self.width * 2;
+        self.staged
+            .iter()
+            .filter(|s| read_chunk(&chunk_path(s.dir.path(), k), chunk, bytes).is_none())
+            .map(|s| s.target.spec.after_layer)
+            .collect()
+    }
+
+    /// Rounds and writes chunk `k` of each cache of `layers`, whose states (as
+    /// [`FrozenEncoder::states_rows`] returns them) are `states`, in that order.
+    pub(crate) fn write(
+        &mut self,
+        k: usize,
+        chunk: &[usize],
+        layers: &[usize],
+        states: &[Vec<f32>],
+    ) -> Result<(), BuildError> {
+        let start = Instant::now();
+        for (&layer, values) in layers.iter().zip(states) {
+            let rounded =
+                to_f16(values).map_err(|value| BuildError::StateOutOfRange { layer, value })?;
+            for s in self
+                .staged
+                .iter()
+                .filter(|s| s.target.spec.after_layer == layer)
+            {
+                write_chunk(
+                    &chunk_path(s.dir.path(), k),
+                    chunk,
+                    bytemuck::cast_slice(&rounded),
+                )?;
+            }
+        }
+        self.charge(start.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Adds `seconds` of work done for the states alone to what they cost.
+    pub(crate) fn charge(&mut self, seconds: f64) {
+        self.seconds += seconds;
+    }
+
+    /// Seconds charged so far.
+    pub(crate) fn seconds(&self) -> f64 {
+        self.seconds
+    }
+
+    /// Assembles and seals every cache, recording `summary` (its seconds replaced by
+    /// what the states cost, when `charged_only`) as what building them computed.
+    pub(crate) fn finish(
+        mut self,
+        encodings: &[Encoding],
+        chunks: &[&[usize]],
+        summary: EmbedSummary,
+        charged_only: bool,
+    ) -> Result<Vec<StateCache>, BuildError> {
+        let start = Instant::now();
+        let staged = std::mem::take(&mut self.staged);
+        let mut built = Vec::with_capacity(staged.len());
+        for s in staged {
+            let mut record = summary;
+            if charged_only {
+                record.seconds = self.seconds + start.elapsed().as_secs_f64();
+            }
+            let meta = assemble(&s, encodings, chunks, self.width, record)?;
+            debug_assert_eq!(meta.tokens(), summary.tokens);
+            s.dir.commit(true).map_err(CacheError::from)?;
+            built.push(StateCache::open(&s.target.path)?);
+        }
+        Ok(built)
+    }
 }
 
 fn build_pending(
@@ -111,49 +264,20 @@ fn build_pending(
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<(StateCache, BuildOutcome)>, BuildError> {
     let start = Instant::now();
-    let staged = pending
-        .iter()
-        .map(|target| {
-            let fingerprint = target.spec.fingerprint();
-            StagedDir::resumable(
-                &target.path,
-                ArtifactKind::StateCache,
-                overwrite,
-                &fingerprint,
-            )
-            .map(|(dir, _)| Staged { target, dir })
-            .map_err(CacheError::from)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let width = encoder.bert().config.hidden_size;
+    let mut build = StateBuild::start(pending, encoder.bert().config.hidden_size, overwrite)?;
     let order = length_order(encodings);
     let chunks: Vec<&[usize]> = order.chunks(chunk_rows).collect();
     let (mut resumed, mut padded_tokens) = (0, 0);
     for (k, chunk) in chunks.iter().enumerate() {
-        let bytes = chunk.iter().map(|&i| encodings[i].len()).sum::<usize>() * width * 2;
-        let missing: Vec<&Staged<'_>> = staged
-            .iter()
-            .filter(|s| read_chunk(&chunk_path(s.dir.path(), k), chunk, bytes).is_none())
-            .collect();
-        if missing.is_empty() {
+        let layers = build.missing_layers(k, chunk, encodings);
+        if layers.is_empty() {
             resumed += 1;
             progress(chunk.len());
             continue;
         }
-        let layers: Vec<usize> = missing.iter().map(|s| s.target.spec.after_layer).collect();
         let (states, padded) = encoder.states_rows(encodings, chunk, &layers, progress);
         padded_tokens += padded;
-        for (s, values) in missing.iter().zip(&states) {
-            let rounded = to_f16(values).map_err(|value| BuildError::StateOutOfRange {
-                layer: s.target.spec.after_layer,
-                value,
-            })?;
-            write_chunk(
-                &chunk_path(s.dir.path(), k),
-                chunk,
-                bytemuck::cast_slice(&rounded),
-            )?;
-        }
+        build.write(k, chunk, &layers, &states)?;
     }
     let summary = EmbedSummary {
         documents: encodings.len(),
@@ -166,15 +290,8 @@ fn build_pending(
         resumed_chunks: resumed,
         summary,
     };
-    staged
-        .into_iter()
-        .map(|s| {
-            let meta = assemble(&s, encodings, &chunks, width, summary)?;
-            debug_assert_eq!(meta.tokens(), summary.tokens);
-            s.dir.commit(true).map_err(CacheError::from)?;
-            Ok((StateCache::open(&s.target.path)?, outcome))
-        })
-        .collect()
+    let caches = build.finish(encodings, &chunks, summary, false)?;
+    Ok(caches.into_iter().map(|cache| (cache, outcome)).collect())
 }
 
 /// Writes `states.f16` (the chunks' payloads one after another) and `meta.json` into

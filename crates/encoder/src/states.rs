@@ -103,7 +103,7 @@ impl StateSpec {
 }
 
 /// SHA-256 of every encoding's length, ids and segment ids, in order.
-fn tokens_sha256(encodings: &[Encoding]) -> String {
+pub(crate) fn tokens_sha256(encodings: &[Encoding]) -> String {
     let mut hasher = Sha256::new();
     hasher.update((encodings.len() as u64).to_le_bytes());
     for encoding in encodings {

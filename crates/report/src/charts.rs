@@ -5,7 +5,7 @@ use std::fmt::Write;
 use metrics::ClassificationReport;
 
 use crate::Comparison;
-use crate::svg::{END_TO_END, Frame, MUTED, PIPELINE, escape, svg_element};
+use crate::svg::{END_TO_END, FRONTIER, Frame, MUTED, PIPELINE, escape, svg_element};
 
 /// A rendered chart: its file name in the report folder, a title and a caption.
 pub struct Chart {
@@ -17,7 +17,9 @@ pub struct Chart {
 
 /// Every chart of the report, in reading order.
 pub fn all(c: &Comparison) -> Vec<Chart> {
-    let mut charts = vec![quality_against_cost(c), per_class_f1(c)];
+    let mut charts = vec![quality_against_cost(c)];
+    charts.extend(crate::frontier::chart(c));
+    charts.push(per_class_f1(c));
     for (name, mode) in c.modes() {
         if let Some(run) = mode.runs.first() {
             charts.push(confusion(name, &run.test));
@@ -30,22 +32,22 @@ pub fn all(c: &Comparison) -> Vec<Chart> {
 }
 
 fn mode_color(name: &str) -> &'static str {
-    if name == "pipeline" {
-        PIPELINE
-    } else {
-        END_TO_END
+    match name {
+        "pipeline" => PIPELINE,
+        "end-to-end" => END_TO_END,
+        _ => FRONTIER,
     }
 }
 
 fn quality_against_cost(c: &Comparison) -> Chart {
-    let points: Vec<(&str, f64, f64, &str)> = c
-        .modes()
-        .into_iter()
+    let models = c.points();
+    let points: Vec<(&str, f64, f64, &str)> = models
+        .iter()
         .flat_map(|(name, mode)| {
             mode.runs.iter().flat_map(move |run| {
                 run.cost_points
                     .iter()
-                    .map(move |p| (name, p.seconds, p.valid_macro_f1, p.label.as_str()))
+                    .map(move |p| (name.as_str(), p.seconds, p.valid_macro_f1, p.label.as_str()))
             })
         })
         .filter(|p| p.1.is_finite() && p.2.is_finite())
@@ -71,6 +73,9 @@ fn quality_against_cost(c: &Comparison) -> Chart {
     }
     frame.legend("pipeline heads", PIPELINE);
     frame.legend("fine-tuning runs", END_TO_END);
+    if models.len() > 2 {
+        frame.legend("top-layer fine-tuning runs", FRONTIER);
+    }
     let title = "Quality against cost";
     Chart {
         file: "quality-vs-cost.svg".into(),

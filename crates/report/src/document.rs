@@ -44,8 +44,12 @@ pub fn build<'a>(c: &Comparison, charts: &'a [Chart]) -> (String, Vec<Block<'a>>
         Block::Heading("Results on the test set".into()),
         Block::Table(tables::summary(c)),
         Block::Paragraph(format!(
-            "Pipeline: {}. End-to-end: {}. Training s: what producing the model cost from scratch (pipeline: embedding train and validation once, plus the whole head sweep). Inference: test documents per second from text to prediction. Peak MiB: resident memory while the mode ran (a pipeline whose embeddings are all cache hits never loads the encoder). Size: the files needed to classify new text. With several seeds, mean ± standard deviation.",
-            c.pipeline.description, c.end_to_end.description
+            "{} Training s: what producing the model cost from scratch (pipeline: embedding train and validation once, plus the whole head sweep; top K: what caching the states below the trained layers added, little when the pipeline's embedding pass kept them, plus fine-tuning). Inference: test documents per second from text to prediction. Peak MiB: resident memory while the mode ran (a pipeline whose embeddings are all cache hits never loads the encoder). Size: the files needed to classify new text. With several seeds, mean ± standard deviation.",
+            c.points()
+                .iter()
+                .map(|(name, mode)| format!("{}: {}.", sentence_case(name), mode.description))
+                .collect::<Vec<_>>()
+                .join(" ")
         )),
     ];
     if let Some(costs) = cost_lines(c) {
@@ -79,10 +83,18 @@ pub fn build<'a>(c: &Comparison, charts: &'a [Chart]) -> (String, Vec<Block<'a>>
     (title, blocks)
 }
 
+/// `name` with a capital first letter.
+fn sentence_case(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
 /// Where each mode's training time went (first seed).
 fn cost_lines(c: &Comparison) -> Option<Vec<String>> {
     let lines: Vec<String> = c
-        .modes()
+        .points()
         .into_iter()
         .filter_map(|(name, mode)| {
             let run = mode.runs.first()?;

@@ -12,6 +12,7 @@ mod charts;
 mod cross_validation;
 mod document;
 mod few_shot;
+mod frontier;
 mod html;
 mod markdown;
 mod results;
@@ -26,8 +27,8 @@ mod verdict;
 pub use cross_validation::CrossValidation;
 pub use few_shot::{FewShotData, FewShotMethod, FewShotPoint, FewShotStudy, ZeroShotScores};
 pub use results::{
-    Comparison, CostPoint, CurvePoint, DataFile, DataInfo, Environment, LeaderboardEntry,
-    ModeResult, RunResult, Settings,
+    Comparison, CostPoint, CurvePoint, DataFile, DataInfo, Environment, Frontier, FrontierPoint,
+    LeaderboardEntry, ModeResult, RunResult, Settings,
 };
 pub use robustness::{Perturbation, RobustArm, RobustData, RobustResult, RobustnessStudy};
 pub use stats::Stat;

@@ -24,10 +24,35 @@ pub struct Comparison {
     pub pipeline: ModeResult,
     /// Encoder and head fine-tuned together.
     pub end_to_end: ModeResult,
+    /// The points between the two modes: only the top encoder layers fine-tuned
+    /// (absent from comparisons made before the frontier existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontier: Option<Frontier>,
     /// The first seed's sweep, best first (validation macro-F1).
     pub leaderboard: Vec<LeaderboardEntry>,
     /// The `bertcls` commands that reproduce each stage, in order.
     pub commands: Vec<String>,
+}
+
+/// The layer frontier: how much of end-to-end's gain each trained layer buys. Its
+/// ends are the comparison's two modes: 0 layers trained is the pipeline, all
+/// `layers` is end-to-end fine-tuning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Frontier {
+    /// The fine-tuned model's encoder layers (N).
+    pub layers: usize,
+    /// The points strictly between the ends, fewest trained layers first.
+    pub points: Vec<FrontierPoint>,
+}
+
+/// Fine-tuning the top `trained_layers` encoder layers (with the pooler and the head)
+/// over the cached states of the frozen layers below.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontierPoint {
+    /// K: the encoder layers trained.
+    pub trained_layers: usize,
+    /// Its runs, one per seed.
+    pub mode: ModeResult,
 }
 
 /// Where it ran.
@@ -215,5 +240,38 @@ impl Comparison {
             ("pipeline", &self.pipeline),
             ("end-to-end", &self.end_to_end),
         ]
+    }
+
+    /// Every model the comparison trained, with its display name, cheapest first:
+    /// the pipeline, the frontier's points (`top K of N`), end-to-end.
+    pub fn points(&self) -> Vec<(String, &ModeResult)> {
+        let mut points = vec![("pipeline".to_owned(), &self.pipeline)];
+        if let Some(frontier) = &self.frontier {
+            points.extend(
+                frontier
+                    .points
+                    .iter()
+                    .map(|p| (p.name(frontier.layers), &p.mode)),
+            );
+        }
+        points.push(("end-to-end".to_owned(), &self.end_to_end));
+        points
+    }
+
+    /// The frontier from end to end, `(layers trained, runs)`: (0, the pipeline), the
+    /// points, (N, end-to-end); `None` when the comparison has no frontier.
+    pub fn frontier_curve(&self) -> Option<Vec<(usize, &ModeResult)>> {
+        let frontier = self.frontier.as_ref()?;
+        let mut curve = vec![(0, &self.pipeline)];
+        curve.extend(frontier.points.iter().map(|p| (p.trained_layers, &p.mode)));
+        curve.push((frontier.layers, &self.end_to_end));
+        Some(curve)
+    }
+}
+
+impl FrontierPoint {
+    /// `top 2 of 6`.
+    pub fn name(&self, layers: usize) -> String {
+        format!("top {} of {layers}", self.trained_layers)
     }
 }

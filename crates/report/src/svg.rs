@@ -9,6 +9,8 @@ use std::fmt::Write;
 pub const PIPELINE: &str = "#1f77b4";
 pub const END_TO_END: &str = "#d62728";
 pub const MUTED: &str = "#7f7f7f";
+/// The points between the modes: only the top layers fine-tuned.
+pub const FRONTIER: &str = "#2ca02c";
 
 /// Maps data values in `[min, max]` onto pixels in `[from, to]`, linearly or by log10.
 #[derive(Debug, Clone, Copy)]
@@ -238,6 +240,17 @@ impl Frame {
             r##"<path d="M{px:.1} {top:.1}V{bottom:.1}M{:.1} {top:.1}h8M{:.1} {bottom:.1}h8" stroke="#333" fill="none"/>"##,
             px - 4.0,
             px - 4.0
+        );
+    }
+
+    /// A short text just above and right of a data point.
+    pub fn label(&mut self, x: f64, y: f64, text: &str) {
+        let _ = write!(
+            self.body,
+            r#"<text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
+            self.x.map(x) + 6.0,
+            self.y.map(y) - 6.0,
+            escape(text)
         );
     }
 

@@ -103,7 +103,7 @@ impl Table {
     }
 }
 
-/// The side-by-side table: one row per mode.
+/// The side-by-side table: one row per mode, and per point of the layer frontier.
 pub fn summary(c: &Comparison) -> Table {
     let rarest = c.data.rarest_class().unwrap_or("-");
     let header = [
@@ -118,9 +118,9 @@ pub fn summary(c: &Comparison) -> Table {
         "size MB",
     ];
     let rows = c
-        .modes()
+        .points()
         .into_iter()
-        .map(|(name, mode)| summary_row(name, mode, rarest))
+        .map(|(name, mode)| summary_row(&name, mode, rarest))
         .collect();
     Table {
         header: header.iter().map(|h| h.to_string()).collect(),

@@ -41,11 +41,7 @@ pub fn verdict(c: &Comparison) -> Vec<String> {
     )];
 
     let runs = f1.0.n.min(f1.1.n);
-    let noise = if runs > 1 {
-        f1.0.std.max(f1.1.std)
-    } else {
-        SINGLE_SEED_NOISE
-    };
+    let noise = noise(&[f1.0, f1.1]);
     let real = gain.abs() > noise;
     lines.push(if runs > 1 {
         format!(
@@ -60,6 +56,7 @@ pub fn verdict(c: &Comparison) -> Vec<String> {
         )
     });
     lines.extend(class_changes(c));
+    lines.extend(crate::frontier::verdict(c));
     if c.settings.quick {
         lines.push(
             "A --quick run: small subsets and a short recipe, to check the set-up rather than to decide."
@@ -78,6 +75,16 @@ pub fn verdict(c: &Comparison) -> Vec<String> {
         "Bottom line: the pipeline is enough here: it matches fine-tuning within the noise at a fraction of the cost.".into()
     });
     lines
+}
+
+/// The smallest macro-F1 difference between models worth calling real: the largest
+/// spread over seeds among `f1`, or [`SINGLE_SEED_NOISE`] when any has one run.
+pub(crate) fn noise(f1: &[Stat]) -> f64 {
+    if f1.iter().all(|s| s.n > 1) {
+        f1.iter().map(|s| s.std).fold(0.0, f64::max)
+    } else {
+        SINGLE_SEED_NOISE
+    }
 }
 
 /// "3.2×" or, when the first is cheaper, "0.4×".

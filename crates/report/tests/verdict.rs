@@ -3,7 +3,8 @@
 
 use metrics::ClassificationReport;
 use report::{
-    Comparison, CostPoint, DataInfo, Environment, ModeResult, RunResult, Settings, verdict,
+    Comparison, CostPoint, DataInfo, Environment, Frontier, FrontierPoint, ModeResult, RunResult,
+    Settings, verdict,
 };
 
 /// A run that gets all of `a` right and `rare_right` of the 20 `b`s.
@@ -73,6 +74,7 @@ fn comparison(pipeline: Vec<RunResult>, end_to_end: Vec<RunResult>) -> Compariso
             description: "fine-tuned".into(),
             runs: end_to_end,
         },
+        frontier: None,
         leaderboard: Vec::new(),
         commands: Vec::new(),
     }
@@ -184,4 +186,135 @@ fn every_table_of_the_report_has_a_header_cell_per_column() {
     let header_cells = per_class.matches("<th>").count();
     let first_row = per_class.split("<tr>").nth(2).unwrap();
     assert_eq!(first_row.matches("<td>").count(), header_cells);
+}
+
+/// Macro-F1 of [`run`]'s predictions, from the closed form: class `a` has precision
+/// 80 / (80 + 20 − rare_right) and recall 1; `b` has precision 1 and recall
+/// rare_right / 20.
+fn macro_f1(rare_right: usize) -> f64 {
+    let f1 = |p: f64, r: f64| 2.0 * p * r / (p + r);
+    let r = rare_right as f64;
+    (f1(80.0 / (100.0 - r), 1.0) + f1(1.0, r / 20.0)) / 2.0
+}
+
+/// A comparison of a 3-layer model: the pipeline (10 of the rare class right, 10 s),
+/// top 1 (15 right, 60 s), top 2 (20 right, 100 s), end-to-end (20 right, 300 s).
+fn frontier_comparison() -> Comparison {
+    let mut c = comparison(vec![run(1, 10, 10.0)], vec![run(1, 20, 300.0)]);
+    let point = |trained_layers, rare_right, seconds| FrontierPoint {
+        trained_layers,
+        mode: ModeResult {
+            description: format!("top {trained_layers} layers"),
+            runs: vec![run(1, rare_right, seconds)],
+        },
+    };
+    c.frontier = Some(Frontier {
+        layers: 3,
+        points: vec![point(1, 15, 60.0), point(2, 20, 100.0)],
+    });
+    c
+}
+
+#[test]
+fn each_frontier_point_is_told_as_a_share_of_end_to_ends_gain_and_cost() {
+    let c = frontier_comparison();
+    let text = said(&c);
+    let share =
+        |rare_right| 100.0 * (macro_f1(rare_right) - macro_f1(10)) / (macro_f1(20) - macro_f1(10));
+    for (k, rare_right, cost) in [(1, 15, 20), (2, 20, 33)] {
+        let line = format!(
+            "Training the top {k} of 3 layers reached {:.0}% of end-to-end's macro-F1 gain at {cost}% of its training time",
+            share(rare_right)
+        );
+        assert!(text.contains(&line), "{line} not in {text}");
+    }
+    assert!(
+        share(15) > 50.0 && share(15) < 99.0,
+        "the check means something"
+    );
+    // Top 2 ties end-to-end's macro-F1 (1.0) at a third of its time.
+    assert!(
+        text.contains("the cheapest model within the noise (1.0 points) of the best macro-F1 (1.0000) is top 2 of 3: macro-F1 1.0000 after 100 s"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_frontier_adds_its_chart_and_rows_and_survives_the_round_trip() {
+    let c = frontier_comparison();
+    let dir = tempfile::tempdir().unwrap();
+    report::write_report(&c, dir.path()).unwrap();
+    let back = report::read_results(&dir.path().join(report::RESULTS_FILE)).unwrap();
+    let frontier = back.frontier.as_ref().expect("the frontier is saved");
+    let ks: Vec<usize> = frontier.points.iter().map(|p| p.trained_layers).collect();
+    assert_eq!((frontier.layers, ks), (3, vec![1, 2]));
+
+    let svg = std::fs::read_to_string(dir.path().join("frontier.svg")).unwrap();
+    for k in ["K=0", "K=1", "K=2", "K=3"] {
+        assert!(svg.contains(k), "{k} labelled in the chart");
+    }
+    let markdown = std::fs::read_to_string(dir.path().join(report::MARKDOWN_FILE)).unwrap();
+    let html = std::fs::read_to_string(dir.path().join(report::HTML_FILE)).unwrap();
+    for (name, rare_right) in [
+        ("pipeline", 10),
+        ("top 1 of 3", 15),
+        ("top 2 of 3", 20),
+        ("end-to-end", 20),
+    ] {
+        let row = markdown
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no {name} row in {markdown}"));
+        assert!(
+            row.contains(&format!("| {:.4} |", macro_f1(rare_right))),
+            "{row}"
+        );
+    }
+    assert_eq!(
+        html.matches("<svg").count(),
+        1 + report_without_frontier_charts(),
+        "the frontier chart is one more"
+    );
+}
+
+/// How many charts the same comparison has without its frontier.
+fn report_without_frontier_charts() -> usize {
+    let mut c = frontier_comparison();
+    c.frontier = None;
+    let dir = tempfile::tempdir().unwrap();
+    report::write_report(&c, dir.path()).unwrap();
+    assert!(!dir.path().join("frontier.svg").exists());
+    std::fs::read_to_string(dir.path().join(report::HTML_FILE))
+        .unwrap()
+        .matches("<svg")
+        .count()
+}
+
+#[test]
+fn a_point_below_the_pipeline_is_told_as_a_loss_not_a_share() {
+    let mut c = frontier_comparison();
+    // Top 1 gets 2 of the rare class right, against the pipeline's 10.
+    c.frontier.as_mut().unwrap().points[0].mode.runs = vec![run(1, 2, 60.0)];
+    let text = said(&c);
+    let below = 100.0 * (macro_f1(10) - macro_f1(2));
+    let line = format!(
+        "Training the top 1 of 3 layers fell {below:.1} macro-F1 points below the pipeline, at 20% of end-to-end's training time"
+    );
+    assert!(text.contains(&line), "{line} not in {text}");
+    assert!(!text.contains("top 1 of 3 layers reached"), "{text}");
+}
+
+#[test]
+fn a_point_just_under_the_pipeline_is_not_told_as_a_negative_share() {
+    let mut c = frontier_comparison();
+    // Top 1 half a point under the pipeline: less than the single-seed noise (1 point).
+    let mut under = run(1, 10, 60.0);
+    under.test.macro_f1 = macro_f1(10) - 0.005;
+    c.frontier.as_mut().unwrap().points[0].mode.runs = vec![under];
+    let text = said(&c);
+    assert!(
+        text.contains("Training the top 1 of 3 layers did no better than the pipeline (within the noise), at 20%"),
+        "{text}"
+    );
+    assert!(!text.contains("reached -"), "no negative share: {text}");
 }

@@ -20,8 +20,8 @@ use bert::BackendKind;
 use clap::Args;
 use data::{ClassShare, LabelMap, Sampling};
 use report::{
-    Comparison, CostPoint, CurvePoint, DataFile, DataInfo, LeaderboardEntry, ModeResult, RunResult,
-    Settings,
+    Comparison, CostPoint, CurvePoint, DataFile, DataInfo, Frontier, FrontierPoint,
+    LeaderboardEntry, ModeResult, RunResult, Settings,
 };
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +37,10 @@ use crate::machine;
 use crate::options::{
     AdversaryOptions, Columns, DEFAULT_MODEL, DecisionOptions, Input, LossOptions, ModelOptions,
 };
-use crate::{AugmentJob, EmbedJob, FineTuneJob, Observer, PredictHeadJob, SweepJob, Swept};
+use crate::states::DEFAULT_STATE_CACHE_DIR;
+use crate::{
+    AugmentJob, EmbedJob, FineTuneJob, FineTuneOutcome, Observer, PredictHeadJob, SweepJob, Swept,
+};
 
 /// Both modes on the same data, one report (`bertcls compare`); with a suite, a study
 /// of many comparisons.
@@ -48,6 +51,7 @@ use crate::{AugmentJob, EmbedJob, FineTuneJob, Observer, PredictHeadJob, SweepJo
     bertcls compare --data spam --seeds 3    # mean ± std over three seeds\n  \
     bertcls compare --data my-folder         # train/validation/test .jsonl|.csv|.tsv inside\n  \
     bertcls compare --data reviews.csv --text-col review --label-col stars\n  \
+    bertcls compare --frontier 0,1,2,3,6     # the whole curve: the top K of 6 layers trained\n  \
     bertcls compare --suite imbalance        # every imbalance remedy, both modes, R8 and spam: ~55 min\n  \
     bertcls compare --suite few-shot --num-layers 2 --epochs 10   # k = 8-64 per class: ~35 min\n  \
     bertcls compare --suite robustness       # FGM, PGD, distillation, ensembles; perturbed tests: ~75 min\n  \
@@ -98,6 +102,14 @@ pub struct CompareJob {
     /// [default: false; --suite imbalance: true]. `--freeze-embeddings false` turns it off.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub freeze_embeddings: Option<bool>,
+    /// The layer frontier: the numbers K of top encoder layers fine-tuned, one model
+    /// each on the same splits with the same recipe. 0 is the pipeline and N (all
+    /// layers) end-to-end fine-tuning, which always run; a K between trains the top K
+    /// layers, the pooler and the head over cached states of the N − K frozen layers
+    /// below (`bertcls finetune --train-layers K`) [default: 0,1,N; with an
+    /// --adversary: 0,N, as FGM and PGD perturb the frozen embeddings; a --suite: 0,N].
+    #[arg(long, value_delimiter = ',', value_name = "K,…")]
+    pub frontier: Option<Vec<usize>>,
     /// Fine-tuning epochs [default: 2; --quick: 3; --suite imbalance: 2; --suite
     /// robustness: 1].
     #[arg(long)]
@@ -180,6 +192,10 @@ pub struct CompareJob {
     /// Where embedding caches live (shared with `bertcls embed`).
     #[arg(long, default_value = DEFAULT_CACHE_DIR)]
     pub cache_dir: PathBuf,
+    /// Where the frontier's state caches live (shared with `bertcls finetune
+    /// --train-layers`).
+    #[arg(long, default_value = DEFAULT_STATE_CACHE_DIR)]
+    pub state_cache_dir: PathBuf,
 }
 
 const QUICK: Subset = Subset {
@@ -193,6 +209,9 @@ const DEFAULT_MAX_LEN: usize = 64;
 /// Two epochs at max_len 64 keep the default R8 comparison under 20 minutes on 2 cores.
 const DEFAULT_EPOCHS: usize = 2;
 const QUICK_EPOCHS: usize = 3;
+/// The frontier's points between the modes when none are asked for: the top layer
+/// alone, the cheapest fine-tuning there is.
+const DEFAULT_FRONTIER: &[usize] = &[1];
 const QUICK_LEARNING_RATE: f64 = 1e-4;
 
 impl Default for CompareJob {
@@ -208,6 +227,7 @@ impl Default for CompareJob {
             max_len: None,
             num_layers: None,
             freeze_embeddings: None,
+            frontier: None,
             epochs: None,
             learning_rate: None,
             heads: None,
@@ -225,6 +245,7 @@ impl Default for CompareJob {
             resume: None,
             out: "reports".into(),
             cache_dir: DEFAULT_CACHE_DIR.into(),
+            state_cache_dir: DEFAULT_STATE_CACHE_DIR.into(),
         }
     }
 }
@@ -334,13 +355,18 @@ pub(crate) fn compare(args: &CompareJob, observer: &mut dyn Observer) -> Result<
         },
         observer,
     )?;
+    // Checked before the report folder is claimed: a refused point costs nothing.
+    let frontier = Plan::new(args, &data, None, &args.out).frontier_points()?;
     let dir = fresh_dir(
         &args.out,
         &format!("{}-{}", data.name, machine::timestamp(started_unix)),
         artifacts::ArtifactKind::Comparison,
     )?;
     let augmented = augmented_train(args, &data, &dir, observer)?;
-    let plan = Plan::new(args, &data, augmented, &dir);
+    let plan = Plan {
+        frontier,
+        ..Plan::new(args, &data, augmented, &dir)
+    };
     observer.note(&format!(
         "comparing on {} ({} / {} / {} records), model {}, max_len {}, {} seed(s); report in {}",
         data.name,
@@ -355,6 +381,7 @@ pub(crate) fn compare(args: &CompareJob, observer: &mut dyn Observer) -> Result<
 
     let mut commands = Vec::new();
     let pipeline = plan.pipeline(&mut commands, observer)?;
+    let frontier = plan.frontier(&mut commands, observer)?;
     let end_to_end = plan.end_to_end(&mut commands, observer)?;
 
     let comparison = Comparison {
@@ -374,6 +401,7 @@ pub(crate) fn compare(args: &CompareJob, observer: &mut dyn Observer) -> Result<
         },
         pipeline: pipeline.mode,
         end_to_end,
+        frontier: Some(frontier),
         leaderboard: pipeline.leaderboard,
         commands,
     };
@@ -543,6 +571,8 @@ struct Plan<'a> {
     epochs: usize,
     learning_rate: f64,
     seeds: Vec<u64>,
+    /// The frontier's points between the modes: the numbers of top layers trained.
+    frontier: Vec<usize>,
     /// Stages started so far, for the "[k/n]" of the banners.
     stages_started: std::cell::Cell<usize>,
 }
@@ -571,26 +601,30 @@ impl<'a> Plan<'a> {
                 joint::FineTuneConfig::default().learning_rate
             }),
             seeds: args.seed_list(),
+            frontier: Vec::new(),
             stages_started: std::cell::Cell::new(0),
         }
     }
 
     /// Announces the next stage: three embeddings (four with augmented copies), then
-    /// per seed a sweep, a test of the best head and a fine-tuning run.
+    /// per seed a sweep, a test of the best head, a fine-tuning run per point of the
+    /// frontier and one end to end.
     fn banner(&self, what: &str, observer: &mut dyn Observer) {
         let k = self.stages_started.get() + 1;
         self.stages_started.set(k);
         let embeddings = 3 + usize::from(self.augmented.is_some());
         observer.note(&format!(
             "\n== [{k}/{}] {what}",
-            embeddings + 3 * self.seeds.len()
+            embeddings + (3 + self.frontier.len()) * self.seeds.len()
         ));
     }
 
-    /// Embeds one file into the shared cache folder (a hit when unchanged).
+    /// Embeds one file into the shared cache folder (a hit when unchanged), keeping the
+    /// token states after each layer of `states_after` from the same pass.
     fn embed(
         &self,
         input: &Path,
+        states_after: Vec<usize>,
         commands: &mut Vec<String>,
         observer: &mut dyn Observer,
     ) -> Result<encoder::EmbeddingCache> {
@@ -601,6 +635,8 @@ impl<'a> Plan<'a> {
                 columns: self.data.columns.clone(),
             },
             cache_dir: self.args.cache_dir.clone(),
+            states_after,
+            state_cache_dir: self.args.state_cache_dir.clone(),
             ..EmbedJob::new(input)
         };
         let embedded = job.run(observer)?;
@@ -618,13 +654,20 @@ impl<'a> Plan<'a> {
         observer: &mut dyn Observer,
     ) -> Result<Caches> {
         let mut caches = Vec::new();
-        for (split, path) in [
-            ("train", &self.data.train),
-            ("validation", &self.data.valid),
-            ("test", &self.data.test),
+        let shared = self.shared_states()?;
+        // Fine-tuning adds the augmented copies to the training set: other sequences.
+        let train_states = if self.augmented.is_some() {
+            Vec::new()
+        } else {
+            shared.clone()
+        };
+        for (split, path, states_after) in [
+            ("train", &self.data.train, train_states),
+            ("validation", &self.data.valid, shared),
+            ("test", &self.data.test, Vec::new()),
         ] {
             self.banner(&format!("pipeline: embedding the {split} split"), observer);
-            caches.push(self.embed(path, commands, observer)?);
+            caches.push(self.embed(path, states_after, commands, observer)?);
         }
         let augmented = match &self.augmented {
             Some(path) => {
@@ -632,7 +675,7 @@ impl<'a> Plan<'a> {
                     "pipeline: embedding the augmented training copies",
                     observer,
                 );
-                Some(self.embed(path, commands, observer)?)
+                Some(self.embed(path, Vec::new(), commands, observer)?)
             }
             None => None,
         };
@@ -730,7 +773,7 @@ impl<'a> Plan<'a> {
         let predict_job = PredictHeadJob::new(
             &sweep.best_head,
             &caches.test.path,
-            run_dir.join("test-predictions.jsonl"),
+            run_dir.join(crate::finetune::TEST_PREDICTIONS_FILE),
         );
         let predicted_at = Instant::now();
         let test_report = predict_job
@@ -771,6 +814,139 @@ impl<'a> Plan<'a> {
         Ok((sweep_job, sweep, predict_job, run))
     }
 
+    /// The numbers of top layers the frontier trains between the modes (0 < K < N),
+    /// each checked as fine-tuning will check it, so that a refused one costs nothing.
+    fn frontier_points(&self) -> Result<Vec<usize>> {
+        let args = self.args;
+        let asked = match &args.frontier {
+            Some(points) => points.as_slice(),
+            None if args.adversary.adversary()? != joint::Adversary::None => &[],
+            None => DEFAULT_FRONTIER,
+        };
+        let layers = self.layers()?;
+        if let Some(k) = asked.iter().find(|&&k| k > layers) {
+            refuse!(
+                "--frontier {k}: the fine-tuned model has {layers} encoder layers, so the frontier runs from 0 (the pipeline) to {layers} (end-to-end)"
+            );
+        }
+        let mut points: Vec<usize> = asked
+            .iter()
+            .copied()
+            .filter(|&k| 0 < k && k < layers)
+            .collect();
+        points.sort_unstable();
+        points.dedup();
+        let labels = LabelMap::from_records(&self.data.splits.train);
+        for &k in &points {
+            let (_, config) = self.frontier_job(k, self.seeds[0]).configs()?;
+            config
+                .validate_for(labels.names(), layers)
+                .map_err(|e| crate::error::refused!("--frontier {k}: {e}"))?;
+        }
+        Ok(points)
+    }
+
+    /// The layers (N − K per point of the frontier) whose states the pipeline's pass
+    /// keeps, so that the frozen bottom layers run once for both: none with a prompt,
+    /// whose fine-tuning reads other sequences than the encoder's.
+    fn shared_states(&self) -> Result<Vec<usize>> {
+        if self.frontier.is_empty() || self.args.prompt.is_some() {
+            return Ok(Vec::new());
+        }
+        let layers = self.layers()?;
+        Ok(self.frontier.iter().map(|k| layers - k).collect())
+    }
+
+    /// The number of encoder layers end-to-end fine-tunes (N).
+    fn layers(&self) -> Result<usize> {
+        let config_path = self.args.model.join("config.json");
+        let config = bert::BertConfig::from_file(&config_path)
+            .with_context(|| format!("--model: reading {}", config_path.display()))?;
+        Ok(self.args.num_layers.unwrap_or(config.num_hidden_layers))
+    }
+
+    /// The fine-tuning run of the top `k` layers for one seed.
+    fn frontier_job(&self, k: usize, seed: u64) -> FineTuneJob {
+        FineTuneJob {
+            out: self.dir.join(format!("top-{k}/seed-{seed}")),
+            train_layers: Some(k),
+            state_cache_dir: self.args.state_cache_dir.clone(),
+            // The frozen bottom includes the embeddings already.
+            freeze_embeddings: false,
+            ..self.finetune_job(seed)
+        }
+    }
+
+    /// Fine-tunes the top K layers once per seed for each point of the frontier and
+    /// tests the kept models.
+    fn frontier(
+        &self,
+        commands: &mut Vec<String>,
+        observer: &mut dyn Observer,
+    ) -> Result<Frontier> {
+        let layers = self.layers()?;
+        let mut points = Vec::new();
+        for &k in &self.frontier {
+            let mut runs = Vec::new();
+            for &seed in &self.seeds {
+                let what = format!("top {k} of {layers} layers");
+                let job = self.frontier_job(k, seed);
+                let run = self.fine_tune(&job, &what, commands, observer)?;
+                runs.push(fine_tune_run(&run, seed, self.epochs, &what)?);
+            }
+            points.push(FrontierPoint {
+                trained_layers: k,
+                mode: ModeResult {
+                    description: format!(
+                        "the top {k} of {layers} encoder layers, the pooler and {} fine-tuned for {} epochs over cached states of the {} frozen layers below, the best epoch on validation kept",
+                        self.output(),
+                        self.epochs,
+                        layers - k
+                    ),
+                    runs,
+                },
+            });
+        }
+        Ok(Frontier { layers, points })
+    }
+
+    /// Runs one fine-tuning job (`what`, seed in its settings), notes its summary, and
+    /// lists its command line when it is the first seed's.
+    fn fine_tune(
+        &self,
+        job: &FineTuneJob,
+        what: &str,
+        commands: &mut Vec<String>,
+        observer: &mut dyn Observer,
+    ) -> Result<crate::FineTuneRun> {
+        machine::reset_peak_rss();
+        self.banner(
+            &format!("{what}: fine-tuning (seed {})", job.seed),
+            observer,
+        );
+        let outcome = job.run(observer)?;
+        let FineTuneOutcome::Trained(run) = outcome else {
+            return Err(crate::error::refused!(
+                "a comparison fine-tunes one model per seed"
+            ));
+        };
+        for line in run.summary_lines() {
+            observer.note(&line);
+        }
+        if job.seed == self.seeds[0] {
+            commands.push(command_line(&["finetune"], job)?);
+        }
+        Ok(*run)
+    }
+
+    /// What end-to-end and the frontier put on top of the encoder, in words.
+    fn output(&self) -> String {
+        match &self.args.prompt {
+            Some(template) => format!("the prompt {template:?} scored at its [MASK]"),
+            None => "a linear layer on [CLS] through the pooler".to_owned(),
+        }
+    }
+
     /// The fine-tuning run of one seed.
     fn finetune_job(&self, seed: u64) -> FineTuneJob {
         let args = self.args;
@@ -805,20 +981,9 @@ impl<'a> Plan<'a> {
     ) -> Result<ModeResult> {
         let mut runs = Vec::new();
         for &seed in &self.seeds {
-            machine::reset_peak_rss();
-            self.banner(&format!("end-to-end: fine-tuning (seed {seed})"), observer);
             let job = self.finetune_job(seed);
-            let outcome = job.run(observer)?;
-            let run = outcome
-                .trained()
-                .context("a comparison fine-tunes one model per seed")?;
-            for line in run.summary_lines() {
-                observer.note(&line);
-            }
-            if runs.is_empty() {
-                commands.push(command_line(&["finetune"], &job)?);
-            }
-            runs.push(end_to_end_run(run, seed, self.epochs)?);
+            let run = self.fine_tune(&job, "end-to-end", commands, observer)?;
+            runs.push(fine_tune_run(&run, seed, self.epochs, "fine-tuning")?);
         }
         let layers = self
             .args
@@ -829,13 +994,10 @@ impl<'a> Plan<'a> {
         } else {
             ""
         };
-        let output = match &self.args.prompt {
-            Some(template) => format!("the prompt {template:?} scored at its [MASK]"),
-            None => "[CLS] through its pooler and a linear layer".to_owned(),
-        };
         Ok(ModeResult {
             description: format!(
-                "BERT{layers} with {output}, fine-tuned for {} epochs{frozen}, the best epoch on validation kept",
+                "BERT{layers} with {}, fine-tuned for {} epochs{frozen}, the best epoch on validation kept",
+                self.output(),
                 self.epochs
             ),
             runs,
@@ -849,23 +1011,47 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// One fine-tuning run as the report shows it.
-fn end_to_end_run(run: &crate::FineTuneRun, seed: u64, epochs: usize) -> Result<RunResult> {
+/// One fine-tuning run (`what`: end-to-end's or a point of the frontier's) as the
+/// report shows it; what it cost includes building the state caches it read.
+fn fine_tune_run(
+    run: &crate::FineTuneRun,
+    seed: u64,
+    epochs: usize,
+    what: &str,
+) -> Result<RunResult> {
     let summary = &run.summary;
     let test = summary
         .test
         .clone()
         .context("fine-tuning was given a test file")?;
     let valid_macro_f1 = summary.best.as_ref().map_or(f64::NAN, |b| b.valid_macro_f1);
+    let mut cost_breakdown = Vec::new();
+    if let Some(first) = summary.states.first() {
+        cost_breakdown.push((
+            format!(
+                "states after layer {} of {}",
+                first.after_layer,
+                summary
+                    .states
+                    .iter()
+                    .map(|s| s.data.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            ),
+            summary.states.iter().filter_map(|s| s.build_seconds).sum(),
+        ));
+    }
+    cost_breakdown.push((
+        format!("fine-tuning {epochs} epochs, validation included"),
+        run.train_seconds,
+    ));
+    let train_seconds = cost_breakdown.iter().map(|(_, s)| s).sum();
     Ok(RunResult {
         seed,
         test,
         valid_macro_f1,
-        train_seconds: run.train_seconds,
-        cost_breakdown: vec![(
-            format!("fine-tuning {epochs} epochs, validation included"),
-            run.train_seconds,
-        )],
+        train_seconds,
+        cost_breakdown,
         inference_docs_per_second: summary.test_docs_per_second.unwrap_or(f64::NAN),
         peak_rss_mib: machine::peak_rss_mib(),
         model_bytes: machine::size_on_disk(&run.model_dir),
@@ -880,8 +1066,8 @@ fn end_to_end_run(run: &crate::FineTuneRun, seed: u64, epochs: usize) -> Result<
             })
             .collect(),
         cost_points: vec![CostPoint {
-            label: format!("fine-tuning, seed {seed}"),
-            seconds: run.train_seconds,
+            label: format!("{what}, seed {seed}"),
+            seconds: train_seconds,
             valid_macro_f1,
         }],
     })

@@ -237,6 +237,11 @@ pub(super) fn run(
             "a suite and quick do not go together: a study needs the full data to mean anything; seeds 1 and epochs 1 make it cheaper"
         );
     }
+    if args.frontier.is_some() {
+        refuse!(
+            "a suite and frontier do not go together: a study's comparisons run the two modes alone; run the frontier as one comparison without --suite"
+        );
+    }
     let suite = source.load()?;
     let dir = match &args.resume {
         Some(dir) if dir.is_dir() => artifacts::claim_dir(
@@ -258,7 +263,12 @@ pub(super) fn run(
     };
     let study = Study {
         common: &suite.common,
-        base: with_defaults(args, &suite.common, &dir)?,
+        base: CompareJob {
+            // The modes alone: a frontier in each of a study's comparisons would
+            // multiply its cost.
+            frontier: Some(Vec::new()),
+            ..with_defaults(args, &suite.common, &dir)?
+        },
         user: args,
         dir: &dir,
     };

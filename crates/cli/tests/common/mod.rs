@@ -120,6 +120,7 @@ pub fn compare_tiny(args: &[&str], data: &Path, out: &Path, cache: &Path) -> (Pa
             ("--model", &tiny_model()),
             ("--out", out),
             ("--cache-dir", cache),
+            ("--state-cache-dir", &cache.join("states")),
         ],
     );
     let dir = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());

@@ -1,0 +1,290 @@
+//! One frozen pass for both caches (`build_cache_with_states`), on the tiny model: the
+//! vectors and the states it stores are those of the two separate builds, each cache
+//! it finds is reused, an interrupted pass resumes, and states it cannot vouch for are
+//! refused.
+
+use std::path::PathBuf;
+
+use artifacts::Overwrite;
+use bert::burn::tensor::Device;
+use bert::{LayerStates, PretrainedBert};
+use data::Record;
+use encoder::{
+    BuildError, BuildOutcome, EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder, Shard,
+    StateCache, StateSpec, StateTarget, build_cache, build_cache_with_states, build_state_caches,
+};
+use text::Encoding;
+
+fn tiny_model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
+}
+
+const MAX_LEN: usize = 32;
+const CHUNK_ROWS: usize = 4;
+const WORDS: [&str; 10] = [
+    "the", "cat", "dog", "sat", "on", "mat", "big", "bird", "oil", "price",
+];
+
+/// `n` records of 1 to 11 words in `dir/input.jsonl`, an encoder (batches of 3) and
+/// the records' encodings as the tokenizer alone makes them.
+struct Setup {
+    dir: tempfile::TempDir,
+    records: Vec<Record>,
+    input: PathBuf,
+    encoder: FrozenEncoder,
+    encodings: Vec<Encoding>,
+}
+
+impl Setup {
+    fn new(n: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                id: format!("r{i}"),
+                text: (0..1 + (i * 7) % 11)
+                    .map(|j| WORDS[(i + j) % WORDS.len()])
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                text_b: None,
+                label: Some("a".into()),
+            })
+            .collect();
+        let input = dir.path().join("input.jsonl");
+        data::write_jsonl(&input, &records).unwrap();
+        let device = Device::flex();
+        let bert = PretrainedBert::load(tiny_model(), MAX_LEN, &device).unwrap();
+        let encodings = bert
+            .tokenizer
+            .encode_all(
+                records
+                    .iter()
+                    .map(|r| (r.id.as_str(), r.text.as_str(), None)),
+            )
+            .unwrap();
+        let options = EmbedOptions {
+            batch_size: 3,
+            ..EmbedOptions::default()
+        };
+        let encoder = FrozenEncoder::new(bert, device, options).unwrap();
+        Self {
+            dir,
+            records,
+            input,
+            encoder,
+            encodings,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn spec(&self, shard: Option<Shard>) -> EmbeddingSpec {
+        EmbeddingSpec::for_run(
+            &tiny_model(),
+            MAX_LEN,
+            self.encoder.options(),
+            &self.input,
+            "text".into(),
+            shard,
+        )
+        .unwrap()
+    }
+
+    fn target(&self, name: &str, after_layer: usize) -> StateTarget {
+        StateTarget {
+            spec: StateSpec::for_run(&tiny_model(), MAX_LEN, after_layer, &self.encodings, "toy")
+                .unwrap(),
+            path: self.path(name),
+        }
+    }
+
+    /// The shared pass into `emb` with the states of `targets`.
+    fn shared(
+        &self,
+        emb: &str,
+        targets: &[StateTarget],
+    ) -> Result<(EmbeddingCache, BuildOutcome, Vec<StateCache>), BuildError> {
+        build_cache_with_states(
+            &self.encoder,
+            &self.records,
+            &self.spec(None),
+            &self.path(emb),
+            targets,
+            CHUNK_ROWS,
+            Overwrite::SameKind,
+            &mut |_| {},
+        )
+    }
+
+    /// The two caches built apart: the embedding pass alone, then the states' own
+    /// pass through the bottom layers.
+    fn apart(&self, emb: &str, targets: &[StateTarget]) -> (EmbeddingCache, Vec<StateCache>) {
+        let (cache, _) = build_cache(
+            &self.encoder,
+            &self.records,
+            &self.spec(None),
+            &self.path(emb),
+            CHUNK_ROWS,
+            Overwrite::SameKind,
+            &mut |_| {},
+        )
+        .unwrap();
+        let states = build_state_caches(
+            &self.encoder,
+            &self.encodings,
+            targets,
+            CHUNK_ROWS,
+            Overwrite::SameKind,
+            &mut |_| {},
+        )
+        .unwrap();
+        (cache, states.into_iter().map(|(s, _)| s).collect())
+    }
+}
+
+fn rows(cache: &StateCache) -> Vec<Vec<f32>> {
+    (0..cache.rows())
+        .map(|i| {
+            let mut out = vec![0f32; cache.tokens(i) * cache.width()];
+            cache.read_row(i, &mut out);
+            out
+        })
+        .collect()
+}
+
+/// Same vectors, same states, bit for bit: the same batches through the same layers.
+fn assert_same(
+    (cache, states): (&EmbeddingCache, &[StateCache]),
+    (other_cache, other_states): (&EmbeddingCache, &[StateCache]),
+) {
+    assert_eq!(cache.vectors(), other_cache.vectors(), "vectors");
+    assert_eq!(states.len(), other_states.len());
+    for (a, b) in states.iter().zip(other_states) {
+        assert_eq!(a.after_layer(), b.after_layer());
+        assert_eq!(rows(a), rows(b), "states after layer {}", a.after_layer());
+    }
+}
+
+#[test]
+fn one_pass_stores_what_the_two_separate_passes_store() {
+    let setup = Setup::new(10);
+    let targets = [setup.target("a1.states", 1), setup.target("a2.states", 2)];
+    let (cache, outcome, states) = setup.shared("a.emb", &targets).unwrap();
+    assert!(matches!(outcome, BuildOutcome::Built { chunks: 3, .. }));
+    let layers: Vec<usize> = states.iter().map(StateCache::after_layer).collect();
+    assert_eq!(layers, [1, 2], "in the order asked for");
+
+    let apart = Setup::new(10);
+    let apart_targets = [apart.target("a1.states", 1), apart.target("a2.states", 2)];
+    let (apart_cache, apart_states) = apart.apart("a.emb", &apart_targets);
+    assert_same((&cache, &states), (&apart_cache, &apart_states));
+    // Layer 1 and layer 2 differ: the comparison above compares something.
+    assert_ne!(rows(&states[0]), rows(&states[1]));
+    for s in &states {
+        let build = s.meta.build.expect("a built cache records its cost");
+        assert!(build.seconds >= 0.0 && build.documents == 10);
+    }
+
+    // Both found again: a hit, the same caches.
+    let (again, outcome, again_states) = setup.shared("a.emb", &targets).unwrap();
+    assert_eq!(outcome, BuildOutcome::Hit);
+    assert_same((&cache, &states), (&again, &again_states));
+}
+
+#[test]
+fn with_the_vectors_cached_the_missing_states_get_their_own_pass() {
+    let setup = Setup::new(10);
+    let (cache, _) = build_cache(
+        &setup.encoder,
+        &setup.records,
+        &setup.spec(None),
+        &setup.path("v.emb"),
+        CHUNK_ROWS,
+        Overwrite::SameKind,
+        &mut |_| {},
+    )
+    .unwrap();
+    let targets = [setup.target("v2.states", 2)];
+    let (found, outcome, states) = setup.shared("v.emb", &targets).unwrap();
+    assert_eq!(outcome, BuildOutcome::Hit, "the vectors are reused");
+    assert_eq!(found.vectors(), cache.vectors());
+    let apart = Setup::new(10);
+    let (_, apart_states) = apart.apart("v.emb", &[apart.target("v2.states", 2)]);
+    assert_eq!(rows(&states[0]), rows(&apart_states[0]));
+}
+
+#[test]
+fn an_interrupted_pass_resumes_both_caches_to_what_one_pass_stores() {
+    let setup = Setup::new(10);
+    let targets = [setup.target("k2.states", 2)];
+    // Chunks of 4 rows in batches of 3: chunk 0 is on disk before row 6 is reached.
+    let mut done = 0;
+    let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        build_cache_with_states(
+            &setup.encoder,
+            &setup.records,
+            &setup.spec(None),
+            &setup.path("k.emb"),
+            &targets,
+            CHUNK_ROWS,
+            Overwrite::SameKind,
+            &mut |n| {
+                done += n;
+                assert!(done < 6, "interrupted");
+            },
+        )
+    }));
+    assert!(interrupted.is_err());
+    assert!(!setup.path("k.emb").exists() && !setup.path("k2.states").exists());
+    let (cache, outcome, states) = setup.shared("k.emb", &targets).unwrap();
+    let BuildOutcome::Built { resumed_chunks, .. } = outcome else {
+        panic!("expected a build, got {outcome:?}");
+    };
+    assert_eq!(resumed_chunks, 1);
+
+    let fresh = Setup::new(10);
+    let (fresh_cache, _, fresh_states) = fresh
+        .shared("k.emb", &[fresh.target("k2.states", 2)])
+        .unwrap();
+    assert_same((&cache, &states), (&fresh_cache, &fresh_states));
+}
+
+#[test]
+fn states_of_other_sequences_or_of_a_shard_are_refused_and_nothing_is_written() {
+    let setup = Setup::new(10);
+    let mut other = setup.target("o.states", 1);
+    other.spec =
+        StateSpec::for_run(&tiny_model(), MAX_LEN, 1, &setup.encodings[1..], "toy").unwrap();
+    let Err(err) = setup.shared("o.emb", &[other]) else {
+        panic!("states of other sequences were accepted");
+    };
+    assert!(matches!(err, BuildError::OtherTokens { .. }), "{err}");
+    assert!(
+        err.to_string().contains("o.states"),
+        "names the cache: {err}"
+    );
+
+    let shard = Shard::new(0, 2, setup.records.len()).unwrap();
+    let refused = build_cache_with_states(
+        &setup.encoder,
+        &setup.records,
+        &setup.spec(Some(shard)),
+        &setup.path("s.emb"),
+        &[setup.target("s.states", 1)],
+        CHUNK_ROWS,
+        Overwrite::SameKind,
+        &mut |_| {},
+    );
+    let Err(err) = refused else {
+        panic!("states of a shard were accepted");
+    };
+    assert!(matches!(err, BuildError::StatesOfShard), "{err}");
+    let left: Vec<_> = std::fs::read_dir(setup.dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|name| name != "input.jsonl")
+        .collect();
+    assert!(left.is_empty(), "nothing written: {left:?}");
+}
