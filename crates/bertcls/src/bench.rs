@@ -248,15 +248,9 @@ fn time_steps(args: &BenchStepJob, observer: &mut dyn Observer) -> Result<StepTi
     // The tokenizer and the layer count alone: the weights are loaded per timed
     // recipe, and once more only when states must be computed, so that a plain run
     // holds one model (its peak memory is compared with PyTorch's).
-    let tokenizer = text::BertTokenizer::from_dir(&args.model.model, args.model.max_len)
-        .with_context(|| format!("the tokenizer in {}", args.model.model.display()))?;
+    let encodings = args.model.tokenize(&records)?;
     let config = bert::BertConfig::from_file(args.model.model.join("config.json"))
         .with_context(|| format!("loading the model in {}", args.model.model.display()))?;
-    let encodings = tokenizer.encode_all(
-        records
-            .iter()
-            .map(|r| (r.id.as_str(), r.text.as_str(), r.text_b.as_deref())),
-    )?;
     let largest = args.batch_sizes.iter().copied().max().unwrap_or(0);
     let rows = full_rows(&encodings, args.model.max_len, largest, &args.input)?;
     let targets: Vec<usize> = rows

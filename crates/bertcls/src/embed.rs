@@ -189,14 +189,9 @@ impl EmbedJob {
                 "--states-after with --shard: a state cache covers the whole input; embed the shards without --states-after"
             );
         }
-        let tokenizer = text::BertTokenizer::from_dir(&self.model.model, self.model.max_len)
-            .with_context(|| format!("the tokenizer in {}", self.model.model.display()))?;
-        let encodings = tokenizer
-            .encode_all(
-                records
-                    .iter()
-                    .map(|r| (r.id.as_str(), r.text.as_str(), r.text_b.as_deref())),
-            )
+        let encodings = self
+            .model
+            .tokenize(records)
             .with_context(|| format!("in {}", self.input.input.display()))?;
         state_targets(
             &self.model,

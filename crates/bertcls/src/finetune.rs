@@ -28,7 +28,7 @@ use crate::machine;
 use crate::options::{
     AdversaryOptions, Columns, DecisionOptions, Force, LossOptions, ModelOptions,
 };
-use crate::predictions::prediction_lines;
+use crate::predictions::write_predictions;
 use crate::states::data_name;
 
 /// The run folder when none is named.
@@ -765,8 +765,7 @@ impl FineTuneJob {
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
         let truth: Vec<Option<String>> = truth.iter().map(|t| Some((*t).to_owned())).collect();
         let path = self.out.join(TEST_PREDICTIONS_FILE);
-        let lines = prediction_lines(names, &ids, &truth, &probabilities, &predicted);
-        artifacts::write_output_file(&path, artifacts::FileKind::Predictions, lines.as_bytes())
+        write_predictions(&path, names, &ids, &truth, &probabilities, &predicted)
             .context("writing the test predictions into --out")?;
         observer.note(&format!("test predictions: {}", path.display()));
         Ok(Some((report, docs_per_second)))

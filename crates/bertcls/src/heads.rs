@@ -897,7 +897,8 @@ impl PredictHeadJob {
             &labels,
             &probabilities,
             &predicted,
-        )?;
+        )
+        .context("--output")?;
         observer.note(&format!(
             "wrote {rows} predictions to {}",
             self.output.display()

@@ -54,6 +54,18 @@ impl ModelOptions {
             .with_context(|| format!("loading the model in {}", self.model.display()))?;
         Ok((bert, device))
     }
+
+    /// `records` as the model folder's tokenizer alone makes them (at `max_len`, no
+    /// weights loaded), in order; the first one it refuses is an error naming it.
+    pub fn tokenize(&self, records: &[data::Record]) -> Result<Vec<text::Encoding>> {
+        let tokenizer = text::BertTokenizer::from_dir(&self.model, self.max_len)
+            .with_context(|| format!("the tokenizer in {}", self.model.display()))?;
+        Ok(tokenizer.encode_all(
+            records
+                .iter()
+                .map(|r| (r.id.as_str(), r.text.as_str(), r.text_b.as_deref())),
+        )?)
+    }
 }
 
 /// A data file and how to read it.

@@ -118,7 +118,8 @@ impl PredictJob {
         let truth: Vec<Option<String>> = records.iter().map(|r| r.label.clone()).collect();
         let lines = match &self.output {
             Some(path) => {
-                write_predictions(path, labels, &ids, &truth, &probabilities, &predicted)?;
+                write_predictions(path, labels, &ids, &truth, &probabilities, &predicted)
+                    .context("--output")?;
                 observer.note(&format!(
                     "wrote {} predictions to {}",
                     ids.len(),

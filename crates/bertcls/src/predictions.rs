@@ -4,10 +4,11 @@ use std::path::Path;
 
 use artifacts::FileKind;
 
-use crate::error::{Context, Result};
+use crate::error::Result;
 
 /// Writes one JSON line per record (see [`prediction_lines`]) to `path`, atomically;
-/// an existing file there is replaced only when it is a predictions file.
+/// an existing file there is replaced only when it is a predictions file. The caller
+/// names, in its error's context, the flag that chose `path`.
 pub fn write_predictions(
     path: &Path,
     names: &[String],
@@ -17,7 +18,11 @@ pub fn write_predictions(
     predicted: &[usize],
 ) -> Result<()> {
     let out = prediction_lines(names, ids, truth, probabilities, predicted);
-    artifacts::write_output_file(path, FileKind::Predictions, out.as_bytes()).context("--output")
+    Ok(artifacts::write_output_file(
+        path,
+        FileKind::Predictions,
+        out.as_bytes(),
+    )?)
 }
 
 /// One JSON line per record: id, predicted label, true label (if any) and the

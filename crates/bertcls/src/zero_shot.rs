@@ -143,7 +143,8 @@ fn zero_shot(args: &ZeroShotJob, observer: &mut dyn Observer) -> Result<ZeroShot
         truth,
         &probabilities,
         &predicted,
-    )?;
+    )
+    .context("--output")?;
     observer.note(&format!(
         "wrote {} predictions to {} (probabilities: softmax of similarities / {SIMILARITY_TEMPERATURE})",
         cache.meta.rows,

@@ -221,7 +221,7 @@ pub fn build_cache_with_states(
     let built = if state_build.is_empty() {
         Vec::new()
     } else {
-        state_build.finish(&encodings, &chunks, summary, true)?
+        state_build.finish(&encodings, &chunks, summary)?
     };
     let outcome = BuildOutcome::Built {
         chunks: chunks.len(),

@@ -229,23 +229,22 @@ impl<'a> StateBuild<'a> {
         self.seconds
     }
 
-    /// Assembles and seals every cache, recording `summary` (its seconds replaced by
-    /// what the states cost, when `charged_only`) as what building them computed.
+    /// Assembles and seals every cache, recording `summary` as what building them
+    /// computed, its seconds those charged to the states (assembly included).
     pub(crate) fn finish(
         mut self,
         encodings: &[Encoding],
         chunks: &[&[usize]],
         summary: EmbedSummary,
-        charged_only: bool,
     ) -> Result<Vec<StateCache>, BuildError> {
         let start = Instant::now();
         let staged = std::mem::take(&mut self.staged);
         let mut built = Vec::with_capacity(staged.len());
         for s in staged {
-            let mut record = summary;
-            if charged_only {
-                record.seconds = self.seconds + start.elapsed().as_secs_f64();
-            }
+            let record = EmbedSummary {
+                seconds: self.seconds + start.elapsed().as_secs_f64(),
+                ..summary
+            };
             let meta = assemble(&s, encodings, chunks, self.width, record)?;
             debug_assert_eq!(meta.tokens(), summary.tokens);
             s.dir.commit(true).map_err(CacheError::from)?;
@@ -275,7 +274,9 @@ fn build_pending(
             progress(chunk.len());
             continue;
         }
+        let pass = Instant::now();
         let (states, padded) = encoder.states_rows(encodings, chunk, &layers, progress);
+        build.charge(pass.elapsed().as_secs_f64());
         padded_tokens += padded;
         build.write(k, chunk, &layers, &states)?;
     }
@@ -290,7 +291,7 @@ fn build_pending(
         resumed_chunks: resumed,
         summary,
     };
-    let caches = build.finish(encodings, &chunks, summary, false)?;
+    let caches = build.finish(encodings, &chunks, summary)?;
     Ok(caches.into_iter().map(|cache| (cache, outcome)).collect())
 }
 

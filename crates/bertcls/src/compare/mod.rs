@@ -571,8 +571,8 @@ struct Plan<'a> {
     epochs: usize,
     learning_rate: f64,
     seeds: Vec<u64>,
-    /// The frontier's points between the modes: the numbers of top layers trained.
-    frontier: Vec<usize>,
+    /// The frontier's points between the modes, checked up front.
+    frontier: FrontierPlan,
     /// Stages started so far, for the "[k/n]" of the banners.
     stages_started: std::cell::Cell<usize>,
 }
@@ -601,7 +601,7 @@ impl<'a> Plan<'a> {
                 joint::FineTuneConfig::default().learning_rate
             }),
             seeds: args.seed_list(),
-            frontier: Vec::new(),
+            frontier: FrontierPlan::default(),
             stages_started: std::cell::Cell::new(0),
         }
     }
@@ -615,7 +615,7 @@ impl<'a> Plan<'a> {
         let embeddings = 3 + usize::from(self.augmented.is_some());
         observer.note(&format!(
             "\n== [{k}/{}] {what}",
-            embeddings + (3 + self.frontier.len()) * self.seeds.len()
+            embeddings + (3 + self.frontier.points.len()) * self.seeds.len()
         ));
     }
 
@@ -654,7 +654,7 @@ impl<'a> Plan<'a> {
         observer: &mut dyn Observer,
     ) -> Result<Caches> {
         let mut caches = Vec::new();
-        let shared = self.shared_states()?;
+        let shared = self.shared_states();
         // Fine-tuning adds the augmented copies to the training set: other sequences.
         let train_states = if self.augmented.is_some() {
             Vec::new()
@@ -816,14 +816,17 @@ impl<'a> Plan<'a> {
 
     /// The numbers of top layers the frontier trains between the modes (0 < K < N),
     /// each checked as fine-tuning will check it, so that a refused one costs nothing.
-    fn frontier_points(&self) -> Result<Vec<usize>> {
+    fn frontier_points(&self) -> Result<FrontierPlan> {
         let args = self.args;
         let asked = match &args.frontier {
             Some(points) => points.as_slice(),
             None if args.adversary.adversary()? != joint::Adversary::None => &[],
             None => DEFAULT_FRONTIER,
         };
-        let layers = self.layers()?;
+        let config_path = args.model.join("config.json");
+        let config = bert::BertConfig::from_file(&config_path)
+            .with_context(|| format!("--model: reading {}", config_path.display()))?;
+        let layers = args.num_layers.unwrap_or(config.num_hidden_layers);
         if let Some(k) = asked.iter().find(|&&k| k > layers) {
             refuse!(
                 "--frontier {k}: the fine-tuned model has {layers} encoder layers, so the frontier runs from 0 (the pipeline) to {layers} (end-to-end)"
@@ -843,26 +846,18 @@ impl<'a> Plan<'a> {
                 .validate_for(labels.names(), layers)
                 .map_err(|e| crate::error::refused!("--frontier {k}: {e}"))?;
         }
-        Ok(points)
+        Ok(FrontierPlan { layers, points })
     }
 
     /// The layers (N − K per point of the frontier) whose states the pipeline's pass
     /// keeps, so that the frozen bottom layers run once for both: none with a prompt,
     /// whose fine-tuning reads other sequences than the encoder's.
-    fn shared_states(&self) -> Result<Vec<usize>> {
-        if self.frontier.is_empty() || self.args.prompt.is_some() {
-            return Ok(Vec::new());
+    fn shared_states(&self) -> Vec<usize> {
+        if self.args.prompt.is_some() {
+            return Vec::new();
         }
-        let layers = self.layers()?;
-        Ok(self.frontier.iter().map(|k| layers - k).collect())
-    }
-
-    /// The number of encoder layers end-to-end fine-tunes (N).
-    fn layers(&self) -> Result<usize> {
-        let config_path = self.args.model.join("config.json");
-        let config = bert::BertConfig::from_file(&config_path)
-            .with_context(|| format!("--model: reading {}", config_path.display()))?;
-        Ok(self.args.num_layers.unwrap_or(config.num_hidden_layers))
+        let FrontierPlan { layers, points } = &self.frontier;
+        points.iter().map(|k| layers - k).collect()
     }
 
     /// The fine-tuning run of the top `k` layers for one seed.
@@ -884,9 +879,9 @@ impl<'a> Plan<'a> {
         commands: &mut Vec<String>,
         observer: &mut dyn Observer,
     ) -> Result<Frontier> {
-        let layers = self.layers()?;
+        let layers = self.frontier.layers;
         let mut points = Vec::new();
-        for &k in &self.frontier {
+        for &k in &self.frontier.points {
             let mut runs = Vec::new();
             for &seed in &self.seeds {
                 let what = format!("top {k} of {layers} layers");
@@ -1009,6 +1004,14 @@ impl<'a> Plan<'a> {
         let (classifier, config) = self.finetune_job(self.seeds[0]).configs()?;
         Ok(serde_json::json!({ "classifier": classifier, "config": config }))
     }
+}
+
+/// The frontier a comparison runs: the fine-tuned model's encoder layers (N) and the
+/// numbers K of top layers trained between the modes (0 < K < N), fewest first.
+#[derive(Debug, Default)]
+struct FrontierPlan {
+    layers: usize,
+    points: Vec<usize>,
 }
 
 /// One fine-tuning run (`what`: end-to-end's or a point of the frontier's) as the
