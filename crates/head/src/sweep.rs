@@ -193,8 +193,26 @@ pub fn sweep(
         }
         Ok((entries, best))
     };
+    // burn-flex and gemm spread each product over rayon's global pool. With several
+    // workers, every head's products would queue for that one pool and its threads
+    // would hand work back and forth (two 512x256 heads on 2 cores: 10.8 s so, 7.5 s
+    // with each worker's products on a thread of its own), so each worker gets a pool
+    // of its share of the cores. One worker keeps the global pool and all of them.
+    let threads_per_worker = (rayon::current_num_threads() / workers).max(1);
+    let run_worker = || match workers {
+        1 => work(),
+        _ => match rayon::ThreadPoolBuilder::new()
+            .num_threads(threads_per_worker)
+            .build()
+        {
+            Ok(pool) => pool.install(work),
+            // No pool (the system refused a thread): the worker shares the global one,
+            // slower but the same result.
+            Err(_) => work(),
+        },
+    };
     let results: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(run_worker)).collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("a sweep worker panicked"))
