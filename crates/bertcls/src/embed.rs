@@ -13,7 +13,7 @@ use encoder::{
 use serde::{Deserialize, Serialize};
 
 use crate::Observer;
-use crate::error::{Context, Result, refuse};
+use crate::error::{Context, Result};
 use crate::options::{Force, Input, ModelOptions};
 use crate::states::{DEFAULT_STATE_CACHE_DIR, data_name, state_targets};
 
@@ -27,7 +27,9 @@ pub const DEFAULT_CACHE_DIR: &str = ".cache/embeddings";
     bertcls embed --input data/r8/test.jsonl --pooling cls --layers mean4 --export-npy r8-test.npy\n\n\
     The same command twice is a cache hit. An interrupted run resumes from its last complete \
     chunk. On a cluster, run `--shard i/N` for i = 0..N-1 as N independent jobs (Slurm array, \
-    Kubernetes indexed Job, GNU parallel); `bertcls head` reads the N shard caches as one.")]
+    Kubernetes indexed Job, GNU parallel); `bertcls head` reads the N shard caches as one. \
+    With --states-after, each job also writes its shard's states, which `bertcls finetune` \
+    finds in --state-cache-dir and merges once into the whole input's state cache.")]
 pub struct EmbedJob {
     /// The encoder.
     #[command(flatten)]
@@ -155,7 +157,7 @@ impl EmbedJob {
             .output
             .clone()
             .unwrap_or_else(|| self.default_cache_path(&spec));
-        let states = self.state_targets(&records)?;
+        let states = self.state_targets(&records, shard)?;
         // A hit needs no model: only checksums were computed so far.
         let hit = EmbeddingCache::open(&path)
             .ok()
@@ -178,16 +180,16 @@ impl EmbedJob {
         })
     }
 
-    /// The state caches `--states-after` asks for: the input's sequences as the
-    /// tokenizer alone makes them (fine-tuning makes the same ones), checksums only.
-    fn state_targets(&self, records: &[data::Record]) -> Result<Vec<StateTarget>> {
+    /// The state caches `--states-after` asks for (of `shard`'s rows, with one): the
+    /// input's sequences as the tokenizer alone makes them (fine-tuning makes the
+    /// same ones), checksums only.
+    fn state_targets(
+        &self,
+        records: &[data::Record],
+        shard: Option<Shard>,
+    ) -> Result<Vec<StateTarget>> {
         if self.states_after.is_empty() {
             return Ok(Vec::new());
-        }
-        if self.shard.is_some() {
-            refuse!(
-                "--states-after with --shard: a state cache covers the whole input; embed the shards without --states-after"
-            );
         }
         let encodings = self
             .model
@@ -199,6 +201,7 @@ impl EmbedJob {
             &encodings,
             &data_name(&self.input.input),
             &self.states_after,
+            shard,
         )
     }
 

@@ -1,12 +1,13 @@
 //! The state caches that fine-tuning the top layers reads (`finetune --train-layers K`):
 //! found by their fingerprint, built in one frozen pass where missing.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use artifacts::Overwrite;
 use encoder::{
-    EmbedOptions, FrozenEncoder, StateCache, StateSpec, StateTarget, build_state_caches,
+    EmbedOptions, FrozenEncoder, Shard, StateCache, StateSpec, StateTarget, build_state_caches,
 };
 
 use crate::Observer;
@@ -33,9 +34,16 @@ pub(crate) fn state_caches(
     layers: &[usize],
     observer: &mut dyn Observer,
 ) -> Result<Vec<Arc<StateCache>>> {
-    let targets = state_targets(model, cache_dir, encodings, name, layers)?;
-    // A hit needs no model: only checksums were computed so far.
-    let hits: Vec<Option<StateCache>> = targets.iter().map(StateTarget::open_current).collect();
+    let targets = state_targets(model, cache_dir, encodings, name, layers, None)?;
+    // A hit needs no model: only checksums were computed so far. So does a cache
+    // whose shards are all there (`embed --shard i/N --states-after L`): merged once.
+    let hits = targets
+        .iter()
+        .map(|target| match target.open_current() {
+            Some(hit) => Ok(Some(hit)),
+            None => merge_shards_found(target, overwrite, observer),
+        })
+        .collect::<Result<Vec<_>>>()?;
     if hits.iter().all(Option::is_some) {
         return Ok(hits.into_iter().flatten().map(Arc::new).collect());
     }
@@ -67,25 +75,78 @@ pub(crate) fn state_caches(
         .collect())
 }
 
-/// Where the states of `encodings` (of the data called `name`) after each layer of
-/// `layers` are cached in `cache_dir`, and what they must hold: checksums only, no
-/// model loaded.
+/// Where the states of `encodings` (of the data called `name`; with `shard`, of its
+/// rows only) after each layer of `layers` are cached in `cache_dir`, and what they
+/// must hold: checksums only, no model loaded.
 pub(crate) fn state_targets(
     model: &ModelOptions,
     cache_dir: &Path,
     encodings: &[text::Encoding],
     name: &str,
     layers: &[usize],
+    shard: Option<Shard>,
 ) -> Result<Vec<StateTarget>> {
     layers
         .iter()
         .map(|&layer| {
             let spec = StateSpec::for_run(&model.model, model.max_len, layer, encodings, name)
                 .context("--model")?;
-            let path = cache_path(cache_dir, name, &spec);
+            let path = cache_path(cache_dir, name, &spec, shard);
+            let spec = match shard {
+                Some(shard) => spec.sharded(shard),
+                None => spec,
+            };
             Ok(StateTarget { spec, path })
         })
         .collect()
+}
+
+/// The cache of `target` merged from its shards, when `embed --shard i/N` left all N
+/// of them in its folder (the smallest such N, if there are several); `None` when
+/// no complete set is there.
+fn merge_shards_found(
+    target: &StateTarget,
+    overwrite: Overwrite,
+    observer: &mut dyn Observer,
+) -> Result<Option<StateCache>> {
+    let (Some(dir), Some(stem)) = (target.path.parent(), target.path.file_stem()) else {
+        return Ok(None);
+    };
+    let prefix = format!("{}-shard", stem.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(None);
+    };
+    // shards[N] = the indices found of a run cut into N shards, and their folders.
+    let mut runs: BTreeMap<usize, BTreeMap<usize, PathBuf>> = BTreeMap::new();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let parsed = file_name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".states"))
+            .and_then(|rest| rest.split_once("of"))
+            .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
+        if let Some((index, count)) = parsed {
+            runs.entry(count).or_default().insert(index, entry.path());
+        }
+    }
+    let Some(paths) = runs
+        .into_iter()
+        .find(|(count, found)| found.len() == *count)
+        .map(|(_, found)| found.into_values().collect::<Vec<_>>())
+    else {
+        return Ok(None);
+    };
+    let merged = StateCache::merge_shards(&paths, &target.path, overwrite)
+        .with_context(|| format!("merging the shards of {}", target.path.display()))?;
+    merged
+        .check_spec(&target.spec)
+        .with_context(|| format!("merging the shards of {}", target.path.display()))?;
+    observer.note(&format!(
+        "merged {} shards into {}",
+        paths.len(),
+        target.path.display()
+    ));
+    Ok(Some(merged))
 }
 
 /// The name a data file's caches go by: its file name without the extension.
@@ -94,8 +155,10 @@ pub(crate) fn data_name(path: &Path) -> String {
         .map_or("input".into(), |s| s.to_string_lossy().into_owned())
 }
 
-/// `NAME-after4-<fingerprint>.states` in `cache_dir`.
-fn cache_path(cache_dir: &Path, name: &str, spec: &StateSpec) -> PathBuf {
+/// `NAME-after4-<fingerprint>.states` in `cache_dir`, or for a shard
+/// `NAME-after4-<fingerprint>-shard1of3.states`, where the fingerprint is always that
+/// of the whole input's states (`spec`, unsharded): the cache its shards merge into.
+fn cache_path(cache_dir: &Path, name: &str, spec: &StateSpec, shard: Option<Shard>) -> PathBuf {
     let stem: String = name
         .chars()
         .map(|c| {
@@ -106,8 +169,9 @@ fn cache_path(cache_dir: &Path, name: &str, spec: &StateSpec) -> PathBuf {
             }
         })
         .collect();
+    let shard = shard.map_or(String::new(), |s| format!("-shard{}of{}", s.index, s.count));
     cache_dir.join(format!(
-        "{stem}-after{}-{}.states",
+        "{stem}-after{}-{}{shard}.states",
         spec.after_layer,
         &spec.fingerprint()[..12]
     ))

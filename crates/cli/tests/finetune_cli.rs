@@ -475,13 +475,70 @@ fn fine_tuning_the_top_layer_reads_the_states_an_embedding_pass_kept() {
     let after: Vec<_> = kept.iter().map(|p| written(p)).collect();
     assert_eq!(before, after, "and did not rebuild them");
 
-    // A shard's pass cannot vouch for a whole data set's states.
-    let message = bertcls_fails(
-        &["embed", "--states-after", "1", "--shard", "0/2"],
-        &[("--model", &tiny_model()), ("--input", &train)],
+    // A sharded run: `embed --shard i/2 --states-after 1` as two jobs; fine-tuning
+    // finds both shards, merges them once into the cache one run writes, and reads it.
+    let sharded = d.join("sharded-states");
+    for i in 0..2 {
+        bertcls(
+            &["embed", "--max-len", "32", "--states-after", "1"],
+            &[
+                ("--model", &tiny_model()),
+                ("--input", &train),
+                ("--shard", Path::new(&format!("{i}/2"))),
+                ("--output", &d.join(format!("train-{i}.emb"))),
+                ("--state-cache-dir", &sharded),
+            ],
+        );
+    }
+    std::fs::create_dir_all(&sharded).unwrap();
+    let valid_name = kept[1].file_name().unwrap();
+    copy_dir(&kept[1], &sharded.join(valid_name));
+    let output = finetune_toy(
+        &[
+            "--train-layers",
+            "1",
+            "--state-cache-dir",
+            sharded.to_str().unwrap(),
+        ],
+        &train,
+        &valid,
+        &d.join("run-sharded"),
     );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let merged = sharded.join(kept[0].file_name().unwrap());
     assert!(
-        message.contains("--states-after") && message.contains("--shard"),
-        "{message}"
+        stderr.contains(&format!("merged 2 shards into {}", merged.display())),
+        "{stderr}"
     );
+    let (one_run, merged) = (
+        encoder::StateCache::open(&kept[0]).unwrap(),
+        encoder::StateCache::open(&merged).unwrap(),
+    );
+    assert_eq!(merged.meta.fingerprint, one_run.meta.fingerprint);
+    for row in 0..one_run.meta.lengths.len() {
+        assert_eq!(merged.row_f16(row), one_run.row_f16(row), "row {row}");
+    }
+    let history = |run: &str| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(d.join(run).join("training.json")).unwrap(),
+        )
+        .unwrap()["history"]
+            .clone()
+    };
+    assert!(
+        history("run").as_array().is_some_and(|h| !h.is_empty()),
+        "training.json has its evaluations"
+    );
+    assert_eq!(
+        history("run-sharded"),
+        history("run"),
+        "the same states train the same model"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
 }

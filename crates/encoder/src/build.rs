@@ -19,7 +19,7 @@ use crate::chunks::{chunk_path, read_vectors_chunk, write_chunk};
 use crate::embed::scatter_rows;
 use crate::state_build::{StateBuild, fill, open_targets};
 use crate::{
-    CacheError, EmbedSummary, EmbeddingCache, EmbeddingSpec, EncodeError, FrozenEncoder,
+    CacheError, EmbedSummary, EmbeddingCache, EmbeddingSpec, EncodeError, FrozenEncoder, Shard,
     StateCache, StateTarget, build_state_caches,
 };
 use text::length_order;
@@ -54,15 +54,26 @@ pub enum BuildError {
         /// The state cache.
         path: PathBuf,
     },
-    /// States asked of a shard's embedding pass.
+    /// State caches of other rows than the pass that is to fill them.
     #[error(
-        "state caches are built over a whole data set, not a shard: embed the shards \
-         without states, or the whole input with them"
+        "state caches of {} asked of a pass over {}: one pass fills the states of \
+         its own rows only",
+        rows_in_words(*found),
+        rows_in_words(*expected)
     )]
-    StatesOfShard,
+    OtherShard {
+        /// The rows of the pass: a shard, or `None` for the whole input.
+        expected: Option<Shard>,
+        /// The rows of a state cache asked of it.
+        found: Option<Shard>,
+    },
     /// A build setting breaks its rule.
     #[error("{0}")]
     Setting(#[from] settings::SettingError),
+}
+
+fn rows_in_words(shard: Option<Shard>) -> String {
+    shard.map_or("the whole input".into(), |s| format!("shard {s}"))
 }
 
 /// How a cache came to be.
@@ -116,8 +127,8 @@ pub fn build_cache(
 /// already built is opened; when only the embedding cache is, the states missing get
 /// their own pass through the bottom layers ([`build_state_caches`]). A state cache
 /// built alongside the vectors records as its build time only what the states added
-/// (keeping, rounding and writing them), and the embedding cache the rest. States are
-/// refused with a shard: a state cache covers a whole data set.
+/// (keeping, rounding and writing them), and the embedding cache the rest. With a
+/// shard, the state targets must be of the same shard ([`StateSpec::sharded`](crate::StateSpec::sharded)).
 #[allow(clippy::too_many_arguments)]
 pub fn build_cache_with_states(
     encoder: &FrozenEncoder,
@@ -139,20 +150,34 @@ pub fn build_cache_with_states(
     {
         return Ok((existing, BuildOutcome::Hit, Vec::new()));
     }
-    let records = match spec.shard {
-        Some(_) if !states.is_empty() => return Err(BuildError::StatesOfShard),
-        Some(shard) => &records[shard.start..shard.end],
-        None => records,
-    };
+    if let Some(target) = states.iter().find(|t| t.spec.shard != spec.shard) {
+        return Err(BuildError::OtherShard {
+            expected: spec.shard,
+            found: target.spec.shard,
+        });
+    }
     let start = Instant::now();
-    let encodings = encoder.tokenize(records)?;
     if let Some(existing) = existing {
-        let built =
-            build_state_caches(encoder, &encodings, states, chunk_rows, overwrite, progress)?;
+        let all = encoder.tokenize(records)?;
+        let built = build_state_caches(encoder, &all, states, chunk_rows, overwrite, progress)?;
         let caches = built.into_iter().map(|(cache, _)| cache).collect();
         return Ok((existing, BuildOutcome::Hit, caches));
     }
-    let (found, pending) = open_targets(encoder, &encodings, states)?;
+    let rows = spec.shard.map_or(0..records.len(), |s| s.start..s.end);
+    let (encodings, found, pending) = if states.is_empty() {
+        (
+            encoder.tokenize(&records[rows.clone()])?,
+            Vec::new(),
+            Vec::new(),
+        )
+    } else {
+        // The state targets are checked against the whole input's sequences, which
+        // all shards of one run share.
+        let all = encoder.tokenize(records)?;
+        let (found, pending, _) = open_targets(encoder, &all, states)?;
+        (all[rows.clone()].to_vec(), found, pending)
+    };
+    let records = &records[rows];
     let mut state_build =
         StateBuild::start(&pending, encoder.bert().config.hidden_size, overwrite)?;
     let (staged, _) =

@@ -190,47 +190,8 @@ impl EmbeddingCache {
         if shards.len() == 1 && shards[0].meta.spec.shard.is_none() {
             return Ok(shards.remove(0));
         }
-        let shard_of = |c: &Self| -> Result<Shard, CacheError> {
-            c.meta
-                .spec
-                .shard
-                .ok_or_else(|| CacheError::Shards(format!("{} is not a shard", c.path.display())))
-        };
-        shards.sort_by_key(|c| c.meta.spec.shard.map(|s| s.index));
-        let first = shard_of(&shards[0])?;
+        let (shards, first) = tile_shards(shards)?;
         let spec = shards[0].meta.spec.unsharded();
-        if shards.len() != first.count {
-            return Err(CacheError::Shards(format!(
-                "{} of {} shards given",
-                shards.len(),
-                first.count
-            )));
-        }
-        let mut next_row = 0;
-        for (i, cache) in shards.iter().enumerate() {
-            let shard = shard_of(cache)?;
-            if cache.meta.spec.unsharded() != spec {
-                return Err(CacheError::Shards(format!(
-                    "{} was made with other settings:\n  {}\n  {}",
-                    cache.path.display(),
-                    cache.meta.spec.describe(),
-                    spec.describe()
-                )));
-            }
-            if shard.index != i || shard.count != first.count || shard.start != next_row {
-                return Err(CacheError::Shards(format!(
-                    "shard {} of {} is missing or repeated",
-                    i, first.count
-                )));
-            }
-            next_row = shard.end;
-        }
-        if next_row != first.total {
-            return Err(CacheError::Shards(format!(
-                "the shards cover {next_row} of {} rows",
-                first.total
-            )));
-        }
         let dim = shards[0].meta.dim;
         let mut values = Vec::with_capacity(first.total * dim);
         let (mut ids, mut labels) = (Vec::new(), Vec::new());
@@ -281,6 +242,90 @@ impl EmbeddingCache {
             found: self.meta.spec.describe(),
             expected: expected.describe(),
         })
+    }
+}
+
+/// A cache made by one shard of a sharded run: what [`tile_shards`] needs to check
+/// that the shards fit together.
+pub(crate) trait ShardPart {
+    /// The spec without its shard: what all shards of one run share.
+    type Settings: PartialEq;
+    /// Its shard, `None` for a cache of a whole input.
+    fn shard(&self) -> Option<Shard>;
+    /// Where it is, for messages.
+    fn location(&self) -> &Path;
+    /// Its spec without the shard.
+    fn settings(&self) -> Self::Settings;
+    /// Its spec, in words.
+    fn describe(&self) -> String;
+}
+
+/// Sorts the shards of one sharded run by index and checks that they fit together:
+/// the same settings, all `N` present, none repeated, covering the input's rows
+/// exactly once. Returns them in order, with the first one's shard.
+pub(crate) fn tile_shards<T: ShardPart>(mut shards: Vec<T>) -> Result<(Vec<T>, Shard), CacheError> {
+    let shard = |part: &T| {
+        part.shard().ok_or_else(|| {
+            CacheError::Shards(format!("{} is not a shard", part.location().display()))
+        })
+    };
+    let Some(first) = shards.first() else {
+        return Err(CacheError::Shards("no cache given".into()));
+    };
+    let first = shard(first)?;
+    if shards.len() != first.count {
+        return Err(CacheError::Shards(format!(
+            "{} of {} shards given",
+            shards.len(),
+            first.count
+        )));
+    }
+    for part in &shards {
+        shard(part)?;
+    }
+    shards.sort_by_key(|part| part.shard().map(|s| s.index));
+    let expected = shards[0].settings();
+    let mut next_row = 0;
+    for (i, part) in shards.iter().enumerate() {
+        let this = shard(part)?;
+        if part.settings() != expected {
+            return Err(CacheError::Shards(format!(
+                "{} was made with other settings:\n  {}\n  {}",
+                part.location().display(),
+                part.describe(),
+                shards[0].describe()
+            )));
+        }
+        if this.index != i || this.count != first.count || this.start != next_row {
+            return Err(CacheError::Shards(format!(
+                "shard {} of {} is missing or repeated",
+                i, first.count
+            )));
+        }
+        next_row = this.end;
+    }
+    if next_row != first.total {
+        return Err(CacheError::Shards(format!(
+            "the shards cover {next_row} of {} rows",
+            first.total
+        )));
+    }
+    Ok((shards, first))
+}
+
+impl ShardPart for EmbeddingCache {
+    type Settings = EmbeddingSpec;
+    fn shard(&self) -> Option<Shard> {
+        self.meta.spec.shard
+    }
+    fn location(&self) -> &Path {
+        &self.path
+    }
+    fn settings(&self) -> EmbeddingSpec {
+        self.meta.spec.unsharded()
+    }
+    fn describe(&self) -> String {
+        self.meta.spec.describe()
     }
 }
 

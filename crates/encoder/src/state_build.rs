@@ -45,7 +45,8 @@ impl StateTarget {
 
 /// Returns the state cache of every target: the existing one when its fingerprint
 /// matches, else a new one, resuming an interrupted build; all new ones from one
-/// forward pass. `progress` is told how many more sequences are done, resumed ones
+/// forward pass. `encodings` are the whole input's sequences; targets of a shard
+/// (all of the same one) hold only its rows. `progress` is told how many more sequences are done, resumed ones
 /// included (once per pass, not per cache). What a target path may hold already is
 /// decided by `overwrite`, as for embedding caches.
 pub fn build_state_caches(
@@ -57,7 +58,7 @@ pub fn build_state_caches(
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<(StateCache, BuildOutcome)>, BuildError> {
     settings::at_least_one("chunk_size", chunk_rows)?;
-    let (found, pending) = open_targets(encoder, encodings, targets)?;
+    let (found, pending, rows) = open_targets(encoder, encodings, targets)?;
     let found = found
         .into_iter()
         .map(|hit| hit.map(|cache| (cache, BuildOutcome::Hit)))
@@ -66,20 +67,32 @@ pub fn build_state_caches(
         Vec::new()
     } else {
         build_pending(
-            encoder, encodings, &pending, chunk_rows, overwrite, progress,
+            encoder,
+            &encodings[rows],
+            &pending,
+            chunk_rows,
+            overwrite,
+            progress,
         )?
     };
     Ok(fill(found, built))
 }
 
-/// Checks `targets` against the encoder and the sequences (`encodings`) whose states
-/// they are to hold, and opens those already built: every target's cache or `None`,
-/// in order, and the targets still to build.
+/// What [`open_targets`] finds: every target's cache or `None`, in order; the
+/// targets still to build; the rows of the input they hold.
+pub(crate) type OpenedTargets<'a> = (
+    Vec<Option<StateCache>>,
+    Vec<&'a StateTarget>,
+    std::ops::Range<usize>,
+);
+
+/// Checks `targets` against the encoder and the sequences (`encodings`, the whole
+/// input's) whose states they are to hold, and opens those already built.
 pub(crate) fn open_targets<'a>(
     encoder: &FrozenEncoder,
     encodings: &[Encoding],
     targets: &'a [StateTarget],
-) -> Result<(Vec<Option<StateCache>>, Vec<&'a StateTarget>), BuildError> {
+) -> Result<OpenedTargets<'a>, BuildError> {
     if encodings.is_empty() {
         return Err(EncodeError::NoRecords.into());
     }
@@ -100,6 +113,22 @@ pub(crate) fn open_targets<'a>(
             path: target.path.clone(),
         });
     }
+    let shard = targets.first().and_then(|t| t.spec.shard);
+    if let Some(other) = targets.iter().find(|t| t.spec.shard != shard) {
+        return Err(BuildError::OtherShard {
+            expected: shard,
+            found: other.spec.shard,
+        });
+    }
+    if let Some(target) = targets.iter().find(|t| {
+        t.spec
+            .shard
+            .is_some_and(|s| s.total != encodings.len() || s.end > s.total)
+    }) {
+        return Err(BuildError::OtherTokens {
+            path: target.path.clone(),
+        });
+    }
     let found: Vec<Option<StateCache>> = targets.iter().map(StateTarget::open_current).collect();
     let pending = targets
         .iter()
@@ -107,7 +136,8 @@ pub(crate) fn open_targets<'a>(
         .filter(|(_, hit)| hit.is_none())
         .map(|(t, _)| t)
         .collect();
-    Ok((found, pending))
+    let rows = shard.map_or(0..encodings.len(), |s| s.start..s.end);
+    Ok((found, pending, rows))
 }
 
 /// `found` with each empty slot filled, in order, from `built`.

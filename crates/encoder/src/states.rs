@@ -16,7 +16,9 @@
 
 use std::path::{Path, PathBuf};
 
-use artifacts::ArtifactKind;
+use std::io::Write;
+
+use artifacts::{ArtifactKind, Overwrite, StagedDir};
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 use memmap2::Mmap;
@@ -24,8 +26,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use text::Encoding;
 
-use crate::cache::{check_stamps, map_file, read_meta, verify_sealed};
-use crate::{CacheError, EmbedSummary, ModelChecksums};
+use crate::cache::{
+    ShardPart, check_stamps, io_error, map_file, read_meta, tile_shards, verify_sealed,
+};
+use crate::{CacheError, EmbedSummary, ModelChecksums, Shard};
 
 /// Bumped whenever the layout changes; older caches are then rebuilt, not misread.
 pub const STATES_FORMAT_VERSION: u32 = 1;
@@ -54,6 +58,10 @@ pub struct StateSpec {
     pub tokens_sha256: String,
     /// What the sequences were read from, for messages.
     pub input: String,
+    /// The rows held, when this is one shard of several (`tokens_sha256` is then
+    /// still the whole input's: all shards of one run share it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
 }
 
 impl StateSpec {
@@ -74,7 +82,30 @@ impl StateSpec {
             after_layer,
             tokens_sha256: tokens_sha256(encodings),
             input: input.to_owned(),
+            shard: None,
         })
+    }
+
+    /// The same states, of the rows of `shard` only.
+    pub fn sharded(self, shard: Shard) -> Self {
+        Self {
+            shard: Some(shard),
+            ..self
+        }
+    }
+
+    /// The same spec without the shard: what all shards of one run share, and the
+    /// spec of the cache they merge into.
+    pub fn unsharded(&self) -> Self {
+        Self {
+            shard: None,
+            ..self.clone()
+        }
+    }
+
+    /// The rows of an input of `total` sequences these states hold.
+    pub fn rows(&self, total: usize) -> std::ops::Range<usize> {
+        self.shard.map_or(0..total, |s| s.start..s.end)
     }
 
     /// SHA-256 of the fields that decide the states (not the display names).
@@ -98,7 +129,7 @@ impl StateSpec {
             self.max_len,
             self.input,
             &self.tokens_sha256[..12.min(self.tokens_sha256.len())]
-        )
+        ) + &self.shard.map_or(String::new(), |s| format!(", shard {s}"))
     }
 }
 
@@ -247,6 +278,72 @@ impl StateCache {
     /// Bytes of the stored states (the header and meta.json excluded).
     pub fn payload_bytes(&self) -> usize {
         self.map.len() - STATES_HEADER_LEN
+    }
+
+    /// Merges the shards of one sharded run (`embed --shard i/N --states-after L` for
+    /// every i, in any order) into one cache at `path`: the cache one unsharded run
+    /// writes, with the same spec and fingerprint and every sequence's states
+    /// bit for bit (only the order they are stored in differs: shard after shard).
+    /// The shards are checked as embedding shards are: the same settings, all of
+    /// them, each row once. What `path` may hold already is decided by `overwrite`.
+    pub fn merge_shards(
+        shards: &[PathBuf],
+        path: &Path,
+        overwrite: Overwrite,
+    ) -> Result<Self, CacheError> {
+        let opened = shards
+            .iter()
+            .map(|p| Self::open(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (shards, _) = tile_shards(opened)?;
+        let spec = shards[0].meta.spec.unsharded();
+        let width = shards[0].meta.width;
+        let staged = StagedDir::new(path, ArtifactKind::StateCache, overwrite)?;
+        let (mut lengths, mut offsets) = (Vec::new(), Vec::new());
+        let mut tokens = 0;
+        for shard in &shards {
+            lengths.extend_from_slice(&shard.meta.lengths);
+            offsets.extend(shard.meta.offsets.iter().map(|&offset| offset + tokens));
+            tokens += shard.meta.tokens();
+        }
+        let states_path = staged.path().join("states.f16");
+        let mut file = artifacts::AtomicFile::create(&states_path)?;
+        file.write_all(&states_header(tokens, width))
+            .map_err(io_error("write", &states_path))?;
+        for shard in &shards {
+            file.write_all(&shard.map[STATES_HEADER_LEN..])
+                .map_err(io_error("write", &states_path))?;
+        }
+        file.commit()?;
+        let meta = StateMeta {
+            format_version: STATES_FORMAT_VERSION,
+            fingerprint: spec.fingerprint(),
+            spec,
+            width,
+            lengths,
+            offsets,
+            // The shards' builds ran apart, maybe on other machines: no one time.
+            build: None,
+        };
+        artifacts::write_json(&staged.path().join("meta.json"), &meta)?;
+        staged.commit(true)?;
+        Self::open(path)
+    }
+}
+
+impl ShardPart for StateCache {
+    type Settings = StateSpec;
+    fn shard(&self) -> Option<Shard> {
+        self.meta.spec.shard
+    }
+    fn location(&self) -> &Path {
+        &self.path
+    }
+    fn settings(&self) -> StateSpec {
+        self.meta.spec.unsharded()
+    }
+    fn describe(&self) -> String {
+        self.meta.spec.describe()
     }
 }
 

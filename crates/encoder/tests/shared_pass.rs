@@ -1,7 +1,7 @@
 //! One frozen pass for both caches (`build_cache_with_states`), on the tiny model: the
 //! vectors and the states it stores are those of the two separate builds, each cache
-//! it finds is reused, an interrupted pass resumes, and states it cannot vouch for are
-//! refused.
+//! it finds is reused, an interrupted pass resumes, states it cannot vouch for are
+//! refused, and the state caches of a sharded run merge into those of one run.
 
 use std::path::PathBuf;
 
@@ -251,7 +251,7 @@ fn an_interrupted_pass_resumes_both_caches_to_what_one_pass_stores() {
 }
 
 #[test]
-fn states_of_other_sequences_or_of_a_shard_are_refused_and_nothing_is_written() {
+fn states_of_other_sequences_or_of_another_shard_are_refused_and_nothing_is_written() {
     let setup = Setup::new(10);
     let mut other = setup.target("o.states", 1);
     other.spec =
@@ -265,21 +265,28 @@ fn states_of_other_sequences_or_of_a_shard_are_refused_and_nothing_is_written() 
         "names the cache: {err}"
     );
 
-    let shard = Shard::new(0, 2, setup.records.len()).unwrap();
-    let refused = build_cache_with_states(
-        &setup.encoder,
-        &setup.records,
-        &setup.spec(Some(shard)),
-        &setup.path("s.emb"),
-        &[setup.target("s.states", 1)],
-        CHUNK_ROWS,
-        Overwrite::SameKind,
-        &mut |_| {},
-    );
-    let Err(err) = refused else {
-        panic!("states of a shard were accepted");
-    };
-    assert!(matches!(err, BuildError::StatesOfShard), "{err}");
+    // The embedding pass of shard 0/2 cannot fill the states of the whole input,
+    // nor those of shard 1/2.
+    let shard = |i| Shard::new(i, 2, setup.records.len()).unwrap();
+    let mut of_shard_1 = setup.target("s1.states", 1);
+    of_shard_1.spec = of_shard_1.spec.sharded(shard(1));
+    for target in [setup.target("s.states", 1), of_shard_1] {
+        let refused = build_cache_with_states(
+            &setup.encoder,
+            &setup.records,
+            &setup.spec(Some(shard(0))),
+            &setup.path("s.emb"),
+            &[target],
+            CHUNK_ROWS,
+            Overwrite::SameKind,
+            &mut |_| {},
+        );
+        let Err(err) = refused else {
+            panic!("states of other rows were accepted");
+        };
+        assert!(matches!(err, BuildError::OtherShard { .. }), "{err}");
+        assert!(err.to_string().contains("shard 0/2"), "{err}");
+    }
     let left: Vec<_> = std::fs::read_dir(setup.dir.path())
         .unwrap()
         .flatten()
@@ -287,4 +294,105 @@ fn states_of_other_sequences_or_of_a_shard_are_refused_and_nothing_is_written() 
         .filter(|name| name != "input.jsonl")
         .collect();
     assert!(left.is_empty(), "nothing written: {left:?}");
+}
+
+/// The state caches of shard `i` of `n`, from the shared pass (`shared_pass`) or the
+/// states' own pass.
+fn shard_states(setup: &Setup, i: usize, n: usize, shared_pass: bool) -> PathBuf {
+    let shard = Shard::new(i, n, setup.records.len()).unwrap();
+    let mut target = setup.target(&format!("s{i}of{n}.states"), 2);
+    target.spec = target.spec.sharded(shard);
+    let built = if shared_pass {
+        build_cache_with_states(
+            &setup.encoder,
+            &setup.records,
+            &setup.spec(Some(shard)),
+            &setup.path(&format!("s{i}of{n}.emb")),
+            std::slice::from_ref(&target),
+            CHUNK_ROWS,
+            Overwrite::SameKind,
+            &mut |_| {},
+        )
+        .unwrap()
+        .2
+    } else {
+        build_state_caches(
+            &setup.encoder,
+            &setup.encodings,
+            std::slice::from_ref(&target),
+            CHUNK_ROWS,
+            Overwrite::SameKind,
+            &mut |_| {},
+        )
+        .unwrap()
+        .into_iter()
+        .map(|(cache, _)| cache)
+        .collect()
+    };
+    assert_eq!(built[0].meta.lengths.len(), shard.end - shard.start);
+    target.path
+}
+
+#[test]
+fn shards_merged_equal_one_run() {
+    let setup = Setup::new(17);
+    let (_, whole) = setup.apart("whole.emb", &[setup.target("whole.states", 2)]);
+    let whole = &whole[0];
+    // Shard 1 from the shared pass, the others from the states' own pass; given in
+    // any order.
+    let paths: Vec<PathBuf> = [2, 0, 1]
+        .into_iter()
+        .map(|i| shard_states(&setup, i, 3, i == 1))
+        .collect();
+    let merged =
+        StateCache::merge_shards(&paths, &setup.path("merged.states"), Overwrite::SameKind)
+            .unwrap();
+    assert_eq!(merged.meta.spec, whole.meta.spec);
+    assert_eq!(merged.meta.fingerprint, whole.meta.fingerprint);
+    assert_eq!(merged.meta.lengths, whole.meta.lengths);
+    for row in 0..whole.rows() {
+        assert_eq!(
+            merged.row_f16(row),
+            whole.row_f16(row),
+            "row {row}: the same states bit for bit"
+        );
+    }
+    // What is merged is a cache like any other: it opens again, verified.
+    assert_eq!(
+        StateCache::open(&setup.path("merged.states")).unwrap().meta,
+        merged.meta
+    );
+}
+
+#[test]
+fn shards_that_do_not_form_one_run_are_not_merged() {
+    let setup = Setup::new(12);
+    let paths: Vec<PathBuf> = (0..3).map(|i| shard_states(&setup, i, 3, false)).collect();
+    let out = setup.path("merged.states");
+    let merge = |paths: &[PathBuf]| {
+        StateCache::merge_shards(paths, &out, Overwrite::SameKind)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(merge(&paths[..2]).contains("2 of 3 shards"));
+    let repeated = [paths[0].clone(), paths[1].clone(), paths[1].clone()];
+    assert!(merge(&repeated).contains("missing or repeated"));
+    let of_four = shard_states(&setup, 3, 4, false);
+    assert!(merge(&[paths[0].clone(), paths[1].clone(), of_four]).contains("shard"));
+    // Another layer's shard: other settings.
+    let mut layer1 = setup.target("l1.states", 1);
+    let shard = Shard::new(2, 3, setup.records.len()).unwrap();
+    layer1.spec = layer1.spec.sharded(shard);
+    build_state_caches(
+        &setup.encoder,
+        &setup.encodings,
+        std::slice::from_ref(&layer1),
+        CHUNK_ROWS,
+        Overwrite::SameKind,
+        &mut |_| {},
+    )
+    .unwrap();
+    let other = merge(&[paths[0].clone(), paths[1].clone(), layer1.path]);
+    assert!(other.contains("other settings"), "{other}");
+    assert!(!out.exists(), "a refused merge writes nothing");
 }
