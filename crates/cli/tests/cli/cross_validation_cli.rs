@@ -1,6 +1,6 @@
 //! `--cv K` in both modes: per-fold reports, their summary, out-of-fold predictions.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

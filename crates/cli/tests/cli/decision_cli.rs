@@ -1,7 +1,7 @@
 //! Decision rules (`--threshold`, `--logit-adjust`): chosen after training, saved with
 //! the model, and what `predict` then does, in both modes.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

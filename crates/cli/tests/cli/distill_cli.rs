@@ -1,7 +1,7 @@
 //! `bertcls distill`: a fine-tuned teacher teaches a fine-tuned student and pipeline
 //! heads; its predictions are computed once and cached.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! End-to-end mode through `bertcls`: fine-tune, then predict (file and stdin) and
 //! evaluate with the saved model.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `--loss` and the imbalance flags, the same in both modes: recorded with the model,
 //! and combinations that would not do what they say refused by name.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! `bertcls augment`: augmented copies of chosen classes, reproducible, with
 //! neighbours taken from the model's vocabulary.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::Command;

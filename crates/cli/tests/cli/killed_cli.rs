@@ -2,7 +2,7 @@
 //! under its final name is ever torn, and the rerun (`--resume` where there is a
 //! checkpoint) completes to the result of a run that was never killed.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

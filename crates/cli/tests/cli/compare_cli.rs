@@ -2,7 +2,7 @@
 //! files exist and parse, and what they say agrees with itself and with the stages'
 //! own outputs, for the pipeline, the frontier's top-1 point and end-to-end.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! file of the folder it ran in as it was (sentinel files, byte for byte), with no
 //! temporary or staging file of its own left behind.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

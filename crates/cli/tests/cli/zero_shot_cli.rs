@@ -2,7 +2,7 @@
 //! descriptions are most similar, recomputed here from vectors `bertcls embed` wrote
 //! for the same descriptions; calibration and the refusals.
 
-mod common;
+use crate::common;
 
 use common::{bertcls, bertcls_fails, embedded_topics, tiny_model};
 

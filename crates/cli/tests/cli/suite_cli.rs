@@ -2,7 +2,7 @@
 //! as its own comparison, and the study's table and judgements are what those
 //! comparisons' own results say.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! `bertcls bench`: the workloads it times are the ones it says, counted independently.
 
-mod common;
+use crate::common;
 
 use common::{bertcls, bertcls_fails, tiny_model, topic_file};
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! Ensembles through `bertcls`: bagged and boosted heads, `bertcls ensemble` over a
 //! fine-tuned model and a head, and `predict` on all of them.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
