@@ -18,6 +18,9 @@
 //! On the GPU (`Cube`) the trait's default bodies (burn's own operations) run. Under
 //! autodiff the forward passes record the kernels' backward passes as their gradients,
 //! so training takes the fast path both ways.
+//!
+//! [`int8`] holds the reduced-precision products for inference on the CPU: quantised,
+//! packed weights and an exact integer product (AVX-512 VNNI where the CPU has it).
 
 // burn deprecates ndarray in favour of flex; users still choose it, so it keeps the kernels.
 #![allow(deprecated)]
@@ -27,6 +30,7 @@ mod composed;
 mod cpu;
 mod dropout;
 mod gelu;
+pub mod int8;
 mod layer_norm;
 mod math;
 mod product;

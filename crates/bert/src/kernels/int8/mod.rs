@@ -1,0 +1,217 @@
+//! int8 linear layers for inference on the CPU.
+//!
+//! A layer's weights are quantised once, per output channel and symmetrically
+//! ([`quantize`]), and packed for the product ([`packed`]); at run time each row of
+//! activations (a token) gets its own scale, the codes are multiplied exactly in
+//! integers ([`gemm`]: AVX-512 VNNI where the CPU has it) and one pass turns each
+//! product back into a float with its two scales and the bias.
+//!
+//! Per-row activation scales, not ONNX Runtime's one scale per tensor: a token with a
+//! large activation no longer coarsens the grid of every other token of the batch.
+
+pub mod gemm;
+pub mod packed;
+pub mod quantize;
+
+use rayon::prelude::*;
+
+use gemm::IntegerKernel;
+use packed::{PANEL, PackedWeights};
+use quantize::{QuantizedColumns, QuantizedRows};
+
+/// Rows of output per parallel task: enough to reuse each panel of weights from cache
+/// many times, few enough that a batch's rows spread over every core.
+const ROWS_PER_TASK: usize = 48;
+/// Panels per pass over a task's rows: 64 columns, the VNNI kernel's widest tile.
+const PANELS_PER_PASS: usize = 4;
+
+/// `x · W + b` with `W` in int8: the weights quantised and packed once.
+#[derive(Clone, Debug)]
+pub struct Int8Linear {
+    weights: PackedWeights,
+    bias: Vec<f32>,
+    kernel: IntegerKernel,
+}
+
+impl Int8Linear {
+    /// Quantises `weight` (row-major `[d_in, d_out]`, as burn stores a linear layer's)
+    /// and keeps `bias` (`d_out` values) in f32; the product runs on the fastest
+    /// integer kernel of this CPU.
+    pub fn new(weight: &[f32], bias: &[f32], d_in: usize, d_out: usize) -> Self {
+        Self::with_kernel(weight, bias, d_in, d_out, IntegerKernel::detect())
+    }
+
+    /// As [`new`](Self::new), on the given integer kernel (tests compare them).
+    pub fn with_kernel(
+        weight: &[f32],
+        bias: &[f32],
+        d_in: usize,
+        d_out: usize,
+        kernel: IntegerKernel,
+    ) -> Self {
+        assert_eq!(bias.len(), d_out, "int8 linear: one bias per output");
+        Self {
+            weights: PackedWeights::new(&QuantizedColumns::new(weight, d_in, d_out)),
+            bias: bias.to_vec(),
+            kernel,
+        }
+    }
+
+    /// The inputs per row.
+    pub fn d_in(&self) -> usize {
+        self.weights.d_in
+    }
+
+    /// The outputs per row.
+    pub fn d_out(&self) -> usize {
+        self.weights.d_out
+    }
+
+    /// The integer kernel the products run on.
+    pub fn kernel(&self) -> IntegerKernel {
+        self.kernel
+    }
+
+    /// `x · W + b` for the `rows` rows of `x` (row-major, `d_in` each).
+    pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        assert_eq!(x.len(), rows * self.d_in(), "int8 linear: input shape");
+        let activations = QuantizedRows::new(x, rows);
+        let d_out = self.d_out();
+        let mut out = vec![0.0f32; rows * d_out];
+        if d_out == 0 {
+            return out;
+        }
+        let w = &self.weights;
+        out.par_chunks_mut(ROWS_PER_TASK * d_out)
+            .enumerate()
+            .for_each(|(task, out)| {
+                let first = task * ROWS_PER_TASK;
+                let rows = first..first + out.len() / d_out;
+                let mut tile = vec![0i32; rows.len() * PANELS_PER_PASS * PANEL];
+                for start in (0..w.panels).step_by(PANELS_PER_PASS) {
+                    let panels = start..(start + PANELS_PER_PASS).min(w.panels);
+                    let width = panels.len() * PANEL;
+                    self.kernel
+                        .products(&activations, w, rows.clone(), panels.clone(), &mut tile);
+                    let columns = start * PANEL..(panels.end * PANEL).min(d_out);
+                    for (r, row) in rows.clone().enumerate() {
+                        let products = &tile[r * width..][..columns.len()];
+                        let out = &mut out[r * d_out..][columns.clone()];
+                        dequantize(
+                            products,
+                            activations.scales[row],
+                            &w.scales[columns.clone()],
+                            &self.bias[columns.clone()],
+                            out,
+                        );
+                    }
+                }
+            });
+        out
+    }
+}
+
+/// `out[n] = products[n] · (row_scale · column_scales[n]) + bias[n]`: a row of integer
+/// products back in the units of `x · W + b`.
+pub fn dequantize(
+    products: &[i32],
+    row_scale: f32,
+    column_scales: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    for (((out, &p), &s), &b) in out.iter_mut().zip(products).zip(column_scales).zip(bias) {
+        *out = p as f32 * (row_scale * s) + b;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values of a few magnitudes, signs mixed, from a linear congruence.
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_output_is_the_dequantised_integer_product_plus_the_bias() {
+        let (m, k, n) = (53, 70, 37);
+        let (x, w, b) = (values(m * k, 1), values(k * n, 2), values(n, 3));
+        let layer = Int8Linear::new(&w, &b, k, n);
+        let y = layer.forward(&x, m);
+        let (qa, qw) = (QuantizedRows::new(&x, m), QuantizedColumns::new(&w, k, n));
+        for i in 0..m {
+            for j in 0..n {
+                let exact: i64 = (0..k)
+                    .map(|t| qa.code(i, t) as i64 * qw.codes[t * n + j] as i64)
+                    .sum();
+                let expected =
+                    exact as f64 * qa.scales[i] as f64 * qw.scales[j] as f64 + b[j] as f64;
+                let tolerance = 1e-6 * (expected.abs() + 1.0);
+                assert!(
+                    (y[i * n + j] as f64 - expected).abs() <= tolerance,
+                    "({i}, {j})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_output_is_within_the_quantisation_bound_of_the_f32_product() {
+        // |Σ x w − Σ x̂ ŵ| ≤ Σ |x| δw + |w| δx + δx δw, with δ half a step of each grid.
+        let (m, k, n) = (9, 384, 33);
+        let (x, w, b) = (values(m * k, 4), values(k * n, 5), values(n, 6));
+        let y = Int8Linear::new(&w, &b, k, n).forward(&x, m);
+        let (qa, qw) = (QuantizedRows::new(&x, m), QuantizedColumns::new(&w, k, n));
+        for i in 0..m {
+            for j in 0..n {
+                let (dx, dw) = (qa.scales[i] as f64 / 2.0, qw.scales[j] as f64 / 2.0);
+                let (mut exact, mut bound) = (b[j] as f64, 0.0);
+                for t in 0..k {
+                    let (xv, wv) = (x[i * k + t] as f64, w[t * n + j] as f64);
+                    exact += xv * wv;
+                    bound += xv.abs() * dw + wv.abs() * dx + dx * dw;
+                }
+                let error = (y[i * n + j] as f64 - exact).abs();
+                assert!(
+                    error <= bound * 1.0001 + 1e-5,
+                    "({i}, {j}): {error} > {bound}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_integer_kernel_gives_the_same_output() {
+        let (m, k, n) = (61, 45, 70);
+        let (x, w, b) = (values(m * k, 7), values(k * n, 8), values(n, 9));
+        let portable = Int8Linear::with_kernel(&w, &b, k, n, IntegerKernel::Portable);
+        let best = Int8Linear::new(&w, &b, k, n);
+        assert_eq!(
+            portable.forward(&x, m),
+            best.forward(&x, m),
+            "{:?}",
+            best.kernel()
+        );
+    }
+
+    #[test]
+    fn empty_inputs_give_empty_or_bias_outputs() {
+        let layer = Int8Linear::new(&[], &[0.5, -1.0], 0, 2);
+        assert_eq!(layer.forward(&[], 3), vec![0.5, -1.0, 0.5, -1.0, 0.5, -1.0]);
+        assert!(
+            Int8Linear::new(&[1.0; 6], &[0.0; 2], 3, 2)
+                .forward(&[], 0)
+                .is_empty()
+        );
+    }
+}
