@@ -77,6 +77,16 @@ pub enum BertError {
         max_positions: usize,
     },
 
+    /// A reduced precision asked of a device whose kernels do not run it.
+    #[error(
+        "precision {precision} runs on the CPU backends (flex, ndarray) and for inference only: \
+         choose one of them, or precision fp32"
+    )]
+    PrecisionNeedsCpu {
+        /// The precision asked for.
+        precision: crate::Precision,
+    },
+
     /// More encoder layers were asked for than the model has.
     #[error("cannot keep {asked} encoder layers: the model has {available}")]
     TooManyLayers {

@@ -22,6 +22,7 @@ pub mod kernels;
 mod mlm;
 mod model;
 mod pooling;
+mod precision;
 mod pretrained;
 mod states;
 mod weights;
@@ -36,6 +37,7 @@ pub use model::{
     BertOutputBlock, BertPooler, BertSelfAttention,
 };
 pub use pooling::{Pooling, l2_normalize};
+pub use precision::Precision;
 pub use pretrained::PretrainedBert;
 pub use states::{EntryStates, InMemoryStates, LayerStates};
 pub use weights::{

@@ -13,8 +13,16 @@ use burn::nn::{
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
+use std::sync::Arc;
+
+use crate::kernels::int8::Int8Linear;
+use crate::kernels::int8::gemm::IntegerKernel;
 use crate::kernels::{self, dropout, gelu, layer_norm, masked_softmax, matmul};
-use crate::{BertConfig, BertInput, HiddenAct};
+use crate::{BertConfig, BertError, BertInput, HiddenAct, Precision};
+
+/// The int8 copy of a linear layer, set by [`BertModel::with_precision`]: not a
+/// parameter (no gradient, never saved), and made from the weights as they were then.
+type Int8Copy = Option<Arc<Int8Linear>>;
 
 /// A BERT encoder: token ids in, one contextual vector per token out.
 #[derive(Module, Debug)]
@@ -178,6 +186,67 @@ impl BertModel {
     }
 }
 
+impl BertModel {
+    /// The model for inference in `precision`. [`Precision::Int8`] quantises the linear
+    /// layers of every encoder layer once (Q, K and V fused into one product, whose
+    /// activations are then quantised once), on a CPU device only; [`Precision::Fp32`]
+    /// drops any int8 copies. The copies are made from the weights as they are now:
+    /// weights changed afterwards (training, loading) need another call.
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self, BertError> {
+        let device = self.embeddings.word_embeddings.weight.device();
+        precision.check_device(&device)?;
+        let int8 = precision == Precision::Int8;
+        for layer in &mut self.encoder.layer {
+            let attention = &mut layer.attention;
+            attention.self_attention.int8 = int8.then(|| {
+                let qkv = &attention.self_attention;
+                Arc::new(int8_copy(&[&qkv.query, &qkv.key, &qkv.value]))
+            });
+            attention.output.int8 = int8.then(|| Arc::new(int8_copy(&[&attention.output.dense])));
+            layer.intermediate.int8 =
+                int8.then(|| Arc::new(int8_copy(&[&layer.intermediate.dense])));
+            layer.output.int8 = int8.then(|| Arc::new(int8_copy(&[&layer.output.dense])));
+        }
+        Ok(self)
+    }
+
+    /// The precision of the encoder layers' linear layers.
+    pub fn precision(&self) -> Precision {
+        match self.encoder.layer.first().map(|l| l.output.int8.is_some()) {
+            Some(true) => Precision::Int8,
+            _ => Precision::Fp32,
+        }
+    }
+}
+
+/// One int8 layer computing the given linear layers (equal inputs) side by side: their
+/// weights joined column after column, and their biases.
+fn int8_copy(layers: &[&Linear]) -> Int8Linear {
+    let values = |t: Tensor<2>| -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("converted to f32")
+    };
+    let d_in = layers[0].weight.dims()[0];
+    let mut joined: Vec<Vec<f32>> = vec![Vec::new(); d_in];
+    let mut bias = Vec::new();
+    for layer in layers {
+        let d_out = layer.weight.dims()[1];
+        let weight = values(layer.weight.val());
+        for (row, values) in joined.iter_mut().zip(weight.chunks(d_out)) {
+            row.extend_from_slice(values);
+        }
+        match &layer.bias {
+            Some(b) => bias.extend(values(b.val().unsqueeze())),
+            None => bias.extend(std::iter::repeat_n(0.0, d_out)),
+        }
+    }
+    let d_out = bias.len();
+    let kernel = IntegerKernel::detect();
+    Int8Linear::joined(&joined.concat(), &bias, d_in, d_out, layers.len(), kernel)
+}
+
 /// Word + position + token-type embeddings, then LayerNorm and dropout.
 #[derive(Module, Debug)]
 pub struct BertEmbeddings {
@@ -283,6 +352,7 @@ impl BertLayer {
             intermediate: BertIntermediate {
                 dense: linear(h, i, init, device),
                 activation: config.hidden_act,
+                int8: None,
             },
             output: BertOutputBlock::new(i, h, config, init, device),
         }
@@ -319,6 +389,9 @@ pub struct BertSelfAttention {
     pub dropout: Dropout,
     num_heads: usize,
     head_dim: usize,
+    /// Q, K and V as one int8 product, in int8 inference.
+    #[module(skip)]
+    int8: Int8Copy,
 }
 
 impl BertSelfAttention {
@@ -331,6 +404,7 @@ impl BertSelfAttention {
             dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
             num_heads: config.num_attention_heads,
             head_dim: config.head_dim(),
+            int8: None,
         }
     }
 
@@ -344,9 +418,20 @@ impl BertSelfAttention {
         // 1/√d applied to the queries rather than to the scores: the same product, and
         // head_dim / seq_len as many multiplications.
         let scale = (self.head_dim as f64).sqrt().recip();
-        let query = heads(dense(&self.query, hidden.clone()).mul_scalar(scale));
-        let key = heads(dense(&self.key, hidden.clone()));
-        let value = heads(dense(&self.value, hidden));
+        let (query, key, value) = match &self.int8 {
+            Some(qkv) => {
+                let [query, key, value]: [Tensor<3>; 3] = int8_dense(qkv, hidden)
+                    .try_into()
+                    .expect("Q, K and V were joined");
+                (query, key, value)
+            }
+            None => (
+                dense(&self.query, hidden.clone()),
+                dense(&self.key, hidden.clone()),
+                dense(&self.value, hidden),
+            ),
+        };
+        let (query, key, value) = (heads(query.mul_scalar(scale)), heads(key), heads(value));
 
         let scores = matmul(query, key.swap_dims(2, 3));
         let probs = dropout(&self.dropout, masked_softmax(scores, bias.clone()));
@@ -363,11 +448,14 @@ pub struct BertIntermediate {
     pub dense: Linear,
     #[module(skip)]
     activation: HiddenAct,
+    /// `dense` in int8 inference.
+    #[module(skip)]
+    int8: Int8Copy,
 }
 
 impl BertIntermediate {
     fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
-        activate(self.activation, dense(&self.dense, hidden))
+        activate(self.activation, project(&self.dense, &self.int8, hidden))
     }
 }
 
@@ -393,6 +481,9 @@ pub struct BertOutputBlock {
     /// The LayerNorm's epsilon (burn keeps its own private).
     #[module(skip)]
     layer_norm_eps: f64,
+    /// `dense` in int8 inference.
+    #[module(skip)]
+    int8: Int8Copy,
 }
 
 impl BertOutputBlock {
@@ -408,11 +499,12 @@ impl BertOutputBlock {
             layer_norm: layer_norm_layer(config, device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             layer_norm_eps: config.layer_norm_eps,
+            int8: None,
         }
     }
 
     fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        let projected = dropout(&self.dropout, dense(&self.dense, hidden));
+        let projected = dropout(&self.dropout, project(&self.dense, &self.int8, hidden));
         layer_norm(&self.layer_norm, self.layer_norm_eps, projected + residual)
     }
 }
@@ -460,6 +552,30 @@ pub(crate) fn dense(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
     let rows = kernels::linear(layer, x.reshape([batch * seq_len, d_in]));
     let d_out = rows.dims()[1];
     rows.reshape([batch, seq_len, d_out])
+}
+
+/// [`dense`] through the layer's int8 copy when it has one.
+fn project(layer: &Linear, int8: &Int8Copy, x: Tensor<3>) -> Tensor<3> {
+    match int8 {
+        Some(weights) => int8_dense(weights, x).remove(0),
+        None => dense(layer, x),
+    }
+}
+
+/// [`dense`] with int8 weights: `[batch, seq, width]` for each layer they join.
+fn int8_dense(weights: &Int8Linear, x: Tensor<3>) -> Vec<Tensor<3>> {
+    let [batch, seq_len, d_in] = x.dims();
+    let parts = kernels::int8_linear(weights, x.reshape([batch * seq_len, d_in]));
+    let width = weights.d_out() / weights.parts();
+    // Each part is a contiguous block: its view reshapes without a copy.
+    (0..weights.parts())
+        .map(|i| {
+            parts
+                .clone()
+                .narrow(0, i, 1)
+                .reshape([batch, seq_len, width])
+        })
+        .collect()
 }
 
 pub(crate) fn linear(d_in: usize, d_out: usize, init: &Initializer, device: &Device) -> Linear {

@@ -162,3 +162,85 @@ fn empty_texts_are_errors() {
     let err = tokenizer.encode("fine", Some(" ")).unwrap_err();
     assert!(err.to_string().contains("text_b is empty"), "{err}");
 }
+
+/// Cosine similarity of two vectors, in f64.
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot = |x: &[f32], y: &[f32]| {
+        x.iter()
+            .zip(y)
+            .map(|(&p, &q)| p as f64 * q as f64)
+            .sum::<f64>()
+    };
+    dot(a, b) / (dot(a, a) * dot(b, b)).sqrt()
+}
+
+/// The int8 encoder against transformers' f32 outputs, with the quality bar the int8
+/// encoder is built to (a mean cosine of pooled vectors to f32's of at least 0.995, no
+/// text below 0.98), on the CPU backends; the same model in fp32 again is bit for bit
+/// the f32 model.
+#[test]
+fn int8_pooled_vectors_stay_within_the_quality_bar_of_transformers_f32() {
+    use bert::Precision;
+    const MEAN_COSINE: f64 = 0.995;
+    const MIN_COSINE: f64 = 0.98;
+    let fixture = load_fixture();
+    for (kind, device) in backends() {
+        let bert = PretrainedBert::load(minilm_dir(), fixture.max_len, &device).unwrap();
+        if let Err(refused) = Precision::Int8.check_device(&device) {
+            assert!(kind == bert::BackendKind::Wgpu, "{kind}: {refused}");
+            assert!(bert.model.with_precision(Precision::Int8).is_err());
+            continue;
+        }
+        let encodings = encode_all(&bert.tokenizer, &fixture.cases);
+        let refs: Vec<&Encoding> = encodings.iter().collect();
+        let input = BertInput::from_encodings(&refs, bert.tokenizer.special_tokens().pad, &device);
+        let fp32 = to_vec(bert.model.forward(&input).last_hidden_state);
+        let model = bert.model.with_precision(Precision::Int8).unwrap();
+        assert_eq!(model.precision(), Precision::Int8);
+        let output = model.forward(&input);
+        let width = bert.config.hidden_size;
+        for pooling in [Pooling::Mean, Pooling::Cls] {
+            let pooled = to_vec(pooling.pool(
+                output.last_hidden_state.clone(),
+                input.attention_mask.clone(),
+            ));
+            let cosines: Vec<f64> = fixture
+                .cases
+                .iter()
+                .enumerate()
+                .map(|(b, case)| {
+                    let expected = match pooling {
+                        Pooling::Cls => &case.cls,
+                        _ => &case.mean,
+                    };
+                    cosine(&pooled[b * width..(b + 1) * width], expected)
+                })
+                .collect();
+            let mean = cosines.iter().sum::<f64>() / cosines.len() as f64;
+            let min = cosines.iter().copied().fold(f64::INFINITY, f64::min);
+            eprintln!(
+                "{kind}: int8 {pooling:?} pooling, cosine to f32 mean {mean:.5}, min {min:.5}"
+            );
+            assert!(
+                mean >= MEAN_COSINE,
+                "{kind} {pooling:?}: mean cosine {mean}"
+            );
+            assert!(min >= MIN_COSINE, "{kind} {pooling:?}: min cosine {min}");
+        }
+        let back = model.with_precision(Precision::Fp32).unwrap();
+        assert_eq!(back.precision(), Precision::Fp32);
+        assert_eq!(
+            to_vec(back.forward(&input).last_hidden_state),
+            fp32,
+            "{kind}"
+        );
+        let training = bert::BertModel::new(&bert.config, false, &device.clone().autodiff());
+        assert!(
+            matches!(
+                training.with_precision(Precision::Int8),
+                Err(bert::BertError::PrecisionNeedsCpu { .. })
+            ),
+            "{kind}: int8 refused for training"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use crate::error::{Context, Result};
+use bert::Precision;
 use bert::burn::tensor::{Distribution, Tensor};
 use clap::Args;
 use data::LabelMap;
@@ -46,6 +47,11 @@ pub struct BenchEncoderJob {
     /// Timed runs of the fixed batch and the matmul, after one warm-up; the median is reported.
     #[arg(long, default_value_t = 10)]
     pub repeats: usize,
+    /// What the encoder layers' linear layers compute in: fp32, or int8 (CPU backends;
+    /// weights quantised per output channel, activations per token).
+    #[arg(long, default_value_t = Precision::Fp32)]
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// Fine-tuning speed: full training steps (forward, backward, clipping, AdamW) on full
@@ -88,6 +94,9 @@ pub struct BenchStepJob {
 pub struct EncoderTimings {
     /// What ran: this crate's version and the backend.
     pub implementation: String,
+    /// What the encoder's linear layers computed in.
+    #[serde(default)]
+    pub precision: Precision,
     /// Threads the machine offers.
     pub threads: usize,
     /// Median seconds of a [4096, 384] × [384, 1536] product: the machine's rate.
@@ -182,7 +191,8 @@ impl BenchStepJob {
 
 fn time_encoder(args: &BenchEncoderJob, observer: &mut dyn Observer) -> Result<EncoderTimings> {
     let records = args.input.read(false, observer)?;
-    let (bert, device) = args.model.load()?;
+    let (mut bert, device) = args.model.load()?;
+    bert.model = bert.model.with_precision(args.precision)?;
     let options = EmbedOptions {
         batch_size: args.batch_size,
         ..EmbedOptions::default()
@@ -223,6 +233,7 @@ fn time_encoder(args: &BenchEncoderJob, observer: &mut dyn Observer) -> Result<E
 
     Ok(EncoderTimings {
         implementation: implementation(&args.model),
+        precision: args.precision,
         threads: threads(),
         matmul_seconds,
         fixed: Pass {

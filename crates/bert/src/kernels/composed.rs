@@ -3,9 +3,15 @@
 
 use std::f64::consts::FRAC_1_SQRT_2;
 
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, TensorMetadata};
-use burn::tensor::Distribution;
+use burn::tensor::{Distribution, TensorData};
+
+use super::int8::Int8Linear;
 
 /// 1/√(2π), the standard normal density at 0.
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
@@ -115,4 +121,35 @@ pub fn dropout_mask<B: Backend>(x: FloatTensor<B>, keep: f64) -> FloatTensor<B> 
         x.dtype().into(),
     );
     B::float_mul_scalar(mask, (1.0 / keep).into())
+}
+
+pub fn int8_linear<B: Backend>(x: FloatTensor<B>, weights: &Int8Linear) -> FloatTensor<B> {
+    let device = x.device();
+    let values = read_now::<B>(x).convert::<f32>();
+    B::float_from_data(int8_product(&values, weights), &device)
+}
+
+/// `weights`' product with the rows of `values` (f32, `[rows, d_in]`), as tensor data
+/// shaped `[parts, rows, d_out / parts]`.
+pub fn int8_product(values: &TensorData, weights: &Int8Linear) -> TensorData {
+    let rows = values.shape()[0];
+    let x = values
+        .as_slice::<f32>()
+        .expect("converted to f32 by the caller");
+    let shape = [weights.parts(), rows, weights.d_out() / weights.parts()];
+    TensorData::new(weights.forward(x, rows), shape)
+}
+
+/// A tensor's values, waited for here: the backends whose kernels call this answer
+/// reads at once (the CPU) or are refused before (int8 on a GPU), so the future is
+/// polled in place rather than handed to an executor.
+pub fn read_now<B: Backend>(x: FloatTensor<B>) -> TensorData {
+    let mut read = pin!(B::float_into_data(x));
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(result) = read.as_mut().poll(&mut context) {
+            return result.expect("a CPU tensor can always be read");
+        }
+        std::thread::yield_now();
+    }
 }

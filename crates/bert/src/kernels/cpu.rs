@@ -4,10 +4,6 @@
 //! dtypes than f32 take burn's own operations. Products read flex tensors in place,
 //! through their strides (`product`); ndarray keeps its own.
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
 #[allow(deprecated)] // burn deprecates ndarray for flex; users still choose it
 use burn::backend::NdArray;
 use burn::backend::ops::{ActivationOps, FloatTensorOps};
@@ -18,6 +14,7 @@ use burn_flex::FlexTensor;
 
 use super::dropout::fill_dropout_mask;
 use super::gelu::{gelu_backward_in_place, gelu_in_place};
+use super::int8::Int8Linear;
 use super::layer_norm::{layer_norm_backward, layer_norm_train};
 use super::product::{Matrices, product};
 use super::softmax::{masked_softmax_rows_in_place, softmax_backward_in_place};
@@ -121,6 +118,14 @@ macro_rules! cpu_kernels {
                 (Self::float_from_data(grad, &device), vector(d_gamma), vector(d_beta))
             }
 
+            fn int8_linear(x: FloatTensor<Self>, weights: &Int8Linear) -> FloatTensor<Self> {
+                if x.dtype() != DType::F32 {
+                    return composed::int8_linear::<Self>(x, weights);
+                }
+                let device = x.device();
+                Self::float_from_data(composed::int8_product(&Self::read(x), weights), &device)
+            }
+
             fn dropout_mask(x: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
                 if x.dtype() != DType::F32 {
                     return composed::dropout_mask::<Self>(x, keep);
@@ -142,14 +147,7 @@ trait CpuStorage: Backend {
     /// The values of a tensor, contiguous. CPU backends answer reads at once, so the
     /// future is polled here rather than handed to an executor.
     fn read(x: FloatTensor<Self>) -> TensorData {
-        let mut read = pin!(Self::float_into_data(x));
-        let mut context = Context::from_waker(Waker::noop());
-        loop {
-            if let Poll::Ready(result) = read.as_mut().poll(&mut context) {
-                return result.expect("a CPU tensor can always be read");
-            }
-            std::thread::yield_now();
-        }
+        composed::read_now::<Self>(x)
     }
 }
 

@@ -123,6 +123,14 @@ pub trait BertKernels: Backend {
         Self::float_matmul(lhs, rhs)
     }
 
+    /// `x · W + b` for `x: [rows, d_in]`, with `W` and `b` held by `weights` in int8,
+    /// shaped `[parts, rows, d_out / parts]` (the layers `weights` joins, one block
+    /// each): an inference kernel of the CPU ([`Precision::Int8`](crate::Precision) is
+    /// refused elsewhere). This default, for other backends, goes through the host.
+    fn int8_linear(x: FloatTensor<Self>, weights: &int8::Int8Linear) -> FloatTensor<Self> {
+        composed::int8_linear::<Self>(x, weights)
+    }
+
     /// `x · W + b` for `x: [rows, d_in]`, `W: [d_in, d_out]` and `b: [d_out]`.
     fn biased_matmul(
         x: FloatTensor<Self>,
@@ -198,6 +206,16 @@ pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
         x.into_dispatch(),
         layer.weight.val().into_dispatch(),
         bias.val().into_dispatch(),
+    ))
+}
+
+/// `x · W + b` for the rows of `x` with the int8 weights of `weights` (quantised from
+/// linear layers once), on a CPU device: `[parts, rows, d_out / parts]`, a block for each
+/// layer `weights` joins.
+pub fn int8_linear(weights: &int8::Int8Linear, x: Tensor<2>) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as BertKernels>::int8_linear(
+        x.into_dispatch(),
+        weights,
     ))
 }
 

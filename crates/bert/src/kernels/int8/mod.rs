@@ -19,6 +19,8 @@ use gemm::IntegerKernel;
 use packed::{PANEL, PackedWeights};
 use quantize::{QuantizedColumns, QuantizedRows};
 
+use super::math::vectorised;
+
 /// Rows of output per parallel task: enough to reuse each panel of weights from cache
 /// many times, few enough that a batch's rows spread over every core.
 const ROWS_PER_TASK: usize = 48;
@@ -26,10 +28,15 @@ const ROWS_PER_TASK: usize = 48;
 const PANELS_PER_PASS: usize = 4;
 
 /// `x · W + b` with `W` in int8: the weights quantised and packed once.
+///
+/// The layer may join several linear layers of the same input side by side (`parts` of
+/// them, equally wide, such as attention's Q, K and V): their activations are then
+/// quantised once, and the output holds each part's result as its own contiguous block.
 #[derive(Clone, Debug)]
 pub struct Int8Linear {
     weights: PackedWeights,
     bias: Vec<f32>,
+    parts: usize,
     kernel: IntegerKernel,
 }
 
@@ -38,21 +45,28 @@ impl Int8Linear {
     /// and keeps `bias` (`d_out` values) in f32; the product runs on the fastest
     /// integer kernel of this CPU.
     pub fn new(weight: &[f32], bias: &[f32], d_in: usize, d_out: usize) -> Self {
-        Self::with_kernel(weight, bias, d_in, d_out, IntegerKernel::detect())
+        Self::joined(weight, bias, d_in, d_out, 1, IntegerKernel::detect())
     }
 
-    /// As [`new`](Self::new), on the given integer kernel (tests compare them).
-    pub fn with_kernel(
+    /// As [`new`](Self::new), the `d_out` columns being `parts` layers of
+    /// `d_out / parts` columns each, on the given integer kernel.
+    pub fn joined(
         weight: &[f32],
         bias: &[f32],
         d_in: usize,
         d_out: usize,
+        parts: usize,
         kernel: IntegerKernel,
     ) -> Self {
         assert_eq!(bias.len(), d_out, "int8 linear: one bias per output");
+        assert!(
+            parts > 0 && d_out.is_multiple_of(parts),
+            "int8 linear: equal parts"
+        );
         Self {
             weights: PackedWeights::new(&QuantizedColumns::new(weight, d_in, d_out)),
             bias: bias.to_vec(),
+            parts,
             kernel,
         }
     }
@@ -62,9 +76,14 @@ impl Int8Linear {
         self.weights.d_in
     }
 
-    /// The outputs per row.
+    /// The outputs per row, all parts together.
     pub fn d_out(&self) -> usize {
         self.weights.d_out
+    }
+
+    /// The layers joined side by side.
+    pub fn parts(&self) -> usize {
+        self.parts
     }
 
     /// The integer kernel the products run on.
@@ -72,38 +91,60 @@ impl Int8Linear {
         self.kernel
     }
 
-    /// `x · W + b` for the `rows` rows of `x` (row-major, `d_in` each).
+    /// `x · W + b` for the `rows` rows of `x` (row-major, `d_in` each), laid out
+    /// `[parts, rows, d_out / parts]`: with one part, the row-major `[rows, d_out]`.
     pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
         assert_eq!(x.len(), rows * self.d_in(), "int8 linear: input shape");
         let activations = QuantizedRows::new(x, rows);
-        let d_out = self.d_out();
+        let (d_out, width) = (self.d_out(), self.d_out() / self.parts);
         let mut out = vec![0.0f32; rows * d_out];
-        if d_out == 0 {
+        if d_out == 0 || rows == 0 {
             return out;
         }
+        // Each task's rows, in every part: disjoint slices of the output, handed out
+        // before the tasks run so that each writes its own.
+        let tasks = rows.div_ceil(ROWS_PER_TASK);
+        let mut outputs: Vec<Vec<&mut [f32]>> = (0..tasks).map(|_| Vec::new()).collect();
+        for part in out.chunks_mut(rows * width) {
+            for (task, rows) in outputs
+                .iter_mut()
+                .zip(part.chunks_mut(ROWS_PER_TASK * width))
+            {
+                task.push(rows);
+            }
+        }
         let w = &self.weights;
-        out.par_chunks_mut(ROWS_PER_TASK * d_out)
+        outputs
+            .into_par_iter()
             .enumerate()
-            .for_each(|(task, out)| {
+            .for_each(|(task, mut parts)| {
                 let first = task * ROWS_PER_TASK;
-                let rows = first..first + out.len() / d_out;
+                let rows = first..(first + ROWS_PER_TASK).min(activations.rows());
                 let mut tile = vec![0i32; rows.len() * PANELS_PER_PASS * PANEL];
                 for start in (0..w.panels).step_by(PANELS_PER_PASS) {
                     let panels = start..(start + PANELS_PER_PASS).min(w.panels);
-                    let width = panels.len() * PANEL;
+                    let tile_width = panels.len() * PANEL;
                     self.kernel
                         .products(&activations, w, rows.clone(), panels.clone(), &mut tile);
-                    let columns = start * PANEL..(panels.end * PANEL).min(d_out);
-                    for (r, row) in rows.clone().enumerate() {
-                        let products = &tile[r * width..][..columns.len()];
-                        let out = &mut out[r * d_out..][columns.clone()];
-                        dequantize(
-                            products,
-                            activations.scales[row],
-                            &w.scales[columns.clone()],
-                            &self.bias[columns.clone()],
-                            out,
-                        );
+                    // The pass's columns, cut where one part ends and the next begins.
+                    let mut column = start * PANEL;
+                    let end = (panels.end * PANEL).min(d_out);
+                    while column < end {
+                        let (part, offset) = (column / width, column % width);
+                        let stop = end.min((part + 1) * width);
+                        let columns = column..stop;
+                        for (r, row) in rows.clone().enumerate() {
+                            let products = &tile[r * tile_width + column - start * PANEL..];
+                            let out = &mut parts[part][r * width + offset..][..columns.len()];
+                            dequantize(
+                                &products[..columns.len()],
+                                activations.scales[row],
+                                &w.scales[columns.clone()],
+                                &self.bias[columns.clone()],
+                                out,
+                            );
+                        }
+                        column = stop;
                     }
                 }
             });
@@ -111,17 +152,19 @@ impl Int8Linear {
     }
 }
 
-/// `out[n] = products[n] · (row_scale · column_scales[n]) + bias[n]`: a row of integer
-/// products back in the units of `x · W + b`.
-pub fn dequantize(
-    products: &[i32],
-    row_scale: f32,
-    column_scales: &[f32],
-    bias: &[f32],
-    out: &mut [f32],
-) {
-    for (((out, &p), &s), &b) in out.iter_mut().zip(products).zip(column_scales).zip(bias) {
-        *out = p as f32 * (row_scale * s) + b;
+vectorised! {
+    /// `out[n] = products[n] · (row_scale · column_scales[n]) + bias[n]`: a row of
+    /// integer products back in the units of `x · W + b`.
+    pub fn dequantize(
+        products: &[i32],
+        row_scale: f32,
+        column_scales: &[f32],
+        bias: &[f32],
+        out: &mut [f32],
+    ) {
+        for (((out, &p), &s), &b) in out.iter_mut().zip(products).zip(column_scales).zip(bias) {
+            *out = p as f32 * (row_scale * s) + b;
+        }
     }
 }
 
@@ -194,7 +237,7 @@ mod tests {
     fn every_integer_kernel_gives_the_same_output() {
         let (m, k, n) = (61, 45, 70);
         let (x, w, b) = (values(m * k, 7), values(k * n, 8), values(n, 9));
-        let portable = Int8Linear::with_kernel(&w, &b, k, n, IntegerKernel::Portable);
+        let portable = Int8Linear::joined(&w, &b, k, n, 1, IntegerKernel::Portable);
         let best = Int8Linear::new(&w, &b, k, n);
         assert_eq!(
             portable.forward(&x, m),
@@ -202,6 +245,30 @@ mod tests {
             "{:?}",
             best.kernel()
         );
+    }
+
+    #[test]
+    fn joined_layers_give_each_layer_its_own_output_block() {
+        let (m, k, width) = (50, 24, 20);
+        let x = values(m * k, 10);
+        let layers: Vec<(Vec<f32>, Vec<f32>)> = (0..3)
+            .map(|i| (values(k * width, 11 + i), values(width, 21 + i)))
+            .collect();
+        let joined_weight: Vec<f32> = (0..k)
+            .flat_map(|row| {
+                layers
+                    .iter()
+                    .flat_map(move |(w, _)| w[row * width..][..width].to_vec())
+            })
+            .collect();
+        let joined_bias: Vec<f32> = layers.iter().flat_map(|(_, b)| b.clone()).collect();
+        let kernel = IntegerKernel::detect();
+        let joined = Int8Linear::joined(&joined_weight, &joined_bias, k, 3 * width, 3, kernel);
+        let separate: Vec<f32> = layers
+            .iter()
+            .flat_map(|(w, b)| Int8Linear::new(w, b, k, width).forward(&x, m))
+            .collect();
+        assert_eq!(joined.forward(&x, m), separate);
     }
 
     #[test]

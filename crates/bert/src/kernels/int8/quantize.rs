@@ -3,41 +3,50 @@
 //!
 //! A group of values `v` gets the scale `s = max|v| / 127` and the codes
 //! `q = round(v / s)` (to the nearest, ties to even), clamped to `[-127, 127]`, so
-//! `q · s` is within `s / 2` of `v` and the grid is symmetric (−128 is never used: its absence keeps `−q` a code). An
-//! all-zero group gets the scale 0 and the codes 0; a group holding a NaN, the scale NaN.
+//! `q · s` is within `s / 2` of `v` and the grid is symmetric (−128 is never used: its
+//! absence keeps `−q` a code). An all-zero group gets the scale 0 and the codes 0; a
+//! group holding a NaN, the scale NaN.
 
 use rayon::prelude::*;
+
+use super::super::math::vectorised;
 
 /// The largest code: `max|v|` maps to it.
 pub const MAX_CODE: f32 = 127.0;
 
-/// The largest magnitude in `values`, NaN where one of them is NaN (so that a broken
-/// input stays broken: a NaN scale makes every output of its row NaN, as the f32
-/// product would; `f32::max` would drop it).
-pub fn largest_magnitude(values: &[f32]) -> f32 {
-    // Lanes of independent maxima, in the compare-and-select form that compiles to
-    // vector max instructions (the activations' scales are computed at run time).
-    const LANES: usize = 16;
-    let (mut largest, mut nan) = ([0.0f32; LANES], [false; LANES]);
-    let mut lanes = |chunk: &[f32]| {
-        for ((largest, nan), &v) in largest.iter_mut().zip(&mut nan).zip(chunk) {
-            let magnitude = v.abs();
-            *largest = if magnitude > *largest {
-                magnitude
-            } else {
-                *largest
-            };
-            *nan |= magnitude.is_nan();
+vectorised! {
+    /// The largest magnitude in `values`, NaN where one of them is NaN (so that a broken
+    /// input stays broken: a NaN scale makes every output of its row NaN, as the f32
+    /// product would; `f32::max` would drop it).
+    pub fn largest_magnitude(values: &[f32]) -> f32 {
+        // Lanes of independent maxima, in the compare-and-select form that compiles to
+        // vector max instructions (the activations' scales are computed at run time).
+        const LANES: usize = 16;
+        let (mut largest, mut nan) = ([0.0f32; LANES], [false; LANES]);
+        let chunks = values.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for chunk in chunks.chain([tail]) {
+            for ((largest, nan), &v) in largest.iter_mut().zip(&mut nan).zip(chunk) {
+                let magnitude = v.abs();
+                *largest = if magnitude > *largest { magnitude } else { *largest };
+                *nan |= magnitude.is_nan();
+            }
         }
-    };
-    let chunks = values.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    chunks.for_each(&mut lanes);
-    lanes(tail);
-    if nan.contains(&true) {
-        return f32::NAN;
+        if nan.contains(&true) {
+            return f32::NAN;
+        }
+        largest.into_iter().fold(0.0, f32::max)
     }
-    largest.into_iter().fold(0.0, f32::max)
+}
+
+vectorised! {
+    /// The unsigned bytes VNNI reads for the codes of `row` on the grid whose inverse
+    /// scale is `inverse_scale`: `code + 128`, which in 8 bits flips the sign bit.
+    fn encode_row(row: &[f32], inverse_scale: f32, out: &mut [u8]) {
+        for (byte, &v) in out.iter_mut().zip(row) {
+            *byte = code(v, inverse_scale) as u8 ^ 0x80;
+        }
+    }
 }
 
 /// The scale of a group whose largest magnitude is `largest`, and the factor that turns
@@ -50,7 +59,7 @@ pub fn scales_for(largest: f32) -> (f32, f32) {
 }
 
 /// The code of `value` on the grid whose inverse scale is `inverse_scale`.
-#[inline]
+#[inline(always)]
 pub fn code(value: f32, inverse_scale: f32) -> i8 {
     // Adding 1.5 · 2²³ rounds to the nearest integer (ties to even) and leaves it, in
     // two's complement, in the low bits of the sum's mantissa: integer operations that
@@ -93,10 +102,7 @@ impl QuantizedRows {
                 .for_each(|((out, scale), row)| {
                     let (s, inverse) = scales_for(largest_magnitude(row));
                     *scale = s;
-                    for (byte, &v) in out.iter_mut().zip(row) {
-                        // + 128 in 8 bits: the sign bit flipped.
-                        *byte = code(v, inverse) as u8 ^ 0x80;
-                    }
+                    encode_row(row, inverse, out);
                 });
         }
         Self {

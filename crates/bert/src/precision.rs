@@ -1,0 +1,43 @@
+//! The arithmetic of the encoder's linear layers at inference.
+
+use burn::backend::DispatchDevice;
+use burn::tensor::Device;
+
+use crate::BertError;
+
+/// What the encoder layers' linear layers (Q, K, V, the attention's output projection,
+/// the feed-forward expansion and projection) compute in. Everything else (embeddings,
+/// attention's own products, softmax, GELU, LayerNorm, the pooler) stays f32.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 throughout: the reference, and what training uses.
+    #[default]
+    Fp32,
+    /// int8 weights (one scale per output channel, made once) and activations (one
+    /// scale per token, made per batch), exact integer products, f32 results: an
+    /// inference kernel of the CPU backends (AVX-512 VNNI where the CPU has it).
+    Int8,
+}
+
+settings::serde_names!(Precision);
+
+impl Precision {
+    /// Every precision.
+    pub const ALL: [Precision; 2] = [Precision::Fp32, Precision::Int8];
+
+    /// Whether models on `device` can run in this precision: f32 anywhere; int8 on a
+    /// CPU backend (flex, ndarray) without autodiff, since its products are
+    /// inference kernels of the CPU.
+    pub fn check_device(self, device: &Device) -> Result<(), BertError> {
+        let on_cpu = matches!(
+            device.as_dispatch(),
+            DispatchDevice::Flex(_) | DispatchDevice::NdArray(_)
+        );
+        match self {
+            Precision::Fp32 => Ok(()),
+            Precision::Int8 if on_cpu => Ok(()),
+            Precision::Int8 => Err(BertError::PrecisionNeedsCpu { precision: self }),
+        }
+    }
+}
