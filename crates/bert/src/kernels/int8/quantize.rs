@@ -5,7 +5,7 @@
 //! `q = round(v / s)` (to the nearest, ties to even), clamped to `[-127, 127]`, so
 //! `q · s` is within `s / 2` of `v` and the grid is symmetric (−128 is never used: its
 //! absence keeps `−q` a code). An all-zero group gets the scale 0 and the codes 0; a
-//! group holding a NaN, the scale NaN.
+//! group holding a NaN or an infinity, the scale NaN.
 
 use rayon::prelude::*;
 
@@ -15,24 +15,30 @@ use super::super::math::vectorised;
 pub const MAX_CODE: f32 = 127.0;
 
 vectorised! {
-    /// The largest magnitude in `values`, NaN where one of them is NaN (so that a broken
-    /// input stays broken: a NaN scale makes every output of its row NaN, as the f32
-    /// product would; `f32::max` would drop it).
+    /// The largest magnitude in `values`, NaN where one of them is NaN or infinite (so
+    /// that a broken input stays broken: a NaN scale makes every output of its row
+    /// NaN, as the f32 product would; `f32::max` would drop a NaN).
     pub fn largest_magnitude(values: &[f32]) -> f32 {
         // Lanes of independent maxima, in the compare-and-select form that compiles to
-        // vector max instructions (the activations' scales are computed at run time).
+        // vector max instructions, and a sum of `v · 0`, which only a NaN or an
+        // infinity leaves other than 0: the activations' scales come at run time, for
+        // every row of every product.
         const LANES: usize = 16;
-        let (mut largest, mut nan) = ([0.0f32; LANES], [false; LANES]);
+        let (mut largest, mut poison) = ([0.0f32; LANES], [0.0f32; LANES]);
         let chunks = values.chunks_exact(LANES);
         let tail = chunks.remainder();
-        for chunk in chunks.chain([tail]) {
-            for ((largest, nan), &v) in largest.iter_mut().zip(&mut nan).zip(chunk) {
-                let magnitude = v.abs();
-                *largest = if magnitude > *largest { magnitude } else { *largest };
-                *nan |= magnitude.is_nan();
+        for chunk in chunks {
+            for i in 0..LANES {
+                let magnitude = chunk[i].abs();
+                largest[i] = if magnitude > largest[i] { magnitude } else { largest[i] };
+                poison[i] += chunk[i] * 0.0;
             }
         }
-        if nan.contains(&true) {
+        for (i, &v) in tail.iter().enumerate() {
+            largest[i] = largest[i].max(v.abs());
+            poison[i] += v * 0.0;
+        }
+        if poison.iter().any(|&p| p != 0.0) {
             return f32::NAN;
         }
         largest.into_iter().fold(0.0, f32::max)
@@ -180,9 +186,24 @@ mod tests {
 
     #[test]
     fn zero_groups_get_zero_codes_and_a_nan_poisons_its_group_alone() {
-        let q = QuantizedRows::new(&[0.0, 0.0, f32::NAN, 1.0, 2.0, f32::NAN], 3);
+        let q = QuantizedRows::new(
+            &[0.0, 0.0, f32::NAN, 1.0, 2.0, f32::NAN, f32::INFINITY, 1.0],
+            4,
+        );
         assert_eq!(q.scales[0], 0.0);
-        assert!(q.scales[1].is_nan() && q.scales[2].is_nan());
+        assert!(q.scales[1].is_nan() && q.scales[2].is_nan() && q.scales[3].is_nan());
+        // A NaN in the tail of a long row, and in one of its full lanes.
+        for at in [3, 40] {
+            let mut row = vec![1.0f32; 41];
+            row[at] = f32::NAN;
+            assert!(
+                QuantizedRows::new(&row, 1).scales[0].is_nan(),
+                "NaN at {at}"
+            );
+        }
+        let mut row: Vec<f32> = (0..41).map(|i| i as f32 - 20.0).collect();
+        row[37] = -50.0;
+        assert_eq!(largest_magnitude(&row), 50.0);
         assert!((0..2).all(|c| q.code(0, c) == 0));
     }
 
