@@ -235,28 +235,54 @@ mod tests {
         out
     }
 
-    fn check(kernel: IntegerKernel, m: usize, k: usize, n: usize) {
-        let a = rows_with_codes(&codes(m * k, 1), m);
+    /// Weights of the given codes (`k × n`, scale 1), packed, and the exact product of
+    /// `a` with them.
+    fn weights_and_product(
+        a: &QuantizedRows,
+        codes: Vec<i8>,
+        k: usize,
+        n: usize,
+    ) -> (PackedWeights, Vec<i64>) {
         let columns = QuantizedColumns {
-            codes: codes(k * n, 2),
+            codes,
             scales: vec![1.0; n],
             d_in: k,
             d_out: n,
         };
-        let w = PackedWeights::new(&columns);
-        let expected = reference(&a, &columns);
-        let width = w.panels * PANEL;
-        let mut tile = vec![i32::MIN; m * width];
-        kernel.products(&a, &w, 0..m, 0..w.panels, &mut tile);
-        for i in 0..m {
-            for j in 0..n {
+        (PackedWeights::new(&columns), reference(a, &columns))
+    }
+
+    /// Every product of the tile over `rows × panels` against the exact one.
+    fn assert_tile(
+        kernel: IntegerKernel,
+        a: &QuantizedRows,
+        w: &PackedWeights,
+        expected: &[i64],
+        rows: Range<usize>,
+        panels: Range<usize>,
+    ) {
+        let width = panels.len() * PANEL;
+        let mut tile = vec![i32::MIN; rows.len() * width];
+        kernel.products(a, w, rows.clone(), panels.clone(), &mut tile);
+        let n = w.d_out;
+        for (r, i) in rows.enumerate() {
+            for j in panels.start * PANEL..(panels.end * PANEL).min(n) {
+                let got = tile[r * width + j - panels.start * PANEL];
                 assert_eq!(
-                    tile[i * width + j] as i64,
+                    got as i64,
                     expected[i * n + j],
-                    "{kernel:?} {m}×{k}×{n} at ({i}, {j})"
+                    "{kernel:?} {}×{}×{n} at ({i}, {j})",
+                    a.rows(),
+                    w.d_in
                 );
             }
         }
+    }
+
+    fn check(kernel: IntegerKernel, m: usize, k: usize, n: usize) {
+        let a = rows_with_codes(&codes(m * k, 1), m);
+        let (w, expected) = weights_and_product(&a, codes(k * n, 2), k, n);
+        assert_tile(kernel, &a, &w, &expected, 0..m, 0..w.panels);
     }
 
     fn kernels() -> Vec<IntegerKernel> {
@@ -287,27 +313,9 @@ mod tests {
         let a = rows_with_codes(&vec![127; m * k], m);
         let mut w_codes = vec![127i8; k * n];
         w_codes[5] = -127;
-        let columns = QuantizedColumns {
-            codes: w_codes,
-            scales: vec![1.0; n],
-            d_in: k,
-            d_out: n,
-        };
-        let w = PackedWeights::new(&columns);
-        let expected = reference(&a, &columns);
+        let (w, expected) = weights_and_product(&a, w_codes, k, n);
         for kernel in kernels() {
-            let mut tile = vec![0; m * w.panels * PANEL];
-            kernel.products(&a, &w, 0..m, 0..w.panels, &mut tile);
-            let width = w.panels * PANEL;
-            for i in 0..m {
-                for j in 0..n {
-                    assert_eq!(
-                        tile[i * width + j] as i64,
-                        expected[i * n + j],
-                        "{kernel:?}"
-                    );
-                }
-            }
+            assert_tile(kernel, &a, &w, &expected, 0..m, 0..w.panels);
         }
     }
 
@@ -315,25 +323,9 @@ mod tests {
     fn a_sub_range_of_rows_and_panels_is_that_part_of_the_product() {
         let (m, k, n) = (20, 37, 70);
         let a = rows_with_codes(&codes(m * k, 3), m);
-        let columns = QuantizedColumns {
-            codes: codes(k * n, 4),
-            scales: vec![1.0; n],
-            d_in: k,
-            d_out: n,
-        };
-        let w = PackedWeights::new(&columns);
-        let expected = reference(&a, &columns);
+        let (w, expected) = weights_and_product(&a, codes(k * n, 4), k, n);
         for kernel in kernels() {
-            let (rows, panels) = (7..19, 1..4);
-            let width = panels.len() * PANEL;
-            let mut tile = vec![0; rows.len() * width];
-            kernel.products(&a, &w, rows.clone(), panels.clone(), &mut tile);
-            for (r, i) in rows.clone().enumerate() {
-                for j in panels.start * PANEL..(panels.end * PANEL).min(n) {
-                    let got = tile[r * width + j - panels.start * PANEL];
-                    assert_eq!(got as i64, expected[i * n + j], "{kernel:?} ({i}, {j})");
-                }
-            }
+            assert_tile(kernel, &a, &w, &expected, 7..19, 1..4);
         }
     }
 }
