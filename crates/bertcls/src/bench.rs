@@ -191,10 +191,10 @@ impl BenchStepJob {
 
 fn time_encoder(args: &BenchEncoderJob, observer: &mut dyn Observer) -> Result<EncoderTimings> {
     let records = args.input.read(false, observer)?;
-    let (mut bert, device) = args.model.load()?;
-    bert.model = bert.model.with_precision(args.precision)?;
+    let (bert, device) = args.model.load()?;
     let options = EmbedOptions {
         batch_size: args.batch_size,
+        precision: args.precision,
         ..EmbedOptions::default()
     };
     let encoder = FrozenEncoder::new(bert, device.clone(), options)?;

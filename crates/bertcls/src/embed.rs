@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bert::Pooling;
+use bert::{Pooling, Precision};
 use clap::Args;
 use encoder::{
     BuildOutcome, EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder, LayerSelection,
@@ -13,7 +13,7 @@ use encoder::{
 use serde::{Deserialize, Serialize};
 
 use crate::Observer;
-use crate::error::{Context, Result};
+use crate::error::{Context, Result, refuse};
 use crate::options::{Force, Input, ModelOptions};
 use crate::states::{DEFAULT_STATE_CACHE_DIR, data_name, state_targets};
 
@@ -56,6 +56,13 @@ pub struct EmbedJob {
     /// Scale each vector to unit length.
     #[arg(long)]
     pub normalize: bool,
+    /// What the encoder layers' linear layers compute in: fp32, or int8 (CPU backends:
+    /// weights quantised per output channel, activations per token, about twice as
+    /// fast). Part of the cache's fingerprint: a head trained on fp32 features refuses
+    /// int8 ones, as it refuses another encoder's.
+    #[arg(long, default_value_t = Precision::Fp32)]
+    #[serde(default)]
+    pub precision: Precision,
     /// Sequences per forward pass (texts are sorted by length first, so padding is small).
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
@@ -107,6 +114,7 @@ impl EmbedJob {
             pooling: Pooling::Mean,
             layers: LayerSelection::Last,
             normalize: false,
+            precision: Precision::Fp32,
             batch_size: 32,
             chunk_size: 1024,
             shard: None,
@@ -124,6 +132,7 @@ impl EmbedJob {
             pooling: self.pooling,
             layers: self.layers,
             normalize: self.normalize,
+            precision: self.precision,
         }
     }
 
@@ -131,6 +140,13 @@ impl EmbedJob {
     pub fn validate(&self) -> Result<()> {
         settings::at_least_one("batch_size", self.batch_size)?;
         settings::at_least_one("chunk_size", self.chunk_size)?;
+        if !self.states_after.is_empty() && self.precision != Precision::Fp32 {
+            refuse!(
+                "--states-after with --precision {}: the states feed fine-tuning, which runs \
+                 in fp32; embed them with --precision fp32",
+                self.precision
+            );
+        }
         Ok(())
     }
 

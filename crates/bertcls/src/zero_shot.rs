@@ -8,7 +8,7 @@ use crate::error::{Context, Result, refuse};
 use bert::{BackendKind, PretrainedBert};
 use clap::Args;
 use data::{LabelMap, Record};
-use encoder::{EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder};
+use encoder::{EmbeddingCache, EmbeddingSpec, FrozenEncoder};
 use head::{DEFAULT_TEMPLATE, LabelDescriptions, SIMILARITY_TEMPERATURE, ZeroShot};
 use metrics::ClassificationReport;
 use serde::{Deserialize, Serialize};
@@ -246,12 +246,7 @@ fn embed_descriptions(
     let device = args.backend.device()?;
     let bert = PretrainedBert::load(&model_dir, spec.max_len, &device)
         .with_context(|| format!("loading {}", model_dir.display()))?;
-    let options = EmbedOptions {
-        pooling: spec.pooling,
-        layers: spec.layers,
-        normalize: spec.normalize,
-        ..EmbedOptions::default()
-    };
+    let options = spec.options();
     let encoder = FrozenEncoder::new(bert, device, options)?;
     let texts = descriptions.texts();
     let records: Vec<Record> = texts

@@ -1,7 +1,7 @@
 use std::time::Instant;
 
 use bert::burn::tensor::{Device, Tensor};
-use bert::{BertInput, Pooling, PretrainedBert, l2_normalize};
+use bert::{BertInput, Pooling, Precision, PretrainedBert, l2_normalize};
 
 use crate::LayerSelection;
 use data::Record;
@@ -22,6 +22,9 @@ pub enum EncodeError {
     /// A layer selection the model cannot give.
     #[error("{0}")]
     Layers(String),
+    /// A precision the device cannot run.
+    #[error(transparent)]
+    Precision(#[from] bert::BertError),
 }
 
 /// How texts become vectors.
@@ -35,6 +38,8 @@ pub struct EmbedOptions {
     pub layers: LayerSelection,
     /// Scale every vector to unit length (cosine similarity = dot product).
     pub normalize: bool,
+    /// What the encoder layers' linear layers compute in.
+    pub precision: Precision,
 }
 
 impl Default for EmbedOptions {
@@ -44,6 +49,7 @@ impl Default for EmbedOptions {
             pooling: Pooling::Mean,
             layers: LayerSelection::Last,
             normalize: false,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -105,6 +111,10 @@ impl FrozenEncoder {
             .layers
             .validate(bert.model.num_layers())
             .map_err(EncodeError::Layers)?;
+        let bert = PretrainedBert {
+            model: bert.model.with_precision(options.precision)?,
+            ..bert
+        };
         Ok(Self {
             bert,
             device,

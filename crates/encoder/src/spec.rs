@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use bert::{Pooling, find_weights};
+use bert::{Pooling, Precision, find_weights};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -26,6 +26,10 @@ pub struct EmbeddingSpec {
     pub layers: LayerSelection,
     /// Whether the vectors are scaled to unit length.
     pub normalize: bool,
+    /// What the encoder's linear layers computed in. Left out of the stored spec (and
+    /// so of the fingerprint) when fp32, so that f32 caches keep their fingerprints.
+    #[serde(default, skip_serializing_if = "is_fp32")]
+    pub precision: Precision,
     /// The data file, for messages; its content is identified by the checksum.
     pub input: String,
     /// SHA-256 of the data file.
@@ -133,6 +137,10 @@ impl std::str::FromStr for Shard {
     }
 }
 
+fn is_fp32(precision: &Precision) -> bool {
+    *precision == Precision::Fp32
+}
+
 impl EmbeddingSpec {
     /// The spec of embedding `input` (read with `columns`) with the model folder
     /// `model_dir`. Only file checksums are computed; the model is not loaded, so a
@@ -171,6 +179,7 @@ impl EmbeddingSpec {
             pooling: options.pooling,
             layers: options.layers,
             normalize: options.normalize,
+            precision: options.precision,
             input: String::new(),
             input_sha256: String::new(),
             columns: String::new(),
@@ -185,6 +194,7 @@ impl EmbeddingSpec {
             pooling: self.pooling,
             layers: self.layers,
             normalize: self.normalize,
+            precision: self.precision,
             ..EmbedOptions::default()
         }
     }
@@ -213,13 +223,17 @@ impl EmbeddingSpec {
     /// One line naming the encoder settings (no data), for messages.
     pub fn describe_encoder(&self) -> String {
         format!(
-            "model {} (weights {}), max_len {}, {} pooling, layers {}{}",
+            "model {} (weights {}), max_len {}, {} pooling, layers {}{}{}",
             self.model,
             &self.weights_sha256[..12.min(self.weights_sha256.len())],
             self.max_len,
             self.pooling,
             self.layers,
-            if self.normalize { ", normalised" } else { "" }
+            if self.normalize { ", normalised" } else { "" },
+            match self.precision {
+                Precision::Fp32 => String::new(),
+                other => format!(", {other} products"),
+            }
         )
     }
 

@@ -248,6 +248,8 @@ fn bad_inputs_fail_with_one_clear_line_and_touch_nothing() {
         (own("embed --shard beyond the rows", embed("train.jsonl", &["--shard", "0/100", "--output", "s.emb"]), &["--shard", "30 rows"]), None),
         (own("embed --shard i ≥ N", embed("train.jsonl", &["--shard", "3/2", "--output", "s.emb"]), &["--shard", "3/2"]), None),
         (own("embed --chunk-size 0", embed("train.jsonl", &["--chunk-size", "0", "--output", "s.emb"]), &["--chunk-size 0"]), None),
+        (own("embed --states-after in int8", embed("train.jsonl", &["--precision", "int8", "--states-after", "1", "--output", "s.emb"]), &["--states-after", "--precision int8", "fp32"]), None),
+        (own("embed --precision unknown", embed("train.jsonl", &["--precision", "int4", "--output", "s.emb"]), &["int4", "fp32", "int8"]), None),
         (own("embed --batch-size 0", embed("train.jsonl", &["--batch-size", "0", "--output", "s.emb"]), &["--batch-size 0"]), None),
         (own("predict --max-len past the positions", with(&["predict", "--model", "run", "--max-len", "200", "--input", "valid.jsonl"], &[]), &["max_len 200", "max_position_embeddings 64"]), None),
         (own("evaluate --max-len past the positions", with(&["evaluate", "--model", "run", "--max-len", "200", "--input", "valid.jsonl"], &[]), &["max_len 200", "64"]), None),

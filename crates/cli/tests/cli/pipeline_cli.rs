@@ -131,30 +131,45 @@ fn embed_sweep_predict() {
     assert_eq!(labels(&from_cache).len(), 20);
     assert_eq!(labels(&from_cache), labels(&from_text));
 
-    // Features made with another pooling are refused, naming both encoders.
-    let cls = d.join("valid-cls.emb");
-    bertcls(
-        &["embed", "--max-len", "32", "--pooling", "cls"],
-        &[
-            ("--model", &model),
-            ("--input", &d.join("valid.jsonl")),
-            ("--output", &cls),
-        ],
-    );
-    let refused = Command::new(env!("CARGO_BIN_EXE_bertcls"))
-        .args(["head", "predict"])
-        .arg("--head")
-        .arg(&head)
-        .arg("--cache")
-        .arg(&cls)
-        .arg("--output")
-        .arg(d.join("p3.jsonl"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success());
-    assert!(
-        stderr.contains("mean pooling") && stderr.contains("cls pooling"),
-        "{stderr}"
-    );
+    // Features made with another pooling, or in another precision, are refused,
+    // naming both encoders.
+    for (flags, head_side, features_side) in [
+        (["--pooling", "cls"], "mean pooling", "cls pooling"),
+        (["--precision", "int8"], "layers last\n", "int8 products"),
+    ] {
+        let other = d.join(format!("valid-{}.emb", flags[1]));
+        let mut args = vec!["embed", "--max-len", "32"];
+        args.extend(flags);
+        bertcls(
+            &args,
+            &[
+                ("--model", &model),
+                ("--input", &d.join("valid.jsonl")),
+                ("--output", &other),
+            ],
+        );
+        let refused = Command::new(env!("CARGO_BIN_EXE_bertcls"))
+            .args(["head", "predict"])
+            .arg("--head")
+            .arg(&head)
+            .arg("--cache")
+            .arg(&other)
+            .arg("--output")
+            .arg(d.join("p3.jsonl"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{flags:?}");
+        let line = |side: &str| {
+            stderr
+                .lines()
+                .find(|l| l.trim_start().starts_with(side))
+                .map(|l| format!("{l}\n"))
+                .unwrap_or_default()
+        };
+        assert!(
+            line("head:").contains(head_side) && line("features:").contains(features_side),
+            "{flags:?}: {stderr}"
+        );
+    }
 }

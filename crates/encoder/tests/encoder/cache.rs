@@ -150,6 +150,21 @@ fn any_change_of_inputs_is_a_miss() {
         base.fingerprint(),
         spec(&input, &normalized, None).fingerprint()
     );
+    let int8 = EmbedOptions {
+        precision: bert::Precision::Int8,
+        ..options(Pooling::Mean)
+    };
+    let int8_spec = spec(&input, &int8, None);
+    assert_ne!(base.fingerprint(), int8_spec.fingerprint());
+    assert!(int8_spec.describe_encoder().ends_with(", int8 products"));
+    // fp32 is left out of the stored spec: caches from before precisions existed keep
+    // their fingerprints, and are hits.
+    let stored = serde_json::to_value(&base).unwrap();
+    assert!(stored.get("precision").is_none(), "{stored}");
+    assert_eq!(
+        serde_json::from_value::<EmbeddingSpec>(stored).unwrap(),
+        base
+    );
     let shorter = EmbeddingSpec::for_run(
         &tiny_model(),
         16,

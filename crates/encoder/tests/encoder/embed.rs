@@ -51,6 +51,7 @@ fn batched_length_sorted_embeddings_equal_one_at_a_time_in_input_order() {
             pooling,
             layers,
             normalize: true,
+            ..EmbedOptions::default()
         };
         let encoder = encoder(options.clone());
         let (batched, summary) = encoder.embed(&records, &mut |_| {}).unwrap();
