@@ -7,12 +7,15 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${BERTCLS_VENV:-$root/.venv}"
 stamp="$venv/.bertcls-reference-ok"
-if [[ ! -f "$stamp" ]]; then
+# The stamp holds the checksum of the requirements it was made from: a venv made
+# from older requirements is brought up to date.
+wanted="$(sha256sum "$root/scripts/reference/requirements.txt" | cut -d' ' -f1)"
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
   command -v python3 >/dev/null || { echo "python3 is required for the PyTorch reference" >&2; exit 1; }
   python3 -m venv "$venv" >&2
   "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
   "$venv/bin/python" -m pip install --quiet -r "$root/scripts/reference/requirements.txt" >&2
-  "$venv/bin/python" -c "import torch, transformers" >&2
-  touch "$stamp"
+  "$venv/bin/python" -c "import torch, transformers, onnxruntime" >&2
+  echo "$wanted" > "$stamp"
 fi
 echo "$venv/bin/python"

@@ -93,10 +93,11 @@ enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         epochs: usize,
     },
-    /// Encoder inference on R8's test set, ours and PyTorch's on the same batches: a fixed
+    /// Encoder inference on R8's test set, ours (in --precision), PyTorch's and ONNX
+    /// Runtime's (fp32, and int8 by its quantize_dynamic) on the same batches: a fixed
     /// full batch (median of --repeats) and one pass in length-sorted batches;
     /// sentences/s, GFLOP/s against the matmul rate measured in the same run, peak
-    /// memory. About 2 minutes per round.
+    /// memory. About 4 minutes per round (the first also exports the ONNX models).
     Encoder {
         #[arg(long, default_value_t = 128)]
         max_len: usize,
@@ -107,6 +108,9 @@ enum BenchWhat {
         /// Runs of each side, alternating; every number is the median over them.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// What our encoder's linear layers compute in: fp32 or int8.
+        #[arg(long, default_value = "fp32")]
+        precision: String,
     },
     /// Full fine-tuning steps (forward, backward, clipping, AdamW) on full R8 batches,
     /// ours and PyTorch's: steps/s per batch size, peak memory. About a minute per round.
@@ -180,6 +184,7 @@ fn main() -> Result<()> {
                     batch_size,
                     repeats,
                     rounds,
+                    precision,
                 },
         } => speed::encoder(
             &root,
@@ -189,6 +194,7 @@ fn main() -> Result<()> {
                 repeats,
                 rounds,
             },
+            &precision,
         ),
         Task::Bench {
             what:

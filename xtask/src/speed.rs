@@ -1,4 +1,5 @@
-//! `cargo xtask bench encoder|step`: throughput against PyTorch on identical batches.
+//! `cargo xtask bench encoder|step`: throughput against PyTorch (and, for the encoder,
+//! ONNX Runtime in fp32 and int8) on identical batches.
 //!
 //! Both sides are separate processes running the same workload (`bertcls bench …` and
 //! `scripts/reference/bench_*.py`), one after the other in the same command, so the
@@ -27,27 +28,55 @@ pub struct Workload {
     pub rounds: usize,
 }
 
-/// Encoder inference on R8's test set: a fixed full batch and the length-sorted pass.
-pub fn encoder(root: &Path, workload: &Workload) -> Result<()> {
+/// Encoder inference on R8's test set: a fixed full batch and the length-sorted pass,
+/// ours in `precision` against PyTorch and ONNX Runtime (fp32, and its int8
+/// `quantize_dynamic` of the same export).
+pub fn encoder(root: &Path, workload: &Workload, precision: &str) -> Result<()> {
     let batch_size = workload.batch_sizes[0].to_string();
-    let sides = both_sides(root, "encoder", "r8/test.jsonl", workload.rounds, |c| {
-        c.args(["--max-len", &workload.max_len.to_string()])
-            .args(["--batch-size", &batch_size])
-            .args(["--repeats", &workload.repeats.to_string()])
-    })?;
-    let (ours, reference) = (&sides.ours, &sides.reference);
-    ensure!(
-        ours["sorted"]["tokens"] == reference["sorted"]["tokens"]
-            && ours["sorted"]["padded_tokens"] == reference["sorted"]["padded_tokens"],
-        "the two sides tokenized differently (ours {} / {} tokens, PyTorch's {} / {}): the comparison would not be fair",
-        ours["sorted"]["tokens"],
-        ours["sorted"]["padded_tokens"],
-        reference["sorted"]["tokens"],
-        reference["sorted"]["padded_tokens"]
-    );
+    let onnx_dir = root.join("target/onnx-minilm").display().to_string();
+    let engine = |name: &'static str, engine: &str| Reference {
+        name,
+        args: vec![
+            "--engine".into(),
+            engine.into(),
+            "--onnx-dir".into(),
+            onnx_dir.clone(),
+        ],
+    };
+    let references = [
+        engine("PyTorch", "torch"),
+        engine("ORT fp32", "onnx-fp32"),
+        engine("ORT int8", "onnx-int8"),
+    ];
+    let ours_args = ["--precision".to_string(), precision.to_string()];
+    let sides = all_sides(
+        root,
+        "encoder",
+        "r8/test.jsonl",
+        workload.rounds,
+        &ours_args,
+        &references,
+        |c| {
+            c.args(["--max-len", &workload.max_len.to_string()])
+                .args(["--batch-size", &batch_size])
+                .args(["--repeats", &workload.repeats.to_string()])
+        },
+    )?;
+    let ours = &sides.ours;
+    for (name, reference) in &sides.references {
+        ensure!(
+            ours["sorted"]["tokens"] == reference["sorted"]["tokens"]
+                && ours["sorted"]["padded_tokens"] == reference["sorted"]["padded_tokens"],
+            "the two sides tokenized differently (ours {} / {} tokens, {name}'s {} / {}): the comparison would not be fair",
+            ours["sorted"]["tokens"],
+            ours["sorted"]["padded_tokens"],
+            reference["sorted"]["tokens"],
+            reference["sorted"]["padded_tokens"]
+        );
+    }
 
     let model = ModelShape::read(root)?;
-    let peak = matmul_peak(ours, reference);
+    let peak = matmul_peak(std::iter::once(ours).chain(sides.references.iter().map(|(_, r)| r)));
     let fixed_flops = model.forward_flops(workload.max_len) * number(&ours["fixed"]["tokens"]);
     let rates = |side: &Value| {
         let fixed = number(&side["fixed"]["seconds"]);
@@ -62,35 +91,51 @@ pub fn encoder(root: &Path, workload: &Workload) -> Result<()> {
             "peak_rss_mib": side["peak_rss_mib"],
         })
     };
-    let (ours_rates, reference_rates) = (rates(ours), rates(reference));
+    let ours_rates = rates(ours);
+    let reference_rates: Vec<(&str, Value)> = sides
+        .references
+        .iter()
+        .map(|(name, r)| (*name, rates(r)))
+        .collect();
     println!(
-        "\nMiniLM inference, R8 test set, max_len {}, batch {batch_size}; matmul rate this run {peak:.0} GFLOP/s\n",
+        "\nMiniLM inference, R8 test set, max_len {}, batch {batch_size}, ours in {precision}; matmul rate this run {peak:.0} GFLOP/s\n",
         workload.max_len
     );
-    println!("{:<34} {:>12} {:>12} {:>8}", "", "ours", "PyTorch", "ratio");
-    let row = |name: &str, key: &str, digits: usize| {
-        let (a, b) = (number(&ours_rates[key]), number(&reference_rates[key]));
-        println!("{name:<34} {a:>12.digits$} {b:>12.digits$} {:>7.2}x", a / b);
+    print!("{:<34} {:>9}", "", "ours");
+    for (name, _) in &reference_rates {
+        print!(" {name:>9} {:>7}", "ours/it");
+    }
+    println!();
+    let row = |label: &str, key: &str, digits: usize| {
+        let a = number(&ours_rates[key]);
+        print!("{label:<34} {a:>9.digits$}");
+        for (_, rates) in &reference_rates {
+            let b = number(&rates[key]);
+            print!(" {b:>9.digits$} {:>6.2}x", a / b);
+        }
+        println!();
     };
     row("fixed batch: sentences/s", "fixed_sentences_per_second", 1);
     row("fixed batch: GFLOP/s", "fixed_gflops", 1);
-    row(
-        "fixed batch: fraction of matmul rate",
-        "fixed_fraction_of_matmul_peak",
-        2,
-    );
     row("sorted pass: sentences/s", "sorted_sentences_per_second", 1);
     row("sorted pass: tokens/s", "sorted_tokens_per_second", 0);
     row("peak RSS, MiB (lower is better)", "peak_rss_mib", 0);
 
+    let references: serde_json::Map<String, Value> = sides
+        .references
+        .iter()
+        .zip(&reference_rates)
+        .map(|((name, raw), (_, rates))| (name.to_string(), json!({"raw": raw, "rates": rates})))
+        .collect();
     let results = json!({
         "benchmark": "encoder",
         "machine": machine(),
         "workload": {"model": "all-MiniLM-L6-v2", "data": "r8 test", "max_len": workload.max_len,
-                     "batch_size": workload.batch_sizes[0], "repeats": workload.repeats, "rounds": workload.rounds},
+                     "batch_size": workload.batch_sizes[0], "repeats": workload.repeats, "rounds": workload.rounds,
+                     "precision": precision},
         "matmul_peak_gflops": peak,
         "ours": {"raw": ours, "rates": ours_rates},
-        "reference": {"raw": reference, "rates": reference_rates},
+        "references": references,
         "rounds": sides.rounds,
     });
     println!(
@@ -108,12 +153,24 @@ pub fn step(root: &Path, workload: &Workload) -> Result<()> {
         .map(usize::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let sides = both_sides(root, "step", "r8/train.jsonl", workload.rounds, |c| {
-        c.args(["--max-len", &workload.max_len.to_string()])
-            .args(["--batch-sizes", &sizes])
-            .args(["--repeats", &workload.repeats.to_string()])
-    })?;
-    let (ours, reference) = (&sides.ours, &sides.reference);
+    let pytorch = [Reference {
+        name: "PyTorch",
+        args: Vec::new(),
+    }];
+    let sides = all_sides(
+        root,
+        "step",
+        "r8/train.jsonl",
+        workload.rounds,
+        &[],
+        &pytorch,
+        |c| {
+            c.args(["--max-len", &workload.max_len.to_string()])
+                .args(["--batch-sizes", &sizes])
+                .args(["--repeats", &workload.repeats.to_string()])
+        },
+    )?;
+    let (ours, reference) = (&sides.ours, &sides.references[0].1);
 
     // A training step costs about three forward passes: the forward, and the backward's
     // two products per matmul (the input's gradient and the weight's).
@@ -172,14 +229,22 @@ pub fn step(root: &Path, workload: &Workload) -> Result<()> {
     Ok(())
 }
 
-/// Runs `bertcls bench WHAT` and `scripts/reference/bench_WHAT.py` on the same model and
+/// A reference side: `scripts/reference/bench_WHAT.py` with these arguments.
+struct Reference {
+    name: &'static str,
+    args: Vec<String>,
+}
+
+/// Runs `bertcls bench WHAT` (with `ours_args`) and each reference on the same model and
 /// data file (relative to data/) with the same workload flags, `rounds` times each,
-/// alternating; returns both sides' results, merged by [`median_of`].
-fn both_sides(
+/// alternating; returns every side's results, merged by [`median_of`].
+fn all_sides(
     root: &Path,
     what: &str,
     data: &str,
     rounds: usize,
+    ours_args: &[String],
+    references: &[Reference],
     workload: impl Fn(&mut Command) -> &mut Command,
 ) -> Result<Sides> {
     fetch::model(root, false)?;
@@ -187,7 +252,8 @@ fn both_sides(
     let (bertcls, python) = (build_bertcls(root)?, reference_python(root)?);
     let (model, data) = (root.join(MODEL), root.join("data").join(data));
 
-    let (mut ours, mut reference) = (Vec::new(), Vec::new());
+    let mut ours = Vec::new();
+    let mut theirs: Vec<Vec<Value>> = references.iter().map(|_| Vec::new()).collect();
     for round in 1..=rounds {
         eprintln!("round {round}/{rounds}, ours: bertcls bench {what}…");
         let mut command = Command::new(&bertcls);
@@ -195,28 +261,44 @@ fn both_sides(
             .args(["bench", what, "--model"])
             .arg(&model)
             .arg("--input")
-            .arg(&data);
+            .arg(&data)
+            .args(ours_args);
         ours.push(json_of(workload(&mut command))?);
 
-        eprintln!("round {round}/{rounds}, reference: PyTorch, the same batches…");
-        let mut command = Command::new(&python);
-        command
-            .arg(root.join(format!("scripts/reference/bench_{what}.py")))
-            .arg(&model)
-            .arg(&data);
-        reference.push(json_of(workload(&mut command))?);
+        for (reference, results) in references.iter().zip(&mut theirs) {
+            eprintln!(
+                "round {round}/{rounds}, reference: {}, the same batches…",
+                reference.name
+            );
+            let mut command = Command::new(&python);
+            command
+                .arg(root.join(format!("scripts/reference/bench_{what}.py")))
+                .arg(&model)
+                .arg(&data)
+                .args(&reference.args);
+            results.push(json_of(workload(&mut command))?);
+        }
+    }
+    let mut every_round = serde_json::Map::new();
+    every_round.insert("ours".into(), json!(ours));
+    for (reference, results) in references.iter().zip(&theirs) {
+        every_round.insert(reference.name.into(), json!(results));
     }
     Ok(Sides {
         ours: median_of(&ours),
-        reference: median_of(&reference),
-        rounds: json!({"ours": ours, "reference": reference}),
+        references: references
+            .iter()
+            .zip(&theirs)
+            .map(|(reference, results)| (reference.name, median_of(results)))
+            .collect(),
+        rounds: Value::Object(every_round),
     })
 }
 
-/// Both sides' results: the medians over rounds, and every round as it came.
+/// Every side's results: the medians over rounds, and every round as it came.
 struct Sides {
     ours: Value,
-    reference: Value,
+    references: Vec<(&'static str, Value)>,
     rounds: Value,
 }
 
@@ -279,12 +361,13 @@ impl ModelShape {
     }
 }
 
-/// The better of the two sides' [4096, 384] × [384, 1536] matmul rates, GFLOP/s: what
-/// this machine's matmuls reach on these shapes today.
-fn matmul_peak(ours: &Value, reference: &Value) -> f64 {
+/// The best of the sides' [4096, 384] × [384, 1536] matmul rates, GFLOP/s: what this
+/// machine's matmuls reach on these shapes today.
+fn matmul_peak<'a>(sides: impl Iterator<Item = &'a Value>) -> f64 {
     let flops = 2.0 * 4096.0 * 384.0 * 1536.0;
-    let best = number(&ours["matmul_4096x384x1536_seconds"])
-        .min(number(&reference["matmul_4096x384x1536_seconds"]));
+    let best = sides
+        .map(|side| number(&side["matmul_4096x384x1536_seconds"]))
+        .fold(f64::INFINITY, f64::min);
     flops / best / 1e9
 }
 
