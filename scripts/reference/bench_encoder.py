@@ -128,6 +128,7 @@ def main():
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--engine", choices=["torch", "onnx-fp32", "onnx-int8"], default="torch")
     parser.add_argument("--onnx-dir", default="target/onnx-minilm")
+    parser.add_argument("--vectors", help="also write the sorted pass's mean-pooled vectors, in DATA's order, to this .npy")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -163,9 +164,14 @@ def main():
         batches = [[docs[i] for i in order[k : k + args.batch_size]] for k in range(0, len(order), args.batch_size)]
         pooled(encode, batches[-1], tokenizer.pad_token_id)
         start = time.perf_counter()
-        for batch in batches:
-            pooled(encode, batch, tokenizer.pad_token_id)
+        vectors = [pooled(encode, batch, tokenizer.pad_token_id) for batch in batches]
         sorted_seconds = time.perf_counter() - start
+    if args.vectors:
+        import numpy
+
+        in_order = numpy.empty((len(docs), vectors[0].shape[1]), dtype=numpy.float32)
+        in_order[order] = numpy.concatenate(vectors)
+        numpy.save(args.vectors, in_order)
 
     print(json.dumps({
         "implementation": implementation,
