@@ -5,6 +5,8 @@
 //! `encoder.layer.3.attention.output.dense`, …) so that loading needs only the renames
 //! Rust forces on us (`self` → `self_attention`, `LayerNorm` → `layer_norm`).
 
+use std::sync::Arc;
+
 use burn::module::{Initializer, Module};
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
@@ -12,8 +14,6 @@ use burn::nn::{
 };
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Bool, Device, Int, Tensor};
-
-use std::sync::Arc;
 
 use crate::kernels::int8::Int8Linear;
 use crate::kernels::int8::gemm::IntegerKernel;
@@ -184,9 +184,7 @@ impl BertModel {
             .collect();
         self
     }
-}
 
-impl BertModel {
     /// The model for inference in `precision`. [`Precision::Int8`] quantises the linear
     /// layers of every encoder layer once (Q, K and V fused into one product, whose
     /// activations are then quantised once), on a CPU device only; [`Precision::Fp32`]

@@ -2,7 +2,6 @@
 //! (what the GPU runs) and the CPU kernels' fallback for dtypes other than f32.
 
 use std::f64::consts::FRAC_1_SQRT_2;
-
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -123,6 +122,8 @@ pub fn dropout_mask<B: Backend>(x: FloatTensor<B>, keep: f64) -> FloatTensor<B> 
     B::float_mul_scalar(mask, (1.0 / keep).into())
 }
 
+/// int8 products where the backend has no kernel of its own: the values go through the
+/// host (int8 is refused off the CPU, so this runs only for dtypes other than f32).
 pub fn int8_linear<B: Backend>(x: FloatTensor<B>, weights: &Int8Linear) -> FloatTensor<B> {
     let device = x.device();
     let values = read_now::<B>(x).convert::<f32>();
