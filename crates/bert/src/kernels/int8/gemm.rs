@@ -64,6 +64,8 @@ impl IntegerKernel {
     }
 }
 
+/// The products one multiply-add at a time: the path of CPUs without VNNI, and the
+/// reference the VNNI kernel is tested against.
 fn portable(
     a: &QuantizedRows,
     w: &PackedWeights,
