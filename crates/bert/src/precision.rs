@@ -23,9 +23,6 @@ pub enum Precision {
 settings::serde_names!(Precision);
 
 impl Precision {
-    /// Every precision.
-    pub const ALL: [Precision; 2] = [Precision::Fp32, Precision::Int8];
-
     /// Whether models on `device` can run in this precision: f32 anywhere; int8 on a
     /// CPU backend (flex, ndarray) without autodiff, since its products are
     /// inference kernels of the CPU.

@@ -67,6 +67,10 @@ pub enum BuildError {
         /// The rows of a state cache asked of it.
         found: Option<Shard>,
     },
+    /// States asked of an encoder in reduced precision: they feed fine-tuning, which
+    /// runs in fp32 and must see the states the fp32 model computes.
+    #[error("states are computed in fp32 only (they feed fine-tuning): this encoder runs in {0}")]
+    StatesNeedFp32(bert::Precision),
     /// A build setting breaks its rule.
     #[error("{0}")]
     Setting(#[from] settings::SettingError),

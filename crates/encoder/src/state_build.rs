@@ -96,6 +96,10 @@ pub(crate) fn open_targets<'a>(
     if encodings.is_empty() {
         return Err(EncodeError::NoRecords.into());
     }
+    let precision = encoder.options().precision;
+    if !targets.is_empty() && precision != bert::Precision::Fp32 {
+        return Err(BuildError::StatesNeedFp32(precision));
+    }
     if let Some(target) = targets
         .iter()
         .find(|t| t.spec.after_layer > encoder.num_layers())

@@ -35,14 +35,17 @@ macro_rules! vectorised {
 }
 pub(crate) use vectorised;
 
+/// 1.5 · 2²³: adding it to an f32 of magnitude below 2²² rounds it to the nearest
+/// integer (ties to even) without a rounding instruction (SSE2 has none), leaving the
+/// integer, in two's complement, in the low bits of the sum's mantissa.
+pub const ROUND: f32 = 12_582_912.0;
+
 /// `e^x` for x ≤ 0, to within 2 ulp, and exactly 0 below f32's normal range (as the
 /// masked scores of attention need): `2^n · e^r` with `n = round(x / ln 2)` and a
 /// degree-6 polynomial for `e^r`, |r| ≤ ln 2 / 2 (Cephes `expf`).
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    // Adding then subtracting 1.5 · 2^23 rounds to the nearest integer without a
-    // rounding instruction (SSE2 has none).
-    const ROUND: f32 = 12_582_912.0;
+    // Adding then subtracting `ROUND` rounds to the nearest integer.
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     const SMALLEST: f32 = -87.0;

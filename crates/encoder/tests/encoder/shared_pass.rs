@@ -396,3 +396,48 @@ fn shards_that_do_not_form_one_run_are_not_merged() {
     assert!(other.contains("other settings"), "{other}");
     assert!(!out.exists(), "a refused merge writes nothing");
 }
+
+/// States feed fine-tuning, which runs in fp32: an int8 encoder is refused them, by the
+/// shared pass and by the states' own pass, before anything is written.
+#[test]
+fn an_int8_encoder_is_refused_states() {
+    let setup = Setup::new(5);
+    let device = Device::flex();
+    let options = EmbedOptions {
+        precision: bert::Precision::Int8,
+        ..setup.encoder.options().clone()
+    };
+    let bert = PretrainedBert::load(tiny_model(), MAX_LEN, &device).unwrap();
+    let int8 = FrozenEncoder::new(bert, device, options.clone()).unwrap();
+    let target = setup.target("i.states", 1);
+    let spec = EmbeddingSpec::for_run(
+        &tiny_model(),
+        MAX_LEN,
+        &options,
+        &setup.input,
+        "text".into(),
+        None,
+    )
+    .unwrap();
+    let shared = build_cache_with_states(
+        &int8,
+        &setup.records,
+        &spec,
+        &setup.path("i.emb"),
+        std::slice::from_ref(&target),
+        CHUNK_ROWS,
+        Overwrite::SameKind,
+        &mut |_| {},
+    );
+    assert!(matches!(shared, Err(BuildError::StatesNeedFp32(_))));
+    let own = build_state_caches(
+        &int8,
+        &setup.encodings,
+        &[target],
+        CHUNK_ROWS,
+        Overwrite::SameKind,
+        &mut |_| {},
+    );
+    assert!(matches!(own, Err(BuildError::StatesNeedFp32(_))));
+    assert!(!setup.path("i.emb").exists() && !setup.path("i.states").exists());
+}

@@ -95,12 +95,12 @@ impl Int8Linear {
     /// `[parts, rows, d_out / parts]`: with one part, the row-major `[rows, d_out]`.
     pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
         assert_eq!(x.len(), rows * self.d_in(), "int8 linear: input shape");
-        let activations = QuantizedRows::new(x, rows);
         let (d_out, width) = (self.d_out(), self.d_out() / self.parts);
         let mut out = vec![0.0f32; rows * d_out];
         if d_out == 0 || rows == 0 {
             return out;
         }
+        let activations = QuantizedRows::new(x, rows);
         // Each task's rows, in every part: disjoint slices of the output, handed out
         // before the tasks run so that each writes its own.
         let tasks = rows.div_ceil(ROWS_PER_TASK);

@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::super::math::vectorised;
+use super::super::math::{ROUND, vectorised};
 
 /// The largest code: `max|v|` maps to it.
 pub const MAX_CODE: f32 = 127.0;
@@ -67,10 +67,8 @@ pub fn scales_for(largest: f32) -> (f32, f32) {
 /// The code of `value` on the grid whose inverse scale is `inverse_scale`.
 #[inline(always)]
 pub fn code(value: f32, inverse_scale: f32) -> i8 {
-    // Adding 1.5 · 2²³ rounds to the nearest integer (ties to even) and leaves it, in
-    // two's complement, in the low bits of the sum's mantissa: integer operations that
+    // `ROUND` rounds and leaves the code in the sum's low byte: operations that
     // vectorise, where `f32::round` is a libm call per value and a checked cast more.
-    const ROUND: f32 = 12_582_912.0;
     let clamped = (value * inverse_scale).clamp(-MAX_CODE, MAX_CODE);
     (clamped + ROUND).to_bits() as u8 as i8
 }
