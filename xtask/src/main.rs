@@ -108,7 +108,7 @@ enum BenchWhat {
         /// Runs of each side, alternating; every number is the median over them.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
-        /// What our encoder's linear layers compute in: fp32 or int8.
+        /// What our encoder's linear layers compute in: fp32, int8 or bf16.
         #[arg(long, default_value = "fp32")]
         precision: String,
     },

@@ -42,12 +42,24 @@ pub fn encoder(root: &Path, workload: &Workload, precision: &str) -> Result<()> 
             "--onnx-dir".into(),
             onnx_dir.clone(),
         ],
+        ours: false,
     };
-    let references = [
+    let mut references = vec![
         engine("PyTorch", "torch"),
         engine("ORT fp32", "onnx-fp32"),
         engine("ORT int8", "onnx-int8"),
     ];
+    // A reduced precision is measured against our own fp32 as well, in the same run.
+    if precision != "fp32" {
+        references.insert(
+            0,
+            Reference {
+                name: "ours fp32",
+                args: vec!["--precision".into(), "fp32".into()],
+                ours: true,
+            },
+        );
+    }
     let ours_args = ["--precision".to_string(), precision.to_string()];
     let sides = all_sides(
         root,
@@ -156,6 +168,7 @@ pub fn step(root: &Path, workload: &Workload) -> Result<()> {
     let pytorch = [Reference {
         name: "PyTorch",
         args: Vec::new(),
+        ours: false,
     }];
     let sides = all_sides(
         root,
@@ -229,10 +242,12 @@ pub fn step(root: &Path, workload: &Workload) -> Result<()> {
     Ok(())
 }
 
-/// A reference side: `scripts/reference/bench_WHAT.py` with these arguments.
+/// A reference side: `scripts/reference/bench_WHAT.py`, or with `ours` our own
+/// `bertcls bench WHAT` (in another precision), with these arguments.
 struct Reference {
     name: &'static str,
     args: Vec<String>,
+    ours: bool,
 }
 
 /// Runs `bertcls bench WHAT` (with `ours_args`) and each reference on the same model and
@@ -270,12 +285,21 @@ fn all_sides(
                 "round {round}/{rounds}, reference: {}, the same batches…",
                 reference.name
             );
-            let mut command = Command::new(&python);
-            command
-                .arg(root.join(format!("scripts/reference/bench_{what}.py")))
-                .arg(&model)
-                .arg(&data)
-                .args(&reference.args);
+            let mut command = if reference.ours {
+                let mut command = Command::new(&bertcls);
+                command
+                    .args(["bench", what, "--model"])
+                    .arg(&model)
+                    .arg("--input");
+                command
+            } else {
+                let mut command = Command::new(&python);
+                command
+                    .arg(root.join(format!("scripts/reference/bench_{what}.py")))
+                    .arg(&model);
+                command
+            };
+            command.arg(&data).args(&reference.args);
             results.push(json_of(workload(&mut command))?);
         }
     }

@@ -15,14 +15,14 @@ use burn::nn::{
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
-use crate::kernels::int8::Int8Linear;
-use crate::kernels::int8::gemm::IntegerKernel;
+use crate::kernels::reduced::ReducedLinear;
 use crate::kernels::{self, dropout, gelu, layer_norm, masked_softmax, matmul};
 use crate::{BertConfig, BertError, BertInput, HiddenAct, Precision};
 
-/// The int8 copy of a linear layer, set by [`BertModel::with_precision`]: not a
-/// parameter (no gradient, never saved), and made from the weights as they were then.
-type Int8Copy = Option<Arc<Int8Linear>>;
+/// The reduced-precision copy of a linear layer, set by [`BertModel::with_precision`]:
+/// not a parameter (no gradient, never saved), and made from the weights as they were
+/// then.
+type ReducedCopy = Option<Arc<ReducedLinear>>;
 
 /// A BERT encoder: token ids in, one contextual vector per token out.
 #[derive(Module, Debug)]
@@ -185,41 +185,44 @@ impl BertModel {
         self
     }
 
-    /// The model for inference in `precision`. [`Precision::Int8`] quantises the linear
-    /// layers of every encoder layer once (Q, K and V fused into one product, whose
-    /// activations are then quantised once), on a CPU device only; [`Precision::Fp32`]
-    /// drops any int8 copies. The copies are made from the weights as they are now:
-    /// weights changed afterwards (training, loading) need another call.
+    /// The model for inference in `precision`. [`Precision::Int8`] and
+    /// [`Precision::Bf16`] make reduced-precision copies of the linear layers of every
+    /// encoder layer once (Q, K and V joined into one product, whose activations are
+    /// then converted once), on a CPU device only; [`Precision::Fp32`] drops any
+    /// copies. The copies are made from the weights as they are now: weights changed
+    /// afterwards (training, loading) need another call.
     pub fn with_precision(mut self, precision: Precision) -> Result<Self, BertError> {
         let device = self.embeddings.word_embeddings.weight.device();
         precision.check_device(&device)?;
-        let int8 = precision == Precision::Int8;
+        let copy = |layers: &[&Linear]| reduced_copy(precision, layers);
         for layer in &mut self.encoder.layer {
             let attention = &mut layer.attention;
-            attention.self_attention.int8 = int8.then(|| {
-                let qkv = &attention.self_attention;
-                Arc::new(int8_copy(&[&qkv.query, &qkv.key, &qkv.value]))
-            });
-            attention.output.int8 = int8.then(|| Arc::new(int8_copy(&[&attention.output.dense])));
-            layer.intermediate.int8 =
-                int8.then(|| Arc::new(int8_copy(&[&layer.intermediate.dense])));
-            layer.output.int8 = int8.then(|| Arc::new(int8_copy(&[&layer.output.dense])));
+            let qkv = &attention.self_attention;
+            attention.self_attention.reduced = copy(&[&qkv.query, &qkv.key, &qkv.value]);
+            attention.output.reduced = copy(&[&attention.output.dense]);
+            layer.intermediate.reduced = copy(&[&layer.intermediate.dense]);
+            layer.output.reduced = copy(&[&layer.output.dense]);
         }
         Ok(self)
     }
 
     /// The precision of the encoder layers' linear layers.
     pub fn precision(&self) -> Precision {
-        match self.encoder.layer.first().map(|l| l.output.int8.is_some()) {
-            Some(true) => Precision::Int8,
-            _ => Precision::Fp32,
-        }
+        let copy = self
+            .encoder
+            .layer
+            .first()
+            .and_then(|l| l.output.reduced.as_ref());
+        copy.map_or(Precision::Fp32, |layer| layer.precision())
     }
 }
 
-/// One int8 layer computing the given linear layers (equal inputs) side by side: their
-/// weights joined column after column, and their biases.
-fn int8_copy(layers: &[&Linear]) -> Int8Linear {
+/// One layer in `precision` computing the given linear layers (equal inputs) side by
+/// side: their weights joined column after column, and their biases; `None` in fp32.
+fn reduced_copy(precision: Precision, layers: &[&Linear]) -> ReducedCopy {
+    if precision == Precision::Fp32 {
+        return None;
+    }
     let values = |t: Tensor<2>| -> Vec<f32> {
         t.into_data()
             .convert::<f32>()
@@ -240,9 +243,8 @@ fn int8_copy(layers: &[&Linear]) -> Int8Linear {
             None => bias.extend(std::iter::repeat_n(0.0, d_out)),
         }
     }
-    let d_out = bias.len();
-    let kernel = IntegerKernel::detect();
-    Int8Linear::joined(&joined.concat(), &bias, d_in, d_out, layers.len(), kernel)
+    let (weight, d_out, parts) = (joined.concat(), bias.len(), layers.len());
+    ReducedLinear::new(precision, &weight, &bias, d_in, d_out, parts).map(Arc::new)
 }
 
 /// Word + position + token-type embeddings, then LayerNorm and dropout.
@@ -350,7 +352,7 @@ impl BertLayer {
             intermediate: BertIntermediate {
                 dense: linear(h, i, init, device),
                 activation: config.hidden_act,
-                int8: None,
+                reduced: None,
             },
             output: BertOutputBlock::new(i, h, config, init, device),
         }
@@ -387,9 +389,9 @@ pub struct BertSelfAttention {
     pub dropout: Dropout,
     num_heads: usize,
     head_dim: usize,
-    /// Q, K and V as one int8 product, in int8 inference.
+    /// Q, K and V as one product, in reduced-precision inference.
     #[module(skip)]
-    int8: Int8Copy,
+    reduced: ReducedCopy,
 }
 
 impl BertSelfAttention {
@@ -402,7 +404,7 @@ impl BertSelfAttention {
             dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
             num_heads: config.num_attention_heads,
             head_dim: config.head_dim(),
-            int8: None,
+            reduced: None,
         }
     }
 
@@ -416,9 +418,9 @@ impl BertSelfAttention {
         // 1/√d applied to the queries rather than to the scores: the same product, and
         // head_dim / seq_len as many multiplications.
         let scale = (self.head_dim as f64).sqrt().recip();
-        let (query, key, value) = match &self.int8 {
+        let (query, key, value) = match &self.reduced {
             Some(qkv) => {
-                let [query, key, value]: [Tensor<3>; 3] = int8_dense(qkv, hidden)
+                let [query, key, value]: [Tensor<3>; 3] = reduced_dense(qkv, hidden)
                     .try_into()
                     .expect("Q, K and V were joined");
                 (query, key, value)
@@ -446,14 +448,14 @@ pub struct BertIntermediate {
     pub dense: Linear,
     #[module(skip)]
     activation: HiddenAct,
-    /// `dense` in int8 inference.
+    /// `dense` in reduced-precision inference.
     #[module(skip)]
-    int8: Int8Copy,
+    reduced: ReducedCopy,
 }
 
 impl BertIntermediate {
     fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
-        activate(self.activation, project(&self.dense, &self.int8, hidden))
+        activate(self.activation, project(&self.dense, &self.reduced, hidden))
     }
 }
 
@@ -479,9 +481,9 @@ pub struct BertOutputBlock {
     /// The LayerNorm's epsilon (burn keeps its own private).
     #[module(skip)]
     layer_norm_eps: f64,
-    /// `dense` in int8 inference.
+    /// `dense` in reduced-precision inference.
     #[module(skip)]
-    int8: Int8Copy,
+    reduced: ReducedCopy,
 }
 
 impl BertOutputBlock {
@@ -497,12 +499,12 @@ impl BertOutputBlock {
             layer_norm: layer_norm_layer(config, device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             layer_norm_eps: config.layer_norm_eps,
-            int8: None,
+            reduced: None,
         }
     }
 
     fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        let projected = dropout(&self.dropout, project(&self.dense, &self.int8, hidden));
+        let projected = dropout(&self.dropout, project(&self.dense, &self.reduced, hidden));
         layer_norm(&self.layer_norm, self.layer_norm_eps, projected + residual)
     }
 }
@@ -552,18 +554,19 @@ pub(crate) fn dense(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
     rows.reshape([batch, seq_len, d_out])
 }
 
-/// [`dense`] through the layer's int8 copy when it has one.
-fn project(layer: &Linear, int8: &Int8Copy, x: Tensor<3>) -> Tensor<3> {
-    match int8 {
-        Some(weights) => int8_dense(weights, x).remove(0),
+/// [`dense`] through the layer's reduced-precision copy when it has one.
+fn project(layer: &Linear, reduced: &ReducedCopy, x: Tensor<3>) -> Tensor<3> {
+    match reduced {
+        Some(weights) => reduced_dense(weights, x).remove(0),
         None => dense(layer, x),
     }
 }
 
-/// [`dense`] with int8 weights: `[batch, seq, width]` for each layer they join.
-fn int8_dense(weights: &Int8Linear, x: Tensor<3>) -> Vec<Tensor<3>> {
+/// [`dense`] with reduced-precision weights: `[batch, seq, width]` for each layer they
+/// join.
+fn reduced_dense(weights: &ReducedLinear, x: Tensor<3>) -> Vec<Tensor<3>> {
     let [batch, seq_len, d_in] = x.dims();
-    let parts = kernels::int8_linear(weights, x.reshape([batch * seq_len, d_in]));
+    let parts = kernels::reduced_linear(weights, x.reshape([batch * seq_len, d_in]));
     let width = weights.d_out() / weights.parts();
     // Each part is a contiguous block: its view reshapes without a copy.
     (0..weights.parts())

@@ -18,14 +18,18 @@ pub enum Precision {
     /// scale per token, made per batch), exact integer products, f32 results: an
     /// inference kernel of the CPU backends (AVX-512 VNNI where the CPU has it).
     Int8,
+    /// bf16 weights (rounded once) and activations (rounded per batch), products summed
+    /// in f32: an inference kernel of the CPU backends (AVX-512 BF16 where the CPU has
+    /// it).
+    Bf16,
 }
 
 settings::serde_names!(Precision);
 
 impl Precision {
-    /// Whether models on `device` can run in this precision: f32 anywhere; int8 on a
-    /// CPU backend (flex, ndarray) without autodiff, since its products are
-    /// inference kernels of the CPU.
+    /// Whether models on `device` can run in this precision: f32 anywhere; int8 and
+    /// bf16 on a CPU backend (flex, ndarray) without autodiff, since their products
+    /// are inference kernels of the CPU.
     pub fn check_device(self, device: &Device) -> Result<(), BertError> {
         let on_cpu = matches!(
             device.as_dispatch(),
@@ -33,8 +37,10 @@ impl Precision {
         );
         match self {
             Precision::Fp32 => Ok(()),
-            Precision::Int8 if on_cpu => Ok(()),
-            Precision::Int8 => Err(BertError::PrecisionNeedsCpu { precision: self }),
+            Precision::Int8 | Precision::Bf16 if on_cpu => Ok(()),
+            Precision::Int8 | Precision::Bf16 => {
+                Err(BertError::PrecisionNeedsCpu { precision: self })
+            }
         }
     }
 }

@@ -174,58 +174,83 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     dot(a, b) / (dot(a, a) * dot(b, b)).sqrt()
 }
 
-/// The int8 encoder against transformers' f32 outputs, with the quality bar the int8
-/// encoder is built to (a mean cosine of pooled vectors to f32's of at least 0.995, no
-/// text below 0.98), on the CPU backends; the same model in fp32 again is bit for bit
+/// What a reduced precision must keep of transformers' f32 outputs: cosines of
+/// pooled vectors (mean and [CLS] pooling), averaged over the fixture's texts and at
+/// the worst text, and of the fixture's token states, at the worst token.
+struct QualityBar {
+    mean_pooled: f64,
+    worst_pooled: f64,
+    worst_token: f64,
+}
+
+/// Cosines of `pairs` (ours, transformers'): their mean and their minimum.
+fn mean_and_min<'a>(pairs: impl Iterator<Item = (&'a [f32], &'a [f32])>) -> (f64, f64) {
+    let cosines: Vec<f64> = pairs.map(|(a, b)| cosine(a, b)).collect();
+    let mean = cosines.iter().sum::<f64>() / cosines.len() as f64;
+    (mean, cosines.iter().copied().fold(f64::INFINITY, f64::min))
+}
+
+/// The encoder in `precision` against transformers' f32 outputs, on the CPU backends
+/// (refused on the GPU and under autodiff); the same model in fp32 again is bit for bit
 /// the f32 model.
-#[test]
-fn int8_pooled_vectors_stay_within_the_quality_bar_of_transformers_f32() {
+fn check_reduced_precision(precision: bert::Precision, bar: QualityBar) {
     use bert::Precision;
-    const MEAN_COSINE: f64 = 0.995;
-    const MIN_COSINE: f64 = 0.98;
     let fixture = load_fixture();
     for (kind, device) in backends() {
         let bert = PretrainedBert::load(minilm_dir(), fixture.max_len, &device).unwrap();
-        if let Err(refused) = Precision::Int8.check_device(&device) {
+        if let Err(refused) = precision.check_device(&device) {
             assert!(kind == bert::BackendKind::Wgpu, "{kind}: {refused}");
-            assert!(bert.model.with_precision(Precision::Int8).is_err());
+            assert!(bert.model.with_precision(precision).is_err());
             continue;
         }
         let encodings = encode_all(&bert.tokenizer, &fixture.cases);
         let refs: Vec<&Encoding> = encodings.iter().collect();
         let input = BertInput::from_encodings(&refs, bert.tokenizer.special_tokens().pad, &device);
         let fp32 = to_vec(bert.model.forward(&input).last_hidden_state);
-        let model = bert.model.with_precision(Precision::Int8).unwrap();
-        assert_eq!(model.precision(), Precision::Int8);
+        let model = bert.model.with_precision(precision).unwrap();
+        assert_eq!(model.precision(), precision);
         let output = model.forward(&input);
-        let width = bert.config.hidden_size;
+        let [_, seq_len, width] = output.last_hidden_state.dims();
+        let hidden = to_vec(output.last_hidden_state.clone());
+        let tokens = fixture.cases.iter().enumerate().flat_map(|(b, case)| {
+            let hidden = &hidden;
+            case.positions
+                .iter()
+                .zip(&case.hidden)
+                .map(move |(&position, expected)| {
+                    let start = (b * seq_len + position) * width;
+                    (&hidden[start..start + width], expected.as_slice())
+                })
+        });
+        let (_, worst_token) = mean_and_min(tokens);
+        eprintln!("{kind}: {precision} token states, worst cosine to f32 {worst_token:.5}");
+        assert!(
+            worst_token >= bar.worst_token,
+            "{kind}: worst token {worst_token}"
+        );
         for pooling in [Pooling::Mean, Pooling::Cls] {
             let pooled = to_vec(pooling.pool(
                 output.last_hidden_state.clone(),
                 input.attention_mask.clone(),
             ));
-            let cosines: Vec<f64> = fixture
-                .cases
-                .iter()
-                .enumerate()
-                .map(|(b, case)| {
-                    let expected = match pooling {
-                        Pooling::Cls => &case.cls,
-                        _ => &case.mean,
-                    };
-                    cosine(&pooled[b * width..(b + 1) * width], expected)
-                })
-                .collect();
-            let mean = cosines.iter().sum::<f64>() / cosines.len() as f64;
-            let min = cosines.iter().copied().fold(f64::INFINITY, f64::min);
+            let (mean, min) = mean_and_min(fixture.cases.iter().enumerate().map(|(b, case)| {
+                let expected = match pooling {
+                    Pooling::Cls => &case.cls,
+                    _ => &case.mean,
+                };
+                (&pooled[b * width..(b + 1) * width], expected.as_slice())
+            }));
             eprintln!(
-                "{kind}: int8 {pooling:?} pooling, cosine to f32 mean {mean:.5}, min {min:.5}"
+                "{kind}: {precision} {pooling:?} pooling, cosine to f32 mean {mean:.5}, min {min:.5}"
             );
             assert!(
-                mean >= MEAN_COSINE,
+                mean >= bar.mean_pooled,
                 "{kind} {pooling:?}: mean cosine {mean}"
             );
-            assert!(min >= MIN_COSINE, "{kind} {pooling:?}: min cosine {min}");
+            assert!(
+                min >= bar.worst_pooled,
+                "{kind} {pooling:?}: min cosine {min}"
+            );
         }
         let back = model.with_precision(Precision::Fp32).unwrap();
         assert_eq!(back.precision(), Precision::Fp32);
@@ -237,10 +262,39 @@ fn int8_pooled_vectors_stay_within_the_quality_bar_of_transformers_f32() {
         let training = bert::BertModel::new(&bert.config, false, &device.clone().autodiff());
         assert!(
             matches!(
-                training.with_precision(Precision::Int8),
+                training.with_precision(precision),
                 Err(bert::BertError::PrecisionNeedsCpu { .. })
             ),
-            "{kind}: int8 refused for training"
+            "{kind}: {precision} refused for training"
         );
     }
+}
+
+/// int8's bar, the issue's: pooled vectors at a mean cosine of 0.995 to f32's, no text
+/// below 0.98; token states no worse than 0.97 (measured on flex and ndarray: pooled
+/// 0.996 mean, 0.990 worst; tokens 0.989 worst).
+#[test]
+fn int8_pooled_vectors_stay_within_the_quality_bar_of_transformers_f32() {
+    check_reduced_precision(
+        bert::Precision::Int8,
+        QualityBar {
+            mean_pooled: 0.995,
+            worst_pooled: 0.98,
+            worst_token: 0.97,
+        },
+    );
+}
+
+/// bf16's bar: pooled vectors at a mean cosine of 0.999 to f32's (the issue's), no text
+/// and no token state below 0.999 (measured: 0.99999 mean, 0.99997 worst token).
+#[test]
+fn bf16_pooled_vectors_stay_within_the_quality_bar_of_transformers_f32() {
+    check_reduced_precision(
+        bert::Precision::Bf16,
+        QualityBar {
+            mean_pooled: 0.999,
+            worst_pooled: 0.999,
+            worst_token: 0.999,
+        },
+    );
 }

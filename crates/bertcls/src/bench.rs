@@ -47,8 +47,9 @@ pub struct BenchEncoderJob {
     /// Timed runs of the fixed batch and the matmul, after one warm-up; the median is reported.
     #[arg(long, default_value_t = 10)]
     pub repeats: usize,
-    /// What the encoder layers' linear layers compute in: fp32, or int8 (CPU backends;
-    /// weights quantised per output channel, activations per token).
+    /// What the encoder layers' linear layers compute in: fp32, int8 (CPU backends;
+    /// weights quantised per output channel, activations per token) or bf16 (CPU
+    /// backends; products summed in f32).
     #[arg(long, default_value_t = Precision::Fp32)]
     #[serde(default)]
     pub precision: Precision,

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Result, refuse};
-use bert::PretrainedBert;
 use bert::burn::tensor::Device;
+use bert::{Precision, PretrainedBert};
 use data::Record;
 use encoder::{EmbedOptions, EmbeddingSpec, FrozenEncoder};
 use head::{Combine, Features, SavedHead};
@@ -141,6 +141,39 @@ impl Classifier {
         let model = SavedClassifier::load(&dir, max_len, device)
             .with_context(|| format!("loading the classifier in {}", dir.display()))?;
         Ok(Classifier::FineTuned(Box::new(model)))
+    }
+
+    /// The classifier with its encoder in `precision` (`None`: as saved). A fine-tuned
+    /// model's encoder is converted (on a CPU backend); a head keeps the precision its
+    /// features were embedded in, and refuses another, since its texts would then
+    /// become vectors it was not trained on; an ensemble passes it to every member.
+    pub fn with_precision(self, precision: Option<Precision>) -> Result<Self> {
+        let Some(precision) = precision else {
+            return Ok(self);
+        };
+        Ok(match self {
+            Classifier::FineTuned(mut model) => {
+                model.model.bert = model.model.bert.with_precision(precision)?;
+                Classifier::FineTuned(model)
+            }
+            Classifier::Head(head) => {
+                let trained = head.encoder.options().precision;
+                if trained != precision {
+                    refuse!(
+                        "the head in {} was trained on features of {trained} products;                          texts embedded with {precision} products would not match them:                          leave --precision out (or give {trained}), or train a head on                          `bertcls embed --precision {precision}` features",
+                        head.head.path.display()
+                    );
+                }
+                Classifier::Head(head)
+            }
+            Classifier::Ensemble(mut ensemble) => {
+                ensemble.members = std::mem::take(&mut ensemble.members)
+                    .into_iter()
+                    .map(|(member, columns)| Ok((member.with_precision(Some(precision))?, columns)))
+                    .collect::<Result<_>>()?;
+                Classifier::Ensemble(ensemble)
+            }
+        })
     }
 
     /// The classes, in the order of [`predict_proba`](Self::predict_proba)'s columns.

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use bert::BackendKind;
 use bert::burn::tensor::Device;
+use bert::{BackendKind, Precision};
 use clap::Args;
 use head::Combine;
 use metrics::{ClassificationReport, DecisionRule};
@@ -61,6 +61,12 @@ pub struct EnsembleJob {
     /// Texts per forward pass.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// What the members' encoders compute in when --evaluate measures them: fp32, int8
+    /// or bf16 (CPU backends), as `bertcls evaluate --precision` [default: as saved].
+    /// Not saved with the ensemble: `predict` and `evaluate` choose again.
+    #[arg(long)]
+    #[serde(default)]
+    pub precision: Option<Precision>,
 }
 
 /// What [`EnsembleJob::run`] made: the saved ensemble, and its evaluation if asked.
@@ -139,6 +145,7 @@ impl EnsembleJob {
             force: Force::default(),
             backend: BackendKind::Flex,
             batch_size: 32,
+            precision: None,
         }
     }
 
@@ -166,6 +173,11 @@ impl EnsembleJob {
     /// Saves the ensemble (and measures it, with `evaluate`).
     pub fn run(&self, observer: &mut dyn Observer) -> Result<EnsembleMade> {
         settings::at_least_one("batch_size", self.batch_size)?;
+        if let (Some(precision), None) = (self.precision, &self.evaluate) {
+            refuse!(
+                "--precision {precision} chooses how --evaluate measures the members, and                  there is no --evaluate: add one, or leave --precision out (`predict` and                  `evaluate` take --precision for the saved ensemble)"
+            );
+        }
         let weights = self.weights()?;
         let device = self.backend.device()?;
         let members = self
@@ -173,6 +185,7 @@ impl EnsembleJob {
             .iter()
             .map(|path| {
                 Classifier::load(path, None, &device)
+                    .and_then(|member| member.with_precision(self.precision))
                     .with_context(|| format!("member {}", path.display()))
             })
             .collect::<Result<Vec<_>>>()?;

@@ -4,8 +4,8 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use bert::BackendKind;
 use bert::burn::tensor::Device;
+use bert::{BackendKind, Precision};
 use clap::Args;
 use data::Record;
 use metrics::ClassificationReport;
@@ -35,6 +35,13 @@ pub struct ClassifierOptions {
     /// Texts per forward pass.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// What the encoder layers' linear layers compute in: fp32, int8 or bf16 (CPU
+    /// backends). A fine-tuned model's encoder is converted when loaded [default:
+    /// fp32]; a head embeds texts in the precision of its features [default: that one]
+    /// and refuses another, as it refuses another encoder.
+    #[arg(long)]
+    #[serde(default)]
+    pub precision: Option<Precision>,
 }
 
 impl ClassifierOptions {
@@ -45,6 +52,7 @@ impl ClassifierOptions {
             backend: BackendKind::Flex,
             max_len: None,
             batch_size: 32,
+            precision: None,
         }
     }
 
@@ -52,7 +60,8 @@ impl ClassifierOptions {
     pub fn load(&self) -> Result<(Classifier, Device)> {
         settings::at_least_one("batch_size", self.batch_size)?;
         let device = self.backend.device()?;
-        let classifier = Classifier::load(&self.model, self.max_len, &device)?;
+        let classifier =
+            Classifier::load(&self.model, self.max_len, &device)?.with_precision(self.precision)?;
         Ok((classifier, device))
     }
 }

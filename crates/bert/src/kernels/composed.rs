@@ -10,7 +10,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, TensorMetadata};
 use burn::tensor::{Distribution, TensorData};
 
-use super::int8::Int8Linear;
+use super::reduced::ReducedLinear;
 
 /// 1/√(2π), the standard normal density at 0.
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
@@ -122,17 +122,18 @@ pub fn dropout_mask<B: Backend>(x: FloatTensor<B>, keep: f64) -> FloatTensor<B> 
     B::float_mul_scalar(mask, (1.0 / keep).into())
 }
 
-/// int8 products where the backend has no kernel of its own: the values go through the
-/// host (int8 is refused off the CPU, so this runs only for dtypes other than f32).
-pub fn int8_linear<B: Backend>(x: FloatTensor<B>, weights: &Int8Linear) -> FloatTensor<B> {
+/// Reduced-precision products where the backend has no kernel of its own: the values
+/// go through the host (reduced precisions are refused off the CPU, so this runs only
+/// for dtypes other than f32).
+pub fn reduced_linear<B: Backend>(x: FloatTensor<B>, weights: &ReducedLinear) -> FloatTensor<B> {
     let device = x.device();
     let values = read_now::<B>(x).convert::<f32>();
-    B::float_from_data(int8_product(&values, weights), &device)
+    B::float_from_data(reduced_product(&values, weights), &device)
 }
 
 /// `weights`' product with the rows of `values` (f32, `[rows, d_in]`), as tensor data
 /// shaped `[parts, rows, d_out / parts]`.
-pub fn int8_product(values: &TensorData, weights: &Int8Linear) -> TensorData {
+pub fn reduced_product(values: &TensorData, weights: &ReducedLinear) -> TensorData {
     let rows = values.shape()[0];
     let x = values
         .as_slice::<f32>()
@@ -142,7 +143,7 @@ pub fn int8_product(values: &TensorData, weights: &Int8Linear) -> TensorData {
 }
 
 /// A tensor's values, waited for here: the backends whose kernels call this answer
-/// reads at once (the CPU) or are refused before (int8 on a GPU), so the future is
+/// reads at once (the CPU) or are refused before (reduced precisions on a GPU), so the future is
 /// polled in place rather than handed to an executor.
 pub fn read_now<B: Backend>(x: FloatTensor<B>) -> TensorData {
     let mut read = pin!(B::float_into_data(x));

@@ -14,9 +14,9 @@ use burn_flex::FlexTensor;
 
 use super::dropout::fill_dropout_mask;
 use super::gelu::{gelu_backward_in_place, gelu_in_place};
-use super::int8::Int8Linear;
 use super::layer_norm::{layer_norm_backward, layer_norm_train};
 use super::product::{Matrices, product};
+use super::reduced::ReducedLinear;
 use super::softmax::{masked_softmax_rows_in_place, softmax_backward_in_place};
 use super::{BertKernels, composed};
 
@@ -118,12 +118,12 @@ macro_rules! cpu_kernels {
                 (Self::float_from_data(grad, &device), vector(d_gamma), vector(d_beta))
             }
 
-            fn int8_linear(x: FloatTensor<Self>, weights: &Int8Linear) -> FloatTensor<Self> {
+            fn reduced_linear(x: FloatTensor<Self>, weights: &ReducedLinear) -> FloatTensor<Self> {
                 if x.dtype() != DType::F32 {
-                    return composed::int8_linear::<Self>(x, weights);
+                    return composed::reduced_linear::<Self>(x, weights);
                 }
                 let device = x.device();
-                Self::float_from_data(composed::int8_product(&Self::read(x), weights), &device)
+                Self::float_from_data(composed::reduced_product(&Self::read(x), weights), &device)
             }
 
             fn dropout_mask(x: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {

@@ -19,13 +19,16 @@
 //! autodiff the forward passes record the kernels' backward passes as their gradients,
 //! so training takes the fast path both ways.
 //!
-//! [`int8`] holds the reduced-precision products for inference on the CPU: quantised,
-//! packed weights and an exact integer product (AVX-512 VNNI where the CPU has it).
+//! [`reduced`] holds the reduced-precision linear layers for inference on the CPU:
+//! [`int8`] (quantised, packed weights and an exact integer product, AVX-512 VNNI where
+//! the CPU has it) and [`bf16`] (rounded, packed weights and f32 sums of exact
+//! products, AVX-512 BF16 where the CPU has it).
 
 // burn deprecates ndarray in favour of flex; users still choose it, so it keeps the kernels.
 #![allow(deprecated)]
 
 mod autodiff;
+pub mod bf16;
 mod composed;
 mod cpu;
 mod dropout;
@@ -35,6 +38,7 @@ mod layer_norm;
 mod math;
 mod product;
 mod reduce;
+pub mod reduced;
 mod softmax;
 
 use burn::backend::tensor::FloatTensor;
@@ -123,12 +127,13 @@ pub trait BertKernels: Backend {
         Self::float_matmul(lhs, rhs)
     }
 
-    /// `x · W + b` for `x: [rows, d_in]`, with `W` and `b` held by `weights` in int8,
-    /// shaped `[parts, rows, d_out / parts]` (the layers `weights` joins, one block
-    /// each): an inference kernel of the CPU ([`Precision::Int8`](crate::Precision) is
-    /// refused elsewhere). This default, for other backends, goes through the host.
-    fn int8_linear(x: FloatTensor<Self>, weights: &int8::Int8Linear) -> FloatTensor<Self> {
-        composed::int8_linear::<Self>(x, weights)
+    /// `x · W + b` for `x: [rows, d_in]`, with `W` and `b` held by `weights` in a
+    /// reduced precision, shaped `[parts, rows, d_out / parts]` (the layers `weights`
+    /// joins, one block each): an inference kernel of the CPU (reduced precisions are
+    /// refused elsewhere, [`Precision::check_device`](crate::Precision::check_device)).
+    /// This default, for other backends, goes through the host.
+    fn reduced_linear(x: FloatTensor<Self>, weights: &reduced::ReducedLinear) -> FloatTensor<Self> {
+        composed::reduced_linear::<Self>(x, weights)
     }
 
     /// `x · W + b` for `x: [rows, d_in]`, `W: [d_in, d_out]` and `b: [d_out]`.
@@ -209,11 +214,11 @@ pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
     ))
 }
 
-/// `x · W + b` for the rows of `x` with the int8 weights of `weights` (quantised from
-/// linear layers once), on a CPU device: `[parts, rows, d_out / parts]`, a block for each
-/// layer `weights` joins.
-pub fn int8_linear(weights: &int8::Int8Linear, x: Tensor<2>) -> Tensor<3> {
-    Tensor::from_dispatch(<Dispatch as BertKernels>::int8_linear(
+/// `x · W + b` for the rows of `x` with the reduced-precision weights of `weights`
+/// (made from linear layers once), on a CPU device: `[parts, rows, d_out / parts]`, a
+/// block for each layer `weights` joins.
+pub fn reduced_linear(weights: &reduced::ReducedLinear, x: Tensor<2>) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as BertKernels>::reduced_linear(
         x.into_dispatch(),
         weights,
     ))

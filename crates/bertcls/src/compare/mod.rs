@@ -16,7 +16,7 @@ mod suite;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use bert::BackendKind;
+use bert::{BackendKind, Precision};
 use clap::Args;
 use data::{ClassShare, LabelMap, Sampling};
 use report::{
@@ -89,6 +89,13 @@ pub struct CompareJob {
     /// Where the encoder and fine-tuning run: flex, ndarray or wgpu.
     #[arg(long, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
+    /// What the pipeline's frozen encoder computes in: fp32, int8 or bf16 (CPU
+    /// backends; see `bertcls embed --precision`). Fine-tuning, the frontier's and
+    /// end-to-end, runs in fp32, and in another precision builds its own cached states,
+    /// since a pass in int8 or bf16 cannot keep fp32 states for it.
+    #[arg(long, default_value_t = Precision::Fp32)]
+    #[serde(default)]
+    pub precision: Precision,
     /// Tokens per text, for both modes [default: 64; R8 texts are longer, but 128
     /// takes the default R8 comparison past 20 minutes on 2 cores; a --suite: 32].
     #[arg(long)]
@@ -246,6 +253,7 @@ impl Default for CompareJob {
             out: "reports".into(),
             cache_dir: DEFAULT_CACHE_DIR.into(),
             state_cache_dir: DEFAULT_STATE_CACHE_DIR.into(),
+            precision: Precision::Fp32,
         }
     }
 }
@@ -637,6 +645,7 @@ impl<'a> Plan<'a> {
             cache_dir: self.args.cache_dir.clone(),
             states_after,
             state_cache_dir: self.args.state_cache_dir.clone(),
+            precision: self.args.precision,
             ..EmbedJob::new(input)
         };
         let embedded = job.run(observer)?;
@@ -851,9 +860,11 @@ impl<'a> Plan<'a> {
 
     /// The layers (N − K per point of the frontier) whose states the pipeline's pass
     /// keeps, so that the frozen bottom layers run once for both: none with a prompt,
-    /// whose fine-tuning reads other sequences than the encoder's.
+    /// whose fine-tuning reads other sequences than the encoder's, and none when the
+    /// pipeline's encoder runs in a reduced precision, whose states are not those fp32
+    /// fine-tuning reads.
     fn shared_states(&self) -> Vec<usize> {
-        if self.args.prompt.is_some() {
+        if self.args.prompt.is_some() || self.args.precision != Precision::Fp32 {
             return Vec::new();
         }
         let FrontierPlan { layers, points } = &self.frontier;

@@ -254,6 +254,8 @@ fn bad_inputs_fail_with_one_clear_line_and_touch_nothing() {
         (own("predict --max-len past the positions", with(&["predict", "--model", "run", "--max-len", "200", "--input", "valid.jsonl"], &[]), &["max_len 200", "max_position_embeddings 64"]), None),
         (own("evaluate --max-len past the positions", with(&["evaluate", "--model", "run", "--max-len", "200", "--input", "valid.jsonl"], &[]), &["max_len 200", "64"]), None),
         (own("predict --batch-size 0", with(&["predict", "--model", "run", "--batch-size", "0", "--input", "valid.jsonl"], &[]), &["--batch-size 0"]), None),
+        (own("predict --precision other than a head's", with(&["predict", "--model", "r8.head", "--precision", "int8", "--input", "valid.jsonl"], &[]), &["r8.head", "fp32 products", "int8", "--precision"]), None),
+        (own("ensemble --precision without --evaluate", with(&["ensemble", "--member", "run", "--precision", "bf16", "--out", "e"], &[]), &["--precision bf16", "--evaluate"]), None),
         (own("predict --max-len with a head", with(&["predict", "--model", "r8.head", "--max-len", "20", "--input", "valid.jsonl"], &[]), &["r8.head", "is a head"]), None),
         (own("ensemble --weights negative", with(&["ensemble", "--member", "run", "r8.head", "--weights", "1,-1", "--out", "e"], &[]), &["--weights"]), None),
         // The data split a comparison derives from one file is a cache, reused later.

@@ -275,6 +275,59 @@ fn augmented_copies_top_up_the_rare_class_of_a_folder_read_as_is() {
 }
 
 #[test]
+fn a_pipeline_in_reduced_precision_leaves_fine_tuning_in_fp32() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let data = d.join("topics");
+    std::fs::create_dir(&data).unwrap();
+    topic_file(&data, "train", 40, 0);
+    topic_file(&data, "validation", 12, 1);
+    topic_file(&data, "test", 12, 2);
+    let output = bertcls(
+        &[
+            "compare",
+            "--max-len",
+            "16",
+            "--epochs",
+            "1",
+            "--precision",
+            "bf16",
+        ],
+        &[
+            ("--data", &data),
+            ("--model", &tiny_model()),
+            ("--out", &d.join("reports")),
+            ("--cache-dir", &d.join("cache")),
+            ("--state-cache-dir", &d.join("states")),
+        ],
+    );
+    let dir = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
+    let c = report::read_results(&dir.join("results.json")).unwrap();
+    let embeds: Vec<&String> = c
+        .commands
+        .iter()
+        .filter(|l| l.contains(" embed "))
+        .collect();
+    assert_eq!(embeds.len(), 3, "{:?}", c.commands);
+    assert!(
+        embeds
+            .iter()
+            .all(|l| l.contains("--precision bf16") && !l.contains("--states-after")),
+        "the pipeline embeds in bf16 and keeps no states: {embeds:?}"
+    );
+    let finetunes: Vec<&String> = c
+        .commands
+        .iter()
+        .filter(|l| l.contains(" finetune "))
+        .collect();
+    assert!(!finetunes.is_empty() && finetunes.iter().all(|l| !l.contains("--precision")));
+    assert!(
+        finetunes.iter().any(|l| l.contains("--train-layers")),
+        "the frontier's point still runs, over states it builds in fp32: {finetunes:?}"
+    );
+}
+
+#[test]
 fn unknown_data_is_refused_by_name() {
     let output = Command::new(env!("CARGO_BIN_EXE_bertcls"))
         .args(["compare", "--data", "no-such-set"])

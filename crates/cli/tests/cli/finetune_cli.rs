@@ -89,6 +89,47 @@ fn finetune_predict_evaluate() {
         "predict agrees with the test score of finetune"
     );
 
+    // In a reduced precision: the encoder converted at load, so probabilities move a
+    // little (int8 more than bf16) and the decisions stay.
+    let probabilities = |lines: &[serde_json::Value]| -> Vec<f64> {
+        lines
+            .iter()
+            .flat_map(|l| l["probabilities"].as_object().unwrap().values())
+            .map(|p| p.as_f64().unwrap())
+            .collect()
+    };
+    let fp32 = probabilities(&lines);
+    for (precision, bound) in [("int8", 0.05), ("bf16", 0.01)] {
+        let reduced = d.join(format!("predictions-{precision}.jsonl"));
+        bertcls(
+            &["predict", "--precision", precision],
+            &[
+                ("--model", &run),
+                ("--input", &valid),
+                ("--output", &reduced),
+            ],
+        );
+        let reduced: Vec<serde_json::Value> = std::fs::read_to_string(&reduced)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let moved = fp32
+            .iter()
+            .zip(probabilities(&reduced))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(moved > 0.0, "{precision}: the encoder was not converted");
+        assert!(
+            moved <= bound,
+            "{precision}: probabilities moved by {moved}"
+        );
+        let labels = |lines: &[serde_json::Value]| -> Vec<String> {
+            lines.iter().map(|l| l["label"].to_string()).collect()
+        };
+        assert_eq!(labels(&reduced), labels(&lines), "{precision}");
+    }
+
     // From stdin, one text per line.
     let mut child = Command::new(env!("CARGO_BIN_EXE_bertcls"))
         .args(["predict", "--model"])

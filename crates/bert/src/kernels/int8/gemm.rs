@@ -11,11 +11,6 @@ use std::ops::Range;
 use super::packed::{BLOCK, PANEL, PackedWeights};
 use super::quantize::QuantizedRows;
 
-/// Rows of one register tile of the VNNI kernel.
-const TILE_ROWS: usize = 6;
-/// Panels of one register tile: 6 × 4 accumulators and 4 weight registers of 32.
-const TILE_PANELS: usize = 4;
-
 /// Which implementation computes the integer products.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IntegerKernel {
@@ -97,7 +92,8 @@ mod vnni {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::{BLOCK, PANEL, PackedWeights, QuantizedRows, TILE_PANELS, TILE_ROWS};
+    use super::super::super::reduced::{for_each_register_tile, run_register_tile};
+    use super::{BLOCK, PANEL, PackedWeights, QuantizedRows};
 
     /// The tiles of `rows × panels`, each by the register kernel of its size.
     ///
@@ -113,43 +109,24 @@ mod vnni {
     ) {
         let width = panels.len() * PANEL;
         let panel_len = w.blocks * PANEL * BLOCK;
-        let mut row = rows.start;
-        while row < rows.end {
-            let tile_rows = TILE_ROWS.min(rows.end - row);
-            let mut panel = panels.start;
-            while panel < panels.end {
-                let tile_panels = TILE_PANELS.min(panels.end - panel);
-                let at = Tile {
-                    a: unsafe { a.bytes.as_ptr().add(row * a.padded_len) },
-                    a_stride: a.padded_len,
-                    w: unsafe { w.codes.as_ptr().add(panel * panel_len) },
-                    w_stride: panel_len,
-                    blocks: w.blocks,
-                    offsets: unsafe { w.offset_sums.as_ptr().add(panel * PANEL) },
-                    out: unsafe {
-                        tile.as_mut_ptr()
-                            .add((row - rows.start) * width + (panel - panels.start) * PANEL)
-                    },
-                    out_stride: width,
-                };
-                // One monomorphised kernel per tile shape, so that the accumulators
-                // stay in registers (the loops over them unroll completely).
-                macro_rules! dispatch {
-                    ($($r:literal)*) => {
-                        match (tile_rows, tile_panels) {
-                            $(($r, 1) => unsafe { at.run::<$r, 1>() },
-                              ($r, 2) => unsafe { at.run::<$r, 2>() },
-                              ($r, 3) => unsafe { at.run::<$r, 3>() },
-                              ($r, 4) => unsafe { at.run::<$r, 4>() },)*
-                            _ => unreachable!("tiles are at most {TILE_ROWS} × {TILE_PANELS}"),
-                        }
-                    };
-                }
-                dispatch!(1 2 3 4 5 6);
-                panel += tile_panels;
-            }
-            row += tile_rows;
-        }
+        let (first_row, first_panel) = (rows.start, panels.start);
+        for_each_register_tile(rows, panels, |row, tile_rows, panel, tile_panels| {
+            let at = Tile {
+                a: unsafe { a.bytes.as_ptr().add(row * a.padded_len) },
+                a_stride: a.padded_len,
+                w: unsafe { w.codes.as_ptr().add(panel * panel_len) },
+                w_stride: panel_len,
+                blocks: w.blocks,
+                offsets: unsafe { w.offset_sums.as_ptr().add(panel * PANEL) },
+                out: unsafe {
+                    tile.as_mut_ptr()
+                        .add((row - first_row) * width + (panel - first_panel) * PANEL)
+                },
+                out_stride: width,
+            };
+            // SAFETY: as this function's; the tile lies inside the ranges.
+            unsafe { run_register_tile!(at, tile_rows, tile_panels) }
+        });
     }
 
     /// Where one register tile reads and writes.

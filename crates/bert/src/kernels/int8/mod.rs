@@ -13,19 +13,12 @@ pub mod gemm;
 pub mod packed;
 pub mod quantize;
 
-use rayon::prelude::*;
-
 use gemm::IntegerKernel;
-use packed::{PANEL, PackedWeights};
+use packed::PackedWeights;
 use quantize::{QuantizedColumns, QuantizedRows};
 
 use super::math::vectorised;
-
-/// Rows of output per parallel task: enough to reuse each panel of weights from cache
-/// many times, few enough that a batch's rows spread over every core.
-const ROWS_PER_TASK: usize = 48;
-/// Panels per pass over a task's rows: 64 columns, the VNNI kernel's widest tile.
-const PANELS_PER_PASS: usize = 4;
+use super::reduced::tiled_product;
 
 /// `x · W + b` with `W` in int8: the weights quantised and packed once.
 ///
@@ -95,60 +88,26 @@ impl Int8Linear {
     /// `[parts, rows, d_out / parts]`: with one part, the row-major `[rows, d_out]`.
     pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
         assert_eq!(x.len(), rows * self.d_in(), "int8 linear: input shape");
-        let (d_out, width) = (self.d_out(), self.d_out() / self.parts);
-        let mut out = vec![0.0f32; rows * d_out];
+        let (d_out, w) = (self.d_out(), &self.weights);
         if d_out == 0 || rows == 0 {
-            return out;
+            return Vec::new();
         }
         let activations = QuantizedRows::new(x, rows);
-        // Each task's rows, in every part: disjoint slices of the output, handed out
-        // before the tasks run so that each writes its own.
-        let tasks = rows.div_ceil(ROWS_PER_TASK);
-        let mut outputs: Vec<Vec<&mut [f32]>> = (0..tasks).map(|_| Vec::new()).collect();
-        for part in out.chunks_mut(rows * width) {
-            for (task, rows) in outputs
-                .iter_mut()
-                .zip(part.chunks_mut(ROWS_PER_TASK * width))
-            {
-                task.push(rows);
-            }
-        }
-        let w = &self.weights;
-        outputs
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(task, mut parts)| {
-                let first = task * ROWS_PER_TASK;
-                let rows = first..(first + ROWS_PER_TASK).min(activations.rows());
-                let mut tile = vec![0i32; rows.len() * PANELS_PER_PASS * PANEL];
-                for start in (0..w.panels).step_by(PANELS_PER_PASS) {
-                    let panels = start..(start + PANELS_PER_PASS).min(w.panels);
-                    let tile_width = panels.len() * PANEL;
-                    self.kernel
-                        .products(&activations, w, rows.clone(), panels.clone(), &mut tile);
-                    // The pass's columns, cut where one part ends and the next begins.
-                    let mut column = start * PANEL;
-                    let end = (panels.end * PANEL).min(d_out);
-                    while column < end {
-                        let (part, offset) = (column / width, column % width);
-                        let stop = end.min((part + 1) * width);
-                        let columns = column..stop;
-                        for (r, row) in rows.clone().enumerate() {
-                            let products = &tile[r * tile_width + column - start * PANEL..];
-                            let out = &mut parts[part][r * width + offset..][..columns.len()];
-                            dequantize(
-                                &products[..columns.len()],
-                                activations.scales[row],
-                                &w.scales[columns.clone()],
-                                &self.bias[columns.clone()],
-                                out,
-                            );
-                        }
-                        column = stop;
-                    }
-                }
-            });
-        out
+        tiled_product(
+            rows,
+            d_out,
+            self.parts,
+            |rows, panels, tile| self.kernel.products(&activations, w, rows, panels, tile),
+            |row, columns, products, out| {
+                dequantize(
+                    products,
+                    activations.scales[row],
+                    &w.scales[columns.clone()],
+                    &self.bias[columns],
+                    out,
+                )
+            },
+        )
     }
 }
 

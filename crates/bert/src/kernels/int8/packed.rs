@@ -1,17 +1,11 @@
-//! Weight codes in the order the VNNI product reads them, packed once at load.
-//!
-//! `vpdpbusd` multiplies, in each of a 512-bit register's 16 lanes, 4 adjacent bytes of
-//! one operand by 4 of the other and adds the sum to the lane. With the 4 activation
-//! bytes of one row broadcast to every lane, lane `j` must hold the 4 weight codes of
-//! column `j` for the same 4 inputs. So the columns are cut into panels of 16, and a
-//! panel stores, for each block of 4 inputs, those 64 codes: `[k/4][16 columns][4]`,
-//! one register load per block. The ragged edges (a last panel of fewer than 16
-//! columns, `d_in` not a multiple of 4) are padded with zero codes, which add nothing.
+//! Weight codes in the order the VNNI product reads them, packed once at load: panels
+//! of 16 columns × blocks of 4 inputs ([`pack_panels`]), since `vpdpbusd` sums 4 byte
+//! products into each 32-bit lane.
 
+pub use super::super::reduced::PANEL;
+use super::super::reduced::{pack_panels, panel_index};
 use super::quantize::{OFFSET, QuantizedColumns};
 
-/// Columns per panel: the lanes of a 512-bit register of 32-bit accumulators.
-pub const PANEL: usize = 16;
 /// Inputs per block: the bytes `vpdpbusd` sums into one lane.
 pub const BLOCK: usize = 4;
 
@@ -41,17 +35,14 @@ impl PackedWeights {
         let (d_in, d_out) = (weights.d_in, weights.d_out);
         let blocks = d_in.div_ceil(BLOCK);
         let panels = d_out.div_ceil(PANEL);
-        let mut codes = vec![0i8; panels * blocks * PANEL * BLOCK];
         let mut offset_sums = vec![0i32; panels * PANEL];
-        for k in 0..d_in {
-            for n in 0..d_out {
-                let code = weights.codes[k * d_out + n];
-                codes[Self::index(blocks, k, n)] = code;
-                offset_sums[n] += OFFSET * code as i32;
+        for row in weights.codes.chunks(d_out.max(1)) {
+            for (sum, &code) in offset_sums.iter_mut().zip(row) {
+                *sum += OFFSET * code as i32;
             }
         }
         Self {
-            codes,
+            codes: pack_panels(&weights.codes, d_in, d_out, BLOCK),
             offset_sums,
             scales: weights.scales.clone(),
             d_in,
@@ -61,16 +52,9 @@ impl PackedWeights {
         }
     }
 
-    /// Where the code of input `k`, column `n` lies in `codes`.
-    fn index(blocks: usize, k: usize, n: usize) -> usize {
-        let (panel, lane) = (n / PANEL, n % PANEL);
-        let (block, byte) = (k / BLOCK, k % BLOCK);
-        ((panel * blocks + block) * PANEL + lane) * BLOCK + byte
-    }
-
     /// The code of input `k`, column `n`.
     pub fn code(&self, k: usize, n: usize) -> i8 {
-        self.codes[Self::index(self.blocks, k, n)]
+        self.codes[panel_index(self.blocks, BLOCK, k, n)]
     }
 
     /// The codes of one panel: `blocks × PANEL × BLOCK`.

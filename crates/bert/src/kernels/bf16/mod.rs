@@ -1,0 +1,356 @@
+//! bf16 linear layers for inference on the CPU.
+//!
+//! bf16 keeps f32's 8-bit exponent and 8 of its 24 bits of significand: a layer's
+//! weights are rounded to it once, at load, and each row of activations per batch, both
+//! to the nearest (ties to even). The products of two bf16 values are exact in f32, and
+//! [`gemm`] sums them in f32 (`vdpbf16ps` where the CPU has AVX-512 BF16); the bias is
+//! added in f32 on the way out. No scales: the only error is the operands' rounding,
+//! a relative 2⁻⁸ each, where int8's grid has 255 steps per row.
+
+pub mod gemm;
+
+use rayon::prelude::*;
+
+use gemm::Bf16Kernel;
+
+use super::math::vectorised;
+use super::reduced::{PANEL, pack_panels, panel_index, tiled_product};
+
+/// Inputs per block: the bf16 pairs `vdpbf16ps` sums into one 32-bit lane.
+pub const BLOCK: usize = 2;
+
+/// The bf16 nearest to `value` (ties to even), as its 16 bits: f32's top half, rounded.
+/// A NaN stays a quiet NaN and an overflow becomes an infinity, as in IEEE rounding;
+/// subnormals become zeros of their sign, which is how `vdpbf16ps` reads them anyway
+/// (so both kernels see the same operands).
+#[inline(always)]
+pub fn to_bf16(value: f32) -> u16 {
+    let bits = value.to_bits();
+    let rounded = (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16;
+    let top = (bits >> 16) as u16;
+    if value.is_nan() {
+        top | 0x0040
+    } else if bits & 0x7f80_0000 == 0 {
+        top & 0x8000
+    } else {
+        rounded
+    }
+}
+
+/// The f32 a bf16 stands for (exact).
+#[inline(always)]
+pub fn from_bf16(bits: u16) -> f32 {
+    f32::from_bits((bits as u32) << 16)
+}
+
+vectorised! {
+    /// `out[i] = to_bf16(values[i])`.
+    fn round_row(values: &[f32], out: &mut [u16]) {
+        for (out, &v) in out.iter_mut().zip(values) {
+            *out = to_bf16(v);
+        }
+    }
+}
+
+vectorised! {
+    /// `out[n] = sums[n] + bias[n]`.
+    fn add_bias(sums: &[f32], bias: &[f32], out: &mut [f32]) {
+        for ((out, &s), &b) in out.iter_mut().zip(sums).zip(bias) {
+            *out = s + b;
+        }
+    }
+}
+
+/// Rows of activations in bf16, each padded with zeros to whole blocks.
+#[derive(Clone, Debug)]
+pub struct Bf16Rows {
+    /// `rows × padded_len` values, row-major.
+    pub values: Vec<u16>,
+    /// The number of rows.
+    pub rows: usize,
+    /// The values per row before padding.
+    pub len: usize,
+    /// The stored length of a row: `len` rounded up to a whole block.
+    pub padded_len: usize,
+}
+
+impl Bf16Rows {
+    /// Rounds the `rows` rows of `values` (row-major, `values.len() / rows` each).
+    pub fn new(values: &[f32], rows: usize) -> Self {
+        let len = values.len().checked_div(rows).unwrap_or(0);
+        assert_eq!(len * rows, values.len(), "bf16: ragged rows");
+        let padded_len = len.div_ceil(BLOCK) * BLOCK;
+        let mut rounded = vec![0u16; rows * padded_len];
+        if len > 0 {
+            rounded
+                .par_chunks_mut(padded_len)
+                .zip(values.par_chunks(len))
+                .for_each(|(out, row)| round_row(row, out));
+        }
+        Self {
+            values: rounded,
+            rows,
+            len,
+            padded_len,
+        }
+    }
+
+    /// The value at (`row`, `col`), as the f32 it stands for.
+    pub fn value(&self, row: usize, col: usize) -> f32 {
+        from_bf16(self.values[row * self.padded_len + col])
+    }
+}
+
+/// A `[d_in, d_out]` weight matrix in bf16, packed in panels for the product.
+#[derive(Clone, Debug)]
+pub struct PackedBf16 {
+    /// `panels × blocks × PANEL × BLOCK` values.
+    pub values: Vec<u16>,
+    /// The inputs (rows of the matrix).
+    pub d_in: usize,
+    /// The outputs (columns of the matrix).
+    pub d_out: usize,
+    /// `d_in / BLOCK`, rounded up.
+    pub blocks: usize,
+    /// `d_out / PANEL`, rounded up.
+    pub panels: usize,
+}
+
+impl PackedBf16 {
+    /// Rounds `weight` (row-major `[d_in, d_out]`) to bf16 and packs it.
+    pub fn new(weight: &[f32], d_in: usize, d_out: usize) -> Self {
+        let rounded: Vec<u16> = weight.iter().map(|&w| to_bf16(w)).collect();
+        Self {
+            values: pack_panels(&rounded, d_in, d_out, BLOCK),
+            d_in,
+            d_out,
+            blocks: d_in.div_ceil(BLOCK),
+            panels: d_out.div_ceil(PANEL),
+        }
+    }
+
+    /// The weight of input `k`, column `n`, as the f32 it stands for.
+    pub fn value(&self, k: usize, n: usize) -> f32 {
+        from_bf16(self.values[panel_index(self.blocks, BLOCK, k, n)])
+    }
+
+    /// The values of one panel: `blocks × PANEL × BLOCK`.
+    pub fn panel(&self, panel: usize) -> &[u16] {
+        let len = self.blocks * PANEL * BLOCK;
+        &self.values[panel * len..(panel + 1) * len]
+    }
+}
+
+/// `x · W + b` with `W` and `x` in bf16, summed in f32: the weights rounded and packed
+/// once.
+///
+/// As [`Int8Linear`](super::int8::Int8Linear), the layer may join `parts` linear
+/// layers of the same input side by side, each part's output a contiguous block.
+#[derive(Clone, Debug)]
+pub struct Bf16Linear {
+    weights: PackedBf16,
+    bias: Vec<f32>,
+    parts: usize,
+    kernel: Bf16Kernel,
+}
+
+impl Bf16Linear {
+    /// Rounds `weight` (row-major `[d_in, d_out]`) to bf16 and keeps `bias` (`d_out`
+    /// values) in f32; the product runs on the fastest bf16 kernel of this CPU.
+    pub fn new(weight: &[f32], bias: &[f32], d_in: usize, d_out: usize) -> Self {
+        Self::joined(weight, bias, d_in, d_out, 1, Bf16Kernel::detect())
+    }
+
+    /// As [`new`](Self::new), the `d_out` columns being `parts` layers of
+    /// `d_out / parts` columns each, on the given kernel.
+    pub fn joined(
+        weight: &[f32],
+        bias: &[f32],
+        d_in: usize,
+        d_out: usize,
+        parts: usize,
+        kernel: Bf16Kernel,
+    ) -> Self {
+        assert_eq!(bias.len(), d_out, "bf16 linear: one bias per output");
+        assert!(
+            parts > 0 && d_out.is_multiple_of(parts),
+            "bf16 linear: equal parts"
+        );
+        Self {
+            weights: PackedBf16::new(weight, d_in, d_out),
+            bias: bias.to_vec(),
+            parts,
+            kernel,
+        }
+    }
+
+    /// The inputs per row.
+    pub fn d_in(&self) -> usize {
+        self.weights.d_in
+    }
+
+    /// The outputs per row, all parts together.
+    pub fn d_out(&self) -> usize {
+        self.weights.d_out
+    }
+
+    /// The layers joined side by side.
+    pub fn parts(&self) -> usize {
+        self.parts
+    }
+
+    /// The kernel the products run on.
+    pub fn kernel(&self) -> Bf16Kernel {
+        self.kernel
+    }
+
+    /// `x · W + b` for the `rows` rows of `x` (row-major, `d_in` each), laid out
+    /// `[parts, rows, d_out / parts]`: with one part, the row-major `[rows, d_out]`.
+    pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        assert_eq!(x.len(), rows * self.d_in(), "bf16 linear: input shape");
+        let (d_out, w) = (self.d_out(), &self.weights);
+        if d_out == 0 || rows == 0 {
+            return Vec::new();
+        }
+        let activations = Bf16Rows::new(x, rows);
+        tiled_product(
+            rows,
+            d_out,
+            self.parts,
+            |rows, panels, tile| self.kernel.products(&activations, w, rows, panels, tile),
+            |_, columns, sums, out| add_bias(sums, &self.bias[columns], out),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values of a few magnitudes, signs mixed, from a linear congruence.
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rounding_keeps_the_top_half_to_the_nearest_ties_to_even() {
+        // 1 + 2⁻⁸ lies halfway between 1 and 1 + 2⁻⁷: to the even one, 1.
+        assert_eq!(to_bf16(1.0 + 2f32.powi(-8)), 0x3f80);
+        // 1 + 3·2⁻⁸ lies halfway between 1 + 2⁻⁷ and 1 + 2⁻⁶: to the even one.
+        assert_eq!(to_bf16(1.0 + 3.0 * 2f32.powi(-8)), 0x3f82);
+        // Just above a half rounds up.
+        assert_eq!(to_bf16(1.0 + 2f32.powi(-8) + 2f32.powi(-20)), 0x3f81);
+        assert_eq!(to_bf16(-2.0), 0xc000);
+        assert_eq!(to_bf16(f32::MAX), 0x7f80, "overflow rounds to +inf");
+        assert_eq!(to_bf16(f32::NEG_INFINITY), 0xff80);
+        assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+        assert_eq!(
+            to_bf16(-1.0e-40),
+            0x8000,
+            "a subnormal becomes a signed zero"
+        );
+        // Every rounding is within half a unit of bf16's last place: a relative 2⁻⁸.
+        for v in values(10_000, 1) {
+            let error = (from_bf16(to_bf16(v)) - v).abs();
+            assert!(error <= v.abs() * 2f32.powi(-8), "{v}");
+        }
+    }
+
+    #[test]
+    fn rows_are_rounded_and_padded_with_zeros() {
+        let x = values(3 * 5, 2);
+        let rows = Bf16Rows::new(&x, 3);
+        assert_eq!((rows.len, rows.padded_len), (5, 6));
+        for r in 0..3 {
+            for c in 0..5 {
+                assert_eq!(rows.value(r, c), from_bf16(to_bf16(x[r * 5 + c])));
+            }
+            assert_eq!(rows.values[r * 6 + 5], 0);
+        }
+    }
+
+    /// The f64 product of the rounded operands, plus the bias, and the bound on what
+    /// summing it in f32 may lose: `k · 2⁻²⁴ · Σ |x̂ ŵ|` (each of the `k` additions
+    /// rounds once, by at most half an ulp of a partial sum no larger than that).
+    fn reference(x: &[f32], w: &[f32], b: &[f32], m: usize, k: usize) -> Vec<(f64, f64)> {
+        let n = b.len();
+        let round = |v: f32| from_bf16(to_bf16(v)) as f64;
+        let mut out = Vec::with_capacity(m * n);
+        for i in 0..m {
+            for j in 0..n {
+                let (mut sum, mut magnitude) = (b[j] as f64, b[j].abs() as f64);
+                for t in 0..k {
+                    let p = round(x[i * k + t]) * round(w[t * n + j]);
+                    sum += p;
+                    magnitude += p.abs();
+                }
+                out.push((sum, (k + 1) as f64 * 2f64.powi(-24) * magnitude));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_kernel_sums_the_exact_products_of_the_rounded_operands_to_f32() {
+        let mut kernels = vec![Bf16Kernel::Portable];
+        if Bf16Kernel::detect() == Bf16Kernel::Avx512Bf16 {
+            kernels.push(Bf16Kernel::Avx512Bf16);
+        } else {
+            eprintln!("no AVX-512 BF16 on this CPU: the portable kernel alone is checked");
+        }
+        let mut shapes: Vec<(usize, usize, usize)> = (1..=70)
+            .flat_map(|size| [(size, 5, 3), (3, size, 5), (5, 3, size)])
+            .collect();
+        shapes.extend([(13, 384, 70), (50, 1536, 17)]);
+        for kernel in kernels {
+            for &(m, k, n) in &shapes {
+                let (x, w, b) = (values(m * k, 3), values(k * n, 4), values(n, 5));
+                let layer = Bf16Linear::joined(&w, &b, k, n, 1, kernel);
+                let y = layer.forward(&x, m);
+                for (i, (&got, &(exact, bound))) in
+                    y.iter().zip(&reference(&x, &w, &b, m, k)).enumerate()
+                {
+                    assert!(
+                        (got as f64 - exact).abs() <= bound,
+                        "{kernel:?} {m}×{k}×{n} at {i}: {got} against {exact} ± {bound}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_kernels_agree_bit_for_bit() {
+        // Both add each lane's pair in the same order (the odd input, then the even),
+        // every product exact: the sums round identically.
+        if Bf16Kernel::detect() != Bf16Kernel::Avx512Bf16 {
+            eprintln!("no AVX-512 BF16 on this CPU: nothing to compare");
+            return;
+        }
+        let (m, k, n) = (61, 45, 70);
+        let (x, w, b) = (values(m * k, 6), values(k * n, 7), values(n, 8));
+        let portable = Bf16Linear::joined(&w, &b, k, n, 1, Bf16Kernel::Portable);
+        let best = Bf16Linear::new(&w, &b, k, n);
+        assert_eq!(portable.forward(&x, m), best.forward(&x, m));
+    }
+
+    #[test]
+    fn packing_keeps_every_rounded_weight() {
+        let (k, n) = (9, 33);
+        let w = values(k * n, 9);
+        let packed = PackedBf16::new(&w, k, n);
+        for t in 0..k {
+            for j in 0..n {
+                assert_eq!(packed.value(t, j), from_bf16(to_bf16(w[t * n + j])));
+            }
+        }
+    }
+}
