@@ -15,7 +15,7 @@ use burn::nn::{
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
-use crate::kernels::reduced::ReducedLinear;
+use crate::kernels::reduced::{Epilogue, ReducedLinear};
 use crate::kernels::{self, dropout, gelu, layer_norm, masked_softmax, matmul};
 use crate::{BertConfig, BertError, BertInput, HiddenAct, Precision};
 
@@ -200,7 +200,16 @@ impl BertModel {
             let qkv = &attention.self_attention;
             attention.self_attention.reduced = copy(&[&qkv.query, &qkv.key, &qkv.value]);
             attention.output.reduced = copy(&[&attention.output.dense]);
-            layer.intermediate.reduced = copy(&[&layer.intermediate.dense]);
+            // BERT's GELU joins the expansion's product, applied as it writes.
+            let gelu = layer.intermediate.activation == HiddenAct::Gelu;
+            layer.intermediate.reduced = copy(&[&layer.intermediate.dense]).map(|layer| {
+                let epilogue = if gelu {
+                    Epilogue::ErfGelu
+                } else {
+                    Epilogue::Identity
+                };
+                Arc::new(Arc::unwrap_or_clone(layer).with_epilogue(epilogue))
+            });
             layer.output.reduced = copy(&[&layer.output.dense]);
         }
         Ok(self)
@@ -419,6 +428,15 @@ impl BertSelfAttention {
         // head_dim / seq_len as many multiplications.
         let scale = (self.head_dim as f64).sqrt().recip();
         let (query, key, value) = match &self.reduced {
+            Some(qkv) if bf16_attention_runs_here() => {
+                // Both products in bf16 on the joined layer's output as it lies: the
+                // scale joins the softmax's pass (see `kernels::bf16::attention`).
+                let rows = hidden.reshape([batch * seq_len, width]);
+                let qkv = kernels::reduced_linear(qkv, rows);
+                let context =
+                    kernels::bf16_attention(qkv, bias.clone(), self.num_heads, scale as f32);
+                return context.reshape([batch, seq_len, width]);
+            }
             Some(qkv) => {
                 let [query, key, value]: [Tensor<3>; 3] = reduced_dense(qkv, hidden)
                     .try_into()
@@ -455,7 +473,12 @@ pub struct BertIntermediate {
 
 impl BertIntermediate {
     fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
-        activate(self.activation, project(&self.dense, &self.reduced, hidden))
+        match &self.reduced {
+            Some(layer) if layer.epilogue() == Epilogue::ErfGelu => {
+                reduced_dense(layer, hidden).remove(0)
+            }
+            _ => activate(self.activation, project(&self.dense, &self.reduced, hidden)),
+        }
     }
 }
 
@@ -552,6 +575,13 @@ pub(crate) fn dense(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
     let rows = kernels::linear(layer, x.reshape([batch * seq_len, d_in]));
     let d_out = rows.dims()[1];
     rows.reshape([batch, seq_len, d_out])
+}
+
+/// Whether reduced-precision inference runs attention's own products in bf16: where
+/// the CPU multiplies bf16 natively (AVX-512 BF16). Elsewhere they stay f32, which is
+/// then faster than bf16 emulated; the linear layers' precision is unchanged.
+fn bf16_attention_runs_here() -> bool {
+    kernels::bf16::gemm::Bf16Kernel::detect() == kernels::bf16::gemm::Bf16Kernel::Avx512Bf16
 }
 
 /// [`dense`] through the layer's reduced-precision copy when it has one.

@@ -10,6 +10,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, TensorMetadata};
 use burn::tensor::{Distribution, TensorData};
 
+use super::bf16::attention::{AttentionShape, attention};
+use super::bf16::gemm::Bf16Kernel;
 use super::reduced::ReducedLinear;
 
 /// 1/√(2π), the standard normal density at 0.
@@ -129,6 +131,53 @@ pub fn reduced_linear<B: Backend>(x: FloatTensor<B>, weights: &ReducedLinear) ->
     let device = x.device();
     let values = read_now::<B>(x).convert::<f32>();
     B::float_from_data(reduced_product(&values, weights), &device)
+}
+
+/// bf16 attention where the backend has no kernel of its own: the values go through
+/// the host (reduced precisions are refused off the CPU).
+pub fn bf16_attention<B: Backend>(
+    qkv: FloatTensor<B>,
+    key_bias: FloatTensor<B>,
+    heads: usize,
+    scale: f32,
+) -> FloatTensor<B> {
+    let device = qkv.device();
+    let qkv = read_now::<B>(qkv).convert::<f32>();
+    let key_bias = read_now::<B>(key_bias).convert::<f32>();
+    B::float_from_data(
+        bf16_attention_values(&qkv, &key_bias, heads, scale),
+        &device,
+    )
+}
+
+/// [`bf16::attention::attention`](super::bf16::attention::attention) on tensor data
+/// (f32): `qkv: [3, batch · seq_len, width]`, `key_bias: [batch, seq_len]`.
+pub fn bf16_attention_values(
+    qkv: &TensorData,
+    key_bias: &TensorData,
+    heads: usize,
+    scale: f32,
+) -> TensorData {
+    let (rows, width) = (qkv.shape()[1], qkv.shape()[2]);
+    let (batch, seq_len) = (key_bias.shape()[0], key_bias.shape()[1]);
+    assert_eq!(batch * seq_len, rows, "attention: one bias per key");
+    let shape = AttentionShape {
+        batch,
+        seq_len,
+        heads,
+        head_dim: width / heads,
+    };
+    let out = attention(
+        qkv.as_slice::<f32>()
+            .expect("converted to f32 by the caller"),
+        key_bias
+            .as_slice::<f32>()
+            .expect("converted to f32 by the caller"),
+        shape,
+        scale,
+        Bf16Kernel::detect(),
+    );
+    TensorData::new(out, [rows, width])
 }
 
 /// `weights`' product with the rows of `values` (f32, `[rows, d_in]`), as tensor data

@@ -126,6 +126,21 @@ macro_rules! cpu_kernels {
                 Self::float_from_data(composed::reduced_product(&Self::read(x), weights), &device)
             }
 
+            fn bf16_attention(
+                qkv: FloatTensor<Self>,
+                key_bias: FloatTensor<Self>,
+                heads: usize,
+                scale: f32,
+            ) -> FloatTensor<Self> {
+                if qkv.dtype() != DType::F32 || key_bias.dtype() != DType::F32 {
+                    return composed::bf16_attention::<Self>(qkv, key_bias, heads, scale);
+                }
+                let device = qkv.device();
+                let (qkv, key_bias) = (Self::read(qkv), Self::read(key_bias));
+                let out = composed::bf16_attention_values(&qkv, &key_bias, heads, scale);
+                Self::float_from_data(out, &device)
+            }
+
             fn dropout_mask(x: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
                 if x.dtype() != DType::F32 {
                     return composed::dropout_mask::<Self>(x, keep);

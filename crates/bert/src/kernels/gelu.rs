@@ -25,7 +25,9 @@ pub fn gelu_in_place(values: &mut [f32]) {
 }
 
 vectorised! {
-    fn gelu_chunk(chunk: &mut [f32]) {
+    /// `x ← x · Φ(x)` on this thread: for short slices (a product tile's row) or a
+    /// parallel task's chunk.
+    pub fn gelu_chunk(chunk: &mut [f32]) {
         for x in chunk {
             *x *= 0.5 * normal_cdf_parts(*x).0;
         }

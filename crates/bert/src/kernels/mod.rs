@@ -136,6 +136,21 @@ pub trait BertKernels: Backend {
         composed::reduced_linear::<Self>(x, weights)
     }
 
+    /// `softmax(scale · Q Kᵀ + key_bias) V` per sequence and head with bf16 products
+    /// ([`bf16::attention`]), for Q, K and V the three blocks of `qkv`
+    /// (`[3, batch · seq_len, width]`, as [`reduced_linear`](Self::reduced_linear)
+    /// writes the joined Q, K, V layer) and `key_bias: [batch, seq_len]`:
+    /// `[batch · seq_len, width]`. An inference kernel of the CPU; this default, for
+    /// other backends, goes through the host.
+    fn bf16_attention(
+        qkv: FloatTensor<Self>,
+        key_bias: FloatTensor<Self>,
+        heads: usize,
+        scale: f32,
+    ) -> FloatTensor<Self> {
+        composed::bf16_attention::<Self>(qkv, key_bias, heads, scale)
+    }
+
     /// `x · W + b` for `x: [rows, d_in]`, `W: [d_in, d_out]` and `b: [d_out]`.
     fn biased_matmul(
         x: FloatTensor<Self>,
@@ -221,6 +236,18 @@ pub fn reduced_linear(weights: &reduced::ReducedLinear, x: Tensor<2>) -> Tensor<
     Tensor::from_dispatch(<Dispatch as BertKernels>::reduced_linear(
         x.into_dispatch(),
         weights,
+    ))
+}
+
+/// Attention's `softmax(scale · Q Kᵀ + key_bias) V` with bf16 products, on a CPU
+/// device, from the `[3, batch · seq_len, width]` output of the joined Q, K, V layer
+/// and the `[batch, seq_len]` key bias: `[batch · seq_len, width]`.
+pub fn bf16_attention(qkv: Tensor<3>, key_bias: Tensor<2>, heads: usize, scale: f32) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as BertKernels>::bf16_attention(
+        qkv.into_dispatch(),
+        key_bias.into_dispatch(),
+        heads,
+        scale,
     ))
 }
 

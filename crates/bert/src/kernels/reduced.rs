@@ -15,6 +15,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::bf16::Bf16Linear;
+use super::gelu::gelu_chunk;
 use super::int8::Int8Linear;
 use crate::Precision;
 
@@ -170,10 +171,37 @@ pub fn tiled_product<T: Copy + Default + Send>(
     out
 }
 
+/// What a reduced-precision layer applies to its outputs as it writes them, while
+/// each row of a tile is still in cache: a pass over the whole output saved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Epilogue {
+    /// The outputs as they are.
+    #[default]
+    Identity,
+    /// BERT's exact GELU, `x · Φ(x)` (the feed-forward expansion's activation).
+    ErfGelu,
+}
+
+impl Epilogue {
+    /// Applies it to freshly written outputs.
+    pub fn apply(self, out: &mut [f32]) {
+        if self == Self::ErfGelu {
+            gelu_chunk(out);
+        }
+    }
+}
+
 /// A linear layer (or several of the same input, joined side by side) made once for
-/// inference in a reduced precision.
+/// inference in a reduced precision, with what it applies to its outputs.
 #[derive(Clone, Debug)]
-pub enum ReducedLinear {
+pub struct ReducedLinear {
+    products: Products,
+    epilogue: Epilogue,
+}
+
+/// The weights, in one precision or the other.
+#[derive(Clone, Debug)]
+enum Products {
     /// int8 weights and activations, exact integer products.
     Int8(Int8Linear),
     /// bf16 weights and activations, f32 sums.
@@ -192,65 +220,79 @@ impl ReducedLinear {
         d_out: usize,
         parts: usize,
     ) -> Option<Self> {
-        match precision {
-            Precision::Fp32 => None,
-            Precision::Int8 => Some(Self::Int8(Int8Linear::joined(
+        let products = match precision {
+            Precision::Fp32 => return None,
+            Precision::Int8 => Products::Int8(Int8Linear::joined(
                 weight,
                 bias,
                 d_in,
                 d_out,
                 parts,
                 super::int8::gemm::IntegerKernel::detect(),
-            ))),
-            Precision::Bf16 => Some(Self::Bf16(Bf16Linear::joined(
+            )),
+            Precision::Bf16 => Products::Bf16(Bf16Linear::joined(
                 weight,
                 bias,
                 d_in,
                 d_out,
                 parts,
                 super::bf16::gemm::Bf16Kernel::detect(),
-            ))),
-        }
+            )),
+        };
+        Some(Self {
+            products,
+            epilogue: Epilogue::Identity,
+        })
+    }
+
+    /// The same layer applying `epilogue` to its outputs.
+    pub fn with_epilogue(self, epilogue: Epilogue) -> Self {
+        Self { epilogue, ..self }
+    }
+
+    /// What it applies to its outputs.
+    pub fn epilogue(&self) -> Epilogue {
+        self.epilogue
     }
 
     /// The precision of the products.
     pub fn precision(&self) -> Precision {
-        match self {
-            Self::Int8(_) => Precision::Int8,
-            Self::Bf16(_) => Precision::Bf16,
+        match &self.products {
+            Products::Int8(_) => Precision::Int8,
+            Products::Bf16(_) => Precision::Bf16,
         }
     }
 
     /// The inputs per row.
     pub fn d_in(&self) -> usize {
-        match self {
-            Self::Int8(layer) => layer.d_in(),
-            Self::Bf16(layer) => layer.d_in(),
+        match &self.products {
+            Products::Int8(layer) => layer.d_in(),
+            Products::Bf16(layer) => layer.d_in(),
         }
     }
 
     /// The outputs per row, all parts together.
     pub fn d_out(&self) -> usize {
-        match self {
-            Self::Int8(layer) => layer.d_out(),
-            Self::Bf16(layer) => layer.d_out(),
+        match &self.products {
+            Products::Int8(layer) => layer.d_out(),
+            Products::Bf16(layer) => layer.d_out(),
         }
     }
 
     /// The layers joined side by side.
     pub fn parts(&self) -> usize {
-        match self {
-            Self::Int8(layer) => layer.parts(),
-            Self::Bf16(layer) => layer.parts(),
+        match &self.products {
+            Products::Int8(layer) => layer.parts(),
+            Products::Bf16(layer) => layer.parts(),
         }
     }
 
-    /// `x · W + b` for the `rows` rows of `x` (row-major, `d_in` each), laid out
-    /// `[parts, rows, d_out / parts]`.
+    /// The epilogue of `x · W + b` for the `rows` rows of `x` (row-major, `d_in` each),
+    /// laid out `[parts, rows, d_out / parts]`.
     pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
-        match self {
-            Self::Int8(layer) => layer.forward(x, rows),
-            Self::Bf16(layer) => layer.forward(x, rows),
+        match &self.products {
+            Products::Int8(layer) => layer.forward_then(x, rows, self.epilogue),
+            Products::Bf16(layer) => layer.forward_then(x, rows, self.epilogue),
         }
     }
 }
@@ -277,6 +319,25 @@ mod tests {
                 let sum = |v: &[i32]| v.iter().map(|&x| x as i64).sum::<i64>();
                 assert_eq!(sum(&packed), sum(&values), "{d_in}×{d_out}: padding is 0");
             }
+        }
+    }
+
+    #[test]
+    fn the_gelu_epilogue_is_the_gelu_of_the_plain_output() {
+        let (m, k, n) = (50, 24, 70);
+        let x: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 37) % 101) as f32 / 25.0 - 2.0)
+            .collect();
+        let w: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 53) % 97) as f32 / 48.0 - 1.0)
+            .collect();
+        let b: Vec<f32> = (0..n).map(|i| i as f32 / 35.0 - 1.0).collect();
+        for precision in [Precision::Int8, Precision::Bf16] {
+            let plain = ReducedLinear::new(precision, &w, &b, k, n, 1).unwrap();
+            let mut expected = plain.forward(&x, m);
+            super::super::gelu::gelu_in_place(&mut expected);
+            let fused = plain.with_epilogue(Epilogue::ErfGelu);
+            assert_eq!(fused.forward(&x, m), expected, "{precision}");
         }
     }
 

@@ -51,12 +51,36 @@ vectorised! {
     ) {
         for (i, row) in rows.chunks_exact_mut(row_len).enumerate() {
             let sequence = (first_row + i) / rows_per_sequence;
-            let bias = &bias[sequence * row_len..][..row_len];
-            row.iter_mut().zip(bias).for_each(|(x, b)| *x += b);
-            let max = lanes(row, f32::NEG_INFINITY, f32::max);
-            row.iter_mut().for_each(|x| *x = exp(*x - max));
-            let scale = 1.0 / sum(row);
-            row.iter_mut().for_each(|x| *x *= scale);
+            softmax_row(row, &bias[sequence * row_len..][..row_len], 1.0);
+        }
+    }
+}
+
+/// `row ← softmax(scale · row + bias)`.
+#[inline(always)]
+fn softmax_row(row: &mut [f32], bias: &[f32], scale: f32) {
+    row.iter_mut()
+        .zip(bias)
+        .for_each(|(x, b)| *x = *x * scale + b);
+    let max = lanes(row, f32::NEG_INFINITY, f32::max);
+    row.iter_mut().for_each(|x| *x = exp(*x - max));
+    let normaliser = 1.0 / sum(row);
+    row.iter_mut().for_each(|x| *x *= normaliser);
+}
+
+vectorised! {
+    /// `row ← softmax(scale · row + bias)` for each of the `row_len`-long rows that
+    /// start every `stride` values of `values` (a product's tile, wider than its
+    /// rows): attention's scores, their scale and padding bias added in the same pass.
+    pub fn scaled_softmax_rows(
+        values: &mut [f32],
+        row_len: usize,
+        stride: usize,
+        bias: &[f32],
+        scale: f32,
+    ) {
+        for row in values.chunks_mut(stride) {
+            softmax_row(&mut row[..row_len], bias, scale);
         }
     }
 }

@@ -7,6 +7,7 @@
 //! added in f32 on the way out. No scales: the only error is the operands' rounding,
 //! a relative 2⁻⁸ each, where int8's grid has 255 steps per row.
 
+pub mod attention;
 pub mod gemm;
 
 use rayon::prelude::*;
@@ -14,7 +15,7 @@ use rayon::prelude::*;
 use gemm::Bf16Kernel;
 
 use super::math::vectorised;
-use super::reduced::{PANEL, pack_panels, panel_index, tiled_product};
+use super::reduced::{Epilogue, PANEL, pack_panels, panel_index, tiled_product};
 
 /// Inputs per block: the bf16 pairs `vdpbf16ps` sums into one 32-bit lane.
 pub const BLOCK: usize = 2;
@@ -43,9 +44,21 @@ pub fn from_bf16(bits: u16) -> f32 {
     f32::from_bits((bits as u32) << 16)
 }
 
+/// Values per parallel task of [`round`].
+const ROUND_CHUNK: usize = 16 * 1024;
+
+/// `to_bf16` of every value, on every core.
+pub fn round(values: &[f32]) -> Vec<u16> {
+    let mut out = vec![0u16; values.len()];
+    out.par_chunks_mut(ROUND_CHUNK)
+        .zip(values.par_chunks(ROUND_CHUNK))
+        .for_each(|(out, values)| round_row(values, out));
+    out
+}
+
 vectorised! {
     /// `out[i] = to_bf16(values[i])`.
-    fn round_row(values: &[f32], out: &mut [u16]) {
+    pub fn round_row(values: &[f32], out: &mut [u16]) {
         for (out, &v) in out.iter_mut().zip(values) {
             *out = to_bf16(v);
         }
@@ -95,6 +108,38 @@ impl Bf16Rows {
         }
     }
 
+    /// Rows already in bf16 (each `len` values, or more: the rest is ignored), copied
+    /// on this thread: for the small operands of one attention head.
+    pub fn from_rows<'a>(rows: impl ExactSizeIterator<Item = &'a [u16]>, len: usize) -> Self {
+        let (count, padded_len) = (rows.len(), len.div_ceil(BLOCK) * BLOCK);
+        let mut values = vec![0u16; count * padded_len];
+        for (out, row) in values.chunks_exact_mut(padded_len.max(1)).zip(rows) {
+            out[..len].copy_from_slice(&row[..len]);
+        }
+        Self {
+            values,
+            rows: count,
+            len,
+            padded_len,
+        }
+    }
+
+    /// `rows` rows already in bf16 and in place, `padded_len` values apart, of which
+    /// the first `len` are the row's: what follows them up to a whole block must be
+    /// zero (a product tile's columns past its last real one are).
+    pub fn from_padded(values: Vec<u16>, rows: usize, len: usize, padded_len: usize) -> Self {
+        assert!(
+            padded_len >= len.div_ceil(BLOCK) * BLOCK && values.len() >= rows * padded_len,
+            "bf16 rows: padding"
+        );
+        Self {
+            values,
+            rows,
+            len,
+            padded_len,
+        }
+    }
+
     /// The value at (`row`, `col`), as the f32 it stands for.
     pub fn value(&self, row: usize, col: usize) -> f32 {
         from_bf16(self.values[row * self.padded_len + col])
@@ -126,6 +171,59 @@ impl PackedBf16 {
             d_out,
             blocks: d_in.div_ceil(BLOCK),
             panels: d_out.div_ceil(PANEL),
+        }
+    }
+
+    /// The `[d_in, d_out]` matrix whose rows, already in bf16, are `rows` (`d_out`
+    /// values each, or more: the rest is ignored), packed on this thread: for
+    /// attention's values, a token's being one row.
+    pub fn from_rows<'a>(rows: impl ExactSizeIterator<Item = &'a [u16]>, d_out: usize) -> Self {
+        let mut packed = Self::zeros(rows.len(), d_out);
+        let panel_len = packed.blocks * PANEL * BLOCK;
+        for (k, row) in rows.enumerate() {
+            // Input k's values lie one per lane, at the same offset in every panel.
+            let offset = (k / BLOCK) * PANEL * BLOCK + k % BLOCK;
+            for (panel, values) in row[..d_out].chunks(PANEL).enumerate() {
+                let at = &mut packed.values[panel * panel_len + offset..];
+                for (lane, &v) in values.iter().enumerate() {
+                    at[lane * BLOCK] = v;
+                }
+            }
+        }
+        packed
+    }
+
+    /// The `[d_in, d_out]` matrix whose columns, already in bf16, are `columns` (`d_in`
+    /// values each, or more: the rest is ignored), packed on this thread: for
+    /// attention's keys, a token's being one column of `Kᵀ`.
+    pub fn from_columns<'a>(
+        columns: impl ExactSizeIterator<Item = &'a [u16]>,
+        d_in: usize,
+    ) -> Self {
+        let mut packed = Self::zeros(d_in, columns.len());
+        // A whole number of blocks, the last one padded with a zero.
+        let mut rounded = vec![0u16; packed.blocks * BLOCK];
+        for (n, column) in columns.enumerate() {
+            rounded[..d_in].copy_from_slice(&column[..d_in]);
+            // Column n's inputs lie in one lane of its panel, a block at a time.
+            let start = (n / PANEL) * packed.blocks * PANEL * BLOCK + (n % PANEL) * BLOCK;
+            for (block, pair) in rounded.chunks_exact(BLOCK).enumerate() {
+                let at = start + block * PANEL * BLOCK;
+                packed.values[at..at + BLOCK].copy_from_slice(pair);
+            }
+        }
+        packed
+    }
+
+    /// A `[d_in, d_out]` matrix of zeros, packed.
+    fn zeros(d_in: usize, d_out: usize) -> Self {
+        let (blocks, panels) = (d_in.div_ceil(BLOCK), d_out.div_ceil(PANEL));
+        Self {
+            values: vec![0u16; panels * blocks * PANEL * BLOCK],
+            d_in,
+            d_out,
+            blocks,
+            panels,
         }
     }
 
@@ -207,6 +305,11 @@ impl Bf16Linear {
     /// `x · W + b` for the `rows` rows of `x` (row-major, `d_in` each), laid out
     /// `[parts, rows, d_out / parts]`: with one part, the row-major `[rows, d_out]`.
     pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        self.forward_then(x, rows, Epilogue::Identity)
+    }
+
+    /// [`forward`](Self::forward), `epilogue` applied to each output as it is written.
+    pub fn forward_then(&self, x: &[f32], rows: usize, epilogue: Epilogue) -> Vec<f32> {
         assert_eq!(x.len(), rows * self.d_in(), "bf16 linear: input shape");
         let (d_out, w) = (self.d_out(), &self.weights);
         if d_out == 0 || rows == 0 {
@@ -218,7 +321,10 @@ impl Bf16Linear {
             d_out,
             self.parts,
             |rows, panels, tile| self.kernel.products(&activations, w, rows, panels, tile),
-            |_, columns, sums, out| add_bias(sums, &self.bias[columns], out),
+            |_, columns, sums, out| {
+                add_bias(sums, &self.bias[columns], out);
+                epilogue.apply(out);
+            },
         )
     }
 }
@@ -343,13 +449,31 @@ mod tests {
     }
 
     #[test]
-    fn packing_keeps_every_rounded_weight() {
-        let (k, n) = (9, 33);
-        let w = values(k * n, 9);
-        let packed = PackedBf16::new(&w, k, n);
-        for t in 0..k {
-            for j in 0..n {
-                assert_eq!(packed.value(t, j), from_bf16(to_bf16(w[t * n + j])));
+    fn packing_by_rows_or_by_columns_keeps_every_rounded_weight() {
+        for (k, n) in [(9, 33), (1, 1), (32, 17), (40, 32)] {
+            let w = values(k * n, 9);
+            let transposed: Vec<f32> = (0..n)
+                .flat_map(|j| (0..k).map(|t| w[t * n + j]).collect::<Vec<_>>())
+                .collect();
+            let (w16, transposed) = (round(&w), round(&transposed));
+            for packed in [
+                PackedBf16::new(&w, k, n),
+                PackedBf16::from_rows(w16.chunks(n), n),
+                PackedBf16::from_columns(transposed.chunks(k), k),
+            ] {
+                assert_eq!((packed.d_in, packed.d_out), (k, n));
+                for t in 0..k {
+                    for j in 0..n {
+                        assert_eq!(
+                            packed.value(t, j),
+                            from_bf16(to_bf16(w[t * n + j])),
+                            "{k}×{n} ({t}, {j})"
+                        );
+                    }
+                }
+                let padding = packed.values.iter().filter(|&&v| v != 0).count();
+                let real = w.iter().filter(|&&v| to_bf16(v) != 0).count();
+                assert_eq!(padding, real, "{k}×{n}: the padding holds zeros");
             }
         }
     }

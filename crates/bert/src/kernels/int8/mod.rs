@@ -18,7 +18,7 @@ use packed::PackedWeights;
 use quantize::{QuantizedColumns, QuantizedRows};
 
 use super::math::vectorised;
-use super::reduced::tiled_product;
+use super::reduced::{Epilogue, tiled_product};
 
 /// `x · W + b` with `W` in int8: the weights quantised and packed once.
 ///
@@ -87,6 +87,11 @@ impl Int8Linear {
     /// `x · W + b` for the `rows` rows of `x` (row-major, `d_in` each), laid out
     /// `[parts, rows, d_out / parts]`: with one part, the row-major `[rows, d_out]`.
     pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        self.forward_then(x, rows, Epilogue::Identity)
+    }
+
+    /// [`forward`](Self::forward), `epilogue` applied to each output as it is written.
+    pub fn forward_then(&self, x: &[f32], rows: usize, epilogue: Epilogue) -> Vec<f32> {
         assert_eq!(x.len(), rows * self.d_in(), "int8 linear: input shape");
         let (d_out, w) = (self.d_out(), &self.weights);
         if d_out == 0 || rows == 0 {
@@ -105,7 +110,8 @@ impl Int8Linear {
                     &w.scales[columns.clone()],
                     &self.bias[columns],
                     out,
-                )
+                );
+                epilogue.apply(out);
             },
         )
     }
