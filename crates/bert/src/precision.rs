@@ -27,6 +27,27 @@ pub enum Precision {
 settings::serde_names!(Precision);
 
 impl Precision {
+    /// Where this CPU lacks the instructions this precision's kernels are built on, a
+    /// sentence saying so: the products are then those of a portable loop, the same
+    /// numbers (int8's exactly, bf16's to the last bit as far as tested) but slower
+    /// than fp32's. The precision is kept rather than swapped for fp32 behind the
+    /// user's back, since a cache or a head records it.
+    pub fn missing_instructions(self) -> Option<String> {
+        use crate::kernels::bf16::gemm::Bf16Kernel;
+        use crate::kernels::int8::gemm::IntegerKernel;
+        let missing = match self {
+            Precision::Fp32 => return None,
+            Precision::Int8 if IntegerKernel::detect() == IntegerKernel::Vnni => return None,
+            Precision::Bf16 if Bf16Kernel::detect() == Bf16Kernel::Avx512Bf16 => return None,
+            Precision::Int8 => "AVX-512 VNNI",
+            Precision::Bf16 => "AVX-512 BF16",
+        };
+        Some(format!(
+            "this CPU has no {missing}: {self} products run on a portable loop, with the same \
+             results but slower than fp32; --precision fp32 is the faster choice here"
+        ))
+    }
+
     /// Whether models on `device` can run in this precision: f32 anywhere; int8 and
     /// bf16 on a CPU backend (flex, ndarray) without autodiff, since their products
     /// are inference kernels of the CPU.

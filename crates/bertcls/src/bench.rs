@@ -191,6 +191,7 @@ impl BenchStepJob {
 }
 
 fn time_encoder(args: &BenchEncoderJob, observer: &mut dyn Observer) -> Result<EncoderTimings> {
+    crate::observe::note_missing_instructions(observer, args.precision);
     let records = args.input.read(false, observer)?;
     let (bert, device) = args.model.load()?;
     let options = EmbedOptions {

@@ -155,6 +155,7 @@ impl EmbedJob {
     /// input into it (resuming an interrupted build); exports the `.npy` if asked.
     pub fn run(&self, observer: &mut dyn Observer) -> Result<Embedded> {
         self.validate()?;
+        crate::observe::note_missing_instructions(observer, self.precision);
         let records = self.input.read(false, observer)?;
         let shard = self
             .shard

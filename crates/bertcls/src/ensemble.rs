@@ -178,6 +178,9 @@ impl EnsembleJob {
                 "--precision {precision} chooses how --evaluate measures the members, and                  there is no --evaluate: add one, or leave --precision out (`predict` and                  `evaluate` take --precision for the saved ensemble)"
             );
         }
+        if let Some(precision) = self.precision {
+            crate::observe::note_missing_instructions(observer, precision);
+        }
         let weights = self.weights()?;
         let device = self.backend.device()?;
         let members = self

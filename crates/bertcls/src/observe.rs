@@ -2,6 +2,8 @@
 //! lines for the person running it. The command line turns these into progress bars
 //! on a terminal and plain lines in a log; a program may ignore them ([`Quiet`]).
 
+use bert::Precision;
+
 /// Hears of a job's progress. Every method has a default that does nothing.
 pub trait Observer: Send {
     /// Work on `total` items (documents, heads, training examples) begins; `what`
@@ -31,6 +33,14 @@ pub trait Observer: Send {
     /// A line for the person running the job: what was found, decided or skipped.
     fn note(&mut self, line: &str) {
         let _ = line;
+    }
+}
+
+/// Tells `observer` when this CPU lacks the instructions `precision`'s kernels are
+/// built on ([`Precision::missing_instructions`]), where a job is about to run them.
+pub(crate) fn note_missing_instructions(observer: &mut dyn Observer, precision: Precision) {
+    if let Some(note) = precision.missing_instructions() {
+        observer.note(&note);
     }
 }
 

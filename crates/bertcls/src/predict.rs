@@ -56,8 +56,12 @@ impl ClassifierOptions {
         }
     }
 
-    /// Loads the classifier onto its device.
-    pub fn load(&self) -> Result<(Classifier, Device)> {
+    /// Loads the classifier onto its device; `observer` hears when this CPU lacks the
+    /// instructions of the precision asked for.
+    pub fn load(&self, observer: &mut dyn Observer) -> Result<(Classifier, Device)> {
+        if let Some(precision) = self.precision {
+            crate::observe::note_missing_instructions(observer, precision);
+        }
         settings::at_least_one("batch_size", self.batch_size)?;
         let device = self.backend.device()?;
         let classifier =
@@ -118,7 +122,7 @@ impl PredictJob {
         let Some(input) = &self.input else {
             refuse!("no input file: stream the texts with `run_stream` instead");
         };
-        let (classifier, device) = self.classifier.load()?;
+        let (classifier, device) = self.classifier.load(observer)?;
         let records = self.columns.read(input, false, observer)?;
         let probabilities = classify(&classifier, &records, &device, &self.classifier, observer)?;
         let labels = classifier.labels();
@@ -153,13 +157,15 @@ impl PredictJob {
 
     /// Classifies one text per line of `input`, writing a JSON line per text to
     /// `output` as soon as its batch is done; `interactive` answers line by line.
+    /// `observer` hears what loading the classifier has to say.
     pub fn run_stream(
         &self,
         input: impl BufRead,
         output: &mut dyn Write,
         interactive: bool,
+        observer: &mut dyn Observer,
     ) -> Result<()> {
-        let (classifier, device) = self.classifier.load()?;
+        let (classifier, device) = self.classifier.load(observer)?;
         let batch_size = if interactive {
             1
         } else {
@@ -257,7 +263,7 @@ impl EvaluateJob {
 
     /// Scores the classifier on the input; writes the report as JSON when asked.
     pub fn run(&self, observer: &mut dyn Observer) -> Result<Evaluated> {
-        let (classifier, device) = self.classifier.load()?;
+        let (classifier, device) = self.classifier.load(observer)?;
         let records = self.input.read(true, observer)?;
         let truth = true_labels(&records, &self.input.input)?;
         let started = std::time::Instant::now();

@@ -206,6 +206,11 @@ fn predict(job: &PredictJob, bars: &mut Bars) -> anyhow::Result<()> {
     if interactive {
         eprintln!("type a text per line (Ctrl-D ends):");
     }
-    job.run_stream(stdin.lock(), &mut std::io::stdout().lock(), interactive)?;
+    job.run_stream(
+        stdin.lock(),
+        &mut std::io::stdout().lock(),
+        interactive,
+        bars,
+    )?;
     Ok(())
 }

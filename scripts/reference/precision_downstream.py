@@ -1,0 +1,113 @@
+"""What a reduced precision costs the pipeline downstream: the same head sweep over
+features of each precision, test accuracy and macro-F1, mean over seeds.
+
+    precision_downstream.py BERTCLS OUT_DIR [--data r8,spam] [--precisions fp32,int8,bf16]
+                            [--seeds 1,2,3] [--heads 8] [--max-len 128]
+
+For each data set and precision: `bertcls embed` of the train, validation and test
+splits (cached in OUT_DIR/cache), then per seed `bertcls head sweep --random HEADS
+--seed S` (the same heads drawn from the default grid for every precision) and
+`bertcls head predict` of the best head on the test cache. Accuracy and macro-F1 are
+computed here from the predictions, independently of bertcls's own metrics. Prints one
+JSON object: per data set, per precision, every seed's scores and their means, and
+each precision's difference from fp32.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def run(command):
+    started = time.time()
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"failed: {' '.join(map(str, command))}")
+    return time.time() - started
+
+
+def scores(predictions):
+    truth, predicted = [], []
+    for line in open(predictions):
+        if line.strip():
+            record = json.loads(line)
+            truth.append(record["true_label"])
+            predicted.append(record["label"])
+    accuracy = sum(t == p for t, p in zip(truth, predicted)) / len(truth)
+    f1s = []
+    for label in sorted(set(truth)):
+        tp = sum(t == label and p == label for t, p in zip(truth, predicted))
+        fp = sum(t != label and p == label for t, p in zip(truth, predicted))
+        fn = sum(t == label and p != label for t, p in zip(truth, predicted))
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return {"accuracy": accuracy, "macro_f1": sum(f1s) / len(f1s)}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("bertcls")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--data", default="r8,spam")
+    parser.add_argument("--precisions", default="fp32,int8,bf16")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--max-len", type=int, default=128)
+    parser.add_argument("--model", default="models/all-MiniLM-L6-v2")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results = {
+        "what": "the same head sweep over features of each precision: test scores, mean over seeds",
+        "max_len": args.max_len,
+        "heads_per_sweep": args.heads,
+        "seeds": seeds,
+        "data": {},
+    }
+    for data in args.data.split(","):
+        per_precision = {}
+        for precision in args.precisions.split(","):
+            work = args.out / data / precision
+            work.mkdir(parents=True, exist_ok=True)
+            caches, embed_seconds = {}, 0.0
+            for split in ["train", "validation", "test"]:
+                caches[split] = work / f"{split}.emb"
+                embed_seconds += run([
+                    args.bertcls, "embed", "--model", args.model,
+                    "--input", f"data/{data}/{split}.jsonl", "--max-len", str(args.max_len),
+                    "--precision", precision, "--output", caches[split],
+                    "--cache-dir", args.out / "cache",
+                ])
+            runs = []
+            for seed in seeds:
+                sweep = work / f"sweep-{seed}"
+                run([
+                    args.bertcls, "head", "sweep", "--train", caches["train"],
+                    "--valid", caches["validation"], "--random", str(args.heads),
+                    "--seed", str(seed), "--out", sweep,
+                ])
+                predictions = work / f"test-{seed}.jsonl"
+                run([
+                    args.bertcls, "head", "predict", "--head", sweep / "best.head",
+                    "--cache", caches["test"], "--output", predictions,
+                ])
+                runs.append({"seed": seed, **scores(predictions)})
+            mean = {
+                key: sum(r[key] for r in runs) / len(runs) for key in ["accuracy", "macro_f1"]
+            }
+            per_precision[precision] = {"runs": runs, "mean": mean, "embed_seconds": embed_seconds}
+            print(f"{data} {precision}: {mean}", file=sys.stderr)
+        if "fp32" in per_precision:
+            base = per_precision["fp32"]["mean"]
+            for entry in per_precision.values():
+                entry["points_from_fp32"] = {
+                    key: 100 * (entry["mean"][key] - base[key]) for key in base
+                }
+        results["data"][data] = per_precision
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
