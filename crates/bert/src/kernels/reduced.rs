@@ -297,6 +297,21 @@ impl ReducedLinear {
     }
 }
 
+/// Values in [-2, 2), of a few magnitudes and both signs, from a linear congruence:
+/// the operands of the reduced-precision kernels' tests.
+#[cfg(test)]
+pub(crate) fn test_values(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -215,6 +215,24 @@ fn quick_comparison_writes_a_consistent_report_and_reuses_the_cache() {
     );
 }
 
+/// `bertcls compare` of the tiny model on `data` for one epoch at max_len 16, with
+/// `flags`, everything written under `d`: the report's folder.
+fn one_epoch_comparison(data: &Path, d: &Path, flags: &[&str]) -> PathBuf {
+    let mut args = vec!["compare", "--max-len", "16", "--epochs", "1"];
+    args.extend(flags);
+    let output = bertcls(
+        &args,
+        &[
+            ("--data", data),
+            ("--model", &tiny_model()),
+            ("--out", &d.join("reports")),
+            ("--cache-dir", &d.join("cache")),
+            ("--state-cache-dir", &d.join("states")),
+        ],
+    );
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
 #[test]
 fn augmented_copies_top_up_the_rare_class_of_a_folder_read_as_is() {
     let tmp = tempfile::tempdir().unwrap();
@@ -233,27 +251,7 @@ fn augmented_copies_top_up_the_rare_class_of_a_folder_read_as_is() {
     std::fs::write(&train, kept).unwrap();
     topic_file(&data, "validation", 20, 1);
     topic_file(&data, "test", 24, 2);
-    let output = bertcls(
-        &[
-            "compare",
-            "--max-len",
-            "16",
-            "--epochs",
-            "1",
-            "--sampling",
-            "oversample:1",
-            "--augment",
-            "2",
-        ],
-        &[
-            ("--data", &data),
-            ("--model", &tiny_model()),
-            ("--out", &d.join("reports")),
-            ("--cache-dir", &d.join("cache")),
-            ("--state-cache-dir", &d.join("states")),
-        ],
-    );
-    let dir = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
+    let dir = one_epoch_comparison(&data, d, &["--sampling", "oversample:1", "--augment", "2"]);
     let augmented = std::fs::read_to_string(dir.join("augmented-train.jsonl")).unwrap();
     let copies: Vec<&str> = augmented.lines().collect();
     assert_eq!(
@@ -283,25 +281,7 @@ fn a_pipeline_in_reduced_precision_leaves_fine_tuning_in_fp32() {
     topic_file(&data, "train", 40, 0);
     topic_file(&data, "validation", 12, 1);
     topic_file(&data, "test", 12, 2);
-    let output = bertcls(
-        &[
-            "compare",
-            "--max-len",
-            "16",
-            "--epochs",
-            "1",
-            "--precision",
-            "bf16",
-        ],
-        &[
-            ("--data", &data),
-            ("--model", &tiny_model()),
-            ("--out", &d.join("reports")),
-            ("--cache-dir", &d.join("cache")),
-            ("--state-cache-dir", &d.join("states")),
-        ],
-    );
-    let dir = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
+    let dir = one_epoch_comparison(&data, d, &["--precision", "bf16"]);
     let c = report::read_results(&dir.join("results.json")).unwrap();
     let embeds: Vec<&String> = c
         .commands

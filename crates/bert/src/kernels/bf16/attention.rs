@@ -103,20 +103,8 @@ pub fn attention(
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::reduced::test_values as values;
     use super::*;
-
-    /// Values in [-2, 2) from a linear congruence.
-    fn values(len: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-            })
-            .collect()
-    }
 
     /// Attention in f64 on the unrounded operands, head by head, as the paper writes it.
     fn reference(qkv: &[f32], bias: &[f32], shape: AttentionShape, scale: f64) -> Vec<f64> {

@@ -372,20 +372,8 @@ impl Bf16Linear {
 
 #[cfg(test)]
 mod tests {
+    use super::super::reduced::test_values as values;
     use super::*;
-
-    /// Values of a few magnitudes, signs mixed, from a linear congruence.
-    fn values(len: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-            })
-            .collect()
-    }
 
     #[test]
     fn rounding_keeps_the_top_half_to_the_nearest_ties_to_even() {
