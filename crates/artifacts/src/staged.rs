@@ -61,6 +61,7 @@ impl StagedDir {
     ) -> Result<(Self, bool), ArtifactError> {
         check_folder_target(target, kind, overwrite)?;
         create_parent(target)?;
+        remove_abandoned_stagings(target);
         let staging = Self::resumable_path(target);
         let resumed = match std::fs::symlink_metadata(&staging) {
             Err(_) => false,
@@ -68,7 +69,13 @@ impl StagedDir {
                 let same =
                     std::fs::read_to_string(staging.join(STAMP_FILE)).is_ok_and(|s| s == stamp);
                 if !same {
-                    remove_tree(&staging)?;
+                    // Moved out of the fixed path first, so that a run killed while
+                    // removing it leaves nothing there that the next run cannot tell
+                    // for bertcls's (the tag may go before the rest).
+                    let doomed = temporary_sibling(target, "old");
+                    std::fs::rename(&staging, &doomed)
+                        .map_err(|e| ArtifactError::io("move aside", &staging, e))?;
+                    remove_tree(&doomed)?;
                 }
                 same
             }
@@ -113,6 +120,19 @@ impl StagedDir {
     /// later [`verify`](crate::verify) catches any change) and swaps it into place,
     /// replacing the previous artifact there. Returns the final path.
     pub fn commit(mut self, sealed: bool) -> Result<PathBuf, ArtifactError> {
+        if self.resumable {
+            // Out of the fixed resumable path before the tag goes: a run killed while
+            // committing leaves an ordinary staging folder, tagged with this process
+            // (removed by the next run as abandoned), never an untagged folder at the
+            // path the next run resumes from, which it would have to refuse.
+            let moved = temporary_sibling(&self.target, "staging");
+            let pid = std::process::id().to_string();
+            crate::write_atomic(&self.staging.join(STAGING_TAG), pid.as_bytes())?;
+            std::fs::rename(&self.staging, &moved)
+                .map_err(|e| ArtifactError::io("move aside", &self.staging, e))?;
+            self.staging = moved;
+            self.resumable = false;
+        }
         for name in [STAGING_TAG, STAMP_FILE] {
             let path = self.staging.join(name);
             if path.exists() {
@@ -393,6 +413,23 @@ mod tests {
         assert!(!resumed && !staged.path().join("chunk-0").exists());
         staged.commit(true).unwrap();
         assert!(!target.join(STAMP_FILE).exists() && !target.join(STAGING_TAG).exists());
+        let names = |dir: &Path| -> Vec<String> {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(dir.path()), ["y.emb"], "the resumable path is gone");
+        // What a run killed while committing leaves (the folder moved off the
+        // resumable path, still tagged by its dead process) is removed by the next.
+        let killed = dir.path().join(".y.emb.bertcls-staging-999999999-0");
+        std::fs::create_dir(&killed).unwrap();
+        std::fs::write(killed.join(STAGING_TAG), "999999999").unwrap();
+        let (staged, resumed) =
+            StagedDir::resumable(&target, kind, Overwrite::SameKind, "spec-3").unwrap();
+        assert!(!resumed && !killed.exists());
+        drop(staged);
+        assert_eq!(names(dir.path()), ["y.emb"]);
     }
 
     #[test]
