@@ -267,18 +267,22 @@ fn all_sides(
     let (bertcls, python) = (build_bertcls(root)?, reference_python(root)?);
     let (model, data) = (root.join(MODEL), root.join("data").join(data));
 
-    let mut ours = Vec::new();
-    let mut theirs: Vec<Vec<Value>> = references.iter().map(|_| Vec::new()).collect();
-    for round in 1..=rounds {
-        eprintln!("round {round}/{rounds}, ours: bertcls bench {what}…");
+    // `bertcls bench WHAT` with `args`: our side, or our own reference (another precision).
+    let bertcls_bench = |args: &[String]| {
         let mut command = Command::new(&bertcls);
         command
             .args(["bench", what, "--model"])
             .arg(&model)
             .arg("--input")
             .arg(&data)
-            .args(ours_args);
-        ours.push(json_of(workload(&mut command))?);
+            .args(args);
+        command
+    };
+    let mut ours = Vec::new();
+    let mut theirs: Vec<Vec<Value>> = references.iter().map(|_| Vec::new()).collect();
+    for round in 1..=rounds {
+        eprintln!("round {round}/{rounds}, ours: bertcls bench {what}…");
+        ours.push(json_of(workload(&mut bertcls_bench(ours_args)))?);
 
         for (reference, results) in references.iter().zip(&mut theirs) {
             eprintln!(
@@ -286,20 +290,16 @@ fn all_sides(
                 reference.name
             );
             let mut command = if reference.ours {
-                let mut command = Command::new(&bertcls);
-                command
-                    .args(["bench", what, "--model"])
-                    .arg(&model)
-                    .arg("--input");
-                command
+                bertcls_bench(&reference.args)
             } else {
                 let mut command = Command::new(&python);
                 command
                     .arg(root.join(format!("scripts/reference/bench_{what}.py")))
-                    .arg(&model);
+                    .arg(&model)
+                    .arg(&data)
+                    .args(&reference.args);
                 command
             };
-            command.arg(&data).args(&reference.args);
             results.push(json_of(workload(&mut command))?);
         }
     }

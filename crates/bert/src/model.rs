@@ -194,22 +194,19 @@ impl BertModel {
     pub fn with_precision(mut self, precision: Precision) -> Result<Self, BertError> {
         let device = self.embeddings.word_embeddings.weight.device();
         precision.check_device(&device)?;
-        let copy = |layers: &[&Linear]| reduced_copy(precision, layers);
+        let copy = |layers: &[&Linear]| reduced_copy(precision, layers, Epilogue::Identity);
         for layer in &mut self.encoder.layer {
             let attention = &mut layer.attention;
             let qkv = &attention.self_attention;
             attention.self_attention.reduced = copy(&[&qkv.query, &qkv.key, &qkv.value]);
             attention.output.reduced = copy(&[&attention.output.dense]);
             // BERT's GELU joins the expansion's product, applied as it writes.
-            let gelu = layer.intermediate.activation == HiddenAct::Gelu;
-            layer.intermediate.reduced = copy(&[&layer.intermediate.dense]).map(|layer| {
-                let epilogue = if gelu {
-                    Epilogue::ErfGelu
-                } else {
-                    Epilogue::Identity
-                };
-                Arc::new(Arc::unwrap_or_clone(layer).with_epilogue(epilogue))
-            });
+            let epilogue = match layer.intermediate.activation {
+                HiddenAct::Gelu => Epilogue::ErfGelu,
+                _ => Epilogue::Identity,
+            };
+            layer.intermediate.reduced =
+                reduced_copy(precision, &[&layer.intermediate.dense], epilogue);
             layer.output.reduced = copy(&[&layer.output.dense]);
         }
         Ok(self)
@@ -227,8 +224,9 @@ impl BertModel {
 }
 
 /// One layer in `precision` computing the given linear layers (equal inputs) side by
-/// side: their weights joined column after column, and their biases; `None` in fp32.
-fn reduced_copy(precision: Precision, layers: &[&Linear]) -> ReducedCopy {
+/// side, then `epilogue`: their weights joined column after column, and their biases;
+/// `None` in fp32.
+fn reduced_copy(precision: Precision, layers: &[&Linear], epilogue: Epilogue) -> ReducedCopy {
     if precision == Precision::Fp32 {
         return None;
     }
@@ -253,7 +251,8 @@ fn reduced_copy(precision: Precision, layers: &[&Linear]) -> ReducedCopy {
         }
     }
     let (weight, d_out, parts) = (joined.concat(), bias.len(), layers.len());
-    ReducedLinear::new(precision, &weight, &bias, d_in, d_out, parts).map(Arc::new)
+    let layer = ReducedLinear::new(precision, &weight, &bias, d_in, d_out, parts)?;
+    Some(Arc::new(layer.with_epilogue(epilogue)))
 }
 
 /// Word + position + token-type embeddings, then LayerNorm and dropout.
