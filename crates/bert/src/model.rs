@@ -580,7 +580,7 @@ pub(crate) fn dense(layer: &Linear, x: Tensor<3>) -> Tensor<3> {
 /// the CPU multiplies bf16 natively (AVX-512 BF16). Elsewhere they stay f32, which is
 /// then faster than bf16 emulated; the linear layers' precision is unchanged.
 fn bf16_attention_runs_here() -> bool {
-    kernels::bf16::gemm::Bf16Kernel::detect() == kernels::bf16::gemm::Bf16Kernel::Avx512Bf16
+    kernels::bf16::gemm::Bf16Kernel::native()
 }
 
 /// [`dense`] through the layer's reduced-precision copy when it has one.

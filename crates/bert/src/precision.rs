@@ -38,7 +38,7 @@ impl Precision {
         let missing = match self {
             Precision::Fp32 => return None,
             Precision::Int8 if IntegerKernel::detect() == IntegerKernel::Vnni => return None,
-            Precision::Bf16 if Bf16Kernel::detect() == Bf16Kernel::Avx512Bf16 => return None,
+            Precision::Bf16 if Bf16Kernel::native() => return None,
             Precision::Int8 => "AVX-512 VNNI",
             Precision::Bf16 => "AVX-512 BF16",
         };

@@ -31,6 +31,11 @@ impl Bf16Kernel {
         Self::Portable
     }
 
+    /// Whether this CPU multiplies bf16 natively (AVX-512 BF16).
+    pub fn native() -> bool {
+        Self::detect() == Self::Avx512Bf16
+    }
+
     /// Writes `Σ_k a[m][k] · w[k][n]` for the rows `rows` of `a` and the columns of the
     /// panels `panels` of `w` into `tile`, row-major with `panels.len() × PANEL`
     /// columns (those of a last partial panel included, as 0).

@@ -66,7 +66,7 @@ pub fn round_row(values: &[f32], out: &mut [u16]) {
         "bf16: rounding into a row of another length"
     );
     #[cfg(target_arch = "x86_64")]
-    if Bf16Kernel::detect() == Bf16Kernel::Avx512Bf16 {
+    if Bf16Kernel::native() {
         // SAFETY: the CPU has just been seen to support AVX-512F and BF16.
         return unsafe { avx512::round_row(values, out) };
     }
