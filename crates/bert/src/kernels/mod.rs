@@ -29,6 +29,7 @@
 
 mod autodiff;
 pub mod bf16;
+mod buffer;
 mod composed;
 mod cpu;
 mod dropout;

@@ -10,11 +10,13 @@
 //! block, its 16 columns' values, `[d_in / block][16][block]`: one register load per
 //! block. The ragged edges are padded with zeros, which add nothing.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use rayon::prelude::*;
 
 use super::bf16::Bf16Linear;
+use super::buffer::filled_by;
 use super::gelu::gelu_chunk;
 use super::int8::Int8Linear;
 use crate::Precision;
@@ -107,68 +109,82 @@ pub fn panel_index(blocks: usize, block: usize, k: usize, n: usize) -> usize {
 /// The output `[parts, rows, d_out / parts]` of a product over panels of columns,
 /// computed tile by tile: tasks of rows run in parallel, each in passes of a few
 /// panels; `product(rows, panels, tile)` writes a pass's raw products, row-major with
-/// `panels.len() × PANEL` columns, and `finish(row, columns, products, out)` turns one
-/// row's products for `columns` into output values.
+/// `panels.len() × PANEL` columns, `finish(row, columns, products, out)` writes one
+/// row's output values for `columns` from their products into `out` and returns it
+/// written, and `epilogue` is applied to them there, while they are in cache.
 ///
 /// The output's columns are `parts` layers side by side (`d_out / parts` each), and each
 /// part's result is written as its own contiguous block, so that the model reads each
 /// as a tensor without a copy.
+///
+/// # Panics
+/// If `finish` returns another slice than the one it was given.
 pub fn tiled_product<T: Copy + Default + Send>(
     rows: usize,
     d_out: usize,
     parts: usize,
+    epilogue: Epilogue,
     product: impl Fn(Range<usize>, Range<usize>, &mut [T]) + Sync,
-    finish: impl Fn(usize, Range<usize>, &[T], &mut [f32]) + Sync,
+    finish: impl for<'a> Fn(usize, Range<usize>, &[T], &'a mut [MaybeUninit<f32>]) -> &'a mut [f32]
+    + Sync,
 ) -> Vec<f32> {
     assert!(
         parts > 0 && d_out.is_multiple_of(parts),
         "reduced linear: equal parts"
     );
     let width = d_out / parts;
-    let mut out = vec![0.0f32; rows * d_out];
-    if d_out == 0 || rows == 0 {
-        return out;
-    }
     let panels = d_out.div_ceil(PANEL);
-    // Each task's rows, in every part: disjoint slices of the output, handed out before
-    // the tasks run so that each writes its own.
     let tasks = rows.div_ceil(ROWS_PER_TASK);
-    let mut outputs: Vec<Vec<&mut [f32]>> = (0..tasks).map(|_| Vec::new()).collect();
-    for part in out.chunks_mut(rows * width) {
-        for (task, rows) in outputs
-            .iter_mut()
-            .zip(part.chunks_mut(ROWS_PER_TASK * width))
-        {
-            task.push(rows);
-        }
-    }
-    outputs
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(task, mut parts)| {
-            let first = task * ROWS_PER_TASK;
-            let rows = first..(first + ROWS_PER_TASK).min(rows);
-            let mut tile = vec![T::default(); rows.len() * PANELS_PER_PASS * PANEL];
-            for start in (0..panels).step_by(PANELS_PER_PASS) {
-                let pass = start..(start + PANELS_PER_PASS).min(panels);
-                let tile_width = pass.len() * PANEL;
-                product(rows.clone(), pass.clone(), &mut tile);
-                // The pass's columns, cut where one part ends and the next begins.
-                let mut column = start * PANEL;
-                let end = (pass.end * PANEL).min(d_out);
-                while column < end {
-                    let (part, offset) = (column / width, column % width);
-                    let stop = end.min((part + 1) * width);
-                    for (r, row) in rows.clone().enumerate() {
-                        let products = &tile[r * tile_width + column - start * PANEL..];
-                        let out = &mut parts[part][r * width + offset..][..stop - column];
-                        finish(row, column..stop, &products[..stop - column], out);
-                    }
-                    column = stop;
-                }
+    let fill = |out: &mut [MaybeUninit<f32>]| {
+        // Each task's rows, in every part: disjoint slices of the output, handed out
+        // before the tasks run so that each writes its own.
+        let mut outputs: Vec<Vec<&mut [MaybeUninit<f32>]>> =
+            (0..tasks).map(|_| Vec::new()).collect();
+        for part in out.chunks_mut((rows * width).max(1)) {
+            for (task, rows) in outputs
+                .iter_mut()
+                .zip(part.chunks_mut(ROWS_PER_TASK * width.max(1)))
+            {
+                task.push(rows);
             }
-        });
-    out
+        }
+        outputs
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(task, mut parts)| {
+                let first = task * ROWS_PER_TASK;
+                let rows = first..(first + ROWS_PER_TASK).min(rows);
+                let mut tile = vec![T::default(); rows.len() * PANELS_PER_PASS * PANEL];
+                for start in (0..panels).step_by(PANELS_PER_PASS) {
+                    let pass = start..(start + PANELS_PER_PASS).min(panels);
+                    let tile_width = pass.len() * PANEL;
+                    product(rows.clone(), pass.clone(), &mut tile);
+                    // The pass's columns, cut where one part ends and the next begins.
+                    let mut column = start * PANEL;
+                    let end = (pass.end * PANEL).min(d_out);
+                    while column < end {
+                        let (part, offset) = (column / width, column % width);
+                        let stop = end.min((part + 1) * width);
+                        for (r, row) in rows.clone().enumerate() {
+                            let products = &tile[r * tile_width + column - start * PANEL..];
+                            let out = &mut parts[part][r * width + offset..][..stop - column];
+                            let given = (out.as_ptr().cast::<f32>(), out.len());
+                            let out = finish(row, column..stop, &products[..stop - column], out);
+                            assert!(
+                                given == (out.as_ptr(), out.len()),
+                                "reduced linear: finish must return the row it wrote"
+                            );
+                            epilogue.apply(out);
+                        }
+                        column = stop;
+                    }
+                }
+            });
+    };
+    // SAFETY: the passes of each task cover every column of every part for each of its
+    // rows, the tasks cover every row, and each of those runs of values was written:
+    // `finish` returned it (checked above), as initialised `f32`s.
+    unsafe { filled_by(rows * d_out, fill) }
 }
 
 /// What a reduced-precision layer applies to its outputs as it writes them, while
@@ -366,6 +382,7 @@ mod tests {
             rows,
             d_out,
             parts,
+            Epilogue::Identity,
             |rows, panels, tile: &mut [f32]| {
                 let tile_width = panels.len() * PANEL;
                 for (r, row) in rows.enumerate() {
@@ -375,7 +392,7 @@ mod tests {
                     }
                 }
             },
-            |_, _, products, out| out.copy_from_slice(products),
+            |_, _, products, out| out.write_copy_of_slice(products),
         );
         for part in 0..parts {
             for row in 0..rows {
@@ -386,5 +403,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "finish must return the row it wrote")]
+    fn a_finish_that_returns_other_values_than_it_was_given_is_refused() {
+        // Values written elsewhere would leave the output's own uninitialised.
+        tiled_product(
+            3,
+            PANEL,
+            1,
+            Epilogue::Identity,
+            |_, _, tile: &mut [f32]| tile.fill(1.0),
+            |_, _, products, _| Box::leak(products.to_vec().into_boxed_slice()),
+        );
     }
 }

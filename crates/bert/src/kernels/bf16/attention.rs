@@ -8,8 +8,11 @@
 //! and the scores of a head stay in cache from the product through the softmax to the
 //! second product.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
+use super::super::buffer::filled_by;
 use super::super::reduced::PANEL;
 use super::super::softmax::scaled_softmax_rows;
 use super::gemm::Bf16Kernel;
@@ -56,49 +59,53 @@ pub fn attention(
     let (seq_len, head_dim) = (shape.seq_len, shape.head_dim);
     assert_eq!(qkv.len(), 3 * rows * width, "attention: Q, K and V blocks");
     assert_eq!(key_bias.len(), rows, "attention: one bias per key");
-    let mut out = vec![0.0f32; rows * width];
     if rows == 0 || width == 0 {
-        return out;
+        return vec![0.0; rows * width];
     }
     // Every operand rounded once, in one pass on every core.
     let rounded = round(qkv);
     let block = |part: usize| &rounded[part * rows * width..(part + 1) * rows * width];
     let (score_panels, context_panels) = (seq_len.div_ceil(PANEL), head_dim.div_ceil(PANEL));
     let (score_stride, context_stride) = (score_panels * PANEL, context_panels * PANEL);
-    out.par_chunks_mut(seq_len * width)
-        .enumerate()
-        .for_each(|(b, out)| {
-            let first = b * seq_len;
-            let bias = &key_bias[first..first + seq_len];
-            let mut scores = vec![0.0f32; seq_len * score_stride];
-            let mut probabilities = vec![0u16; seq_len * score_stride];
-            let mut context = vec![0.0f32; seq_len * context_stride];
-            for head in 0..shape.heads {
-                let columns = head * head_dim;
-                // Where token `t`'s values of this head start in each block.
-                let at = |t: usize| (first + t) * width + columns;
-                let token = |part: usize| {
-                    let block = block(part);
-                    (0..seq_len).map(move |t| &block[at(t)..at(t) + head_dim])
-                };
-                let q = Bf16Rows::from_rows(token(0), head_dim);
-                let k = PackedBf16::from_columns(token(1), head_dim);
-                kernel.products(&q, &k, 0..seq_len, 0..score_panels, &mut scores);
-                scaled_softmax_rows(&mut scores, seq_len, score_stride, bias, scale);
-                // The scores' columns past the last key are zero: the product of zero
-                // padding, left alone by the softmax.
-                round_row(&scores, &mut probabilities);
-                let p = std::mem::take(&mut probabilities);
-                let p = Bf16Rows::from_padded(p, seq_len, seq_len, score_stride);
-                let v = PackedBf16::from_rows(token(2), head_dim);
-                kernel.products(&p, &v, 0..seq_len, 0..context_panels, &mut context);
-                probabilities = p.values;
-                for (t, sums) in context.chunks(context_stride).enumerate() {
-                    out[t * width + columns..][..head_dim].copy_from_slice(&sums[..head_dim]);
+    let fill = |out: &mut [MaybeUninit<f32>]| {
+        out.par_chunks_mut(seq_len * width)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let first = b * seq_len;
+                let bias = &key_bias[first..first + seq_len];
+                let mut scores = vec![0.0f32; seq_len * score_stride];
+                let mut probabilities = vec![0u16; seq_len * score_stride];
+                let mut context = vec![0.0f32; seq_len * context_stride];
+                for head in 0..shape.heads {
+                    let columns = head * head_dim;
+                    // Where token `t`'s values of this head start in each block.
+                    let at = |t: usize| (first + t) * width + columns;
+                    let token = |part: usize| {
+                        let block = block(part);
+                        (0..seq_len).map(move |t| &block[at(t)..at(t) + head_dim])
+                    };
+                    let q = Bf16Rows::from_rows(token(0), head_dim);
+                    let k = PackedBf16::from_columns(token(1), head_dim);
+                    kernel.products(&q, &k, 0..seq_len, 0..score_panels, &mut scores);
+                    scaled_softmax_rows(&mut scores, seq_len, score_stride, bias, scale);
+                    // The scores' columns past the last key are zero: the product of zero
+                    // padding, left alone by the softmax.
+                    round_row(&scores, &mut probabilities);
+                    let p = std::mem::take(&mut probabilities);
+                    let p = Bf16Rows::from_padded(p, seq_len, seq_len, score_stride);
+                    let v = PackedBf16::from_rows(token(2), head_dim);
+                    kernel.products(&p, &v, 0..seq_len, 0..context_panels, &mut context);
+                    probabilities = p.values;
+                    for (t, sums) in context.chunks(context_stride).enumerate() {
+                        out[t * width + columns..][..head_dim]
+                            .write_copy_of_slice(&sums[..head_dim]);
+                    }
                 }
-            }
-        });
-    out
+            });
+    };
+    // SAFETY: each sequence's `seq_len` rows are written whole: every head writes its
+    // `head_dim` columns of every token, and the heads side by side are `width` columns.
+    unsafe { filled_by(rows * width, fill) }
 }
 
 #[cfg(test)]

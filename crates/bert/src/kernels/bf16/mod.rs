@@ -10,10 +10,13 @@
 pub mod attention;
 pub mod gemm;
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use gemm::Bf16Kernel;
 
+use super::buffer::{as_unwritten, filled_by};
 use super::math::vectorised;
 use super::reduced::{Epilogue, PANEL, pack_panels, panel_index, tiled_product};
 
@@ -49,17 +52,28 @@ const ROUND_CHUNK: usize = 16 * 1024;
 
 /// `to_bf16` of every value, on every core.
 pub fn round(values: &[f32]) -> Vec<u16> {
-    let mut out = vec![0u16; values.len()];
-    out.par_chunks_mut(ROUND_CHUNK)
-        .zip(values.par_chunks(ROUND_CHUNK))
-        .for_each(|(out, values)| round_row(values, out));
-    out
+    let fill = |out: &mut [MaybeUninit<u16>]| {
+        out.par_chunks_mut(ROUND_CHUNK)
+            .zip(values.par_chunks(ROUND_CHUNK))
+            .for_each(|(out, values)| {
+                round_into(values, out);
+            });
+    };
+    // SAFETY: the chunks of `out` and `values` pair up one to one, of equal lengths, and
+    // `round_into` writes every value of its row.
+    unsafe { filled_by(values.len(), fill) }
 }
 
-/// `out[i] = to_bf16(values[i])`: by `vcvtneps2bf16` where the CPU has AVX-512 BF16
-/// (the same rounding: NaN quieted, subnormals to zero, ties to even; tested bit for
-/// bit), elsewhere by the portable loop.
+/// `out[i] = to_bf16(values[i])`, over values already there.
 pub fn round_row(values: &[f32], out: &mut [u16]) {
+    // SAFETY: `round_into` writes rounded values only, so `out` stays initialised.
+    round_into(values, unsafe { as_unwritten(out) });
+}
+
+/// `out[i] = to_bf16(values[i])`, returning `out` written: by `vcvtneps2bf16` where the
+/// CPU has AVX-512 BF16 (the same rounding: NaN quieted, subnormals to zero, ties to
+/// even; tested bit for bit), elsewhere by the portable loop.
+pub fn round_into<'a>(values: &[f32], out: &'a mut [MaybeUninit<u16>]) -> &'a mut [u16] {
     assert_eq!(
         values.len(),
         out.len(),
@@ -68,21 +82,26 @@ pub fn round_row(values: &[f32], out: &mut [u16]) {
     #[cfg(target_arch = "x86_64")]
     if Bf16Kernel::native() {
         // SAFETY: the CPU has just been seen to support AVX-512F and BF16.
-        return unsafe { avx512::round_row(values, out) };
+        unsafe { avx512::round_row(values, out) };
+        // SAFETY: the kernel has written each of `out`'s values (the lengths are equal).
+        return unsafe { out.assume_init_mut() };
     }
     round_row_portable(values, out);
+    // SAFETY: the loop has written each of `out`'s values (the lengths are equal).
+    unsafe { out.assume_init_mut() }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
 
-    /// [`round_row`](super::round_row), 16 values per instruction.
+    /// [`round_into`](super::round_into), 16 values per instruction.
     ///
     /// # Safety
     /// The CPU must have AVX-512F and BF16.
     #[target_feature(enable = "avx512f,avx512bf16")]
-    pub unsafe fn round_row(values: &[f32], out: &mut [u16]) {
+    pub unsafe fn round_row(values: &[f32], out: &mut [MaybeUninit<u16>]) {
         let mut chunks = values.chunks_exact(16);
         let mut outs = out.chunks_exact_mut(16);
         for (chunk, out) in (&mut chunks).zip(&mut outs) {
@@ -99,18 +118,28 @@ mod avx512 {
 
 vectorised! {
     /// `out[i] = to_bf16(values[i])`, in portable code.
-    fn round_row_portable(values: &[f32], out: &mut [u16]) {
+    fn round_row_portable(values: &[f32], out: &mut [MaybeUninit<u16>]) {
         for (out, &v) in out.iter_mut().zip(values) {
-            *out = to_bf16(v);
+            out.write(to_bf16(v));
         }
     }
 }
 
+/// `out[n] = sums[n] + bias[n]`, returning `out` written.
+fn add_bias<'a>(sums: &[f32], bias: &[f32], out: &'a mut [MaybeUninit<f32>]) -> &'a mut [f32] {
+    assert!(
+        sums.len() == out.len() && bias.len() == out.len(),
+        "bf16: a row of sums, biases and outputs of different lengths"
+    );
+    add_bias_lanes(sums, bias, out);
+    // SAFETY: the loop has written each of `out`'s values (the lengths are equal).
+    unsafe { out.assume_init_mut() }
+}
+
 vectorised! {
-    /// `out[n] = sums[n] + bias[n]`.
-    fn add_bias(sums: &[f32], bias: &[f32], out: &mut [f32]) {
+    fn add_bias_lanes(sums: &[f32], bias: &[f32], out: &mut [MaybeUninit<f32>]) {
         for ((out, &s), &b) in out.iter_mut().zip(sums).zip(bias) {
-            *out = s + b;
+            out.write(s + b);
         }
     }
 }
@@ -134,13 +163,21 @@ impl Bf16Rows {
         let len = values.len().checked_div(rows).unwrap_or(0);
         assert_eq!(len * rows, values.len(), "bf16: ragged rows");
         let padded_len = len.div_ceil(BLOCK) * BLOCK;
-        let mut rounded = vec![0u16; rows * padded_len];
-        if len > 0 {
-            rounded
-                .par_chunks_mut(padded_len)
-                .zip(values.par_chunks(len))
-                .for_each(|(out, row)| round_row(row, &mut out[..len]));
-        }
+        let fill = |out: &mut [MaybeUninit<u16>]| {
+            if len > 0 {
+                out.par_chunks_mut(padded_len)
+                    .zip(values.par_chunks(len))
+                    .for_each(|(out, row)| {
+                        let (values, padding) = out.split_at_mut(len);
+                        round_into(row, values);
+                        padding.fill(MaybeUninit::new(0));
+                    });
+            }
+        };
+        // SAFETY: the `rows` chunks of `padded_len` values pair up with the rows, and
+        // each is written whole: the row's values rounded, the padding with zeros.
+        // Without values (`len` 0), there is no padding either.
+        let rounded = unsafe { filled_by(rows * padded_len, fill) };
         Self {
             values: rounded,
             rows,
@@ -361,11 +398,9 @@ impl Bf16Linear {
             rows,
             d_out,
             self.parts,
+            epilogue,
             |rows, panels, tile| self.kernel.products(&activations, w, rows, panels, tile),
-            |_, columns, sums, out| {
-                add_bias(sums, &self.bias[columns], out);
-                epilogue.apply(out);
-            },
+            |_, columns, sums, out| add_bias(sums, &self.bias[columns], out),
         )
     }
 }
@@ -442,8 +477,13 @@ mod tests {
                 "{len} values, {:?}",
                 Bf16Kernel::detect()
             );
-            let mut portable = vec![0u16; len];
-            round_row_portable(&values[..len], &mut portable);
+            assert_eq!(
+                round(&values[..len]),
+                expected[..len],
+                "{len} values, in parallel"
+            );
+            // SAFETY: the portable loop writes every value of a row as long as its input.
+            let portable = unsafe { filled_by(len, |out| round_row_portable(&values[..len], out)) };
             assert_eq!(portable, expected[..len]);
         }
     }

@@ -13,6 +13,8 @@ pub mod gemm;
 pub mod packed;
 pub mod quantize;
 
+use std::mem::MaybeUninit;
+
 use gemm::IntegerKernel;
 use packed::PackedWeights;
 use quantize::{QuantizedColumns, QuantizedRows};
@@ -102,6 +104,7 @@ impl Int8Linear {
             rows,
             d_out,
             self.parts,
+            epilogue,
             |rows, panels, tile| self.kernel.products(&activations, w, rows, panels, tile),
             |row, columns, products, out| {
                 dequantize(
@@ -110,25 +113,41 @@ impl Int8Linear {
                     &w.scales[columns.clone()],
                     &self.bias[columns],
                     out,
-                );
-                epilogue.apply(out);
+                )
             },
         )
     }
 }
 
+/// `out[n] = products[n] · (row_scale · column_scales[n]) + bias[n]`: a row of integer
+/// products back in the units of `x · W + b`, returning `out` written.
+pub fn dequantize<'a>(
+    products: &[i32],
+    row_scale: f32,
+    column_scales: &[f32],
+    bias: &[f32],
+    out: &'a mut [MaybeUninit<f32>],
+) -> &'a mut [f32] {
+    let len = out.len();
+    assert!(
+        products.len() == len && column_scales.len() == len && bias.len() == len,
+        "int8: a row of products, scales, biases and outputs of different lengths"
+    );
+    dequantize_lanes(products, row_scale, column_scales, bias, out);
+    // SAFETY: the loop has written each of `out`'s values (the lengths are equal).
+    unsafe { out.assume_init_mut() }
+}
+
 vectorised! {
-    /// `out[n] = products[n] · (row_scale · column_scales[n]) + bias[n]`: a row of
-    /// integer products back in the units of `x · W + b`.
-    pub fn dequantize(
+    fn dequantize_lanes(
         products: &[i32],
         row_scale: f32,
         column_scales: &[f32],
         bias: &[f32],
-        out: &mut [f32],
+        out: &mut [MaybeUninit<f32>],
     ) {
         for (((out, &p), &s), &b) in out.iter_mut().zip(products).zip(column_scales).zip(bias) {
-            *out = p as f32 * (row_scale * s) + b;
+            out.write(p as f32 * (row_scale * s) + b);
         }
     }
 }

@@ -7,8 +7,11 @@
 //! absence keeps `−q` a code). An all-zero group gets the scale 0 and the codes 0; a
 //! group holding a NaN or an infinity, the scale NaN.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
+use super::super::buffer::filled_by;
 use super::super::math::{ROUND, vectorised};
 
 /// The largest code: `max|v|` maps to it.
@@ -48,9 +51,9 @@ vectorised! {
 vectorised! {
     /// The unsigned bytes VNNI reads for the codes of `row` on the grid whose inverse
     /// scale is `inverse_scale`: `code + 128`, which in 8 bits flips the sign bit.
-    fn encode_row(row: &[f32], inverse_scale: f32, out: &mut [u8]) {
+    fn encode_row(row: &[f32], inverse_scale: f32, out: &mut [MaybeUninit<u8>]) {
         for (byte, &v) in out.iter_mut().zip(row) {
-            *byte = code(v, inverse_scale) as u8 ^ 0x80;
+            byte.write(code(v, inverse_scale) as u8 ^ 0x80);
         }
     }
 }
@@ -96,19 +99,26 @@ impl QuantizedRows {
         let len = values.len().checked_div(rows).unwrap_or(0);
         assert_eq!(len * rows, values.len(), "quantise: ragged rows");
         let padded_len = len.div_ceil(4) * 4;
-        let mut bytes = vec![OFFSET as u8; rows * padded_len];
         let mut scales = vec![0.0; rows];
-        if len > 0 {
-            bytes
-                .par_chunks_mut(padded_len)
-                .zip(scales.par_iter_mut())
-                .zip(values.par_chunks(len))
-                .for_each(|((out, scale), row)| {
-                    let (s, inverse) = scales_for(largest_magnitude(row));
-                    *scale = s;
-                    encode_row(row, inverse, out);
-                });
-        }
+        let fill = |bytes: &mut [MaybeUninit<u8>]| {
+            if len > 0 {
+                bytes
+                    .par_chunks_mut(padded_len)
+                    .zip(scales.par_iter_mut())
+                    .zip(values.par_chunks(len))
+                    .for_each(|((out, scale), row)| {
+                        let (s, inverse) = scales_for(largest_magnitude(row));
+                        *scale = s;
+                        let (codes, padding) = out.split_at_mut(len);
+                        encode_row(row, inverse, codes);
+                        padding.fill(MaybeUninit::new(OFFSET as u8));
+                    });
+            }
+        };
+        // SAFETY: the `rows` chunks of `padded_len` bytes pair up with the rows, and each
+        // is written whole: the row's codes (one per value, the lengths being equal),
+        // then the padding with the zero code. Without values there is no padding.
+        let bytes = unsafe { filled_by(rows * padded_len, fill) };
         Self {
             bytes,
             scales,
