@@ -6,6 +6,7 @@ mod common;
 use bert::burn::tensor::activation::gelu as burn_gelu;
 use bert::burn::tensor::{Device, Distribution, Tensor};
 use bert::kernels;
+use bert::kernels::reduced::Epilogue;
 use common::{backends, to_vec};
 
 /// erf in f64, by its Maclaurin series (|z| < 3) or its continued fraction: a reference
@@ -78,6 +79,18 @@ fn gelu_is_x_times_the_normal_cdf_on_every_backend() {
             &format!("gelu on {kind}"),
         );
     }
+}
+
+#[test]
+fn the_reduced_precision_gelu_epilogue_is_x_times_the_normal_cdf() {
+    // Its multiply-adds fused where the CPU has AVX-512: other roundings than the fp32
+    // kernel's, the same bound against the exact GELU.
+    let (_, device) = backends().remove(0);
+    let x = to_vec(activations(&device));
+    let mut ours = x.clone();
+    Epilogue::ErfGelu.apply(&mut ours);
+    let reference: Vec<f64> = x.iter().map(|&x| x as f64 * normal_cdf(x as f64)).collect();
+    assert_close(&ours, &reference, 1e-6, "the GELU epilogue");
 }
 
 #[test]

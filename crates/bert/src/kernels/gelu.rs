@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::math::{exp, vectorised};
+use super::math::{exp_with, multiply_add, vectorised};
 
 /// Elements per parallel task: large enough to amortise scheduling, small enough
 /// that two cores share a 32 × 128 × 1536 activation evenly.
@@ -29,9 +29,28 @@ vectorised! {
     /// parallel task's chunk.
     pub fn gelu_chunk(chunk: &mut [f32]) {
         for x in chunk {
-            *x *= 0.5 * normal_cdf_parts(*x).0;
+            *x *= 0.5 * normal_cdf_parts::<false>(*x).0;
         }
     }
+}
+
+/// [`gelu_chunk`] with its multiply-adds fused where the CPU has AVX-512 (and so FMA):
+/// for reduced-precision inference, whose outputs need not match fp32's bit for bit.
+/// Half the instructions of the polynomials; the same bound against the exact GELU.
+pub fn gelu_chunk_fused(chunk: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
+    {
+        #[target_feature(enable = "avx512f,fma")]
+        fn fused(chunk: &mut [f32]) {
+            for x in chunk {
+                *x *= 0.5 * normal_cdf_parts::<true>(*x).0;
+            }
+        }
+        // SAFETY: the CPU has just been seen to support AVX-512F and FMA.
+        return unsafe { fused(chunk) };
+    }
+    gelu_chunk(chunk);
 }
 
 /// `grad ← grad · d/dx[x · Φ(x)] = grad · (Φ(x) + x · φ(x))`, φ the standard normal density.
@@ -49,7 +68,7 @@ pub fn gelu_backward_in_place(x: &[f32], grad: &mut [f32]) {
 vectorised! {
     fn gelu_backward_chunk(x: &[f32], grad: &mut [f32]) {
         for (g, &x) in grad.iter_mut().zip(x) {
-            let (twice_cdf, exp_half_sq) = normal_cdf_parts(x);
+            let (twice_cdf, exp_half_sq) = normal_cdf_parts::<false>(x);
             *g *= 0.5 * twice_cdf + x * INV_SQRT_2PI * exp_half_sq;
         }
     }
@@ -58,9 +77,10 @@ vectorised! {
 /// `(2 Φ(x), exp(-x²/2))`: `1 + erf(x/√2)` and the Gaussian factor the derivative reuses.
 ///
 /// For x < 0, `1 + erf` is computed directly as the erfc tail instead of `1 - erf(|z|)`,
-/// which keeps the relative accuracy of GELU's small negative outputs.
+/// which keeps the relative accuracy of GELU's small negative outputs. `FUSED`: as
+/// [`multiply_add`]'s.
 #[inline(always)]
-fn normal_cdf_parts(x: f32) -> (f32, f32) {
+fn normal_cdf_parts<const FUSED: bool>(x: f32) -> (f32, f32) {
     const P: f32 = 0.327_591_1;
     const A: [f32; 5] = [
         0.254_829_6,
@@ -69,10 +89,11 @@ fn normal_cdf_parts(x: f32) -> (f32, f32) {
         -1.453_152,
         1.061_405_4,
     ];
+    let madd = multiply_add::<FUSED>;
     let z = (x * INV_SQRT_2).abs();
-    let t = 1.0 / (1.0 + P * z);
-    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
-    let gauss = exp(-z * z);
+    let t = 1.0 / madd(P, z, 1.0);
+    let poly = t * madd(madd(madd(madd(A[4], t, A[3]), t, A[2]), t, A[1]), t, A[0]);
+    let gauss = exp_with::<FUSED>(-z * z);
     let tail = poly * gauss; // erfc(|z|)
     let twice_cdf = if x < 0.0 { tail } else { 2.0 - tail };
     (twice_cdf, gauss)

@@ -40,26 +40,37 @@ pub(crate) use vectorised;
 /// integer, in two's complement, in the low bits of the sum's mantissa.
 pub const ROUND: f32 = 12_582_912.0;
 
+/// `a · b + c`: one fused multiply-add (a single rounding) when `FUSED`, else a product
+/// and a sum, each rounded. Only a caller compiled with FMA may ask for `FUSED`: elsewhere
+/// it would be a call into libm per value.
+#[inline(always)]
+pub fn multiply_add<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FUSED { a.mul_add(b, c) } else { a * b + c }
+}
+
 /// `e^x` for x ≤ 0, to within 2 ulp, and exactly 0 below f32's normal range (as the
 /// masked scores of attention need): `2^n · e^r` with `n = round(x / ln 2)` and a
-/// degree-6 polynomial for `e^r`, |r| ≤ ln 2 / 2 (Cephes `expf`).
+/// degree-6 polynomial for `e^r`, |r| ≤ ln 2 / 2 (Cephes `expf`). Its multiply-adds
+/// are fused when `FUSED` (see [`multiply_add`]): the same bound, results that may
+/// differ in the last bit.
 #[inline(always)]
-pub fn exp(x: f32) -> f32 {
+pub fn exp_with<const FUSED: bool>(x: f32) -> f32 {
     // Adding then subtracting `ROUND` rounds to the nearest integer.
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     const SMALLEST: f32 = -87.0;
+    let madd = multiply_add::<FUSED>;
     let underflows = x < SMALLEST;
     let x = x.clamp(SMALLEST, 88.0);
-    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
+    let n = madd(x, std::f32::consts::LOG2_E, ROUND) - ROUND;
+    let r = madd(-n, LN2_LO, madd(-n, LN2_HI, x));
     let p = 1.987_569_1e-4;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5e-1;
-    let e_r = p * r * r + r + 1.0;
+    let p = madd(p, r, 1.398_199_9e-3);
+    let p = madd(p, r, 8.333_452e-3);
+    let p = madd(p, r, 4.166_579_6e-2);
+    let p = madd(p, r, 1.666_666_5e-1);
+    let p = madd(p, r, 5e-1);
+    let e_r = madd(p * r, r, r) + 1.0;
     // 2^n: the integer n + 127 lands in the low mantissa bits of n + 127 + 2^23;
     // shifting it into the exponent field builds the power of two directly.
     let two_n = f32::from_bits((n + 8_388_735.0).to_bits() << 23);
@@ -71,16 +82,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exp_matches_std_to_float_precision() {
-        for x in (-8700..=0).map(|i| i as f32 / 100.0) {
-            let (ours, reference) = (exp(x) as f64, (x as f64).exp());
-            assert!(
-                (ours - reference).abs() <= 3e-7 * reference,
-                "exp({x}) = {ours}, not {reference}"
-            );
+    fn exp_matches_std_to_float_precision_fused_or_not() {
+        // Fused multiply-adds in software where this build has no FMA: slow, but exact.
+        for exp in [exp_with::<false>, exp_with::<true>] {
+            for x in (-8700..=0).map(|i| i as f32 / 100.0) {
+                let (ours, reference) = (exp(x) as f64, (x as f64).exp());
+                assert!(
+                    (ours - reference).abs() <= 3e-7 * reference,
+                    "exp({x}) = {ours}, not {reference}"
+                );
+            }
+            assert_eq!(exp(-87.5), 0.0);
+            assert_eq!(exp(f32::MIN), 0.0);
+            assert_eq!(exp(f32::NEG_INFINITY), 0.0);
         }
-        assert_eq!(exp(-87.5), 0.0);
-        assert_eq!(exp(f32::MIN), 0.0);
-        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
     }
 }

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use super::bf16::Bf16Linear;
 use super::buffer::filled_by;
-use super::gelu::gelu_chunk;
+use super::gelu::gelu_chunk_fused;
 use super::int8::Int8Linear;
 use crate::Precision;
 
@@ -202,7 +202,7 @@ impl Epilogue {
     /// Applies it to freshly written outputs.
     pub fn apply(self, out: &mut [f32]) {
         if self == Self::ErfGelu {
-            gelu_chunk(out);
+            gelu_chunk_fused(out);
         }
     }
 }
@@ -366,7 +366,8 @@ mod tests {
         for precision in [Precision::Int8, Precision::Bf16] {
             let plain = ReducedLinear::new(precision, &w, &b, k, n, 1).unwrap();
             let mut expected = plain.forward(&x, m);
-            super::super::gelu::gelu_in_place(&mut expected);
+            // Applied to the whole output at once, on the same elementwise kernel.
+            Epilogue::ErfGelu.apply(&mut expected);
             let fused = plain.with_epilogue(Epilogue::ErfGelu);
             assert_eq!(fused.forward(&x, m), expected, "{precision}");
         }

@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use super::math::{exp, vectorised};
+use super::math::{exp_with, multiply_add, vectorised};
 use super::reduce::{dot, lanes, sum};
 
 /// Rows per parallel task: attention rows are short (the sequence length), so
@@ -51,37 +51,71 @@ vectorised! {
     ) {
         for (i, row) in rows.chunks_exact_mut(row_len).enumerate() {
             let sequence = (first_row + i) / rows_per_sequence;
-            softmax_row(row, &bias[sequence * row_len..][..row_len], 1.0);
+            softmax_row::<false>(row, &bias[sequence * row_len..][..row_len], 1.0);
         }
     }
 }
 
-/// `row ← softmax(scale · row + bias)`.
+/// `row ← softmax(scale · row + bias)`; `FUSED`: as [`multiply_add`]'s.
 #[inline(always)]
-fn softmax_row(row: &mut [f32], bias: &[f32], scale: f32) {
+fn softmax_row<const FUSED: bool>(row: &mut [f32], bias: &[f32], scale: f32) {
     row.iter_mut()
         .zip(bias)
-        .for_each(|(x, b)| *x = *x * scale + b);
+        .for_each(|(x, b)| *x = multiply_add::<FUSED>(*x, scale, *b));
     let max = lanes(row, f32::NEG_INFINITY, f32::max);
-    row.iter_mut().for_each(|x| *x = exp(*x - max));
+    row.iter_mut()
+        .for_each(|x| *x = exp_with::<FUSED>(*x - max));
     let normaliser = 1.0 / sum(row);
     row.iter_mut().for_each(|x| *x *= normaliser);
 }
 
+/// `row ← softmax(scale · row + bias)` for each of the `row_len`-long rows that start
+/// every `stride` values of `values` (a product's tile, wider than its rows):
+/// attention's scores in reduced-precision inference, their scale and padding bias
+/// added in the same pass, multiply-adds fused where the CPU has AVX-512 (outputs that
+/// need not match fp32's bit for bit).
+pub fn scaled_softmax_rows(
+    values: &mut [f32],
+    row_len: usize,
+    stride: usize,
+    bias: &[f32],
+    scale: f32,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
+    {
+        #[target_feature(enable = "avx512f,fma")]
+        fn fused(values: &mut [f32], row_len: usize, stride: usize, bias: &[f32], scale: f32) {
+            scaled_rows::<true>(values, row_len, stride, bias, scale);
+        }
+        // SAFETY: the CPU has just been seen to support AVX-512F and FMA.
+        return unsafe { fused(values, row_len, stride, bias, scale) };
+    }
+    unfused_scaled_rows(values, row_len, stride, bias, scale);
+}
+
 vectorised! {
-    /// `row ← softmax(scale · row + bias)` for each of the `row_len`-long rows that
-    /// start every `stride` values of `values` (a product's tile, wider than its
-    /// rows): attention's scores, their scale and padding bias added in the same pass.
-    pub fn scaled_softmax_rows(
+    fn unfused_scaled_rows(
         values: &mut [f32],
         row_len: usize,
         stride: usize,
         bias: &[f32],
         scale: f32,
     ) {
-        for row in values.chunks_mut(stride) {
-            softmax_row(&mut row[..row_len], bias, scale);
-        }
+        scaled_rows::<false>(values, row_len, stride, bias, scale);
+    }
+}
+
+#[inline(always)]
+fn scaled_rows<const FUSED: bool>(
+    values: &mut [f32],
+    row_len: usize,
+    stride: usize,
+    bias: &[f32],
+    scale: f32,
+) {
+    for row in values.chunks_mut(stride) {
+        softmax_row::<FUSED>(&mut row[..row_len], bias, scale);
     }
 }
 
