@@ -1,7 +1,8 @@
 """What a reduced precision costs the pipeline downstream: the same head sweep over
 features of each precision, test accuracy and macro-F1, mean over seeds.
 
-    precision_downstream.py BERTCLS OUT_DIR [--data r8,spam] [--precisions fp32,int8,bf16]
+    precision_downstream.py BERTCLS OUT_DIR [--data r8,spam]
+                            [--precisions fp32,int8,bf16,fp32@ndarray]
                             [--seeds 1,2,3] [--heads 8] [--max-len 128]
 
 For each data set and precision: `bertcls embed` of the train, validation and test
@@ -10,11 +11,17 @@ splits (cached in OUT_DIR/cache), then per seed `bertcls head sweep --random HEA
 `bertcls head predict` of the best head on the test cache. Accuracy and macro-F1 are
 computed here from the predictions, independently of bertcls's own metrics. Prints one
 JSON object: per data set, per precision, every seed's scores and their means, and
-each precision's difference from fp32.
+each precision's difference from fp32, seed by seed, with its standard error.
+
+`PRECISION@BACKEND` embeds on another backend. `fp32@ndarray` is the null control:
+the same arithmetic in another summation order (vectors within ~1e-6 of flex's), so
+whatever it moves the scores by is what a sweep's training makes of any perturbation,
+not what a precision costs.
 """
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
@@ -47,12 +54,25 @@ def scores(predictions):
     return {"accuracy": accuracy, "macro_f1": sum(f1s) / len(f1s)}
 
 
+def paired_points(runs, base_runs):
+    """The per-seed differences from fp32 in points: mean and standard error. The same
+    seed draws the same heads and initialisations, so the pairing removes the spread
+    between seeds and leaves what the features change."""
+    paired = {}
+    for key in ["accuracy", "macro_f1"]:
+        deltas = [100 * (r[key] - b[key]) for r, b in zip(runs, base_runs)]
+        mean = sum(deltas) / len(deltas)
+        spread = sum((d - mean) ** 2 for d in deltas) / max(len(deltas) - 1, 1)
+        paired[key] = {"mean": mean, "standard_error": math.sqrt(spread / len(deltas))}
+    return paired
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("bertcls")
     parser.add_argument("out", type=Path)
     parser.add_argument("--data", default="r8,spam")
-    parser.add_argument("--precisions", default="fp32,int8,bf16")
+    parser.add_argument("--precisions", default="fp32,int8,bf16,fp32@ndarray")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--max-len", type=int, default=128)
@@ -68,8 +88,10 @@ def main():
     }
     for data in args.data.split(","):
         per_precision = {}
-        for precision in args.precisions.split(","):
-            work = args.out / data / precision
+        for variant in args.precisions.split(","):
+            precision, _, backend = variant.partition("@")
+            backend = backend or "flex"
+            work = args.out / data / variant
             work.mkdir(parents=True, exist_ok=True)
             caches, embed_seconds = {}, 0.0
             for split in ["train", "validation", "test"]:
@@ -77,8 +99,11 @@ def main():
                 embed_seconds += run([
                     args.bertcls, "embed", "--model", args.model,
                     "--input", f"data/{data}/{split}.jsonl", "--max-len", str(args.max_len),
-                    "--precision", precision, "--output", caches[split],
-                    "--cache-dir", args.out / "cache",
+                    "--precision", precision, "--backend", backend,
+                    "--output", caches[split],
+                    # The cache is keyed by what is computed, not where: another
+                    # backend needs its own, or it would be served flex's vectors.
+                    "--cache-dir", args.out / ("cache" if backend == "flex" else f"cache-{backend}"),
                 ])
             runs = []
             for seed in seeds:
@@ -97,14 +122,12 @@ def main():
             mean = {
                 key: sum(r[key] for r in runs) / len(runs) for key in ["accuracy", "macro_f1"]
             }
-            per_precision[precision] = {"runs": runs, "mean": mean, "embed_seconds": embed_seconds}
-            print(f"{data} {precision}: {mean}", file=sys.stderr)
+            per_precision[variant] = {"runs": runs, "mean": mean, "embed_seconds": embed_seconds}
+            print(f"{data} {variant}: {mean}", file=sys.stderr)
         if "fp32" in per_precision:
-            base = per_precision["fp32"]["mean"]
+            base = per_precision["fp32"]
             for entry in per_precision.values():
-                entry["points_from_fp32"] = {
-                    key: 100 * (entry["mean"][key] - base[key]) for key in base
-                }
+                entry["points_from_fp32"] = paired_points(entry["runs"], base["runs"])
         results["data"][data] = per_precision
     print(json.dumps(results, indent=1))
 
