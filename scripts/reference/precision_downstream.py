@@ -2,7 +2,7 @@
 features of each precision, test accuracy and macro-F1, mean over seeds.
 
     precision_downstream.py BERTCLS OUT_DIR [--data r8,spam]
-                            [--precisions fp32,int8,bf16,fp32@ndarray]
+                            [--precisions fp32,int8,bf16,fp32@ndarray,onnx-int8]
                             [--seeds 1,2,3] [--heads 8] [--max-len 128]
 
 For each data set and precision: `bertcls embed` of the train, validation and test
@@ -16,12 +16,15 @@ each precision's difference from fp32, seed by seed, with its standard error.
 `PRECISION@BACKEND` embeds on another backend. `fp32@ndarray` is the null control:
 the same arithmetic in another summation order (vectors within ~1e-6 of flex's), so
 whatever it moves the scores by is what a sweep's training makes of any perturbation,
-not what a precision costs.
+not what a precision costs. `onnx-int8` sweeps ONNX Runtime's int8 vectors
+(bench_encoder.py's export and `quantize_dynamic`) in the same way; it needs fp32's
+caches, so list it after fp32.
 """
 
 import argparse
 import json
 import math
+import shutil
 import subprocess
 import sys
 import time
@@ -67,12 +70,62 @@ def paired_points(runs, base_runs):
     return paired
 
 
+ONNX_INT8 = "onnx-int8"
+HEADER_BYTES = 32  # vectors.f32: magic, version, dtype, rows, dim (crates/encoder/src/cache.rs)
+
+
+def embed_ours(args, data, split, variant, output):
+    """`bertcls embed` of one split at `variant` (`PRECISION` or `PRECISION@BACKEND`)."""
+    precision, _, backend = variant.partition("@")
+    backend = backend or "flex"
+    return run([
+        args.bertcls, "embed", "--model", args.model,
+        "--input", f"data/{data}/{split}.jsonl", "--max-len", str(args.max_len),
+        "--precision", precision, "--backend", backend, "--output", output,
+        # The cache is keyed by what is computed, not where: another backend needs
+        # its own, or it would be served flex's vectors.
+        "--cache-dir", args.out / ("cache" if backend == "flex" else f"cache-{backend}"),
+    ])
+
+
+def embed_onnx_int8(args, data, split, fp32_cache, output):
+    """ONNX Runtime's int8 `quantize_dynamic` vectors of one split (bench_encoder.py's
+    sorted pass, mean pooled, in the data's order), as an embedding cache the sweep
+    reads: fp32's cache with its rows replaced and its marker resealed. The meta
+    (ids, labels, fingerprint) is fp32's, so the three splits match one another; the
+    cache is this study's, never one to hand a user."""
+    import hashlib
+
+    import numpy as np
+
+    vectors_npy = output.with_suffix(".npy")
+    seconds = run([
+        sys.executable, Path(__file__).with_name("bench_encoder.py"), args.model,
+        f"data/{data}/{split}.jsonl", "--engine", ONNX_INT8, "--repeats", "1",
+        "--max-len", str(args.max_len), "--vectors", vectors_npy,
+    ])
+    vectors = np.load(vectors_npy).astype("<f4")
+    shutil.rmtree(output, ignore_errors=True)
+    shutil.copytree(fp32_cache, output)
+    body = output / "vectors.f32"
+    header = body.read_bytes()[:HEADER_BYTES]
+    rows, dim = (int.from_bytes(header[at:at + 8], "little") for at in (16, 24))
+    if vectors.shape != (rows, dim):
+        raise SystemExit(f"{vectors_npy}: {vectors.shape} vectors for a {rows} × {dim} cache")
+    body.write_bytes(header + vectors.tobytes())
+    marker_path = output / "bertcls-artifact.json"
+    marker = json.loads(marker_path.read_text())
+    marker["files"]["vectors.f32"] = hashlib.sha256(body.read_bytes()).hexdigest()
+    marker_path.write_text(json.dumps(marker, indent=2))
+    return seconds
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("bertcls")
     parser.add_argument("out", type=Path)
     parser.add_argument("--data", default="r8,spam")
-    parser.add_argument("--precisions", default="fp32,int8,bf16,fp32@ndarray")
+    parser.add_argument("--precisions", default=f"fp32,int8,bf16,fp32@ndarray,{ONNX_INT8}")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--max-len", type=int, default=128)
@@ -89,22 +142,16 @@ def main():
     for data in args.data.split(","):
         per_precision = {}
         for variant in args.precisions.split(","):
-            precision, _, backend = variant.partition("@")
-            backend = backend or "flex"
             work = args.out / data / variant
             work.mkdir(parents=True, exist_ok=True)
             caches, embed_seconds = {}, 0.0
             for split in ["train", "validation", "test"]:
                 caches[split] = work / f"{split}.emb"
-                embed_seconds += run([
-                    args.bertcls, "embed", "--model", args.model,
-                    "--input", f"data/{data}/{split}.jsonl", "--max-len", str(args.max_len),
-                    "--precision", precision, "--backend", backend,
-                    "--output", caches[split],
-                    # The cache is keyed by what is computed, not where: another
-                    # backend needs its own, or it would be served flex's vectors.
-                    "--cache-dir", args.out / ("cache" if backend == "flex" else f"cache-{backend}"),
-                ])
+                if variant == ONNX_INT8:
+                    fp32_cache = args.out / data / "fp32" / f"{split}.emb"
+                    embed_seconds += embed_onnx_int8(args, data, split, fp32_cache, caches[split])
+                else:
+                    embed_seconds += embed_ours(args, data, split, variant, caches[split])
             runs = []
             for seed in seeds:
                 sweep = work / f"sweep-{seed}"
