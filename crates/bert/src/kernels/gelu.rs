@@ -34,23 +34,15 @@ vectorised! {
     }
 }
 
-/// [`gelu_chunk`] with its multiply-adds fused where the CPU has AVX-512 (and so FMA):
-/// for reduced-precision inference, whose outputs need not match fp32's bit for bit.
-/// Half the instructions of the polynomials; the same bound against the exact GELU.
-pub fn gelu_chunk_fused(chunk: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
-    {
-        #[target_feature(enable = "avx512f,fma")]
-        fn fused(chunk: &mut [f32]) {
-            for x in chunk {
-                *x *= 0.5 * normal_cdf_parts::<true>(*x).0;
-            }
+vectorised! {
+    /// [`gelu_chunk`] with its multiply-adds fused where the CPU has FMA: for
+    /// reduced-precision inference, whose outputs need not match fp32's bit for bit.
+    /// Half the instructions of the polynomials; the same bound against the exact GELU.
+    pub fn gelu_chunk_fused(chunk: &mut [f32]) {
+        for x in chunk {
+            *x *= 0.5 * normal_cdf_parts::<FMA>(*x).0;
         }
-        // SAFETY: the CPU has just been seen to support AVX-512F and FMA.
-        return unsafe { fused(chunk) };
     }
-    gelu_chunk(chunk);
 }
 
 /// `grad ← grad · d/dx[x · Φ(x)] = grad · (Φ(x) + x · φ(x))`, φ the standard normal density.

@@ -8,18 +8,33 @@
 /// AVX-512 core has, since a portable build may assume nothing more than SSE2.
 /// The body should call only `#[inline(always)]` helpers, so that they are compiled
 /// with it.
+///
+/// The body may read `FMA: bool`: true in the two compilations that have fused
+/// multiply-adds (AVX-512F implies FMA on every CPU that has it), false in the
+/// baseline, where [`multiply_add::<true>`](multiply_add) would be a libm call per
+/// value. A kernel that must stay bit for bit the same everywhere passes `false`.
 macro_rules! vectorised {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f")]
-                fn avx512($($arg: $ty),*) $(-> $ret)? $body
+                #[target_feature(enable = "avx512f,fma")]
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    #[allow(dead_code)]
+                    const FMA: bool = true;
+                    $body
+                }
                 #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) $(-> $ret)? $body
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has just been seen to support AVX-512F.
+                fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    #[allow(dead_code)]
+                    const FMA: bool = true;
+                    $body
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has just been seen to support AVX-512F and FMA.
                     return unsafe { avx512($($arg),*) };
                 }
                 if std::arch::is_x86_feature_detected!("avx2")
@@ -29,6 +44,8 @@ macro_rules! vectorised {
                     return unsafe { avx2($($arg),*) };
                 }
             }
+            #[allow(dead_code)]
+            const FMA: bool = false;
             $body
         }
     };
@@ -41,8 +58,8 @@ pub(crate) use vectorised;
 pub const ROUND: f32 = 12_582_912.0;
 
 /// `a · b + c`: one fused multiply-add (a single rounding) when `FUSED`, else a product
-/// and a sum, each rounded. Only a caller compiled with FMA may ask for `FUSED`: elsewhere
-/// it would be a call into libm per value.
+/// and a sum, each rounded. Only a caller compiled with FMA may ask for `FUSED` (inside
+/// [`vectorised!`], pass its `FMA`): elsewhere it would be a call into libm per value.
 #[inline(always)]
 pub fn multiply_add<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
     if FUSED { a.mul_add(b, c) } else { a * b + c }

@@ -69,53 +69,22 @@ fn softmax_row<const FUSED: bool>(row: &mut [f32], bias: &[f32], scale: f32) {
     row.iter_mut().for_each(|x| *x *= normaliser);
 }
 
-/// `row ← softmax(scale · row + bias)` for each of the `row_len`-long rows that start
-/// every `stride` values of `values` (a product's tile, wider than its rows):
-/// attention's scores in reduced-precision inference, their scale and padding bias
-/// added in the same pass, multiply-adds fused where the CPU has AVX-512 (outputs that
-/// need not match fp32's bit for bit).
-pub fn scaled_softmax_rows(
-    values: &mut [f32],
-    row_len: usize,
-    stride: usize,
-    bias: &[f32],
-    scale: f32,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
-    {
-        #[target_feature(enable = "avx512f,fma")]
-        fn fused(values: &mut [f32], row_len: usize, stride: usize, bias: &[f32], scale: f32) {
-            scaled_rows::<true>(values, row_len, stride, bias, scale);
-        }
-        // SAFETY: the CPU has just been seen to support AVX-512F and FMA.
-        return unsafe { fused(values, row_len, stride, bias, scale) };
-    }
-    unfused_scaled_rows(values, row_len, stride, bias, scale);
-}
-
 vectorised! {
-    fn unfused_scaled_rows(
+    /// `row ← softmax(scale · row + bias)` for each of the `row_len`-long rows that
+    /// start every `stride` values of `values` (a product's tile, wider than its
+    /// rows): attention's scores in reduced-precision inference, their scale and
+    /// padding bias added in the same pass, multiply-adds fused where the CPU has FMA
+    /// (outputs that need not match fp32's bit for bit).
+    pub fn scaled_softmax_rows(
         values: &mut [f32],
         row_len: usize,
         stride: usize,
         bias: &[f32],
         scale: f32,
     ) {
-        scaled_rows::<false>(values, row_len, stride, bias, scale);
-    }
-}
-
-#[inline(always)]
-fn scaled_rows<const FUSED: bool>(
-    values: &mut [f32],
-    row_len: usize,
-    stride: usize,
-    bias: &[f32],
-    scale: f32,
-) {
-    for row in values.chunks_mut(stride) {
-        softmax_row::<FUSED>(&mut row[..row_len], bias, scale);
+        for row in values.chunks_mut(stride) {
+            softmax_row::<FMA>(&mut row[..row_len], bias, scale);
+        }
     }
 }
 
