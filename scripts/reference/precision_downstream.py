@@ -24,6 +24,7 @@ caches, so list it after fp32.
 import argparse
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -74,6 +75,14 @@ ONNX_INT8 = "onnx-int8"
 HEADER_BYTES = 32  # vectors.f32: magic, version, dtype, rows, dim (crates/encoder/src/cache.rs)
 
 
+def replace_file(path, content):
+    """Writes `content` to a temporary name beside `path` and renames it into place, so
+    that an interrupted study never leaves a torn file."""
+    staging = path.with_name(f".{path.name}.partial")
+    staging.write_bytes(content)
+    os.replace(staging, path)
+
+
 def embed_ours(args, data, split, variant, output):
     """`bertcls embed` of one split at `variant` (`PRECISION` or `PRECISION@BACKEND`)."""
     precision, _, backend = variant.partition("@")
@@ -105,18 +114,21 @@ def embed_onnx_int8(args, data, split, fp32_cache, output):
         "--max-len", str(args.max_len), "--vectors", vectors_npy,
     ])
     vectors = np.load(vectors_npy).astype("<f4")
-    shutil.rmtree(output, ignore_errors=True)
-    shutil.copytree(fp32_cache, output)
-    body = output / "vectors.f32"
-    header = body.read_bytes()[:HEADER_BYTES]
+    # fp32's meta and marker, then the rows: its vectors are never copied only to be
+    # overwritten.
+    shutil.copytree(fp32_cache, output, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("vectors.f32"))
+    with open(fp32_cache / "vectors.f32", "rb") as fp32_vectors:
+        header = fp32_vectors.read(HEADER_BYTES)
     rows, dim = (int.from_bytes(header[at:at + 8], "little") for at in (16, 24))
     if vectors.shape != (rows, dim):
         raise SystemExit(f"{vectors_npy}: {vectors.shape} vectors for a {rows} × {dim} cache")
-    body.write_bytes(header + vectors.tobytes())
+    body = header + vectors.tobytes()
+    replace_file(output / "vectors.f32", body)
     marker_path = output / "bertcls-artifact.json"
     marker = json.loads(marker_path.read_text())
-    marker["files"]["vectors.f32"] = hashlib.sha256(body.read_bytes()).hexdigest()
-    marker_path.write_text(json.dumps(marker, indent=2))
+    marker["files"]["vectors.f32"] = hashlib.sha256(body).hexdigest()
+    replace_file(marker_path, json.dumps(marker, indent=2).encode())
     return seconds
 
 
