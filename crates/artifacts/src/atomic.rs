@@ -46,17 +46,19 @@ impl AtomicFile {
         })
     }
 
-    /// Flushes, syncs to disk and renames the file into place.
+    /// Flushes, syncs to disk and renames the file into place. If any of it fails
+    /// (a full disk), the temporary file is removed and nothing is renamed.
     pub fn commit(mut self) -> Result<(), ArtifactError> {
         let writer = self.writer.take().expect("committed once");
-        let file = writer
+        let written = writer
             .into_inner()
-            .map_err(|e| ArtifactError::io("write", &self.target, e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| ArtifactError::io("write", &self.target, e))?;
-        drop(file);
-        std::fs::rename(&self.temporary, &self.target)
-            .map_err(|e| ArtifactError::io("write", &self.target, e))?;
+            .map_err(|e| e.into_error())
+            .and_then(|file| file.sync_all())
+            .and_then(|()| std::fs::rename(&self.temporary, &self.target));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&self.temporary);
+            return Err(ArtifactError::io("write", &self.target, e));
+        }
         sync_parent(&self.target);
         Ok(())
     }

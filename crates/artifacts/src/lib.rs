@@ -12,7 +12,9 @@
 //!   home and root folders, folders of other files and files where a folder is
 //!   expected are refused ([`check_folder_target`], [`write_output_file`]).
 //!   [`Overwrite::AnyOwn`] (`--force`) widens this to bertcls artifacts of another
-//!   kind, never to anything else.
+//!   kind, never to anything else. Standard output (`-`), a device or a named pipe
+//!   named as an output file is written in place, every write checked
+//!   ([`OutputFile`]): no temporary file is made beside it, nothing renamed over it.
 //! - **What was written is what is read.** A sealed artifact's marker records the
 //!   SHA-256 of each of its files; [`verify`] refuses a folder whose files changed.
 
@@ -22,6 +24,7 @@ mod atomic;
 mod error;
 mod kind;
 mod marker;
+mod output;
 mod staged;
 mod target;
 
@@ -29,5 +32,6 @@ pub use atomic::{AtomicFile, sha256_file, write_atomic, write_json};
 pub use error::ArtifactError;
 pub use kind::{ArtifactKind, FileKind};
 pub use marker::{MARKER_FILE, Marker, mark, seal, verify};
+pub use output::{OutputFile, write_output_file};
 pub use staged::{StagedDir, claim_dir, remove_own_dir};
-pub use target::{Occupant, Overwrite, check_folder_target, write_output_file};
+pub use target::{Occupant, Overwrite, STDOUT, check_folder_target};

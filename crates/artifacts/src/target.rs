@@ -2,8 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::atomic::write_atomic;
-use crate::{ArtifactError, ArtifactKind, FileKind, Marker};
+use crate::{ArtifactError, ArtifactKind, Marker};
+
+/// The path that names standard output where a single file is written.
+pub const STDOUT: &str = "-";
 
 /// Which existing bertcls artifacts an output may replace. Nothing bertcls did not
 /// write is ever replaced, whichever is chosen.
@@ -37,17 +39,17 @@ pub fn check_folder_target(
     kind: ArtifactKind,
     overwrite: Overwrite,
 ) -> Result<Occupant, ArtifactError> {
+    if path.as_os_str() == STDOUT {
+        return Err(wrong_type(path, "standard output", "a folder"));
+    }
     refuse_protected(path)?;
     let metadata = match std::fs::symlink_metadata(path) {
         Ok(metadata) => metadata,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Occupant::Nothing),
         Err(e) => return Err(ArtifactError::io("inspect", path, e)),
     };
-    if metadata.file_type().is_symlink() {
-        return Err(wrong_type(path, "a symbolic link", "a folder"));
-    }
     if !metadata.is_dir() {
-        return Err(wrong_type(path, "a file", "a folder"));
+        return Err(wrong_type(path, file_type_noun(&metadata), "a folder"));
     }
     let found = match Marker::read(path)? {
         Some(marker) => marker.kind,
@@ -92,11 +94,34 @@ fn foreign_or_empty(path: &Path) -> Result<Occupant, ArtifactError> {
     })
 }
 
-fn wrong_type(path: &Path, found: &'static str, wanted: &'static str) -> ArtifactError {
+pub(crate) fn wrong_type(path: &Path, found: &'static str, wanted: &'static str) -> ArtifactError {
     ArtifactError::WrongType {
         path: path.to_owned(),
         found,
         wanted,
+    }
+}
+
+/// What a path that is not a folder is, in words.
+fn file_type_noun(metadata: &std::fs::Metadata) -> &'static str {
+    let kind = metadata.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_symlink() {
+        "a symbolic link"
+    } else {
+        "a file"
     }
 }
 
@@ -144,39 +169,6 @@ fn resolve(path: &Path) -> Option<PathBuf> {
         return std::fs::canonicalize(&absolute).ok();
     }
     Some(joined)
-}
-
-/// Writes a single output file the user named, atomically. An existing file is
-/// replaced only when it is a `kind` file bertcls wrote (recognised by its
-/// content), or left as it is when it already holds exactly `bytes`; anything else
-/// there (another file, a folder, a link) is refused.
-pub fn write_output_file(path: &Path, kind: FileKind, bytes: &[u8]) -> Result<(), ArtifactError> {
-    refuse_protected(path)?;
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(ArtifactError::io("inspect", path, e)),
-        Ok(metadata) if metadata.file_type().is_symlink() => {
-            return Err(wrong_type(path, "a symbolic link", "a file"));
-        }
-        Ok(metadata) if metadata.is_dir() => return Err(wrong_type(path, "a folder", "a file")),
-        Ok(metadata) => {
-            let same = metadata.len() == bytes.len() as u64
-                && std::fs::read(path).is_ok_and(|old| old == bytes);
-            if same {
-                return Ok(());
-            }
-            if !kind.recognises(path) {
-                return Err(ArtifactError::ForeignFile {
-                    path: path.to_owned(),
-                    kind,
-                });
-            }
-        }
-    }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| ArtifactError::io("create", parent, e))?;
-    }
-    write_atomic(path, bytes)
 }
 
 #[cfg(test)]
@@ -263,29 +255,5 @@ mod tests {
                 Err(ArtifactError::Protected { .. })
             ));
         }
-    }
-
-    #[test]
-    fn an_output_file_replaces_only_its_own_kind() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.jsonl");
-        std::fs::write(&path, "{\"id\": \"1\", \"text\": \"my data\"}\n").unwrap();
-        let line = b"{\"id\":\"1\",\"label\":\"a\",\"probabilities\":{\"a\":1.0}}\n";
-        let error = write_output_file(&path, FileKind::Predictions, line).unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .contains("is not a predictions file bertcls wrote"),
-            "{error}"
-        );
-        assert!(std::fs::read_to_string(&path).unwrap().contains("my data"));
-        std::fs::write(&path, line).unwrap();
-        let other = b"{\"id\":\"1\",\"label\":\"b\",\"probabilities\":{\"b\":1.0}}\n";
-        write_output_file(&path, FileKind::Predictions, other).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), other);
-        let npy = dir.path().join("x.npy");
-        std::fs::write(&npy, b"\x93NUMPY").unwrap();
-        write_output_file(&npy, FileKind::NumpyMatrix, b"\x93NUMPY").unwrap();
-        assert!(write_output_file(&npy, FileKind::NumpyMatrix, b"\x93NUMPY2").is_err());
     }
 }

@@ -28,7 +28,8 @@ pub struct AugmentJob {
     #[command(flatten)]
     #[serde(flatten)]
     pub input: Input,
-    /// Where to write the augmented records (JSONL; ids get #aug1, #aug2, …).
+    /// Where to write the augmented records (JSONL; ids get #aug1, #aug2, …; `-`:
+    /// standard output).
     #[arg(long)]
     pub output: PathBuf,
     /// Augmented copies per record.

@@ -76,7 +76,8 @@ pub struct EmbedJob {
     pub shard: Option<Shard>,
     /// Also write the vectors as a float32 .npy matrix (records × width) for numpy.
     /// An existing file there is never replaced (an .npy carries no mark of who
-    /// wrote it), unless it holds exactly these vectors already.
+    /// wrote it), unless it holds exactly these vectors already. `-`: standard output
+    /// (the cache's path is then not printed).
     #[arg(long)]
     pub export_npy: Option<PathBuf>,
     /// Also cache the token states after each of these layers (0: the embeddings'
@@ -156,7 +157,11 @@ impl EmbedJob {
     pub fn run(&self, observer: &mut dyn Observer) -> Result<Embedded> {
         self.validate()?;
         crate::observe::note_missing_instructions(observer, self.precision);
-        let records = self.input.read(false, observer)?;
+        let read = self
+            .input
+            .columns
+            .read_outcome(&self.input.input, false, observer)?;
+        let records = read.records;
         let shard = self
             .shard
             .map(|s| Shard::new(s.index, s.count, records.len()))
@@ -167,6 +172,7 @@ impl EmbedJob {
             self.model.max_len,
             &self.options(),
             &self.input.input,
+            read.sha256,
             self.input.columns.describe(),
             shard,
         )

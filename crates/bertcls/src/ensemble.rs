@@ -175,8 +175,16 @@ impl EnsembleJob {
         settings::at_least_one("batch_size", self.batch_size)?;
         if let (Some(precision), None) = (self.precision, &self.evaluate) {
             refuse!(
-                "--precision {precision} chooses how --evaluate measures the members, and                  there is no --evaluate: add one, or leave --precision out (`predict` and                  `evaluate` take --precision for the saved ensemble)"
+                "--precision {precision} chooses how --evaluate measures the members, and \
+                 there is no --evaluate: add one, or leave --precision out (`predict` and \
+                 `evaluate` take --precision for the saved ensemble)"
             );
+        }
+        if self.evaluate.is_none() {
+            self.columns.refuse_where_unread(
+                false,
+                "no data file is evaluated (without one the ensemble is only saved)",
+            )?;
         }
         if let Some(precision) = self.precision {
             crate::observe::note_missing_instructions(observer, precision);

@@ -76,6 +76,23 @@ pub enum JobError {
         /// How the study sets it.
         reason: String,
     },
+    /// Resuming was asked for in a fine-tuning run's folder whose run finished:
+    /// there is nothing to resume, and its model is kept.
+    #[error(
+        "nothing to resume in {dir}: its run finished ({how} after {steps} optimizer steps) \
+         and its model is in {model}; resuming continues an interrupted run from the \
+         checkpoint it left"
+    )]
+    RunFinished {
+        /// The run's folder.
+        dir: std::path::PathBuf,
+        /// How it ended, in words (`done`, `stopped early`).
+        how: String,
+        /// Optimizer steps it took.
+        steps: usize,
+        /// Where its model is.
+        model: std::path::PathBuf,
+    },
     /// What the job was doing when its cause failed.
     #[error("{context}")]
     Context {

@@ -23,7 +23,7 @@ use crate::Observer;
 use crate::classifier::{label_columns, reorder_columns, true_labels};
 use crate::cross_validation::{CvData, cross_validate};
 use crate::distill::Teacher;
-use crate::error::{Context, Result, refuse};
+use crate::error::{Context, JobError, Result, refuse};
 use crate::machine;
 use crate::options::{
     AdversaryOptions, Columns, DecisionOptions, Force, LossOptions, ModelOptions,
@@ -50,7 +50,7 @@ pub struct FineTuneJob {
     #[command(flatten)]
     #[serde(flatten)]
     pub model: ModelOptions,
-    /// Training data (JSONL, CSV or TSV).
+    /// Training data (JSONL, CSV or TSV; `-`: standard input).
     #[arg(long)]
     pub train: PathBuf,
     /// Validation data, for model selection and early stopping. Without it, a
@@ -467,10 +467,18 @@ impl FineTuneJob {
         // no folder behind.
         let mut run = self.prepare(train_records, valid_records, teacher, observer)?;
         if self.resume && !joint::has_checkpoint(&self.out) {
-            return Err(joint::JointError::NoCheckpoint {
-                dir: self.out.clone(),
-            }
-            .into());
+            return Err(match TrainingSummary::read(&self.out) {
+                Some(finished) => JobError::RunFinished {
+                    dir: self.out.clone(),
+                    how: finished.stop_words().into(),
+                    steps: finished.steps,
+                    model: self.out.join("model"),
+                },
+                None => joint::JointError::NoCheckpoint {
+                    dir: self.out.clone(),
+                }
+                .into(),
+            });
         }
         let kind = artifacts::ArtifactKind::FineTuneRun;
         artifacts::claim_dir(&self.out, kind, self.force.overwrite()).context("--out")?;
@@ -1085,15 +1093,26 @@ impl TrainingSummary {
         }
     }
 
+    /// The `training.json` of the run in `dir`, when it has a readable one.
+    pub fn read(dir: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(dir.join("training.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// How the run ended, in words.
+    pub fn stop_words(&self) -> &'static str {
+        match self.stop {
+            StopReason::Completed => "done",
+            StopReason::EarlyStopped => "stopped early",
+            StopReason::Interrupted => "interrupted",
+        }
+    }
+
     /// How the run ended, its speed and memory, the adversary's cost, in words.
     pub fn ending(&self) -> Vec<String> {
         let mut lines = vec![format!(
             "{} after {} steps: {:.1} training docs/s over {:.0} s; peak memory {}",
-            match self.stop {
-                StopReason::Completed => "done",
-                StopReason::EarlyStopped => "stopped early",
-                StopReason::Interrupted => "interrupted",
-            },
+            self.stop_words(),
             self.steps,
             self.train_docs_per_second,
             self.train_seconds,

@@ -701,8 +701,7 @@ impl SweepJob {
     pub fn grid(&self) -> Result<SweepGrid> {
         let base = match &self.grid_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
+                let text = data::read_text_file(path)?;
                 toml::from_str(&text)
                     .with_context(|| format!("{} is not a valid sweep grid", path.display()))?
             }
@@ -851,7 +850,8 @@ pub struct PredictHeadJob {
     /// The model folder, when it moved since the head was trained (default: the one recorded).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Where to write one JSON line per record: id, predicted label, probabilities.
+    /// Where to write one JSON line per record: id, predicted label, probabilities
+    /// (`-`: standard output).
     #[arg(long)]
     pub output: PathBuf,
     /// Where the head (and the encoder, for --input) runs.
@@ -884,7 +884,19 @@ impl PredictHeadJob {
         let head = SavedHead::load(&self.head, &device)?;
         let (vectors, dim, ids, labels) = match &self.input {
             None if self.cache.is_empty() => refuse!("give --cache or --input"),
-            None => from_cache(&head, &self.cache)?,
+            None => {
+                self.columns
+                    .refuse_where_unread(false, "a cache's texts were read when it was embedded")?;
+                if let Some(model) = &self.model {
+                    return Err(settings::SettingError::new(
+                        "model",
+                        model.display(),
+                        "embeds a data file, and a cache was embedded already",
+                    )
+                    .into());
+                }
+                from_cache(&head, &self.cache)?
+            }
             Some(input) => self.embedded(&head, input, &device, observer)?,
         };
         let rows = ids.len();

@@ -71,7 +71,8 @@ impl ModelOptions {
 /// A data file and how to read it.
 #[derive(Args, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Input {
-    /// JSONL, CSV or TSV (by extension), one record per line/row.
+    /// JSONL, CSV or TSV (by extension), one record per line/row; `-` reads standard
+    /// input (a path without an extension is read in the format of its first line).
     #[arg(long)]
     pub input: PathBuf,
     /// How it is read.
@@ -118,13 +119,22 @@ pub struct Columns {
 }
 
 impl Default for Columns {
+    /// The reader's own defaults.
     fn default() -> Self {
+        let ReadOptions {
+            text_col,
+            text_b_col,
+            label_col,
+            id_col,
+            skip_bad_rows,
+            require_labels: _,
+        } = ReadOptions::default();
         Self {
-            text_col: "text".into(),
-            text_b_col: None,
-            label_col: "label".into(),
-            id_col: "id".into(),
-            skip_bad_rows: false,
+            text_col,
+            text_b_col,
+            label_col,
+            id_col,
+            skip_bad_rows,
         }
     }
 }
@@ -155,13 +165,66 @@ impl Columns {
         }
     }
 
-    /// Reads `path`; skipped bad rows (the first ten by line) are noted to `observer`.
+    /// Refuses a column setting given where no data file is read: `requirement` says
+    /// what is read instead (a cache's rows, plain lines). `skip_bad_rows` is
+    /// allowed where `rows_can_be_bad`.
+    pub fn refuse_where_unread(
+        &self,
+        rows_can_be_bad: bool,
+        requirement: &str,
+    ) -> Result<(), settings::SettingError> {
+        let default = Columns::default();
+        let given: [(&'static str, bool, String); 5] = [
+            (
+                "text_col",
+                self.text_col != default.text_col,
+                self.text_col.clone(),
+            ),
+            (
+                "text_b_col",
+                self.text_b_col.is_some(),
+                self.text_b_col.clone().unwrap_or_default(),
+            ),
+            (
+                "label_col",
+                self.label_col != default.label_col,
+                self.label_col.clone(),
+            ),
+            ("id_col", self.id_col != default.id_col, self.id_col.clone()),
+            (
+                "skip_bad_rows",
+                self.skip_bad_rows && !rows_can_be_bad,
+                "true".into(),
+            ),
+        ];
+        match given.into_iter().find(|(_, set, _)| *set) {
+            Some((setting, _, value)) => Err(settings::SettingError::new(
+                setting,
+                value,
+                format!("applies to a data file, and {requirement}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads `path` (`-`: standard input); skipped bad rows (the first ten by line)
+    /// are noted to `observer`.
     pub fn read(
         &self,
         path: &Path,
         require_labels: bool,
         observer: &mut dyn Observer,
     ) -> Result<Vec<Record>> {
+        Ok(self.read_outcome(path, require_labels, observer)?.records)
+    }
+
+    /// [`read`](Self::read), with the input's checksum taken in the same pass.
+    pub fn read_outcome(
+        &self,
+        path: &Path,
+        require_labels: bool,
+        observer: &mut dyn Observer,
+    ) -> Result<ReadOutcome> {
         let options = ReadOptions {
             text_col: self.text_col.clone(),
             text_b_col: self.text_b_col.clone(),
@@ -170,16 +233,13 @@ impl Columns {
             require_labels,
             skip_bad_rows: self.skip_bad_rows,
         };
-        let ReadOutcome {
-            records,
-            skipped,
-            path,
-        } = read_records(path, &options)?;
+        let outcome = read_records(path, &options)?;
+        let skipped = &outcome.skipped;
         if !skipped.is_empty() {
             observer.note(&format!(
                 "skipped {} bad rows in {}:",
                 skipped.len(),
-                path.display()
+                data::source_name(path).display()
             ));
             for row in skipped.iter().take(10) {
                 observer.note(&format!("  {row}"));
@@ -188,7 +248,7 @@ impl Columns {
                 observer.note(&format!("  … and {} more", skipped.len() - 10));
             }
         }
-        Ok(records)
+        Ok(outcome)
     }
 }
 

@@ -1,8 +1,10 @@
 //! Using any saved classifier (a fine-tuned model, a pipeline head or an ensemble)
 //! as jobs: predict a file or a stream of texts, evaluate on labelled data.
 
-use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use artifacts::FileKind;
 
 use bert::burn::tensor::Device;
 use bert::{BackendKind, Precision};
@@ -83,14 +85,16 @@ pub struct PredictJob {
     #[command(flatten)]
     #[serde(flatten)]
     pub classifier: ClassifierOptions,
-    /// Data file (JSONL, CSV or TSV). Without it, texts are read from stdin, one per line.
+    /// Data file (JSONL, CSV or TSV; `-`: standard input in one of those formats).
+    /// Without it, texts are read from standard input as plain lines, one text each.
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// How the input is read.
     #[command(flatten)]
     #[serde(flatten)]
     pub columns: Columns,
-    /// Where to write the JSON lines (default: stdout).
+    /// Where to write the JSON lines (`-` or default: standard output; a device or
+    /// named pipe is written in place).
     #[arg(long)]
     pub output: Option<PathBuf>,
 }
@@ -155,44 +159,52 @@ impl PredictJob {
         })
     }
 
-    /// Classifies one text per line of `input`, writing a JSON line per text to
-    /// `output` as soon as its batch is done; `interactive` answers line by line.
-    /// `observer` hears what loading the classifier has to say.
+    /// Classifies one text per line of `input` (standard input, say), writing a JSON
+    /// line per text to the output (standard output by default) as soon as its batch
+    /// is done; `interactive` answers line by line. Lines are read in bounded memory:
+    /// one over the text limit, or with nothing BERT reads, is an error naming its
+    /// line (dropped when bad rows are skipped). Column settings are refused: plain
+    /// lines have no columns. Returns how many texts were classified; `observer`
+    /// hears what loading the classifier has to say.
     pub fn run_stream(
         &self,
         input: impl BufRead,
-        output: &mut dyn Write,
         interactive: bool,
         observer: &mut dyn Observer,
-    ) -> Result<()> {
+    ) -> Result<usize> {
+        self.columns.refuse_where_unread(
+            true,
+            "texts on standard input are plain lines, one text each, with no columns (to \
+             read JSONL, CSV or TSV from standard input, name - as the input file)",
+        )?;
         let (classifier, device) = self.classifier.load(observer)?;
+        let output_path = self
+            .output
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(artifacts::STDOUT));
+        let mut output = artifacts::OutputFile::create(&output_path, FileKind::Predictions)
+            .context("--output")?;
         let batch_size = if interactive {
             1
         } else {
             self.classifier.batch_size
         };
-        let mut lines = input
-            .lines()
-            .enumerate()
-            .filter_map(|(i, line)| match line {
-                Ok(text) if text.trim().is_empty() => None,
-                other => Some(other.map(|text| Record {
-                    id: format!("line-{}", i + 1),
-                    text,
-                    text_b: None,
-                    label: None,
-                })),
-            });
+        let mut lines = data::text_lines(
+            input,
+            data::source_name(Path::new(data::STDIN)),
+            self.columns.skip_bad_rows,
+        );
         let labels = classifier.labels();
         let decision = classifier.decision();
+        let mut classified = 0;
         loop {
             let batch: Vec<Record> = lines
                 .by_ref()
                 .take(batch_size)
-                .collect::<std::io::Result<_>>()
-                .context("reading the texts")?;
+                .collect::<std::result::Result<_, _>>()?;
             if batch.is_empty() {
-                return Ok(());
+                output.finish().context("--output")?;
+                return Ok(classified);
             }
             let probabilities =
                 classifier.predict_proba(&batch, batch_size, &device, &mut |_| {})?;
@@ -200,8 +212,9 @@ impl PredictJob {
             let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
             let truth = vec![None; batch.len()];
             let text = prediction_lines(labels, &ids, &truth, &probabilities, &predicted);
-            output.write_all(text.as_bytes())?;
-            output.flush()?;
+            output.write_all(text.as_bytes()).context("--output")?;
+            output.flush().context("--output")?;
+            classified += batch.len();
         }
     }
 }
@@ -236,7 +249,7 @@ pub struct EvaluateJob {
     #[command(flatten)]
     #[serde(flatten)]
     pub input: Input,
-    /// Also write the report as JSON here.
+    /// Also write the report as JSON here (`-`: standard output).
     #[arg(long)]
     pub json: Option<PathBuf>,
 }

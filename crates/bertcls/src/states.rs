@@ -151,6 +151,9 @@ fn merge_shards_found(
 
 /// The name a data file's caches go by: its file name without the extension.
 pub(crate) fn data_name(path: &Path) -> String {
+    if data::is_stdin(path) {
+        return "stdin".into();
+    }
     path.file_stem()
         .map_or("input".into(), |s| s.to_string_lossy().into_owned())
 }

@@ -59,7 +59,8 @@ pub struct ZeroShotJob {
     /// recorded in the cache].
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Where to write one JSON line per record: id, predicted label, probabilities.
+    /// Where to write one JSON line per record: id, predicted label, probabilities
+    /// (`-`: standard output).
     #[arg(long)]
     pub output: PathBuf,
     /// Where the descriptions are embedded.
@@ -166,8 +167,7 @@ enum OneOrMany {
 fn descriptions(args: &ZeroShotJob, cache: &EmbeddingCache) -> Result<LabelDescriptions> {
     let mut given: BTreeMap<String, Vec<String>> = BTreeMap::new();
     if let Some(path) = &args.descriptions {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = data::read_text_file(path)?;
         let table: BTreeMap<String, OneOrMany> = toml::from_str(&text).with_context(|| {
             format!(
                 "{}: expected one entry per label, label = \"text\" or label = [\"text\", …]",

@@ -51,6 +51,10 @@ fn advice(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
         Some("try a lower --lr, --max-grad-norm 1 or --warmup-ratio 0.1")
     } else if let Some(JointError::NoCheckpoint { .. }) = cause.downcast_ref() {
         Some("run without --resume")
+    } else if let Some(JobError::RunFinished { .. }) = cause.downcast_ref() {
+        Some(
+            "to train again, give another --out: the same --out without --resume replaces this run",
+        )
     } else if let Some(TextError::PromptTooLong { .. }) = cause.downcast_ref() {
         Some("raise --max-len or shorten --prompt")
     } else {

@@ -155,19 +155,26 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<()> {
     let bars = &mut Bars::default();
     match command {
-        Command::Embed(job) => print::embedded(&job.run(bars)?),
-        Command::Head(HeadCommand::Train(job)) => print::trained_heads(&job.run(bars)?),
+        Command::Embed(job) => {
+            let embedded = job.run(bars)?;
+            let vectors_on_stdout = job
+                .export_npy
+                .as_deref()
+                .is_some_and(|p| p.as_os_str() == bertcls::artifacts::STDOUT);
+            print::embedded(&embedded, vectors_on_stdout)?;
+        }
+        Command::Head(HeadCommand::Train(job)) => print::trained_heads(&job.run(bars)?)?,
         Command::Head(HeadCommand::Sweep(job)) => print::swept(&job.run(bars)?),
         Command::Head(HeadCommand::Predict(job)) => print::report(job.run(bars)?.as_ref()),
-        Command::Finetune(job) => print::fine_tuned(&job.run(bars)?),
-        Command::Distill(DistillCommand::Finetune(job)) => print::fine_tuned(&job.run(bars)?),
+        Command::Finetune(job) => print::fine_tuned(&job.run(bars)?)?,
+        Command::Distill(DistillCommand::Finetune(job)) => print::fine_tuned(&job.run(bars)?)?,
         Command::Distill(DistillCommand::Head(job)) => {
             let swept = job.run(bars)?;
             print::swept(&swept);
-            print::path(&swept.best_head);
+            print::path(&swept.best_head)?;
         }
         Command::ZeroShot(job) => print::zero_shot(&job.run(bars)?),
-        Command::Ensemble(job) => print::ensemble(&job.run(bars)?, job.combine),
+        Command::Ensemble(job) => print::ensemble(&job.run(bars)?, job.combine)?,
         Command::Predict(job) => predict(&job, bars)?,
         Command::Evaluate(job) => print::evaluated(&job.run(bars)?, &job.input.input),
         Command::Augment(job) => {
@@ -176,15 +183,18 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Encoder(job)) => print::json(&job.run(bars)?)?,
         Command::Bench(BenchCommand::Step(job)) => print::json(&job.run(bars)?)?,
         Command::Compare(job) => match job.run(bars)? {
-            CompareOutcome::Comparison(compared) => print::path(&compared.dir),
-            CompareOutcome::Study(studied) => print::path(&studied.dir),
+            CompareOutcome::Comparison(compared) => print::path(&compared.dir)?,
+            CompareOutcome::Study(studied) => print::path(&studied.dir)?,
         },
         Command::Suite(SuiteCommand::List) => {
-            SuiteSource::built_in().for_each(|name| println!("{name}"));
+            let names: String = SuiteSource::built_in()
+                .map(|name| format!("{name}\n"))
+                .collect();
+            print::stdout(&names)?;
         }
         Command::Suite(SuiteCommand::Show { suite }) => {
             suite.load()?;
-            print!("{}", suite.text()?);
+            print::stdout(&suite.text()?)?;
         }
     }
     Ok(())
@@ -196,7 +206,7 @@ fn predict(job: &PredictJob, bars: &mut Bars) -> anyhow::Result<()> {
     if job.input.is_some() {
         let predicted = job.run(bars)?;
         if let Some(lines) = &predicted.lines {
-            print!("{lines}");
+            print::stdout(lines)?;
         }
         print::report(predicted.report.as_ref());
         return Ok(());
@@ -206,11 +216,9 @@ fn predict(job: &PredictJob, bars: &mut Bars) -> anyhow::Result<()> {
     if interactive {
         eprintln!("type a text per line (Ctrl-D ends):");
     }
-    job.run_stream(
-        stdin.lock(),
-        &mut std::io::stdout().lock(),
-        interactive,
-        bars,
-    )?;
+    let classified = job.run_stream(stdin.lock(), interactive, bars)?;
+    if let Some(output) = &job.output {
+        eprintln!("wrote {classified} predictions to {}", output.display());
+    }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! What each command prints when its job is done: the paths it made on stdout (for
-//! scripts), reports and summaries on stderr.
+//! scripts), reports and summaries on stderr. Every write to stdout is checked: a
+//! closed pipe or a full device is an error, not a panic or lost output.
 
+use std::io::Write;
 use std::path::Path;
 
 use bertcls::head::Combine;
@@ -9,9 +11,18 @@ use bertcls::{
     Embedded, EnsembleMade, Evaluated, FineTuneOutcome, Swept, TrainedHeads, ZeroShotReports,
 };
 
+/// Writes `text` to stdout and flushes it; a failure names standard output.
+pub fn stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| bertcls::artifacts::ArtifactError::io("write", "standard output", e))?;
+    Ok(())
+}
+
 /// A path a command made, on stdout.
-pub fn path(path: &Path) {
-    println!("{}", path.display());
+pub fn path(path: &Path) -> anyhow::Result<()> {
+    stdout(&format!("{}\n", path.display()))
 }
 
 /// A metric report, when there is one.
@@ -21,29 +32,33 @@ pub fn report(report: Option<&ClassificationReport>) {
     }
 }
 
-pub fn embedded(embedded: &Embedded) {
+/// The cache's summary; its path on stdout unless the vectors went there.
+pub fn embedded(embedded: &Embedded, vectors_on_stdout: bool) -> anyhow::Result<()> {
     for line in embedded.summary() {
         eprintln!("{line}");
     }
-    path(&embedded.cache.path);
+    if vectors_on_stdout {
+        return Ok(());
+    }
+    path(&embedded.cache.path)
 }
 
-pub fn trained_heads(trained: &TrainedHeads) {
+pub fn trained_heads(trained: &TrainedHeads) -> anyhow::Result<()> {
     eprintln!("{}", trained.summary());
-    path(trained.out());
+    path(trained.out())
 }
 
 pub fn swept(swept: &Swept) {
     eprintln!("{}", swept.leaderboard(10));
 }
 
-pub fn fine_tuned(outcome: &FineTuneOutcome) {
+pub fn fine_tuned(outcome: &FineTuneOutcome) -> anyhow::Result<()> {
     if let Some(run) = outcome.trained() {
         for line in run.summary_lines() {
             eprintln!("{line}");
         }
     }
-    path(outcome.path());
+    path(outcome.path())
 }
 
 pub fn zero_shot(reports: &ZeroShotReports) {
@@ -62,7 +77,7 @@ pub fn zero_shot(reports: &ZeroShotReports) {
     }
 }
 
-pub fn ensemble(made: &EnsembleMade, combine: Combine) {
+pub fn ensemble(made: &EnsembleMade, combine: Combine) -> anyhow::Result<()> {
     if let Some(evaluation) = &made.evaluation {
         eprintln!("{}", evaluation.table(combine));
     }
@@ -71,7 +86,7 @@ pub fn ensemble(made: &EnsembleMade, combine: Combine) {
         made.members,
         made.out.display()
     );
-    path(&made.out);
+    path(&made.out)
 }
 
 pub fn evaluated(evaluated: &Evaluated, input: &Path) {
@@ -89,6 +104,5 @@ pub fn evaluated(evaluated: &Evaluated, input: &Path) {
 
 /// A benchmark's measurements, one JSON object on stdout.
 pub fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(value)?);
-    Ok(())
+    stdout(&format!("{}\n", serde_json::to_string(value)?))
 }

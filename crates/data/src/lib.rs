@@ -5,18 +5,22 @@
 //! `test.jsonl` (one [`Record`] per line: `{"id","text","label"}`, plus `text_b` for
 //! sentence pairs) and a `manifest.json` ([`Manifest`]) recording where it came from.
 //! Users' own CSV, TSV and JSONL files are read by [`read_records`], which reports
-//! bad rows with file and line.
+//! bad rows with file and line, from a file, a pipe or standard input (`-`), in
+//! bounded memory.
 
 #![warn(missing_docs)]
 
 mod class_share;
 mod error;
+mod formats;
 mod labels;
 mod manifest;
 mod reader;
 mod record;
 mod rng;
+mod rows;
 mod sampling;
+mod source;
 pub mod sources;
 mod split;
 #[cfg(test)]
@@ -24,12 +28,14 @@ mod test_records;
 
 pub use class_share::ClassShare;
 pub use error::{BadRow, DataError};
+pub use formats::{FileFormat, MAX_ROW_BYTES, MAX_TEXT_BYTES, ReadOptions, TEXT_B_FIELD};
 pub use labels::LabelMap;
 pub use manifest::{Manifest, SourceInfo, SplitInfo, sha256_file};
-pub use reader::{
-    FileFormat, MAX_TEXT_BYTES, ReadOptions, ReadOutcome, TEXT_B_FIELD, read_records,
-};
+pub use reader::{ReadOutcome, read_records};
 pub use record::{Record, jsonl_bytes, write_jsonl};
 pub use rng::SplitMix64;
 pub use sampling::{Sampling, bootstrap_sample};
+pub use source::{
+    MAX_SETTINGS_BYTES, STDIN, is_stdin, open_input, read_text_file, source_name, text_lines,
+};
 pub use split::{SplitName, Splits, per_class_sample, stratified_folds, stratified_split};

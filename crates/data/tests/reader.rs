@@ -137,3 +137,101 @@ fn unlabelled_data_is_accepted_when_labels_are_optional() {
         None
     );
 }
+
+#[test]
+fn an_input_without_an_extension_is_read_in_the_format_of_its_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ReadOptions {
+        require_labels: false,
+        ..ReadOptions::default()
+    };
+    for (name, bytes) in [
+        ("json", &b"\n  {\"text\": \"a, b\"}\n"[..]),
+        ("tsv", b"id\ttext\nx\ta, b\n"),
+        ("csv", b"text,id\n\"a, b\",x\n"),
+    ] {
+        let path = file(&dir, name, bytes);
+        let records = read_records(&path, &options).unwrap().records;
+        assert_eq!(records[0].text, "a, b", "{name}");
+    }
+}
+
+#[test]
+fn the_checksum_is_the_files_taken_in_the_same_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(
+        &dir,
+        "d.csv",
+        "\u{feff}text,label\r\n\"two\r\nlines\",a\r\n\r\nb,c".as_bytes(),
+    );
+    let out = read_records(&path, &ReadOptions::default()).unwrap();
+    assert_eq!(out.records[0].text, "two\r\nlines");
+    assert_eq!(out.records[1].id, "line-5");
+    assert_eq!(out.sha256, data::sha256_file(&path).unwrap());
+}
+
+#[test]
+fn an_over_long_row_is_named_by_its_line_or_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(data::MAX_ROW_BYTES + 1);
+    let bytes = format!(
+        "{{\"text\": \"a\", \"label\": \"1\"}}\n{{\"text\": \"{long}\"}}\n{{\"text\": \"b\", \"label\": \"2\"}}\n"
+    );
+    let path = file(&dir, "d.jsonl", bytes.as_bytes());
+    let err = read_records(&path, &ReadOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("over the limit"), "{err}");
+    assert_eq!(bad_row_line(err), 2);
+    let options = ReadOptions {
+        skip_bad_rows: true,
+        ..ReadOptions::default()
+    };
+    let out = read_records(&path, &options).unwrap();
+    assert_eq!(out.records.len(), 2);
+    assert_eq!(out.records[1].id, "line-3");
+    assert_eq!(out.skipped[0].line, 2);
+}
+
+#[test]
+fn an_endless_input_without_newlines_is_refused_at_its_first_line() {
+    // A sniffed (extension-less) input: its first line is read as a line, with the
+    // same bound.
+    let err = read_records(std::path::Path::new("/dev/zero"), &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("/dev/zero:1") && err.contains("over the limit"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_named_pipe_is_read_once_and_a_folder_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.jsonl");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available here");
+        return;
+    }
+    let bytes = b"{\"text\": \"cat\", \"label\": \"a\"}\n{\"text\": \"dog\", \"label\": \"b\"}\n";
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, bytes).unwrap())
+    };
+    let out = read_records(&fifo, &ReadOptions::default()).unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.records.len(), 2);
+    assert_eq!(
+        out.sha256,
+        format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(bytes))
+    );
+    let folder = dir.path().join("data.jsonl");
+    std::fs::create_dir(&folder).unwrap();
+    let err = read_records(&folder, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("data.jsonl") && err.contains("is a folder"),
+        "{err}"
+    );
+}

@@ -142,20 +142,23 @@ fn is_fp32(precision: &Precision) -> bool {
 }
 
 impl EmbeddingSpec {
-    /// The spec of embedding `input` (read with `columns`) with the model folder
-    /// `model_dir`. Only file checksums are computed; the model is not loaded, so a
-    /// cache hit is decided in well under a second.
+    /// The spec of embedding `input` (read with `columns`; its bytes' SHA-256 taken
+    /// as it was read, [`data::ReadOutcome::sha256`], since a pipe cannot be read
+    /// again) with the model folder `model_dir`. Only the model files' checksums are
+    /// computed; the model is not loaded, so a cache hit is decided in well under a
+    /// second.
     pub fn for_run(
         model_dir: &Path,
         max_len: usize,
         options: &EmbedOptions,
         input: &Path,
+        input_sha256: String,
         columns: String,
         shard: Option<Shard>,
     ) -> Result<Self, CacheError> {
         Ok(Self {
             input: input.display().to_string(),
-            input_sha256: hash_file(input)?,
+            input_sha256,
             columns,
             shard,
             ..Self::for_encoder(model_dir, max_len, options)?

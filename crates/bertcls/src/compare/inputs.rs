@@ -288,6 +288,14 @@ fn locate(spec: &str) -> Result<(String, Option<PathBuf>)> {
     if path.is_file() {
         return Ok((stem(path), None));
     }
+    if data::is_stdin(path) || path.exists() {
+        refuse!(
+            "{} is not a regular file or folder: a comparison reads its data more than once \
+             (to split it, and to record its checksum in the report), which standard input, \
+             a pipe or a device cannot give; save the data to a file and name that",
+            data::source_name(path).display()
+        );
+    }
     let fetched = Path::new("data").join(spec);
     if fetched.is_dir() {
         return Ok((spec.to_owned(), Some(fetched)));

@@ -55,8 +55,7 @@ impl SuiteSource {
                 .find(|(n, _)| n == name)
                 .map(|(_, text)| (*text).to_owned())
                 .with_context(|| format!("no built-in suite named {name}")),
-            SuiteSource::File(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("reading the suite {}", path.display())),
+            SuiteSource::File(path) => Ok(data::read_text_file(path)?),
         }
     }
 

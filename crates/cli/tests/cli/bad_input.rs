@@ -22,6 +22,42 @@ struct Case {
     /// What the command may add before it fails (a cache built before its export
     /// is refused, say).
     may_add: Option<&'static str>,
+    /// What it reads on standard input (nothing: an empty stream).
+    stdin: Option<Vec<u8>>,
+}
+
+/// The address space every case runs in, in KiB (`ulimit -v`): what the tiny model's
+/// commands need, several times over, and far below what reading an endless input
+/// whole would take, so that such a read fails the case instead of swapping.
+const ADDRESS_SPACE_KIB: u64 = 4 << 20;
+
+/// Runs the binary in `dir` with `args` under [`ADDRESS_SPACE_KIB`], `stdin` on its
+/// standard input, `RUST_BACKTRACE` set.
+fn run_limited(dir: &Path, args: &[String], stdin: Option<&[u8]>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v {ADDRESS_SPACE_KIB} && exec \"$0\" \"$@\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_bertcls"))
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_BACKTRACE", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let bytes = stdin.unwrap_or_default().to_vec();
+    // A command that fails before reading all of it closes the pipe: not an error here.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&bytes);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
 }
 
 /// Every file under `dir` (relative path → content), to compare before and after.
@@ -34,6 +70,14 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             if path.is_dir() {
                 files.insert(path.strip_prefix(dir).unwrap().to_owned(), Vec::new());
                 stack.push(path);
+            } else if !path.is_file() {
+                // A named pipe: reading it would wait for a writer. Its kind is its
+                // content here.
+                let kind = std::fs::symlink_metadata(&path).unwrap().file_type();
+                files.insert(
+                    path.strip_prefix(dir).unwrap().to_owned(),
+                    format!("{kind:?}").into_bytes(),
+                );
             } else {
                 let content = std::fs::read(&path).unwrap();
                 files.insert(path.strip_prefix(dir).unwrap().to_owned(), content);
@@ -139,6 +183,16 @@ fn bad_inputs_fail_with_one_clear_line_and_touch_nothing() {
             ("--out", &fixtures.join("run")),
         ],
     );
+    // A run that finished (its checkpoint removed, as by default).
+    finetune_briefly(
+        &[],
+        &[
+            ("--model", &model),
+            ("--train", &train),
+            ("--valid", &valid),
+            ("--out", &fixtures.join("done")),
+        ],
+    );
     let single_segment = single_segment_model(&fixtures);
 
     // The folder every case runs in, with the user's files and the fixtures it may
@@ -156,7 +210,10 @@ fn bad_inputs_fail_with_one_clear_line_and_touch_nothing() {
         std::fs::copy(&train, work.join("train.jsonl")).unwrap();
         std::fs::copy(&valid, work.join("valid.jsonl")).unwrap();
         std::fs::write(work.join("other.npy"), b"\x93NUMPY not ours").unwrap();
-        for name in ["train.emb", "valid.emb", "r8.head", "run"] {
+        std::os::unix::fs::symlink("mine", work.join("link")).unwrap();
+        let fifo = Command::new("mkfifo").arg(work.join("pipe")).status();
+        assert!(fifo.is_ok_and(|s| s.success()), "mkfifo makes a named pipe");
+        for name in ["train.emb", "valid.emb", "r8.head", "run", "done"] {
             copy_dir(&fixtures.join(name), &work.join(name));
         }
     };
@@ -201,6 +258,7 @@ fn bad_inputs_fail_with_one_clear_line_and_touch_nothing() {
         args,
         says: says.to_vec(),
         may_add: None,
+        stdin: None,
     };
 
     // Data files with one thing wrong each, written into the work folder by `prepare`.
@@ -308,8 +366,50 @@ fn bad_inputs_fail_with_one_clear_line_and_touch_nothing() {
             let bytes = std::fs::read(&weights).unwrap();
             std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
         }))),
+        // Special files as inputs: read in bounded memory, or refused by name.
+        (own("embed --input /dev/zero (endless, no newline)", embed("/dev/zero", &["--output", "x.emb"]), &["/dev/zero:1", "over the limit"]), None),
+        (own("embed --input /dev/full", embed("/dev/full", &["--output", "x.emb"]), &["/dev/full:1", "over the limit"]), None),
+        (own("embed --input a folder", embed("mine", &["--output", "x.emb"]), &["mine", "is a folder"]), None),
+        (own("embed --input /dev/null", embed("/dev/null", &["--output", "x.emb"]), &["/dev/null", "no usable records"]), None),
+        (Case { stdin: Some(vec![b'{'; 6 << 20]), ..own("embed --input - endless", embed("-", &["--output", "x.emb"]), &["standard input:1", "over the limit"]) }, None),
+        (own("evaluate --input /dev/zero", with(&["evaluate", "--model", "run", "--input", "/dev/zero"], &[]), &["/dev/zero:1", "over the limit"]), None),
+        (own("head train --train /dev/null", with(&["head", "train", "--train", "/dev/null", "--valid", "valid.emb", "--out", "h"], &[]), &["/dev/null"]), None),
+        (own("head predict --cache /dev/zero", with(&["head", "predict", "--head", "r8.head", "--cache", "/dev/zero", "--output", "p.jsonl"], &[]), &["/dev/zero"]), None),
+        (own("predict --model /dev/null", with(&["predict", "--model", "/dev/null", "--input", "valid.jsonl"], &[]), &["/dev/null"]), None),
+        (own("sweep --grid-file /dev/zero", with(&["head", "sweep"], &caches).into_iter().chain(["--grid-file", "/dev/zero", "--out", "s"].map(String::from)).collect(), &["/dev/zero", "over the limit", "settings file"]), None),
+        (own("zero-shot --descriptions /dev/zero", with(&["zero-shot", "--cache", "valid.emb", "--descriptions", "/dev/zero", "--output", "z.jsonl"], &[]), &["/dev/zero", "over the limit"]), None),
+        (own("compare --suite /dev/zero", with(&["compare", "--model", &m, "--data", "train.jsonl", "--suite", "/dev/zero"], &[]), &["/dev/zero", "not a .toml file"]), None),
+        (own("compare --data /dev/zero", with(&["compare", "--model", &m, "--data", "/dev/zero"], &[]), &["/dev/zero", "not a regular file"]), None),
+        (Case { stdin: Some(b"{\"text\": \"cat\", \"label\": \"a\"}\n".to_vec()), ..own("compare --data -", with(&["compare", "--model", &m, "--data", "-"], &[]), &["standard input", "not a regular file"]) }, None),
+        // Standard input: plain lines have no columns, and are bounded too.
+        (Case { stdin: Some(b"oil prices rose\n".to_vec()), ..own("predict stdin --text-col", with(&["predict", "--model", "run", "--text-col", "body"], &[]), &["--text-col body", "plain lines"]) }, None),
+        (Case { stdin: Some(vec![b'a'; 3 << 20]), ..own("predict stdin, an endless line", with(&["predict", "--model", "run", "--output", "p.jsonl"], &[]), &["standard input:1", "over the limit"]) }, None),
+        (Case { stdin: Some(b"cat\n\xff\xfe\n".to_vec()), ..own("predict stdin, invalid UTF-8", with(&["predict", "--model", "run", "--output", "p.jsonl"], &[]), &["standard input:2", "UTF-8"]) }, None),
+        // Input flags that cannot apply to a cache.
+        (own("head predict --cache with --text-col", with(&["head", "predict", "--head", "r8.head", "--cache", "valid.emb", "--text-col", "body", "--output", "p.jsonl"], &[]), &["--text-col body", "cache"]), None),
+        (own("head predict --cache with --model", with(&["head", "predict", "--head", "r8.head", "--cache", "valid.emb", "--model", &m, "--output", "p.jsonl"], &[]), &["--model", "cache"]), None),
+        (own("ensemble --label-col without --evaluate", with(&["ensemble", "--member", "run", "--label-col", "y", "--out", "e"], &[]), &["--label-col y", "no data file"]), None),
+        // Special files as outputs: written in place and checked, or refused.
+        (own("predict --output /dev/full", with(&["predict", "--model", "run", "--input", "valid.jsonl", "--output", "/dev/full"], &[]), &["--output", "cannot write /dev/full", "No space left"]), None),
+        (Case { stdin: Some(b"oil prices rose\n".to_vec()), ..own("predict stdin --output /dev/full", with(&["predict", "--model", "run", "--output", "/dev/full"], &[]), &["--output", "cannot write /dev/full"]) }, None),
+        (own("head predict --output /dev/full", with(&["head", "predict", "--head", "r8.head", "--cache", "valid.emb", "--output", "/dev/full"], &[]), &["cannot write /dev/full"]), None),
+        (own("evaluate --json /dev/full", with(&["evaluate", "--model", "run", "--input", "valid.jsonl", "--json", "/dev/full"], &[]), &["--json", "cannot write /dev/full"]), None),
+        (own("zero-shot --output /dev/full", with(&["zero-shot", "--cache", "valid.emb", "--output", "/dev/full"], &[]), &["cannot write /dev/full"]), None),
+        (own("augment --output /dev/full", with(&["augment", "--input", "train.jsonl", "--typo", "0.1", "--output", "/dev/full"], &[]), &["cannot write /dev/full"]), None),
+        (Case { may_add: Some("x.emb"), ..own("embed --export-npy /dev/full", embed("train.jsonl", &["--output", "x.emb", "--export-npy", "/dev/full"]), &["--export-npy", "cannot write /dev/full"]) }, None),
+        (own("head train --out /dev/null", head_train(&["--out", "/dev/null"]), &["/dev/null", "a device", "folder"]), None),
+        (own("embed --output /dev/null", embed("train.jsonl", &["--output", "/dev/null"]), &["/dev/null", "a device", "folder"]), None),
+        (own("finetune --out -", finetune(&["--out", "-"]), &["standard output", "folder"]), None),
+        (own("head train --out a named pipe", head_train(&["--out", "pipe"]), &["pipe", "named pipe (FIFO)", "folder"]), None),
+        (own("embed --output a named pipe", embed("train.jsonl", &["--output", "pipe"]), &["pipe", "named pipe (FIFO)", "folder"]), None),
+        (own("head train --train a named pipe", with(&["head", "train", "--train", "pipe", "--valid", "valid.emb", "--out", "h"], &[]), &["pipe"]), None),
+        (own("predict --output a folder", with(&["predict", "--model", "run", "--input", "valid.jsonl", "--output", "mine"], &[]), &["mine", "a folder", "a file"]), None),
+        (own("predict --output a link to a user's folder", with(&["predict", "--model", "run", "--input", "valid.jsonl", "--output", "link"], &[]), &["link", "symbolic link"]), None),
+        (own("head train --out a link to a user's folder", head_train(&["--out", "link"]), &["link", "symbolic link"]), None),
+        // A finished run has nothing to resume, and its model is kept.
+        (own("resume a finished run", finetune(&["--out", "done", "--resume"]), &["nothing to resume", "done", "finished", "done/model", "another --out"]), None),
     ];
-    assert!(cases.len() >= 40, "{} cases", cases.len());
+    assert!(cases.len() >= 70, "{} cases", cases.len());
 
     let mut failures = Vec::new();
     for (case, prepare) in cases.drain(..) {
@@ -318,12 +418,7 @@ fn bad_inputs_fail_with_one_clear_line_and_touch_nothing() {
             prepare(&work);
         }
         let before = snapshot(&work);
-        let output = Command::new(env!("CARGO_BIN_EXE_bertcls"))
-            .args(&case.args)
-            .current_dir(&work)
-            .env("RUST_BACKTRACE", "1")
-            .output()
-            .unwrap();
+        let output = run_limited(&work, &case.args, case.stdin.as_deref());
         let stderr = String::from_utf8_lossy(&output.stderr);
         let error_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
         let mut problems = Vec::new();

@@ -19,5 +19,6 @@ mod finetune_cli;
 mod killed_cli;
 mod loss_cli;
 mod pipeline_cli;
+mod special_files;
 mod suite_cli;
 mod zero_shot_cli;

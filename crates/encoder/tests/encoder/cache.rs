@@ -57,7 +57,17 @@ fn encoder(options: EmbedOptions) -> FrozenEncoder {
 }
 
 fn spec(input: &Path, options: &EmbedOptions, shard: Option<Shard>) -> EmbeddingSpec {
-    EmbeddingSpec::for_run(&tiny_model(), 32, options, input, "text".into(), shard).unwrap()
+    let sha256 = data::sha256_file(input).unwrap();
+    EmbeddingSpec::for_run(
+        &tiny_model(),
+        32,
+        options,
+        input,
+        sha256,
+        "text".into(),
+        shard,
+    )
+    .unwrap()
 }
 
 /// A temporary folder with `n` records, their input file and an encoder.
@@ -170,6 +180,7 @@ fn any_change_of_inputs_is_a_miss() {
         16,
         &options(Pooling::Mean),
         &input,
+        data::sha256_file(&input).unwrap(),
         "text".into(),
         None,
     )

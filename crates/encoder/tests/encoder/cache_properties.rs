@@ -42,8 +42,16 @@ fn original() -> &'static (tempfile::TempDir, PathBuf) {
             options.clone(),
         )
         .unwrap();
-        let spec = EmbeddingSpec::for_run(&tiny_model(), 16, &options, &input, "text".into(), None)
-            .unwrap();
+        let spec = EmbeddingSpec::for_run(
+            &tiny_model(),
+            16,
+            &options,
+            &input,
+            data::sha256_file(&input).unwrap(),
+            "text".into(),
+            None,
+        )
+        .unwrap();
         let path = dir.path().join("x.emb");
         build_cache(
             &encoder,

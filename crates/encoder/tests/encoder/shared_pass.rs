@@ -85,6 +85,7 @@ impl Setup {
             MAX_LEN,
             self.encoder.options(),
             &self.input,
+            data::sha256_file(&self.input).unwrap(),
             "text".into(),
             shard,
         )
@@ -415,6 +416,7 @@ fn an_int8_encoder_is_refused_states() {
         MAX_LEN,
         &options,
         &setup.input,
+        data::sha256_file(&setup.input).unwrap(),
         "text".into(),
         None,
     )
