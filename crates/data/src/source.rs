@@ -47,55 +47,61 @@ pub fn open_input(path: &Path) -> Result<Box<dyn BufRead>, DataError> {
 /// The plain-text lines of `reader` (one text per line, as `bertcls predict` reads
 /// standard input), each at most [`MAX_TEXT_BYTES`], read lazily: blank lines are
 /// passed over; a line BERT would read as nothing or one over the limit is an error
-/// naming `name` and the line, or is dropped when `skip_bad_rows` is set.
+/// naming `name` and the line, which ends the lines, or is dropped when
+/// `skip_bad_rows` is set.
 pub fn text_lines<R: BufRead>(
     reader: R,
     name: PathBuf,
     skip_bad_rows: bool,
 ) -> impl Iterator<Item = Result<Record, DataError>> {
-    let io_name = name.clone();
-    let bad = move |line, reason| {
-        (!skip_bad_rows).then(|| {
-            Err(DataError::BadRow {
+    let mut rows = Rows::new(reader, Framing::Lines, MAX_TEXT_BYTES, skip_bad_rows);
+    let mut stopped = false;
+    std::iter::from_fn(move || {
+        while !stopped {
+            let bad = |line, reason| DataError::BadRow {
                 path: name.clone(),
                 row: BadRow { line, reason },
-            })
-        })
-    };
-    let mut stopped = false;
-    Rows::new(reader, Framing::Lines, MAX_TEXT_BYTES, skip_bad_rows).filter_map(move |row| {
-        if stopped {
-            return None;
+            };
+            let read = match rows.next()? {
+                Err(RowError::Io(e)) => Err(DataError::io(&name, e)),
+                Err(RowError::TooLong { line, limit }) => Err(bad(
+                    line,
+                    format!("the line is over the limit of {limit} bytes"),
+                )),
+                Ok(row) => match text_line(&row.bytes) {
+                    Ok(None) => continue,
+                    Ok(Some(text)) => Ok(Record {
+                        id: format!("line-{}", row.line),
+                        text,
+                        text_b: None,
+                        label: None,
+                    }),
+                    Err(reason) => Err(bad(row.line, reason)),
+                },
+            };
+            match read {
+                Err(DataError::BadRow { .. }) if skip_bad_rows => continue,
+                read => {
+                    stopped = read.is_err();
+                    return Some(read);
+                }
+            }
         }
-        let row = match row {
-            Err(RowError::Io(e)) => Err(DataError::io(&io_name, e)),
-            Err(RowError::TooLong { line, limit }) => {
-                return bad(line, format!("the line is over the limit of {limit} bytes"));
-            }
-            Ok(row) => {
-                let bytes = row.bytes.strip_suffix(b"\r").unwrap_or(&row.bytes);
-                if bytes.iter().all(u8::is_ascii_whitespace) {
-                    return None;
-                }
-                match String::from_utf8(bytes.to_vec()) {
-                    Err(e) => {
-                        return bad(row.line, format!("invalid UTF-8 ({})", e.utf8_error()));
-                    }
-                    Ok(text) => match check_text(&text, "text") {
-                        Err(reason) => return bad(row.line, reason),
-                        Ok(()) => Ok(Record {
-                            id: format!("line-{}", row.line),
-                            text,
-                            text_b: None,
-                            label: None,
-                        }),
-                    },
-                }
-            }
-        };
-        stopped = row.is_err();
-        Some(row)
+        None
     })
+}
+
+/// One line's text (its carriage return removed), `None` when blank, or why BERT
+/// cannot read it.
+fn text_line(bytes: &[u8]) -> Result<Option<String>, String> {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|e| format!("invalid UTF-8 ({})", e.utf8_error()))?;
+    check_text(&text, "text")?;
+    Ok(Some(text))
 }
 
 /// The longest settings file read ([`read_text_file`]): a sweep grid, a study, label
@@ -124,4 +130,34 @@ pub fn read_text_file(path: &Path) -> Result<String, DataError> {
         path: name,
         message: format!("not UTF-8 text ({})", e.utf8_error()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], skip: bool) -> Vec<Result<(String, String), String>> {
+        text_lines(input, PathBuf::from("standard input"), skip)
+            .map(|r| r.map(|r| (r.id, r.text)).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn plain_lines_are_named_by_their_line_and_a_bad_one_ends_them_or_is_dropped() {
+        let input = b"oil rose\r\n\n  \nbad \xff\ncats\n";
+        let ok = |id: &str, text: &str| Ok((id.to_owned(), text.to_owned()));
+        let stopped = lines(input, false);
+        assert_eq!(stopped[0], ok("line-1", "oil rose"));
+        assert!(
+            stopped[1]
+                .as_ref()
+                .is_err_and(|e| e.starts_with("standard input:4: invalid UTF-8")),
+            "{stopped:?}"
+        );
+        assert_eq!(stopped.len(), 2);
+        assert_eq!(
+            lines(input, true),
+            [ok("line-1", "oil rose"), ok("line-5", "cats")]
+        );
+    }
 }
