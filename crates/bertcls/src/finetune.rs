@@ -22,7 +22,6 @@ use training::{Activation, HeadConfig, LossSpec, Monitor, Schedule};
 use crate::Observer;
 use crate::classifier::{label_columns, reorder_columns, true_labels};
 use crate::cross_validation::{CvData, cross_validate};
-use crate::distill::Teacher;
 use crate::error::{Context, JobError, Result, refuse};
 use crate::machine;
 use crate::options::{
@@ -30,6 +29,7 @@ use crate::options::{
 };
 use crate::predictions::write_predictions;
 use crate::states::data_name;
+use crate::teacher::Teacher;
 
 /// The run folder when none is named.
 pub const DEFAULT_OUT: &str = "runs/finetune";

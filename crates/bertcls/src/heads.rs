@@ -20,10 +20,10 @@ use training::{Activation, HeadConfig, Monitor, OptimizerKind, Schedule};
 use crate::Observer;
 use crate::classifier::{EnsembleMember, EnsembleSpec, head_encoder};
 use crate::cross_validation::{CvData, cross_validate};
-use crate::distill::{Teacher, records_in_order};
 use crate::error::{Context, Result, refuse};
 use crate::options::{Columns, DecisionOptions, Force, LossOptions};
 use crate::predictions::{report_if_labelled, write_predictions};
+use crate::teacher::{Teacher, records_in_order};
 
 /// Training and validation caches (several paths: the shards of one run).
 #[derive(Args, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

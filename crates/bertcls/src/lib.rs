@@ -45,6 +45,7 @@ mod options;
 mod predict;
 mod predictions;
 mod states;
+mod teacher;
 mod zero_shot;
 
 pub use augmentation::{AugmentJob, Augmented};
@@ -61,7 +62,7 @@ pub mod study {
     };
 }
 pub use cross_validation::{CvData, Fold, cross_validate};
-pub use distill::{DistillFineTuneJob, DistillHeadJob, Teacher, TeacherOptions};
+pub use distill::{DistillFineTuneJob, DistillHeadJob};
 pub use embed::{EmbedJob, Embedded};
 pub use ensemble::{EnsembleJob, EnsembleMade};
 pub use error::{Context, JobError, Result};
@@ -76,6 +77,7 @@ pub use options::{
 pub use predict::{EvaluateJob, Evaluated, PredictJob, Predicted};
 pub use predictions::{prediction_line, prediction_lines, write_predictions};
 pub use states::DEFAULT_STATE_CACHE_DIR;
+pub use teacher::{Teacher, TeacherOptions};
 pub use zero_shot::{ZeroShotJob, ZeroShotReports};
 
 // The component crates, for programs that go below the jobs.

@@ -5,15 +5,7 @@ use std::fmt::Write;
 use metrics::ClassificationReport;
 
 use crate::Comparison;
-use crate::svg::{END_TO_END, FRONTIER, Frame, MUTED, PIPELINE, escape, svg_element};
-
-/// A rendered chart: its file name in the report folder, a title and a caption.
-pub struct Chart {
-    pub file: String,
-    pub title: String,
-    pub caption: String,
-    pub svg: String,
-}
+use crate::svg::{Chart, END_TO_END, FRONTIER, Frame, MUTED, PIPELINE, escape, svg_element};
 
 /// Every chart of the report, in reading order.
 pub fn all(c: &Comparison) -> Vec<Chart> {

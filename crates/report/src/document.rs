@@ -1,7 +1,7 @@
 //! The report's content as a list of blocks, built once; `markdown` and `html` only
 //! decide how each block looks, so the two files always say the same thing.
 
-use crate::charts::Chart;
+use crate::svg::Chart;
 use crate::tables::{self, Table};
 use crate::{Comparison, verdict};
 

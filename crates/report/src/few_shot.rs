@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::charts::Chart;
 use crate::document::Block;
+use crate::svg::Chart;
 use crate::svg::{END_TO_END, Frame, MUTED, PIPELINE};
 use crate::tables::{Table, plain_sections};
 use crate::{RunResult, Stat, slug};

@@ -1,9 +1,9 @@
 //! The layer frontier: its chart and its sentences of the verdict, from the
 //! [`Comparison`]'s numbers alone.
 
-use crate::charts::Chart;
+use crate::stats::noise;
+use crate::svg::Chart;
 use crate::svg::{FRONTIER, Frame};
-use crate::verdict::noise;
 use crate::{Comparison, ModeResult, Stat};
 
 /// One point of the frontier as the report shows it.

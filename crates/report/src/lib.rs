@@ -133,42 +133,42 @@ pub fn write_robustness(study: &RobustnessStudy, dir: &Path) -> Result<(), Repor
 /// A result that is written as JSON (itself), Markdown and HTML (its blocks) and
 /// `.svg` charts.
 trait Rendered: serde::Serialize {
-    fn charts(&self) -> Vec<charts::Chart>;
-    fn blocks<'a>(&self, charts: &'a [charts::Chart]) -> (String, Vec<document::Block<'a>>);
+    fn charts(&self) -> Vec<svg::Chart>;
+    fn blocks<'a>(&self, charts: &'a [svg::Chart]) -> (String, Vec<document::Block<'a>>);
 }
 
 impl Rendered for Comparison {
-    fn charts(&self) -> Vec<charts::Chart> {
+    fn charts(&self) -> Vec<svg::Chart> {
         charts::all(self)
     }
-    fn blocks<'a>(&self, charts: &'a [charts::Chart]) -> (String, Vec<document::Block<'a>>) {
+    fn blocks<'a>(&self, charts: &'a [svg::Chart]) -> (String, Vec<document::Block<'a>>) {
         document::build(self, charts)
     }
 }
 
 impl Rendered for Study {
-    fn charts(&self) -> Vec<charts::Chart> {
+    fn charts(&self) -> Vec<svg::Chart> {
         Study::charts(self)
     }
-    fn blocks<'a>(&self, charts: &'a [charts::Chart]) -> (String, Vec<document::Block<'a>>) {
+    fn blocks<'a>(&self, charts: &'a [svg::Chart]) -> (String, Vec<document::Block<'a>>) {
         Study::blocks(self, charts)
     }
 }
 
 impl Rendered for FewShotStudy {
-    fn charts(&self) -> Vec<charts::Chart> {
+    fn charts(&self) -> Vec<svg::Chart> {
         FewShotStudy::charts(self)
     }
-    fn blocks<'a>(&self, charts: &'a [charts::Chart]) -> (String, Vec<document::Block<'a>>) {
+    fn blocks<'a>(&self, charts: &'a [svg::Chart]) -> (String, Vec<document::Block<'a>>) {
         FewShotStudy::blocks(self, charts)
     }
 }
 
 impl Rendered for RobustnessStudy {
-    fn charts(&self) -> Vec<charts::Chart> {
+    fn charts(&self) -> Vec<svg::Chart> {
         Vec::new()
     }
-    fn blocks<'a>(&self, _: &'a [charts::Chart]) -> (String, Vec<document::Block<'a>>) {
+    fn blocks<'a>(&self, _: &'a [svg::Chart]) -> (String, Vec<document::Block<'a>>) {
         RobustnessStudy::blocks(self)
     }
 }

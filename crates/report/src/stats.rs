@@ -45,6 +45,20 @@ impl Stat {
     }
 }
 
+/// Below this macro-F1 difference a single-seed comparison calls the modes even: the
+/// size of run-to-run differences seen on small validation sets.
+pub(crate) const SINGLE_SEED_NOISE: f64 = 0.01;
+
+/// The smallest macro-F1 difference between models worth calling real: the largest
+/// spread over seeds among `f1`, or [`SINGLE_SEED_NOISE`] when any has one run.
+pub(crate) fn noise(f1: &[Stat]) -> f64 {
+    if f1.iter().all(|s| s.n > 1) {
+        f1.iter().map(|s| s.std).fold(0.0, f64::max)
+    } else {
+        SINGLE_SEED_NOISE
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

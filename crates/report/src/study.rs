@@ -9,9 +9,9 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use crate::charts::Chart;
 use crate::document::Block;
 use crate::results::class_scores;
+use crate::svg::Chart;
 use crate::svg::{END_TO_END, Frame, PIPELINE};
 use crate::tables::Table;
 use crate::{Comparison, ModeResult, Stat};

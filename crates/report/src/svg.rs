@@ -5,6 +5,14 @@
 
 use std::fmt::Write;
 
+/// A rendered chart: its file name in the report folder, a title and a caption.
+pub struct Chart {
+    pub file: String,
+    pub title: String,
+    pub caption: String,
+    pub svg: String,
+}
+
 /// Colours of the two modes, used the same way in every chart.
 pub const PIPELINE: &str = "#1f77b4";
 pub const END_TO_END: &str = "#d62728";

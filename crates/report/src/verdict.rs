@@ -1,10 +1,8 @@
 //! The plain-language verdict, computed from the numbers and nothing else.
 
+use crate::stats::{SINGLE_SEED_NOISE, noise};
 use crate::{Comparison, Stat};
 
-/// Below this macro-F1 difference a single-seed comparison calls the modes even: the
-/// size of run-to-run differences seen on small validation sets.
-const SINGLE_SEED_NOISE: f64 = 0.01;
 /// Per-class F1 changes smaller than this are not worth naming.
 const CLASS_CHANGE: f64 = 0.02;
 
@@ -75,16 +73,6 @@ pub fn verdict(c: &Comparison) -> Vec<String> {
         "Bottom line: the pipeline is enough here: it matches fine-tuning within the noise at a fraction of the cost.".into()
     });
     lines
-}
-
-/// The smallest macro-F1 difference between models worth calling real: the largest
-/// spread over seeds among `f1`, or [`SINGLE_SEED_NOISE`] when any has one run.
-pub(crate) fn noise(f1: &[Stat]) -> f64 {
-    if f1.iter().all(|s| s.n > 1) {
-        f1.iter().map(|s| s.std).fold(0.0, f64::max)
-    } else {
-        SINGLE_SEED_NOISE
-    }
 }
 
 /// "3.2×" or, when the first is cheaper, "0.4×".
