@@ -15,7 +15,8 @@ use burn::nn::{
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
-use crate::kernels::reduced::{Epilogue, ReducedLinear};
+use crate::kernels::panels::Epilogue;
+use crate::kernels::reduced::ReducedLinear;
 use crate::kernels::{self, dropout, gelu, layer_norm, masked_softmax, matmul};
 use crate::{BertConfig, BertError, BertInput, HiddenAct, Precision};
 

@@ -6,7 +6,7 @@ mod common;
 use bert::burn::tensor::activation::gelu as burn_gelu;
 use bert::burn::tensor::{Device, Distribution, Tensor};
 use bert::kernels;
-use bert::kernels::reduced::Epilogue;
+use bert::kernels::panels::Epilogue;
 use common::{backends, to_vec};
 
 /// erf in f64, by its Maclaurin series (|z| < 3) or its continued fraction: a reference

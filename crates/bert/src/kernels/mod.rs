@@ -22,7 +22,8 @@
 //! [`reduced`] holds the reduced-precision linear layers for inference on the CPU:
 //! [`int8`] (quantised, packed weights and an exact integer product, AVX-512 VNNI where
 //! the CPU has it) and [`bf16`] (rounded, packed weights and f32 sums of exact
-//! products, AVX-512 BF16 where the CPU has it).
+//! products, AVX-512 BF16 where the CPU has it), both a [`panels::PackedLinear`]: the
+//! panels, the tile schedule and the layer are shared, below both.
 
 // burn deprecates ndarray in favour of flex; users still choose it, so it keeps the kernels.
 #![allow(deprecated)]
@@ -37,6 +38,7 @@ mod gelu;
 pub mod int8;
 mod layer_norm;
 mod math;
+pub mod panels;
 mod product;
 mod reduce;
 pub mod reduced;

@@ -13,7 +13,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::super::buffer::filled_by;
-use super::super::reduced::PANEL;
+use super::super::panels::PANEL;
 use super::super::softmax::scaled_softmax_rows;
 use super::gemm::Bf16Kernel;
 use super::{Bf16Rows, PackedBf16, round, round_row};
@@ -110,7 +110,7 @@ pub fn attention(
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::reduced::test_values as values;
+    use super::super::super::panels::test_values as values;
     use super::*;
 
     /// Attention in f64 on the unrounded operands, head by head, as the paper writes it.

@@ -98,7 +98,7 @@ mod avx512 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::super::super::reduced::{for_each_register_tile, run_register_tile};
+    use super::super::super::panels::{for_each_register_tile, run_register_tile};
     use super::{BLOCK, Bf16Rows, PANEL, PackedBf16};
 
     /// The tiles of `rows × panels`, each by the register kernel of its size.

@@ -11,6 +11,7 @@ pub mod attention;
 pub mod gemm;
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -18,7 +19,7 @@ use gemm::Bf16Kernel;
 
 use super::buffer::{as_unwritten, filled_by};
 use super::math::vectorised;
-use super::reduced::{Epilogue, PANEL, pack_panels, panel_index, tiled_product};
+use super::panels::{PANEL, PackedLinear, PanelProduct, pack_panels, panel_index};
 
 /// Inputs per block: the bf16 pairs `vdpbf16ps` sums into one 32-bit lane.
 pub const BLOCK: usize = 2;
@@ -317,97 +318,61 @@ impl PackedBf16 {
     }
 }
 
-/// `x · W + b` with `W` and `x` in bf16, summed in f32: the weights rounded and packed
-/// once.
-///
-/// As [`Int8Linear`](super::int8::Int8Linear), the layer may join `parts` linear
-/// layers of the same input side by side, each part's output a contiguous block.
-#[derive(Clone, Debug)]
-pub struct Bf16Linear {
-    weights: PackedBf16,
-    bias: Vec<f32>,
-    parts: usize,
-    kernel: Bf16Kernel,
-}
+/// `x · W + b` with `W` in bf16: the weights rounded and packed once, each batch's
+/// activations rounded, the exact products summed in f32. As
+/// [`Int8Linear`](super::int8::Int8Linear), the layer may join `parts` linear layers
+/// of the same input side by side, each part's output a contiguous block.
+pub type Bf16Linear = PackedLinear<Bf16Kernel>;
 
-impl Bf16Linear {
-    /// Rounds `weight` (row-major `[d_in, d_out]`) to bf16 and keeps `bias` (`d_out`
-    /// values) in f32; the product runs on the fastest bf16 kernel of this CPU.
-    pub fn new(weight: &[f32], bias: &[f32], d_in: usize, d_out: usize) -> Self {
-        Self::joined(weight, bias, d_in, d_out, 1, Bf16Kernel::detect())
+impl PanelProduct for Bf16Kernel {
+    type Weights = PackedBf16;
+    type Rows = Bf16Rows;
+    type Sum = f32;
+    const NAME: &'static str = "bf16";
+
+    fn detect() -> Self {
+        Bf16Kernel::detect()
     }
 
-    /// As [`new`](Self::new), the `d_out` columns being `parts` layers of
-    /// `d_out / parts` columns each, on the given kernel.
-    pub fn joined(
-        weight: &[f32],
+    fn pack(weight: &[f32], d_in: usize, d_out: usize) -> PackedBf16 {
+        PackedBf16::new(weight, d_in, d_out)
+    }
+
+    fn shape(weights: &PackedBf16) -> (usize, usize) {
+        (weights.d_in, weights.d_out)
+    }
+
+    fn prepare(x: &[f32], rows: usize) -> Bf16Rows {
+        Bf16Rows::new(x, rows)
+    }
+
+    fn products(
+        self,
+        activations: &Bf16Rows,
+        weights: &PackedBf16,
+        rows: Range<usize>,
+        panels: Range<usize>,
+        tile: &mut [f32],
+    ) {
+        Bf16Kernel::products(self, activations, weights, rows, panels, tile);
+    }
+
+    fn finish<'a>(
+        _: &Bf16Rows,
+        _: &PackedBf16,
+        _: usize,
+        _: Range<usize>,
+        sums: &[f32],
         bias: &[f32],
-        d_in: usize,
-        d_out: usize,
-        parts: usize,
-        kernel: Bf16Kernel,
-    ) -> Self {
-        assert_eq!(bias.len(), d_out, "bf16 linear: one bias per output");
-        assert!(
-            parts > 0 && d_out.is_multiple_of(parts),
-            "bf16 linear: equal parts"
-        );
-        Self {
-            weights: PackedBf16::new(weight, d_in, d_out),
-            bias: bias.to_vec(),
-            parts,
-            kernel,
-        }
-    }
-
-    /// The inputs per row.
-    pub fn d_in(&self) -> usize {
-        self.weights.d_in
-    }
-
-    /// The outputs per row, all parts together.
-    pub fn d_out(&self) -> usize {
-        self.weights.d_out
-    }
-
-    /// The layers joined side by side.
-    pub fn parts(&self) -> usize {
-        self.parts
-    }
-
-    /// The kernel the products run on.
-    pub fn kernel(&self) -> Bf16Kernel {
-        self.kernel
-    }
-
-    /// `x · W + b` for the `rows` rows of `x` (row-major, `d_in` each), laid out
-    /// `[parts, rows, d_out / parts]`: with one part, the row-major `[rows, d_out]`.
-    pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
-        self.forward_then(x, rows, Epilogue::Identity)
-    }
-
-    /// [`forward`](Self::forward), `epilogue` applied to each output as it is written.
-    pub fn forward_then(&self, x: &[f32], rows: usize, epilogue: Epilogue) -> Vec<f32> {
-        assert_eq!(x.len(), rows * self.d_in(), "bf16 linear: input shape");
-        let (d_out, w) = (self.d_out(), &self.weights);
-        if d_out == 0 || rows == 0 {
-            return Vec::new();
-        }
-        let activations = Bf16Rows::new(x, rows);
-        tiled_product(
-            rows,
-            d_out,
-            self.parts,
-            epilogue,
-            |rows, panels, tile| self.kernel.products(&activations, w, rows, panels, tile),
-            |_, columns, sums, out| add_bias(sums, &self.bias[columns], out),
-        )
+        out: &'a mut [MaybeUninit<f32>],
+    ) -> &'a mut [f32] {
+        add_bias(sums, bias, out)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::reduced::test_values as values;
+    use super::super::panels::test_values as values;
     use super::*;
 
     #[test]

@@ -14,107 +14,67 @@ pub mod packed;
 pub mod quantize;
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 use gemm::IntegerKernel;
 use packed::PackedWeights;
 use quantize::{QuantizedColumns, QuantizedRows};
 
 use super::math::vectorised;
-use super::reduced::{Epilogue, tiled_product};
+use super::panels::{PackedLinear, PanelProduct};
 
-/// `x · W + b` with `W` in int8: the weights quantised and packed once.
-///
-/// The layer may join several linear layers of the same input side by side (`parts` of
-/// them, equally wide, such as attention's Q, K and V): their activations are then
-/// quantised once, and the output holds each part's result as its own contiguous block.
-#[derive(Clone, Debug)]
-pub struct Int8Linear {
-    weights: PackedWeights,
-    bias: Vec<f32>,
-    parts: usize,
-    kernel: IntegerKernel,
-}
+/// `x · W + b` with `W` in int8: the weights quantised per output channel and packed
+/// once, each batch's activations quantised per row, the products exact in `i32`.
+pub type Int8Linear = PackedLinear<IntegerKernel>;
 
-impl Int8Linear {
-    /// Quantises `weight` (row-major `[d_in, d_out]`, as burn stores a linear layer's)
-    /// and keeps `bias` (`d_out` values) in f32; the product runs on the fastest
-    /// integer kernel of this CPU.
-    pub fn new(weight: &[f32], bias: &[f32], d_in: usize, d_out: usize) -> Self {
-        Self::joined(weight, bias, d_in, d_out, 1, IntegerKernel::detect())
+impl PanelProduct for IntegerKernel {
+    type Weights = PackedWeights;
+    type Rows = QuantizedRows;
+    type Sum = i32;
+    const NAME: &'static str = "int8";
+
+    fn detect() -> Self {
+        IntegerKernel::detect()
     }
 
-    /// As [`new`](Self::new), the `d_out` columns being `parts` layers of
-    /// `d_out / parts` columns each, on the given integer kernel.
-    pub fn joined(
-        weight: &[f32],
+    fn pack(weight: &[f32], d_in: usize, d_out: usize) -> PackedWeights {
+        PackedWeights::new(&QuantizedColumns::new(weight, d_in, d_out))
+    }
+
+    fn shape(weights: &PackedWeights) -> (usize, usize) {
+        (weights.d_in, weights.d_out)
+    }
+
+    fn prepare(x: &[f32], rows: usize) -> QuantizedRows {
+        QuantizedRows::new(x, rows)
+    }
+
+    fn products(
+        self,
+        activations: &QuantizedRows,
+        weights: &PackedWeights,
+        rows: Range<usize>,
+        panels: Range<usize>,
+        tile: &mut [i32],
+    ) {
+        IntegerKernel::products(self, activations, weights, rows, panels, tile);
+    }
+
+    fn finish<'a>(
+        activations: &QuantizedRows,
+        weights: &PackedWeights,
+        row: usize,
+        columns: Range<usize>,
+        sums: &[i32],
         bias: &[f32],
-        d_in: usize,
-        d_out: usize,
-        parts: usize,
-        kernel: IntegerKernel,
-    ) -> Self {
-        assert_eq!(bias.len(), d_out, "int8 linear: one bias per output");
-        assert!(
-            parts > 0 && d_out.is_multiple_of(parts),
-            "int8 linear: equal parts"
-        );
-        Self {
-            weights: PackedWeights::new(&QuantizedColumns::new(weight, d_in, d_out)),
-            bias: bias.to_vec(),
-            parts,
-            kernel,
-        }
-    }
-
-    /// The inputs per row.
-    pub fn d_in(&self) -> usize {
-        self.weights.d_in
-    }
-
-    /// The outputs per row, all parts together.
-    pub fn d_out(&self) -> usize {
-        self.weights.d_out
-    }
-
-    /// The layers joined side by side.
-    pub fn parts(&self) -> usize {
-        self.parts
-    }
-
-    /// The integer kernel the products run on.
-    pub fn kernel(&self) -> IntegerKernel {
-        self.kernel
-    }
-
-    /// `x · W + b` for the `rows` rows of `x` (row-major, `d_in` each), laid out
-    /// `[parts, rows, d_out / parts]`: with one part, the row-major `[rows, d_out]`.
-    pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
-        self.forward_then(x, rows, Epilogue::Identity)
-    }
-
-    /// [`forward`](Self::forward), `epilogue` applied to each output as it is written.
-    pub fn forward_then(&self, x: &[f32], rows: usize, epilogue: Epilogue) -> Vec<f32> {
-        assert_eq!(x.len(), rows * self.d_in(), "int8 linear: input shape");
-        let (d_out, w) = (self.d_out(), &self.weights);
-        if d_out == 0 || rows == 0 {
-            return Vec::new();
-        }
-        let activations = QuantizedRows::new(x, rows);
-        tiled_product(
-            rows,
-            d_out,
-            self.parts,
-            epilogue,
-            |rows, panels, tile| self.kernel.products(&activations, w, rows, panels, tile),
-            |row, columns, products, out| {
-                dequantize(
-                    products,
-                    activations.scales[row],
-                    &w.scales[columns.clone()],
-                    &self.bias[columns],
-                    out,
-                )
-            },
+        out: &'a mut [MaybeUninit<f32>],
+    ) -> &'a mut [f32] {
+        dequantize(
+            sums,
+            activations.scales[row],
+            &weights.scales[columns],
+            bias,
+            out,
         )
     }
 }
@@ -154,7 +114,7 @@ vectorised! {
 
 #[cfg(test)]
 mod tests {
-    use super::super::reduced::test_values as values;
+    use super::super::panels::test_values as values;
     use super::*;
 
     #[test]

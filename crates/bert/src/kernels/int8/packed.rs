@@ -2,8 +2,8 @@
 //! of 16 columns × blocks of 4 inputs ([`pack_panels`]), since `vpdpbusd` sums 4 byte
 //! products into each 32-bit lane.
 
-pub use super::super::reduced::PANEL;
-use super::super::reduced::{pack_panels, panel_index};
+pub use super::super::panels::PANEL;
+use super::super::panels::{pack_panels, panel_index};
 use super::quantize::{OFFSET, QuantizedColumns};
 
 /// Inputs per block: the bytes `vpdpbusd` sums into one lane.
