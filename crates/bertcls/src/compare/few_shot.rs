@@ -13,7 +13,7 @@ use std::time::Instant;
 use report::{FewShotData, FewShotMethod, FewShotPoint, FewShotStudy, RunResult, ZeroShotScores};
 use serde::{Deserialize, Serialize};
 
-use super::suite::{DataSet, Studied, Study, compare_or_reuse, recipe_line};
+use super::study::{DataSet, Studied, Study, compare_or_reuse, recipe_line};
 use super::{CompareJob, Compared, DEFAULT_MAX_LEN};
 use crate::error::{Context, Result, refuse};
 use crate::options::{Input, ModelOptions};

@@ -8,7 +8,7 @@ use std::time::Instant;
 use report::{Arm, Study as StudyReport, StudyData};
 use serde::{Deserialize, Serialize};
 
-use super::suite::{DataSet, SettingsTable, Studied, Study, apply, compare_or_reuse, recipe_line};
+use super::study::{DataSet, SettingsTable, Studied, Study, apply, compare_or_reuse, recipe_line};
 use super::{CompareJob, DEFAULT_MAX_LEN};
 use crate::Observer;
 use crate::command_line::flags_of;

@@ -11,6 +11,7 @@ mod few_shot;
 mod imbalance;
 mod inputs;
 mod robustness;
+mod study;
 mod suite;
 
 use std::path::{Path, PathBuf};
@@ -29,7 +30,8 @@ pub use self::few_shot::FewShotDesign;
 pub use self::imbalance::{ImbalanceArm, ImbalanceDesign};
 use self::inputs::{ComparisonData, DataRequest, Subset};
 pub use self::robustness::{Mode, PerturbationSpec, Recipe, RobustArmSpec, RobustnessDesign};
-pub use self::suite::{DataSet, Design, SettingsTable, Studied, Suite, SuiteCommon, SuiteSource};
+pub use self::study::{DataSet, SettingsTable, Studied, SuiteCommon};
+pub use self::suite::{Design, Suite, SuiteSource};
 use crate::command_line::command_line;
 use crate::embed::DEFAULT_CACHE_DIR;
 use crate::error::{Context, Result, refuse};

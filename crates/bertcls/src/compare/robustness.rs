@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CompareJob;
 use super::inputs::{self, ComparisonData, DataRequest, Subset};
-use super::suite::{DataSet, SettingsTable, Studied, Study, apply};
+use super::study::{DataSet, SettingsTable, Studied, Study, apply};
 use crate::command_line::{command_line, flags_of};
 use crate::error::{Context, Result, refuse};
 use crate::options::{Input, ModelOptions};
