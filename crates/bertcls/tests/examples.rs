@@ -3,10 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn tiny_model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
-}
+use testkit::tiny_model;
 
 /// The example binary `name`, built by `cargo test` next to this test's folder.
 fn example(name: &str) -> Command {

@@ -1,13 +1,21 @@
-//! Test support shared by the workspace's tests: the damage a file on disk can
-//! suffer (a flipped byte, a cut), as proptest strategies, so every loader of a
-//! saved artifact is held to the same property: damage gives an error or, where
-//! the damage is harmless, the original content; never a panic.
+//! Test support shared by the workspace's tests: the tiny random BERT every unit and
+//! integration test runs ([`tiny_model`]), and the damage a file on disk can suffer
+//! (a flipped byte, a cut), as proptest strategies, so every loader of a saved
+//! artifact is held to the same property: damage gives an error or, where the damage
+//! is harmless, the original content; never a panic.
 
 #![warn(missing_docs)]
 
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
+
+/// The tiny random BERT of the tests (2 layers, 32 wide, a 55-word vocabulary, saved
+/// by PyTorch as safetensors with its tokenizer): a Hugging Face folder that loads and
+/// runs in milliseconds.
+pub fn tiny_model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
+}
 
 /// One thing done to a file.
 #[derive(Debug, Clone, Copy)]

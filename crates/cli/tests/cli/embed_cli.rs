@@ -5,10 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
-
-fn tiny_model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
-}
+use testkit::tiny_model;
 
 fn bertcls() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bertcls"))

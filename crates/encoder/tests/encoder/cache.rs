@@ -11,10 +11,7 @@ use encoder::{
     BuildOutcome, CacheError, EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder, Shard,
     build_cache, partial_dir,
 };
-
-fn tiny_model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
-}
+use testkit::tiny_model;
 
 const WORDS: [&str; 12] = [
     "the", "cat", "dog", "sat", "on", "mat", "big", "red", "bird", "runs", "oil", "price",

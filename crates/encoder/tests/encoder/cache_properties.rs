@@ -13,11 +13,8 @@ use encoder::{
     EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder, build_cache, read_npy, write_npy,
 };
 use proptest::prelude::*;
+use testkit::tiny_model;
 use testkit::{DamagedCopy, copy_dir, damage, files_in};
-
-fn tiny_model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
-}
 
 /// One cache of 12 records, built once for every case.
 fn original() -> &'static (tempfile::TempDir, PathBuf) {

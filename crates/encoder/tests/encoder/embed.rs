@@ -1,13 +1,8 @@
-use std::path::PathBuf;
-
 use bert::burn::tensor::Device;
 use bert::{Pooling, PretrainedBert};
 use data::Record;
 use encoder::{EmbedOptions, EncodeError, FrozenEncoder, LayerSelection};
-
-fn tiny_model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
-}
+use testkit::tiny_model;
 
 fn record(id: &str, text: &str, text_b: Option<&str>) -> Record {
     Record {

@@ -13,11 +13,8 @@ use encoder::{
     BuildError, BuildOutcome, EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder, Shard,
     StateCache, StateSpec, StateTarget, build_cache, build_cache_with_states, build_state_caches,
 };
+use testkit::tiny_model;
 use text::Encoding;
-
-fn tiny_model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
-}
 
 const MAX_LEN: usize = 32;
 const CHUNK_ROWS: usize = 4;

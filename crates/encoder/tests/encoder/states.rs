@@ -10,11 +10,8 @@ use encoder::{
     BuildOutcome, CacheError, EmbedOptions, FrozenEncoder, StateCache, StateSpec, StateTarget,
     build_state_caches, partial_dir,
 };
+use testkit::tiny_model;
 use text::Encoding;
-
-fn tiny_model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
-}
 
 const MAX_LEN: usize = 32;
 const WORDS: [&str; 10] = [

@@ -9,7 +9,7 @@ use data::{LabelMap, Record, SplitMix64};
 use joint::{BertClassifier, ClassifierConfig, Examples, PretrainedBertParts, load_for_training};
 
 pub fn tiny_bert_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
+    testkit::tiny_model()
 }
 
 /// Sentences about animals or about markets, from the tiny vocabulary.
