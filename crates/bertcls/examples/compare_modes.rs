@@ -7,7 +7,7 @@
 //! Two more arguments name another model folder than models/all-MiniLM-L6-v2 and its
 //! tokens per text.
 
-use bertcls::{CompareJob, CompareOutcome, Context, Observer, Result};
+use bertcls::{CompareJob, CompareOutcome, Context, Job, Observer, Result};
 
 /// Prints the comparison's notes (stage banners, tables, the verdict).
 struct Notes;

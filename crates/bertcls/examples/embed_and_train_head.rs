@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use bertcls::{Context, EmbedJob, ModelOptions, PredictHeadJob, Quiet, Result, TrainHeadJob};
+use bertcls::{Context, EmbedJob, Job, ModelOptions, PredictHeadJob, Quiet, Result, TrainHeadJob};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

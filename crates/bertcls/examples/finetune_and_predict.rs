@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use bertcls::{Context, FineTuneJob, PredictJob, Quiet, Result};
+use bertcls::{Context, FineTuneJob, Job, PredictJob, Quiet, Result};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

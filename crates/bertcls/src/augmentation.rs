@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::Job;
 use crate::error::{Context, Result, refuse};
 use augment::{AugmentConfig, Augmenter, WordNeighbours};
 use bert::PretrainedBert;
@@ -107,9 +108,12 @@ impl AugmentJob {
             neighbour: self.neighbour,
         }
     }
+}
 
-    /// Checks the settings that need no data or model.
-    pub fn validate(&self) -> Result<()> {
+impl Job for AugmentJob {
+    type Output = Augmented;
+
+    fn validate(&self) -> Result<()> {
         settings::at_least_one("copies", self.copies)?;
         if self.config() == AugmentConfig::default() {
             refuse!("no operation chosen: give a rate to swap, delete, insert, typo or neighbour");
@@ -118,13 +122,12 @@ impl AugmentJob {
     }
 
     /// Reads the input, augments it and writes the copies.
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<Augmented> {
+    fn execute(&self, observer: &mut dyn Observer) -> Result<Augmented> {
         write_augmented(self, observer)
     }
 }
 
 fn write_augmented(args: &AugmentJob, observer: &mut dyn Observer) -> Result<Augmented> {
-    args.validate()?;
     let config = args.config();
     let neighbours = if config.neighbour > 0.0 {
         Some(Arc::new(word_neighbours(args)?))

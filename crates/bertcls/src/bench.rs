@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::Job;
 use crate::error::{Context, Result};
 use bert::Precision;
 use bert::burn::tensor::{Distribution, Tensor};
@@ -164,18 +165,25 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-impl BenchEncoderJob {
-    /// Times the encoder on the input's texts.
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<EncoderTimings> {
+impl Job for BenchEncoderJob {
+    type Output = EncoderTimings;
+
+    fn validate(&self) -> Result<()> {
         settings::at_least_one("batch_size", self.batch_size)?;
         settings::at_least_one("repeats", self.repeats)?;
+        Ok(())
+    }
+
+    /// Times the encoder on the input's texts.
+    fn execute(&self, observer: &mut dyn Observer) -> Result<EncoderTimings> {
         time_encoder(self, observer)
     }
 }
 
-impl BenchStepJob {
-    /// Times training steps on the input's first full-length texts.
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<StepTimings> {
+impl Job for BenchStepJob {
+    type Output = StepTimings;
+
+    fn validate(&self) -> Result<()> {
         if self.batch_sizes.is_empty() || self.batch_sizes.contains(&0) {
             let sizes: Vec<String> = self.batch_sizes.iter().map(usize::to_string).collect();
             return Err(settings::SettingError::new(
@@ -186,6 +194,11 @@ impl BenchStepJob {
             .into());
         }
         settings::at_least_one("repeats", self.repeats)?;
+        Ok(())
+    }
+
+    /// Times training steps on the input's first full-length texts.
+    fn execute(&self, observer: &mut dyn Observer) -> Result<StepTimings> {
         time_steps(self, observer)
     }
 }

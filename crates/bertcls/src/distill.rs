@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use crate::Job;
 use crate::Observer;
 use crate::error::{Context, Result};
 use crate::finetune::{FineTuneJob, FineTuneOutcome};
@@ -35,9 +36,16 @@ pub struct DistillFineTuneJob {
     pub finetune: FineTuneJob,
 }
 
-impl DistillFineTuneJob {
-    /// Fine-tunes the student; returns what [`FineTuneJob::run`] returns.
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<FineTuneOutcome> {
+impl Job for DistillFineTuneJob {
+    type Output = FineTuneOutcome;
+
+    fn validate(&self) -> Result<()> {
+        self.teacher.validate()?;
+        self.finetune.validate()
+    }
+
+    /// Fine-tunes the student; returns what fine-tuning returns.
+    fn execute(&self, observer: &mut dyn Observer) -> Result<FineTuneOutcome> {
         let teacher = self
             .teacher
             .teacher(self.finetune.model.backend.device()?)?;
@@ -71,9 +79,16 @@ pub struct DistillHeadJob {
     pub sweep: SweepJob,
 }
 
-impl DistillHeadJob {
-    /// Sweeps the students; returns what [`SweepJob::run`] returns.
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<Swept> {
+impl Job for DistillHeadJob {
+    type Output = Swept;
+
+    fn validate(&self) -> Result<()> {
+        self.teacher.validate()?;
+        self.sweep.validate()
+    }
+
+    /// Sweeps the students; returns what a sweep returns.
+    fn execute(&self, observer: &mut dyn Observer) -> Result<Swept> {
         let teacher = self.teacher.teacher(self.sweep.caches.backend.device()?)?;
         let records = self.columns.read(&self.texts, true, observer)?;
         self.sweep

@@ -12,6 +12,7 @@ use encoder::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::Job;
 use crate::Observer;
 use crate::error::{Context, Result, refuse};
 use crate::options::{Force, Input, ModelOptions};
@@ -138,72 +139,6 @@ impl EmbedJob {
         }
     }
 
-    /// Checks the settings that need no data or model.
-    pub fn validate(&self) -> Result<()> {
-        settings::at_least_one("batch_size", self.batch_size)?;
-        settings::at_least_one("chunk_size", self.chunk_size)?;
-        if !self.states_after.is_empty() && self.precision != Precision::Fp32 {
-            refuse!(
-                "--states-after with --precision {}: the states feed fine-tuning, which runs \
-                 in fp32; embed them with --precision fp32",
-                self.precision
-            );
-        }
-        Ok(())
-    }
-
-    /// Opens the cache this job describes when it is up to date, else embeds the
-    /// input into it (resuming an interrupted build); exports the `.npy` if asked.
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<Embedded> {
-        self.validate()?;
-        crate::observe::note_missing_instructions(observer, self.precision);
-        let read = self
-            .input
-            .columns
-            .read_outcome(&self.input.input, false, observer)?;
-        let records = read.records;
-        let shard = self
-            .shard
-            .map(|s| Shard::new(s.index, s.count, records.len()))
-            .transpose()
-            .with_context(|| format!("--shard in {}", self.input.input.display()))?;
-        let spec = EmbeddingSpec::for_run(
-            &self.model.model,
-            self.model.max_len,
-            &self.options(),
-            &self.input.input,
-            read.sha256,
-            self.input.columns.describe(),
-            shard,
-        )
-        .context("--model")?;
-        let path = self
-            .output
-            .clone()
-            .unwrap_or_else(|| self.default_cache_path(&spec));
-        let states = self.state_targets(&records, shard)?;
-        // A hit needs no model: only checksums were computed so far.
-        let hit = EmbeddingCache::open(&path)
-            .ok()
-            .filter(|cache| cache.meta.spec.fingerprint() == spec.fingerprint());
-        let state_hits: Option<Vec<StateCache>> =
-            states.iter().map(StateTarget::open_current).collect();
-        let (cache, outcome, states) = match (hit, state_hits) {
-            (Some(cache), Some(state_hits)) => (cache, BuildOutcome::Hit, state_hits),
-            _ => self.build(&records, &spec, &path, &states, observer)?,
-        };
-        if let Some(npy) = &self.export_npy {
-            write_npy(npy, cache.vectors(), cache.meta.rows, cache.meta.dim)
-                .context("--export-npy")?;
-            observer.note(&format!("exported {}", npy.display()));
-        }
-        Ok(Embedded {
-            cache,
-            outcome,
-            states,
-        })
-    }
-
     /// The state caches `--states-after` asks for (of `shard`'s rows, with one): the
     /// input's sequences as the tokenizer alone makes them (fine-tuning makes the
     /// same ones), checksums only.
@@ -264,6 +199,75 @@ impl EmbedJob {
             .map_or(String::new(), |s| format!("-shard{}of{}", s.index, s.count));
         self.cache_dir
             .join(format!("{stem}-{}{shard}.emb", &spec.fingerprint()[..12]))
+    }
+}
+
+impl Job for EmbedJob {
+    type Output = Embedded;
+
+    /// Checks the settings that need no data or model.
+    fn validate(&self) -> Result<()> {
+        settings::at_least_one("batch_size", self.batch_size)?;
+        settings::at_least_one("chunk_size", self.chunk_size)?;
+        if !self.states_after.is_empty() && self.precision != Precision::Fp32 {
+            refuse!(
+                "--states-after with --precision {}: the states feed fine-tuning, which runs \
+                 in fp32; embed them with --precision fp32",
+                self.precision
+            );
+        }
+        Ok(())
+    }
+
+    /// Opens the cache this job describes when it is up to date, else embeds the
+    /// input into it (resuming an interrupted build); exports the `.npy` if asked.
+    fn execute(&self, observer: &mut dyn Observer) -> Result<Embedded> {
+        crate::observe::note_missing_instructions(observer, self.precision);
+        let read = self
+            .input
+            .columns
+            .read_outcome(&self.input.input, false, observer)?;
+        let records = read.records;
+        let shard = self
+            .shard
+            .map(|s| Shard::new(s.index, s.count, records.len()))
+            .transpose()
+            .with_context(|| format!("--shard in {}", self.input.input.display()))?;
+        let spec = EmbeddingSpec::for_run(
+            &self.model.model,
+            self.model.max_len,
+            &self.options(),
+            &self.input.input,
+            read.sha256,
+            self.input.columns.describe(),
+            shard,
+        )
+        .context("--model")?;
+        let path = self
+            .output
+            .clone()
+            .unwrap_or_else(|| self.default_cache_path(&spec));
+        let states = self.state_targets(&records, shard)?;
+        // A hit needs no model: only checksums were computed so far.
+        let hit = EmbeddingCache::open(&path)
+            .ok()
+            .filter(|cache| cache.meta.spec.fingerprint() == spec.fingerprint());
+        let state_hits: Option<Vec<StateCache>> =
+            states.iter().map(StateTarget::open_current).collect();
+        let (cache, outcome, states) = match (hit, state_hits) {
+            (Some(cache), Some(state_hits)) => (cache, BuildOutcome::Hit, state_hits),
+            _ => self.build(&records, &spec, &path, &states, observer)?,
+        };
+        if let Some(npy) = &self.export_npy {
+            write_npy(npy, cache.vectors(), cache.meta.rows, cache.meta.dim)
+                .context("--export-npy")?;
+            observer.note(&format!("exported {}", npy.display()));
+        }
+        Ok(Embedded {
+            cache,
+            outcome,
+            states,
+        })
     }
 }
 

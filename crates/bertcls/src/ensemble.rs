@@ -10,6 +10,7 @@ use head::Combine;
 use metrics::{ClassificationReport, DecisionRule};
 use serde::{Deserialize, Serialize};
 
+use crate::Job;
 use crate::Observer;
 use crate::classifier::{
     Classifier, EnsembleMember, EnsembleSpec, label_columns, reorder_columns, true_labels,
@@ -169,9 +170,12 @@ impl EnsembleJob {
             given => given.to_vec(),
         })
     }
+}
 
-    /// Saves the ensemble (and measures it, with `evaluate`).
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<EnsembleMade> {
+impl Job for EnsembleJob {
+    type Output = EnsembleMade;
+
+    fn validate(&self) -> Result<()> {
         settings::at_least_one("batch_size", self.batch_size)?;
         if let (Some(precision), None) = (self.precision, &self.evaluate) {
             refuse!(
@@ -186,6 +190,11 @@ impl EnsembleJob {
                 "no data file is evaluated (without one the ensemble is only saved)",
             )?;
         }
+        self.weights().map(drop)
+    }
+
+    /// Saves the ensemble (and measures it, with `evaluate`).
+    fn execute(&self, observer: &mut dyn Observer) -> Result<EnsembleMade> {
         if let Some(precision) = self.precision {
             crate::observe::note_missing_instructions(observer, precision);
         }
@@ -246,7 +255,9 @@ impl EnsembleJob {
             evaluation,
         })
     }
+}
 
+impl EnsembleJob {
     /// Every member and the ensemble on the labelled file `path`.
     fn measure(
         &self,

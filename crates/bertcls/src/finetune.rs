@@ -19,6 +19,7 @@ use metrics::{ClassificationReport, DecisionRule};
 use serde::{Deserialize, Serialize};
 use training::{Activation, HeadConfig, LossSpec, Monitor, Schedule};
 
+use crate::Job;
 use crate::Observer;
 use crate::classifier::{label_columns, reorder_columns, true_labels};
 use crate::cross_validation::{CvData, cross_validate};
@@ -349,11 +350,6 @@ impl FineTuneJob {
             mlm_head: false,
             mask_token_id: 0,
         }))
-    }
-
-    /// Fine-tunes (or, with `cv`, cross-validates) as the settings say.
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<FineTuneOutcome> {
-        self.run_with(None, observer)
     }
 
     /// [`run`](Self::run), the model also learning from `teacher`'s soft targets.
@@ -777,6 +773,20 @@ impl FineTuneJob {
             .context("writing the test predictions into --out")?;
         observer.note(&format!("test predictions: {}", path.display()));
         Ok(Some((report, docs_per_second)))
+    }
+}
+
+impl Job for FineTuneJob {
+    type Output = FineTuneOutcome;
+
+    /// The classifier's and the recipe's settings, each against its rule.
+    fn validate(&self) -> Result<()> {
+        self.configs().map(drop)
+    }
+
+    /// Fine-tunes (or, with `cv`, cross-validates) as the settings say.
+    fn execute(&self, observer: &mut dyn Observer) -> Result<FineTuneOutcome> {
+        self.run_with(None, observer)
     }
 }
 

@@ -17,6 +17,7 @@ use metrics::{ClassificationReport, DecisionRule};
 use serde::{Deserialize, Serialize};
 use training::{Activation, HeadConfig, Monitor, OptimizerKind, Schedule};
 
+use crate::Job;
 use crate::Observer;
 use crate::classifier::{EnsembleMember, EnsembleSpec, head_encoder};
 use crate::cross_validation::{CvData, cross_validate};
@@ -467,36 +468,6 @@ impl TrainHeadJob {
         Ok(config.clone())
     }
 
-    /// Trains as the settings say and saves what it trained in `out`.
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<TrainedHeads> {
-        let config = self.config()?;
-        let data = self.caches.prepare(observer)?;
-        check_variants_are_drawn(&data, config.sampling)?;
-        // Before any folder is claimed or staged: a refused setting leaves nothing behind.
-        config.validate_for(data.labels.names())?;
-        if self.bag.is_some() || self.boost.is_some() {
-            return self.train_ensemble(&config, &data);
-        }
-        if let Some(k) = self.cv {
-            return self.cross_validate(k, &config, &data, observer);
-        }
-        let names = data.labels.names();
-        let head = head::train_head(&data.train, &data.valid, names, &config, &data.device)?;
-        let head = with_decision(head, &self.decision, &data, observer)?;
-        SavedHead::save(
-            &head,
-            names,
-            &data.origin,
-            &self.out,
-            self.force.overwrite(),
-        )
-        .context("--out")?;
-        Ok(TrainedHeads::Single {
-            out: self.out.clone(),
-            head: Box::new(head),
-        })
-    }
-
     /// `--cv K`: a head per fold, each scored on the fold it held out.
     fn cross_validate(
         &self,
@@ -593,6 +564,45 @@ impl TrainHeadJob {
             out,
             kind,
             ensemble: Box::new(ensemble),
+        })
+    }
+}
+
+impl Job for TrainHeadJob {
+    type Output = TrainedHeads;
+
+    /// The one configuration the settings describe, against its rules.
+    fn validate(&self) -> Result<()> {
+        self.config().map(drop)
+    }
+
+    /// Trains as the settings say and saves what it trained in `out`.
+    fn execute(&self, observer: &mut dyn Observer) -> Result<TrainedHeads> {
+        let config = self.config()?;
+        let data = self.caches.prepare(observer)?;
+        check_variants_are_drawn(&data, config.sampling)?;
+        // Before any folder is claimed or staged: a refused setting leaves nothing behind.
+        config.validate_for(data.labels.names())?;
+        if self.bag.is_some() || self.boost.is_some() {
+            return self.train_ensemble(&config, &data);
+        }
+        if let Some(k) = self.cv {
+            return self.cross_validate(k, &config, &data, observer);
+        }
+        let names = data.labels.names();
+        let head = head::train_head(&data.train, &data.valid, names, &config, &data.device)?;
+        let head = with_decision(head, &self.decision, &data, observer)?;
+        SavedHead::save(
+            &head,
+            names,
+            &data.origin,
+            &self.out,
+            self.force.overwrite(),
+        )
+        .context("--out")?;
+        Ok(TrainedHeads::Single {
+            out: self.out.clone(),
+            head: Box::new(head),
         })
     }
 }
@@ -710,11 +720,6 @@ impl SweepJob {
         self.grid.apply(base)
     }
 
-    /// Trains the grid, writes the leaderboard and the best head.
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<Swept> {
-        self.run_with(None, observer)
-    }
-
     /// [`run`](Self::run), every head also learning from `teacher`'s soft targets on
     /// the training texts `records` (matched to the cache's rows by id).
     pub(crate) fn run_with(
@@ -798,6 +803,21 @@ impl SweepJob {
     }
 }
 
+impl Job for SweepJob {
+    type Output = Swept;
+
+    /// The grid (the file's, with the settings applied), every configuration
+    /// against its rules.
+    fn validate(&self) -> Result<()> {
+        self.grid().map(drop)
+    }
+
+    /// Trains the grid, writes the leaderboard and the best head.
+    fn execute(&self, observer: &mut dyn Observer) -> Result<Swept> {
+        self.run_with(None, observer)
+    }
+}
+
 fn write_leaderboard(dir: &Path, entries: &[SweepEntry]) -> Result<()> {
     artifacts::write_json(&dir.join("leaderboard.json"), &entries)?;
     let mut csv = String::from(
@@ -877,52 +897,6 @@ impl PredictHeadJob {
         }
     }
 
-    /// Writes the predictions; returns the metric report when the records are
-    /// labelled (labels the head does not know scored as misses).
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<Option<ClassificationReport>> {
-        let device = self.backend.device()?;
-        let head = SavedHead::load(&self.head, &device)?;
-        let (vectors, dim, ids, labels) = match &self.input {
-            None if self.cache.is_empty() => refuse!("give --cache or --input"),
-            None => {
-                self.columns
-                    .refuse_where_unread(false, "a cache's texts were read when it was embedded")?;
-                if let Some(model) = &self.model {
-                    return Err(settings::SettingError::new(
-                        "model",
-                        model.display(),
-                        "embeds a data file, and a cache was embedded already",
-                    )
-                    .into());
-                }
-                from_cache(&head, &self.cache)?
-            }
-            Some(input) => self.embedded(&head, input, &device, observer)?,
-        };
-        let rows = ids.len();
-        let features = Features::new(vectors, dim, vec![0; rows]);
-        let (probabilities, predicted) = head.predict(&features, &device);
-        write_predictions(
-            &self.output,
-            &head.labels,
-            &ids,
-            &labels,
-            &probabilities,
-            &predicted,
-        )
-        .context("--output")?;
-        observer.note(&format!(
-            "wrote {rows} predictions to {}",
-            self.output.display()
-        ));
-        Ok(report_if_labelled(
-            &head.labels,
-            &labels,
-            &predicted,
-            &probabilities,
-        ))
-    }
-
     /// A data file's records as the head's features, embedded as its training
     /// features were.
     fn embedded(
@@ -953,6 +927,64 @@ impl PredictHeadJob {
         let ids = records.iter().map(|r| r.id.clone()).collect();
         let labels = records.into_iter().map(|r| r.label).collect();
         Ok((embeddings.values, embeddings.dim, ids, labels))
+    }
+}
+
+impl Job for PredictHeadJob {
+    type Output = Option<ClassificationReport>;
+
+    /// A cache or a data file, and no setting of a data file with a cache.
+    fn validate(&self) -> Result<()> {
+        if self.input.is_some() {
+            return Ok(());
+        }
+        if self.cache.is_empty() {
+            refuse!("give --cache or --input");
+        }
+        self.columns
+            .refuse_where_unread(false, "a cache's texts were read when it was embedded")?;
+        if let Some(model) = &self.model {
+            return Err(settings::SettingError::new(
+                "model",
+                model.display(),
+                "embeds a data file, and a cache was embedded already",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Writes the predictions; returns the metric report when the records are
+    /// labelled (labels the head does not know scored as misses).
+    fn execute(&self, observer: &mut dyn Observer) -> Result<Option<ClassificationReport>> {
+        let device = self.backend.device()?;
+        let head = SavedHead::load(&self.head, &device)?;
+        let (vectors, dim, ids, labels) = match &self.input {
+            None => from_cache(&head, &self.cache)?,
+            Some(input) => self.embedded(&head, input, &device, observer)?,
+        };
+        let rows = ids.len();
+        let features = Features::new(vectors, dim, vec![0; rows]);
+        let (probabilities, predicted) = head.predict(&features, &device);
+        write_predictions(
+            &self.output,
+            &head.labels,
+            &ids,
+            &labels,
+            &probabilities,
+            &predicted,
+        )
+        .context("--output")?;
+        observer.note(&format!(
+            "wrote {rows} predictions to {}",
+            self.output.display()
+        ));
+        Ok(report_if_labelled(
+            &head.labels,
+            &labels,
+            &predicted,
+            &probabilities,
+        ))
     }
 }
 

@@ -13,11 +13,13 @@
 //! - **The comparison**: [`CompareJob`] runs both modes on the same data and writes
 //!   one report; a study ([`study::Suite`]) runs many comparisons.
 //!
-//! Each job derives clap's `Args`: the `bertcls` binary is these structs and a
-//! printer. A job reports its progress to an [`Observer`] ([`Quiet`] ignores it).
+//! Each job implements [`Job`]: `validate()` checks its settings, `run()` validates
+//! and does the work. Each derives clap's `Args`: the `bertcls` binary is these
+//! structs and a printer. A job reports its progress to an [`Observer`] ([`Quiet`]
+//! ignores it).
 //!
 //! ```no_run
-//! use bertcls::{EmbedJob, Quiet};
+//! use bertcls::{EmbedJob, Job, Quiet};
 //!
 //! let job = EmbedJob::new("data/r8/train.jsonl");
 //! let embedded = job.run(&mut Quiet)?;
@@ -39,6 +41,7 @@ mod ensemble;
 mod error;
 mod finetune;
 mod heads;
+mod job;
 pub mod machine;
 mod observe;
 mod options;
@@ -70,6 +73,7 @@ pub use finetune::{
     FineTuneJob, FineTuneOutcome, FineTuneRun, StatesUsed, TEST_PREDICTIONS_FILE, TrainingSummary,
 };
 pub use heads::{PredictHeadJob, SweepJob, Swept, TrainHeadJob, TrainedHeads};
+pub use job::Job;
 pub use observe::{Observer, Quiet};
 pub use options::{
     AdversaryOptions, Columns, DecisionOptions, Force, Input, LossOptions, ModelOptions,

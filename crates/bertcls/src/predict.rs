@@ -13,6 +13,7 @@ use data::Record;
 use metrics::ClassificationReport;
 use serde::{Deserialize, Serialize};
 
+use crate::Job;
 use crate::Observer;
 use crate::classifier::{Classifier, true_labels};
 use crate::error::{Context, Result, refuse};
@@ -58,13 +59,18 @@ impl ClassifierOptions {
         }
     }
 
+    /// Checks the settings that need no model.
+    pub fn validate(&self) -> Result<()> {
+        Ok(settings::at_least_one("batch_size", self.batch_size)?)
+    }
+
     /// Loads the classifier onto its device; `observer` hears when this CPU lacks the
     /// instructions of the precision asked for.
     pub fn load(&self, observer: &mut dyn Observer) -> Result<(Classifier, Device)> {
+        self.validate()?;
         if let Some(precision) = self.precision {
             crate::observe::note_missing_instructions(observer, precision);
         }
-        settings::at_least_one("batch_size", self.batch_size)?;
         let device = self.backend.device()?;
         let classifier =
             Classifier::load(&self.model, self.max_len, &device)?.with_precision(self.precision)?;
@@ -120,45 +126,6 @@ impl PredictJob {
         }
     }
 
-    /// Classifies the input file; writes the predictions to the output file, or
-    /// returns them as lines.
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<Predicted> {
-        let Some(input) = &self.input else {
-            refuse!("no input file: stream the texts with `run_stream` instead");
-        };
-        let (classifier, device) = self.classifier.load(observer)?;
-        let records = self.columns.read(input, false, observer)?;
-        let probabilities = classify(&classifier, &records, &device, &self.classifier, observer)?;
-        let labels = classifier.labels();
-        let predicted = classifier.decision().decide(&probabilities, labels.len());
-        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-        let truth: Vec<Option<String>> = records.iter().map(|r| r.label.clone()).collect();
-        let lines = match &self.output {
-            Some(path) => {
-                write_predictions(path, labels, &ids, &truth, &probabilities, &predicted)
-                    .context("--output")?;
-                observer.note(&format!(
-                    "wrote {} predictions to {}",
-                    ids.len(),
-                    path.display()
-                ));
-                None
-            }
-            None => Some(prediction_lines(
-                labels,
-                &ids,
-                &truth,
-                &probabilities,
-                &predicted,
-            )),
-        };
-        Ok(Predicted {
-            rows: ids.len(),
-            lines,
-            report: report_if_labelled(labels, &truth, &predicted, &probabilities),
-        })
-    }
-
     /// Classifies one text per line of `input` (standard input, say), writing a JSON
     /// line per text to the output (standard output by default) as soon as its batch
     /// is done; `interactive` answers line by line. Lines are read in bounded memory:
@@ -172,11 +139,7 @@ impl PredictJob {
         interactive: bool,
         observer: &mut dyn Observer,
     ) -> Result<usize> {
-        self.columns.refuse_where_unread(
-            true,
-            "texts on standard input are plain lines, one text each, with no columns (to \
-             read JSONL, CSV or TSV from standard input, name - as the input file)",
-        )?;
+        self.validate()?;
         let (classifier, device) = self.classifier.load(observer)?;
         let output_path = self
             .output
@@ -216,6 +179,63 @@ impl PredictJob {
             output.flush().context("--output")?;
             classified += batch.len();
         }
+    }
+}
+
+impl Job for PredictJob {
+    type Output = Predicted;
+
+    /// The classifier's settings; without an input file (texts streamed as plain
+    /// lines), no column settings.
+    fn validate(&self) -> Result<()> {
+        self.classifier.validate()?;
+        if self.input.is_none() {
+            self.columns.refuse_where_unread(
+                true,
+                "texts on standard input are plain lines, one text each, with no columns (to \
+                 read JSONL, CSV or TSV from standard input, name - as the input file)",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Classifies the input file; writes the predictions to the output file, or
+    /// returns them as lines.
+    fn execute(&self, observer: &mut dyn Observer) -> Result<Predicted> {
+        let Some(input) = &self.input else {
+            refuse!("no input file: stream the texts with `run_stream` instead");
+        };
+        let (classifier, device) = self.classifier.load(observer)?;
+        let records = self.columns.read(input, false, observer)?;
+        let probabilities = classify(&classifier, &records, &device, &self.classifier, observer)?;
+        let labels = classifier.labels();
+        let predicted = classifier.decision().decide(&probabilities, labels.len());
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let truth: Vec<Option<String>> = records.iter().map(|r| r.label.clone()).collect();
+        let lines = match &self.output {
+            Some(path) => {
+                write_predictions(path, labels, &ids, &truth, &probabilities, &predicted)
+                    .context("--output")?;
+                observer.note(&format!(
+                    "wrote {} predictions to {}",
+                    ids.len(),
+                    path.display()
+                ));
+                None
+            }
+            None => Some(prediction_lines(
+                labels,
+                &ids,
+                &truth,
+                &probabilities,
+                &predicted,
+            )),
+        };
+        Ok(Predicted {
+            rows: ids.len(),
+            lines,
+            report: report_if_labelled(labels, &truth, &predicted, &probabilities),
+        })
     }
 }
 
@@ -273,9 +293,17 @@ impl EvaluateJob {
             json: None,
         }
     }
+}
+
+impl Job for EvaluateJob {
+    type Output = Evaluated;
+
+    fn validate(&self) -> Result<()> {
+        self.classifier.validate()
+    }
 
     /// Scores the classifier on the input; writes the report as JSON when asked.
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<Evaluated> {
+    fn execute(&self, observer: &mut dyn Observer) -> Result<Evaluated> {
         let (classifier, device) = self.classifier.load(observer)?;
         let records = self.input.read(true, observer)?;
         let truth = true_labels(&records, &self.input.input)?;

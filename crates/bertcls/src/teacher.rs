@@ -51,19 +51,29 @@ impl TeacherOptions {
         }
     }
 
-    /// The teacher these settings describe, running on `device`.
-    pub fn teacher(&self, device: Device) -> Result<Teacher> {
-        let loss = DistillationLoss {
+    /// The distillation loss these settings describe.
+    fn loss(&self) -> DistillationLoss {
+        DistillationLoss {
             temperature: self.temperature,
             alpha: self.alpha,
-        };
-        loss.validate()?;
+        }
+    }
+
+    /// Checks the temperature, the weight and that there is a teacher.
+    pub fn validate(&self) -> Result<()> {
+        self.loss().validate()?;
         if self.teacher.is_empty() {
             refuse!("distillation needs at least one teacher");
         }
+        Ok(())
+    }
+
+    /// The teacher these settings describe, running on `device`.
+    pub fn teacher(&self, device: Device) -> Result<Teacher> {
+        self.validate()?;
         Ok(Teacher {
             members: self.teacher.clone(),
-            loss,
+            loss: self.loss(),
             cache: self.teacher_cache.clone(),
             device,
         })

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::Job;
 use crate::error::{Context, Result, refuse};
 use bert::{BackendKind, PretrainedBert};
 use clap::Args;
@@ -92,12 +93,35 @@ impl ZeroShotJob {
             backend: BackendKind::Flex,
         }
     }
+}
+
+impl Job for ZeroShotJob {
+    type Output = ZeroShotReports;
+
+    /// The template has its `{label}`, each description its `LABEL=TEXT`.
+    fn validate(&self) -> Result<()> {
+        LabelDescriptions::from_template(&[], &self.template)
+            .map_err(|e| crate::error::refused!("--template: {e}"))?;
+        for entry in &self.describe {
+            description(entry)?;
+        }
+        Ok(())
+    }
 
     /// Classifies the cache's texts and writes the predictions; with labelled texts,
     /// the reports (raw and calibrated).
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<ZeroShotReports> {
+    fn execute(&self, observer: &mut dyn Observer) -> Result<ZeroShotReports> {
         zero_shot(self, observer)
     }
+}
+
+/// A `LABEL=TEXT` description: its label and text, trimmed.
+fn description(entry: &str) -> Result<(String, String)> {
+    let (label, text) = entry
+        .split_once('=')
+        .filter(|(l, t)| !l.trim().is_empty() && !t.trim().is_empty())
+        .with_context(|| format!("--describe {entry:?}: expected LABEL=TEXT"))?;
+    Ok((label.trim().to_owned(), text.trim().to_owned()))
 }
 
 fn zero_shot(args: &ZeroShotJob, observer: &mut dyn Observer) -> Result<ZeroShotReports> {
@@ -189,14 +213,8 @@ fn descriptions(args: &ZeroShotJob, cache: &EmbeddingCache) -> Result<LabelDescr
         }
     }
     for entry in &args.describe {
-        let (label, text) = entry
-            .split_once('=')
-            .filter(|(l, t)| !l.trim().is_empty() && !t.trim().is_empty())
-            .with_context(|| format!("--describe {entry:?}: expected LABEL=TEXT"))?;
-        given
-            .entry(label.trim().to_owned())
-            .or_default()
-            .push(text.trim().to_owned());
+        let (label, text) = description(entry)?;
+        given.entry(label).or_default().push(text);
     }
     let labels: Vec<String> = if !args.labels.is_empty() {
         args.labels.clone()

@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use bertcls::{
     AugmentJob, BenchEncoderJob, BenchStepJob, CompareJob, CompareOutcome, DistillFineTuneJob,
-    DistillHeadJob, EmbedJob, EnsembleJob, EvaluateJob, FineTuneJob, PredictHeadJob, PredictJob,
-    SuiteSource, SweepJob, TrainHeadJob, ZeroShotJob,
+    DistillHeadJob, EmbedJob, EnsembleJob, EvaluateJob, FineTuneJob, Job, PredictHeadJob,
+    PredictJob, SuiteSource, SweepJob, TrainHeadJob, ZeroShotJob,
 };
 use clap::{Parser, Subcommand};
 

@@ -17,7 +17,7 @@ use super::study::{DataSet, Studied, Study, compare_or_reuse, recipe_line};
 use super::{CompareJob, Compared, DEFAULT_MAX_LEN};
 use crate::error::{Context, Result, refuse};
 use crate::options::{Input, ModelOptions};
-use crate::{EmbedJob, Observer, ZeroShotJob, machine};
+use crate::{EmbedJob, Job, Observer, ZeroShotJob, machine};
 
 /// At one k, per method (pipeline, [CLS], prompt): the runs of every seed and the
 /// report folders they came from.

@@ -32,6 +32,7 @@ use self::inputs::{ComparisonData, DataRequest, Subset};
 pub use self::robustness::{Mode, PerturbationSpec, Recipe, RobustArmSpec, RobustnessDesign};
 pub use self::study::{DataSet, SettingsTable, Studied, SuiteCommon};
 pub use self::suite::{Design, Suite, SuiteSource};
+use crate::Job;
 use crate::command_line::command_line;
 use crate::embed::DEFAULT_CACHE_DIR;
 use crate::error::{Context, Result, refuse};
@@ -295,8 +296,32 @@ impl CompareJob {
         }
     }
 
+    /// The epochs, learning rate and tokens of fine-tuning these settings give.
+    fn max_len(&self) -> usize {
+        self.max_len.unwrap_or(DEFAULT_MAX_LEN)
+    }
+
+    fn model_options(&self) -> ModelOptions {
+        ModelOptions {
+            model: self.model.clone(),
+            backend: self.backend,
+            max_len: self.max_len(),
+        }
+    }
+
+    /// The seeds of the repeated runs, the first one `seed`.
+    fn seed_list(&self) -> Vec<u64> {
+        (0..self.seeds.unwrap_or(1) as u64)
+            .map(|i| self.seed + i)
+            .collect()
+    }
+}
+
+impl Job for CompareJob {
+    type Output = CompareOutcome;
+
     /// Checks the settings that need no data.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         if let Some(seeds) = self.seeds {
             settings::at_least_one("seeds", seeds)?;
         }
@@ -316,33 +341,13 @@ impl CompareJob {
     }
 
     /// Runs the comparison (or, with a suite, the study) and writes its report.
-    pub fn run(&self, observer: &mut dyn Observer) -> Result<CompareOutcome> {
+    fn execute(&self, observer: &mut dyn Observer) -> Result<CompareOutcome> {
         match &self.suite {
             Some(source) => Ok(CompareOutcome::Study(suite::run(source, self, observer)?)),
             None => Ok(CompareOutcome::Comparison(Box::new(compare(
                 self, observer,
             )?))),
         }
-    }
-
-    /// The epochs, learning rate and tokens of fine-tuning these settings give.
-    fn max_len(&self) -> usize {
-        self.max_len.unwrap_or(DEFAULT_MAX_LEN)
-    }
-
-    fn model_options(&self) -> ModelOptions {
-        ModelOptions {
-            model: self.model.clone(),
-            backend: self.backend,
-            max_len: self.max_len(),
-        }
-    }
-
-    /// The seeds of the repeated runs, the first one `seed`.
-    fn seed_list(&self) -> Vec<u64> {
-        (0..self.seeds.unwrap_or(1) as u64)
-            .map(|i| self.seed + i)
-            .collect()
     }
 }
 

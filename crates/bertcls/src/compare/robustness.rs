@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::CompareJob;
 use super::inputs::{self, ComparisonData, DataRequest, Subset};
 use super::study::{DataSet, SettingsTable, Studied, Study, apply};
+use crate::Job;
 use crate::command_line::{command_line, flags_of};
 use crate::error::{Context, Result, refuse};
 use crate::options::{Input, ModelOptions};
@@ -270,7 +271,7 @@ impl RobustnessDesign {
             let path = dir.join(format!("test-{}.jsonl", perturbation.name));
             if !path.exists() {
                 let job = self.perturbation_job(perturbation, &data.test, &path)?;
-                step(&["augment"], &job, observer, |j, o| j.run(o))?;
+                step(&["augment"], &job, observer)?;
             }
             tests.push(path);
         }
@@ -281,7 +282,7 @@ impl RobustnessDesign {
                 output: Some(dir.join(format!("{name}.emb"))),
                 ..EmbedJob::new(split)
             };
-            let (_, embedded) = step(&["embed"], &job, observer, |j, o| j.run(o))?;
+            let (_, embedded) = step(&["embed"], &job, observer)?;
             Ok(embedded.cache.path)
         };
         let (train_cache, valid_cache) =
@@ -392,15 +393,16 @@ struct Setting<'a> {
 }
 
 /// Runs one stage, announcing its command line first: the line, and what it made.
-fn step<J: clap::Args + Serialize, R>(
+fn step<J: Job + clap::Args + Serialize>(
     subcommand: &[&str],
     job: &J,
     observer: &mut dyn Observer,
-    run: impl FnOnce(&J, &mut dyn Observer) -> Result<R>,
-) -> Result<(String, R)> {
+) -> Result<(String, J::Output)> {
     let shown = command_line(subcommand, job)?;
     observer.note(&format!("\n$ {shown}"));
-    let made = run(job, observer).with_context(|| format!("running {shown}"))?;
+    let made = job
+        .run(observer)
+        .with_context(|| format!("running {shown}"))?;
     Ok((shown, made))
 }
 
@@ -493,17 +495,18 @@ impl Setting<'_> {
                 teacher: self.teacher_options(seed)?,
                 finetune,
             };
-            step(&["distill", "finetune"], &job, observer, |j, o| {
-                Ok(j.run(o)?.path().to_owned())
-            })
+            let (line, made) = step(&["distill", "finetune"], &job, observer)?;
+            Ok((line, made.path().to_owned()))
         };
         match arm.recipe {
-            Recipe::FineTune => step(
-                &["finetune"],
-                &self.fine_tune_job(arm, seed, out)?,
-                observer,
-                |j, o| Ok(j.run(o)?.path().to_owned()),
-            ),
+            Recipe::FineTune => {
+                let (line, made) = step(
+                    &["finetune"],
+                    &self.fine_tune_job(arm, seed, out)?,
+                    observer,
+                )?;
+                Ok((line, made.path().to_owned()))
+            }
             Recipe::BornAgain => distilled(self.fine_tune_job(arm, seed, out)?, observer),
             Recipe::SmallerStudent => {
                 let config = self.teacher(seed)?.join("model/config.json");
@@ -515,9 +518,8 @@ impl Setting<'_> {
             Recipe::Heads => {
                 let job = TrainHeadJob::new(&self.train_cache, &self.valid_cache, out);
                 let job = self.head_job(job, arm, seed, |j| &mut j.grid.seed)?;
-                step(&["head", "train"], &job, observer, |j, o| {
-                    Ok(j.run(o)?.out().to_owned())
-                })
+                let (line, made) = step(&["head", "train"], &job, observer)?;
+                Ok((line, made.out().to_owned()))
             }
             Recipe::DistilledHeads => {
                 let sweep = SweepJob::new(&self.train_cache, &self.valid_cache, out);
@@ -527,9 +529,8 @@ impl Setting<'_> {
                     columns: Default::default(),
                     sweep: self.head_job(sweep, arm, seed, |j| &mut j.grid.seed)?,
                 };
-                step(&["distill", "head"], &job, observer, |j, o| {
-                    Ok(j.run(o)?.best_head)
-                })
+                let (line, made) = step(&["distill", "head"], &job, observer)?;
+                Ok((line, made.best_head))
             }
         }
     }
@@ -556,7 +557,7 @@ impl Setting<'_> {
                 input: Input::new(test),
                 json: Some(dir.join(format!("{name}.json"))),
             };
-            let (_, evaluated) = step(&["evaluate"], &job, observer, |j, o| j.run(o))?;
+            let (_, evaluated) = step(&["evaluate"], &job, observer)?;
             reports.push(evaluated.report);
         }
         let clean = reports.first().context("the clean test set is scored")?;
@@ -590,7 +591,7 @@ impl Setting<'_> {
                     .map(|&s| self.teacher(s))
                     .collect::<Result<Vec<_>>>()?;
                 let job = EnsembleJob::new(members, dir.join("ensemble"));
-                let (command, made) = step(&["ensemble"], &job, observer, |j, o| j.run(o))?;
+                let (command, made) = step(&["ensemble"], &job, observer)?;
                 let result = self.score(&made.out, &dir, command, 0.0, observer)?;
                 artifacts::write_json(&result_path, &result)?;
                 result
