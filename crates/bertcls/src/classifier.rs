@@ -86,6 +86,7 @@ pub enum Classifier {
 
 /// A pipeline head with the frozen encoder that turns texts into its features.
 pub struct HeadOnText {
+    /// The head.
     pub head: SavedHead,
     encoder: FrozenEncoder,
 }
@@ -257,7 +258,7 @@ impl HeadOnText {
 
 /// The frozen encoder `head` was trained over (`model_dir` at `max_len` with
 /// `options`), refused when the model's files changed since.
-pub fn head_encoder(
+pub(crate) fn head_encoder(
     head: &SavedHead,
     model_dir: &Path,
     max_len: usize,
@@ -356,7 +357,7 @@ impl Ensemble {
 
 /// For each of `labels`, its column among `member`'s classes; the two must name the
 /// same classes.
-pub fn label_columns(member: &[String], labels: &[String]) -> Result<Vec<usize>> {
+pub(crate) fn label_columns(member: &[String], labels: &[String]) -> Result<Vec<usize>> {
     let (mut sorted_member, mut sorted_labels) = (member.to_vec(), labels.to_vec());
     sorted_member.sort();
     sorted_labels.sort();
@@ -374,7 +375,11 @@ pub fn label_columns(member: &[String], labels: &[String]) -> Result<Vec<usize>>
 }
 
 /// `probabilities` (`rows × classes`) with column `columns[c]` moved to `c`.
-pub fn reorder_columns(probabilities: &[f32], columns: &[usize], classes: usize) -> Vec<f32> {
+pub(crate) fn reorder_columns(
+    probabilities: &[f32],
+    columns: &[usize],
+    classes: usize,
+) -> Vec<f32> {
     probabilities
         .chunks(classes)
         .flat_map(|row| columns.iter().map(|&c| row[c]))
@@ -382,7 +387,7 @@ pub fn reorder_columns(probabilities: &[f32], columns: &[usize], classes: usize)
 }
 
 /// A run folder stands for the model inside it.
-pub fn model_folder(path: &Path) -> PathBuf {
+pub(crate) fn model_folder(path: &Path) -> PathBuf {
     let inner = path.join("model");
     if !path.join("config.json").exists() && inner.join("config.json").exists() {
         inner
@@ -393,7 +398,7 @@ pub fn model_folder(path: &Path) -> PathBuf {
 
 /// Each record's true label, for scoring; a record without one is an error naming
 /// it and `source` (a label the model does not know is scored as a miss).
-pub fn true_labels<'a>(records: &'a [Record], source: &Path) -> Result<Vec<&'a str>> {
+pub(crate) fn true_labels<'a>(records: &'a [Record], source: &Path) -> Result<Vec<&'a str>> {
     records
         .iter()
         .map(|r| {

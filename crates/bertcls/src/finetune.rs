@@ -503,7 +503,7 @@ impl FineTuneJob {
         valid_records: Vec<Record>,
         teacher: Option<&Teacher>,
         observer: &mut dyn Observer,
-    ) -> Result<Prepared> {
+    ) -> Result<LoadedRun> {
         let (classifier, mut config) = self.configs()?;
         let device = self.model.backend.device()?;
         let train_records = self.maybe_bootstrap(train_records, observer);
@@ -575,7 +575,7 @@ impl FineTuneJob {
             labels.len(),
             valid.len()
         ));
-        Ok(Prepared {
+        Ok(LoadedRun {
             classifier: parts.classifier.clone(),
             config,
             device,
@@ -660,7 +660,7 @@ impl FineTuneJob {
     }
 
     /// The training loop, its events told to `observer`.
-    fn train(&self, run: &mut Prepared, observer: &mut dyn Observer) -> Result<joint::FineTuned> {
+    fn train(&self, run: &mut LoadedRun, observer: &mut dyn Observer) -> Result<joint::FineTuned> {
         let model = run.model.take().expect("the model is trained once");
         let pad = run.parts.tokenizer.special_tokens().pad;
         let mut on_event = |event: &TrainEvent<'_>| {
@@ -688,7 +688,7 @@ impl FineTuneJob {
     /// The decision rule asked for, chosen on the trained model.
     fn decision_rule(
         &self,
-        run: &Prepared,
+        run: &LoadedRun,
         outcome: &joint::FineTuned,
         observer: &mut dyn Observer,
     ) -> Result<DecisionRule> {
@@ -708,7 +708,7 @@ impl FineTuneJob {
     /// The best model as a Hugging Face folder in OUT/model.
     fn persist(
         &self,
-        run: &Prepared,
+        run: &LoadedRun,
         outcome: &joint::FineTuned,
         decision: &DecisionRule,
         observer: &mut dyn Observer,
@@ -736,7 +736,7 @@ impl FineTuneJob {
     /// class the training data lacks counts as misses.
     fn test(
         &self,
-        run: &Prepared,
+        run: &LoadedRun,
         outcome: &joint::FineTuned,
         decision: &DecisionRule,
         observer: &mut dyn Observer,
@@ -810,7 +810,7 @@ pub struct StatesUsed {
 }
 
 /// Everything a run needs once the data and the model are loaded.
-struct Prepared {
+struct LoadedRun {
     /// As built: a prompt's [MASK] id and MLM-head use filled in.
     classifier: ClassifierConfig,
     config: FineTuneConfig,
@@ -825,7 +825,7 @@ struct Prepared {
     states: Vec<StatesUsed>,
 }
 
-impl Prepared {
+impl LoadedRun {
     fn evaluate(
         &self,
         model: &BertClassifier,
@@ -1068,7 +1068,7 @@ pub struct TrainingSummary {
 impl TrainingSummary {
     fn of(
         job: &FineTuneJob,
-        run: &Prepared,
+        run: &LoadedRun,
         outcome: &joint::FineTuned,
         test: Option<&(ClassificationReport, f64)>,
         started: Instant,

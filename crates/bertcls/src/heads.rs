@@ -28,7 +28,7 @@ use crate::teacher::{Teacher, records_in_order};
 
 /// Training and validation caches (several paths: the shards of one run).
 #[derive(Args, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Caches {
+pub struct FeatureCaches {
     /// Embedding cache(s) of the training data (`bertcls embed` output; shards allowed).
     #[arg(long, num_args = 1.., required = true)]
     pub train: Vec<PathBuf>,
@@ -76,6 +76,7 @@ pub struct GridOptions {
     /// Learning-rate schedule: constant, cosine, linear.
     #[arg(long)]
     pub schedule: Option<Schedule>,
+    /// The loss and its imbalance remedies.
     #[command(flatten)]
     #[serde(flatten)]
     pub loss: LossOptions,
@@ -150,7 +151,7 @@ pub struct TrainHeadJob {
     /// The training and validation features.
     #[command(flatten)]
     #[serde(flatten)]
-    pub caches: Caches,
+    pub caches: FeatureCaches,
     /// The head's architecture and training settings.
     #[command(flatten)]
     #[serde(flatten)]
@@ -258,7 +259,7 @@ impl TrainedHeads {
 }
 
 /// Train and validation features with their labels mapped to one index space.
-struct Prepared {
+struct LoadedFeatures {
     train: Features,
     /// The record id of each training row.
     train_ids: Vec<String>,
@@ -268,7 +269,7 @@ struct Prepared {
     device: Device,
 }
 
-impl Caches {
+impl FeatureCaches {
     /// One cache of each split, nothing augmented.
     pub fn of(train: impl Into<PathBuf>, valid: impl Into<PathBuf>) -> Self {
         Self {
@@ -280,7 +281,7 @@ impl Caches {
 
     /// Opens the caches (checked to share one encoder) as features over one label
     /// map: the training data's classes.
-    fn prepare(&self, observer: &mut dyn Observer) -> Result<Prepared> {
+    fn prepare(&self, observer: &mut dyn Observer) -> Result<LoadedFeatures> {
         // The cache's errors name its path.
         let open = |paths: &[PathBuf]| EmbeddingCache::open_shards(paths);
         let (train, valid) = (open(&self.train)?, open(&self.valid)?);
@@ -311,7 +312,7 @@ impl Caches {
         if let Some(augmented) = &augmented {
             train_features = train_features.with_variants(&features(augmented, &labels)?);
         }
-        Ok(Prepared {
+        Ok(LoadedFeatures {
             train: train_features,
             train_ids: train.meta.ids.clone(),
             valid: validation_features(&valid, &labels, observer)?,
@@ -331,7 +332,7 @@ impl Caches {
 fn with_decision(
     head: TrainedHead,
     decision: &DecisionOptions,
-    data: &Prepared,
+    data: &LoadedFeatures,
     observer: &mut dyn Observer,
 ) -> Result<TrainedHead> {
     let names = data.labels.names();
@@ -352,7 +353,7 @@ fn with_decision(
 
 /// Augmented variants are read by over-sampling only: anything else would silently
 /// ignore the augmented caches.
-fn check_variants_are_drawn(data: &Prepared, sampling: Sampling) -> Result<()> {
+fn check_variants_are_drawn(data: &LoadedFeatures, sampling: Sampling) -> Result<()> {
     if data.train.variants > 0 && !matches!(sampling, Sampling::Oversample { .. }) {
         refuse!("--augmented variants are drawn by over-sampling: add --sampling oversample");
     }
@@ -433,7 +434,7 @@ impl TrainHeadJob {
         out: impl Into<PathBuf>,
     ) -> Self {
         Self {
-            caches: Caches::of(train, valid),
+            caches: FeatureCaches::of(train, valid),
             grid: GridOptions::default(),
             decision: DecisionOptions::default(),
             bag: None,
@@ -473,7 +474,7 @@ impl TrainHeadJob {
         &self,
         k: usize,
         config: &TrainConfig,
-        data: &Prepared,
+        data: &LoadedFeatures,
         observer: &mut dyn Observer,
     ) -> Result<TrainedHeads> {
         if data.train.variants > 0 {
@@ -500,7 +501,7 @@ impl TrainHeadJob {
     }
 
     /// `--bag` or `--boost`: the members and `ensemble.json` in OUT.
-    fn train_ensemble(&self, config: &TrainConfig, data: &Prepared) -> Result<TrainedHeads> {
+    fn train_ensemble(&self, config: &TrainConfig, data: &LoadedFeatures) -> Result<TrainedHeads> {
         if !self.decision.is_empty() {
             refuse!(
                 "an ensemble decides by its combined probabilities: leave out --logit-adjust and --threshold"
@@ -620,7 +621,7 @@ pub struct SweepJob {
     /// The training and validation features.
     #[command(flatten)]
     #[serde(flatten)]
-    pub caches: Caches,
+    pub caches: FeatureCaches,
     /// The settings every head of the grid shares.
     #[command(flatten)]
     #[serde(flatten)]
@@ -696,7 +697,7 @@ impl SweepJob {
         out: impl Into<PathBuf>,
     ) -> Self {
         Self {
-            caches: Caches::of(train, valid),
+            caches: FeatureCaches::of(train, valid),
             grid: GridOptions::default(),
             decision: DecisionOptions::default(),
             grid_file: None,
@@ -769,7 +770,7 @@ impl SweepJob {
     /// Every configuration on every core, with progress.
     fn train_all(
         &self,
-        data: &Prepared,
+        data: &LoadedFeatures,
         configs: &[TrainConfig],
         observer: &mut dyn Observer,
     ) -> Result<(Vec<SweepEntry>, TrainedHead)> {

@@ -27,7 +27,7 @@
 //! # Ok::<(), bertcls::JobError>(())
 //! ```
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 mod augmentation;
 mod bench;
@@ -53,7 +53,9 @@ mod zero_shot;
 
 pub use augmentation::{AugmentJob, Augmented};
 pub use bench::{BenchEncoderJob, BenchStepJob, EncoderTimings, Pass, StepTiming, StepTimings};
-pub use classifier::{Classifier, ENSEMBLE_FILE, Ensemble, EnsembleMember, EnsembleSpec};
+pub use classifier::{
+    Classifier, ENSEMBLE_FILE, Ensemble, EnsembleMember, EnsembleSpec, HeadOnText,
+};
 pub use compare::{CompareJob, CompareOutcome, Compared, Studied, SuiteSource};
 
 /// Studies as data: the parts of a suite file, for programs that build or inspect
@@ -64,24 +66,28 @@ pub mod study {
         Recipe, RobustArmSpec, RobustnessDesign, SettingsTable, Suite, SuiteCommon,
     };
 }
-pub use cross_validation::{CvData, Fold, cross_validate};
+pub use cross_validation::{CvData, FitPredict, Fold, cross_validate};
 pub use distill::{DistillFineTuneJob, DistillHeadJob};
-pub use embed::{EmbedJob, Embedded};
-pub use ensemble::{EnsembleJob, EnsembleMade};
+pub use embed::{DEFAULT_CACHE_DIR, EmbedJob, Embedded};
+pub use ensemble::{EnsembleEvaluation, EnsembleJob, EnsembleMade, MemberReport};
 pub use error::{Context, JobError, Result};
 pub use finetune::{
-    FineTuneJob, FineTuneOutcome, FineTuneRun, StatesUsed, TEST_PREDICTIONS_FILE, TrainingSummary,
+    DEFAULT_OUT, FineTuneJob, FineTuneOutcome, FineTuneRun, StatesUsed, TEST_PREDICTIONS_FILE,
+    TrainingSummary,
 };
-pub use heads::{PredictHeadJob, SweepJob, Swept, TrainHeadJob, TrainedHeads};
+pub use heads::{
+    FeatureCaches, GridOptions, PredictHeadJob, SweepJob, Swept, TrainHeadJob, TrainedHeads,
+};
 pub use job::Job;
 pub use observe::{Observer, Quiet};
 pub use options::{
-    AdversaryOptions, Columns, DecisionOptions, Force, Input, LossOptions, ModelOptions,
+    AdversaryOptions, Columns, DEFAULT_MODEL, DecisionOptions, Force, Input, LossOptions,
+    ModelOptions,
 };
-pub use predict::{EvaluateJob, Evaluated, PredictJob, Predicted};
+pub use predict::{ClassifierOptions, EvaluateJob, Evaluated, PredictJob, Predicted};
 pub use predictions::{prediction_line, prediction_lines, write_predictions};
 pub use states::DEFAULT_STATE_CACHE_DIR;
-pub use teacher::{Teacher, TeacherOptions};
+pub use teacher::{DEFAULT_TEACHER_CACHE, Teacher, TeacherOptions};
 pub use zero_shot::{ZeroShotJob, ZeroShotReports};
 
 // The component crates, for programs that go below the jobs.

@@ -242,7 +242,7 @@ fn in_label_order(predictions: &CachedPredictions, labels: &[String]) -> Result<
 
 /// `records` in the order of `ids` (a cache's rows); an id without a record is an
 /// error naming it.
-pub fn records_in_order(records: &[Record], ids: &[String]) -> Result<Vec<Record>> {
+pub(crate) fn records_in_order(records: &[Record], ids: &[String]) -> Result<Vec<Record>> {
     let by_id: HashMap<&str, &Record> = records.iter().map(|r| (r.id.as_str(), r)).collect();
     ids.iter()
         .map(|id| {

@@ -17,7 +17,7 @@ use crate::Observer;
 use crate::options::Columns;
 
 /// Training, validation and test files, ready for the stages.
-pub struct ComparisonData {
+pub(crate) struct ComparisonData {
     /// The data's name in reports and folder names.
     pub name: String,
     /// The training file.
@@ -40,7 +40,7 @@ pub struct ComparisonData {
 /// How many records of each split a comparison keeps (`--quick`; the robustness
 /// study's training cap), drawn stratified.
 #[derive(Debug, Clone, Copy)]
-pub struct Subset {
+pub(crate) struct Subset {
     /// Training records at most.
     pub train: usize,
     /// Validation records at most.
@@ -50,7 +50,7 @@ pub struct Subset {
 }
 
 /// What the user asked for.
-pub struct DataRequest<'a> {
+pub(crate) struct DataRequest<'a> {
     /// A fetched data set's name (data/NAME) or a path.
     pub spec: &'a str,
     /// How the user's files are read.
@@ -72,7 +72,10 @@ pub struct DataRequest<'a> {
 const EXTENSIONS: [&str; 3] = ["jsonl", "csv", "tsv"];
 
 /// The splits `request` asks for: found, held out, cut and written as it says.
-pub fn resolve(request: &DataRequest<'_>, observer: &mut dyn Observer) -> Result<ComparisonData> {
+pub(crate) fn resolve(
+    request: &DataRequest<'_>,
+    observer: &mut dyn Observer,
+) -> Result<ComparisonData> {
     let files = SourceFiles::locate(request.spec)?;
     let mut splits = files.read(request.columns, observer)?;
     let derivation: Vec<String> = [

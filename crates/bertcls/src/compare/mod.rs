@@ -568,7 +568,7 @@ struct PipelineOutcome {
 }
 
 /// The caches of the pipeline's splits.
-struct Caches {
+struct SplitCaches {
     train: encoder::EmbeddingCache,
     valid: encoder::EmbeddingCache,
     test: encoder::EmbeddingCache,
@@ -668,7 +668,7 @@ impl<'a> Plan<'a> {
         &self,
         commands: &mut Vec<String>,
         observer: &mut dyn Observer,
-    ) -> Result<Caches> {
+    ) -> Result<SplitCaches> {
         let mut caches = Vec::new();
         let shared = self.shared_states();
         // Fine-tuning adds the augmented copies to the training set: other sequences.
@@ -697,7 +697,7 @@ impl<'a> Plan<'a> {
         };
         let [train, valid, test] = <[_; 3]>::try_from(caches)
             .map_err(|_| crate::error::refused!("three splits were embedded"))?;
-        Ok(Caches {
+        Ok(SplitCaches {
             train,
             valid,
             test,
@@ -706,7 +706,7 @@ impl<'a> Plan<'a> {
     }
 
     /// The sweep of one seed over the cached splits.
-    fn sweep_job(&self, caches: &Caches, seed: u64, out: PathBuf) -> SweepJob {
+    fn sweep_job(&self, caches: &SplitCaches, seed: u64, out: PathBuf) -> SweepJob {
         let mut job = SweepJob::new(&caches.train.path, &caches.valid.path, out);
         job.caches.augmented = caches.augmented.iter().map(|c| c.path.clone()).collect();
         job.grid.loss = self.args.loss.clone();
@@ -770,7 +770,7 @@ impl<'a> Plan<'a> {
     /// best head on the test set.
     fn pipeline_seed(
         &self,
-        caches: &Caches,
+        caches: &SplitCaches,
         seed: u64,
         embedding: &EmbeddingCost,
         observer: &mut dyn Observer,
@@ -1106,7 +1106,7 @@ struct EmbeddingCost {
 
 impl EmbeddingCost {
     /// Read off the caches just built or found, right after embedding.
-    fn of(caches: &Caches) -> Self {
+    fn of(caches: &SplitCaches) -> Self {
         let seconds = |cache: &encoder::EmbeddingCache| cache.meta.build.map_or(0.0, |b| b.seconds);
         Self {
             train_seconds: seconds(&caches.train)

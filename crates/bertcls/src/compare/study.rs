@@ -77,7 +77,7 @@ pub(crate) struct Study<'a> {
 
 impl Study<'_> {
     /// The data sets to run: the user's `--data` alone, else the suite's.
-    pub fn data_sets(&self) -> Vec<DataSet> {
+    pub(crate) fn data_sets(&self) -> Vec<DataSet> {
         match &self.user.data {
             Some(data) => vec![DataSet {
                 name: Path::new(data)
@@ -92,7 +92,7 @@ impl Study<'_> {
     }
 
     /// The base settings with a data set's applied.
-    pub fn on(&self, set: &DataSet) -> Result<CompareJob> {
+    pub(crate) fn on(&self, set: &DataSet) -> Result<CompareJob> {
         apply(
             &self.base,
             &set.settings,
@@ -101,7 +101,7 @@ impl Study<'_> {
     }
 
     /// The path of `path` inside the study's folder, for its report.
-    pub fn relative(&self, path: &Path) -> String {
+    pub(crate) fn relative(&self, path: &Path) -> String {
         path.strip_prefix(self.dir)
             .unwrap_or(path)
             .display()
@@ -109,7 +109,7 @@ impl Study<'_> {
     }
 
     /// Refuses settings the user gave that the study sets itself (`what` says how).
-    pub fn refuse_user_settings(&self, keys: &[&str], what: &str) -> Result<()> {
+    pub(crate) fn refuse_user_settings(&self, keys: &[&str], what: &str) -> Result<()> {
         let given = changed_settings(self.user)?;
         match given.into_iter().find(|(k, _)| keys.contains(&k.as_str())) {
             Some((setting, value)) => Err(JobError::SetByStudy {
