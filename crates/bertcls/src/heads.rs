@@ -80,8 +80,8 @@ pub struct GridOptions {
     #[command(flatten)]
     #[serde(flatten)]
     pub loss: LossOptions,
-    /// Which examples each epoch trains on: none, oversample[:R], undersample[:R],
-    /// rotating[:R] (a different majority subset every epoch) or class-balanced.
+    /// Which examples each epoch trains on: none, `oversample[:R]`, `undersample[:R]`,
+    /// `rotating[:R]` (a different majority subset every epoch) or class-balanced.
     #[arg(long)]
     #[serde(with = "settings::as_text::option")]
     pub sampling: Option<Sampling>,
