@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CompareJob;
 use super::inputs::{self, ComparisonData, DataRequest, Subset};
-use super::study::{DataSet, SettingsTable, Studied, Study, apply};
+use super::study::{DataSet, SettingsTable, Studied, Study, apply, recipe_line};
 use crate::Job;
 use crate::command_line::{command_line, flags_of};
 use crate::error::{Context, Result, refuse};
@@ -347,14 +347,7 @@ impl RobustnessDesign {
                 "training sets: a stratified sample of at most {} examples; validation and test whole",
                 self.train_cap
             ),
-            format!(
-                "model {}, max_len {}, backend {}, seeds {} from {}",
-                base.model.display(),
-                base.max_len.unwrap_or(ROBUST_MAX_LEN),
-                base.backend,
-                base.seeds.unwrap_or(1),
-                base.seed
-            ),
+            recipe_line(base, ROBUST_MAX_LEN),
             format!(
                 "end-to-end: {} encoder layers, {} epoch(s), peak learning rate {}, batch 16; students and born-again networks the same",
                 base.num_layers
