@@ -1,0 +1,364 @@
+//! End-to-end mode as a job: BERT and a classification head fine-tuned together,
+//! in phases (data → settings → training → decision → saving → testing), the best
+//! model saved as a Hugging Face folder and the run described in `training.json`.
+//!
+//! `mod.rs` holds the job's settings; [`prepare`] loads the data and the model,
+//! [`run`] trains, decides, saves and tests, [`summary`] is what a run leaves.
+
+mod prepare;
+mod run;
+mod summary;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use data::Sampling;
+use joint::{ClassifierConfig, ClassifierPooling, FineTuneConfig, PromptConfig};
+use serde::{Deserialize, Serialize};
+use training::{Activation, HeadConfig, LossSpec, Monitor, Schedule};
+
+use crate::Job;
+use crate::Observer;
+use crate::error::{Context, Result, refuse};
+use crate::options::{
+    AdversaryOptions, Columns, DecisionOptions, Force, LossOptions, ModelOptions,
+};
+
+pub use prepare::StatesUsed;
+pub use summary::{FineTuneOutcome, FineTuneRun, TEST_PREDICTIONS_FILE, TrainingSummary};
+
+/// The run folder when none is named.
+pub const DEFAULT_OUT: &str = "runs/finetune";
+
+/// Fine-tune BERT and a classification head together (`bertcls finetune`).
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[command(after_help = "Examples:\n  \
+    bertcls finetune --train data/r8/train.jsonl --valid data/r8/validation.jsonl \\\n      \
+    --test data/r8/test.jsonl --out runs/r8\n  \
+    bertcls finetune --train pairs.csv --text-b-col hypothesis --epochs 2 --lr 3e-5 --out runs/nli\n  \
+    bertcls finetune … --out runs/r8 --resume      # continue an interrupted run\n\n\
+    The best model (by --monitor on validation) is saved in OUT/model as a Hugging Face \
+    folder: `transformers.AutoModelForSequenceClassification.from_pretrained(\"OUT/model\")` \
+    loads it. OUT/training.json holds the settings, the learning curves and the metrics; \
+    with --test, OUT/test-predictions.jsonl holds the kept model's test predictions.")]
+pub struct FineTuneJob {
+    /// The base model.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub model: ModelOptions,
+    /// Training data (JSONL, CSV or TSV; `-`: standard input).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Validation data, for model selection and early stopping. Without it, a
+    /// stratified --valid-fraction of the training data is held out.
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    /// Augmented variants of training examples (e.g. from `bertcls augment`):
+    /// --sampling oversample tops classes up from them instead of repeating examples.
+    #[arg(long)]
+    pub augmented: Option<PathBuf>,
+    /// Held-out share of the training data when no --valid file is given.
+    #[arg(long, default_value_t = 0.1)]
+    pub valid_fraction: f64,
+    /// Test data, evaluated once with the best model at the end.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// How the data files are read.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub columns: Columns,
+    /// Run folder: OUT/model (the best model), OUT/training.json, with --test
+    /// OUT/test-predictions.jsonl, and OUT/checkpoint while training (removed when the
+    /// run completes).
+    #[arg(long, default_value = DEFAULT_OUT)]
+    pub out: PathBuf,
+    /// Continue the interrupted run in --out from its last checkpoint (same flags).
+    #[arg(long)]
+    pub resume: bool,
+    /// Keep OUT/checkpoint after the run completes.
+    #[arg(long)]
+    pub keep_checkpoint: bool,
+    /// Whether a bertcls artifact of another kind may be replaced.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub force: Force,
+
+    /// Keep only the bottom K encoder layers: a smaller, faster model.
+    #[arg(long, value_name = "K")]
+    pub num_layers: Option<usize>,
+    /// What the head reads: cls (`[CLS]` through BERT's pooler, as
+    /// BertForSequenceClassification) or mean (mean of the token states).
+    #[arg(long, default_value_t = ClassifierPooling::Cls)]
+    pub pooling: ClassifierPooling,
+    /// Head: `linear` (BERT's usual single layer) or hidden widths like 256 or 512x256.
+    #[arg(long, default_value = "linear")]
+    pub hidden: String,
+    /// Activation of MLP heads: relu, gelu or tanh.
+    #[arg(long, default_value_t = Activation::Relu)]
+    pub activation: Activation,
+    /// Batch normalisation in MLP heads.
+    #[arg(long)]
+    pub batch_norm: bool,
+    /// Dropout before the head (default: the model's hidden_dropout_prob).
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Dropout after the embeddings and each sub-layer of BERT (default: the model's
+    /// hidden_dropout_prob).
+    #[arg(long, value_name = "P")]
+    pub hidden_dropout: Option<f64>,
+    /// Dropout on BERT's attention weights (default: the model's
+    /// attention_probs_dropout_prob).
+    #[arg(long, value_name = "P")]
+    pub attention_dropout: Option<f64>,
+    /// L1 penalty on the head's weight matrices, added to the loss.
+    #[arg(long, default_value_t = 0.0)]
+    pub l1: f64,
+    /// Prompt-based classification: the text goes into this template, with one
+    /// `[MASK]` whose state is scored against each label's word (--verbalizer) instead
+    /// of a new head over `[CLS]`; e.g. `"{text} [SEP] This is about [MASK]."`
+    /// ({text_b} for pairs). With a checkpoint that has a masked-LM head the scores
+    /// are its logits of the words (PET); without one (all-MiniLM-L6-v2), the `[MASK]`
+    /// state through a projection initialised to the identity, against the words'
+    /// embeddings.
+    #[arg(long, value_name = "TEMPLATE", requires = "verbalizer")]
+    pub prompt: Option<String>,
+    /// With --prompt: each label's word, label=word,… (a word of several pieces
+    /// scores as their mean).
+    #[arg(
+        long,
+        value_name = "LABEL=WORD,…",
+        value_delimiter = ',',
+        requires = "prompt"
+    )]
+    pub verbalizer: Vec<String>,
+
+    /// Passes over the training data.
+    #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
+    pub epochs: usize,
+    /// Examples per forward/backward pass.
+    #[arg(long, default_value_t = FineTuneConfig::default().batch_size)]
+    pub batch_size: usize,
+    /// Passes per optimizer step: effective batch = batch size × this.
+    #[arg(long, default_value_t = FineTuneConfig::default().grad_accumulation)]
+    pub grad_accumulation: usize,
+    /// Peak learning rate.
+    #[arg(long = "lr", default_value_t = FineTuneConfig::default().learning_rate)]
+    pub learning_rate: f64,
+    /// Share of the steps spent warming the learning rate up from 0.
+    #[arg(long, default_value_t = FineTuneConfig::default().warmup_ratio)]
+    pub warmup_ratio: f64,
+    /// Decay after warm-up: linear, cosine or constant.
+    #[arg(long, default_value_t = FineTuneConfig::default().schedule)]
+    pub schedule: Schedule,
+    /// AdamW weight decay (not applied to biases and LayerNorm).
+    #[arg(long, default_value_t = FineTuneConfig::default().weight_decay)]
+    pub weight_decay: f64,
+    /// Clip the global gradient norm to this; 0 disables clipping.
+    #[arg(long, default_value_t = FineTuneConfig::default().max_grad_norm)]
+    pub max_grad_norm: f64,
+    /// Do not train the embedding layer.
+    #[arg(long)]
+    pub freeze_embeddings: bool,
+    /// Do not train the bottom N encoder layers.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub freeze_layers: usize,
+    /// Train only the top K encoder layers, the pooler and the head. The embeddings and
+    /// the layers below run once, frozen as in inference, and their output (the token
+    /// states after layer N − K) is cached in --state-cache-dir, so each step runs K
+    /// layers instead of N and never touches the word embeddings. K = N is ordinary
+    /// fine-tuning. The saved model is the whole model, as with any fine-tuning.
+    #[arg(long, value_name = "K", conflicts_with_all = ["freeze_layers", "freeze_embeddings"])]
+    pub train_layers: Option<usize>,
+    /// Where the state caches of --train-layers go (reused while the model, the data
+    /// and max_len stay the same).
+    #[arg(long, default_value = crate::states::DEFAULT_STATE_CACHE_DIR)]
+    pub state_cache_dir: PathBuf,
+    /// Evaluate and checkpoint every N optimizer steps (default: every epoch).
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<usize>,
+    /// What picks the best evaluation: loss, macro-f1 or accuracy.
+    #[arg(long, default_value_t = FineTuneConfig::default().monitor)]
+    pub monitor: Monitor,
+    /// Stop after N evaluations without improvement (default: run every epoch).
+    #[arg(long, value_name = "N")]
+    pub patience: Option<usize>,
+    /// The loss on the labels.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub loss: LossOptions,
+    /// Adversarial training.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub adversary: AdversaryOptions,
+    /// How probabilities become a class.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub decision: DecisionOptions,
+    /// Which examples each epoch trains on: none, `oversample[:R]`, `undersample[:R]`,
+    /// `rotating[:R]` (a different majority subset every epoch) or class-balanced.
+    #[arg(long, default_value_t = Sampling::None)]
+    #[serde(with = "settings::as_text")]
+    pub sampling: Sampling,
+    /// Stratified K-fold cross-validation of the training data instead of one run:
+    /// each fold's model (OUT/fold-N) trains on the other folds, selecting its
+    /// weights on --valid (or a hold-out of its folds), and is scored on its own;
+    /// OUT/cv.json gets every metric's mean ± std, OUT/cv-predictions.jsonl the
+    /// out-of-fold predictions. Not with --augmented: a held-out example's variants
+    /// would train the model that scores it.
+    #[arg(long, value_name = "K", conflicts_with_all = ["resume", "test", "augmented", "logit_adjust", "threshold"])]
+    pub cv: Option<usize>,
+    /// Train on a bootstrap sample of the training data (as many records, drawn with
+    /// replacement by --seed): one member of a bagged ensemble, which `bertcls
+    /// ensemble` assembles from several such runs.
+    #[arg(long)]
+    pub bootstrap: bool,
+    /// Decides the head's initial weights, the data order and the dropout masks.
+    #[arg(long, default_value_t = FineTuneConfig::default().seed)]
+    pub seed: u64,
+}
+
+impl FineTuneJob {
+    /// The default recipe on the training file `train`, into the run folder `out`.
+    pub fn new(train: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
+        let config = FineTuneConfig::default();
+        Self {
+            model: ModelOptions::default(),
+            train: train.into(),
+            valid: None,
+            augmented: None,
+            valid_fraction: 0.1,
+            test: None,
+            columns: Columns::default(),
+            out: out.into(),
+            resume: false,
+            keep_checkpoint: false,
+            force: Force::default(),
+            num_layers: None,
+            pooling: ClassifierPooling::Cls,
+            hidden: "linear".into(),
+            activation: Activation::Relu,
+            batch_norm: false,
+            dropout: None,
+            hidden_dropout: None,
+            attention_dropout: None,
+            l1: 0.0,
+            prompt: None,
+            verbalizer: Vec::new(),
+            epochs: config.epochs,
+            batch_size: config.batch_size,
+            grad_accumulation: config.grad_accumulation,
+            learning_rate: config.learning_rate,
+            warmup_ratio: config.warmup_ratio,
+            schedule: config.schedule,
+            weight_decay: config.weight_decay,
+            max_grad_norm: config.max_grad_norm,
+            freeze_embeddings: false,
+            freeze_layers: 0,
+            train_layers: None,
+            state_cache_dir: crate::states::DEFAULT_STATE_CACHE_DIR.into(),
+            eval_every: None,
+            monitor: config.monitor,
+            patience: None,
+            loss: LossOptions::default(),
+            adversary: AdversaryOptions::default(),
+            decision: DecisionOptions::default(),
+            sampling: Sampling::None,
+            cv: None,
+            bootstrap: false,
+            seed: config.seed,
+        }
+    }
+
+    /// The classifier and recipe these settings describe, validated as far as they
+    /// can be without the data and the model.
+    pub fn configs(&self) -> Result<(ClassifierConfig, FineTuneConfig)> {
+        let classifier = ClassifierConfig {
+            pooling: self.pooling,
+            head: HeadConfig {
+                hidden: HeadConfig::parse_hidden(&self.hidden).map_err(crate::JobError::Refused)?,
+                activation: self.activation,
+                batch_norm: self.batch_norm,
+                ..HeadConfig::default()
+            },
+            dropout: self.dropout,
+            prompt: self.prompt_config()?,
+        };
+        let config = FineTuneConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            grad_accumulation: self.grad_accumulation,
+            learning_rate: self.learning_rate,
+            warmup_ratio: self.warmup_ratio,
+            schedule: self.schedule,
+            weight_decay: self.weight_decay,
+            max_grad_norm: self.max_grad_norm,
+            freeze_embeddings: self.freeze_embeddings,
+            freeze_layers: self.freeze_layers,
+            train_layers: self.train_layers,
+            eval_every: self.eval_every,
+            monitor: self.monitor,
+            patience: self.patience,
+            loss: self.loss.apply(LossSpec::default())?,
+            sampling: self.sampling,
+            adversary: self.adversary.adversary()?,
+            l1: self.l1,
+            hidden_dropout: self.hidden_dropout,
+            attention_dropout: self.attention_dropout,
+            seed: self.seed,
+            ..FineTuneConfig::default()
+        };
+        // Checked here too, so that a bad setting fails before the model loads.
+        config.validate()?;
+        classifier.validate()?;
+        Ok((classifier, config))
+    }
+
+    /// The prompt and verbalizer, checked as far as they can be without the model.
+    fn prompt_config(&self) -> Result<Option<PromptConfig>> {
+        let Some(template) = &self.prompt else {
+            return Ok(None);
+        };
+        template
+            .parse::<text::PromptTemplate>()
+            .map_err(|e| crate::error::refused!("--prompt: {e}"))?;
+        if self.pooling != ClassifierPooling::Cls || self.hidden != "linear" || self.batch_norm {
+            refuse!(
+                "--prompt replaces pooling and head: leave out --pooling, --hidden and --batch-norm"
+            );
+        }
+        let mut verbalizer = BTreeMap::new();
+        for pair in &self.verbalizer {
+            let (label, word) = pair
+                .split_once('=')
+                .filter(|(l, w)| !l.trim().is_empty() && !w.trim().is_empty())
+                .with_context(|| format!("--verbalizer {pair:?}: expected LABEL=WORD"))?;
+            if verbalizer
+                .insert(label.trim().to_owned(), word.trim().to_owned())
+                .is_some()
+            {
+                refuse!("--verbalizer names {label} twice");
+            }
+        }
+        Ok(Some(PromptConfig {
+            template: template.clone(),
+            verbalizer,
+            mlm_head: false,
+            mask_token_id: 0,
+        }))
+    }
+}
+
+impl Job for FineTuneJob {
+    type Output = FineTuneOutcome;
+
+    /// The classifier's and the recipe's settings, each against its rule.
+    fn validate(&self) -> Result<()> {
+        self.configs().map(drop)
+    }
+
+    /// Fine-tunes (or, with `cv`, cross-validates) as the settings say.
+    fn execute(&self, observer: &mut dyn Observer) -> Result<FineTuneOutcome> {
+        self.run_with(None, observer)
+    }
+}
