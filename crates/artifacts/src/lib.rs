@@ -32,6 +32,6 @@ pub use atomic::{AtomicFile, sha256_file, write_atomic, write_json};
 pub use error::ArtifactError;
 pub use kind::{ArtifactKind, FileKind};
 pub use marker::{MARKER_FILE, Marker, mark, seal, verify};
-pub use output::{OutputFile, write_output_file};
+pub use output::{OutputFile, output_name, write_output_file};
 pub use staged::{StagedDir, claim_dir, remove_own_dir};
 pub use target::{Occupant, Overwrite, STDOUT, check_folder_target};

@@ -50,7 +50,7 @@ impl OutputFile {
     ///   is a `kind` file bertcls wrote (recognised by its content); another file, a
     ///   folder, a link or a protected path is refused.
     pub fn create(path: &Path, kind: FileKind) -> Result<Self, ArtifactError> {
-        let name = display_name(path);
+        let name = output_name(path);
         let sink = match destination(path)? {
             Destination::Stdout => Sink::Stream(BufWriter::new(Box::new(std::io::stdout()))),
             Destination::Stream => {
@@ -127,8 +127,8 @@ pub fn write_output_file(path: &Path, kind: FileKind, bytes: &[u8]) -> Result<()
     output.finish()
 }
 
-/// `path` as messages name it.
-fn display_name(path: &Path) -> PathBuf {
+/// An output path as messages name it: `standard output` for `-`.
+pub fn output_name(path: &Path) -> PathBuf {
     if path.as_os_str() == STDOUT {
         PathBuf::from("standard output")
     } else {

@@ -145,8 +145,13 @@ impl PredictJob {
             .output
             .clone()
             .unwrap_or_else(|| PathBuf::from(artifacts::STDOUT));
-        let mut output = artifacts::OutputFile::create(&output_path, FileKind::Predictions)
-            .context("--output")?;
+        // A failed write names the flag only where the user gave one.
+        let writing = match self.output {
+            Some(_) => "--output",
+            None => "writing the predictions",
+        };
+        let mut output =
+            artifacts::OutputFile::create(&output_path, FileKind::Predictions).context(writing)?;
         let batch_size = if interactive {
             1
         } else {
@@ -166,7 +171,7 @@ impl PredictJob {
                 .take(batch_size)
                 .collect::<std::result::Result<_, _>>()?;
             if batch.is_empty() {
-                output.finish().context("--output")?;
+                output.finish().context(writing)?;
                 return Ok(classified);
             }
             let probabilities =
@@ -175,8 +180,8 @@ impl PredictJob {
             let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
             let truth = vec![None; batch.len()];
             let text = prediction_lines(labels, &ids, &truth, &probabilities, &predicted);
-            output.write_all(text.as_bytes()).context("--output")?;
-            output.flush().context("--output")?;
+            output.write_all(text.as_bytes()).context(writing)?;
+            output.flush().context(writing)?;
             classified += batch.len();
         }
     }
@@ -219,7 +224,7 @@ impl Job for PredictJob {
                 observer.note(&format!(
                     "wrote {} predictions to {}",
                     ids.len(),
-                    path.display()
+                    artifacts::output_name(path).display()
                 ));
                 None
             }

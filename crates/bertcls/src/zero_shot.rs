@@ -173,7 +173,7 @@ fn zero_shot(args: &ZeroShotJob, observer: &mut dyn Observer) -> Result<ZeroShot
     observer.note(&format!(
         "wrote {} predictions to {} (probabilities: softmax of similarities / {SIMILARITY_TEMPERATURE})",
         cache.meta.rows,
-        args.output.display()
+        artifacts::output_name(&args.output).display()
     ));
     Ok(ZeroShotReports { raw, calibrated })
 }

@@ -218,7 +218,10 @@ fn predict(job: &PredictJob, bars: &mut Bars) -> anyhow::Result<()> {
     }
     let classified = job.run_stream(stdin.lock(), interactive, bars)?;
     if let Some(output) = &job.output {
-        eprintln!("wrote {classified} predictions to {}", output.display());
+        eprintln!(
+            "wrote {classified} predictions to {}",
+            bertcls::artifacts::output_name(output).display()
+        );
     }
     Ok(())
 }

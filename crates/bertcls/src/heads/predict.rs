@@ -149,7 +149,7 @@ impl Job for PredictHeadJob {
         .context("--output")?;
         observer.note(&format!(
             "wrote {rows} predictions to {}",
-            self.output.display()
+            artifacts::output_name(&self.output).display()
         ));
         Ok(report_if_labelled(
             &head.labels,
