@@ -25,9 +25,11 @@ mod pooling;
 mod precision;
 mod pretrained;
 mod states;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod weights;
 
-pub use backend::{BackendKind, backends_to_check};
+pub use backend::BackendKind;
 pub use config::{BertConfig, HiddenAct};
 pub use error::BertError;
 pub use input::BertInput;

@@ -27,11 +27,11 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Every backend to check numerics on (see [`bert::backends_to_check`]); CI sets
+/// Every backend to check numerics on (see [`bert::testing::backends_to_check`]); CI sets
 /// BERTCLS_REQUIRE_WGPU=1 so that a missing wgpu fails instead of being skipped.
 pub fn backends() -> Vec<(BackendKind, Device)> {
     let required = std::env::var("BERTCLS_REQUIRE_WGPU").is_ok_and(|v| v == "1");
-    bert::backends_to_check(required).expect("BERTCLS_REQUIRE_WGPU=1: wgpu must run")
+    bert::testing::backends_to_check(required).expect("BERTCLS_REQUIRE_WGPU=1: wgpu must run")
 }
 
 pub fn to_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {

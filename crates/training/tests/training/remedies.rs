@@ -41,7 +41,7 @@ fn value(loss: &dyn ClassificationLoss, logits: &[[f64; 3]; 4]) -> f64 {
 /// `LOGITS` is `expected` and its gradient matches finite differences.
 fn matches_on_every_backend(loss: &dyn ClassificationLoss, expected: f64) {
     let required = std::env::var("BERTCLS_REQUIRE_WGPU").is_ok_and(|v| v == "1");
-    for (kind, device) in bert::backends_to_check(required).expect("wgpu must run") {
+    for (kind, device) in bert::testing::backends_to_check(required).expect("wgpu must run") {
         let got = value_on(loss, &LOGITS, &device);
         assert!((got - expected).abs() < 1e-5, "{kind}: {got} vs {expected}");
         check_gradient(loss, &device);
