@@ -72,11 +72,6 @@ impl OutputFile {
         Ok(Self { name, sink })
     }
 
-    /// The path as messages name it: `standard output` for `-`.
-    pub fn name(&self) -> &Path {
-        &self.name
-    }
-
     /// Writes all of `bytes`; a failure is an error naming the path.
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), ArtifactError> {
         let written = match &mut self.sink {

@@ -93,7 +93,7 @@ pub fn evaluated(evaluated: &Evaluated, input: &Path) {
     eprintln!(
         "{} on {} ({:.1} docs/s):",
         evaluated.model.display(),
-        input.display(),
+        bertcls::data::source_name(input).display(),
         evaluated.docs_per_second
     );
     eprintln!(
