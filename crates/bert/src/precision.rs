@@ -44,7 +44,7 @@ impl Precision {
         };
         Some(format!(
             "this CPU has no {missing}: {self} products run on a portable loop, with the same \
-             results but slower than fp32; --precision fp32 is the faster choice here"
+             results but slower than fp32, the faster choice here"
         ))
     }
 

@@ -134,7 +134,8 @@ fn write_augmented(args: &AugmentJob, observer: &mut dyn Observer) -> Result<Aug
     } else {
         None
     };
-    let augmenter = Augmenter::new(&config, neighbours).map_err(crate::JobError::Refused)?;
+    let augmenter =
+        Augmenter::new(&config, neighbours).map_err(|e| crate::JobError::Refused(e.into()))?;
     let records = args.input.read(false, observer)?;
     let chosen = |r: &Record| {
         args.classes.is_empty() || r.label.as_ref().is_some_and(|l| args.classes.contains(l))
@@ -165,7 +166,7 @@ fn write_augmented(args: &AugmentJob, observer: &mut dyn Observer) -> Result<Aug
         artifacts::FileKind::AugmentedRecords,
         &data::jsonl_bytes(&out),
     )
-    .context("--output")?;
+    .for_setting("output")?;
     let augmented = out.iter().filter(|r| r.id.contains("#aug")).count();
     observer.note(&format!(
         "wrote {} records ({augmented} augmented) to {}",

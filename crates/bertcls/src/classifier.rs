@@ -160,9 +160,12 @@ impl Classifier {
             Classifier::Head(head) => {
                 let trained = head.encoder.options().precision;
                 if trained != precision {
+                    let path = head.head.path.display();
                     refuse!(
-                        "the head in {} was trained on features of {trained} products;                          texts embedded with {precision} products would not match them:                          leave --precision out (or give {trained}), or train a head on                          `bertcls embed --precision {precision}` features",
-                        head.head.path.display()
+                        "the head in {path} was trained on features of {trained} products; \
+                         texts embedded with {precision} products would not match them: leave "
+                        [precision] " out (or give {trained}), or train a head on features \
+                         embedded in {precision}"
                     );
                 }
                 Classifier::Head(head)

@@ -2,9 +2,10 @@
 //! fold's model is trained on the other folds and scored on the one it never saw; the
 //! out-of-fold predictions of every example are kept.
 
+use settings::SettingError;
 use std::path::Path;
 
-use crate::error::{Result, refuse};
+use crate::error::Result;
 use data::stratified_folds;
 use metrics::DecisionRule;
 use report::CrossValidation;
@@ -99,13 +100,12 @@ pub fn cross_validate(
 /// At least two folds, no more than examples; a class rarer than the folds is noted.
 fn check_folds(k: usize, data: &CvData<'_>, observer: &mut dyn Observer) -> Result<()> {
     if k < 2 {
-        refuse!("--cv needs at least 2 folds");
+        return Err(SettingError::new("cv", k, "needs at least 2 folds").into());
     }
     if k > data.truth.len() {
-        refuse!(
-            "--cv {k}: more folds than the {} training examples",
-            data.truth.len()
-        );
+        let examples = data.truth.len();
+        let requirement = format!("more folds than the {examples} training examples");
+        return Err(SettingError::new("cv", k, requirement).into());
     }
     let smallest = (0..data.labels.len())
         .map(|c| data.truth.iter().filter(|&&t| t == c).count())

@@ -232,7 +232,10 @@ impl Job for EmbedJob {
             .shard
             .map(|s| Shard::new(s.index, s.count, records.len()))
             .transpose()
-            .with_context(|| format!("--shard in {}", self.input.input.display()))?;
+            .with_context(|| {
+                let input = self.input.input.display();
+                settings::message!([shard] " in {input}")
+            })?;
         let spec = EmbeddingSpec::for_run(
             &self.model.model,
             self.model.max_len,
@@ -242,7 +245,7 @@ impl Job for EmbedJob {
             self.input.columns.describe(),
             shard,
         )
-        .context("--model")?;
+        .for_setting("model")?;
         let path = self
             .output
             .clone()
@@ -260,7 +263,7 @@ impl Job for EmbedJob {
         };
         if let Some(npy) = &self.export_npy {
             write_npy(npy, cache.vectors(), cache.meta.rows, cache.meta.dim)
-                .context("--export-npy")?;
+                .for_setting("export_npy")?;
             observer.note(&format!("exported {}", npy.display()));
         }
         Ok(Embedded {

@@ -153,17 +153,14 @@ impl EnsembleJob {
     /// The members' weights: as given (checked), or 1 each.
     fn weights(&self) -> Result<Vec<f64>> {
         if !self.weights.is_empty() && self.weights.len() != self.member.len() {
-            refuse!(
-                "--weights has {} values for {} members",
-                self.weights.len(),
-                self.member.len()
-            );
+            let (values, members) = (self.weights.len(), self.member.len());
+            refuse!([weights] " has {values} values for {members} members");
         }
         let valid_weight = |w: &f64| w.is_finite() && *w >= 0.0;
         if !self.weights.iter().all(valid_weight)
             || (!self.weights.is_empty() && self.weights.iter().all(|&w| w == 0.0))
         {
-            refuse!("--weights must be ≥ 0 and not all 0");
+            refuse!([weights] " must be ≥ 0 and not all 0");
         }
         Ok(match self.weights.as_slice() {
             [] => vec![1.0; self.member.len()],
@@ -179,9 +176,9 @@ impl Job for EnsembleJob {
         settings::at_least_one("batch_size", self.batch_size)?;
         if let (Some(precision), None) = (self.precision, &self.evaluate) {
             refuse!(
-                "--precision {precision} chooses how --evaluate measures the members, and \
-                 there is no --evaluate: add one, or leave --precision out (`predict` and \
-                 `evaluate` take --precision for the saved ensemble)"
+                [precision] " {precision} chooses how " [evaluate] " measures the members, and \
+                 there is none: add one, or leave " [precision] " out (predicting and \
+                 evaluating with the saved ensemble take a precision of their own)"
             );
         }
         if self.evaluate.is_none() {
@@ -230,14 +227,14 @@ impl Job for EnsembleJob {
                 .iter()
                 .any(|m| std::fs::canonicalize(&m.path).is_ok_and(|p| p == out))
         {
+            let out = self.out.display();
             refuse!(
-                "--out {} is one of the members: an ensemble cannot replace its own member",
-                self.out.display()
+                [out] " {out} is one of the members: an ensemble cannot replace its own member"
             );
         }
         let kind = artifacts::ArtifactKind::Ensemble;
-        let staged =
-            artifacts::StagedDir::new(&self.out, kind, self.force.overwrite()).context("--out")?;
+        let staged = artifacts::StagedDir::new(&self.out, kind, self.force.overwrite())
+            .for_setting("out")?;
         spec.write_into(staged.path())?;
         let evaluation = match &self.evaluate {
             Some(path) => {

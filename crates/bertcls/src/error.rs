@@ -6,7 +6,7 @@
 //! error inside (a [`settings::SettingError`], say, which the command line names by
 //! its flag).
 
-use std::fmt::Display;
+use settings::Message;
 
 /// Why a job failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,9 +63,10 @@ pub enum JobError {
     /// A file could not be read or written.
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    /// The job refuses this combination of settings or inputs, and says why.
+    /// The job refuses this combination of settings or inputs, and says why; the
+    /// settings it names are named by their caller ([`settings::Message::render`]).
     #[error("{0}")]
-    Refused(String),
+    Refused(Message),
     /// A study sets this setting itself, and the user gave it too.
     #[error("{setting} {value}: {reason}; leave it out")]
     SetByStudy {
@@ -93,11 +94,20 @@ pub enum JobError {
         /// Where its model is.
         model: std::path::PathBuf,
     },
+    /// The setting whose value (a file, a folder, a model) its cause failed on.
+    #[error("`{setting}`")]
+    ForSetting {
+        /// The setting's name in the job (`out`).
+        setting: &'static str,
+        /// What failed.
+        #[source]
+        source: Box<JobError>,
+    },
     /// What the job was doing when its cause failed.
     #[error("{context}")]
     Context {
-        /// What was being done, for the message.
-        context: String,
+        /// What was being done, for the message; it may name settings.
+        context: Message,
         /// What failed.
         #[source]
         source: Box<JobError>,
@@ -127,49 +137,69 @@ pub type Result<T, E = JobError> = std::result::Result<T, E>;
 /// Says what was being done when an error happened, keeping the error as the cause.
 pub trait Context<T> {
     /// Wraps the error with `context`.
-    fn context(self, context: impl Display) -> Result<T>;
+    fn context(self, context: impl Into<Message>) -> Result<T>;
     /// Wraps the error with the context `make` gives (computed only on error).
-    fn with_context<D: Display>(self, make: impl FnOnce() -> D) -> Result<T>;
+    fn with_context<M: Into<Message>>(self, make: impl FnOnce() -> M) -> Result<T>;
+    /// Wraps the error as one of the value of `setting` (the file in `out`, say).
+    fn for_setting(self, setting: &'static str) -> Result<T>;
 }
 
 impl<T, E: Into<JobError>> Context<T> for std::result::Result<T, E> {
-    fn context(self, context: impl Display) -> Result<T> {
+    fn context(self, context: impl Into<Message>) -> Result<T> {
         self.map_err(|e| JobError::Context {
-            context: context.to_string(),
+            context: context.into(),
             source: Box::new(e.into()),
         })
     }
 
-    fn with_context<D: Display>(self, make: impl FnOnce() -> D) -> Result<T> {
+    fn with_context<M: Into<Message>>(self, make: impl FnOnce() -> M) -> Result<T> {
         self.map_err(|e| JobError::Context {
-            context: make().to_string(),
+            context: make().into(),
+            source: Box::new(e.into()),
+        })
+    }
+
+    fn for_setting(self, setting: &'static str) -> Result<T> {
+        self.map_err(|e| JobError::ForSetting {
+            setting,
             source: Box::new(e.into()),
         })
     }
 }
 
 impl<T> Context<T> for Option<T> {
-    fn context(self, context: impl Display) -> Result<T> {
-        self.ok_or_else(|| JobError::Refused(context.to_string()))
+    fn context(self, context: impl Into<Message>) -> Result<T> {
+        self.ok_or_else(|| JobError::Refused(context.into()))
     }
 
-    fn with_context<D: Display>(self, make: impl FnOnce() -> D) -> Result<T> {
-        self.ok_or_else(|| JobError::Refused(make().to_string()))
+    fn with_context<M: Into<Message>>(self, make: impl FnOnce() -> M) -> Result<T> {
+        self.ok_or_else(|| JobError::Refused(make().into()))
+    }
+
+    fn for_setting(self, setting: &'static str) -> Result<T> {
+        self.ok_or_else(|| JobError::Refused(Message::default().text("give ").setting(setting)))
     }
 }
 
-/// Returns a [`JobError::Refused`] with a formatted message.
+/// Returns a [`JobError::Refused`]: a formatted message, or one that names settings
+/// (`refuse!("leave out " [augmented])`, see [`settings::message!`]).
 macro_rules! refuse {
     ($($message:tt)*) => {
-        return Err($crate::error::JobError::Refused(format!($($message)*)))
+        return Err($crate::error::refused!($($message)*))
     };
 }
 pub(crate) use refuse;
 
-/// A [`JobError::Refused`] with a formatted message (for `map_err` and `ok_or_else`).
+/// A [`JobError::Refused`] as [`refuse!`] makes it (for `map_err` and `ok_or_else`).
 macro_rules! refused {
+    ([$setting:ident] $($rest:tt)*) => {
+        $crate::error::JobError::Refused(settings::message!([$setting] $($rest)*))
+    };
+    ($text:literal [$setting:ident] $($rest:tt)*) => {
+        $crate::error::JobError::Refused(settings::message!($text [$setting] $($rest)*))
+    };
     ($($message:tt)*) => {
-        $crate::error::JobError::Refused(format!($($message)*))
+        $crate::error::JobError::Refused(format!($($message)*).into())
     };
 }
 pub(crate) use refused;

@@ -147,11 +147,11 @@ impl PredictJob {
             .unwrap_or_else(|| PathBuf::from(artifacts::STDOUT));
         // A failed write names the flag only where the user gave one.
         let writing = match self.output {
-            Some(_) => "--output",
-            None => "writing the predictions",
+            Some(_) => settings::message!([output]),
+            None => "writing the predictions".into(),
         };
         let mut output =
-            artifacts::OutputFile::create(&output_path, FileKind::Predictions).context(writing)?;
+            artifacts::OutputFile::create(&output_path, FileKind::Predictions).context(&writing)?;
         let batch_size = if interactive {
             1
         } else {
@@ -171,7 +171,7 @@ impl PredictJob {
                 .take(batch_size)
                 .collect::<std::result::Result<_, _>>()?;
             if batch.is_empty() {
-                output.finish().context(writing)?;
+                output.finish().context(&writing)?;
                 return Ok(classified);
             }
             let probabilities =
@@ -180,8 +180,8 @@ impl PredictJob {
             let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
             let truth = vec![None; batch.len()];
             let text = prediction_lines(labels, &ids, &truth, &probabilities, &predicted);
-            output.write_all(text.as_bytes()).context(writing)?;
-            output.flush().context(writing)?;
+            output.write_all(text.as_bytes()).context(&writing)?;
+            output.flush().context(&writing)?;
             classified += batch.len();
         }
     }
@@ -220,7 +220,7 @@ impl Job for PredictJob {
         let lines = match &self.output {
             Some(path) => {
                 write_predictions(path, labels, &ids, &truth, &probabilities, &predicted)
-                    .context("--output")?;
+                    .for_setting("output")?;
                 observer.note(&format!(
                     "wrote {} predictions to {}",
                     ids.len(),
@@ -322,7 +322,7 @@ impl Job for EvaluateJob {
         if let Some(path) = &self.json {
             let json = serde_json::to_string_pretty(&report)? + "\n";
             artifacts::write_output_file(path, artifacts::FileKind::MetricReport, json.as_bytes())
-                .context("--json")?;
+                .for_setting("json")?;
         }
         Ok(Evaluated {
             report,

@@ -90,7 +90,7 @@ pub(crate) fn state_targets(
         .iter()
         .map(|&layer| {
             let spec = StateSpec::for_run(&model.model, model.max_len, layer, encodings, name)
-                .context("--model")?;
+                .for_setting("model")?;
             let path = cache_path(cache_dir, name, &spec, shard);
             let spec = match shard {
                 Some(shard) => spec.sharded(shard),

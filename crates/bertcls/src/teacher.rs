@@ -246,11 +246,15 @@ pub(crate) fn records_in_order(records: &[Record], ids: &[String]) -> Result<Vec
     let by_id: HashMap<&str, &Record> = records.iter().map(|r| (r.id.as_str(), r)).collect();
     ids.iter()
         .map(|id| {
-            by_id.get(id.as_str()).map(|r| (*r).clone()).with_context(|| {
-                format!(
-                    "the training cache has record {id}, which the --texts file lacks: it must be the file the cache was embedded from"
-                )
-            })
+            by_id
+                .get(id.as_str())
+                .map(|r| (*r).clone())
+                .with_context(|| {
+                    settings::message!(
+                        "the training cache has record {id}, which the " [texts] " file lacks: it \
+                         must be the file the cache was embedded from"
+                    )
+                })
         })
         .collect()
 }

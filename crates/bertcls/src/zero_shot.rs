@@ -1,6 +1,7 @@
 //! Zero-shot classification as a job: cached texts classified by their similarity to
 //! descriptions of the labels, with no training (see `head::ZeroShot`).
 
+use settings::SettingError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -101,7 +102,7 @@ impl Job for ZeroShotJob {
     /// The template has its `{label}`, each description its `LABEL=TEXT`.
     fn validate(&self) -> Result<()> {
         LabelDescriptions::from_template(&[], &self.template)
-            .map_err(|e| crate::error::refused!("--template: {e}"))?;
+            .map_err(|e| crate::error::refused!([template] ": {e}"))?;
         for entry in &self.describe {
             description(entry)?;
         }
@@ -120,7 +121,9 @@ fn description(entry: &str) -> Result<(String, String)> {
     let (label, text) = entry
         .split_once('=')
         .filter(|(l, t)| !l.trim().is_empty() && !t.trim().is_empty())
-        .with_context(|| format!("--describe {entry:?}: expected LABEL=TEXT"))?;
+        .ok_or_else(|| {
+            SettingError::new("describe", format!("{entry:?}"), "expected LABEL=TEXT")
+        })?;
     Ok((label.trim().to_owned(), text.trim().to_owned()))
 }
 
@@ -169,7 +172,7 @@ fn zero_shot(args: &ZeroShotJob, observer: &mut dyn Observer) -> Result<ZeroShot
         &probabilities,
         &predicted,
     )
-    .context("--output")?;
+    .for_setting("output")?;
     observer.note(&format!(
         "wrote {} predictions to {} (probabilities: softmax of similarities / {SIMILARITY_TEMPERATURE})",
         cache.meta.rows,
@@ -226,10 +229,10 @@ fn descriptions(args: &ZeroShotJob, cache: &EmbeddingCache) -> Result<LabelDescr
         given.keys().cloned().collect()
     };
     if labels.len() < 2 {
+        let (count, listed) = (labels.len(), labels.join(", "));
         refuse!(
-            "{} label(s) to choose from ({}): the cache has no labels, so give --labels a,b,… or descriptions of each",
-            labels.len(),
-            labels.join(", ")
+            "{count} label(s) to choose from ({listed}): the cache has no labels, so give "
+            [labels] " (a,b,…) or " [describe] " each label"
         );
     }
     if let Some(unknown) = given.keys().find(|l| !labels.contains(l)) {
@@ -239,7 +242,7 @@ fn descriptions(args: &ZeroShotJob, cache: &EmbeddingCache) -> Result<LabelDescr
         );
     }
     let mut described = LabelDescriptions::from_template(&labels, &args.template)
-        .map_err(|e| crate::error::refused!("--template: {e}"))?;
+        .map_err(|e| crate::error::refused!([template] ": {e}"))?;
     for (i, label) in labels.iter().enumerate() {
         if let Some(texts) = given.remove(label) {
             described.descriptions[i] = texts;
@@ -292,17 +295,20 @@ fn embed_descriptions(
 
 /// The weights and config of `model_dir` are those the cache recorded.
 fn check_model(model_dir: &Path, spec: &EmbeddingSpec) -> Result<()> {
-    let weights = bert::find_weights(model_dir)
-        .with_context(|| format!("{}: no model weights (give --model)", model_dir.display()))?;
+    let weights = bert::find_weights(model_dir).with_context(|| {
+        let folder = model_dir.display();
+        settings::message!("{folder}: no model weights (give " [model] ")")
+    })?;
     for (what, path, expected) in [
         ("weights", weights, &spec.weights_sha256),
         ("config", model_dir.join("config.json"), &spec.config_sha256),
     ] {
         if &data::sha256_file(&path)? != expected {
+            let (path, encoder) = (path.display(), spec.describe_encoder());
             refuse!(
-                "{}: these {what} are not those the cache was embedded with ({}): descriptions must be embedded by the same encoder; give --model with the original folder",
-                path.display(),
-                spec.describe_encoder()
+                "{path}: these {what} are not those the cache was embedded with ({encoder}): \
+                 descriptions must be embedded by the same encoder; give " [model]
+                " with the original folder"
             );
         }
     }
@@ -316,11 +322,13 @@ fn same_encoder(cache: &EmbeddingCache, other: &EmbeddingCache) -> Result<()> {
         other.meta.spec.encoder_only(),
     );
     if a.fingerprint() != b.fingerprint() {
-        refuse!(
-            "--calibrate {}: embedded by another encoder ({}) than --cache ({})",
+        let (path, theirs, ours) = (
             other.path.display(),
             b.describe_encoder(),
-            a.describe_encoder()
+            a.describe_encoder(),
+        );
+        refuse!(
+            [calibrate] " {path}: embedded by another encoder ({theirs}) than " [cache] " ({ours})"
         );
     }
     Ok(())

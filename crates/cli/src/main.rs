@@ -14,7 +14,7 @@ use bertcls::{
     DistillHeadJob, EmbedJob, EnsembleJob, EvaluateJob, FineTuneJob, Job, PredictHeadJob,
     PredictJob, SuiteSource, SweepJob, TrainHeadJob, ZeroShotJob,
 };
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::progress::Bars;
 
@@ -141,13 +141,23 @@ enum SuiteCommand {
 /// exit status 1, never a panic or a backtrace, whatever `RUST_BACKTRACE` says.
 fn main() -> ExitCode {
     keep_freed_memory();
-    match run(Cli::parse().command) {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", errors::describe(&error));
+            let flags = errors::Flags::of(&Cli::command(), &subcommand_path(&matches));
+            eprintln!("error: {}", errors::describe(&error, &flags));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The names of the subcommands `matches` went through (`["head", "sweep"]`).
+fn subcommand_path(matches: &clap::ArgMatches) -> Vec<&str> {
+    std::iter::successors(matches.subcommand(), |(_, inner)| inner.subcommand())
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// Runs the command's job. What it made (a cache, a model folder) goes to stdout for

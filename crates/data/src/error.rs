@@ -46,8 +46,8 @@ pub enum DataError {
     Format {
         /// The file.
         path: PathBuf,
-        /// What does not fit.
-        message: String,
+        /// What does not fit; it may name the settings that read the file.
+        message: settings::Message,
     },
 
     /// The file has no record that can be used.

@@ -265,9 +265,9 @@ impl Parser {
         {
             return Err(DataError::Format {
                 path: path.to_owned(),
-                message: format!(
-                    "no record has a {col:?} field for the second text of a pair; check \
-                     --text-b-col"
+                message: settings::message!(
+                    "no record has a {col:?} field for the second text of a pair; check "
+                        [text_b_col]
                 ),
             });
         }
@@ -324,23 +324,26 @@ fn header_columns(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let text_col = column(&options.text_col).ok_or_else(|| DataError::Format {
-        path: path.to_owned(),
-        message: format!(
-            "no column {:?} in the header (columns: {}); choose one with --text-col",
-            options.text_col,
-            listed()
-        ),
+    let text_col = column(&options.text_col).ok_or_else(|| {
+        let (name, columns) = (&options.text_col, listed());
+        DataError::Format {
+            path: path.to_owned(),
+            message: settings::message!(
+                "no column {name:?} in the header (columns: {columns}); choose one with "[text_col]
+            ),
+        }
     })?;
     let text_b_col = match &options.text_b_col {
         None => column(TEXT_B_FIELD),
-        Some(name) => Some(column(name).ok_or_else(|| DataError::Format {
-            path: path.to_owned(),
-            message: format!(
-                "no column {name:?} for the second text of pairs in the header (columns: {}); \
-                 check --text-b-col",
-                listed()
-            ),
+        Some(name) => Some(column(name).ok_or_else(|| {
+            let columns = listed();
+            DataError::Format {
+                path: path.to_owned(),
+                message: settings::message!(
+                    "no column {name:?} for the second text of pairs in the header \
+                     (columns: {columns}); check "[text_b_col]
+                ),
+            }
         })?),
     };
     Ok([

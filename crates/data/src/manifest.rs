@@ -95,7 +95,7 @@ impl Manifest {
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
         serde_json::from_str(&text).map_err(|e| DataError::Format {
             path: path.to_owned(),
-            message: e.to_string(),
+            message: e.to_string().into(),
         })
     }
 }

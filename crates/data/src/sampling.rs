@@ -180,7 +180,7 @@ impl FromStr for Sampling {
             Some((name, r)) => (
                 name,
                 r.parse::<f64>()
-                    .map_err(|_| format!("--sampling {s:?}: {r:?} is not a ratio"))?,
+                    .map_err(|_| format!("{s:?}: {r:?} is not a ratio"))?,
             ),
             None => (s, 1.0),
         };
@@ -192,7 +192,7 @@ impl FromStr for Sampling {
             "class-balanced" => Sampling::ClassBalanced,
             _ => {
                 return Err(format!(
-                    "--sampling {s:?}: expected none, oversample[:R], undersample[:R], rotating[:R] or class-balanced"
+                    "{s:?}: expected none, oversample[:R], undersample[:R], rotating[:R] or class-balanced"
                 ));
             }
         };

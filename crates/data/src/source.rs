@@ -123,12 +123,13 @@ pub fn read_text_file(path: &Path) -> Result<String, DataError> {
             message: format!(
                 "over the limit of {MAX_SETTINGS_BYTES} bytes for a settings file (is it the \
                  right file?)"
-            ),
+            )
+            .into(),
         });
     }
     String::from_utf8(bytes).map_err(|e| DataError::Format {
         path: name,
-        message: format!("not UTF-8 text ({})", e.utf8_error()),
+        message: format!("not UTF-8 text ({})", e.utf8_error()).into(),
     })
 }
 

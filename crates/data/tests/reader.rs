@@ -68,7 +68,7 @@ fn a_missing_text_column_names_the_columns_there_are() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("\"text\"") && err.contains("body, label") && err.contains("--text-col"),
+        err.contains("\"text\"") && err.contains("body, label") && err.contains("`text_col`"),
         "{err}"
     );
 }

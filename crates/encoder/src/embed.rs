@@ -107,10 +107,7 @@ impl FrozenEncoder {
         options: EmbedOptions,
     ) -> Result<Self, EncodeError> {
         settings::at_least_one("batch_size", options.batch_size)?;
-        options
-            .layers
-            .validate(bert.model.num_layers())
-            .map_err(EncodeError::Layers)?;
+        options.layers.validate(bert.model.num_layers())?;
         let bert = PretrainedBert {
             model: bert.model.with_precision(options.precision)?,
             ..bert

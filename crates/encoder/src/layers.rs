@@ -49,11 +49,13 @@ impl LayerSelection {
     }
 
     /// Checks `k` against the model's depth.
-    pub fn validate(self, num_layers: usize) -> Result<(), String> {
+    pub fn validate(self, num_layers: usize) -> Result<(), settings::SettingError> {
         match self {
             LayerSelection::Mean(k) | LayerSelection::Concat(k) if k == 0 || k > num_layers => {
-                Err(format!(
-                    "--layers {self} needs 1 to {num_layers} layers (the model has {num_layers})"
+                Err(settings::SettingError::new(
+                    "layers",
+                    self,
+                    format!("needs 1 to {num_layers} layers (the model has {num_layers})"),
                 ))
             }
             _ => Ok(()),

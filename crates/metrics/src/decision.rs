@@ -185,9 +185,9 @@ impl FromStr for ThresholdTarget {
             None if s == "f1" => Ok(ThresholdTarget::BestF1),
             Some(r) => match r.parse::<f64>() {
                 Ok(r) if r > 0.0 && r <= 1.0 => Ok(ThresholdTarget::Recall(r)),
-                _ => Err(format!("--threshold {s:?}: the recall must be in (0, 1]")),
+                _ => Err(format!("{s:?}: the recall must be in (0, 1]")),
             },
-            None => Err(format!("--threshold {s:?}: expected f1 or recall:R")),
+            None => Err(format!("{s:?}: expected f1 or recall:R")),
         }
     }
 }

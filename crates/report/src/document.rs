@@ -24,7 +24,7 @@ pub fn build<'a>(c: &Comparison, charts: &'a [Chart]) -> (String, Vec<Block<'a>>
         Block::Paragraph(format!(
             "{} on {} ({} training, {} validation, {} test examples, {} classes); model {}, max_len {}, backend {}, {} seed(s). The whole comparison took {:.0} s.",
             if c.settings.quick {
-                "Quick run (`--quick`: a stratified subset, fewer epochs)"
+                "Quick run (a stratified subset, fewer epochs)"
             } else {
                 "Full run"
             },

@@ -89,7 +89,7 @@ pub struct DataInfo {
     pub test: usize,
     /// Each split file and its SHA-256.
     pub files: Vec<DataFile>,
-    /// How the splits were made when they were not given (held out, subset for --quick).
+    /// How the splits were made when they were not given (held out, subset for a quick run).
     pub derivation: Option<String>,
     /// The data folder's `manifest.json`, when it has one (source, checksums, notes).
     pub manifest: Option<serde_json::Value>,

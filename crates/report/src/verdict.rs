@@ -49,7 +49,7 @@ pub fn verdict(c: &Comparison) -> Vec<String> {
         )
     } else {
         format!(
-            "This is one seed: differences under {:.0} point can be run-to-run noise; `--seeds 3` measures the spread.",
+            "This is one seed: differences under {:.0} point can be run-to-run noise; three seeds measure the spread.",
             100.0 * SINGLE_SEED_NOISE
         )
     });
@@ -57,7 +57,7 @@ pub fn verdict(c: &Comparison) -> Vec<String> {
     lines.extend(crate::frontier::verdict(c));
     if c.settings.quick {
         lines.push(
-            "A --quick run: small subsets and a short recipe, to check the set-up rather than to decide."
+            "A quick run: small subsets and a short recipe, to check the set-up rather than to decide."
                 .into(),
         );
     }

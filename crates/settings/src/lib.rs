@@ -9,7 +9,11 @@
 
 #![warn(missing_docs)]
 
+mod message;
+
 use std::fmt::Display;
+
+pub use message::Message;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -128,13 +132,18 @@ pub struct SettingError {
     pub setting: &'static str,
     /// The value given, as written back.
     pub value: String,
-    /// What the value must be, in words (`must be a positive number`).
-    pub requirement: String,
+    /// What the value must be, in words (`must be a positive number`); it may name
+    /// other settings.
+    pub requirement: Message,
 }
 
 impl SettingError {
     /// `setting` with `value` breaks `requirement`.
-    pub fn new(setting: &'static str, value: impl Display, requirement: impl Into<String>) -> Self {
+    pub fn new(
+        setting: &'static str,
+        value: impl Display,
+        requirement: impl Into<Message>,
+    ) -> Self {
         Self {
             setting,
             value: value.to_string(),

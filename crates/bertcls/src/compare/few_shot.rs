@@ -54,7 +54,9 @@ impl FewShotDesign {
         let started_unix = machine::unix_now();
         let sets = match (&study.user.data, &study.user.prompt) {
             (Some(data), None) => refuse!(
-                "a few-shot study on --data {data} needs the prompt to fine-tune with: --prompt \"{{text}} [SEP] This is about [MASK].\" --verbalizer label=word,…"
+                "a few-shot study on " [data] " {data} needs the prompt to fine-tune with: "
+                [prompt] " \"{{text}} [SEP] This is about [MASK].\" " [verbalizer]
+                " label=word,…"
             ),
             _ => study.data_sets(),
         };

@@ -4,10 +4,11 @@
 use bert::Precision;
 use data::LabelMap;
 use report::{Frontier, FrontierPoint, ModeResult};
+use settings::SettingError;
 
 use super::DEFAULT_FRONTIER;
 use super::plan::{FrontierPlan, Plan, fine_tune_run};
-use crate::error::{Context, Result, refuse};
+use crate::error::{Context, Result};
 use crate::{FineTuneJob, Observer};
 
 impl<'a> Plan<'a> {
@@ -21,13 +22,17 @@ impl<'a> Plan<'a> {
             None => DEFAULT_FRONTIER,
         };
         let config_path = args.model.join("config.json");
-        let config = bert::BertConfig::from_file(&config_path)
-            .with_context(|| format!("--model: reading {}", config_path.display()))?;
+        let config = bert::BertConfig::from_file(&config_path).with_context(|| {
+            let path = config_path.display();
+            settings::message!([model] ": reading {path}")
+        })?;
         let layers = args.num_layers.unwrap_or(config.num_hidden_layers);
         if let Some(k) = asked.iter().find(|&&k| k > layers) {
-            refuse!(
-                "--frontier {k}: the fine-tuned model has {layers} encoder layers, so the frontier runs from 0 (the pipeline) to {layers} (end-to-end)"
+            let requirement = format!(
+                "the fine-tuned model has {layers} encoder layers, so the frontier runs from 0 \
+                 (the pipeline) to {layers} (end-to-end)"
             );
+            return Err(SettingError::new("frontier", k, requirement).into());
         }
         let mut points: Vec<usize> = asked
             .iter()
@@ -41,7 +46,7 @@ impl<'a> Plan<'a> {
             let (_, config) = self.frontier_job(k, self.seeds[0]).configs()?;
             config
                 .validate_for(labels.names(), layers)
-                .map_err(|e| crate::error::refused!("--frontier {k}: {e}"))?;
+                .map_err(|e| SettingError::new("frontier", k, e.to_string()))?;
         }
         Ok(FrontierPlan { layers, points })
     }

@@ -1,10 +1,11 @@
 //! Which files a comparison runs on: a fetched data set, a folder of split files, or
-//! one labelled file split here; for `--quick`, stratified subsets of them.
+//! one labelled file split here; for a quick comparison, stratified subsets of them.
 //!
 //! Derived splits are written as JSONL under a folder named by the checksum of their
 //! sources and of how they were derived, so a repeated comparison reads the very same
 //! files and every embedding cache is a hit.
 
+use settings::SettingError;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Result, refuse};
@@ -37,7 +38,7 @@ pub(crate) struct ComparisonData {
     pub manifest: Option<serde_json::Value>,
 }
 
-/// How many records of each split a comparison keeps (`--quick`; the robustness
+/// How many records of each split a comparison keeps (a quick comparison; the robustness
 /// study's training cap), drawn stratified.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Subset {
@@ -93,9 +94,10 @@ pub(crate) fn resolve(
         ("test", &splits.test),
     ] {
         if records.is_empty() {
+            let name = &files.name;
             refuse!(
-                "{}: the {split} split is empty; give more data or other --holdout fractions",
-                files.name
+                "{name}: the {split} split is empty; give more data or other " [holdout]
+                " fractions"
             );
         }
     }
@@ -200,10 +202,12 @@ fn cut_class_share(splits: &mut Splits, request: &DataRequest<'_>) -> Result<Opt
     ] {
         *records = share
             .apply(std::mem::take(records), request.seed)
-            .map_err(|e| crate::error::refused!("--class-share {share}: the {split} split: {e}"))?;
+            .map_err(|e| {
+                SettingError::new("class_share", share, format!("the {split} split: {e}"))
+            })?;
     }
     Ok(Some(format!(
-        "--class-share {share}: {} cut to {:.1}% of the training and validation splits at random (seed {}); test untouched",
+        "class share {share}: {} cut to {:.1}% of the training and validation splits at random (seed {}); test untouched",
         share.label,
         100.0 * share.share,
         request.seed
@@ -216,7 +220,7 @@ fn cut_shots(splits: &mut Splits, request: &DataRequest<'_>) -> Option<String> {
     splits.train = per_class_sample(std::mem::take(&mut splits.train), k, request.seed);
     splits.validation = per_class_sample(std::mem::take(&mut splits.validation), k, request.seed);
     Some(format!(
-        "--shots {k}: at most {k} records per class of the training and validation splits, at random (seed {}); test untouched",
+        "{k} shots: at most {k} records per class of the training and validation splits, at random (seed {}); test untouched",
         request.seed
     ))
 }
@@ -309,10 +313,13 @@ fn locate(spec: &str) -> Result<(String, Option<PathBuf>)> {
             "data set {spec} is not fetched yet: run `cargo xtask fetch data {spec}` (or `cargo xtask compare --data {spec}`, which fetches it)"
         );
     }
-    refuse!(
-        "--data {spec}: no such file or folder, and not a known data set ({})",
-        known.join(", ")
+    let known = known.join(", ");
+    Err(SettingError::new(
+        "data",
+        spec,
+        format!("no such file or folder, and not a known data set ({known})"),
     )
+    .into())
 }
 
 /// `dir/NAME.EXT` for the first name and extension that exists.

@@ -191,7 +191,7 @@ pub(super) fn run(
     }
     if args.frontier.is_some() {
         refuse!(
-            "a suite and frontier do not go together: a study's comparisons run the two modes alone; run the frontier as one comparison without --suite"
+            "a suite and frontier do not go together: a study's comparisons run the two modes alone; run the frontier as one comparison, without a suite"
         );
     }
     let suite = source.load()?;

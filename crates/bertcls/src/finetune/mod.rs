@@ -9,6 +9,7 @@ mod prepare;
 mod run;
 mod summary;
 
+use settings::SettingError;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -20,7 +21,7 @@ use training::{Activation, HeadConfig, LossSpec, Monitor, Schedule};
 
 use crate::Job;
 use crate::Observer;
-use crate::error::{Context, Result, refuse};
+use crate::error::{Result, refuse};
 use crate::options::{
     AdversaryOptions, Columns, DecisionOptions, Force, LossOptions, ModelOptions,
 };
@@ -276,7 +277,8 @@ impl FineTuneJob {
         let classifier = ClassifierConfig {
             pooling: self.pooling,
             head: HeadConfig {
-                hidden: HeadConfig::parse_hidden(&self.hidden).map_err(crate::JobError::Refused)?,
+                hidden: HeadConfig::parse_hidden(&self.hidden)
+                    .map_err(|e| crate::JobError::Refused(e.into()))?,
                 activation: self.activation,
                 batch_norm: self.batch_norm,
                 ..HeadConfig::default()
@@ -321,10 +323,11 @@ impl FineTuneJob {
         };
         template
             .parse::<text::PromptTemplate>()
-            .map_err(|e| crate::error::refused!("--prompt: {e}"))?;
+            .map_err(|e| crate::error::refused!([prompt] ": {e}"))?;
         if self.pooling != ClassifierPooling::Cls || self.hidden != "linear" || self.batch_norm {
             refuse!(
-                "--prompt replaces pooling and head: leave out --pooling, --hidden and --batch-norm"
+                [prompt] " replaces pooling and head: leave out " [pooling] ", " [hidden] " and "
+                [batch_norm]
             );
         }
         let mut verbalizer = BTreeMap::new();
@@ -332,12 +335,14 @@ impl FineTuneJob {
             let (label, word) = pair
                 .split_once('=')
                 .filter(|(l, w)| !l.trim().is_empty() && !w.trim().is_empty())
-                .with_context(|| format!("--verbalizer {pair:?}: expected LABEL=WORD"))?;
+                .ok_or_else(|| {
+                    SettingError::new("verbalizer", format!("{pair:?}"), "expected LABEL=WORD")
+                })?;
             if verbalizer
                 .insert(label.trim().to_owned(), word.trim().to_owned())
                 .is_some()
             {
-                refuse!("--verbalizer names {label} twice");
+                refuse!([verbalizer] " names {label} twice");
             }
         }
         Ok(Some(PromptConfig {

@@ -56,7 +56,7 @@ impl FineTuneJob {
         let train = self.with_augmented(train, &encoder, &labels, observer)?;
         let train = match teacher {
             Some(_) if train.variants > 0 => {
-                refuse!("augmented variants have no teacher targets: leave out --augmented")
+                refuse!("augmented variants have no teacher targets: leave out "[augmented])
             }
             Some(teacher) => {
                 config.distillation = Some(teacher.loss);

@@ -2,6 +2,7 @@
 //! the training loop's events as progress, the decision rule, the saved model and
 //! its test.
 
+use settings::SettingError;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -53,11 +54,18 @@ impl FineTuneJob {
             Some(path) => Ok((train, self.columns.read(path, true, observer)?)),
             None => {
                 if !(0.0..0.5).contains(&self.valid_fraction) || self.valid_fraction == 0.0 {
-                    refuse!("--valid-fraction must be in (0, 0.5) when no --valid file is given");
+                    let requirement =
+                        settings::message!("must be in (0, 0.5) when no " [valid] " file is given");
+                    return Err(SettingError::new(
+                        "valid_fraction",
+                        self.valid_fraction,
+                        requirement,
+                    )
+                    .into());
                 }
                 let splits = stratified_split(train, self.valid_fraction, 0.0, self.seed);
                 observer.note(&format!(
-                    "no --valid file: holding out {} of {} training records (stratified)",
+                    "no validation file: holding out {} of {} training records (stratified)",
                     splits.validation.len(),
                     splits.validation.len() + splits.train.len()
                 ));
@@ -92,7 +100,8 @@ impl FineTuneJob {
             ids: &ids,
         };
         let kind = artifacts::ArtifactKind::CrossValidation;
-        let out = artifacts::claim_dir(&self.out, kind, self.force.overwrite()).context("--out")?;
+        let out =
+            artifacts::claim_dir(&self.out, kind, self.force.overwrite()).for_setting("out")?;
         let cv = cross_validate(
             k,
             self.seed,
@@ -149,7 +158,7 @@ impl FineTuneJob {
             });
         }
         let kind = artifacts::ArtifactKind::FineTuneRun;
-        artifacts::claim_dir(&self.out, kind, self.force.overwrite()).context("--out")?;
+        artifacts::claim_dir(&self.out, kind, self.force.overwrite()).for_setting("out")?;
         let outcome = self.train(&mut run, observer)?;
         let decision = self.decision_rule(&run, &outcome, observer)?;
         let model_dir = self.persist(&run, &outcome, &decision, observer)?;
@@ -238,7 +247,7 @@ impl FineTuneJob {
         SavedClassifier::save(&outcome.model, &meta, &model_dir)?;
         if !meta.classifier.is_hugging_face_compatible() {
             observer.note(
-                "note: with --pooling mean, an MLP head or a prompt the folder is not a \
+                "note: with mean pooling, an MLP head or a prompt the folder is not a \
                  BertForSequenceClassification; bertcls loads it, transformers would not",
             );
         }
@@ -283,7 +292,7 @@ impl FineTuneJob {
         let truth: Vec<Option<String>> = truth.iter().map(|t| Some((*t).to_owned())).collect();
         let path = self.out.join(TEST_PREDICTIONS_FILE);
         write_predictions(&path, names, &ids, &truth, &probabilities, &predicted)
-            .context("writing the test predictions into --out")?;
+            .with_context(|| settings::message!("writing the test predictions into "[out]))?;
         observer.note(&format!("test predictions: {}", path.display()));
         Ok(Some((report, docs_per_second)))
     }

@@ -101,7 +101,7 @@ impl GridOptions {
                 .iter()
                 .map(|h| HeadConfig::parse_hidden(h))
                 .collect::<std::result::Result<_, _>>()
-                .map_err(crate::JobError::Refused)?;
+                .map_err(|e| crate::JobError::Refused(e.into()))?;
         }
         let replace = |target: &mut Vec<f64>, values: &Option<Vec<f64>>| {
             if let Some(v) = values {
@@ -229,7 +229,9 @@ pub(super) fn with_decision(
 /// ignore the augmented caches.
 pub(super) fn check_variants_are_drawn(data: &LoadedFeatures, sampling: Sampling) -> Result<()> {
     if data.train.variants > 0 && !matches!(sampling, Sampling::Oversample { .. }) {
-        refuse!("--augmented variants are drawn by over-sampling: add --sampling oversample");
+        refuse!(
+            [augmented] " variants are drawn by over-sampling: add " [sampling] " oversample"
+        );
     }
     Ok(())
 }

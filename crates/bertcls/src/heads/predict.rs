@@ -111,7 +111,7 @@ impl Job for PredictHeadJob {
             return Ok(());
         }
         if self.cache.is_empty() {
-            refuse!("give --cache or --input");
+            refuse!("give " [cache] " or " [input]);
         }
         self.columns
             .refuse_where_unread(false, "a cache's texts were read when it was embedded")?;
@@ -146,7 +146,7 @@ impl Job for PredictHeadJob {
             &probabilities,
             &predicted,
         )
-        .context("--output")?;
+        .for_setting("output")?;
         observer.note(&format!(
             "wrote {rows} predictions to {}",
             artifacts::output_name(&self.output).display()

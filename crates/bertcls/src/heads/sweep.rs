@@ -143,7 +143,7 @@ impl SweepJob {
         check_variants_are_drawn(&data, grid.base.sampling)?;
         if let Some((teacher, records)) = teacher {
             if data.train.variants > 0 {
-                refuse!("augmented variants have no teacher targets: leave out --augmented");
+                refuse!("augmented variants have no teacher targets: leave out "[augmented]);
             }
             let ordered = records_in_order(records, &data.train_ids)?;
             let targets = teacher.soft_targets(&ordered, data.labels.names(), observer)?;
@@ -158,12 +158,12 @@ impl SweepJob {
         // training, a refused setting leaves no folder behind.
         let overwrite = self.force.overwrite();
         artifacts::check_folder_target(&self.out, artifacts::ArtifactKind::HeadSweep, overwrite)
-            .context("--out")?;
+            .for_setting("out")?;
         let started = std::time::Instant::now();
         let (entries, best) = self.train_all(&data, &configs, observer)?;
         let best = with_decision(best, &self.decision, &data, observer)?;
         let out = artifacts::claim_dir(&self.out, artifacts::ArtifactKind::HeadSweep, overwrite)
-            .context("--out")?;
+            .for_setting("out")?;
         write_leaderboard(&out, &entries)?;
         let best_head = out.join("best.head");
         let names = data.labels.names();

@@ -187,7 +187,7 @@ impl TrainHeadJob {
         observer: &mut dyn Observer,
     ) -> Result<TrainedHeads> {
         if data.train.variants > 0 {
-            refuse!("--cv folds the training examples themselves: leave out --augmented");
+            refuse!([cv] " folds the training examples themselves: leave out " [augmented]);
         }
         let names = data.labels.names();
         let cv_data = CvData {
@@ -200,7 +200,7 @@ impl TrainHeadJob {
             artifacts::ArtifactKind::CrossValidation,
             self.force.overwrite(),
         )
-        .context("--out")?;
+        .for_setting("out")?;
         let cv = cross_validate(k, config.seed, &cv_data, &out, observer, &mut |fold, _| {
             let train = data.train.subset(&fold.train);
             let head = head::train_head(&train, &data.valid, names, config, &data.device)?;
@@ -213,7 +213,8 @@ impl TrainHeadJob {
     fn train_ensemble(&self, config: &TrainConfig, data: &LoadedFeatures) -> Result<TrainedHeads> {
         if !self.decision.is_empty() {
             refuse!(
-                "an ensemble decides by its combined probabilities: leave out --logit-adjust and --threshold"
+                "an ensemble decides by its combined probabilities: leave out " [logit_adjust]
+                " and " [threshold]
             );
         }
         let names = data.labels.names();
@@ -241,14 +242,14 @@ impl TrainHeadJob {
                     &data.device,
                 )?,
             ),
-            (None, None) => unreachable!("called for --bag or --boost"),
+            (None, None) => unreachable!("called for bagging or boosting"),
         };
         let staged = artifacts::StagedDir::new(
             &self.out,
             artifacts::ArtifactKind::Ensemble,
             self.force.overwrite(),
         )
-        .context("--out")?;
+        .for_setting("out")?;
         let mut members = Vec::new();
         for (index, (member, &weight)) in ensemble.members.iter().zip(&ensemble.weights).enumerate()
         {
@@ -309,7 +310,7 @@ impl Job for TrainHeadJob {
             &self.out,
             self.force.overwrite(),
         )
-        .context("--out")?;
+        .for_setting("out")?;
         Ok(TrainedHeads::Single {
             out: self.out.clone(),
             head: Box::new(head),

@@ -66,7 +66,7 @@ fn read_tab(path: &Path, split: &str) -> Result<Vec<Record>, DataError> {
         }
         let (label, text) = line.split_once('\t').ok_or_else(|| DataError::Format {
             path: path.to_owned(),
-            message: format!("line {}: expected label<TAB>text", index + 1),
+            message: format!("line {}: expected label<TAB>text", index + 1).into(),
         })?;
         if text.trim().is_empty() {
             continue;

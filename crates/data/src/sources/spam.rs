@@ -48,7 +48,7 @@ pub fn convert(root: &Path) -> Result<Converted, DataError> {
             let text = std::fs::read_to_string(&file).map_err(|e| DataError::io(&file, e))?;
             let message: Message = serde_json::from_str(&text).map_err(|e| DataError::Format {
                 path: file.clone(),
-                message: e.to_string(),
+                message: e.to_string().into(),
             })?;
             let text = subject_and_body(&message.text);
             if text.is_empty() {
