@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use bertcls::training::HiddenSizes;
 use bertcls::{Context, EmbedJob, Job, ModelOptions, PredictHeadJob, Quiet, Result, TrainHeadJob};
 
 fn main() -> Result<()> {
@@ -35,7 +36,7 @@ fn main() -> Result<()> {
 
     // Stage 2: a softmax-regression head over the cached features.
     let mut train = TrainHeadJob::new(&caches[0], &caches[1], out.join("linear.head"));
-    train.grid.hidden = Some(vec!["linear".into()]);
+    train.grid.hidden = Some(vec![HiddenSizes::linear()]);
     let trained = train.run(&mut Quiet)?;
     println!("{}", trained.summary());
 

@@ -206,7 +206,10 @@ mod tests {
 
         let mut sweep = SweepJob::new("a.emb", "b.emb", "out");
         sweep.grid.learning_rates = Some(vec![1e-3, 0.01]);
-        sweep.grid.hidden = Some(vec!["linear".into(), "256".into()]);
+        sweep.grid.hidden = Some(vec![
+            training::HiddenSizes::linear(),
+            "256".parse().unwrap(),
+        ]);
         sweep.grid.loss.class_weights = Some("balanced".parse().unwrap());
         sweep.grid.seed = Some(7);
         sweep.random = Some(8);
@@ -219,7 +222,7 @@ mod tests {
         finetune.adversary.adv_steps = Some(2);
         finetune.decision.logit_adjust = Some(1.0);
         finetune.prompt = Some("{text} [SEP] It was [MASK].".into());
-        finetune.verbalizer = vec!["a=good".into(), "b=bad".into()];
+        finetune.verbalizer = vec!["a=good".parse().unwrap(), "b=bad".parse().unwrap()];
         finetune.freeze_embeddings = true;
         finetune.num_layers = Some(2);
         round_trip(&finetune);
@@ -229,7 +232,7 @@ mod tests {
 
         let mut zero_shot = ZeroShotJob::new("t.emb", "z.jsonl");
         zero_shot.calibrate = Some(Vec::new());
-        zero_shot.describe = vec!["a=Some text.".into()];
+        zero_shot.describe = vec!["a=Some text.".parse().unwrap()];
         round_trip(&zero_shot);
         zero_shot.calibrate = Some(vec!["u.emb".into(), "v.emb".into()]);
         round_trip(&zero_shot);

@@ -1,7 +1,6 @@
 //! Zero-shot classification as a job: cached texts classified by their similarity to
 //! descriptions of the labels, with no training (see `head::ZeroShot`).
 
-use settings::SettingError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -9,7 +8,7 @@ use crate::Job;
 use crate::error::{Context, Result, refuse};
 use bert::{BackendKind, PretrainedBert};
 use clap::Args;
-use data::{LabelMap, Record};
+use data::{LabelMap, LabelledText, Record};
 use encoder::{EmbeddingCache, EmbeddingSpec, FrozenEncoder};
 use head::{DEFAULT_TEMPLATE, LabelDescriptions, SIMILARITY_TEMPERATURE, ZeroShot};
 use metrics::ClassificationReport;
@@ -49,7 +48,7 @@ pub struct ZeroShotJob {
     pub descriptions: Option<PathBuf>,
     /// A description on the command line, `LABEL=TEXT`; repeat for more.
     #[arg(long = "describe", value_name = "LABEL=TEXT")]
-    pub describe: Vec<String>,
+    pub describe: Vec<LabelledText>,
     /// The description of a label that has none: `{label}` is replaced by its name.
     #[arg(long, default_value = DEFAULT_TEMPLATE)]
     pub template: String,
@@ -99,13 +98,10 @@ impl ZeroShotJob {
 impl Job for ZeroShotJob {
     type Output = ZeroShotReports;
 
-    /// The template has its `{label}`, each description its `LABEL=TEXT`.
+    /// The template has its `{label}`.
     fn validate(&self) -> Result<()> {
         LabelDescriptions::from_template(&[], &self.template)
             .map_err(|e| crate::error::refused!([template] ": {e}"))?;
-        for entry in &self.describe {
-            description(entry)?;
-        }
         Ok(())
     }
 
@@ -114,17 +110,6 @@ impl Job for ZeroShotJob {
     fn execute(&self, observer: &mut dyn Observer) -> Result<ZeroShotReports> {
         zero_shot(self, observer)
     }
-}
-
-/// A `LABEL=TEXT` description: its label and text, trimmed.
-fn description(entry: &str) -> Result<(String, String)> {
-    let (label, text) = entry
-        .split_once('=')
-        .filter(|(l, t)| !l.trim().is_empty() && !t.trim().is_empty())
-        .ok_or_else(|| {
-            SettingError::new("describe", format!("{entry:?}"), "expected LABEL=TEXT")
-        })?;
-    Ok((label.trim().to_owned(), text.trim().to_owned()))
 }
 
 fn zero_shot(args: &ZeroShotJob, observer: &mut dyn Observer) -> Result<ZeroShotReports> {
@@ -215,9 +200,8 @@ fn descriptions(args: &ZeroShotJob, cache: &EmbeddingCache) -> Result<LabelDescr
             given.entry(label).or_default().extend(texts);
         }
     }
-    for entry in &args.describe {
-        let (label, text) = description(entry)?;
-        given.entry(label).or_default().push(text);
+    for LabelledText { label, text } in &args.describe {
+        given.entry(label.clone()).or_default().push(text.clone());
     }
     let labels: Vec<String> = if !args.labels.is_empty() {
         args.labels.clone()

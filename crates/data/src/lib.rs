@@ -13,6 +13,7 @@
 mod class_share;
 mod error;
 mod formats;
+mod labelled_text;
 mod labels;
 mod manifest;
 mod reader;
@@ -29,6 +30,7 @@ mod test_records;
 pub use class_share::ClassShare;
 pub use error::{BadRow, DataError};
 pub use formats::{FileFormat, MAX_ROW_BYTES, MAX_TEXT_BYTES, ReadOptions, TEXT_B_FIELD};
+pub use labelled_text::LabelledText;
 pub use labels::LabelMap;
 pub use manifest::{Manifest, SourceInfo, SplitInfo, sha256_file};
 pub use reader::{ReadOutcome, read_records};

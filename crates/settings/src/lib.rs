@@ -50,6 +50,46 @@ macro_rules! serde_names {
     )+};
 }
 
+/// Implements serde's `Serialize` and `Deserialize` for types with `Display` and
+/// `FromStr`: a setting's value is written as the text a command line takes for it,
+/// in a config file, a job's JSON and a list alike (where [`as_text`] serves one field).
+///
+/// ```
+/// #[derive(Debug, PartialEq)]
+/// struct Width(usize);
+/// impl std::fmt::Display for Width {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         write!(f, "w{}", self.0)
+///     }
+/// }
+/// impl std::str::FromStr for Width {
+///     type Err = String;
+///     fn from_str(s: &str) -> Result<Self, String> {
+///         s.strip_prefix('w').and_then(|n| n.parse().ok()).map(Width).ok_or("w<N>".into())
+///     }
+/// }
+/// settings::text_serde!(Width);
+///
+/// assert_eq!(serde_json::to_string(&[Width(3)]).unwrap(), r#"["w3"]"#);
+/// assert_eq!(serde_json::from_str::<Width>(r#""w4""#).unwrap(), Width(4));
+/// assert!(serde_json::from_str::<Width>(r#""4""#).is_err());
+/// ```
+#[macro_export]
+macro_rules! text_serde {
+    ($($name:ty),+ $(,)?) => {$(
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                $crate::as_text::serialize(self, serializer)
+            }
+        }
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                $crate::as_text::deserialize(deserializer)
+            }
+        }
+    )+};
+}
+
 /// Serde through `Display` and `FromStr`: a value written as the text a command line
 /// takes for it (`oversample:0.5`, `recall:0.9`), for configs that are also command
 /// lines. Use as `#[serde(with = "settings::as_text")]`.

@@ -53,21 +53,6 @@ impl HeadConfig {
             format!("mlp-{}", widths.join("x"))
         }
     }
-
-    /// Parses `linear` or `512x256` into hidden widths.
-    pub fn parse_hidden(s: &str) -> Result<Vec<usize>, String> {
-        if s == "linear" || s == "none" || s.is_empty() {
-            return Ok(Vec::new());
-        }
-        s.split('x')
-            .map(|w| match w.parse::<usize>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(format!(
-                    "bad hidden sizes {s:?}: expected linear or widths like 512x256"
-                )),
-            })
-            .collect()
-    }
 }
 
 /// The non-linearity of MLP heads.

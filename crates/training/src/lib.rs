@@ -8,12 +8,14 @@
 #![warn(missing_docs)]
 
 mod head;
+mod hidden_sizes;
 pub mod losses;
 mod monitor;
 mod optimizer;
 mod schedule;
 
 pub use head::{Activation, Head, HeadConfig, HiddenLayer};
+pub use hidden_sizes::HiddenSizes;
 pub use losses::{
     ClassWeights, ClassificationLoss, CrossEntropy, DistillationLoss, FocalLoss, GhmcLoss,
     LossKind, LossSpec, SoftTargets, soft_targets, spec_or_kind,

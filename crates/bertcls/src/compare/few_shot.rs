@@ -10,11 +10,12 @@
 use std::path::Path;
 use std::time::Instant;
 
+use data::LabelledText;
 use report::{FewShotData, FewShotMethod, FewShotPoint, FewShotStudy, RunResult, ZeroShotScores};
 use serde::{Deserialize, Serialize};
 
 use super::study::{DataSet, Studied, Study, compare_or_reuse, recipe_line};
-use super::{CompareJob, Compared, DEFAULT_MAX_LEN};
+use super::{CompareJob, Compared};
 use crate::error::{Context, Result, refuse};
 use crate::options::{Input, ModelOptions};
 use crate::{EmbedJob, Job, Observer, ZeroShotJob, machine};
@@ -174,7 +175,12 @@ impl FewShotDesign {
                 "prompt fine-tuning",
                 format!(
                     "BERT fine-tuned on the k examples through the prompt {template:?}, scored at its [MASK] against the words {}",
-                    on_set.verbalizer.join(",")
+                    on_set
+                        .verbalizer
+                        .iter()
+                        .map(LabelledText::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
                 ),
             ),
         ];
@@ -225,14 +231,11 @@ impl FewShotDesign {
         };
         let cache = embed.run(observer)?.cache;
         let mut job = ZeroShotJob::new(&cache.path, folder.join("zero-shot-predictions.jsonl"));
-        for pair in &args.verbalizer {
-            let (label, word) = pair
-                .split_once('=')
-                .with_context(|| format!("verbalizer entry {pair:?}: expected label=word"))?;
-            job.describe.push(format!(
-                "{label}={}",
-                self.zero_shot_description.replace("{word}", word)
-            ));
+        for LabelledText { label, text: word } in &args.verbalizer {
+            job.describe.push(LabelledText {
+                label: label.clone(),
+                text: self.zero_shot_description.replace("{word}", word),
+            });
         }
         let reports = job.run(observer)?;
         let report = reports.raw.context("the test split is labelled")?;
@@ -247,7 +250,7 @@ impl FewShotDesign {
         vec![
             format!(
                 "{}; draws of the k examples per seed, validation cut to k per class too",
-                recipe_line(base, DEFAULT_MAX_LEN)
+                recipe_line(base)
             ),
             format!(
                 "fine-tuning: {} encoder layers{}, {} epochs, peak learning rate {}, the best epoch on the k-shot validation kept",
@@ -258,9 +261,8 @@ impl FewShotDesign {
                 } else {
                     ""
                 },
-                base.epochs.unwrap_or(super::DEFAULT_EPOCHS),
-                base.learning_rate
-                    .unwrap_or(joint::FineTuneConfig::default().learning_rate)
+                base.epochs(),
+                base.learning_rate()
             ),
             format!(
                 "zero-shot: each label described as {:?}, WORD its verbalizer word, embedded by the pipeline's encoder",

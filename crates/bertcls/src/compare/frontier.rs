@@ -6,7 +6,6 @@ use data::LabelMap;
 use report::{Frontier, FrontierPoint, ModeResult};
 use settings::SettingError;
 
-use super::DEFAULT_FRONTIER;
 use super::plan::{FrontierPlan, Plan, fine_tune_run};
 use crate::error::{Context, Result};
 use crate::{FineTuneJob, Observer};
@@ -19,7 +18,7 @@ impl<'a> Plan<'a> {
         let asked = match &args.frontier {
             Some(points) => points.as_slice(),
             None if args.adversary.adversary()? != joint::Adversary::None => &[],
-            None => DEFAULT_FRONTIER,
+            None => args.defaults().frontier,
         };
         let config_path = args.model.join("config.json");
         let config = bert::BertConfig::from_file(&config_path).with_context(|| {

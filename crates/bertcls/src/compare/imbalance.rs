@@ -8,8 +8,8 @@ use std::time::Instant;
 use report::{Arm, Study as StudyReport, StudyData};
 use serde::{Deserialize, Serialize};
 
+use super::CompareJob;
 use super::study::{DataSet, SettingsTable, Studied, Study, apply, compare_or_reuse, recipe_line};
-use super::{CompareJob, DEFAULT_MAX_LEN};
 use crate::Observer;
 use crate::command_line::flags_of;
 use crate::error::{Context, Result, refuse};
@@ -162,7 +162,7 @@ fn recipe(base: &CompareJob) -> Vec<String> {
         .num_layers
         .map_or_else(|| "all".to_owned(), |k| k.to_string());
     vec![
-        recipe_line(base, DEFAULT_MAX_LEN),
+        recipe_line(base),
         format!(
             "pipeline: the whole frozen encoder, features cached; heads from {}",
             base.heads
@@ -176,9 +176,8 @@ fn recipe(base: &CompareJob) -> Vec<String> {
             } else {
                 ""
             },
-            base.epochs.unwrap_or(super::DEFAULT_EPOCHS),
-            base.learning_rate
-                .unwrap_or(joint::FineTuneConfig::default().learning_rate)
+            base.epochs(),
+            base.learning_rate()
         ),
         "both modes select their model on validation macro-F1 or loss as a plain comparison does; the test split is never seen before the end".into(),
     ]

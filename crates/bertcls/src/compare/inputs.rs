@@ -40,7 +40,7 @@ pub(crate) struct ComparisonData {
 
 /// How many records of each split a comparison keeps (a quick comparison; the robustness
 /// study's training cap), drawn stratified.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Subset {
     /// Training records at most.
     pub train: usize,

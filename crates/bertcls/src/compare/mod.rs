@@ -7,6 +7,7 @@
 //! `OUT/<data>-<timestamp>/`. The report lists each stage's command line, generated
 //! from its config, so any stage can be rerun by hand.
 
+mod defaults;
 mod end_to_end;
 mod few_shot;
 mod frontier;
@@ -23,13 +24,14 @@ use std::time::Instant;
 
 use bert::{BackendKind, Precision};
 use clap::Args;
-use data::{ClassShare, LabelMap, Sampling};
+use data::{ClassShare, LabelMap, LabelledText, Sampling};
 use report::{Comparison, DataFile, DataInfo, Settings};
 use serde::{Deserialize, Serialize};
 
+pub use self::defaults::ComparisonDefaults;
 pub use self::few_shot::FewShotDesign;
 pub use self::imbalance::{ImbalanceArm, ImbalanceDesign};
-use self::inputs::{ComparisonData, DataRequest, Subset};
+use self::inputs::{ComparisonData, DataRequest};
 use self::plan::Plan;
 pub use self::robustness::{Mode, PerturbationSpec, Recipe, RobustArmSpec, RobustnessDesign};
 pub use self::study::{DataSet, SettingsTable, Studied, SuiteCommon};
@@ -98,17 +100,17 @@ pub struct CompareJob {
     #[arg(long, default_value_t = Precision::Fp32)]
     #[serde(default)]
     pub precision: Precision,
-    /// Tokens per text, for both modes [default: 64; R8 texts are longer, but 128
-    /// takes the default R8 comparison past 20 minutes on 2 cores; a --suite: 32].
-    #[arg(long)]
+    /// Tokens per text, for both modes.
+    #[arg(long, help = defaults_help("Tokens per text, for both modes", |d| d.max_len))]
     pub max_len: Option<usize>,
     /// Fine-tune only the bottom K encoder layers: a cheaper end-to-end model (the
-    /// pipeline still reads the whole encoder) [default: all; --suite imbalance: 1].
+    /// pipeline still reads the whole encoder) [default: all; a --suite: its own].
     #[arg(long, value_name = "K")]
     pub num_layers: Option<usize>,
     /// Do not train the word, position and token-type embeddings when fine-tuning:
     /// with few layers, their gradient and optimizer update cost more than the layers
-    /// [default: false; --suite imbalance: true]. `--freeze-embeddings false` turns it off.
+    /// [default: false; a --suite: its own]. `--freeze-embeddings false`
+    /// turns it off.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub freeze_embeddings: Option<bool>,
     /// The layer frontier: the numbers K of top encoder layers fine-tuned, one model
@@ -116,17 +118,18 @@ pub struct CompareJob {
     /// layers) end-to-end fine-tuning, which always run; a K between trains the top K
     /// layers, the pooler and the head over cached states of the N − K frozen layers
     /// below (`bertcls finetune --train-layers K`) [default: 0,1,N; with an
-    /// --adversary: 0,N, as FGM and PGD perturb the frozen embeddings; a --suite: 0,N].
+    /// --adversary: 0,N, as FGM and PGD perturb the frozen embeddings; a --suite: 0,N,
+    /// as a frontier in each of its comparisons would multiply its cost].
     #[arg(long, value_delimiter = ',', value_name = "K,…")]
     pub frontier: Option<Vec<usize>>,
-    /// Fine-tuning epochs [default: 2; --quick: 3; --suite imbalance: 2; --suite
-    /// robustness: 1].
-    #[arg(long)]
+    /// Fine-tuning epochs.
+    #[arg(long, help = defaults_help("Fine-tuning epochs", |d| d.epochs))]
     pub epochs: Option<usize>,
-    /// Fine-tuning peak learning rate [default: 5e-5; --quick: 1e-4, as few steps need
-    /// larger ones; --suite imbalance: 3e-4, for its one-layer model; --suite
-    /// robustness: 1e-4].
-    #[arg(long = "lr")]
+    /// Fine-tuning's peak learning rate.
+    #[arg(
+        long = "lr",
+        help = defaults_help("Fine-tuning's peak learning rate", |d| d.learning_rate)
+    )]
     pub learning_rate: Option<f64>,
     /// The head sweep's grid, a TOML file as for `bertcls head sweep --grid-file`
     /// [default: the 45-head grid; --quick: 8 heads drawn from it].
@@ -156,9 +159,14 @@ pub struct CompareJob {
     #[command(flatten)]
     #[serde(flatten)]
     pub adversary: AdversaryOptions,
-    /// Repeat both modes over N seeds (the first is --seed) and report mean ± std
-    /// [default: 1; a --suite: 3].
-    #[arg(long)]
+    /// Repeat both modes over N seeds (the first is --seed) and report mean ± std.
+    #[arg(
+        long,
+        help = defaults_help(
+            "Repeat both modes over N seeds (the first is --seed) and report mean ± std",
+            |d| d.seeds
+        )
+    )]
     pub seeds: Option<usize>,
     /// The first seed: decides splits held out here, head and classifier initialisation,
     /// data order and dropout.
@@ -189,7 +197,7 @@ pub struct CompareJob {
         value_delimiter = ',',
         requires = "prompt"
     )]
-    pub verbalizer: Vec<String>,
+    pub verbalizer: Vec<LabelledText>,
     /// Continue the --suite study in this folder (after a crash or an interruption,
     /// with the same flags): comparisons whose report is complete are read back, the
     /// rest run.
@@ -207,21 +215,19 @@ pub struct CompareJob {
     pub state_cache_dir: PathBuf,
 }
 
-const QUICK: Subset = Subset {
-    train: 400,
-    valid: 150,
-    test: 300,
-};
-const QUICK_HEADS: usize = 8;
-const DEFAULT_DATA: &str = "r8";
-const DEFAULT_MAX_LEN: usize = 64;
-/// Two epochs at max_len 64 keep the default R8 comparison under 20 minutes on 2 cores.
-const DEFAULT_EPOCHS: usize = 2;
-const QUICK_EPOCHS: usize = 3;
-/// The frontier's points between the modes when none are asked for: the top layer
-/// alone, the cheapest fine-tuning there is.
-const DEFAULT_FRONTIER: &[usize] = &[1];
-const QUICK_LEARNING_RATE: f64 = 1e-4;
+/// `what` with the value `value` reads off the default comparison and the quick one:
+/// the help shows the defaults [`ComparisonDefaults`] declares, and no other copy.
+fn defaults_help<T: std::fmt::Display>(
+    what: &str,
+    value: impl Fn(&ComparisonDefaults) -> T,
+) -> String {
+    format!(
+        "{what} [default: {}; --quick: {}; a --suite: its own, see `bertcls suite \
+         show NAME`]",
+        value(&ComparisonDefaults::standard()),
+        value(&ComparisonDefaults::quick())
+    )
+}
 
 impl Default for CompareJob {
     fn default() -> Self {
@@ -295,9 +301,29 @@ impl CompareJob {
         }
     }
 
-    /// The epochs, learning rate and tokens of fine-tuning these settings give.
+    /// What this comparison uses for the settings left unset: the quick recipe or
+    /// the default one.
+    pub fn defaults(&self) -> ComparisonDefaults {
+        if self.quick {
+            ComparisonDefaults::quick()
+        } else {
+            ComparisonDefaults::standard()
+        }
+    }
+
+    /// Tokens per text.
     fn max_len(&self) -> usize {
-        self.max_len.unwrap_or(DEFAULT_MAX_LEN)
+        self.max_len.unwrap_or(self.defaults().max_len)
+    }
+
+    /// Fine-tuning epochs.
+    fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(self.defaults().epochs)
+    }
+
+    /// Fine-tuning's peak learning rate.
+    fn learning_rate(&self) -> f64 {
+        self.learning_rate.unwrap_or(self.defaults().learning_rate)
     }
 
     fn model_options(&self) -> ModelOptions {
@@ -310,7 +336,7 @@ impl CompareJob {
 
     /// The seeds of the repeated runs, the first one `seed`.
     fn seed_list(&self) -> Vec<u64> {
-        (0..self.seeds.unwrap_or(1) as u64)
+        (0..self.seeds.unwrap_or(self.defaults().seeds) as u64)
             .map(|i| self.seed + i)
             .collect()
     }
@@ -358,12 +384,12 @@ pub(crate) fn compare(args: &CompareJob, observer: &mut dyn Observer) -> Result<
     let started_unix = machine::unix_now();
     let data = inputs::resolve(
         &DataRequest {
-            spec: args.data.as_deref().unwrap_or(DEFAULT_DATA),
+            spec: args.data.as_deref().unwrap_or(args.defaults().data),
             columns: &args.columns,
             holdout: (args.holdout[0], args.holdout[1]),
             class_share: args.class_share.as_ref(),
             shots: args.shots,
-            subset: args.quick.then_some(QUICK),
+            subset: args.defaults().subset,
             seed: args.seed,
             work_dir: &args.cache_dir.join("compare-data"),
         },

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use report::{CostPoint, LeaderboardEntry, ModeResult, RunResult};
 
-use super::QUICK_HEADS;
 use super::plan::{EmbeddingCost, PipelineOutcome, Plan, SplitCaches, encoder_bytes, max_option};
 use crate::Job;
 use crate::command_line::command_line;
@@ -96,7 +95,7 @@ impl<'a> Plan<'a> {
         job.grid.seed = Some(seed);
         job.decision = self.args.decision.clone();
         job.grid_file = self.args.heads.clone();
-        job.random = self.args.quick.then_some(QUICK_HEADS);
+        job.random = self.args.defaults().heads_drawn;
         job
     }
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use report::{CostPoint, CurvePoint, LeaderboardEntry, ModeResult, RunResult};
 
+use super::CompareJob;
 use super::inputs::ComparisonData;
-use super::{CompareJob, DEFAULT_EPOCHS, QUICK_EPOCHS, QUICK_LEARNING_RATE};
 use crate::Job;
 use crate::command_line::command_line;
 use crate::error::{Context, Result};
@@ -68,16 +68,8 @@ impl<'a> Plan<'a> {
             augmented,
             dir,
             max_len: args.max_len(),
-            epochs: args.epochs.unwrap_or(if args.quick {
-                QUICK_EPOCHS
-            } else {
-                DEFAULT_EPOCHS
-            }),
-            learning_rate: args.learning_rate.unwrap_or(if args.quick {
-                QUICK_LEARNING_RATE
-            } else {
-                joint::FineTuneConfig::default().learning_rate
-            }),
+            epochs: args.epochs(),
+            learning_rate: args.learning_rate(),
             seeds: args.seed_list(),
             frontier: FrontierPlan::default(),
             stages_started: std::cell::Cell::new(0),

@@ -240,7 +240,7 @@ impl RobustnessDesign {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let data = inputs::resolve(
             &DataRequest {
-                spec: args.data.as_deref().unwrap_or(super::DEFAULT_DATA),
+                spec: args.data.as_deref().unwrap_or(args.defaults().data),
                 columns: &args.columns,
                 holdout: (args.holdout[0], args.holdout[1]),
                 class_share: args.class_share.as_ref(),
@@ -264,7 +264,7 @@ impl RobustnessDesign {
         let model = ModelOptions {
             model: args.model.clone(),
             backend: args.backend,
-            max_len: args.max_len.unwrap_or(ROBUST_MAX_LEN),
+            max_len: args.max_len(),
         };
         let mut tests = vec![data.test.clone()];
         for perturbation in &self.perturbations {
@@ -289,8 +289,8 @@ impl RobustnessDesign {
             (cache(&data.train, "train")?, cache(&data.valid, "valid")?);
         Ok(Setting {
             design: self,
-            epochs: args.epochs.unwrap_or(ROBUST_EPOCHS),
-            learning_rate: args.learning_rate.unwrap_or(ROBUST_LEARNING_RATE),
+            epochs: args.epochs(),
+            learning_rate: args.learning_rate(),
             args,
             model,
             dir,
@@ -347,13 +347,13 @@ impl RobustnessDesign {
                 "training sets: a stratified sample of at most {} examples; validation and test whole",
                 self.train_cap
             ),
-            recipe_line(base, ROBUST_MAX_LEN),
+            recipe_line(base),
             format!(
                 "end-to-end: {} encoder layers, {} epoch(s), peak learning rate {}, batch 16; students and born-again networks the same",
                 base.num_layers
                     .map_or_else(|| "all".to_owned(), |k| k.to_string()),
-                base.epochs.unwrap_or(ROBUST_EPOCHS),
-                base.learning_rate.unwrap_or(ROBUST_LEARNING_RATE)
+                base.epochs(),
+                base.learning_rate()
             ),
             format!(
                 "pipeline: `head train {head}` over the frozen encoder's mean-pooled features at the same max_len"
@@ -363,11 +363,6 @@ impl RobustnessDesign {
         ]
     }
 }
-
-/// Where the suite gives none: 32 tokens, one epoch at 1e-4.
-const ROBUST_MAX_LEN: usize = 32;
-const ROBUST_EPOCHS: usize = 1;
-const ROBUST_LEARNING_RATE: f64 = 1e-4;
 
 /// The files and settings every step of one data set shares.
 struct Setting<'a> {

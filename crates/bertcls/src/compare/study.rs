@@ -214,13 +214,13 @@ pub(crate) fn compare_or_reuse(args: &CompareJob, observer: &mut dyn Observer) -
 }
 
 /// The settings of a study's comparisons, in words, for its report.
-pub(crate) fn recipe_line(base: &CompareJob, default_max_len: usize) -> String {
+pub(crate) fn recipe_line(base: &CompareJob) -> String {
     format!(
         "model {}, max_len {}, backend {}, {} seeds from {}",
         base.model.display(),
-        base.max_len.unwrap_or(default_max_len),
+        base.max_len(),
         base.backend,
-        base.seeds.unwrap_or(1),
+        base.seed_list().len(),
         base.seed
     )
 }

@@ -9,15 +9,14 @@ mod prepare;
 mod run;
 mod summary;
 
-use settings::SettingError;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
-use data::Sampling;
+use data::{LabelledText, Sampling};
 use joint::{ClassifierConfig, ClassifierPooling, FineTuneConfig, PromptConfig};
 use serde::{Deserialize, Serialize};
-use training::{Activation, HeadConfig, LossSpec, Monitor, Schedule};
+use training::{Activation, HeadConfig, HiddenSizes, LossSpec, Monitor, Schedule};
 
 use crate::Job;
 use crate::Observer;
@@ -93,8 +92,8 @@ pub struct FineTuneJob {
     #[arg(long, default_value_t = ClassifierPooling::Cls)]
     pub pooling: ClassifierPooling,
     /// Head: `linear` (BERT's usual single layer) or hidden widths like 256 or 512x256.
-    #[arg(long, default_value = "linear")]
-    pub hidden: String,
+    #[arg(long, default_value_t = HiddenSizes::linear())]
+    pub hidden: HiddenSizes,
     /// Activation of MLP heads: relu, gelu or tanh.
     #[arg(long, default_value_t = Activation::Relu)]
     pub activation: Activation,
@@ -132,7 +131,7 @@ pub struct FineTuneJob {
         value_delimiter = ',',
         requires = "prompt"
     )]
-    pub verbalizer: Vec<String>,
+    pub verbalizer: Vec<LabelledText>,
 
     /// Passes over the training data.
     #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
@@ -237,7 +236,7 @@ impl FineTuneJob {
             force: Force::default(),
             num_layers: None,
             pooling: ClassifierPooling::Cls,
-            hidden: "linear".into(),
+            hidden: HiddenSizes::linear(),
             activation: Activation::Relu,
             batch_norm: false,
             dropout: None,
@@ -277,8 +276,7 @@ impl FineTuneJob {
         let classifier = ClassifierConfig {
             pooling: self.pooling,
             head: HeadConfig {
-                hidden: HeadConfig::parse_hidden(&self.hidden)
-                    .map_err(|e| crate::JobError::Refused(e.into()))?,
+                hidden: self.hidden.0.clone(),
                 activation: self.activation,
                 batch_norm: self.batch_norm,
                 ..HeadConfig::default()
@@ -324,24 +322,15 @@ impl FineTuneJob {
         template
             .parse::<text::PromptTemplate>()
             .map_err(|e| crate::error::refused!([prompt] ": {e}"))?;
-        if self.pooling != ClassifierPooling::Cls || self.hidden != "linear" || self.batch_norm {
+        if self.pooling != ClassifierPooling::Cls || !self.hidden.is_linear() || self.batch_norm {
             refuse!(
                 [prompt] " replaces pooling and head: leave out " [pooling] ", " [hidden] " and "
                 [batch_norm]
             );
         }
         let mut verbalizer = BTreeMap::new();
-        for pair in &self.verbalizer {
-            let (label, word) = pair
-                .split_once('=')
-                .filter(|(l, w)| !l.trim().is_empty() && !w.trim().is_empty())
-                .ok_or_else(|| {
-                    SettingError::new("verbalizer", format!("{pair:?}"), "expected LABEL=WORD")
-                })?;
-            if verbalizer
-                .insert(label.trim().to_owned(), word.trim().to_owned())
-                .is_some()
-            {
+        for LabelledText { label, text: word } in &self.verbalizer {
+            if verbalizer.insert(label.clone(), word.clone()).is_some() {
                 refuse!([verbalizer] " names {label} twice");
             }
         }

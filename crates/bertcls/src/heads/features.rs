@@ -11,7 +11,7 @@ use encoder::EmbeddingCache;
 use head::{FeatureOrigin, Features, SweepGrid, TrainedHead};
 use metrics::DecisionRule;
 use serde::{Deserialize, Serialize};
-use training::{Activation, HeadConfig, Monitor, OptimizerKind, Schedule};
+use training::{Activation, HiddenSizes, Monitor, OptimizerKind, Schedule};
 
 use crate::Observer;
 use crate::error::{Result, refuse};
@@ -42,7 +42,7 @@ pub struct FeatureCaches {
 pub struct GridOptions {
     /// Head shapes: `linear` (softmax regression) or hidden widths like 512x256.
     #[arg(long, value_delimiter = ',')]
-    pub hidden: Option<Vec<String>>,
+    pub hidden: Option<Vec<HiddenSizes>>,
     /// Base learning rates.
     #[arg(long = "lr", value_delimiter = ',')]
     pub learning_rates: Option<Vec<f64>>,
@@ -97,11 +97,7 @@ impl GridOptions {
     /// `grid` with every setting given here replacing its values.
     pub fn apply(&self, mut grid: SweepGrid) -> Result<SweepGrid> {
         if let Some(hidden) = &self.hidden {
-            grid.hidden = hidden
-                .iter()
-                .map(|h| HeadConfig::parse_hidden(h))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| crate::JobError::Refused(e.into()))?;
+            grid.hidden = hidden.iter().map(|h| h.0.clone()).collect();
         }
         let replace = |target: &mut Vec<f64>, values: &Option<Vec<f64>>| {
             if let Some(v) = values {
