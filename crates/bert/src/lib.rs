@@ -16,9 +16,12 @@
 
 mod backend;
 mod config;
+mod embeddings;
+mod encoder;
 mod error;
 mod input;
 pub mod kernels;
+mod layers;
 mod mlm;
 mod model;
 mod pooling;
@@ -31,13 +34,14 @@ mod weights;
 
 pub use backend::BackendKind;
 pub use config::{BertConfig, HiddenAct};
+pub use embeddings::BertEmbeddings;
+pub use encoder::{
+    BertAttention, BertEncoder, BertIntermediate, BertLayer, BertOutputBlock, BertSelfAttention,
+};
 pub use error::BertError;
 pub use input::BertInput;
 pub use mlm::{BertMlmHead, BertPredictionTransform, load_mlm_head};
-pub use model::{
-    BertAttention, BertEmbeddings, BertEncoder, BertIntermediate, BertLayer, BertModel, BertOutput,
-    BertOutputBlock, BertPooler, BertSelfAttention,
-};
+pub use model::{BertModel, BertOutput, BertPooler};
 pub use pooling::{Pooling, l2_normalize};
 pub use precision::Precision;
 pub use pretrained::PretrainedBert;

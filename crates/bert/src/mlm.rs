@@ -13,8 +13,9 @@ use burn::nn::{LayerNorm, Linear};
 use burn::store::KeyRemapper;
 use burn::tensor::{Device, Tensor};
 
+use crate::encoder::activate;
 use crate::kernels::layer_norm;
-use crate::model::{activate, layer_norm_layer, linear};
+use crate::layers::{layer_norm_layer, linear};
 use crate::weights::apply_checkpoint;
 use crate::{BertConfig, BertError, HiddenAct};
 

@@ -2,15 +2,15 @@
 //! fold's model is trained on the other folds and scored on the one it never saw; the
 //! out-of-fold predictions of every example are kept.
 
-use settings::SettingError;
 use std::path::Path;
 
-use crate::error::Result;
 use data::stratified_folds;
 use metrics::DecisionRule;
 use report::CrossValidation;
+use settings::SettingError;
 
 use crate::Observer;
+use crate::error::Result;
 use crate::predictions::prediction_line;
 
 /// One fold: the examples it trains on and those it holds out (indices).

@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::Job;
-use crate::error::{Context, Result, refuse};
 use bert::{BackendKind, PretrainedBert};
 use clap::Args;
 use data::{LabelMap, LabelledText, Record};
@@ -14,7 +12,9 @@ use head::{DEFAULT_TEMPLATE, LabelDescriptions, SIMILARITY_TEMPERATURE, ZeroShot
 use metrics::ClassificationReport;
 use serde::{Deserialize, Serialize};
 
+use crate::Job;
 use crate::Observer;
+use crate::error::{Context, Result, refuse};
 use crate::predictions::{report_if_labelled, write_predictions};
 
 /// Classify cached texts with no training, by their similarity to descriptions of

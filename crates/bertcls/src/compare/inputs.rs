@@ -5,16 +5,17 @@
 //! sources and of how they were derived, so a repeated comparison reads the very same
 //! files and every embedding cache is a hit.
 
-use settings::SettingError;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Context, Result, refuse};
 use data::{
     ClassShare, Record, Splits, per_class_sample, sha256_file, stratified_split, write_jsonl,
 };
+use settings::SettingError;
 use sha2::{Digest, Sha256};
 
+use super::CompareJob;
 use crate::Observer;
+use crate::error::{Context, Result, refuse};
 use crate::options::Columns;
 
 /// Training, validation and test files, ready for the stages.
@@ -68,6 +69,22 @@ pub(crate) struct DataRequest<'a> {
     pub seed: u64,
     /// Where derived splits are written.
     pub work_dir: &'a Path,
+}
+
+impl<'a> DataRequest<'a> {
+    /// The data `args` asks for, its derived splits written in `work_dir`.
+    pub(crate) fn of(args: &'a CompareJob, work_dir: &'a Path) -> Self {
+        Self {
+            spec: args.data.as_deref().unwrap_or(args.defaults().data),
+            columns: &args.columns,
+            holdout: (args.holdout[0], args.holdout[1]),
+            class_share: args.class_share.as_ref(),
+            shots: args.shots,
+            subset: args.defaults().subset,
+            seed: args.seed,
+            work_dir,
+        }
+    }
 }
 
 const EXTENSIONS: [&str; 3] = ["jsonl", "csv", "tsv"];

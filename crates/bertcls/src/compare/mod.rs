@@ -382,19 +382,8 @@ pub(crate) fn compare(args: &CompareJob, observer: &mut dyn Observer) -> Result<
     args.validate()?;
     let started = Instant::now();
     let started_unix = machine::unix_now();
-    let data = inputs::resolve(
-        &DataRequest {
-            spec: args.data.as_deref().unwrap_or(args.defaults().data),
-            columns: &args.columns,
-            holdout: (args.holdout[0], args.holdout[1]),
-            class_share: args.class_share.as_ref(),
-            shots: args.shots,
-            subset: args.defaults().subset,
-            seed: args.seed,
-            work_dir: &args.cache_dir.join("compare-data"),
-        },
-        observer,
-    )?;
+    let work_dir = args.cache_dir.join("compare-data");
+    let data = inputs::resolve(&DataRequest::of(args, &work_dir), observer)?;
     // Checked before the report folder is claimed: a refused point costs nothing.
     let frontier = Plan::new(args, &data, None, &args.out).frontier_points()?;
     let dir = fresh_dir(

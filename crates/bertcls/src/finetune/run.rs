@@ -2,7 +2,6 @@
 //! the training loop's events as progress, the decision rule, the saved model and
 //! its test.
 
-use settings::SettingError;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -12,17 +11,17 @@ use joint::{
     ClassifierMeta, RunDir, SavedClassifier, StopReason, TrainEvent, fine_tune, remove_checkpoint,
 };
 use metrics::{ClassificationReport, DecisionRule};
+use settings::SettingError;
 
+use super::FineTuneJob;
+use super::prepare::LoadedRun;
+use super::summary::{FineTuneOutcome, FineTuneRun, TEST_PREDICTIONS_FILE, TrainingSummary};
 use crate::Observer;
 use crate::classifier::{label_columns, reorder_columns, true_labels};
 use crate::cross_validation::{CvData, cross_validate};
 use crate::error::{Context, JobError, Result, refuse};
 use crate::predictions::write_predictions;
 use crate::teacher::Teacher;
-
-use super::FineTuneJob;
-use super::prepare::LoadedRun;
-use super::summary::{FineTuneOutcome, FineTuneRun, TEST_PREDICTIONS_FILE, TrainingSummary};
 
 impl FineTuneJob {
     /// [`run`](Self::run), the model also learning from `teacher`'s soft targets.
