@@ -16,6 +16,7 @@ use super::prepare::{LoadedRun, StatesUsed};
 pub const TEST_PREDICTIONS_FILE: &str = "test-predictions.jsonl";
 
 /// What a [`FineTuneJob`](super::FineTuneJob) made.
+#[derive(Debug)]
 pub enum FineTuneOutcome {
     /// One run: its model, `training.json` and reports.
     Trained(Box<FineTuneRun>),
@@ -47,6 +48,7 @@ impl FineTuneOutcome {
 }
 
 /// A finished fine-tuning run.
+#[derive(Debug)]
 pub struct FineTuneRun {
     /// The saved best model (a Hugging Face folder).
     pub model_dir: PathBuf,

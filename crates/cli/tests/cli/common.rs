@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use testkit::tiny_model;
+pub use testkit::{tiny_model, topic_file};
 
 pub fn bertcls(args: &[&str], paths: &[(&str, &Path)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bertcls"));
@@ -19,29 +19,6 @@ pub fn bertcls(args: &[&str], paths: &[(&str, &Path)]) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
-}
-
-const ANIMALS: [&str; 5] = ["cat", "dog", "bird", "fish", "fox"];
-const MARKETS: [&str; 5] = ["oil", "price", "market", "bank", "rate"];
-
-/// Two topics written with disjoint words from the tiny vocabulary.
-pub fn topic_file(dir: &Path, name: &str, n: usize, offset: usize) -> PathBuf {
-    let mut lines = String::new();
-    for i in 0..n {
-        let (words, label) = if i % 2 == 0 {
-            (ANIMALS, "animals")
-        } else {
-            (MARKETS, "markets")
-        };
-        let text: Vec<&str> = (0..3 + (i + offset) % 4)
-            .map(|j| words[(i * 3 + j + offset) % 5])
-            .collect();
-        lines.push_str(&serde_json::json!({"id": format!("{name}-{i}"), "text": text.join(" the "), "label": label}).to_string());
-        lines.push('\n');
-    }
-    let path = dir.join(format!("{name}.jsonl"));
-    std::fs::write(&path, lines).unwrap();
-    path
 }
 
 /// Toy topic files (train: 30 records) and their caches embedded by the tiny model.

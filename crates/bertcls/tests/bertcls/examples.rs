@@ -25,29 +25,6 @@ fn run(command: &mut Command) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// Two topics told apart by their words: train, validation and test splits.
-fn topics(dir: &Path) {
-    let words = [
-        ("animals", ["cat", "dog", "horse", "bird", "fish"]),
-        ("markets", ["stock", "price", "bond", "trade", "bank"]),
-    ];
-    for (split, n, offset) in [("train", 40, 0), ("validation", 16, 1), ("test", 16, 2)] {
-        let lines: String = (0..n)
-            .map(|i: usize| {
-                let (label, pool) = words[i % 2];
-                let text: Vec<&str> = (0..3 + (i + offset) % 3)
-                    .map(|j| pool[(i + j + offset) % 5])
-                    .collect();
-                format!(
-                    "{{\"id\": \"{split}-{i}\", \"text\": \"{}\", \"label\": \"{label}\"}}\n",
-                    text.join(" the ")
-                )
-            })
-            .collect();
-        std::fs::write(dir.join(format!("{split}.jsonl")), lines).unwrap();
-    }
-}
-
 /// The number after `what` in `text` ("test accuracy 0.9375, …").
 fn number_after(text: &str, what: &str) -> f64 {
     let rest = &text[text
@@ -67,7 +44,7 @@ fn the_examples_run_and_report_what_they_trained() {
     let dir = tempfile::tempdir().unwrap();
     let (data, model) = (dir.path().join("topics"), tiny_model());
     std::fs::create_dir(&data).unwrap();
-    topics(&data);
+    testkit::topic_splits(&data, 40, 16);
 
     let pipeline = run(example("embed_and_train_head")
         .args([&data, &dir.path().join("p"), &model])

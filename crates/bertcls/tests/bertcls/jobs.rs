@@ -1,0 +1,158 @@
+//! Each kind of job run in process: what it returns is what it wrote, two jobs that
+//! measure the same thing agree, a seed decides a run, and a refused setting is a
+//! typed error that leaves nothing behind.
+
+use std::path::{Path, PathBuf};
+
+use bertcls::settings::SettingError;
+use bertcls::training::HiddenSizes;
+use bertcls::{
+    CompareJob, CompareOutcome, EmbedJob, FineTuneJob, FineTuneOutcome, FineTuneRun, Job, JobError,
+    ModelOptions, PredictHeadJob, Quiet, SweepJob,
+};
+use testkit::{tiny_model, topic_splits};
+
+/// The tiny model at 16 tokens.
+fn tiny() -> ModelOptions {
+    ModelOptions {
+        model: tiny_model(),
+        max_len: 16,
+        ..ModelOptions::default()
+    }
+}
+
+/// Topic data in a fresh folder: 30 training records, 16 each held out.
+fn topics() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    topic_splits(dir.path(), 30, 16);
+    dir
+}
+
+/// `dir/{split}.jsonl` embedded by the tiny model into `dir/{split}.emb`.
+fn embedded(dir: &Path, split: &str) -> PathBuf {
+    let mut job = EmbedJob::new(dir.join(format!("{split}.jsonl")));
+    job.model = tiny();
+    job.output = Some(dir.join(format!("{split}.emb")));
+    job.run(&mut Quiet).unwrap().cache.path
+}
+
+#[test]
+fn the_swept_best_head_predicts_as_the_sweep_ranked_it() {
+    let dir = topics();
+    let (train, valid) = (
+        embedded(dir.path(), "train"),
+        embedded(dir.path(), "validation"),
+    );
+    let mut sweep = SweepJob::new(&train, &valid, dir.path().join("sweep"));
+    sweep.grid.hidden = Some(vec![HiddenSizes::linear(), HiddenSizes(vec![8])]);
+    sweep.grid.learning_rates = Some(vec![0.01]);
+    let swept = sweep.run(&mut Quiet).unwrap();
+    assert_eq!(swept.entries.len(), swept.grid.configs().len());
+    let scores: Vec<f64> = swept.entries.iter().map(|e| e.valid_macro_f1).collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "best first: {scores:?}"
+    );
+
+    // The saved head, loaded back by another job, scores the validation split as
+    // the sweep did when it ranked it first.
+    let predict = PredictHeadJob::new(&swept.best_head, &valid, dir.path().join("p.jsonl"));
+    let report = predict
+        .run(&mut Quiet)
+        .unwrap()
+        .expect("the split is labelled");
+    let best = &swept.entries[0];
+    assert!(
+        (report.macro_f1 - best.valid_macro_f1).abs() < 1e-6,
+        "{} against {}",
+        report.macro_f1,
+        best.valid_macro_f1
+    );
+    assert!((report.accuracy - best.valid_accuracy).abs() < 1e-6);
+    let lines = std::fs::read_to_string(dir.path().join("p.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 16);
+}
+
+/// A two-epoch run of the tiny model on `dir`'s topics, into `dir/out`.
+fn fine_tuned(dir: &Path, out: &str) -> FineTuneRun {
+    let mut job = FineTuneJob::new(dir.join("train.jsonl"), dir.join(out));
+    job.model = tiny();
+    job.valid = Some(dir.join("validation.jsonl"));
+    job.epochs = 2;
+    job.batch_size = 8;
+    match job.run(&mut Quiet).unwrap() {
+        FineTuneOutcome::Trained(run) => *run,
+        FineTuneOutcome::CrossValidation { .. } => panic!("no cv was asked for"),
+    }
+}
+
+#[test]
+fn fine_tuning_writes_what_it_returns_and_its_seed_decides_it() {
+    let dir = topics();
+    let run = fine_tuned(dir.path(), "a");
+    // 30 examples in batches of 8: 4 optimizer steps an epoch, one evaluation each.
+    assert_eq!(run.summary.steps, 8);
+    assert_eq!(run.summary.history.len(), 2);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run.summary_path).unwrap()).unwrap();
+    assert_eq!(written, serde_json::to_value(&run.summary).unwrap());
+    assert!(run.model_dir.join("config.json").is_file());
+
+    let again = fine_tuned(dir.path(), "b");
+    let curve = |run: &FineTuneRun| serde_json::to_value(&run.summary.history).unwrap();
+    assert_eq!(curve(&again), curve(&run), "the same seed, the same run");
+}
+
+#[test]
+fn a_refused_setting_is_a_typed_error_and_leaves_no_folder() {
+    let dir = topics();
+    let out = dir.path().join("refused");
+    let mut job = FineTuneJob::new(dir.path().join("train.jsonl"), &out);
+    job.model = tiny();
+    job.valid_fraction = 0.7;
+    let error = job.run(&mut Quiet).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            JobError::Setting(SettingError {
+                setting: "valid_fraction",
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+    assert!(!out.exists());
+
+    let mut job = FineTuneJob::new(dir.path().join("train.jsonl"), &out);
+    job.model = tiny();
+    job.learning_rate = -1.0;
+    let error = job.run(&mut Quiet).unwrap_err();
+    assert!(
+        error.chain().contains("learning_rate -1"),
+        "{}",
+        error.chain()
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_comparison_returns_the_results_it_wrote() {
+    let dir = topics();
+    let mut job = CompareJob::new(dir.path().to_str().unwrap());
+    job.model = tiny_model();
+    job.quick = true;
+    job.max_len = Some(16);
+    job.epochs = Some(1);
+    job.out = dir.path().join("reports");
+    job.cache_dir = dir.path().join("cache");
+    job.state_cache_dir = dir.path().join("states");
+    let CompareOutcome::Comparison(compared) = job.run(&mut Quiet).unwrap() else {
+        panic!("one comparison was asked for");
+    };
+    let written =
+        bertcls::report::read_results(&compared.dir.join(bertcls::report::RESULTS_FILE)).unwrap();
+    assert_eq!(written, compared.comparison);
+    let c = &compared.comparison;
+    assert_eq!((c.pipeline.runs.len(), c.end_to_end.runs.len()), (1, 1));
+    assert_eq!(c.data.train, 30);
+}
