@@ -210,10 +210,10 @@ impl Job for EmbedJob {
         settings::at_least_one("batch_size", self.batch_size)?;
         settings::at_least_one("chunk_size", self.chunk_size)?;
         if !self.states_after.is_empty() && self.precision != Precision::Fp32 {
+            let precision = self.precision;
             refuse!(
-                "--states-after with --precision {}: the states feed fine-tuning, which runs \
-                 in fp32; embed them with --precision fp32",
-                self.precision
+                [states_after] " with " [precision] " {precision}: the states feed \
+                 fine-tuning, which runs in fp32; embed them with " [precision] " fp32"
             );
         }
         Ok(())
