@@ -257,6 +257,20 @@ fn remove_tree(path: &Path) -> Result<(), ArtifactError> {
     std::fs::remove_dir_all(path).map_err(|e| ArtifactError::io("remove", path, e))
 }
 
+/// Removes the artifact folder at `path` without it ever standing torn under its
+/// name: one rename moves it aside to a staging name of this process, then it is
+/// deleted file by file. A run killed while deleting leaves a hidden staging folder,
+/// tagged with its process, which the next staging of `path` removes as abandoned
+/// (only a kill between the rename and the tag, microseconds, leaves it untagged).
+fn remove_whole(path: &Path) -> Result<(), ArtifactError> {
+    let aside = temporary_sibling(path, "staging");
+    std::fs::rename(path, &aside).map_err(|e| ArtifactError::io("move aside", path, e))?;
+    // Tagged once aside, so that the folder at `path` is never changed in place.
+    let pid = std::process::id().to_string();
+    crate::write_atomic(&aside.join(STAGING_TAG), pid.as_bytes())?;
+    remove_tree(&aside)
+}
+
 /// Removes staging folders of `target` that a killed run left behind: tagged as
 /// bertcls's by a process that no longer runs (known on Linux only; elsewhere they
 /// are left alone).
@@ -321,7 +335,7 @@ pub fn claim_dir(
             }
         }
         Occupant::Artifact(_) => {
-            remove_tree(path)?;
+            remove_whole(path)?;
             std::fs::create_dir_all(path).map_err(|e| ArtifactError::io("create", path, e))?;
             mark(path, kind)?;
         }
@@ -334,7 +348,8 @@ pub fn claim_dir(
 pub fn remove_own_dir(path: &Path, kind: ArtifactKind) -> Result<(), ArtifactError> {
     match check_folder_target(path, kind, Overwrite::SameKind)? {
         Occupant::Nothing => Ok(()),
-        Occupant::EmptyFolder | Occupant::Artifact(_) => remove_tree(path),
+        Occupant::EmptyFolder => remove_tree(path),
+        Occupant::Artifact(_) => remove_whole(path),
     }
 }
 
@@ -384,6 +399,30 @@ mod tests {
         let _staged =
             StagedDir::new(&target, ArtifactKind::EmbeddingCache, Overwrite::SameKind).unwrap();
         assert!(!stale.exists());
+    }
+
+    #[test]
+    fn an_artifact_is_removed_aside_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("checkpoint");
+        let kind = ArtifactKind::Checkpoint;
+        let staged = StagedDir::new(&target, kind, Overwrite::SameKind).unwrap();
+        for name in ["model.bpk", "optimizer.bpk", "state.json"] {
+            std::fs::write(staged.path().join(name), name).unwrap();
+        }
+        staged.commit(true).unwrap();
+        remove_own_dir(&target, kind).unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+        // What a removal killed midway leaves (aside, tagged by a process now gone,
+        // half deleted) goes with the next staging of the same target.
+        let aside = temporary_sibling(&target, "staging");
+        let dead = aside.with_file_name(".checkpoint.bertcls-staging-999999999-0");
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join("model.bpk"), "half").unwrap();
+        std::fs::write(dead.join(STAGING_TAG), "999999999").unwrap();
+        let _staged = StagedDir::new(&target, kind, Overwrite::SameKind).unwrap();
+        assert!(!dead.exists());
     }
 
     #[test]
