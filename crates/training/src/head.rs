@@ -5,6 +5,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use data::SplitMix64;
 use serde::{Deserialize, Serialize};
 
+use crate::HiddenSizes;
+
 /// The architecture of a head: no hidden layer is softmax (multinomial logistic)
 /// regression; hidden layers make an MLP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,13 +46,12 @@ impl HeadConfig {
         settings::rate("dropout", self.dropout)
     }
 
-    /// `linear` or hidden widths joined by `x` (`512x256`), as on the command line.
+    /// `linear`, or `mlp-` and the hidden widths as [`HiddenSizes`] writes them
+    /// (`mlp-512x256`).
     pub fn shape_name(&self) -> String {
-        if self.hidden.is_empty() {
-            "linear".into()
-        } else {
-            let widths: Vec<String> = self.hidden.iter().map(usize::to_string).collect();
-            format!("mlp-{}", widths.join("x"))
+        match HiddenSizes(self.hidden.clone()) {
+            linear if linear.is_linear() => linear.to_string(),
+            widths => format!("mlp-{widths}"),
         }
     }
 }
