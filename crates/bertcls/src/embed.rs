@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bert::{Pooling, Precision};
-use clap::Args;
 use encoder::{
     BuildOutcome, EmbedOptions, EmbeddingCache, EmbeddingSpec, FrozenEncoder, LayerSelection,
     Shard, StateCache, StateTarget, build_cache_with_states, write_npy,
@@ -22,76 +21,53 @@ use crate::states::{DEFAULT_STATE_CACHE_DIR, data_name, state_targets};
 pub const DEFAULT_CACHE_DIR: &str = ".cache/embeddings";
 
 /// One vector per record, stored in a reusable embedding cache (`bertcls embed`).
-#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[command(after_help = "Examples:\n  \
-    bertcls embed --input data/r8/train.jsonl\n  \
-    bertcls embed --input data/r8/test.jsonl --pooling cls --layers mean4 --export-npy r8-test.npy\n\n\
-    The same command twice is a cache hit. An interrupted run resumes from its last complete \
-    chunk. On a cluster, run `--shard i/N` for i = 0..N-1 as N independent jobs (Slurm array, \
-    Kubernetes indexed Job, GNU parallel); `bertcls head` reads the N shard caches as one. \
-    With --states-after, each job also writes its shard's states, which `bertcls finetune` \
-    finds in --state-cache-dir and merges once into the whole input's state cache.")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmbedJob {
     /// The encoder.
-    #[command(flatten)]
     #[serde(flatten)]
     pub model: ModelOptions,
     /// The data file to embed.
-    #[command(flatten)]
     #[serde(flatten)]
     pub input: Input,
     /// The cache to write (a NAME.emb folder). Default: in --cache-dir, named after the
     /// input and the fingerprint of everything that decides the vectors.
-    #[arg(long)]
     pub output: Option<PathBuf>,
     /// Where caches go when --output is not given.
-    #[arg(long, default_value = DEFAULT_CACHE_DIR)]
     pub cache_dir: PathBuf,
     /// How token states become one vector: cls, mean (mask-aware) or max.
-    #[arg(long, default_value_t = Pooling::Mean)]
     pub pooling: Pooling,
     /// Which layers: last, meanK (mean of the last K) or concatK (last K side by side).
-    #[arg(long, default_value_t = LayerSelection::Last)]
     #[serde(with = "settings::as_text")]
     pub layers: LayerSelection,
     /// Scale each vector to unit length.
-    #[arg(long)]
     pub normalize: bool,
     /// What the encoder layers' linear layers compute in: fp32; int8 (CPU backends:
     /// weights quantised per output channel, activations per token, about twice as
     /// fast); or bf16 (CPU backends: about 1.5 times as fast, within 1e-4 of fp32's
     /// vectors). Part of the cache's fingerprint: a head trained on fp32 features
     /// refuses int8 ones, as it refuses another encoder's.
-    #[arg(long, default_value_t = Precision::Fp32)]
     #[serde(default)]
     pub precision: Precision,
     /// Sequences per forward pass (texts are sorted by length first, so padding is small).
-    #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// Rows per checkpointed chunk: what an interrupted run can lose at most.
-    #[arg(long, default_value_t = 1024)]
     pub chunk_size: usize,
     /// Embed only the i-th of N deterministic slices of the input (0-based), e.g. 2/8.
-    #[arg(long)]
     #[serde(with = "settings::as_text::option")]
     pub shard: Option<Shard>,
     /// Also write the vectors as a float32 .npy matrix (records × width) for numpy.
     /// An existing file there is never replaced (an .npy carries no mark of who
     /// wrote it), unless it holds exactly these vectors already. `-`: standard output
     /// (the cache's path is then not printed).
-    #[arg(long)]
     pub export_npy: Option<PathBuf>,
     /// Also cache the token states after each of these layers (0: the embeddings'
     /// output), kept from the same forward pass, in --state-cache-dir: the states that
     /// `bertcls finetune --train-layers K` reads (layer N − K) for the same file at the
     /// same --max-len, so that fine-tuning the top layers skips its own pass.
-    #[arg(long, value_delimiter = ',', value_name = "L,…")]
     pub states_after: Vec<usize>,
     /// Where state caches go (shared with `bertcls finetune --train-layers`).
-    #[arg(long, default_value = DEFAULT_STATE_CACHE_DIR)]
     pub state_cache_dir: PathBuf,
     /// Whether a bertcls artifact of another kind may be replaced.
-    #[command(flatten)]
     #[serde(flatten)]
     pub force: Force,
 }

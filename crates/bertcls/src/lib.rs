@@ -14,9 +14,9 @@
 //!   one report; a study ([`study::Suite`]) runs many comparisons.
 //!
 //! Each job implements [`Job`]: `validate()` checks its settings, `run()` validates
-//! and does the work. Each derives clap's `Args`: the `bertcls` binary is these
-//! structs and a printer. A job reports its progress to an [`Observer`] ([`Quiet`]
-//! ignores it).
+//! and does the work. A job is plain data (serde, no command line): the `bertcls`
+//! binary declares a flag for each setting and turns its flags into jobs. A job
+//! reports its progress to an [`Observer`] ([`Quiet`] ignores it).
 //!
 //! ```no_run
 //! use bertcls::{EmbedJob, Job, Quiet};
@@ -32,7 +32,6 @@
 mod augmentation;
 mod bench;
 mod classifier;
-pub mod command_line;
 mod compare;
 mod cross_validation;
 mod distill;
@@ -47,6 +46,7 @@ mod observe;
 mod options;
 mod predict;
 mod predictions;
+mod stage;
 mod states;
 mod teacher;
 mod zero_shot;
@@ -86,6 +86,7 @@ pub use options::{
 };
 pub use predict::{ClassifierOptions, EvaluateJob, Evaluated, PredictJob, Predicted};
 pub use predictions::{prediction_line, prediction_lines, write_predictions};
+pub use stage::Stage;
 pub use states::DEFAULT_STATE_CACHE_DIR;
 pub use teacher::{DEFAULT_TEACHER_CACHE, Teacher, TeacherOptions};
 pub use zero_shot::{ZeroShotJob, ZeroShotReports};

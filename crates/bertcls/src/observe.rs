@@ -1,8 +1,12 @@
 //! How a job tells its caller how far it got: progress through counted work and
 //! lines for the person running it. The command line turns these into progress bars
 //! on a terminal and plain lines in a log; a program may ignore them ([`Quiet`]).
+//! A job that runs others also asks its caller how it would run them itself
+//! ([`Stage`]), for its report.
 
 use bert::Precision;
+
+use crate::Stage;
 
 /// Hears of a job's progress. Every method has a default that does nothing.
 pub trait Observer: Send {
@@ -33,6 +37,22 @@ pub trait Observer: Send {
     /// A line for the person running the job: what was found, decided or skipped.
     fn note(&mut self, line: &str) {
         let _ = line;
+    }
+
+    /// How the caller would run `stage` itself (the `bertcls` binary: its command
+    /// line), for a report that lists its stages. `None`, the default, lists the
+    /// stage's settings in the library's names ([`Stage::describe`]).
+    fn command_line(&self, stage: Stage<'_>) -> Option<String> {
+        let _ = stage;
+        None
+    }
+
+    /// How the caller would give `stage` the settings named in `only` (a study's arm
+    /// that differs from its baseline in those). `None`, the default, lists them in
+    /// the library's names.
+    fn settings_line(&self, stage: Stage<'_>, only: &[&str]) -> Option<String> {
+        let _ = (stage, only);
+        None
     }
 }
 

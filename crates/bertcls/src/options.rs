@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use bert::burn::tensor::Device;
 use bert::{BackendKind, PretrainedBert};
-use clap::Args;
 use data::{ReadOptions, ReadOutcome, Record, read_records};
 use joint::{Adversary, AdversaryKind};
 use metrics::{DecisionRule, ThresholdTarget};
@@ -22,17 +21,14 @@ use crate::error::{Context, Result, refuse};
 pub const DEFAULT_MODEL: &str = "models/all-MiniLM-L6-v2";
 
 /// Which BERT, on which device, reading how many tokens.
-#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelOptions {
     /// A Hugging Face BERT folder (config.json, weights, tokenizer).
-    #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: PathBuf,
     /// Where tensors run: flex (CPU, default), ndarray (CPU) or wgpu (GPU; needs the
     /// `wgpu` feature).
-    #[arg(long, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
     /// Tokens per sequence, `[CLS]` and `[SEP]` included; longer texts are truncated.
-    #[arg(long, default_value_t = 128)]
     pub max_len: usize,
 }
 
@@ -69,14 +65,12 @@ impl ModelOptions {
 }
 
 /// A data file and how to read it.
-#[derive(Args, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Input {
     /// JSONL, CSV or TSV (by extension), one record per line/row; `-` reads standard
     /// input (a path without an extension is read in the format of its first line).
-    #[arg(long)]
     pub input: PathBuf,
     /// How it is read.
-    #[command(flatten)]
     #[serde(flatten)]
     pub columns: Columns,
 }
@@ -97,24 +91,19 @@ impl Input {
 }
 
 /// Which columns (or JSON keys) of data files hold what.
-#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Columns {
     /// Column (or JSON key) holding the text.
-    #[arg(long, default_value = "text")]
     pub text_col: String,
     /// Column holding the second text of sentence pairs (`[CLS]` a `[SEP]` b `[SEP]`)
     /// [default: text_b, read wherever a record has it]. A record without one is a
     /// single text, so a file may mix pairs and single texts.
-    #[arg(long)]
     pub text_b_col: Option<String>,
     /// Column holding the label.
-    #[arg(long, default_value = "label")]
     pub label_col: String,
     /// Column holding record ids; rows without one are named by their line number.
-    #[arg(long, default_value = "id")]
     pub id_col: String,
     /// Drop rows that cannot be used (reported with their line numbers) instead of stopping.
-    #[arg(long)]
     pub skip_bad_rows: bool,
 }
 
@@ -254,28 +243,22 @@ impl Columns {
 
 /// The loss of either mode, and the remedies for class imbalance it carries. Unset
 /// settings keep the base spec's values (the defaults, or a grid file's).
-#[derive(Args, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LossOptions {
     /// ce (cross-entropy), focal (down-weights easy examples) or ghm (GHM-C:
     /// down-weights examples whose gradient norm is common, easy ones and outliers).
-    #[arg(long)]
     pub loss: Option<LossKind>,
     /// Per-class weights (ce's class weights, focal's α): balanced (n / (k·n_c)),
     /// `effective[:BETA]` (effective number of samples, β 0.999), or label=weight,….
-    #[arg(long, value_name = "WEIGHTS")]
     #[serde(with = "settings::as_text::option")]
     pub class_weights: Option<ClassWeights>,
     /// ce only: label smoothing ε in [0, 1).
-    #[arg(long, value_name = "EPSILON")]
     pub label_smoothing: Option<f64>,
     /// focal only: γ, how strongly well-classified examples are down-weighted [default: 2].
-    #[arg(long, value_name = "GAMMA")]
     pub focal_gamma: Option<f64>,
     /// ghm only: bins of the gradient-norm histogram [default: 10].
-    #[arg(long, value_name = "N")]
     pub ghm_bins: Option<usize>,
     /// ghm only: EMA momentum of the bin counts across batches [default: 0.75].
-    #[arg(long, value_name = "M")]
     pub ghm_momentum: Option<f64>,
 }
 
@@ -302,16 +285,14 @@ impl LossOptions {
 
 /// Decision-level remedies: chosen once training is done, saved with the model, used
 /// by every prediction.
-#[derive(Args, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DecisionOptions {
     /// Logit adjustment: divide each class's probability by its training prior to the
     /// power TAU before taking the largest (1 suits a test set with balanced classes).
-    #[arg(long, value_name = "TAU", conflicts_with = "threshold")]
     pub logit_adjust: Option<f64>,
     /// Two classes only: predict the second class (in label order) above a threshold
     /// chosen on validation: f1 (its best F1) or recall:R (the highest threshold
     /// reaching recall R).
-    #[arg(long, value_name = "TARGET")]
     #[serde(with = "settings::as_text::option")]
     pub threshold: Option<ThresholdTarget>,
 }
@@ -358,23 +339,19 @@ impl DecisionOptions {
 }
 
 /// Adversarial training on the word embeddings (end-to-end mode).
-#[derive(Args, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AdversaryOptions {
     /// fgm: each batch also trains on its word embeddings moved by r = ε·g/‖g‖ (g the
     /// loss's gradient there): one extra forward/backward pass. pgd: --adv-steps
     /// ascent steps of --adv-alpha, each projected back onto the ε-ball: that many
     /// extra passes. none (the default).
-    #[arg(long, value_name = "METHOD")]
     pub adv: Option<AdversaryKind>,
     /// Radius ε of the perturbation (L2 norm over the batch's word embeddings)
     /// [default: 1].
-    #[arg(long, value_name = "EPSILON", requires = "adv")]
     pub adv_epsilon: Option<f64>,
     /// pgd only: size α of each ascent step [default: 2.5·ε/K].
-    #[arg(long, value_name = "ALPHA", requires = "adv")]
     pub adv_alpha: Option<f64>,
     /// pgd only: ascent steps K [default: 3].
-    #[arg(long, value_name = "K", requires = "adv")]
     pub adv_steps: Option<usize>,
 }
 
@@ -402,12 +379,11 @@ impl AdversaryOptions {
 }
 
 /// Whether an output may replace a bertcls output of another kind.
-#[derive(Args, Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Force {
     /// Replace whatever bertcls wrote at the output path (a head where a cache was,
     /// say). Without it only an output of the same kind is replaced; with it too,
     /// files and folders bertcls did not write are never touched.
-    #[arg(long)]
     pub force: bool,
 }
 

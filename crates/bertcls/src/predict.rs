@@ -8,7 +8,6 @@ use artifacts::FileKind;
 
 use bert::burn::tensor::Device;
 use bert::{BackendKind, Precision};
-use clap::Args;
 use data::Record;
 use metrics::ClassificationReport;
 use serde::{Deserialize, Serialize};
@@ -21,28 +20,23 @@ use crate::options::{Columns, Input};
 use crate::predictions::{prediction_lines, report_if_labelled, write_predictions};
 
 /// Which classifier, where it runs, how it reads.
-#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierOptions {
     /// A fine-tuned model (`finetune`'s OUT/model or OUT, or any Hugging Face
     /// BertForSequenceClassification folder), a saved head (`head train --out`,
     /// a sweep's best.head; texts are embedded as its features were), or an ensemble
     /// (`bertcls ensemble --out`).
-    #[arg(long)]
     pub model: PathBuf,
     /// flex (CPU, default), ndarray (CPU) or wgpu (GPU).
-    #[arg(long, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
     /// Tokens per text (default: what the model was trained with; 128 for foreign folders).
-    #[arg(long)]
     pub max_len: Option<usize>,
     /// Texts per forward pass.
-    #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// What the encoder layers' linear layers compute in: fp32, int8 or bf16 (CPU
     /// backends). A fine-tuned model's encoder is converted when loaded [default:
     /// fp32]; a head embeds texts in the precision of its features [default: that one]
     /// and refuses another, as it refuses another encoder.
-    #[arg(long)]
     #[serde(default)]
     pub precision: Option<Precision>,
 }
@@ -80,28 +74,19 @@ impl ClassifierOptions {
 
 /// Classify texts (a file, or a stream one per line) with a fine-tuned model, a
 /// saved head or an ensemble (`bertcls predict`).
-#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[command(after_help = "Examples:\n  \
-    bertcls predict --model runs/r8 --input new.jsonl --output predictions.jsonl\n  \
-    echo 'oil prices rose sharply' | bertcls predict --model runs/r8\n\n\
-    Each prediction is a JSON line: id, label, true_label (when the input has one) and \
-    the probability of every class. Labelled input also prints the metric report.")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PredictJob {
     /// The saved model.
-    #[command(flatten)]
     #[serde(flatten)]
     pub classifier: ClassifierOptions,
     /// Data file (JSONL, CSV or TSV; `-`: standard input in one of those formats).
     /// Without it, texts are read from standard input as plain lines, one text each.
-    #[arg(long)]
     pub input: Option<PathBuf>,
     /// How the input is read.
-    #[command(flatten)]
     #[serde(flatten)]
     pub columns: Columns,
     /// Where to write the JSON lines (`-` or default: standard output; a device or
     /// named pipe is written in place).
-    #[arg(long)]
     pub output: Option<PathBuf>,
 }
 
@@ -262,20 +247,15 @@ fn classify(
 
 /// The full metric report of a saved classifier on labelled data (`bertcls
 /// evaluate`).
-#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[command(after_help = "Example:\n  \
-    bertcls evaluate --model runs/r8 --input data/r8/test.jsonl --json runs/r8/test.json")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvaluateJob {
     /// The saved model.
-    #[command(flatten)]
     #[serde(flatten)]
     pub classifier: ClassifierOptions,
     /// The labelled data file.
-    #[command(flatten)]
     #[serde(flatten)]
     pub input: Input,
     /// Also write the report as JSON here (`-`: standard output).
-    #[arg(long)]
     pub json: Option<PathBuf>,
 }
 

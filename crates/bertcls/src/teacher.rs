@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use bert::burn::tensor::Device;
-use clap::Args;
 use data::{Record, sha256_file};
 use joint::SavedClassifier;
 use serde::{Deserialize, Serialize};
@@ -21,21 +20,17 @@ use crate::error::{Context, Result, refuse};
 pub const DEFAULT_TEACHER_CACHE: &str = ".cache/teachers";
 
 /// Who teaches, and how strongly.
-#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TeacherOptions {
     /// A fine-tuned model (`finetune`'s OUT or OUT/model). Several make an ensemble
     /// teacher: their softened probabilities averaged.
-    #[arg(long, required = true, num_args = 1..)]
     pub teacher: Vec<PathBuf>,
     /// Temperature T softening teacher and student alike; higher shows more of the
     /// teacher's "dark knowledge" (how it ranks the wrong classes).
-    #[arg(long, default_value_t = DistillationLoss::default().temperature)]
     pub temperature: f64,
     /// Weight α of the teacher's soft targets (scaled by T²); 1 − α goes to the labels.
-    #[arg(long, default_value_t = DistillationLoss::default().alpha)]
     pub alpha: f64,
     /// Where the teachers' predictions are cached, named by teacher and data.
-    #[arg(long, default_value = DEFAULT_TEACHER_CACHE)]
     pub teacher_cache: PathBuf,
 }
 

@@ -1,21 +1,22 @@
 //! `bertcls`: BERT text classification from the command line. Every command is a job
-//! of the `bertcls` library: its flags are the job's fields, parsed by clap into the
-//! job's config; this binary runs it with progress bars and prints what it made.
+//! of the `bertcls` library: this binary declares the flags ([`flags`]), turns them
+//! into the job, runs it with progress bars and prints what it made.
 
+mod command_line;
 mod errors;
+mod flags;
 mod print;
 mod progress;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use bertcls::{
-    AugmentJob, BenchEncoderJob, BenchStepJob, CompareJob, CompareOutcome, DistillFineTuneJob,
-    DistillHeadJob, EmbedJob, EnsembleJob, EvaluateJob, FineTuneJob, Job, PredictHeadJob,
-    PredictJob, SuiteSource, SweepJob, TrainHeadJob, ZeroShotJob,
-};
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use bertcls::{CompareOutcome, Job, PredictJob, SuiteSource};
+use clap::{CommandFactory, FromArgMatches};
 
+use crate::flags::{
+    BenchCommand, Cli, Command, DistillCommand, HeadCommand, IntoJob, SuiteCommand,
+};
 use crate::progress::Bars;
 
 /// burn allocates a fresh buffer for nearly every tensor operation. glibc serves buffers
@@ -37,104 +38,6 @@ fn keep_freed_memory() {
     // SAFETY: setting an option is allowed at any time; it only changes when mimalloc
     // purges, not which memory is valid.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-}
-
-#[derive(Parser)]
-#[command(
-    name = "bertcls",
-    version,
-    about = "BERT text classifiers: a frozen-encoder pipeline or end-to-end fine-tuning, measured side by side",
-    long_about = "BERT text classifiers, two ways, measured side by side.\n\n\
-        Pipeline mode runs a pretrained BERT once, frozen, and trains cheap classifiers over \
-        the stored features. End-to-end mode fine-tunes BERT and the classifier together.\n\n\
-        Models are Hugging Face BERT folders (config.json, model.safetensors or \
-        pytorch_model.bin, tokenizer.json or vocab.txt). `cargo xtask fetch model` puts \
-        all-MiniLM-L6-v2 in models/all-MiniLM-L6-v2, the default."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Pipeline stage 1: embed a data file with a frozen BERT into a reusable cache.
-    Embed(EmbedJob),
-    /// Pipeline stage 2: train, sweep and apply classifiers over cached features.
-    #[command(subcommand)]
-    Head(HeadCommand),
-    /// End-to-end mode: fine-tune BERT and a classification head together.
-    Finetune(Box<FineTuneJob>),
-    /// Knowledge distillation: a student (a smaller or same-size fine-tuned BERT, or
-    /// pipeline heads) learns from a fine-tuned teacher's soft targets.
-    #[command(subcommand)]
-    Distill(DistillCommand),
-    /// Classify cached texts with no training: by their similarity to descriptions of
-    /// the labels, embedded by the same encoder.
-    ZeroShot(ZeroShotJob),
-    /// Combine saved classifiers (seeds, heads, modes) into one, measured against its
-    /// best member.
-    Ensemble(EnsembleJob),
-    /// Classify texts (a file, or stdin one per line) with a fine-tuned model, a
-    /// saved head or an ensemble.
-    Predict(PredictJob),
-    /// The full metric report of a saved classifier (fine-tuned model, head or
-    /// ensemble) on labelled data.
-    Evaluate(EvaluateJob),
-    /// Write augmented copies of a data file (word swap, deletion, insertion, typos,
-    /// embedding neighbours), to inspect what augmentation does.
-    Augment(AugmentJob),
-    /// Measure this machine's throughput (what `cargo xtask bench` compares with PyTorch).
-    #[command(subcommand)]
-    Bench(BenchCommand),
-    /// Both modes on the same data: pipeline (best head of a sweep) against
-    /// end-to-end fine-tuning, with a report (Markdown, HTML, JSON).
-    Compare(Box<CompareJob>),
-    /// The studies `compare --suite` runs: list them, or print one to copy and edit.
-    #[command(subcommand)]
-    Suite(SuiteCommand),
-}
-
-/// `bertcls head …`.
-#[derive(Subcommand)]
-enum HeadCommand {
-    /// Train one head (or a bagged/boosted ensemble of heads) and save it.
-    Train(Box<TrainHeadJob>),
-    /// Train a grid of heads, rank them on validation, save the best.
-    Sweep(Box<SweepJob>),
-    /// Apply a saved head to cached features (or to texts, embedded as its features were).
-    Predict(Box<PredictHeadJob>),
-}
-
-/// `bertcls distill …`.
-#[derive(Subcommand)]
-enum DistillCommand {
-    /// Fine-tune a student BERT from a teacher.
-    Finetune(Box<DistillFineTuneJob>),
-    /// Sweep pipeline heads taught by a fine-tuned teacher.
-    Head(Box<DistillHeadJob>),
-}
-
-/// `bertcls bench …`.
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Encoder inference: one full batch, and a whole data set in length-sorted batches.
-    Encoder(BenchEncoderJob),
-    /// Fine-tuning: full training steps (forward, backward, clipping, AdamW) on full batches.
-    Step(BenchStepJob),
-}
-
-/// `bertcls suite …`.
-#[derive(Subcommand)]
-enum SuiteCommand {
-    /// The built-in studies.
-    List,
-    /// Print a study's TOML (a built-in one by name, or a file, checked): copy it,
-    /// edit it, run it with `bertcls compare --suite FILE`.
-    Show {
-        /// A built-in study's name, or a suite file.
-        suite: SuiteSource,
-    },
 }
 
 /// A user's mistake (a bad flag, a missing file) is one `error:` line on stderr and
@@ -165,7 +68,8 @@ fn subcommand_path(matches: &clap::ArgMatches) -> Vec<&str> {
 fn run(command: Command) -> anyhow::Result<()> {
     let bars = &mut Bars::default();
     match command {
-        Command::Embed(job) => {
+        Command::Embed(flags) => {
+            let job = flags.into_job()?;
             let embedded = job.run(bars)?;
             let vectors_on_stdout = job
                 .export_npy
@@ -173,26 +77,40 @@ fn run(command: Command) -> anyhow::Result<()> {
                 .is_some_and(|p| p.as_os_str() == bertcls::artifacts::STDOUT);
             print::embedded(&embedded, vectors_on_stdout)?;
         }
-        Command::Head(HeadCommand::Train(job)) => print::trained_heads(&job.run(bars)?)?,
-        Command::Head(HeadCommand::Sweep(job)) => print::swept(&job.run(bars)?),
-        Command::Head(HeadCommand::Predict(job)) => print::report(job.run(bars)?.as_ref()),
-        Command::Finetune(job) => print::fine_tuned(&job.run(bars)?)?,
-        Command::Distill(DistillCommand::Finetune(job)) => print::fine_tuned(&job.run(bars)?)?,
-        Command::Distill(DistillCommand::Head(job)) => {
-            let swept = job.run(bars)?;
+        Command::Head(HeadCommand::Train(flags)) => {
+            print::trained_heads(&flags.into_job()?.run(bars)?)?;
+        }
+        Command::Head(HeadCommand::Sweep(flags)) => print::swept(&flags.into_job()?.run(bars)?),
+        Command::Head(HeadCommand::Predict(flags)) => {
+            print::report(flags.into_job()?.run(bars)?.as_ref());
+        }
+        Command::Finetune(flags) => print::fine_tuned(&flags.into_job()?.run(bars)?)?,
+        Command::Distill(DistillCommand::Finetune(flags)) => {
+            print::fine_tuned(&flags.into_job()?.run(bars)?)?;
+        }
+        Command::Distill(DistillCommand::Head(flags)) => {
+            let swept = flags.into_job()?.run(bars)?;
             print::swept(&swept);
             print::path(&swept.best_head)?;
         }
-        Command::ZeroShot(job) => print::zero_shot(&job.run(bars)?),
-        Command::Ensemble(job) => print::ensemble(&job.run(bars)?, job.combine)?,
-        Command::Predict(job) => predict(&job, bars)?,
-        Command::Evaluate(job) => print::evaluated(&job.run(bars)?, &job.input.input),
-        Command::Augment(job) => {
-            job.run(bars)?;
+        Command::ZeroShot(flags) => print::zero_shot(&flags.into_job()?.run(bars)?),
+        Command::Ensemble(flags) => {
+            let job = flags.into_job()?;
+            print::ensemble(&job.run(bars)?, job.combine)?;
         }
-        Command::Bench(BenchCommand::Encoder(job)) => print::json(&job.run(bars)?)?,
-        Command::Bench(BenchCommand::Step(job)) => print::json(&job.run(bars)?)?,
-        Command::Compare(job) => match job.run(bars)? {
+        Command::Predict(flags) => predict(&flags.into_job()?, bars)?,
+        Command::Evaluate(flags) => {
+            let job = flags.into_job()?;
+            print::evaluated(&job.run(bars)?, &job.input.input);
+        }
+        Command::Augment(flags) => {
+            flags.into_job()?.run(bars)?;
+        }
+        Command::Bench(BenchCommand::Encoder(flags)) => {
+            print::json(&flags.into_job()?.run(bars)?)?;
+        }
+        Command::Bench(BenchCommand::Step(flags)) => print::json(&flags.into_job()?.run(bars)?)?,
+        Command::Compare(flags) => match flags.into_job()?.run(bars)? {
             CompareOutcome::Comparison(compared) => print::path(&compared.dir)?,
             CompareOutcome::Study(studied) => print::path(&studied.dir)?,
         },

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use bertcls::Observer;
+use bertcls::{Observer, Stage};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// How often a hidden bar prints a progress line.
@@ -88,5 +88,13 @@ impl Observer for Bars {
             Some(bar) if !bar.is_hidden() => bar.println(line),
             _ => eprintln!("{line}"),
         }
+    }
+
+    fn command_line(&self, stage: Stage<'_>) -> Option<String> {
+        crate::command_line::command_line(stage).ok()
+    }
+
+    fn settings_line(&self, stage: Stage<'_>, only: &[&str]) -> Option<String> {
+        crate::command_line::settings_line(stage, only).ok()
     }
 }

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::CompareJob;
 use super::study::{DataSet, SettingsTable, Studied, Study, apply, compare_or_reuse, recipe_line};
 use crate::Observer;
-use crate::command_line::flags_of;
 use crate::error::{Context, Result, refuse};
 use crate::machine;
+use crate::stage::settings_line;
 
 /// The arms of an imbalance study.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,7 +131,7 @@ impl ImbalanceDesign {
             arms.push(Arm::from_comparison(
                 &spec.name,
                 &spec.description,
-                &flags_of(&args, &keys)?.join(" "),
+                &settings_line(observer, (&args).into(), &keys)?,
                 &study.relative(&compared.dir),
                 &compared.comparison,
                 focus,

@@ -8,10 +8,10 @@ use report::{CostPoint, LeaderboardEntry, ModeResult, RunResult};
 
 use super::plan::{EmbeddingCost, PipelineOutcome, Plan, SplitCaches, encoder_bytes, max_option};
 use crate::Job;
-use crate::command_line::command_line;
 use crate::error::{Context, Result};
 use crate::machine;
 use crate::options::Input;
+use crate::stage::command_line;
 use crate::{EmbedJob, Observer, PredictHeadJob, SweepJob, Swept};
 
 impl<'a> Plan<'a> {
@@ -40,7 +40,7 @@ impl<'a> Plan<'a> {
         for line in embedded.summary() {
             observer.note(&line);
         }
-        commands.push(command_line(&["embed"], &job)?);
+        commands.push(command_line(observer, (&job).into())?);
         Ok(embedded.cache)
     }
 
@@ -116,8 +116,8 @@ impl<'a> Plan<'a> {
             let (sweep_job, sweep, predict_job, run) =
                 self.pipeline_seed(&caches, seed, &embedding, observer)?;
             if runs.is_empty() {
-                commands.push(command_line(&["head", "sweep"], &sweep_job)?);
-                commands.push(command_line(&["head", "predict"], &predict_job)?);
+                commands.push(command_line(observer, (&sweep_job).into())?);
+                commands.push(command_line(observer, (&predict_job).into())?);
                 grid = serde_json::to_value(&sweep.grid)?;
                 leaderboard = sweep
                     .entries

@@ -9,9 +9,9 @@ use report::{CostPoint, CurvePoint, LeaderboardEntry, ModeResult, RunResult};
 use super::CompareJob;
 use super::inputs::ComparisonData;
 use crate::Job;
-use crate::command_line::command_line;
 use crate::error::{Context, Result};
 use crate::machine;
+use crate::stage::command_line;
 use crate::{FineTuneJob, FineTuneOutcome, Observer};
 
 /// The pipeline's runs, the first seed's leaderboard, and the settings it ran with.
@@ -127,7 +127,7 @@ impl<'a> Plan<'a> {
             observer.note(&line);
         }
         if job.seed == self.seeds[0] {
-            commands.push(command_line(&["finetune"], job)?);
+            commands.push(command_line(observer, job.into())?);
         }
         Ok(*run)
     }

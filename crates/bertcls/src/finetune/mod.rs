@@ -12,7 +12,6 @@ mod summary;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use clap::Args;
 use data::{LabelledText, Sampling};
 use joint::{ClassifierConfig, ClassifierPooling, FineTuneConfig, PromptConfig};
 use serde::{Deserialize, Serialize};
@@ -32,87 +31,58 @@ pub use summary::{FineTuneOutcome, FineTuneRun, TEST_PREDICTIONS_FILE, TrainingS
 pub const DEFAULT_OUT: &str = "runs/finetune";
 
 /// Fine-tune BERT and a classification head together (`bertcls finetune`).
-#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[command(after_help = "Examples:\n  \
-    bertcls finetune --train data/r8/train.jsonl --valid data/r8/validation.jsonl \\\n      \
-    --test data/r8/test.jsonl --out runs/r8\n  \
-    bertcls finetune --train pairs.csv --text-b-col hypothesis --epochs 2 --lr 3e-5 --out runs/nli\n  \
-    bertcls finetune … --out runs/r8 --resume      # continue an interrupted run\n\n\
-    The best model (by --monitor on validation) is saved in OUT/model as a Hugging Face \
-    folder: `transformers.AutoModelForSequenceClassification.from_pretrained(\"OUT/model\")` \
-    loads it. OUT/training.json holds the settings, the learning curves and the metrics; \
-    with --test, OUT/test-predictions.jsonl holds the kept model's test predictions.")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FineTuneJob {
     /// The base model.
-    #[command(flatten)]
     #[serde(flatten)]
     pub model: ModelOptions,
     /// Training data (JSONL, CSV or TSV; `-`: standard input).
-    #[arg(long)]
     pub train: PathBuf,
     /// Validation data, for model selection and early stopping. Without it, a
     /// stratified --valid-fraction of the training data is held out.
-    #[arg(long)]
     pub valid: Option<PathBuf>,
     /// Augmented variants of training examples (e.g. from `bertcls augment`):
     /// --sampling oversample tops classes up from them instead of repeating examples.
-    #[arg(long)]
     pub augmented: Option<PathBuf>,
     /// Held-out share of the training data when no --valid file is given.
-    #[arg(long, default_value_t = 0.1)]
     pub valid_fraction: f64,
     /// Test data, evaluated once with the best model at the end.
-    #[arg(long)]
     pub test: Option<PathBuf>,
     /// How the data files are read.
-    #[command(flatten)]
     #[serde(flatten)]
     pub columns: Columns,
     /// Run folder: OUT/model (the best model), OUT/training.json, with --test
     /// OUT/test-predictions.jsonl, and OUT/checkpoint while training (removed when the
     /// run completes).
-    #[arg(long, default_value = DEFAULT_OUT)]
     pub out: PathBuf,
     /// Continue the interrupted run in --out from its last checkpoint (same flags).
-    #[arg(long)]
     pub resume: bool,
     /// Keep OUT/checkpoint after the run completes.
-    #[arg(long)]
     pub keep_checkpoint: bool,
     /// Whether a bertcls artifact of another kind may be replaced.
-    #[command(flatten)]
     #[serde(flatten)]
     pub force: Force,
 
     /// Keep only the bottom K encoder layers: a smaller, faster model.
-    #[arg(long, value_name = "K")]
     pub num_layers: Option<usize>,
     /// What the head reads: cls (`[CLS]` through BERT's pooler, as
     /// BertForSequenceClassification) or mean (mean of the token states).
-    #[arg(long, default_value_t = ClassifierPooling::Cls)]
     pub pooling: ClassifierPooling,
     /// Head: `linear` (BERT's usual single layer) or hidden widths like 256 or 512x256.
-    #[arg(long, default_value_t = HiddenSizes::linear())]
     pub hidden: HiddenSizes,
     /// Activation of MLP heads: relu, gelu or tanh.
-    #[arg(long, default_value_t = Activation::Relu)]
     pub activation: Activation,
     /// Batch normalisation in MLP heads.
-    #[arg(long)]
     pub batch_norm: bool,
     /// Dropout before the head (default: the model's hidden_dropout_prob).
-    #[arg(long)]
     pub dropout: Option<f64>,
     /// Dropout after the embeddings and each sub-layer of BERT (default: the model's
     /// hidden_dropout_prob).
-    #[arg(long, value_name = "P")]
     pub hidden_dropout: Option<f64>,
     /// Dropout on BERT's attention weights (default: the model's
     /// attention_probs_dropout_prob).
-    #[arg(long, value_name = "P")]
     pub attention_dropout: Option<f64>,
     /// L1 penalty on the head's weight matrices, added to the loss.
-    #[arg(long, default_value_t = 0.0)]
     pub l1: f64,
     /// Prompt-based classification: the text goes into this template, with one
     /// `[MASK]` whose state is scored against each label's word (--verbalizer) instead
@@ -121,83 +91,57 @@ pub struct FineTuneJob {
     /// are its logits of the words (PET); without one (all-MiniLM-L6-v2), the `[MASK]`
     /// state through a projection initialised to the identity, against the words'
     /// embeddings.
-    #[arg(long, value_name = "TEMPLATE", requires = "verbalizer")]
     pub prompt: Option<String>,
     /// With --prompt: each label's word, label=word,… (a word of several pieces
     /// scores as their mean).
-    #[arg(
-        long,
-        value_name = "LABEL=WORD,…",
-        value_delimiter = ',',
-        requires = "prompt"
-    )]
     pub verbalizer: Vec<LabelledText>,
 
     /// Passes over the training data.
-    #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
     pub epochs: usize,
     /// Examples per forward/backward pass.
-    #[arg(long, default_value_t = FineTuneConfig::default().batch_size)]
     pub batch_size: usize,
     /// Passes per optimizer step: effective batch = batch size × this.
-    #[arg(long, default_value_t = FineTuneConfig::default().grad_accumulation)]
     pub grad_accumulation: usize,
     /// Peak learning rate.
-    #[arg(long = "lr", default_value_t = FineTuneConfig::default().learning_rate)]
     pub learning_rate: f64,
     /// Share of the steps spent warming the learning rate up from 0.
-    #[arg(long, default_value_t = FineTuneConfig::default().warmup_ratio)]
     pub warmup_ratio: f64,
     /// Decay after warm-up: linear, cosine or constant.
-    #[arg(long, default_value_t = FineTuneConfig::default().schedule)]
     pub schedule: Schedule,
     /// AdamW weight decay (not applied to biases and LayerNorm).
-    #[arg(long, default_value_t = FineTuneConfig::default().weight_decay)]
     pub weight_decay: f64,
     /// Clip the global gradient norm to this; 0 disables clipping.
-    #[arg(long, default_value_t = FineTuneConfig::default().max_grad_norm)]
     pub max_grad_norm: f64,
     /// Do not train the embedding layer.
-    #[arg(long)]
     pub freeze_embeddings: bool,
     /// Do not train the bottom N encoder layers.
-    #[arg(long, default_value_t = 0, value_name = "N")]
     pub freeze_layers: usize,
     /// Train only the top K encoder layers, the pooler and the head. The embeddings and
     /// the layers below run once, frozen as in inference, and their output (the token
     /// states after layer N − K) is cached in --state-cache-dir, so each step runs K
     /// layers instead of N and never touches the word embeddings. K = N is ordinary
     /// fine-tuning. The saved model is the whole model, as with any fine-tuning.
-    #[arg(long, value_name = "K", conflicts_with_all = ["freeze_layers", "freeze_embeddings"])]
     pub train_layers: Option<usize>,
     /// Where the state caches of --train-layers go (reused while the model, the data
     /// and max_len stay the same).
-    #[arg(long, default_value = crate::states::DEFAULT_STATE_CACHE_DIR)]
     pub state_cache_dir: PathBuf,
     /// Evaluate and checkpoint every N optimizer steps (default: every epoch).
-    #[arg(long, value_name = "N")]
     pub eval_every: Option<usize>,
     /// What picks the best evaluation: loss, macro-f1 or accuracy.
-    #[arg(long, default_value_t = FineTuneConfig::default().monitor)]
     pub monitor: Monitor,
     /// Stop after N evaluations without improvement (default: run every epoch).
-    #[arg(long, value_name = "N")]
     pub patience: Option<usize>,
     /// The loss on the labels.
-    #[command(flatten)]
     #[serde(flatten)]
     pub loss: LossOptions,
     /// Adversarial training.
-    #[command(flatten)]
     #[serde(flatten)]
     pub adversary: AdversaryOptions,
     /// How probabilities become a class.
-    #[command(flatten)]
     #[serde(flatten)]
     pub decision: DecisionOptions,
     /// Which examples each epoch trains on: none, `oversample[:R]`, `undersample[:R]`,
     /// `rotating[:R]` (a different majority subset every epoch) or class-balanced.
-    #[arg(long, default_value_t = Sampling::None)]
     #[serde(with = "settings::as_text")]
     pub sampling: Sampling,
     /// Stratified K-fold cross-validation of the training data instead of one run:
@@ -206,15 +150,12 @@ pub struct FineTuneJob {
     /// OUT/cv.json gets every metric's mean ± std, OUT/cv-predictions.jsonl the
     /// out-of-fold predictions. Not with --augmented: a held-out example's variants
     /// would train the model that scores it.
-    #[arg(long, value_name = "K", conflicts_with_all = ["resume", "test", "augmented", "logit_adjust", "threshold"])]
     pub cv: Option<usize>,
     /// Train on a bootstrap sample of the training data (as many records, drawn with
     /// replacement by --seed): one member of a bagged ensemble, which `bertcls
     /// ensemble` assembles from several such runs.
-    #[arg(long)]
     pub bootstrap: bool,
     /// Decides the head's initial weights, the data order and the dropout masks.
-    #[arg(long, default_value_t = FineTuneConfig::default().seed)]
     pub seed: u64,
 }
 

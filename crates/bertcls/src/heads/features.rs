@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use bert::BackendKind;
 use bert::burn::tensor::Device;
-use clap::Args;
 use data::{LabelMap, Sampling};
 use encoder::EmbeddingCache;
 use head::{FeatureOrigin, Features, SweepGrid, TrainedHead};
@@ -18,78 +17,58 @@ use crate::error::{Result, refuse};
 use crate::options::{DecisionOptions, LossOptions};
 
 /// Training and validation caches (several paths: the shards of one run).
-#[derive(Args, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct FeatureCaches {
     /// Embedding cache(s) of the training data (`bertcls embed` output; shards allowed).
-    #[arg(long, num_args = 1.., required = true)]
     pub train: Vec<PathBuf>,
     /// Embedding cache(s) of the validation data, for early stopping and ranking.
-    #[arg(long, num_args = 1.., required = true)]
     pub valid: Vec<PathBuf>,
     /// Embedding cache(s) of augmented variants of training examples (`bertcls
     /// augment`, then `bertcls embed`): --sampling oversample tops classes up from
     /// them instead of repeating examples.
-    #[arg(long, num_args = 1..)]
     pub augmented: Vec<PathBuf>,
     /// Where heads train: flex (CPU, default) or ndarray; heads are too small for a GPU to pay.
-    #[arg(long, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
 }
 
 /// Head and training settings. Each takes a list in a sweep and one value for one
 /// head; unset ones keep the defaults (or the grid file's values).
-#[derive(Args, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GridOptions {
     /// Head shapes: `linear` (softmax regression) or hidden widths like 512x256.
-    #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<HiddenSizes>>,
     /// Base learning rates.
-    #[arg(long = "lr", value_delimiter = ',')]
     pub learning_rates: Option<Vec<f64>>,
     /// L2 penalties (AdamW: decoupled weight decay).
-    #[arg(long, value_delimiter = ',')]
     pub l2: Option<Vec<f64>>,
     /// L1 penalties on weight matrices.
-    #[arg(long, value_delimiter = ',')]
     pub l1: Option<Vec<f64>>,
     /// Dropout after hidden layers (MLPs only).
-    #[arg(long, value_delimiter = ',')]
     pub dropout: Option<Vec<f64>>,
     /// Batch norm in hidden layers: true, false (MLPs only).
-    #[arg(long, value_delimiter = ',')]
     pub batch_norm: Option<Vec<bool>>,
     /// adam, adamw or sgd.
-    #[arg(long, value_delimiter = ',')]
     pub optimizer: Option<Vec<OptimizerKind>>,
     /// Hidden-layer activation: relu, gelu, tanh.
-    #[arg(long)]
     pub activation: Option<Activation>,
     /// Learning-rate schedule: constant, cosine, linear.
-    #[arg(long)]
     pub schedule: Option<Schedule>,
     /// The loss and its imbalance remedies.
-    #[command(flatten)]
     #[serde(flatten)]
     pub loss: LossOptions,
     /// Which examples each epoch trains on: none, `oversample[:R]`, `undersample[:R]`,
     /// `rotating[:R]` (a different majority subset every epoch) or class-balanced.
-    #[arg(long)]
     #[serde(with = "settings::as_text::option")]
     pub sampling: Option<Sampling>,
     /// Passes over the training features.
-    #[arg(long)]
     pub epochs: Option<usize>,
     /// Examples per step.
-    #[arg(long)]
     pub batch_size: Option<usize>,
     /// What early stopping watches on validation: loss (default; smooth), macro-f1, accuracy.
-    #[arg(long)]
     pub monitor: Option<Monitor>,
     /// Epochs without improvement of --monitor before stopping (best epoch kept).
-    #[arg(long)]
     pub patience: Option<usize>,
     /// Decides the initial weights, the batch order and dropout.
-    #[arg(long)]
     pub seed: Option<u64>,
 }
 

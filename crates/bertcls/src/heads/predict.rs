@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use bert::BackendKind;
 use bert::burn::tensor::Device;
-use clap::Args;
 use encoder::{EmbeddingCache, EmbeddingSpec};
 use head::{Features, SavedHead};
 use metrics::ClassificationReport;
@@ -20,34 +19,23 @@ use crate::predictions::{report_if_labelled, write_predictions};
 
 /// Classify a cache, or a text file embedded on the fly as the head's features were
 /// (`bertcls head predict`).
-#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[command(after_help = "Examples:\n  \
-    bertcls head predict --head sweeps/r8/best.head --cache test.emb --output predictions.jsonl\n  \
-    bertcls head predict --head sweeps/r8/best.head --input new.csv --output predictions.jsonl\n\n\
-    With labelled data, the metric report is printed too.")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PredictHeadJob {
     /// A saved head folder (`head train --out`, or best.head of a sweep).
-    #[arg(long)]
     pub head: PathBuf,
     /// Embedding cache(s) to classify (shards allowed). Or give --input.
-    #[arg(long, num_args = 1.., conflicts_with = "input")]
     pub cache: Vec<PathBuf>,
     /// A data file (JSONL, CSV or TSV) to embed and classify. Or give --cache.
-    #[arg(long)]
     pub input: Option<PathBuf>,
     /// How a text file is read.
-    #[command(flatten)]
     #[serde(flatten)]
     pub columns: Columns,
     /// The model folder, when it moved since the head was trained (default: the one recorded).
-    #[arg(long)]
     pub model: Option<PathBuf>,
     /// Where to write one JSON line per record: id, predicted label, probabilities
     /// (`-`: standard output).
-    #[arg(long)]
     pub output: PathBuf,
     /// Where the head (and the encoder, for --input) runs.
-    #[arg(long, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
 }
 

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use clap::Args;
 use data::Record;
 use head::{SavedHead, SweepEntry, SweepGrid, TrainConfig, TrainedHead, sweep};
 use serde::{Deserialize, Serialize};
@@ -20,40 +19,26 @@ use crate::teacher::{Teacher, records_in_order};
 
 /// Train a grid of heads over cached features, rank them on validation, save the
 /// best (`bertcls head sweep`).
-#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[command(after_help = "Examples:\n  \
-    bertcls head sweep --train train.emb --valid valid.emb --out sweeps/r8\n  \
-    bertcls head sweep --train train.emb --valid valid.emb --hidden linear,256 --lr 1e-3,1e-2 --l2 0,1e-4\n  \
-    bertcls head sweep --train train.emb --valid valid.emb --grid-file sweep.toml\n\n\
-    A grid file sets any of: hidden = [[], [256]], learning_rates, l2, l1, dropout, batch_norm, \
-    optimizers, and [base] settings (epochs, batch_size, patience, seed, …); flags override it.")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepJob {
     /// The training and validation features.
-    #[command(flatten)]
     #[serde(flatten)]
     pub caches: FeatureCaches,
     /// The settings every head of the grid shares.
-    #[command(flatten)]
     #[serde(flatten)]
     pub grid: GridOptions,
     /// A decision rule for the best head (applied after the ranking).
-    #[command(flatten)]
     #[serde(flatten)]
     pub decision: DecisionOptions,
     /// A TOML file with the grid (see the example above).
-    #[arg(long)]
     pub grid_file: Option<PathBuf>,
     /// Random search: train only N configurations drawn from the grid (seeded by --seed).
-    #[arg(long)]
     pub random: Option<usize>,
     /// Heads trained at once (default: one per core). Results do not depend on it.
-    #[arg(long)]
     pub jobs: Option<usize>,
     /// Folder for leaderboard.json, leaderboard.csv and best.head/.
-    #[arg(long)]
     pub out: PathBuf,
     /// Whether a bertcls artifact of another kind may be replaced.
-    #[command(flatten)]
     #[serde(flatten)]
     pub force: Force,
 }

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use head::{Combine, HeadEnsemble, SavedHead, SweepGrid, TrainConfig, TrainedHead};
 use serde::{Deserialize, Serialize};
 use training::OptimizerKind;
@@ -20,47 +19,35 @@ use crate::options::{DecisionOptions, Force};
 
 /// Train one head over cached features and save it; or bag or boost an ensemble of
 /// heads; or cross-validate one (`bertcls head train`).
-#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[command(
-    after_help = "Example:\n  bertcls head train --train train.emb --valid valid.emb --hidden 256 --dropout 0.2 --out r8.head"
-)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainHeadJob {
     /// The training and validation features.
-    #[command(flatten)]
     #[serde(flatten)]
     pub caches: FeatureCaches,
     /// The head's architecture and training settings.
-    #[command(flatten)]
     #[serde(flatten)]
     pub grid: GridOptions,
     /// How probabilities become a class.
-    #[command(flatten)]
     #[serde(flatten)]
     pub decision: DecisionOptions,
     /// Bagging: M heads, each trained on its own bootstrap sample of the training
     /// features, saved as one ensemble (OUT/ensemble.json; `bertcls predict --model
     /// OUT` uses it).
-    #[arg(long, value_name = "M", conflicts_with = "boost")]
     pub bag: Option<usize>,
     /// How a bagged ensemble combines its heads: mean (of probabilities) or vote.
-    #[arg(long, default_value_t = Combine::Mean, requires = "bag")]
     pub combine: Combine,
     /// Boosting (SAMME, multi-class AdaBoost): up to M heads in turn, each trained with
     /// the examples its predecessor misclassified weighted up; they vote, weighted by
     /// their training accuracy. Needs the cross-entropy loss.
-    #[arg(long, value_name = "M")]
     pub boost: Option<usize>,
     /// Stratified K-fold cross-validation over the training cache instead of one
     /// head: each fold's head trains on the other folds (early stopping on --valid)
     /// and is scored on its own; OUT/cv.json gets every metric's mean ± std,
     /// OUT/cv-predictions.jsonl the out-of-fold predictions.
-    #[arg(long, value_name = "K", conflicts_with_all = ["bag", "boost", "logit_adjust", "threshold"])]
     pub cv: Option<usize>,
     /// Where to save the head (a folder).
-    #[arg(long)]
     pub out: PathBuf,
     /// Whether a bertcls artifact of another kind may be replaced.
-    #[command(flatten)]
     #[serde(flatten)]
     pub force: Force,
 }

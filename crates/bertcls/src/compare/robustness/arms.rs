@@ -9,13 +9,13 @@ use serde::Serialize;
 
 use super::{Recipe, RobustArmSpec, RobustnessDesign};
 use crate::Job;
-use crate::command_line::command_line;
 use crate::compare::CompareJob;
 use crate::compare::inputs::ComparisonData;
 use crate::compare::study::apply;
 use crate::error::{Context, Result};
 use crate::options::{Input, ModelOptions};
 use crate::predict::ClassifierOptions;
+use crate::stage::{Stage, command_line};
 use crate::{
     DistillFineTuneJob, DistillHeadJob, EnsembleJob, EvaluateJob, FineTuneJob, Observer, SweepJob,
     TeacherOptions, TrainHeadJob,
@@ -38,12 +38,14 @@ pub(super) struct Setting<'a> {
 }
 
 /// Runs one stage, announcing its command line first: the line, and what it made.
-pub(super) fn step<J: Job + clap::Args + Serialize>(
-    subcommand: &[&str],
-    job: &J,
+pub(super) fn step<'a, J: Job>(
+    job: &'a J,
     observer: &mut dyn Observer,
-) -> Result<(String, J::Output)> {
-    let shown = command_line(subcommand, job)?;
+) -> Result<(String, J::Output)>
+where
+    Stage<'a>: From<&'a J>,
+{
+    let shown = command_line(observer, job.into())?;
     observer.note(&format!("\n$ {shown}"));
     let made = job
         .run(observer)
@@ -145,16 +147,12 @@ impl Setting<'_> {
                 teacher: self.teacher_options(seed)?,
                 finetune,
             };
-            let (line, made) = step(&["distill", "finetune"], &job, observer)?;
+            let (line, made) = step(&job, observer)?;
             Ok((line, made.path().to_owned()))
         };
         match arm.recipe {
             Recipe::FineTune => {
-                let (line, made) = step(
-                    &["finetune"],
-                    &self.fine_tune_job(arm, seed, out)?,
-                    observer,
-                )?;
+                let (line, made) = step(&self.fine_tune_job(arm, seed, out)?, observer)?;
                 Ok((line, made.path().to_owned()))
             }
             Recipe::BornAgain => distilled(self.fine_tune_job(arm, seed, out)?, observer),
@@ -168,7 +166,7 @@ impl Setting<'_> {
             Recipe::Heads => {
                 let job = TrainHeadJob::new(&self.train_cache, &self.valid_cache, out);
                 let job = self.head_job(job, arm, seed, |j| &mut j.grid.seed)?;
-                let (line, made) = step(&["head", "train"], &job, observer)?;
+                let (line, made) = step(&job, observer)?;
                 Ok((line, made.out().to_owned()))
             }
             Recipe::DistilledHeads => {
@@ -179,7 +177,7 @@ impl Setting<'_> {
                     columns: Default::default(),
                     sweep: self.head_job(sweep, arm, seed, |j| &mut j.grid.seed)?,
                 };
-                let (line, made) = step(&["distill", "head"], &job, observer)?;
+                let (line, made) = step(&job, observer)?;
                 Ok((line, made.best_head))
             }
         }
@@ -207,7 +205,7 @@ impl Setting<'_> {
                 input: Input::new(test),
                 json: Some(dir.join(format!("{name}.json"))),
             };
-            let (_, evaluated) = step(&["evaluate"], &job, observer)?;
+            let (_, evaluated) = step(&job, observer)?;
             reports.push(evaluated.report);
         }
         let clean = reports.first().context("the clean test set is scored")?;
@@ -241,7 +239,7 @@ impl Setting<'_> {
                     .map(|&s| self.teacher(s))
                     .collect::<Result<Vec<_>>>()?;
                 let job = EnsembleJob::new(members, dir.join("ensemble"));
-                let (command, made) = step(&["ensemble"], &job, observer)?;
+                let (command, made) = step(&job, observer)?;
                 let result = self.score(&made.out, &dir, command, 0.0, observer)?;
                 artifacts::write_json(&result_path, &result)?;
                 result

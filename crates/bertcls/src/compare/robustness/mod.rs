@@ -23,9 +23,9 @@ use super::CompareJob;
 use super::inputs::{self, DataRequest, Subset};
 use super::study::{DataSet, SettingsTable, Studied, Study, apply, recipe_line};
 use crate::Job;
-use crate::command_line::flags_of;
 use crate::error::{Context, Result, refuse};
 use crate::options::{Input, ModelOptions};
+use crate::stage::settings_line;
 use crate::{AugmentJob, EmbedJob, FineTuneJob, Observer, SweepJob, TrainHeadJob};
 
 /// A robustness study's arms, perturbations and head.
@@ -202,7 +202,7 @@ impl RobustnessDesign {
         }
         let base = &study.base;
         let report = RobustnessStudy {
-            recipe: self.recipe(base),
+            recipe: self.recipe(base, observer),
             perturbations: self
                 .perturbations
                 .iter()
@@ -211,7 +211,7 @@ impl RobustnessDesign {
                     let keys: Vec<&str> = p.settings.keys().map(String::as_str).collect();
                     Ok(Perturbation {
                         name: p.name.clone(),
-                        flags: flags_of(&job, &keys)?.join(" "),
+                        flags: settings_line(observer, (&job).into(), &keys)?,
                     })
                 })
                 .collect::<Result<_>>()?,
@@ -267,7 +267,7 @@ impl RobustnessDesign {
             let path = dir.join(format!("test-{}.jsonl", perturbation.name));
             if !path.exists() {
                 let job = self.perturbation_job(perturbation, &data.test, &path)?;
-                step(&["augment"], &job, observer)?;
+                step(&job, observer)?;
             }
             tests.push(path);
         }
@@ -278,7 +278,7 @@ impl RobustnessDesign {
                 output: Some(dir.join(format!("{name}.emb"))),
                 ..EmbedJob::new(split)
             };
-            let (_, embedded) = step(&["embed"], &job, observer)?;
+            let (_, embedded) = step(&job, observer)?;
             Ok(embedded.cache.path)
         };
         let (train_cache, valid_cache) =
@@ -330,13 +330,12 @@ impl RobustnessDesign {
         })
     }
 
-    fn recipe(&self, base: &CompareJob) -> Vec<String> {
+    fn recipe(&self, base: &CompareJob, observer: &dyn Observer) -> Vec<String> {
         let head = apply(&TrainHeadJob::new("t", "v", "o"), &self.head, "[head]")
             .and_then(|job| {
                 let keys: Vec<&str> = self.head.keys().map(String::as_str).collect();
-                flags_of(&job, &keys)
+                settings_line(observer, (&job).into(), &keys)
             })
-            .map(|flags| flags.join(" "))
             .unwrap_or_default();
         vec![
             format!(

@@ -1,54 +1,96 @@
-//! A job as the command line that runs it: the flags are read off the job's own clap
-//! definition (each field's flag, default and arity) and filled in from its serde
-//! form (each field's value), so a report can say exactly how to rerun any stage by
-//! hand, and no command line is ever assembled as a string and parsed back.
-//!
-//! The two views of a job agree because every field is both a flag (clap's id is the
-//! field name) and a serde field of the same name, and groups of settings are
-//! flattened in both. The tests render every job and parse the line back into the
-//! same job.
+//! A job as the command line that runs it, for the reports of jobs that run others
+//! ([`Stage`]): each setting's flag, default and arity are read off this binary's
+//! own clap definition of the stage's command, and its value off the job's serde
+//! form. The two agree because a flag's clap id is its setting's name (see
+//! [`flags`](crate::flags)); no command line is assembled as a string and parsed back.
 
+use anyhow::{Context, bail};
+use bertcls::Stage;
 use clap::builder::ArgAction;
-use clap::{Arg, Args, Command};
-use serde::Serialize;
+use clap::{Arg, CommandFactory};
 use serde_json::Value;
 
-use crate::error::{Result, refused};
+use crate::flags::Cli;
 
-/// `bertcls <subcommand…> <flags…>` for `job`, shell-quoted where needed; flags at
+/// `bertcls <subcommand…> <flags…>` for `stage`, shell-quoted where needed; flags at
 /// their default value are left out.
-pub fn command_line<J: Args + Serialize>(subcommand: &[&str], job: &J) -> Result<String> {
-    let words = std::iter::once("bertcls".to_owned())
-        .chain(subcommand.iter().map(|s| (*s).to_owned()))
-        .chain(flags(job)?)
-        .map(|word| shell_quote(&word))
-        .collect::<Vec<_>>();
-    Ok(words.join(" "))
+pub(crate) fn command_line(stage: Stage<'_>) -> anyhow::Result<String> {
+    let words = words(stage)?;
+    Ok(words
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
-/// The flags that make clap parse `job` back, in the order the job declares them.
-pub fn flags<J: Args + Serialize>(job: &J) -> Result<Vec<String>> {
-    flags_where(job, |_| true)
+/// The words of `stage`'s command line, as the shell hands them to the binary.
+fn words(stage: Stage<'_>) -> anyhow::Result<Vec<String>> {
+    let subcommand = subcommand(stage).iter().map(|s| (*s).to_owned());
+    Ok(std::iter::once("bertcls".to_owned())
+        .chain(subcommand)
+        .chain(flags(stage, None)?)
+        .collect())
 }
 
-/// The flags of the settings named `fields` only (a study's arm, say).
-pub fn flags_of<J: Args + Serialize>(job: &J, fields: &[&str]) -> Result<Vec<String>> {
-    flags_where(job, |id| fields.contains(&id))
+/// The flags that set `only` of `stage`'s settings (a study's arm, say), quoted.
+pub(crate) fn settings_line(stage: Stage<'_>, only: &[&str]) -> anyhow::Result<String> {
+    let words = flags(stage, Some(only))?;
+    Ok(words
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
-fn flags_where<J: Args + Serialize>(job: &J, keep: impl Fn(&str) -> bool) -> Result<Vec<String>> {
-    let Value::Object(values) = serde_json::to_value(job)? else {
-        return Err(refused!("a job serializes to a table of settings"));
-    };
-    let mut command = J::augment_args(Command::new("job").no_binary_name(true));
+/// The subcommand that runs a stage's job.
+fn subcommand(stage: Stage<'_>) -> &'static [&'static str] {
+    match stage {
+        Stage::Embed(_) => &["embed"],
+        Stage::TrainHead(_) => &["head", "train"],
+        Stage::Sweep(_) => &["head", "sweep"],
+        Stage::PredictHead(_) => &["head", "predict"],
+        Stage::FineTune(_) => &["finetune"],
+        Stage::DistillFineTune(_) => &["distill", "finetune"],
+        Stage::DistillHead(_) => &["distill", "head"],
+        Stage::Evaluate(_) => &["evaluate"],
+        Stage::Ensemble(_) => &["ensemble"],
+        Stage::Augment(_) => &["augment"],
+        Stage::ZeroShot(_) => &["zero-shot"],
+        Stage::Compare(_) => &["compare"],
+    }
+}
+
+/// The flags (of `only`'s settings, or of all) that make clap parse `stage` back, in
+/// the order its command declares them.
+fn flags(stage: Stage<'_>, only: Option<&[&str]>) -> anyhow::Result<Vec<String>> {
+    let settings = stage.settings()?;
+    let mut command = Cli::command();
     command.build();
+    let mut command = &command;
+    for name in subcommand(stage) {
+        command = command
+            .find_subcommand(name)
+            .with_context(|| format!("bertcls has no command {name:?}"))?;
+    }
     let mut words = Vec::new();
     for arg in command.get_arguments() {
         let id = arg.get_id().as_str();
-        let (Some(long), Some(value), true) = (arg.get_long(), values.get(id), keep(id)) else {
+        let (Some(long), Some(value)) = (arg.get_long(), settings.get(id)) else {
             continue;
         };
-        words.extend(flag_words(arg, long, value));
+        if only.is_none_or(|only| only.contains(&id)) {
+            words.extend(flag_words(arg, long, value));
+        }
+    }
+    if let Some(missing) = only
+        .into_iter()
+        .flatten()
+        .find(|name| !command.get_arguments().any(|a| a.get_id() == **name))
+    {
+        bail!(
+            "`bertcls {}` has no flag for {missing:?}",
+            subcommand(stage).join(" ")
+        );
     }
     Ok(words)
 }
@@ -150,25 +192,25 @@ fn shell_quote(word: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use bertcls::*;
     use clap::FromArgMatches;
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
 
-    /// Parses `flags` as clap does for the job.
-    fn parse<J: Args + FromArgMatches>(flags: &[String]) -> J {
-        let command = J::augment_args(Command::new("job").no_binary_name(true));
-        let matches = command
-            .try_get_matches_from(flags)
-            .unwrap_or_else(|e| panic!("{flags:?}: {e}"));
-        J::from_arg_matches(&matches).unwrap()
-    }
+    use super::*;
+    use crate::flags::tests::job_of;
+    use crate::flags::*;
 
-    /// The line of `job` parses back into `job`.
-    pub(crate) fn round_trip<J>(job: &J)
+    /// `job`'s command line parses back into `job`.
+    fn round_trip<'a, F>(job: &'a F::Job)
     where
-        J: Args + FromArgMatches + Serialize + PartialEq + std::fmt::Debug,
+        F: FromArgMatches + IntoJob,
+        F::Job: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+        Stage<'a>: From<&'a F::Job>,
     {
-        let words = flags(job).unwrap();
-        assert_eq!(&parse::<J>(&words), job, "{words:?}");
+        let words = words(job.into()).unwrap();
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        assert_eq!(&job_of::<F>(&args), job, "{words:?}");
     }
 
     #[test]
@@ -182,25 +224,24 @@ mod tests {
 
     #[test]
     fn every_job_round_trips_through_its_command_line() {
-        use crate::*;
         let mut embed = EmbedJob::new("my data/train.jsonl");
         embed.model.max_len = 64;
         embed.normalize = true;
         embed.input.columns.text_b_col = Some("second".into());
         embed.layers = "mean4".parse().unwrap();
         embed.shard = Some("1/4".parse().unwrap());
-        round_trip(&embed);
+        round_trip::<EmbedFlags>(&embed);
         assert_eq!(
-            command_line(&["embed"], &embed).unwrap(),
+            command_line((&embed).into()).unwrap(),
             "bertcls embed --max-len 64 --input 'my data/train.jsonl' --text-b-col second \
              --layers mean4 --normalize --shard 1/4"
         );
         let mut kept = EmbedJob::new("train.jsonl");
         kept.states_after = vec![4, 5];
         kept.state_cache_dir = "states".into();
-        round_trip(&kept);
+        round_trip::<EmbedFlags>(&kept);
         assert_eq!(
-            command_line(&["embed"], &kept).unwrap(),
+            command_line((&kept).into()).unwrap(),
             "bertcls embed --input train.jsonl --states-after 4,5 --state-cache-dir states"
         );
 
@@ -213,7 +254,7 @@ mod tests {
         sweep.grid.loss.class_weights = Some("balanced".parse().unwrap());
         sweep.grid.seed = Some(7);
         sweep.random = Some(8);
-        round_trip(&sweep);
+        round_trip::<SweepFlags>(&sweep);
 
         let mut finetune = FineTuneJob::new("train.jsonl", "runs/x");
         finetune.learning_rate = 5e-5;
@@ -225,26 +266,51 @@ mod tests {
         finetune.verbalizer = vec!["a=good".parse().unwrap(), "b=bad".parse().unwrap()];
         finetune.freeze_embeddings = true;
         finetune.num_layers = Some(2);
-        round_trip(&finetune);
+        round_trip::<FineTuneFlags>(&finetune);
         let mut negative = finetune.clone();
         negative.learning_rate = -1.0;
-        round_trip(&negative);
+        round_trip::<FineTuneFlags>(&negative);
 
         let mut zero_shot = ZeroShotJob::new("t.emb", "z.jsonl");
         zero_shot.calibrate = Some(Vec::new());
         zero_shot.describe = vec!["a=Some text.".parse().unwrap()];
-        round_trip(&zero_shot);
+        round_trip::<ZeroShotFlags>(&zero_shot);
         zero_shot.calibrate = Some(vec!["u.emb".into(), "v.emb".into()]);
-        round_trip(&zero_shot);
+        round_trip::<ZeroShotFlags>(&zero_shot);
 
-        round_trip(&PredictHeadJob::new("best.head", "t.emb", "p.jsonl"));
-        round_trip(&EvaluateJob::new("runs/x", "test.jsonl"));
-        round_trip(&EnsembleJob::new(vec!["a".into(), "b".into()], "e"));
+        round_trip::<PredictHeadFlags>(&PredictHeadJob::new("best.head", "t.emb", "p.jsonl"));
+        round_trip::<EvaluateFlags>(&EvaluateJob::new("runs/x", "test.jsonl"));
+        round_trip::<EnsembleFlags>(&EnsembleJob::new(vec!["a".into(), "b".into()], "e"));
         let mut augment = AugmentJob::new("in.jsonl", "out.jsonl", Default::default());
         augment.typo = 0.1;
-        round_trip(&augment);
+        round_trip::<AugmentFlags>(&augment);
         let mut train = TrainHeadJob::new("a.emb", "b.emb", "h");
         train.bag = Some(5);
-        round_trip(&train);
+        round_trip::<TrainHeadFlags>(&train);
+        let mut compare = CompareJob {
+            data: Some("spam".into()),
+            frontier: Some(vec![0, 2, 6]),
+            learning_rate: Some(1e-4),
+            freeze_embeddings: Some(false),
+            ..CompareJob::default()
+        };
+        compare.loss.class_weights = Some("balanced".parse().unwrap());
+        round_trip::<CompareFlags>(&compare);
+    }
+
+    /// A study's arm is shown by the flags of the settings it changes, and only those.
+    #[test]
+    fn an_arm_shows_the_flags_of_its_settings() {
+        let mut compare = CompareJob {
+            sampling: Some("oversample".parse().unwrap()),
+            learning_rate: Some(1e-4),
+            ..CompareJob::default()
+        };
+        compare.loss.class_weights = Some("balanced".parse().unwrap());
+        assert_eq!(
+            settings_line((&compare).into(), &["sampling", "class_weights"]).unwrap(),
+            "--class-weights balanced --sampling oversample:1"
+        );
+        assert!(settings_line((&compare).into(), &["no_such_setting"]).is_err());
     }
 }

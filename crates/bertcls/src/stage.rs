@@ -1,0 +1,148 @@
+//! A job run inside another (a comparison runs embed, head sweep, head predict and
+//! finetune; a study runs comparisons, distillation, ensembles…), named by kind so
+//! that a report can show how to rerun it by hand.
+//!
+//! The library does not know how its caller spells a job: the `bertcls` binary
+//! spells it as a command line, a program may spell it as code. A job asks its
+//! [`Observer`](crate::Observer) ([`command_line`](crate::Observer::command_line),
+//! [`settings_line`](crate::Observer::settings_line)); an observer that cannot spell
+//! it gets the stage in the library's own terms ([`Stage::describe`]).
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Result, refused};
+use crate::{
+    AugmentJob, CompareJob, DistillFineTuneJob, DistillHeadJob, EmbedJob, EnsembleJob, EvaluateJob,
+    FineTuneJob, Observer, PredictHeadJob, SweepJob, TrainHeadJob, ZeroShotJob,
+};
+
+/// One job that a comparison or a study runs, by kind.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage<'a> {
+    /// Embedding a data file.
+    Embed(&'a EmbedJob),
+    /// Training one head.
+    TrainHead(&'a TrainHeadJob),
+    /// Sweeping heads.
+    Sweep(&'a SweepJob),
+    /// Applying a saved head.
+    PredictHead(&'a PredictHeadJob),
+    /// Fine-tuning.
+    FineTune(&'a FineTuneJob),
+    /// Fine-tuning a student from a teacher.
+    DistillFineTune(&'a DistillFineTuneJob),
+    /// Sweeping heads taught by a teacher.
+    DistillHead(&'a DistillHeadJob),
+    /// Scoring a saved classifier.
+    Evaluate(&'a EvaluateJob),
+    /// Combining saved classifiers.
+    Ensemble(&'a EnsembleJob),
+    /// Writing augmented copies of a data file.
+    Augment(&'a AugmentJob),
+    /// Classifying cached texts by label descriptions.
+    ZeroShot(&'a ZeroShotJob),
+    /// A comparison (one arm of a study).
+    Compare(&'a CompareJob),
+}
+
+/// A job that can be a [`Stage`].
+macro_rules! stages {
+    ($($kind:ident($job:ty)),* $(,)?) => {
+        $(impl<'a> From<&'a $job> for Stage<'a> {
+            fn from(job: &'a $job) -> Self {
+                Stage::$kind(job)
+            }
+        })*
+
+        impl Stage<'_> {
+            /// The job's settings in its serde form: each setting under its library
+            /// name, groups of settings flattened.
+            pub fn settings(&self) -> Result<Map<String, Value>> {
+                match self {
+                    $(Stage::$kind(job) => settings_of(*job),)*
+                }
+            }
+        }
+    };
+}
+
+stages!(
+    Embed(EmbedJob),
+    TrainHead(TrainHeadJob),
+    Sweep(SweepJob),
+    PredictHead(PredictHeadJob),
+    FineTune(FineTuneJob),
+    DistillFineTune(DistillFineTuneJob),
+    DistillHead(DistillHeadJob),
+    Evaluate(EvaluateJob),
+    Ensemble(EnsembleJob),
+    Augment(AugmentJob),
+    ZeroShot(ZeroShotJob),
+    Compare(CompareJob),
+);
+
+fn settings_of(job: &impl Serialize) -> Result<Map<String, Value>> {
+    match serde_json::to_value(job)? {
+        Value::Object(settings) => Ok(settings),
+        _ => Err(refused!("a job serializes to a table of settings")),
+    }
+}
+
+impl Stage<'_> {
+    /// The job's kind, as the library names it (`fine-tune`, `sweep`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Stage::Embed(_) => "embed",
+            Stage::TrainHead(_) => "train-head",
+            Stage::Sweep(_) => "sweep",
+            Stage::PredictHead(_) => "predict-head",
+            Stage::FineTune(_) => "fine-tune",
+            Stage::DistillFineTune(_) => "distill-fine-tune",
+            Stage::DistillHead(_) => "distill-head",
+            Stage::Evaluate(_) => "evaluate",
+            Stage::Ensemble(_) => "ensemble",
+            Stage::Augment(_) => "augment",
+            Stage::ZeroShot(_) => "zero-shot",
+            Stage::Compare(_) => "compare",
+        }
+    }
+
+    /// `name=value` for each setting named in `only` (every setting that is set, when
+    /// `only` is `None`), by name: the stage in the library's terms.
+    pub fn describe(&self, only: Option<&[&str]>) -> Result<String> {
+        let words: Vec<String> = self
+            .settings()?
+            .into_iter()
+            .filter(|(name, value)| {
+                only.map_or(!value.is_null(), |only| only.contains(&name.as_str()))
+            })
+            .map(|(name, value)| match value {
+                Value::String(text) => format!("{name}={text}"),
+                other => format!("{name}={other}"),
+            })
+            .collect();
+        Ok(words.join(" "))
+    }
+}
+
+/// How `observer`'s caller runs `stage`, or the stage in the library's terms.
+pub(crate) fn command_line(observer: &dyn Observer, stage: Stage<'_>) -> Result<String> {
+    match observer.command_line(stage) {
+        Some(line) => Ok(line),
+        None => Ok(format!("{} {}", stage.kind(), stage.describe(None)?)),
+    }
+}
+
+/// How `observer`'s caller sets the settings `only` of `stage`, or those settings in
+/// the library's terms.
+pub(crate) fn settings_line(
+    observer: &dyn Observer,
+    stage: Stage<'_>,
+    only: &[&str],
+) -> Result<String> {
+    match observer.settings_line(stage, only) {
+        Some(line) => Ok(line),
+        None => stage.describe(Some(only)),
+    }
+}
