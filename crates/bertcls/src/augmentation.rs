@@ -37,10 +37,10 @@ pub struct AugmentJob {
     pub insert: f64,
     /// Probability of one typo in each word.
     pub typo: f64,
-    /// Probability of replacing each word by its nearest neighbour in --model's
+    /// Probability of replacing each word by its nearest neighbour in `model`'s
     /// word embeddings.
     pub neighbour: f64,
-    /// The BERT folder whose word embeddings --neighbour uses.
+    /// The BERT folder whose word embeddings `neighbour` uses.
     pub model: PathBuf,
     /// Seed of every random choice: the same seed writes the same copies.
     pub seed: u64,

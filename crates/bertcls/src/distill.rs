@@ -14,7 +14,7 @@ use crate::heads::{SweepJob, Swept};
 use crate::options::Columns;
 use crate::teacher::TeacherOptions;
 
-/// A fine-tuned student: a smaller BERT (--num-layers K), or the teacher's own
+/// A fine-tuned student: a smaller BERT (`num_layers` K), or the teacher's own
 /// architecture (born-again networks: often better than its teacher)
 /// (`bertcls distill finetune`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ pub struct DistillHeadJob {
     /// The teacher.
     #[serde(flatten)]
     pub teacher: TeacherOptions,
-    /// The training texts the --train cache was embedded from: the teacher reads them
+    /// The training texts the `train` cache was embedded from: the teacher reads them
     /// (records are matched to the cache's rows by id).
     pub texts: PathBuf,
     /// How `texts` is read.

@@ -29,10 +29,10 @@ pub struct EmbedJob {
     /// The data file to embed.
     #[serde(flatten)]
     pub input: Input,
-    /// The cache to write (a NAME.emb folder). Default: in --cache-dir, named after the
+    /// The cache to write (a NAME.emb folder). Default: in `cache_dir`, named after the
     /// input and the fingerprint of everything that decides the vectors.
     pub output: Option<PathBuf>,
-    /// Where caches go when --output is not given.
+    /// Where caches go when `output` is not given.
     pub cache_dir: PathBuf,
     /// How token states become one vector: cls, mean (mask-aware) or max.
     pub pooling: Pooling,
@@ -61,9 +61,9 @@ pub struct EmbedJob {
     /// (the cache's path is then not printed).
     pub export_npy: Option<PathBuf>,
     /// Also cache the token states after each of these layers (0: the embeddings'
-    /// output), kept from the same forward pass, in --state-cache-dir: the states that
+    /// output), kept from the same forward pass, in `state_cache_dir`: the states that
     /// `bertcls finetune --train-layers K` reads (layer N − K) for the same file at the
-    /// same --max-len, so that fine-tuning the top layers skips its own pass.
+    /// same `max_len`, so that fine-tuning the top layers skips its own pass.
     pub states_after: Vec<usize>,
     /// Where state caches go (shared with `bertcls finetune --train-layers`).
     pub state_cache_dir: PathBuf,

@@ -44,7 +44,7 @@ pub struct EnsembleJob {
     pub backend: BackendKind,
     /// Texts per forward pass.
     pub batch_size: usize,
-    /// What the members' encoders compute in when --evaluate measures them: fp32, int8
+    /// What the members' encoders compute in when `evaluate` measures them: fp32, int8
     /// or bf16 (CPU backends), as `bertcls evaluate --precision` [default: as saved].
     /// Not saved with the ensemble: `predict` and `evaluate` choose again.
     #[serde(default)]

@@ -342,8 +342,8 @@ impl DecisionOptions {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AdversaryOptions {
     /// fgm: each batch also trains on its word embeddings moved by r = ε·g/‖g‖ (g the
-    /// loss's gradient there): one extra forward/backward pass. pgd: --adv-steps
-    /// ascent steps of --adv-alpha, each projected back onto the ε-ball: that many
+    /// loss's gradient there): one extra forward/backward pass. pgd: `adv_steps`
+    /// ascent steps of `adv_alpha`, each projected back onto the ε-ball: that many
     /// extra passes. none (the default).
     pub adv: Option<AdversaryKind>,
     /// Radius ε of the perturbation (L2 norm over the batch's word embeddings)

@@ -22,7 +22,7 @@ use crate::predictions::{report_if_labelled, write_predictions};
 pub struct ZeroShotJob {
     /// Embedding cache(s) of the texts to classify (`bertcls embed`; shards allowed).
     pub cache: Vec<PathBuf>,
-    /// The labels [default: those of the cache's records, else of --descriptions].
+    /// The labels [default: those of the cache's records, else of `descriptions`].
     pub labels: Vec<String>,
     /// A TOML file of descriptions: `label = "text"` or `label = ["text", …]`.
     pub descriptions: Option<PathBuf>,
@@ -31,7 +31,7 @@ pub struct ZeroShotJob {
     /// The description of a label that has none: `{label}` is replaced by its name.
     pub template: String,
     /// Subtract each label's mean similarity over unlabeled texts: those of the given
-    /// caches, or with no value those of --cache itself (their labels are not used).
+    /// caches, or with no value those of `cache` itself (their labels are not used).
     pub calibrate: Option<Vec<PathBuf>>,
     /// The model folder, when it moved since the cache was built [default: the one
     /// recorded in the cache].

@@ -249,7 +249,7 @@ mod tests {
         };
         let perturbations = [Perturbation {
             name: "typos".into(),
-            flags: "--typo 0.1".into(),
+            flags: "typo=0.1".into(),
         }];
         let table = data.table(&perturbations);
         // FGM: macro-F1 0.61 against 0.51 (spread 0.014): better; typos within spread.

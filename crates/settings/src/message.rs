@@ -1,7 +1,7 @@
 //! Sentences that name settings, written once and read in two vocabularies.
 //!
-//! A library says "leave out `augmented`"; the command line that called it says
-//! "leave out --augmented". Neither may guess the other's words from the text, so a
+//! A library says leave out `augmented`; the command line that called it says
+//! leave out `--augmented`. Neither may guess the other's words from the text, so a
 //! [`Message`] keeps each setting it names as a setting, and whoever shows the
 //! message names it: [`Display`] by the library's own name, [`Message::render`] by
 //! whatever the caller calls it (a flag, a config key).
@@ -89,8 +89,8 @@ impl From<&str> for Message {
 /// let message = settings::message!("{examples} examples cannot fill the folds: lower " [cv]);
 /// assert_eq!(message.to_string(), "3 examples cannot fill the folds: lower `cv`");
 /// assert_eq!(
-///     message.render(|s| format!("--{s}")),
-///     "3 examples cannot fill the folds: lower --cv"
+///     message.render(|s| format!("<{s}>")),
+///     "3 examples cannot fill the folds: lower <cv>"
 /// );
 /// ```
 #[macro_export]
@@ -122,10 +122,10 @@ mod tests {
             message.to_string(),
             "a prompt replaces the head: leave out `hidden` and `batch_norm`"
         );
-        let flags = message.render(|s| format!("--{}", s.replace('_', "-")));
+        let variables = message.render(|s| format!("BERTCLS_{}", s.to_uppercase()));
         assert_eq!(
-            flags,
-            "a prompt replaces the head: leave out --hidden and --batch-norm"
+            variables,
+            "a prompt replaces the head: leave out BERTCLS_HIDDEN and BERTCLS_BATCH_NORM"
         );
         assert_eq!(
             message.settings().collect::<Vec<_>>(),

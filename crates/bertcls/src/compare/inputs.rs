@@ -327,7 +327,7 @@ fn locate(spec: &str) -> Result<(String, Option<PathBuf>)> {
     let known: Vec<&str> = data::sources::DATASETS.iter().map(|d| d.name).collect();
     if known.contains(&spec) {
         refuse!(
-            "data set {spec} is not fetched yet: run `cargo xtask fetch data {spec}` (or `cargo xtask compare --data {spec}`, which fetches it)"
+            "data set {spec} is not fetched yet: run `cargo xtask fetch data {spec}` (`cargo xtask compare` fetches the data it compares)"
         );
     }
     let known = known.join(", ");

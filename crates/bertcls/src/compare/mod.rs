@@ -51,7 +51,7 @@ use crate::{AugmentJob, Observer};
 pub struct CompareJob {
     /// A fetched data set (r8, spam), a folder holding train/validation/test files
     /// (.jsonl, .csv or .tsv; missing validation/test splits are held out of train),
-    /// or one labelled file, split with --holdout [default: r8; a --suite has its own].
+    /// or one labelled file, split with `holdout` [default: r8; a `suite` has its own].
     pub data: Option<String>,
     /// How the data files are read.
     #[serde(flatten)]
@@ -61,7 +61,7 @@ pub struct CompareJob {
     #[serde(with = "settings::as_text::option")]
     pub class_share: Option<ClassShare>,
     /// Few-shot: train and validate on at most K labelled records per class, drawn
-    /// at random by --seed (the test split is untouched).
+    /// at random by `seed` (the test split is untouched).
     pub shots: Option<usize>,
     /// Fractions of the training data held out for validation and test when the data
     /// has no such split (stratified by class).
@@ -79,19 +79,18 @@ pub struct CompareJob {
     /// Tokens per text, for both modes.
     pub max_len: Option<usize>,
     /// Fine-tune only the bottom K encoder layers: a cheaper end-to-end model (the
-    /// pipeline still reads the whole encoder) [default: all; a --suite: its own].
+    /// pipeline still reads the whole encoder) [default: all; a `suite`: its own].
     pub num_layers: Option<usize>,
     /// Do not train the word, position and token-type embeddings when fine-tuning:
     /// with few layers, their gradient and optimizer update cost more than the layers
-    /// [default: false; a --suite: its own]. `--freeze-embeddings false`
-    /// turns it off.
+    /// [default: false; a `suite`: its own].
     pub freeze_embeddings: Option<bool>,
     /// The layer frontier: the numbers K of top encoder layers fine-tuned, one model
     /// each on the same splits with the same recipe. 0 is the pipeline and N (all
     /// layers) end-to-end fine-tuning, which always run; a K between trains the top K
     /// layers, the pooler and the head over cached states of the N − K frozen layers
     /// below (`bertcls finetune --train-layers K`) [default: 0,1,N; with an
-    /// --adversary: 0,N, as FGM and PGD perturb the frozen embeddings; a --suite: 0,N,
+    /// adversary: 0,N, as FGM and PGD perturb the frozen embeddings; a `suite`: 0,N,
     /// as a frontier in each of its comparisons would multiply its cost].
     pub frontier: Option<Vec<usize>>,
     /// Fine-tuning epochs.
@@ -99,7 +98,7 @@ pub struct CompareJob {
     /// Fine-tuning's peak learning rate.
     pub learning_rate: Option<f64>,
     /// The head sweep's grid, a TOML file as for `bertcls head sweep --grid-file`
-    /// [default: the 45-head grid; --quick: 8 heads drawn from it].
+    /// [default: the 45-head grid; `quick`: 8 heads drawn from it].
     pub heads: Option<PathBuf>,
     /// The loss of both modes, with its imbalance remedies.
     #[serde(flatten)]
@@ -108,19 +107,19 @@ pub struct CompareJob {
     /// `undersample[:R]`, `rotating[:R]` or class-balanced.
     #[serde(with = "settings::as_text::option")]
     pub sampling: Option<Sampling>,
-    /// With --sampling oversample: write N augmented copies (word swaps, deletions and
+    /// With `sampling` oversample: write N augmented copies (word swaps, deletions and
     /// insertions at 10%, typos at 5%) of each training record of the classes that
     /// over-sampling tops up, and draw the added examples from them, so that no added
     /// example is an identical copy.
     pub augment: Option<usize>,
-    /// A decision rule for both modes' models: --logit-adjust TAU or --threshold.
+    /// A decision rule for both modes' models: `logit_adjust` TAU or `threshold`.
     #[serde(flatten)]
     pub decision: DecisionOptions,
     /// Adversarial training of the end-to-end mode (the pipeline's frozen features
     /// have no embeddings to perturb).
     #[serde(flatten)]
     pub adversary: AdversaryOptions,
-    /// Repeat both modes over N seeds (the first is --seed) and report mean ± std.
+    /// Repeat both modes over N seeds (the first is `seed`) and report mean ± std.
     pub seeds: Option<usize>,
     /// The first seed: decides splits held out here, head and classifier initialisation,
     /// data order and dropout.
@@ -131,18 +130,18 @@ pub struct CompareJob {
     /// A study: many comparisons and one report across them; a built-in one by name,
     /// or a TOML file of your own. `imbalance`: every imbalance remedy against the
     /// plain baseline, in both modes, on R8 and on SpamAssassin with spam cut to 5%
-    /// (or on --data alone). `few-shot`: k = 8, 16, 32, 64 examples per class, a
+    /// (or on `data` alone). `few-shot`: k = 8, 16, 32, 64 examples per class, a
     /// pipeline head, `[CLS]` and prompt fine-tuning against zero-shot, on R8 and
-    /// SpamAssassin (or on --data with --prompt and --verbalizer). `robustness`:
+    /// SpamAssassin (or on `data` with `prompt` and `verbalizer`). `robustness`:
     /// adversarial training, distillation and ensembles, on clean and perturbed tests.
     #[serde(with = "settings::as_text::option")]
     pub suite: Option<SuiteSource>,
     /// End-to-end as prompt-based fine-tuning: the template (see `bertcls finetune
-    /// --prompt`), with --verbalizer.
+    /// `prompt``), with --verbalizer.
     pub prompt: Option<String>,
-    /// With --prompt: each label's word, label=word,….
+    /// With `prompt`: each label's word, label=word,….
     pub verbalizer: Vec<LabelledText>,
-    /// Continue the --suite study in this folder (after a crash or an interruption,
+    /// Continue the `suite` study in this folder (after a crash or an interruption,
     /// with the same flags): comparisons whose report is complete are read back, the
     /// rest run.
     pub resume: Option<PathBuf>,
@@ -151,7 +150,7 @@ pub struct CompareJob {
     /// Where embedding caches live (shared with `bertcls embed`).
     pub cache_dir: PathBuf,
     /// Where the frontier's state caches live (shared with `bertcls finetune
-    /// --train-layers`).
+    /// `train_layers``).
     pub state_cache_dir: PathBuf,
 }
 

@@ -39,23 +39,23 @@ pub struct FineTuneJob {
     /// Training data (JSONL, CSV or TSV; `-`: standard input).
     pub train: PathBuf,
     /// Validation data, for model selection and early stopping. Without it, a
-    /// stratified --valid-fraction of the training data is held out.
+    /// stratified `valid_fraction` of the training data is held out.
     pub valid: Option<PathBuf>,
     /// Augmented variants of training examples (e.g. from `bertcls augment`):
-    /// --sampling oversample tops classes up from them instead of repeating examples.
+    /// `sampling` oversample tops classes up from them instead of repeating examples.
     pub augmented: Option<PathBuf>,
-    /// Held-out share of the training data when no --valid file is given.
+    /// Held-out share of the training data when no `valid` file is given.
     pub valid_fraction: f64,
     /// Test data, evaluated once with the best model at the end.
     pub test: Option<PathBuf>,
     /// How the data files are read.
     #[serde(flatten)]
     pub columns: Columns,
-    /// Run folder: OUT/model (the best model), OUT/training.json, with --test
+    /// Run folder: OUT/model (the best model), OUT/training.json, with `test`
     /// OUT/test-predictions.jsonl, and OUT/checkpoint while training (removed when the
     /// run completes).
     pub out: PathBuf,
-    /// Continue the interrupted run in --out from its last checkpoint (same flags).
+    /// Continue the interrupted run in `out` from its last checkpoint (same flags).
     pub resume: bool,
     /// Keep OUT/checkpoint after the run completes.
     pub keep_checkpoint: bool,
@@ -85,14 +85,14 @@ pub struct FineTuneJob {
     /// L1 penalty on the head's weight matrices, added to the loss.
     pub l1: f64,
     /// Prompt-based classification: the text goes into this template, with one
-    /// `[MASK]` whose state is scored against each label's word (--verbalizer) instead
+    /// `[MASK]` whose state is scored against each label's word (`verbalizer`) instead
     /// of a new head over `[CLS]`; e.g. `"{text} [SEP] This is about [MASK]."`
     /// ({text_b} for pairs). With a checkpoint that has a masked-LM head the scores
     /// are its logits of the words (PET); without one (all-MiniLM-L6-v2), the `[MASK]`
     /// state through a projection initialised to the identity, against the words'
     /// embeddings.
     pub prompt: Option<String>,
-    /// With --prompt: each label's word, label=word,… (a word of several pieces
+    /// With `prompt`: each label's word, label=word,… (a word of several pieces
     /// scores as their mean).
     pub verbalizer: Vec<LabelledText>,
 
@@ -118,11 +118,11 @@ pub struct FineTuneJob {
     pub freeze_layers: usize,
     /// Train only the top K encoder layers, the pooler and the head. The embeddings and
     /// the layers below run once, frozen as in inference, and their output (the token
-    /// states after layer N − K) is cached in --state-cache-dir, so each step runs K
+    /// states after layer N − K) is cached in `state_cache_dir`, so each step runs K
     /// layers instead of N and never touches the word embeddings. K = N is ordinary
     /// fine-tuning. The saved model is the whole model, as with any fine-tuning.
     pub train_layers: Option<usize>,
-    /// Where the state caches of --train-layers go (reused while the model, the data
+    /// Where the state caches of `train_layers` go (reused while the model, the data
     /// and max_len stay the same).
     pub state_cache_dir: PathBuf,
     /// Evaluate and checkpoint every N optimizer steps (default: every epoch).
@@ -146,13 +146,13 @@ pub struct FineTuneJob {
     pub sampling: Sampling,
     /// Stratified K-fold cross-validation of the training data instead of one run:
     /// each fold's model (OUT/fold-N) trains on the other folds, selecting its
-    /// weights on --valid (or a hold-out of its folds), and is scored on its own;
+    /// weights on `valid` (or a hold-out of its folds), and is scored on its own;
     /// OUT/cv.json gets every metric's mean ± std, OUT/cv-predictions.jsonl the
-    /// out-of-fold predictions. Not with --augmented: a held-out example's variants
+    /// out-of-fold predictions. Not with `augmented`: a held-out example's variants
     /// would train the model that scores it.
     pub cv: Option<usize>,
     /// Train on a bootstrap sample of the training data (as many records, drawn with
-    /// replacement by --seed): one member of a bagged ensemble, which `bertcls
+    /// replacement by `seed`): one member of a bagged ensemble, which `bertcls
     /// ensemble` assembles from several such runs.
     pub bootstrap: bool,
     /// Decides the head's initial weights, the data order and the dropout masks.

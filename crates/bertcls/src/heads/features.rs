@@ -66,7 +66,7 @@ pub struct GridOptions {
     pub batch_size: Option<usize>,
     /// What early stopping watches on validation: loss (default; smooth), macro-f1, accuracy.
     pub monitor: Option<Monitor>,
-    /// Epochs without improvement of --monitor before stopping (best epoch kept).
+    /// Epochs without improvement of `monitor` before stopping (best epoch kept).
     pub patience: Option<usize>,
     /// Decides the initial weights, the batch order and dropout.
     pub seed: Option<u64>,

@@ -23,9 +23,9 @@ use crate::predictions::{report_if_labelled, write_predictions};
 pub struct PredictHeadJob {
     /// A saved head folder (`head train --out`, or best.head of a sweep).
     pub head: PathBuf,
-    /// Embedding cache(s) to classify (shards allowed). Or give --input.
+    /// Embedding cache(s) to classify (shards allowed). Or give `input`.
     pub cache: Vec<PathBuf>,
-    /// A data file (JSONL, CSV or TSV) to embed and classify. Or give --cache.
+    /// A data file (JSONL, CSV or TSV) to embed and classify. Or give `cache`.
     pub input: Option<PathBuf>,
     /// How a text file is read.
     #[serde(flatten)]
@@ -35,7 +35,7 @@ pub struct PredictHeadJob {
     /// Where to write one JSON line per record: id, predicted label, probabilities
     /// (`-`: standard output).
     pub output: PathBuf,
-    /// Where the head (and the encoder, for --input) runs.
+    /// Where the head (and the encoder, for `input`) runs.
     pub backend: BackendKind,
 }
 

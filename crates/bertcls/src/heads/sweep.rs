@@ -32,7 +32,7 @@ pub struct SweepJob {
     pub decision: DecisionOptions,
     /// A TOML file with the grid (see the example above).
     pub grid_file: Option<PathBuf>,
-    /// Random search: train only N configurations drawn from the grid (seeded by --seed).
+    /// Random search: train only N configurations drawn from the grid (seeded by `seed`).
     pub random: Option<usize>,
     /// Heads trained at once (default: one per core). Results do not depend on it.
     pub jobs: Option<usize>,

@@ -41,7 +41,7 @@ pub struct TrainHeadJob {
     /// their training accuracy. Needs the cross-entropy loss.
     pub boost: Option<usize>,
     /// Stratified K-fold cross-validation over the training cache instead of one
-    /// head: each fold's head trains on the other folds (early stopping on --valid)
+    /// head: each fold's head trains on the other folds (early stopping on `valid`)
     /// and is scored on its own; OUT/cv.json gets every metric's mean ± std,
     /// OUT/cv-predictions.jsonl the out-of-fold predictions.
     pub cv: Option<usize>,
