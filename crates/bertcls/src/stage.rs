@@ -146,3 +146,35 @@ pub(crate) fn settings_line(
         None => stage.describe(Some(only)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Quiet;
+
+    /// An observer that spells nothing gets the stage in the library's names: every
+    /// setting that is set, by name, or only those asked for.
+    #[test]
+    fn a_stage_no_one_spells_is_described_by_its_settings() {
+        let mut job = EmbedJob::new("train.jsonl");
+        job.model.max_len = 64;
+        let line = command_line(&Quiet, (&job).into()).unwrap();
+        assert!(line.starts_with("embed "), "{line}");
+        assert!(line.contains(" input=train.jsonl "), "{line}");
+        assert!(line.contains(" max_len=64 "), "{line}");
+        assert!(
+            !line.contains("output="),
+            "unset settings are left out: {line}"
+        );
+
+        let mut compare = CompareJob {
+            seeds: Some(3),
+            ..CompareJob::default()
+        };
+        compare.loss.class_weights = Some("balanced".parse().unwrap());
+        assert_eq!(
+            settings_line(&Quiet, (&compare).into(), &["seeds", "class_weights"]).unwrap(),
+            "class_weights=balanced seeds=3"
+        );
+    }
+}
