@@ -18,7 +18,7 @@ fn main() -> Result<()> {
 
     let mut job = FineTuneJob::new(data.join("train.jsonl"), &out);
     job.valid = Some(data.join("validation.jsonl"));
-    job.epochs = 1;
+    job.optimization.epochs = 1;
     if let (Some(model), Some(max_len)) = (args.get(2), args.get(3)) {
         job.model.model = model.into();
         job.model.max_len = max_len.parse().ok().context("MAX_LEN is a whole number")?;

@@ -9,7 +9,7 @@ use bert::Precision;
 use bert::burn::tensor::{Distribution, Tensor};
 use data::LabelMap;
 use encoder::{EmbedOptions, FrozenEncoder};
-use joint::{ClassifierConfig, Examples, FineTuneConfig};
+use joint::{ClassifierConfig, Examples, FineTuneConfig, Optimization};
 use serde::{Deserialize, Serialize};
 use text::{Encoding, length_order};
 
@@ -279,16 +279,19 @@ fn time_steps(args: &BenchStepJob, observer: &mut dyn Observer) -> Result<StepTi
     let mut timings = Vec::new();
     for top in tops {
         let config = FineTuneConfig {
-            learning_rate: LEARNING_RATE,
-            weight_decay: WEIGHT_DECAY,
-            max_grad_norm: MAX_GRAD_NORM,
-            batch_size: largest,
-            seed: SEED,
-            train_layers: top,
+            optimization: Optimization {
+                learning_rate: LEARNING_RATE,
+                weight_decay: WEIGHT_DECAY,
+                max_grad_norm: MAX_GRAD_NORM,
+                batch_size: largest,
+                seed: SEED,
+                train_layers: top,
+                ..Optimization::default()
+            },
             ..FineTuneConfig::default()
         };
         config.validate_for(labels.names(), num_layers)?;
-        let examples = match (config.frozen_bottom(num_layers), &encoder) {
+        let examples = match (config.optimization.frozen_bottom(num_layers), &encoder) {
             (Some(bottom), Some(encoder)) => {
                 with_states_computed(examples.clone(), encoder, bottom)?
             }

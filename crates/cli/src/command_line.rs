@@ -257,18 +257,18 @@ mod tests {
         round_trip::<SweepFlags>(&sweep);
 
         let mut finetune = FineTuneJob::new("train.jsonl", "runs/x");
-        finetune.learning_rate = 5e-5;
-        finetune.epochs = 3;
+        finetune.optimization.learning_rate = 5e-5;
+        finetune.optimization.epochs = 3;
         finetune.adversary.adv = Some(joint::AdversaryKind::Pgd);
         finetune.adversary.adv_steps = Some(2);
         finetune.decision.logit_adjust = Some(1.0);
         finetune.prompt = Some("{text} [SEP] It was [MASK].".into());
         finetune.verbalizer = vec!["a=good".parse().unwrap(), "b=bad".parse().unwrap()];
-        finetune.freeze_embeddings = true;
+        finetune.optimization.freeze_embeddings = true;
         finetune.num_layers = Some(2);
         round_trip::<FineTuneFlags>(&finetune);
         let mut negative = finetune.clone();
-        negative.learning_rate = -1.0;
+        negative.optimization.learning_rate = -1.0;
         round_trip::<FineTuneFlags>(&negative);
 
         let mut zero_shot = ZeroShotJob::new("t.emb", "z.jsonl");

@@ -7,11 +7,13 @@ use training::{Monitor, Schedule};
 
 use crate::Adversary;
 
-/// Every setting of a fine-tuning run. Recorded in checkpoints (a resumed run must
-/// use the same) and in the saved model.
+/// How the weights are optimised: the schedule and its length, what is frozen,
+/// regularisation, when to evaluate and stop, and the seed; each setting one plain
+/// value. Flattened into [`FineTuneConfig`]'s serde form, so a job that runs
+/// fine-tuning holds it as its settings, under the same names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FineTuneConfig {
+#[serde(default)]
+pub struct Optimization {
     /// Passes over the training data.
     pub epochs: usize,
     /// Examples per forward/backward pass.
@@ -48,19 +50,6 @@ pub struct FineTuneConfig {
     /// Stop after this many evaluations without a gain above `min_delta`; by default
     /// training runs all epochs.
     pub patience: Option<usize>,
-    /// The least gain in `monitor` that counts as one.
-    pub min_delta: f64,
-    /// The loss on the labels.
-    #[serde(deserialize_with = "training::spec_or_kind")]
-    pub loss: LossSpec,
-    /// Which examples each epoch trains on (over- or under-sampling).
-    pub sampling: Sampling,
-    /// Adversarial passes on the word embeddings (FGM, PGD) added to each batch.
-    pub adversary: Adversary,
-    /// Learn from a teacher's soft targets (carried by the training examples) as well
-    /// as from the labels, which `loss` scores.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub distillation: Option<DistillationLoss>,
     /// L1 penalty on the head's weight matrices, added to the loss (sparse heads; BERT's
     /// own weights are left to weight decay).
     pub l1: f64,
@@ -70,16 +59,11 @@ pub struct FineTuneConfig {
     /// Dropout on the attention weights; by default the checkpoint's
     /// `attention_probs_dropout_prob`.
     pub attention_dropout: Option<f64>,
-    /// Length buckets span this many batches: larger buckets mean less padding but
-    /// batches of more uniform length.
-    pub bucket_batches: usize,
-    /// Examples per forward pass when evaluating.
-    pub eval_batch_size: usize,
     /// Decides the head's initial weights, the data order and every dropout mask.
     pub seed: u64,
 }
 
-impl Default for FineTuneConfig {
+impl Default for Optimization {
     fn default() -> Self {
         Self {
             epochs: 3,
@@ -96,17 +80,96 @@ impl Default for FineTuneConfig {
             eval_every: None,
             monitor: Monitor::Loss,
             patience: None,
+            l1: 0.0,
+            hidden_dropout: None,
+            attention_dropout: None,
+            seed: 42,
+        }
+    }
+}
+
+impl Optimization {
+    /// Checks every setting against its rule.
+    pub fn validate(&self) -> Result<(), settings::SettingError> {
+        use settings::{at_least_one, non_negative, optional_rate, positive, rate};
+        at_least_one("epochs", self.epochs)?;
+        at_least_one("batch_size", self.batch_size)?;
+        at_least_one("grad_accumulation", self.grad_accumulation)?;
+        if let Some(every) = self.eval_every {
+            at_least_one("eval_every", every)?;
+        }
+        if let Some(patience) = self.patience {
+            at_least_one("patience", patience)?;
+        }
+        if let Some(top) = self.train_layers {
+            at_least_one("train_layers", top)?;
+            if self.freeze_layers > 0 || self.freeze_embeddings {
+                return Err(settings::SettingError::new(
+                    "train_layers",
+                    top,
+                    "decides what is frozen itself: leave freeze_layers and \
+                     freeze_embeddings out",
+                ));
+            }
+        }
+        positive("learning_rate", self.learning_rate)?;
+        rate("warmup_ratio", self.warmup_ratio)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("max_grad_norm", self.max_grad_norm)?;
+        non_negative("l1", self.l1)?;
+        optional_rate("hidden_dropout", self.hidden_dropout)?;
+        optional_rate("attention_dropout", self.attention_dropout)
+    }
+
+    /// The bottom encoder layers frozen as in inference, when only the top
+    /// [`train_layers`](Self::train_layers) of a model of `num_layers` train: the
+    /// layer whose output a state cache must hold. `None` when every layer trains.
+    pub fn frozen_bottom(&self, num_layers: usize) -> Option<usize> {
+        self.train_layers
+            .filter(|&top| top < num_layers)
+            .map(|top| num_layers - top)
+    }
+}
+
+/// Every setting of a fine-tuning run. Recorded in checkpoints (a resumed run must
+/// use the same) and in the saved model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FineTuneConfig {
+    /// How the weights are optimised.
+    #[serde(flatten)]
+    pub optimization: Optimization,
+    /// The least gain in `monitor` that counts as one.
+    pub min_delta: f64,
+    /// The loss on the labels.
+    #[serde(deserialize_with = "training::spec_or_kind")]
+    pub loss: LossSpec,
+    /// Which examples each epoch trains on (over- or under-sampling).
+    pub sampling: Sampling,
+    /// Adversarial passes on the word embeddings (FGM, PGD) added to each batch.
+    pub adversary: Adversary,
+    /// Learn from a teacher's soft targets (carried by the training examples) as well
+    /// as from the labels, which `loss` scores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distillation: Option<DistillationLoss>,
+    /// Length buckets span this many batches: larger buckets mean less padding but
+    /// batches of more uniform length.
+    pub bucket_batches: usize,
+    /// Examples per forward pass when evaluating.
+    pub eval_batch_size: usize,
+}
+
+impl Default for FineTuneConfig {
+    fn default() -> Self {
+        Self {
+            optimization: Optimization::default(),
             min_delta: 1e-4,
             loss: LossSpec::default(),
             sampling: Sampling::None,
             adversary: Adversary::None,
             distillation: None,
-            l1: 0.0,
-            hidden_dropout: None,
-            attention_dropout: None,
             bucket_batches: 50,
             eval_batch_size: 64,
-            seed: 42,
         }
     }
 }
@@ -122,14 +185,15 @@ impl FineTuneConfig {
     ) -> Result<(), settings::SettingError> {
         self.validate()?;
         self.loss.validate_for(labels)?;
-        if self.freeze_layers > num_layers {
+        let optimization = &self.optimization;
+        if optimization.freeze_layers > num_layers {
             return Err(settings::SettingError::new(
                 "freeze_layers",
-                self.freeze_layers,
+                optimization.freeze_layers,
                 format!("the model has {num_layers} encoder layers"),
             ));
         }
-        if let Some(top) = self.train_layers {
+        if let Some(top) = optimization.train_layers {
             if top > num_layers {
                 return Err(settings::SettingError::new(
                     "train_layers",
@@ -153,48 +217,13 @@ impl FineTuneConfig {
         Ok(())
     }
 
-    /// The bottom encoder layers frozen as in inference, when only the top
-    /// [`train_layers`](Self::train_layers) of a model of `num_layers` train: the
-    /// layer whose output a state cache must hold. `None` when every layer trains.
-    pub fn frozen_bottom(&self, num_layers: usize) -> Option<usize> {
-        self.train_layers
-            .filter(|&top| top < num_layers)
-            .map(|top| num_layers - top)
-    }
-
     /// Checks every setting that can be checked without the data.
     pub fn validate(&self) -> Result<(), settings::SettingError> {
-        use settings::{at_least_one, non_negative, optional_rate, positive, rate};
-        at_least_one("epochs", self.epochs)?;
-        at_least_one("batch_size", self.batch_size)?;
-        at_least_one("grad_accumulation", self.grad_accumulation)?;
+        use settings::{at_least_one, non_negative};
+        self.optimization.validate()?;
         at_least_one("eval_batch_size", self.eval_batch_size)?;
         at_least_one("bucket_batches", self.bucket_batches)?;
-        if let Some(every) = self.eval_every {
-            at_least_one("eval_every", every)?;
-        }
-        if let Some(patience) = self.patience {
-            at_least_one("patience", patience)?;
-        }
-        if let Some(top) = self.train_layers {
-            at_least_one("train_layers", top)?;
-            if self.freeze_layers > 0 || self.freeze_embeddings {
-                return Err(settings::SettingError::new(
-                    "train_layers",
-                    top,
-                    "decides what is frozen itself: leave freeze_layers and \
-                     freeze_embeddings out",
-                ));
-            }
-        }
-        positive("learning_rate", self.learning_rate)?;
-        rate("warmup_ratio", self.warmup_ratio)?;
-        non_negative("weight_decay", self.weight_decay)?;
-        non_negative("max_grad_norm", self.max_grad_norm)?;
         non_negative("min_delta", self.min_delta)?;
-        non_negative("l1", self.l1)?;
-        optional_rate("hidden_dropout", self.hidden_dropout)?;
-        optional_rate("attention_dropout", self.attention_dropout)?;
         self.loss.validate()?;
         self.sampling.validate()?;
         self.adversary.validate()?;

@@ -34,7 +34,7 @@ use data::SplitMix64;
 pub use adversarial::{Adversary, AdversaryKind, ascend};
 pub use batches::{derived_seed, epoch_batches};
 pub use checkpoint::{checkpoint_dir, has_checkpoint, remove_checkpoint};
-pub use config::FineTuneConfig;
+pub use config::{FineTuneConfig, Optimization};
 pub use error::JointError;
 pub use examples::{Examples, RecordEncoder};
 pub use model::{BertClassifier, ClassifierConfig, ClassifierPooling, PromptConfig};

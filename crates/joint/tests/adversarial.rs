@@ -7,7 +7,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::{Toy, max_abs_diff, parameters, quiet, toy};
 use data::SplitMix64;
-use joint::{Adversary, BertClassifier, ClassifierConfig, FineTuneConfig, ascend};
+use joint::{Adversary, BertClassifier, ClassifierConfig, FineTuneConfig, Optimization, ascend};
 use training::{ClassificationLoss, CrossEntropy};
 
 /// The toy model without dropout, so that every forward pass is the same function,
@@ -245,16 +245,22 @@ fn each_ascent_step_costs_one_forward_and_backward_pass() {
         },
     ] {
         let config = FineTuneConfig {
-            epochs: 1,
-            batch_size: 16,
-            learning_rate: 1e-3,
+            optimization: Optimization {
+                epochs: 1,
+                batch_size: 16,
+                learning_rate: 1e-3,
+                ..Optimization::default()
+            },
             adversary,
             ..FineTuneConfig::default()
         };
         let toy = toy(&ClassifierConfig::default(), 9, &device);
         let embeddings_before = parameters(&toy.model.bert.embeddings);
         let frozen = FineTuneConfig {
-            freeze_embeddings: true,
+            optimization: Optimization {
+                freeze_embeddings: true,
+                ..config.optimization
+            },
             ..config
         };
         let tuned = toy.fine_tune(&frozen, None, &mut quiet, &device).unwrap();

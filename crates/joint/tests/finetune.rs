@@ -6,14 +6,17 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use common::{max_abs_diff, parameters, quiet, toy};
-use joint::{ClassifierConfig, FineTuneConfig, build_optimizer, clip_global_norm};
+use joint::{ClassifierConfig, FineTuneConfig, Optimization, build_optimizer, clip_global_norm};
 
 fn quick_config() -> FineTuneConfig {
     FineTuneConfig {
-        epochs: 12,
-        batch_size: 8,
-        learning_rate: 3e-3,
-        warmup_ratio: 0.1,
+        optimization: Optimization {
+            epochs: 12,
+            batch_size: 8,
+            learning_rate: 3e-3,
+            warmup_ratio: 0.1,
+            ..Optimization::default()
+        },
         ..FineTuneConfig::default()
     }
 }
@@ -27,7 +30,11 @@ fn loss_falls_and_the_toy_task_is_learned() {
         .fine_tune(&config, None, &mut quiet, &device)
         .expect("training runs");
     let history = &outcome.history;
-    assert_eq!(history.len(), config.epochs, "one evaluation per epoch");
+    assert_eq!(
+        history.len(),
+        config.optimization.epochs,
+        "one evaluation per epoch"
+    );
     let (first, last) = (&history[0], history.last().unwrap());
     assert!(
         last.train_loss < 0.5 * first.train_loss,
@@ -49,9 +56,12 @@ fn the_weights_kept_are_those_of_the_best_evaluation() {
     let pad = toy.parts.tokenizer.special_tokens().pad;
     // A high rate and an evaluation every 3 steps: validation loss moves around.
     let config = FineTuneConfig {
-        epochs: 4,
-        learning_rate: 2e-2,
-        eval_every: Some(3),
+        optimization: Optimization {
+            epochs: 4,
+            learning_rate: 2e-2,
+            eval_every: Some(3),
+            ..quick_config().optimization
+        },
         ..quick_config()
     };
     let outcome = toy
@@ -180,9 +190,12 @@ fn frozen_layers_stay_bit_identical_while_the_rest_trains() {
     let layer0_before = parameters(&toy.model.bert.encoder.layer[0]);
     let layer1_before = parameters(&toy.model.bert.encoder.layer[1]);
     let config = FineTuneConfig {
-        epochs: 1,
-        freeze_embeddings: true,
-        freeze_layers: 1,
+        optimization: Optimization {
+            epochs: 1,
+            freeze_embeddings: true,
+            freeze_layers: 1,
+            ..quick_config().optimization
+        },
         ..quick_config()
     };
     let outcome = toy
@@ -337,10 +350,13 @@ fn a_diverging_run_stops_at_the_step_and_writes_no_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     // An absurd rate blows the weights up after the first step; clipping off.
     let config = FineTuneConfig {
-        learning_rate: 1e30,
-        warmup_ratio: 0.0,
-        max_grad_norm: 0.0,
-        eval_every: Some(1),
+        optimization: Optimization {
+            learning_rate: 1e30,
+            warmup_ratio: 0.0,
+            max_grad_norm: 0.0,
+            eval_every: Some(1),
+            ..quick_config().optimization
+        },
         ..quick_config()
     };
     let run = joint::RunDir {
@@ -364,7 +380,10 @@ fn a_diverging_run_stops_at_the_step_and_writes_no_checkpoint() {
     let error = toy(&ClassifierConfig::default(), 7, &device)
         .fine_tune(
             &FineTuneConfig {
-                learning_rate: f64::NAN,
+                optimization: Optimization {
+                    learning_rate: f64::NAN,
+                    ..quick_config().optimization
+                },
                 ..quick_config()
             },
             None,
@@ -402,7 +421,10 @@ fn sampling_decides_which_examples_each_epoch_trains_on() {
         (Sampling::ClassBalanced, 40),
     ] {
         let config = FineTuneConfig {
-            epochs: 2,
+            optimization: Optimization {
+                epochs: 2,
+                ..quick_config().optimization
+            },
             sampling,
             ..quick_config()
         };

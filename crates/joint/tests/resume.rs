@@ -9,7 +9,8 @@ use std::ops::ControlFlow;
 use burn::tensor::Device;
 use common::{max_abs_diff, parameters, toy};
 use joint::{
-    ClassifierConfig, FineTuneConfig, JointError, RunDir, StopReason, TrainEvent, checkpoint_dir,
+    ClassifierConfig, FineTuneConfig, JointError, Optimization, RunDir, StopReason, TrainEvent,
+    checkpoint_dir,
 };
 
 #[test]
@@ -17,11 +18,14 @@ fn resume_equals_uninterrupted_and_refuses_other_settings() {
     let device = Device::flex();
     // Dropout stays on (the tiny BERT's 0.1), so the masks must be reproduced too.
     let config = FineTuneConfig {
-        epochs: 2,
-        batch_size: 8,
-        grad_accumulation: 2,
-        learning_rate: 1e-3,
-        eval_every: Some(3),
+        optimization: Optimization {
+            epochs: 2,
+            batch_size: 8,
+            grad_accumulation: 2,
+            learning_rate: 1e-3,
+            eval_every: Some(3),
+            ..Optimization::default()
+        },
         ..FineTuneConfig::default()
     };
     let classifier = ClassifierConfig::default();
@@ -75,7 +79,10 @@ fn resume_equals_uninterrupted_and_refuses_other_settings() {
     assert!(checkpoint_dir(&split_dir).join("state.json").exists());
 
     let other = FineTuneConfig {
-        learning_rate: 2e-3,
+        optimization: Optimization {
+            learning_rate: 2e-3,
+            ..config.clone().optimization
+        },
         ..config.clone()
     };
     match run(&split_dir, true, &other, None) {
@@ -125,9 +132,12 @@ fn resume_equals_uninterrupted_and_refuses_other_settings() {
 fn resume_refuses_other_training_data() {
     let device = Device::flex();
     let config = FineTuneConfig {
-        epochs: 1,
-        batch_size: 8,
-        eval_every: Some(2),
+        optimization: Optimization {
+            epochs: 1,
+            batch_size: 8,
+            eval_every: Some(2),
+            ..Optimization::default()
+        },
         ..FineTuneConfig::default()
     };
     let dir = tempfile::tempdir().unwrap();

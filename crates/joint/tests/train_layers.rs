@@ -9,15 +9,18 @@ use bert::{BertInput, InMemoryStates};
 use burn::module::Module;
 use burn::tensor::Device;
 use common::{Toy, max_abs_diff, parameters, quiet, toy};
-use joint::{Adversary, ClassifierConfig, Examples, FineTuneConfig, JointError};
+use joint::{Adversary, ClassifierConfig, Examples, FineTuneConfig, JointError, Optimization};
 
 fn config() -> FineTuneConfig {
     FineTuneConfig {
-        epochs: 3,
-        batch_size: 8,
-        learning_rate: 3e-3,
-        // Dropout stays on in the trained layer and the head: the masks must agree too.
-        train_layers: Some(1),
+        optimization: Optimization {
+            epochs: 3,
+            batch_size: 8,
+            learning_rate: 3e-3,
+            // Dropout stays on in the trained layer and the head: the masks must agree too.
+            train_layers: Some(1),
+            ..Optimization::default()
+        },
         ..FineTuneConfig::default()
     }
 }
@@ -95,21 +98,30 @@ fn the_top_layers_setting_is_checked_against_the_model_and_the_other_settings() 
     };
     refused(
         FineTuneConfig {
-            train_layers: Some(0),
+            optimization: Optimization {
+                train_layers: Some(0),
+                ..config().optimization
+            },
             ..config()
         },
         "train_layers",
     );
     refused(
         FineTuneConfig {
-            train_layers: Some(3),
+            optimization: Optimization {
+                train_layers: Some(3),
+                ..config().optimization
+            },
             ..config()
         },
         "2 encoder layers",
     );
     refused(
         FineTuneConfig {
-            freeze_layers: 1,
+            optimization: Optimization {
+                freeze_layers: 1,
+                ..config().optimization
+            },
             ..config()
         },
         "leave freeze_layers and freeze_embeddings out",
@@ -124,16 +136,19 @@ fn the_top_layers_setting_is_checked_against_the_model_and_the_other_settings() 
     );
     // All the layers is ordinary fine-tuning, adversary included.
     with(FineTuneConfig {
-        train_layers: Some(2),
+        optimization: Optimization {
+            train_layers: Some(2),
+            ..config().optimization
+        },
         adversary: fgm,
         ..config()
     })
     .unwrap();
-    assert_eq!(config().frozen_bottom(2), Some(1));
+    assert_eq!(config().optimization.frozen_bottom(2), Some(1));
     assert_eq!(
-        FineTuneConfig {
+        Optimization {
             train_layers: Some(2),
-            ..config()
+            ..config().optimization
         }
         .frozen_bottom(2),
         None

@@ -36,7 +36,7 @@ impl ComparisonDefaults {
             data: "r8",
             max_len: 64,
             epochs: 2,
-            learning_rate: joint::FineTuneConfig::default().learning_rate,
+            learning_rate: joint::Optimization::default().learning_rate,
             frontier: &[1],
             seeds: 1,
             heads_drawn: None,

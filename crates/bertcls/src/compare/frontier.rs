@@ -65,14 +65,15 @@ impl<'a> Plan<'a> {
 
     /// The fine-tuning run of the top `k` layers for one seed.
     pub(super) fn frontier_job(&self, k: usize, seed: u64) -> FineTuneJob {
-        FineTuneJob {
+        let mut job = FineTuneJob {
             out: self.dir.join(format!("top-{k}/seed-{seed}")),
-            train_layers: Some(k),
             state_cache_dir: self.args.state_cache_dir.clone(),
-            // The frozen bottom includes the embeddings already.
-            freeze_embeddings: false,
             ..self.finetune_job(seed)
-        }
+        };
+        job.optimization.train_layers = Some(k);
+        // The frozen bottom includes the embeddings already.
+        job.optimization.freeze_embeddings = false;
+        job
     }
 
     /// Fine-tunes the top K layers once per seed for each point of the frontier and

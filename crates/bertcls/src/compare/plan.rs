@@ -114,7 +114,7 @@ impl<'a> Plan<'a> {
     ) -> Result<crate::FineTuneRun> {
         machine::reset_peak_rss();
         self.banner(
-            &format!("{what}: fine-tuning (seed {})", job.seed),
+            &format!("{what}: fine-tuning (seed {})", job.optimization.seed),
             observer,
         );
         let outcome = job.run(observer)?;
@@ -126,7 +126,7 @@ impl<'a> Plan<'a> {
         for line in run.summary_lines() {
             observer.note(&line);
         }
-        if job.seed == self.seeds[0] {
+        if job.optimization.seed == self.seeds[0] {
             commands.push(command_line(observer, job.into())?);
         }
         Ok(*run)

@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use data::{LabelledText, Sampling};
-use joint::{ClassifierConfig, ClassifierPooling, FineTuneConfig, PromptConfig};
+use joint::{ClassifierConfig, ClassifierPooling, FineTuneConfig, Optimization, PromptConfig};
 use serde::{Deserialize, Serialize};
-use training::{Activation, HeadConfig, HiddenSizes, LossSpec, Monitor, Schedule};
+use training::{Activation, HeadConfig, HiddenSizes, LossSpec};
 
 use crate::Job;
 use crate::Observer;
@@ -76,14 +76,7 @@ pub struct FineTuneJob {
     pub batch_norm: bool,
     /// Dropout before the head (default: the model's hidden_dropout_prob).
     pub dropout: Option<f64>,
-    /// Dropout after the embeddings and each sub-layer of BERT (default: the model's
-    /// hidden_dropout_prob).
-    pub hidden_dropout: Option<f64>,
-    /// Dropout on BERT's attention weights (default: the model's
-    /// attention_probs_dropout_prob).
-    pub attention_dropout: Option<f64>,
-    /// L1 penalty on the head's weight matrices, added to the loss.
-    pub l1: f64,
+
     /// Prompt-based classification: the text goes into this template, with one
     /// `[MASK]` whose state is scored against each label's word (`verbalizer`) instead
     /// of a new head over `[CLS]`; e.g. `"{text} [SEP] This is about [MASK]."`
@@ -95,42 +88,14 @@ pub struct FineTuneJob {
     /// With `prompt`: each label's word, label=word,… (a word of several pieces
     /// scores as their mean).
     pub verbalizer: Vec<LabelledText>,
-
-    /// Passes over the training data.
-    pub epochs: usize,
-    /// Examples per forward/backward pass.
-    pub batch_size: usize,
-    /// Passes per optimizer step: effective batch = batch size × this.
-    pub grad_accumulation: usize,
-    /// Peak learning rate.
-    pub learning_rate: f64,
-    /// Share of the steps spent warming the learning rate up from 0.
-    pub warmup_ratio: f64,
-    /// Decay after warm-up: linear, cosine or constant.
-    pub schedule: Schedule,
-    /// AdamW weight decay (not applied to biases and LayerNorm).
-    pub weight_decay: f64,
-    /// Clip the global gradient norm to this; 0 disables clipping.
-    pub max_grad_norm: f64,
-    /// Do not train the embedding layer.
-    pub freeze_embeddings: bool,
-    /// Do not train the bottom N encoder layers.
-    pub freeze_layers: usize,
-    /// Train only the top K encoder layers, the pooler and the head. The embeddings and
-    /// the layers below run once, frozen as in inference, and their output (the token
-    /// states after layer N − K) is cached in `state_cache_dir`, so each step runs K
-    /// layers instead of N and never touches the word embeddings. K = N is ordinary
-    /// fine-tuning. The saved model is the whole model, as with any fine-tuning.
-    pub train_layers: Option<usize>,
+    /// How the weights are optimised: epochs, batch, learning rate and its schedule,
+    /// weight decay, clipping, what is frozen, dropout, evaluation and early
+    /// stopping, the seed.
+    #[serde(flatten)]
+    pub optimization: Optimization,
     /// Where the state caches of `train_layers` go (reused while the model, the data
     /// and max_len stay the same).
     pub state_cache_dir: PathBuf,
-    /// Evaluate and checkpoint every N optimizer steps (default: every epoch).
-    pub eval_every: Option<usize>,
-    /// What picks the best evaluation: loss, macro-f1 or accuracy.
-    pub monitor: Monitor,
-    /// Stop after N evaluations without improvement (default: run every epoch).
-    pub patience: Option<usize>,
     /// The loss on the labels.
     #[serde(flatten)]
     pub loss: LossOptions,
@@ -155,14 +120,11 @@ pub struct FineTuneJob {
     /// replacement by `seed`): one member of a bagged ensemble, which `bertcls
     /// ensemble` assembles from several such runs.
     pub bootstrap: bool,
-    /// Decides the head's initial weights, the data order and the dropout masks.
-    pub seed: u64,
 }
 
 impl FineTuneJob {
     /// The default recipe on the training file `train`, into the run folder `out`.
     pub fn new(train: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
-        let config = FineTuneConfig::default();
         Self {
             model: ModelOptions::default(),
             train: train.into(),
@@ -181,33 +143,16 @@ impl FineTuneJob {
             activation: Activation::Relu,
             batch_norm: false,
             dropout: None,
-            hidden_dropout: None,
-            attention_dropout: None,
-            l1: 0.0,
             prompt: None,
             verbalizer: Vec::new(),
-            epochs: config.epochs,
-            batch_size: config.batch_size,
-            grad_accumulation: config.grad_accumulation,
-            learning_rate: config.learning_rate,
-            warmup_ratio: config.warmup_ratio,
-            schedule: config.schedule,
-            weight_decay: config.weight_decay,
-            max_grad_norm: config.max_grad_norm,
-            freeze_embeddings: false,
-            freeze_layers: 0,
-            train_layers: None,
             state_cache_dir: crate::states::DEFAULT_STATE_CACHE_DIR.into(),
-            eval_every: None,
-            monitor: config.monitor,
-            patience: None,
             loss: LossOptions::default(),
             adversary: AdversaryOptions::default(),
             decision: DecisionOptions::default(),
             sampling: Sampling::None,
+            optimization: Optimization::default(),
             cv: None,
             bootstrap: false,
-            seed: config.seed,
         }
     }
 
@@ -226,27 +171,10 @@ impl FineTuneJob {
             prompt: self.prompt_config()?,
         };
         let config = FineTuneConfig {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            grad_accumulation: self.grad_accumulation,
-            learning_rate: self.learning_rate,
-            warmup_ratio: self.warmup_ratio,
-            schedule: self.schedule,
-            weight_decay: self.weight_decay,
-            max_grad_norm: self.max_grad_norm,
-            freeze_embeddings: self.freeze_embeddings,
-            freeze_layers: self.freeze_layers,
-            train_layers: self.train_layers,
-            eval_every: self.eval_every,
-            monitor: self.monitor,
-            patience: self.patience,
+            optimization: self.optimization.clone(),
             loss: self.loss.apply(LossSpec::default())?,
             sampling: self.sampling,
             adversary: self.adversary.adversary()?,
-            l1: self.l1,
-            hidden_dropout: self.hidden_dropout,
-            attention_dropout: self.attention_dropout,
-            seed: self.seed,
             ..FineTuneConfig::default()
         };
         // Checked here too, so that a bad setting fails before the model loads.

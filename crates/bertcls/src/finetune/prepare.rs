@@ -45,7 +45,7 @@ impl FineTuneJob {
             self.num_layers,
             &classifier,
             labels.names(),
-            config.seed,
+            config.optimization.seed,
             &device,
         )
         .with_context(|| format!("loading {}", self.model.model.display()))?;
@@ -71,7 +71,7 @@ impl FineTuneJob {
         // Before any state is cached: a refused setting costs nothing.
         config.validate_for(labels.names(), model.bert.num_layers())?;
         let mut states = Vec::new();
-        let (train, valid) = match config.frozen_bottom(model.bert.num_layers()) {
+        let (train, valid) = match config.optimization.frozen_bottom(model.bert.num_layers()) {
             // Named as `bertcls embed --states-after` names them, so that fine-tuning
             // finds the states an embedding pass over the same files kept.
             Some(bottom) => {
@@ -121,7 +121,7 @@ impl FineTuneJob {
         if !self.bootstrap {
             return records;
         }
-        let sample = data::bootstrap_sample(records.len(), self.seed);
+        let sample = data::bootstrap_sample(records.len(), self.optimization.seed);
         let distinct = sample
             .iter()
             .collect::<std::collections::HashSet<_>>()

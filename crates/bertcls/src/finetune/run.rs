@@ -62,7 +62,8 @@ impl FineTuneJob {
                     )
                     .into());
                 }
-                let splits = stratified_split(train, self.valid_fraction, 0.0, self.seed);
+                let splits =
+                    stratified_split(train, self.valid_fraction, 0.0, self.optimization.seed);
                 observer.note(&format!(
                     "no validation file: holding out {} of {} training records (stratified)",
                     splits.validation.len(),
@@ -103,7 +104,7 @@ impl FineTuneJob {
             artifacts::claim_dir(&self.out, kind, self.force.overwrite()).for_setting("out")?;
         let cv = cross_validate(
             k,
-            self.seed,
+            self.optimization.seed,
             &data,
             &out,
             observer,

@@ -78,8 +78,8 @@ fn fine_tuned(dir: &Path, out: &str) -> FineTuneRun {
     let mut job = FineTuneJob::new(dir.join("train.jsonl"), dir.join(out));
     job.model = tiny();
     job.valid = Some(dir.join("validation.jsonl"));
-    job.epochs = 2;
-    job.batch_size = 8;
+    job.optimization.epochs = 2;
+    job.optimization.batch_size = 8;
     match job.run(&mut Quiet).unwrap() {
         FineTuneOutcome::Trained(run) => *run,
         FineTuneOutcome::CrossValidation { .. } => panic!("no cv was asked for"),
@@ -125,7 +125,7 @@ fn a_refused_setting_is_a_typed_error_and_leaves_no_folder() {
 
     let mut job = FineTuneJob::new(dir.path().join("train.jsonl"), &out);
     job.model = tiny();
-    job.learning_rate = -1.0;
+    job.optimization.learning_rate = -1.0;
     let error = job.run(&mut Quiet).unwrap_err();
     assert!(
         error.chain().contains("learning_rate -1"),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use bertcls::data::{LabelledText, Sampling};
-use bertcls::joint::{ClassifierPooling, FineTuneConfig};
+use bertcls::joint::{ClassifierPooling, Optimization};
 use bertcls::training::{Activation, HiddenSizes, Monitor, Schedule};
 use bertcls::{DEFAULT_OUT, DEFAULT_STATE_CACHE_DIR, settings};
 use clap::Args;
@@ -94,7 +94,7 @@ pub(crate) struct FineTuneFlags {
     #[arg(long, value_name = "P")]
     pub(crate) attention_dropout: Option<f64>,
     /// L1 penalty on the head's weight matrices, added to the loss.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = Optimization::default().l1)]
     pub(crate) l1: f64,
     /// Prompt-based classification: the text goes into this template, with one
     /// `[MASK]` whose state is scored against each label's word (--verbalizer) instead
@@ -116,34 +116,34 @@ pub(crate) struct FineTuneFlags {
     pub(crate) verbalizer: Vec<LabelledText>,
 
     /// Passes over the training data.
-    #[arg(long, default_value_t = FineTuneConfig::default().epochs)]
+    #[arg(long, default_value_t = Optimization::default().epochs)]
     pub(crate) epochs: usize,
     /// Examples per forward/backward pass.
-    #[arg(long, default_value_t = FineTuneConfig::default().batch_size)]
+    #[arg(long, default_value_t = Optimization::default().batch_size)]
     pub(crate) batch_size: usize,
     /// Passes per optimizer step: effective batch = batch size × this.
-    #[arg(long, default_value_t = FineTuneConfig::default().grad_accumulation)]
+    #[arg(long, default_value_t = Optimization::default().grad_accumulation)]
     pub(crate) grad_accumulation: usize,
     /// Peak learning rate.
-    #[arg(long = "lr", default_value_t = FineTuneConfig::default().learning_rate)]
+    #[arg(long = "lr", default_value_t = Optimization::default().learning_rate)]
     pub(crate) learning_rate: f64,
     /// Share of the steps spent warming the learning rate up from 0.
-    #[arg(long, default_value_t = FineTuneConfig::default().warmup_ratio)]
+    #[arg(long, default_value_t = Optimization::default().warmup_ratio)]
     pub(crate) warmup_ratio: f64,
     /// Decay after warm-up: linear, cosine or constant.
-    #[arg(long, default_value_t = FineTuneConfig::default().schedule)]
+    #[arg(long, default_value_t = Optimization::default().schedule)]
     pub(crate) schedule: Schedule,
     /// AdamW weight decay (not applied to biases and LayerNorm).
-    #[arg(long, default_value_t = FineTuneConfig::default().weight_decay)]
+    #[arg(long, default_value_t = Optimization::default().weight_decay)]
     pub(crate) weight_decay: f64,
     /// Clip the global gradient norm to this; 0 disables clipping.
-    #[arg(long, default_value_t = FineTuneConfig::default().max_grad_norm)]
+    #[arg(long, default_value_t = Optimization::default().max_grad_norm)]
     pub(crate) max_grad_norm: f64,
     /// Do not train the embedding layer.
     #[arg(long)]
     pub(crate) freeze_embeddings: bool,
     /// Do not train the bottom N encoder layers.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = Optimization::default().freeze_layers, value_name = "N")]
     pub(crate) freeze_layers: usize,
     /// Train only the top K encoder layers, the pooler and the head. The embeddings and
     /// the layers below run once, frozen as in inference, and their output (the token
@@ -151,6 +151,7 @@ pub(crate) struct FineTuneFlags {
     /// layers instead of N and never touches the word embeddings. K = N is ordinary
     /// fine-tuning. The saved model is the whole model, as with any fine-tuning.
     #[arg(long, value_name = "K", conflicts_with_all = ["freeze_layers", "freeze_embeddings"])]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) train_layers: Option<usize>,
     /// Where the state caches of --train-layers go (reused while the model, the data
     /// and max_len stay the same).
@@ -160,7 +161,7 @@ pub(crate) struct FineTuneFlags {
     #[arg(long, value_name = "N")]
     pub(crate) eval_every: Option<usize>,
     /// What picks the best evaluation: loss, macro-f1 or accuracy.
-    #[arg(long, default_value_t = FineTuneConfig::default().monitor)]
+    #[arg(long, default_value_t = Optimization::default().monitor)]
     pub(crate) monitor: Monitor,
     /// Stop after N evaluations without improvement (default: run every epoch).
     #[arg(long, value_name = "N")]
@@ -196,6 +197,6 @@ pub(crate) struct FineTuneFlags {
     #[arg(long)]
     pub(crate) bootstrap: bool,
     /// Decides the head's initial weights, the data order and the dropout masks.
-    #[arg(long, default_value_t = FineTuneConfig::default().seed)]
+    #[arg(long, default_value_t = Optimization::default().seed)]
     pub(crate) seed: u64,
 }

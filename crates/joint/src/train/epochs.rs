@@ -17,9 +17,9 @@ pub(super) fn epoch_plan(
     let batches = |lengths: &[usize]| {
         epoch_batches(
             lengths,
-            config.batch_size,
+            config.optimization.batch_size,
             config.bucket_batches,
-            config.seed,
+            config.optimization.seed,
             epoch,
         )
     };
@@ -28,9 +28,13 @@ pub(super) fn epoch_plan(
         return batches(&lengths[..originals]);
     }
     let (labels, variants) = train.labels.split_at(originals);
-    let picked = config
-        .sampling
-        .epoch_with_variants(labels, variants, classes, config.seed, epoch);
+    let picked = config.sampling.epoch_with_variants(
+        labels,
+        variants,
+        classes,
+        config.optimization.seed,
+        epoch,
+    );
     let picked_lengths: Vec<usize> = picked.iter().map(|&i| lengths[i]).collect();
     batches(&picked_lengths)
         .into_iter()
@@ -44,7 +48,7 @@ pub(super) fn epoch_size(config: &FineTuneConfig, train: &Examples, classes: usi
     match config.sampling {
         Sampling::None => labels.len(),
         sampling => sampling
-            .epoch_with_variants(labels, variants, classes, config.seed, 0)
+            .epoch_with_variants(labels, variants, classes, config.optimization.seed, 0)
             .len(),
     }
 }

@@ -151,7 +151,7 @@ pub struct RunDir<'a> {
 
 /// Fine-tunes `model`, which must live on `device.clone().autodiff()` (see
 /// [`load_for_training`](crate::load_for_training)), on `train`, evaluating on
-/// `valid`. Deterministic for a given `config.seed` on CPU backends: the data order
+/// `valid`. Deterministic for a given `config.optimization.seed` on CPU backends: the data order
 /// and every dropout mask derive from it, step by step, which is also what lets a
 /// resumed run reproduce an uninterrupted one.
 #[allow(clippy::too_many_arguments)]
@@ -174,22 +174,24 @@ pub fn fine_tune(
         device,
     };
     let (mut trainer, mut model) = Trainer::new(model, train, validation, config, run_dir)?;
-    let total_steps = trainer.steps_per_epoch * config.epochs;
+    let total_steps = trainer.steps_per_epoch * config.optimization.epochs;
     let lengths = train.lengths();
     let mut stop = StopReason::Completed;
     signal(
         on_event(&TrainEvent::Started {
             total_steps,
             steps_done: trainer.state.step,
-            total_examples: epoch_size(config, train, labels.len()) * config.epochs,
+            total_examples: epoch_size(config, train, labels.len()) * config.optimization.epochs,
             examples_done: trainer.state.examples_trained,
         }),
         &mut stop,
     );
 
-    while trainer.state.epoch < config.epochs && stop == StopReason::Completed {
+    while trainer.state.epoch < config.optimization.epochs && stop == StopReason::Completed {
         let batches = epoch_plan(config, train, &lengths, labels.len(), trainer.state.epoch);
-        let steps: Vec<&[Vec<usize>]> = batches.chunks(config.grad_accumulation).collect();
+        let steps: Vec<&[Vec<usize>]> = batches
+            .chunks(config.optimization.grad_accumulation)
+            .collect();
         for (index, step_batches) in steps.iter().enumerate().skip(trainer.state.step_in_epoch) {
             let (updated, step) = trainer.step(model, step_batches)?;
             model = updated;
@@ -213,7 +215,7 @@ pub fn fine_tune(
                 }),
                 &mut stop,
             );
-            let eval_due = config.eval_every.map_or(epoch_done, |n| {
+            let eval_due = config.optimization.eval_every.map_or(epoch_done, |n| {
                 state.step % n == 0 || state.step == total_steps
             });
             if eval_due {

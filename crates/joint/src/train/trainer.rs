@@ -65,10 +65,10 @@ impl<'a> Trainer<'a> {
             validation.labels,
         )?;
         let steps_per_epoch = epoch_size(config, train, validation.labels.len())
-            .div_ceil(config.batch_size)
-            .div_ceil(config.grad_accumulation);
-        let total_steps = steps_per_epoch * config.epochs;
-        let optimizer = build_optimizer(config.weight_decay);
+            .div_ceil(config.optimization.batch_size)
+            .div_ceil(config.optimization.grad_accumulation);
+        let total_steps = steps_per_epoch * config.optimization.epochs;
+        let optimizer = build_optimizer(config.optimization.weight_decay);
         // Computed on the fresh model, before a checkpoint replaces its weights.
         let inputs =
             run_dir.map(|_| RunInputs::of(&model, train, validation.examples, validation.labels));
@@ -90,20 +90,25 @@ impl<'a> Trainer<'a> {
             run_dir,
             optimizer,
             schedule: WarmupSchedule {
-                peak: config.learning_rate,
-                warmup_steps: (config.warmup_ratio * total_steps as f64).round() as usize,
+                peak: config.optimization.learning_rate,
+                warmup_steps: (config.optimization.warmup_ratio * total_steps as f64).round()
+                    as usize,
                 total_steps,
-                decay: config.schedule,
+                decay: config.optimization.schedule,
             },
             steps_per_epoch,
             state,
             best,
         };
-        let mut model = model.freeze_bottom(config.freeze_embeddings, config.freeze_layers);
-        model
-            .bert
-            .set_dropout(config.hidden_dropout, config.attention_dropout);
-        if let Some(bottom) = config.frozen_bottom(model.bert.num_layers()) {
+        let mut model = model.freeze_bottom(
+            config.optimization.freeze_embeddings,
+            config.optimization.freeze_layers,
+        );
+        model.bert.set_dropout(
+            config.optimization.hidden_dropout,
+            config.optimization.attention_dropout,
+        );
+        if let Some(bottom) = config.optimization.frozen_bottom(model.bert.num_layers()) {
             model.bert = model.bert.freeze_bottom_as_inference(bottom);
         }
         Ok((trainer, model))
@@ -125,9 +130,9 @@ impl<'a> Trainer<'a> {
             // Dropout masks are a function of (seed, step, micro-batch), so a resumed
             // run draws exactly the masks the uninterrupted run would have.
             let seed = derived_seed(
-                config.seed,
+                config.optimization.seed,
                 DROPOUT_STREAM,
-                (state.step * config.grad_accumulation + micro) as u64,
+                (state.step * config.optimization.grad_accumulation + micro) as u64,
             );
             self.autodiff.seed(seed);
             let mut rng = SplitMix64::new(seed);
@@ -149,7 +154,9 @@ impl<'a> Trainer<'a> {
                     None => self.loss_fn.forward(logits, targets.clone()),
                 };
                 match &model.classifier {
-                    Some(head) if config.l1 > 0.0 => loss + head.l1_norm().mul_scalar(config.l1),
+                    Some(head) if config.optimization.l1 > 0.0 => {
+                        loss + head.l1_norm().mul_scalar(config.optimization.l1)
+                    }
                     _ => loss,
                 }
             };
@@ -169,7 +176,7 @@ impl<'a> Trainer<'a> {
             state.batches += 1;
         }
         let mut grads = accumulator.grads();
-        let grad_norm = clip_global_norm(&model, &mut grads, config.max_grad_norm);
+        let grad_norm = clip_global_norm(&model, &mut grads, config.optimization.max_grad_norm);
         let learning_rate = self.schedule.rate(state.step);
         model = self.optimizer.step(learning_rate, model, grads);
 
@@ -203,6 +210,7 @@ impl<'a> Trainer<'a> {
         signal(on_event(&TrainEvent::Evaluated { record, improved }), stop);
         if self
             .config
+            .optimization
             .patience
             .is_some_and(|patience| self.state.evals_since_best >= patience)
         {
@@ -233,7 +241,7 @@ impl<'a> Trainer<'a> {
                 self.run_dir,
             ));
         }
-        let monitor = self.config.monitor;
+        let monitor = self.config.optimization.monitor;
         let score =
             |r: &EvalRecord| monitor.score_of(r.valid_loss, r.valid_macro_f1, r.valid_accuracy);
         let state = &mut self.state;
@@ -354,7 +362,7 @@ pub(super) fn check_settings(
             what: "the validation set",
         });
     }
-    let frozen = config.frozen_bottom(model.bert.num_layers());
+    let frozen = config.optimization.frozen_bottom(model.bert.num_layers());
     for (examples, what) in [(train, "training"), (valid, "validation")] {
         match (&examples.states, frozen) {
             (None, _) => {}

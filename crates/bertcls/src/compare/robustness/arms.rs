@@ -87,9 +87,9 @@ impl Setting<'_> {
         job.model = self.model.clone();
         job.num_layers = self.args.num_layers;
         job.valid = Some(self.data.valid.clone());
-        job.epochs = self.epochs;
-        job.learning_rate = self.learning_rate;
-        job.seed = seed;
+        job.optimization.epochs = self.epochs;
+        job.optimization.learning_rate = self.learning_rate;
+        job.optimization.seed = seed;
         apply(&job, &arm.settings, &format!("arm {:?}", arm.name))
     }
 
