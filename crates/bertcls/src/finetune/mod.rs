@@ -76,7 +76,6 @@ pub struct FineTuneJob {
     pub batch_norm: bool,
     /// Dropout before the head (default: the model's hidden_dropout_prob).
     pub dropout: Option<f64>,
-
     /// Prompt-based classification: the text goes into this template, with one
     /// `[MASK]` whose state is scored against each label's word (`verbalizer`) instead
     /// of a new head over `[CLS]`; e.g. `"{text} [SEP] This is about [MASK]."`
@@ -88,6 +87,7 @@ pub struct FineTuneJob {
     /// With `prompt`: each label's word, label=word,… (a word of several pieces
     /// scores as their mean).
     pub verbalizer: Vec<LabelledText>,
+
     /// How the weights are optimised: epochs, batch, learning rate and its schedule,
     /// weight decay, clipping, what is frozen, dropout, evaluation and early
     /// stopping, the seed.
