@@ -7,7 +7,7 @@
 //! Two more arguments name another model folder than models/all-MiniLM-L6-v2 and its
 //! tokens per text.
 
-use bertcls::{CompareJob, CompareOutcome, Context, Job, Observer, Result};
+use bertcls::{CompareJob, Context, Job, Observer, Result};
 
 /// Prints the comparison's notes (stage banners, tables, the verdict).
 struct Notes;
@@ -29,14 +29,13 @@ fn main() -> Result<()> {
         job.max_len = Some(max_len.parse().ok().context("MAX_LEN is a whole number")?);
     }
     job.quick = true;
-    if let CompareOutcome::Comparison(compared) = job.run(&mut Notes)? {
-        let [pipeline, end_to_end] = [
-            &compared.comparison.pipeline,
-            &compared.comparison.end_to_end,
-        ]
-        .map(|mode| mode.runs[0].test.macro_f1);
-        println!("test macro-F1: pipeline {pipeline:.4}, end-to-end {end_to_end:.4}");
-        println!("report: {}", compared.dir.display());
-    }
+    let compared = job.run(&mut Notes)?;
+    let [pipeline, end_to_end] = [
+        &compared.comparison.pipeline,
+        &compared.comparison.end_to_end,
+    ]
+    .map(|mode| mode.runs[0].test.macro_f1);
+    println!("test macro-F1: pipeline {pipeline:.4}, end-to-end {end_to_end:.4}");
+    println!("report: {}", compared.dir.display());
     Ok(())
 }

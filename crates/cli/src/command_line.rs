@@ -295,7 +295,7 @@ mod tests {
             ..CompareJob::default()
         };
         compare.loss.class_weights = Some("balanced".parse().unwrap());
-        round_trip::<CompareFlags>(&compare);
+        round_trip::<ComparisonFlags>(&compare);
     }
 
     /// A study's arm is shown by the flags of the settings it changes, and only those.

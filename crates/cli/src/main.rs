@@ -11,11 +11,11 @@ mod progress;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use bertcls::{CompareOutcome, Job, PredictJob, SuiteSource};
+use bertcls::{Job, PredictJob, SuiteSource};
 use clap::{CommandFactory, FromArgMatches};
 
 use crate::flags::{
-    BenchCommand, Cli, Command, DistillCommand, HeadCommand, IntoJob, SuiteCommand,
+    BenchCommand, Cli, Command, Comparing, DistillCommand, HeadCommand, IntoJob, SuiteCommand,
 };
 use crate::progress::Bars;
 
@@ -110,9 +110,9 @@ fn run(command: Command) -> anyhow::Result<()> {
             print::json(&flags.into_job()?.run(bars)?)?;
         }
         Command::Bench(BenchCommand::Step(flags)) => print::json(&flags.into_job()?.run(bars)?)?,
-        Command::Compare(flags) => match flags.into_job()?.run(bars)? {
-            CompareOutcome::Comparison(compared) => print::path(&compared.dir)?,
-            CompareOutcome::Study(studied) => print::path(&studied.dir)?,
+        Command::Compare(flags) => match flags.into_run()? {
+            Comparing::One(job) => print::path(&job.run(bars)?.dir)?,
+            Comparing::Study(job) => print::path(&job.run(bars)?.dir)?,
         },
         Command::Suite(SuiteCommand::List) => {
             let names: String = SuiteSource::built_in()

@@ -14,7 +14,7 @@ use data::LabelledText;
 use report::{FewShotData, FewShotMethod, FewShotPoint, FewShotStudy, RunResult, ZeroShotScores};
 use serde::{Deserialize, Serialize};
 
-use super::study::{DataSet, Studied, Study, compare_or_reuse, recipe_line};
+use super::study::{DataSet, Studied, Study, recipe_line};
 use super::{CompareJob, Compared};
 use crate::error::{Context, Result, refuse};
 use crate::options::{Input, ModelOptions};
@@ -136,11 +136,11 @@ impl FewShotDesign {
                     out: folder.join(format!("k-{k}/cls")),
                     ..on_set.clone()
                 };
-                let cls = compare_or_reuse(&args, observer)?;
+                let cls = study.compare_or_reuse(&args, observer)?;
                 args.prompt.clone_from(&on_set.prompt);
                 args.verbalizer.clone_from(&on_set.verbalizer);
                 args.out = folder.join(format!("k-{k}/prompt"));
-                let prompt = compare_or_reuse(&args, observer)?;
+                let prompt = study.compare_or_reuse(&args, observer)?;
                 for (slot, (compared, mode)) in at_k.iter_mut().zip([
                     (&cls, &cls.comparison.pipeline),
                     (&cls, &cls.comparison.end_to_end),

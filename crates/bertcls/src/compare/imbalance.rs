@@ -9,7 +9,7 @@ use report::{Arm, Study as StudyReport, StudyData};
 use serde::{Deserialize, Serialize};
 
 use super::CompareJob;
-use super::study::{DataSet, SettingsTable, Studied, Study, apply, compare_or_reuse, recipe_line};
+use super::study::{DataSet, SettingsTable, Studied, Study, apply, recipe_line};
 use crate::Observer;
 use crate::error::{Context, Result, refuse};
 use crate::machine;
@@ -121,7 +121,7 @@ impl ImbalanceDesign {
                 "\n#### {}: {} ({})",
                 set.name, spec.name, spec.description
             ));
-            let compared = compare_or_reuse(&args, observer)?;
+            let compared = study.compare_or_reuse(&args, observer)?;
             let (_, focus) = baseline.get_or_insert_with(|| {
                 let data = compared.comparison.data.clone();
                 let focus = data.rarest_class().unwrap_or_default().to_owned();

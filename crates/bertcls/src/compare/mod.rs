@@ -34,7 +34,7 @@ use self::inputs::{ComparisonData, DataRequest};
 use self::plan::Plan;
 pub use self::robustness::{Mode, PerturbationSpec, Recipe, RobustArmSpec, RobustnessDesign};
 pub use self::study::{DataSet, SettingsTable, Studied, SuiteCommon};
-pub use self::suite::{Design, Suite, SuiteSource};
+pub use self::suite::{Design, StudyJob, Suite, SuiteSource};
 use crate::Job;
 use crate::embed::DEFAULT_CACHE_DIR;
 use crate::error::{Context, Result, refuse};
@@ -45,13 +45,12 @@ use crate::options::{
 use crate::states::DEFAULT_STATE_CACHE_DIR;
 use crate::{AugmentJob, Observer};
 
-/// Both modes on the same data, one report (`bertcls compare`); with a suite, a study
-/// of many comparisons.
+/// Both modes on the same data, one report (`bertcls compare`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompareJob {
     /// A fetched data set (r8, spam), a folder holding train/validation/test files
     /// (.jsonl, .csv or .tsv; missing validation/test splits are held out of train),
-    /// or one labelled file, split with `holdout` [default: r8; a `suite` has its own].
+    /// or one labelled file, split with `holdout` [default: r8; a study has its own].
     pub data: Option<String>,
     /// How the data files are read.
     #[serde(flatten)]
@@ -79,18 +78,18 @@ pub struct CompareJob {
     /// Tokens per text, for both modes.
     pub max_len: Option<usize>,
     /// Fine-tune only the bottom K encoder layers: a cheaper end-to-end model (the
-    /// pipeline still reads the whole encoder) [default: all; a `suite`: its own].
+    /// pipeline still reads the whole encoder) [default: all; a study: its own].
     pub num_layers: Option<usize>,
     /// Do not train the word, position and token-type embeddings when fine-tuning:
     /// with few layers, their gradient and optimizer update cost more than the layers
-    /// [default: false; a `suite`: its own].
+    /// [default: false; a study: its own].
     pub freeze_embeddings: Option<bool>,
     /// The layer frontier: the numbers K of top encoder layers fine-tuned, one model
     /// each on the same splits with the same recipe. 0 is the pipeline and N (all
     /// layers) end-to-end fine-tuning, which always run; a K between trains the top K
     /// layers, the pooler and the head over cached states of the N − K frozen layers
     /// below (`bertcls finetune --train-layers K`) [default: 0,1,N; with an
-    /// adversary: 0,N, as FGM and PGD perturb the frozen embeddings; a `suite`: 0,N,
+    /// adversary: 0,N, as FGM and PGD perturb the frozen embeddings; a study: 0,N,
     /// as a frontier in each of its comparisons would multiply its cost].
     pub frontier: Option<Vec<usize>>,
     /// Fine-tuning epochs.
@@ -127,30 +126,17 @@ pub struct CompareJob {
     /// A first look in about 2 minutes: at most 400 / 150 / 300 records per split
     /// (stratified), 8 heads, 3 epochs at a higher learning rate.
     pub quick: bool,
-    /// A study: many comparisons and one report across them; a built-in one by name,
-    /// or a TOML file of your own. `imbalance`: every imbalance remedy against the
-    /// plain baseline, in both modes, on R8 and on SpamAssassin with spam cut to 5%
-    /// (or on `data` alone). `few-shot`: k = 8, 16, 32, 64 examples per class, a
-    /// pipeline head, `[CLS]` and prompt fine-tuning against zero-shot, on R8 and
-    /// SpamAssassin (or on `data` with `prompt` and `verbalizer`). `robustness`:
-    /// adversarial training, distillation and ensembles, on clean and perturbed tests.
-    #[serde(with = "settings::as_text::option")]
-    pub suite: Option<SuiteSource>,
-    /// End-to-end as prompt-based fine-tuning: the template (see `bertcls finetune
-    /// `prompt``), with --verbalizer.
+    /// End-to-end as prompt-based fine-tuning: the template (as fine-tuning's
+    /// `prompt`), with `verbalizer`.
     pub prompt: Option<String>,
     /// With `prompt`: each label's word, label=word,….
     pub verbalizer: Vec<LabelledText>,
-    /// Continue the `suite` study in this folder (after a crash or an interruption,
-    /// with the same flags): comparisons whose report is complete are read back, the
-    /// rest run.
-    pub resume: Option<PathBuf>,
     /// Reports go to `OUT/<data>-<timestamp>/`.
     pub out: PathBuf,
     /// Where embedding caches live (shared with `bertcls embed`).
     pub cache_dir: PathBuf,
-    /// Where the frontier's state caches live (shared with `bertcls finetune
-    /// `train_layers``).
+    /// Where the frontier's state caches live (shared with fine-tuning's
+    /// `train_layers`).
     pub state_cache_dir: PathBuf,
 }
 
@@ -179,32 +165,12 @@ impl Default for CompareJob {
             seeds: None,
             seed: 42,
             quick: false,
-            suite: None,
             prompt: None,
             verbalizer: Vec::new(),
-            resume: None,
             out: "reports".into(),
             cache_dir: DEFAULT_CACHE_DIR.into(),
             state_cache_dir: DEFAULT_STATE_CACHE_DIR.into(),
             precision: Precision::Fp32,
-        }
-    }
-}
-
-/// What [`CompareJob::run`] made: one comparison, or a study.
-pub enum CompareOutcome {
-    /// One comparison of the two modes.
-    Comparison(Box<Compared>),
-    /// A study of many comparisons.
-    Study(Studied),
-}
-
-impl CompareOutcome {
-    /// The folder of the report.
-    pub fn dir(&self) -> &Path {
-        match self {
-            CompareOutcome::Comparison(compared) => &compared.dir,
-            CompareOutcome::Study(studied) => &studied.dir,
         }
     }
 }
@@ -268,7 +234,7 @@ impl CompareJob {
 }
 
 impl Job for CompareJob {
-    type Output = CompareOutcome;
+    type Output = Compared;
 
     /// Checks the settings that need no data.
     fn validate(&self) -> Result<()> {
@@ -290,14 +256,9 @@ impl Job for CompareJob {
         Ok(())
     }
 
-    /// Runs the comparison (or, with a suite, the study) and writes its report.
-    fn execute(&self, observer: &mut dyn Observer) -> Result<CompareOutcome> {
-        match &self.suite {
-            Some(source) => Ok(CompareOutcome::Study(suite::run(source, self, observer)?)),
-            None => Ok(CompareOutcome::Comparison(Box::new(compare(
-                self, observer,
-            )?))),
-        }
+    /// Runs the comparison and writes its report.
+    fn execute(&self, observer: &mut dyn Observer) -> Result<Compared> {
+        compare(self, observer)
     }
 }
 

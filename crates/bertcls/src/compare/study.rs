@@ -73,9 +73,34 @@ pub(crate) struct Study<'a> {
     /// The user's settings as given.
     pub user: &'a CompareJob,
     pub dir: &'a Path,
+    /// Whether the study resumes in `dir`: its finished comparisons are read back.
+    pub resuming: bool,
 }
 
 impl Study<'_> {
+    /// The comparison `args` describe, or, when the study is resumed and `args.out`
+    /// already holds a complete one (its `results.json` is written last), that one.
+    pub(crate) fn compare_or_reuse(
+        &self,
+        args: &CompareJob,
+        observer: &mut dyn Observer,
+    ) -> Result<Compared> {
+        if self.resuming {
+            let finished = std::fs::read_dir(&args.out)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| entry.path())
+                .find(|dir| dir.join(report::RESULTS_FILE).is_file());
+            if let Some(dir) = finished {
+                observer.note(&format!("already done: {}", dir.display()));
+                let comparison = report::read_results(&dir.join(report::RESULTS_FILE))?;
+                return Ok(Compared { comparison, dir });
+            }
+        }
+        compare(args, observer)
+    }
+
     /// The data sets to run: the user's `--data` alone, else the suite's.
     pub(crate) fn data_sets(&self) -> Vec<DataSet> {
         match &self.user.data {
@@ -192,25 +217,6 @@ pub(crate) fn apply<T: Serialize + DeserializeOwned>(
     }
     serde_json::from_value(Value::Object(fields))
         .with_context(|| format!("{what}: a setting's value"))
-}
-
-/// The comparison `args` describe, or, when the study is resumed and `args.out`
-/// already holds a complete one (its `results.json` is written last), that one.
-pub(crate) fn compare_or_reuse(args: &CompareJob, observer: &mut dyn Observer) -> Result<Compared> {
-    if args.resume.is_some() {
-        let finished = std::fs::read_dir(&args.out)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|entry| entry.path())
-            .find(|dir| dir.join(report::RESULTS_FILE).is_file());
-        if let Some(dir) = finished {
-            observer.note(&format!("already done: {}", dir.display()));
-            let comparison = report::read_results(&dir.join(report::RESULTS_FILE))?;
-            return Ok(Compared { comparison, dir });
-        }
-    }
-    compare(args, observer)
 }
 
 /// The settings of a study's comparisons, in words, for its report.

@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::few_shot::FewShotDesign;
@@ -22,9 +23,9 @@ use super::imbalance::ImbalanceDesign;
 use super::robustness::RobustnessDesign;
 use super::study::{Studied, Study, SuiteCommon, apply, with_defaults};
 use super::{CompareJob, fresh_dir};
-use crate::Observer;
 use crate::error::{Context, Result, refuse, refused};
 use crate::machine;
+use crate::{Job, Observer};
 
 /// The built-in suites: their names and their files.
 const BUILT_IN: &[(&str, &str)] = &[
@@ -178,64 +179,106 @@ impl Suite {
     }
 }
 
-/// Runs the study `source` with the user's settings `args` and writes its report.
-pub(super) fn run(
-    source: &SuiteSource,
-    args: &CompareJob,
-    observer: &mut dyn Observer,
-) -> Result<Studied> {
-    if args.quick {
-        refuse!(
-            "a suite and quick do not go together: a study needs the full data to mean anything; seeds 1 and epochs 1 make it cheaper"
-        );
+/// A study: many comparisons of the two modes and one report across them
+/// (`bertcls compare --suite`). `imbalance`: every imbalance remedy against the plain
+/// baseline, in both modes, on R8 and on SpamAssassin with spam cut to 5% (or on the
+/// comparison's `data` alone). `few-shot`: k = 8, 16, 32, 64 examples per class, a
+/// pipeline head, `[CLS]` and prompt fine-tuning against zero-shot, on R8 and
+/// SpamAssassin (or on `data` with `prompt` and `verbalizer`). `robustness`:
+/// adversarial training, distillation and ensembles, on clean and perturbed tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyJob {
+    /// The study: a built-in one by name, or a suite file of your own.
+    #[serde(with = "settings::as_text")]
+    pub suite: SuiteSource,
+    /// Continue the study in this folder (after a crash or an interruption, with the
+    /// same settings): comparisons whose report is complete are read back, the rest
+    /// run.
+    pub resume: Option<PathBuf>,
+    /// The user's settings for every comparison of the study; where one is left
+    /// unset, the suite's `[defaults]` decide, and each arm changes its own.
+    #[serde(flatten)]
+    pub comparison: CompareJob,
+}
+
+impl StudyJob {
+    /// The study `suite` with the default settings.
+    pub fn new(suite: SuiteSource) -> Self {
+        Self {
+            suite,
+            resume: None,
+            comparison: CompareJob::default(),
+        }
     }
-    if args.frontier.is_some() {
-        refuse!(
-            "a suite and frontier do not go together: a study's comparisons run the two modes alone; run the frontier as one comparison, without a suite"
-        );
+}
+
+impl Job for StudyJob {
+    type Output = Studied;
+
+    /// The comparison's settings, and those a study cannot take.
+    fn validate(&self) -> Result<()> {
+        let args = &self.comparison;
+        if args.quick {
+            refuse!(
+                "a suite and quick do not go together: a study needs the full data to mean anything; seeds 1 and epochs 1 make it cheaper"
+            );
+        }
+        if args.frontier.is_some() {
+            refuse!(
+                "a suite and frontier do not go together: a study's comparisons run the two modes alone; run the frontier as one comparison, without a suite"
+            );
+        }
+        args.validate()
     }
-    let suite = source.load()?;
-    let dir = match &args.resume {
-        Some(dir) if dir.is_dir() => artifacts::claim_dir(
-            dir,
-            artifacts::ArtifactKind::Study,
-            artifacts::Overwrite::SameKind,
-        )
-        .context("resume")?,
-        Some(dir) => refuse!("resume {}: no such study folder", dir.display()),
-        None => fresh_dir(
-            &args.out,
-            &format!(
-                "suite-{}-{}",
-                report::slug(&suite.common.name),
-                machine::timestamp(machine::unix_now())
-            ),
-            artifacts::ArtifactKind::Study,
-        )?,
-    };
-    let study = Study {
-        common: &suite.common,
-        base: CompareJob {
-            // The modes alone: a frontier in each of a study's comparisons would
-            // multiply its cost.
-            frontier: Some(Vec::new()),
-            ..with_defaults(args, &suite.common, &dir)?
-        },
-        user: args,
-        dir: &dir,
-    };
-    let finished = match &suite.design {
-        Design::Imbalance(design) => design.run(&study, observer)?,
-        Design::FewShot(design) => design.run(&study, observer)?,
-        Design::Robustness(design) => design.run(&study, observer)?,
-    };
-    observer.note(&format!("\n{}", finished.tables));
-    observer.note(&format!(
-        "study finished in {:.0} s; report: {}",
-        finished.wall_seconds,
-        finished.report.display()
-    ));
-    Ok(finished)
+
+    /// Runs the study's comparisons (or reads back those a resumed study finished)
+    /// and writes its report.
+    fn execute(&self, observer: &mut dyn Observer) -> Result<Studied> {
+        let (source, args) = (&self.suite, &self.comparison);
+        let suite = source.load()?;
+        let dir = match &self.resume {
+            Some(dir) if dir.is_dir() => artifacts::claim_dir(
+                dir,
+                artifacts::ArtifactKind::Study,
+                artifacts::Overwrite::SameKind,
+            )
+            .context("resume")?,
+            Some(dir) => refuse!("resume {}: no such study folder", dir.display()),
+            None => fresh_dir(
+                &args.out,
+                &format!(
+                    "suite-{}-{}",
+                    report::slug(&suite.common.name),
+                    machine::timestamp(machine::unix_now())
+                ),
+                artifacts::ArtifactKind::Study,
+            )?,
+        };
+        let study = Study {
+            common: &suite.common,
+            base: CompareJob {
+                // The modes alone: a frontier in each of a study's comparisons would
+                // multiply its cost.
+                frontier: Some(Vec::new()),
+                ..with_defaults(args, &suite.common, &dir)?
+            },
+            user: args,
+            dir: &dir,
+            resuming: self.resume.is_some(),
+        };
+        let finished = match &suite.design {
+            Design::Imbalance(design) => design.run(&study, observer)?,
+            Design::FewShot(design) => design.run(&study, observer)?,
+            Design::Robustness(design) => design.run(&study, observer)?,
+        };
+        observer.note(&format!("\n{}", finished.tables));
+        observer.note(&format!(
+            "study finished in {:.0} s; report: {}",
+            finished.wall_seconds,
+            finished.report.display()
+        ));
+        Ok(finished)
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use bertcls::settings::SettingError;
 use bertcls::training::HiddenSizes;
 use bertcls::{
-    CompareJob, CompareOutcome, EmbedJob, FineTuneJob, FineTuneOutcome, FineTuneRun, Job, JobError,
-    ModelOptions, PredictHeadJob, Quiet, SweepJob,
+    CompareJob, EmbedJob, FineTuneJob, FineTuneOutcome, FineTuneRun, Job, JobError, ModelOptions,
+    PredictHeadJob, Quiet, SweepJob,
 };
 use testkit::{tiny_model, topic_splits};
 
@@ -146,9 +146,7 @@ fn a_comparison_returns_the_results_it_wrote() {
     job.out = dir.path().join("reports");
     job.cache_dir = dir.path().join("cache");
     job.state_cache_dir = dir.path().join("states");
-    let CompareOutcome::Comparison(compared) = job.run(&mut Quiet).unwrap() else {
-        panic!("one comparison was asked for");
-    };
+    let compared = job.run(&mut Quiet).unwrap();
     let written =
         bertcls::report::read_results(&compared.dir.join(bertcls::report::RESULTS_FILE)).unwrap();
     assert_eq!(written, compared.comparison);

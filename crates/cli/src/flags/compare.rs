@@ -5,33 +5,18 @@ use std::path::PathBuf;
 use bertcls::bert::{BackendKind, Precision};
 use bertcls::data::{ClassShare, LabelledText, Sampling};
 use bertcls::{
-    ComparisonDefaults, DEFAULT_CACHE_DIR, DEFAULT_MODEL, DEFAULT_STATE_CACHE_DIR, SuiteSource,
-    settings,
+    CompareJob, ComparisonDefaults, DEFAULT_CACHE_DIR, DEFAULT_MODEL, DEFAULT_STATE_CACHE_DIR,
+    StudyJob, SuiteSource, settings,
 };
 use clap::Args;
 use serde::Serialize;
 
+use super::IntoJob;
 use super::options::{AdversaryFlags, ColumnsFlags, DecisionFlags, LossFlags};
 
-/// Both modes on the same data, one report (`bertcls compare`); with a suite, a study
-/// of many comparisons.
+/// The settings of one comparison: both modes on the same data, one report.
 #[derive(Args, Serialize)]
-#[command(after_help = "Examples:\n  \
-    bertcls compare                          # R8 (cargo xtask fetch data r8), about 9 min on 2 cores\n  \
-    bertcls compare --quick                  # a stratified subset, about 1 min: a first look\n  \
-    bertcls compare --data spam --seeds 3    # mean ± std over three seeds\n  \
-    bertcls compare --data my-folder         # train/validation/test .jsonl|.csv|.tsv inside\n  \
-    bertcls compare --data reviews.csv --text-col review --label-col stars\n  \
-    bertcls compare --frontier 0,1,2,3,6     # the whole curve: the top K of 6 layers trained\n  \
-    bertcls compare --suite imbalance        # every imbalance remedy, both modes, R8 and spam: ~55 min\n  \
-    bertcls compare --suite few-shot --num-layers 2 --epochs 10   # k = 8-64 per class: ~35 min\n  \
-    bertcls compare --suite robustness       # FGM, PGD, distillation, ensembles; perturbed tests: ~75 min\n  \
-    bertcls compare --suite my-study.toml    # a study of your own (copy a built-in one)\n\n\
-    Stages are the ordinary commands (embed, head sweep, head predict, finetune); the report \
-    lists them so each can be rerun by hand. Embeddings are cached: a second comparison on \
-    the same data and model skips the encoder. The built-in studies are TOML files \
-    (crates/bertcls/suites/); `bertcls suite show imbalance` prints one to copy and edit.")]
-pub(crate) struct CompareFlags {
+pub(crate) struct ComparisonFlags {
     /// A fetched data set (r8, spam), a folder holding train/validation/test files
     /// (.jsonl, .csv or .tsv; missing validation/test splits are held out of train),
     /// or one labelled file, split with --holdout [default: r8; a --suite has its own].
@@ -143,16 +128,6 @@ pub(crate) struct CompareFlags {
     /// (stratified), 8 heads, 3 epochs at a higher learning rate.
     #[arg(long)]
     pub(crate) quick: bool,
-    /// A study: many comparisons and one report across them; a built-in one by name,
-    /// or a TOML file of your own. `imbalance`: every imbalance remedy against the
-    /// plain baseline, in both modes, on R8 and on SpamAssassin with spam cut to 5%
-    /// (or on --data alone). `few-shot`: k = 8, 16, 32, 64 examples per class, a
-    /// pipeline head, `[CLS]` and prompt fine-tuning against zero-shot, on R8 and
-    /// SpamAssassin (or on --data with --prompt and --verbalizer). `robustness`:
-    /// adversarial training, distillation and ensembles, on clean and perturbed tests.
-    #[arg(long, value_name = "NAME|FILE")]
-    #[serde(with = "settings::as_text::option")]
-    pub(crate) suite: Option<SuiteSource>,
     /// End-to-end as prompt-based fine-tuning: the template (see `bertcls finetune
     /// --prompt`), with --verbalizer.
     #[arg(long, value_name = "TEMPLATE", requires = "verbalizer")]
@@ -165,11 +140,6 @@ pub(crate) struct CompareFlags {
         requires = "prompt"
     )]
     pub(crate) verbalizer: Vec<LabelledText>,
-    /// Continue the --suite study in this folder (after a crash or an interruption,
-    /// with the same flags): comparisons whose report is complete are read back, the
-    /// rest run.
-    #[arg(long, value_name = "STUDY_DIR", requires = "suite")]
-    pub(crate) resume: Option<PathBuf>,
     /// Reports go to `OUT/<data>-<timestamp>/`.
     #[arg(long, default_value = "reports")]
     pub(crate) out: PathBuf,
@@ -180,6 +150,63 @@ pub(crate) struct CompareFlags {
     /// --train-layers`).
     #[arg(long, default_value = DEFAULT_STATE_CACHE_DIR)]
     pub(crate) state_cache_dir: PathBuf,
+}
+
+/// `bertcls compare`: one comparison, or with --suite a study of many.
+#[derive(Args, Serialize)]
+#[command(after_help = "Examples:\n  \
+    bertcls compare                          # R8 (cargo xtask fetch data r8), about 9 min on 2 cores\n  \
+    bertcls compare --quick                  # a stratified subset, about 1 min: a first look\n  \
+    bertcls compare --data spam --seeds 3    # mean ± std over three seeds\n  \
+    bertcls compare --data my-folder         # train/validation/test .jsonl|.csv|.tsv inside\n  \
+    bertcls compare --data reviews.csv --text-col review --label-col stars\n  \
+    bertcls compare --frontier 0,1,2,3,6     # the whole curve: the top K of 6 layers trained\n  \
+    bertcls compare --suite imbalance        # every imbalance remedy, both modes, R8 and spam: ~55 min\n  \
+    bertcls compare --suite few-shot --num-layers 2 --epochs 10   # k = 8-64 per class: ~35 min\n  \
+    bertcls compare --suite robustness       # FGM, PGD, distillation, ensembles; perturbed tests: ~75 min\n  \
+    bertcls compare --suite my-study.toml    # a study of your own (copy a built-in one)\n\n\
+    Stages are the ordinary commands (embed, head sweep, head predict, finetune); the report \
+    lists them so each can be rerun by hand. Embeddings are cached: a second comparison on \
+    the same data and model skips the encoder. The built-in studies are TOML files \
+    (crates/bertcls/suites/); `bertcls suite show imbalance` prints one to copy and edit.")]
+pub(crate) struct CompareFlags {
+    /// The comparison's settings (a study's, for every comparison it runs).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) comparison: ComparisonFlags,
+    /// A study: many comparisons and one report across them; a built-in one by name,
+    /// or a TOML file of your own. `imbalance`: every imbalance remedy against the
+    /// plain baseline, in both modes, on R8 and on SpamAssassin with spam cut to 5%
+    /// (or on --data alone). `few-shot`: k = 8, 16, 32, 64 examples per class, a
+    /// pipeline head, `[CLS]` and prompt fine-tuning against zero-shot, on R8 and
+    /// SpamAssassin (or on --data with --prompt and --verbalizer). `robustness`:
+    /// adversarial training, distillation and ensembles, on clean and perturbed tests.
+    #[arg(long, value_name = "NAME|FILE")]
+    #[serde(with = "settings::as_text::option")]
+    pub(crate) suite: Option<SuiteSource>,
+    /// Continue the --suite study in this folder (after a crash or an interruption,
+    /// with the same flags): comparisons whose report is complete are read back, the
+    /// rest run.
+    #[arg(long, value_name = "STUDY_DIR", requires = "suite")]
+    pub(crate) resume: Option<PathBuf>,
+}
+
+/// What `bertcls compare` runs.
+pub(crate) enum Comparing {
+    /// One comparison.
+    One(CompareJob),
+    /// A study of many.
+    Study(StudyJob),
+}
+
+impl CompareFlags {
+    /// The comparison, or with --suite the study, these flags describe.
+    pub(crate) fn into_run(self) -> anyhow::Result<Comparing> {
+        Ok(match self.suite {
+            None => Comparing::One(self.comparison.into_job()?),
+            Some(_) => Comparing::Study(self.into_job()?),
+        })
+    }
 }
 
 /// `what` with the value `value` reads off the default comparison and the quick one:

@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 
 pub(crate) use self::augment::AugmentFlags;
 pub(crate) use self::bench::{BenchEncoderFlags, BenchStepFlags};
-pub(crate) use self::compare::CompareFlags;
+pub(crate) use self::compare::{CompareFlags, Comparing, ComparisonFlags};
 pub(crate) use self::distill::{DistillFineTuneFlags, DistillHeadFlags};
 pub(crate) use self::embed::EmbedFlags;
 pub(crate) use self::ensemble::EnsembleFlags;
@@ -75,7 +75,8 @@ jobs!(
     AugmentFlags => bertcls::AugmentJob,
     BenchEncoderFlags => bertcls::BenchEncoderJob,
     BenchStepFlags => bertcls::BenchStepJob,
-    CompareFlags => bertcls::CompareJob,
+    ComparisonFlags => bertcls::CompareJob,
+    CompareFlags => bertcls::StudyJob,
 );
 
 #[derive(Parser)]
@@ -261,6 +262,13 @@ pub(crate) mod tests {
             job_of::<AugmentFlags>(&["augment", "--input", "in.jsonl", "--output", "o.jsonl"]),
             AugmentJob::new("in.jsonl", "o.jsonl", Default::default())
         );
-        assert_eq!(job_of::<CompareFlags>(&["compare"]), CompareJob::default());
+        assert_eq!(
+            job_of::<ComparisonFlags>(&["compare"]),
+            CompareJob::default()
+        );
+        assert_eq!(
+            job_of::<CompareFlags>(&["compare", "--suite", "imbalance"]),
+            StudyJob::new("imbalance".parse().unwrap())
+        );
     }
 }
