@@ -292,6 +292,7 @@ mod tests {
             frontier: Some(vec![0, 2, 6]),
             learning_rate: Some(1e-4),
             freeze_embeddings: Some(false),
+            holdout: vec![0.2, 0.3],
             ..CompareJob::default()
         };
         compare.loss.class_weights = Some("balanced".parse().unwrap());

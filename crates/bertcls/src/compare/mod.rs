@@ -244,14 +244,15 @@ impl Job for CompareJob {
         if let [valid, test] = self.holdout[..] {
             if !(valid >= 0.0 && test >= 0.0 && valid + test < 0.9) {
                 refuse!(
-                    "holdout {valid},{test}: fractions must be ≥ 0 and leave most data for training"
+                    [holdout] " {valid},{test}: fractions must be ≥ 0 and leave most data for \
+                     training"
                 );
             }
         } else {
-            refuse!("holdout takes two fractions, validation and test");
+            refuse!([holdout] " takes two fractions, validation and test");
         }
         if self.prompt.is_some() == self.verbalizer.is_empty() {
-            refuse!("a prompt needs its verbalizer, and a verbalizer its prompt");
+            refuse!("a " [prompt] " needs its " [verbalizer] ", and a verbalizer its prompt");
         }
         Ok(())
     }
@@ -373,14 +374,17 @@ fn augmented_train(
     };
     let Some(Sampling::Oversample { ratio }) = args.sampling else {
         refuse!(
-            "augment {copies}: augmented copies are drawn by over-sampling; add the sampling oversample[:R]"
+            [augment] " {copies}: augmented copies are drawn by over-sampling; add "
+            [sampling] " oversample[:R]"
         );
     };
     settings::at_least_one("augment", copies)?;
     if !data.columns.are_standard() {
+        let train = data.train.display();
         refuse!(
-            "augment writes its copies as JSONL with the standard fields (id, text, text_b, label), which other text or label columns would not find: convert {} to JSONL first",
-            data.train.display()
+            [augment] " writes its copies as JSONL with the standard fields (id, text, text_b, \
+             label), which other text or label columns would not find: convert {train} to \
+             JSONL first"
         );
     }
     let labels = LabelMap::from_records(&data.splits.train);

@@ -220,12 +220,14 @@ impl Job for StudyJob {
         let args = &self.comparison;
         if args.quick {
             refuse!(
-                "a suite and quick do not go together: a study needs the full data to mean anything; seeds 1 and epochs 1 make it cheaper"
+                [suite] " and " [quick] " do not go together: a study needs the full data to \
+                 mean anything; " [seeds] " 1 and " [epochs] " 1 make it cheaper"
             );
         }
         if args.frontier.is_some() {
             refuse!(
-                "a suite and frontier do not go together: a study's comparisons run the two modes alone; run the frontier as one comparison, without a suite"
+                [suite] " and " [frontier] " do not go together: a study's comparisons run \
+                 the two modes alone; run the frontier as one comparison, without " [suite]
             );
         }
         args.validate()
@@ -242,8 +244,11 @@ impl Job for StudyJob {
                 artifacts::ArtifactKind::Study,
                 artifacts::Overwrite::SameKind,
             )
-            .context("resume")?,
-            Some(dir) => refuse!("resume {}: no such study folder", dir.display()),
+            .for_setting("resume")?,
+            Some(dir) => {
+                let dir = dir.display();
+                refuse!([resume] " {dir}: no such study folder")
+            }
             None => fresh_dir(
                 &args.out,
                 &format!(
@@ -284,6 +289,28 @@ impl Job for StudyJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A study refuses what it cannot take with the settings named as settings, for
+    /// the caller to spell (the binary: `--suite and --quick …`).
+    #[test]
+    fn a_study_names_the_settings_it_refuses() {
+        let mut job = StudyJob::new("imbalance".parse().unwrap());
+        job.comparison.quick = true;
+        let Err(crate::JobError::Refused(message)) = job.validate() else {
+            panic!("a quick study is refused");
+        };
+        let named: Vec<&str> = message.settings().collect();
+        assert_eq!(named, ["suite", "quick", "seeds", "epochs"]);
+        job.comparison.quick = false;
+        job.comparison.frontier = Some(vec![1]);
+        let Err(crate::JobError::Refused(message)) = job.validate() else {
+            panic!("a study with a frontier is refused");
+        };
+        assert_eq!(
+            message.settings().collect::<Vec<_>>(),
+            ["suite", "frontier", "suite"]
+        );
+    }
 
     #[test]
     fn the_built_in_suites_parse_and_name_only_settings_that_exist() {

@@ -37,7 +37,7 @@ pub(crate) struct ComparisonFlags {
     pub(crate) shots: Option<usize>,
     /// Fractions of the training data held out for validation and test when the data
     /// has no such split (stratified by class).
-    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [0.1, 0.2])]
+    #[arg(long, num_args = 2, default_values_t = [0.1, 0.2])]
     pub(crate) holdout: Vec<f64>,
     /// A Hugging Face BERT folder, used frozen by the pipeline and fine-tuned end to end.
     #[arg(long, default_value = DEFAULT_MODEL)]
