@@ -17,38 +17,16 @@ use crate::{
     FineTuneJob, Observer, PredictHeadJob, SweepJob, TrainHeadJob, ZeroShotJob,
 };
 
-/// One job that a comparison or a study runs, by kind.
-#[derive(Debug, Clone, Copy)]
-pub enum Stage<'a> {
-    /// Embedding a data file.
-    Embed(&'a EmbedJob),
-    /// Training one head.
-    TrainHead(&'a TrainHeadJob),
-    /// Sweeping heads.
-    Sweep(&'a SweepJob),
-    /// Applying a saved head.
-    PredictHead(&'a PredictHeadJob),
-    /// Fine-tuning.
-    FineTune(&'a FineTuneJob),
-    /// Fine-tuning a student from a teacher.
-    DistillFineTune(&'a DistillFineTuneJob),
-    /// Sweeping heads taught by a teacher.
-    DistillHead(&'a DistillHeadJob),
-    /// Scoring a saved classifier.
-    Evaluate(&'a EvaluateJob),
-    /// Combining saved classifiers.
-    Ensemble(&'a EnsembleJob),
-    /// Writing augmented copies of a data file.
-    Augment(&'a AugmentJob),
-    /// Classifying cached texts by label descriptions.
-    ZeroShot(&'a ZeroShotJob),
-    /// A comparison (one arm of a study).
-    Compare(&'a CompareJob),
-}
-
-/// A job that can be a [`Stage`].
+/// Declares [`Stage`] from one list of (variant, job, the library's name for it):
+/// the enum, a `From` per job, and the methods that match on every variant.
 macro_rules! stages {
-    ($($kind:ident($job:ty)),* $(,)?) => {
+    ($($(#[doc = $doc:literal])* $kind:ident($job:ty) = $name:literal),* $(,)?) => {
+        /// One job that a comparison or a study runs, by kind.
+        #[derive(Debug, Clone, Copy)]
+        pub enum Stage<'a> {
+            $($(#[doc = $doc])* $kind(&'a $job),)*
+        }
+
         $(impl<'a> From<&'a $job> for Stage<'a> {
             fn from(job: &'a $job) -> Self {
                 Stage::$kind(job)
@@ -63,23 +41,42 @@ macro_rules! stages {
                     $(Stage::$kind(job) => settings_of(*job),)*
                 }
             }
+
+            /// The job's kind, as the library names it (`fine-tune`, `sweep`).
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Stage::$kind(_) => $name,)*
+                }
+            }
         }
     };
 }
 
 stages!(
-    Embed(EmbedJob),
-    TrainHead(TrainHeadJob),
-    Sweep(SweepJob),
-    PredictHead(PredictHeadJob),
-    FineTune(FineTuneJob),
-    DistillFineTune(DistillFineTuneJob),
-    DistillHead(DistillHeadJob),
-    Evaluate(EvaluateJob),
-    Ensemble(EnsembleJob),
-    Augment(AugmentJob),
-    ZeroShot(ZeroShotJob),
-    Compare(CompareJob),
+    /// Embedding a data file.
+    Embed(EmbedJob) = "embed",
+    /// Training one head.
+    TrainHead(TrainHeadJob) = "train-head",
+    /// Sweeping heads.
+    Sweep(SweepJob) = "sweep",
+    /// Applying a saved head.
+    PredictHead(PredictHeadJob) = "predict-head",
+    /// Fine-tuning.
+    FineTune(FineTuneJob) = "fine-tune",
+    /// Fine-tuning a student from a teacher.
+    DistillFineTune(DistillFineTuneJob) = "distill-fine-tune",
+    /// Sweeping heads taught by a teacher.
+    DistillHead(DistillHeadJob) = "distill-head",
+    /// Scoring a saved classifier.
+    Evaluate(EvaluateJob) = "evaluate",
+    /// Combining saved classifiers.
+    Ensemble(EnsembleJob) = "ensemble",
+    /// Writing augmented copies of a data file.
+    Augment(AugmentJob) = "augment",
+    /// Classifying cached texts by label descriptions.
+    ZeroShot(ZeroShotJob) = "zero-shot",
+    /// A comparison (one arm of a study).
+    Compare(CompareJob) = "compare",
 );
 
 fn settings_of(job: &impl Serialize) -> Result<Map<String, Value>> {
@@ -90,24 +87,6 @@ fn settings_of(job: &impl Serialize) -> Result<Map<String, Value>> {
 }
 
 impl Stage<'_> {
-    /// The job's kind, as the library names it (`fine-tune`, `sweep`).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Stage::Embed(_) => "embed",
-            Stage::TrainHead(_) => "train-head",
-            Stage::Sweep(_) => "sweep",
-            Stage::PredictHead(_) => "predict-head",
-            Stage::FineTune(_) => "fine-tune",
-            Stage::DistillFineTune(_) => "distill-fine-tune",
-            Stage::DistillHead(_) => "distill-head",
-            Stage::Evaluate(_) => "evaluate",
-            Stage::Ensemble(_) => "ensemble",
-            Stage::Augment(_) => "augment",
-            Stage::ZeroShot(_) => "zero-shot",
-            Stage::Compare(_) => "compare",
-        }
-    }
-
     /// `name=value` for each setting named in `only` (every setting that is set, when
     /// `only` is `None`), by name: the stage in the library's terms.
     pub fn describe(&self, only: Option<&[&str]>) -> Result<String> {
