@@ -259,6 +259,8 @@ mod tests {
         let mut finetune = FineTuneJob::new("train.jsonl", "runs/x");
         finetune.optimization.learning_rate = 5e-5;
         finetune.optimization.epochs = 3;
+        finetune.optimization.head_learning_rate = Some(1e-3);
+        finetune.optimization.layer_decay = 0.9;
         finetune.adversary.adv = Some(joint::AdversaryKind::Pgd);
         finetune.adversary.adv_steps = Some(2);
         finetune.decision.logit_adjust = Some(1.0);

@@ -139,6 +139,29 @@ impl Standardizer {
         }
     }
 
+    /// The affine map `z W + b` of standardised features `z`, as one map of the raw
+    /// features `x`: with `z = (x − μ) / σ`, `W'ᵢⱼ = Wᵢⱼ / σᵢ` and
+    /// `b'ⱼ = bⱼ − Σᵢ μᵢ Wᵢⱼ / σᵢ`. `weight` is `dim × outputs`, row-major.
+    pub fn fold(&self, weight: &[f32], bias: &[f32]) -> Affine {
+        let mut weight = weight.to_vec();
+        // The offsets sum over every feature: accumulated in f64.
+        let mut offsets: Vec<f64> = bias.iter().map(|&b| f64::from(b)).collect();
+        for ((row, &mean), &std) in weight
+            .chunks_exact_mut(bias.len())
+            .zip(&self.mean)
+            .zip(&self.std)
+        {
+            for (w, offset) in row.iter_mut().zip(&mut offsets) {
+                *w /= std;
+                *offset -= f64::from(mean) * f64::from(*w);
+            }
+        }
+        Affine {
+            weight,
+            bias: offsets.into_iter().map(|b| b as f32).collect(),
+        }
+    }
+
     /// The features centred and scaled as the training data was.
     pub fn apply(&self, features: &Features) -> Features {
         let values = features
@@ -154,6 +177,51 @@ impl Standardizer {
         Features {
             variants: features.variants,
             ..Features::new(values, features.dim, features.labels.clone())
+        }
+    }
+}
+
+/// An affine map `x W + b` of raw features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Affine {
+    /// `dim × outputs`, row-major (burn's `Linear` layout).
+    pub weight: Vec<f32>,
+    /// One offset per output.
+    pub bias: Vec<f32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folded_map_of_raw_features_equals_the_map_of_standardised_ones() {
+        // Integer-valued data and powers of two: every value below is exact in f32,
+        // so the two sides must agree to rounding of the final sums.
+        let raw = Features::new(
+            vec![1.0, 4.0, -2.0, 3.0, 0.0, 6.0, 5.0, 2.0, -4.0, 7.0, 8.0, 0.0],
+            3,
+            vec![0, 1, 0, 1],
+        );
+        let standardizer = Standardizer {
+            mean: vec![2.0, -1.0, 3.0],
+            std: vec![0.5, 2.0, 4.0],
+        };
+        let (weight, bias) = (vec![1.0, -2.0, 0.5, 3.0, -1.5, 0.25], vec![0.5, -1.0]);
+        let folded = standardizer.fold(&weight, &bias);
+        let z = standardizer.apply(&raw);
+        for row in 0..raw.rows {
+            for out in 0..2 {
+                let map = |x: &[f32], w: &[f32], b: &[f32]| {
+                    b[out] + (0..3).map(|i| x[i] * w[i * 2 + out]).sum::<f32>()
+                };
+                let expected = map(z.row(row), &weight, &bias);
+                let got = map(raw.row(row), &folded.weight, &folded.bias);
+                assert!(
+                    (got - expected).abs() < 1e-5,
+                    "row {row}, output {out}: {got} vs {expected}"
+                );
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ mod train;
 mod zero_shot;
 
 pub use ensemble::{Combine, HeadEnsemble, bag, boost};
-pub use features::{Features, Standardizer};
+pub use features::{Affine, Features, Standardizer};
 pub use saved::{FeatureOrigin, HeadError, SavedHead};
 pub use sweep::{SweepEntry, SweepGrid, sweep};
 pub use train::{EpochRecord, TrainConfig, TrainedHead, train_head};

@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::train::predict_proba;
-use crate::{Features, Standardizer, TrainConfig, TrainedHead};
+use crate::{Affine, Features, Standardizer, TrainConfig, TrainedHead};
 use metrics::DecisionRule;
 use training::Head;
 
@@ -245,6 +245,26 @@ impl SavedHead {
     /// How this head turns probabilities into classes.
     pub fn decision(&self) -> &DecisionRule {
         &self.meta.decision
+    }
+
+    /// The head as one affine map of the raw features its encoder makes, the
+    /// standardizer folded in: what fine-tuning starts its linear classifier from.
+    /// `None` for a head with hidden layers, which no affine map computes.
+    pub fn affine(&self) -> Option<Affine> {
+        if !self.model.hidden.is_empty() {
+            return None;
+        }
+        let values = |t: burn::tensor::TensorData| {
+            t.try_into_vec_as::<f32>()
+                .expect("a linear layer's weights are floats")
+        };
+        let output = &self.model.output;
+        let weight = values(output.weight.val().into_data());
+        let bias = match &output.bias {
+            Some(bias) => values(bias.val().into_data()),
+            None => vec![0.0; self.labels.len()],
+        };
+        Some(self.meta.standardizer.fold(&weight, &bias))
     }
 
     /// `rows × classes` probabilities and the predicted class of each row.

@@ -21,8 +21,17 @@ pub struct Optimization {
     /// Passes whose gradients are summed before each optimizer step: the effective
     /// batch is `batch_size × grad_accumulation`, at the memory cost of one pass.
     pub grad_accumulation: usize,
-    /// Peak learning rate, reached at the end of warm-up.
+    /// Peak learning rate of the encoder's top layer (and the pooler), reached at the
+    /// end of warm-up.
     pub learning_rate: f64,
+    /// Peak learning rate of the head; by default `learning_rate`. A new head starts
+    /// far from its optimum while the pretrained body is near its own, so recipes give
+    /// the head a larger rate (SetFit's `head_learning_rate`).
+    pub head_learning_rate: Option<f64>,
+    /// Layer-wise decay of the body's rate: each encoder layer trains at this factor of
+    /// the rate of the layer above, the embeddings at this factor of the bottom
+    /// layer's (Sun et al. 2019). 1 gives every layer `learning_rate`.
+    pub layer_decay: f64,
     /// Fraction of the optimizer steps spent warming up linearly from 0.
     pub warmup_ratio: f64,
     /// The decay after warm-up (linear, cosine or constant).
@@ -70,6 +79,8 @@ impl Default for Optimization {
             batch_size: 16,
             grad_accumulation: 1,
             learning_rate: 5e-5,
+            head_learning_rate: None,
+            layer_decay: 1.0,
             warmup_ratio: 0.1,
             schedule: Schedule::Linear,
             weight_decay: 0.01,
@@ -113,6 +124,17 @@ impl Optimization {
             }
         }
         positive("learning_rate", self.learning_rate)?;
+        if let Some(rate) = self.head_learning_rate {
+            positive("head_learning_rate", rate)?;
+        }
+        if !(self.layer_decay > 0.0 && self.layer_decay <= 1.0) {
+            return Err(settings::SettingError::new(
+                "layer_decay",
+                self.layer_decay,
+                "must be in (0, 1]: 1 trains every layer at the same rate, 0.9 each layer \
+                 at 0.9 times the rate of the layer above",
+            ));
+        }
         rate("warmup_ratio", self.warmup_ratio)?;
         non_negative("weight_decay", self.weight_decay)?;
         non_negative("max_grad_norm", self.max_grad_norm)?;

@@ -21,6 +21,7 @@ mod examples;
 mod model;
 mod optim;
 mod predict;
+mod rates;
 mod saved;
 mod train;
 mod verbalizer;

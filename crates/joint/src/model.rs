@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use bert::{BertConfig, BertInput, BertModel, BertOutput, BertPooler, Pooling};
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use data::SplitMix64;
 use serde::{Deserialize, Serialize};
 use text::{BertTokenizer, PromptTemplate};
@@ -294,6 +294,48 @@ impl BertClassifier {
             (None, Some(head)) => head.output.weight.dims()[1],
             (None, None) => 0,
         }
+    }
+
+    /// The classifier started from given weights instead of random ones: `weight`
+    /// (`hidden × classes`, row-major) and `bias` (one per class), such as a pipeline
+    /// head's over the same pooled vectors (LP-FT: fine-tuning from a trained linear
+    /// head, so that the first steps do not push the encoder's features towards a
+    /// random head's errors). Only a linear classifier has such weights.
+    pub fn with_head_weights(
+        mut self,
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+    ) -> Result<Self, JointError> {
+        let Some(head) = self
+            .classifier
+            .as_mut()
+            .filter(|head| head.hidden.is_empty())
+        else {
+            return Err(JointError::Data(
+                "only a linear classifier (no hidden layers, no prompt) starts from a \
+                 linear head's weights"
+                    .into(),
+            ));
+        };
+        let [hidden, classes] = head.output.weight.dims();
+        if weight.len() != hidden * classes || bias.len() != classes {
+            return Err(JointError::Data(format!(
+                "the starting head maps {} values to {} classes; this classifier reads \
+                 {hidden} values and has {classes} classes",
+                weight.len() / bias.len().max(1),
+                bias.len()
+            )));
+        }
+        let device = head.output.weight.device();
+        head.output.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(weight, [hidden, classes]),
+            &device,
+        ));
+        head.output.bias = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(bias, [classes]),
+            &device,
+        )));
+        Ok(self)
     }
 
     /// Stops gradients to the embedding layer (when `embeddings`) and to the bottom

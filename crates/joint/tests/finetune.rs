@@ -270,6 +270,95 @@ fn weight_decay_spares_biases_and_layer_norms() {
 }
 
 #[test]
+fn the_head_and_each_layer_train_at_their_own_rates() {
+    // Adam's first step moves each weight by lr·ĝ/(|ĝ| + ε) with the bias-corrected
+    // moments ĝ = g and |ĝ| = |g|: by lr·(1 − ε/|g|) to first order. The tiny model's
+    // largest gradients are of order 1e-6, so the largest move in each tensor is the
+    // rate its group trained at within 2% (and the groups' rates differ by 2× or more).
+    let device = Device::flex();
+    let toy = toy(&ClassifierConfig::default(), 7, &device);
+    let (lr, head_lr, decay) = (1e-3, 1e-2, 0.5);
+    let config = FineTuneConfig {
+        optimization: Optimization {
+            epochs: 1,
+            batch_size: toy.train.len(),
+            learning_rate: lr,
+            head_learning_rate: Some(head_lr),
+            layer_decay: decay,
+            warmup_ratio: 0.0,
+            schedule: training::Schedule::Constant,
+            weight_decay: 0.0,
+            max_grad_norm: 0.0,
+            ..Optimization::default()
+        },
+        ..FineTuneConfig::default()
+    };
+    let before = toy.model.clone();
+    let trained = toy
+        .fine_tune(&config, None, &mut quiet, &device)
+        .expect("training runs");
+    assert_eq!(trained.steps, 1, "one optimizer step");
+    let after = &trained.model;
+    // Over a whole group: some tensors never get a gradient (a key bias shifts every
+    // attention score of a row equally, which softmax ignores).
+    let largest_move = |a: Vec<Vec<f32>>, b: Vec<Vec<f32>>| -> f64 {
+        a.iter()
+            .flatten()
+            .zip(b.iter().flatten())
+            .map(|(x, y)| f64::from((x - y).abs()))
+            .fold(0.0, f64::max)
+    };
+    let expected = [
+        (
+            "the head",
+            head_lr,
+            largest_move(
+                parameters(after.classifier.as_ref().unwrap()),
+                parameters(before.classifier.as_ref().unwrap()),
+            ),
+        ),
+        (
+            "the pooler",
+            lr,
+            largest_move(
+                parameters(after.bert.pooler.as_ref().unwrap()),
+                parameters(before.bert.pooler.as_ref().unwrap()),
+            ),
+        ),
+        (
+            "the top layer",
+            lr,
+            largest_move(
+                parameters(&after.bert.encoder.layer[1]),
+                parameters(&before.bert.encoder.layer[1]),
+            ),
+        ),
+        (
+            "the layer below",
+            lr * decay,
+            largest_move(
+                parameters(&after.bert.encoder.layer[0]),
+                parameters(&before.bert.encoder.layer[0]),
+            ),
+        ),
+        (
+            "the embeddings",
+            lr * decay * decay,
+            largest_move(
+                parameters(&after.bert.embeddings),
+                parameters(&before.bert.embeddings),
+            ),
+        ),
+    ];
+    for (what, rate, moved) in expected {
+        assert!(
+            (moved - rate).abs() < 0.02 * rate,
+            "{what} moved by at most {moved}, expected {rate}"
+        );
+    }
+}
+
+#[test]
 fn global_norm_clipping_scales_all_gradients_together() {
     let device = Device::flex();
     let toy = toy(&ClassifierConfig::default(), 7, &device);

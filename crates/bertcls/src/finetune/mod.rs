@@ -7,6 +7,7 @@
 
 mod prepare;
 mod run;
+mod start_head;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -76,6 +77,12 @@ pub struct FineTuneJob {
     pub batch_norm: bool,
     /// Dropout before the head (default: the model's hidden_dropout_prob).
     pub dropout: Option<f64>,
+    /// Start the linear classifier from a pipeline head (a folder from `bertcls head
+    /// sweep` or `head train`) instead of random weights, its standardiser folded in:
+    /// LP-FT (Kumar et al. 2022), fine-tuning from a head already right on the frozen
+    /// features. The head must be linear and trained on mean-pooled final states of
+    /// the same model, so the classifier pools by the mean too.
+    pub start_head: Option<PathBuf>,
     /// Prompt-based classification: the text goes into this template, with one
     /// `[MASK]` whose state is scored against each label's word (`verbalizer`) instead
     /// of a new head over `[CLS]`; e.g. `"{text} [SEP] This is about [MASK]."`
@@ -143,6 +150,7 @@ impl FineTuneJob {
             activation: Activation::Relu,
             batch_norm: false,
             dropout: None,
+            start_head: None,
             prompt: None,
             verbalizer: Vec::new(),
             state_cache_dir: crate::states::DEFAULT_STATE_CACHE_DIR.into(),
@@ -180,6 +188,7 @@ impl FineTuneJob {
         // Checked here too, so that a bad setting fails before the model loads.
         config.validate()?;
         classifier.validate()?;
+        self.check_start_head()?;
         Ok((classifier, config))
     }
 

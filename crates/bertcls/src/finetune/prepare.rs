@@ -49,6 +49,7 @@ impl FineTuneJob {
             &device,
         )
         .with_context(|| format!("loading {}", self.model.model.display()))?;
+        let model = self.start_from_head(model, &labels, &device, observer)?;
         note_prompt(&parts.classifier, observer);
         let encoder = parts.encoder()?;
         let train = Examples::from_records(&train_records, &encoder, &labels, "the training set")

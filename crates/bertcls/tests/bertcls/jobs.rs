@@ -103,6 +103,71 @@ fn fine_tuning_writes_what_it_returns_and_its_seed_decides_it() {
     assert_eq!(curve(&again), curve(&run), "the same seed, the same run");
 }
 
+/// Every line's probabilities in a predictions file, by record id.
+fn probabilities(path: &Path) -> std::collections::BTreeMap<String, Vec<f64>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            let p = line["probabilities"].as_object().unwrap();
+            let id = line["id"].as_str().unwrap().to_owned();
+            (id, p.values().map(|v| v.as_f64().unwrap()).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn fine_tuning_from_a_pipeline_head_starts_with_its_predictions() {
+    // The head reads cached, standardised features; the classifier its standardiser
+    // folded into the weights, over the same mean-pooled states it computes itself.
+    // At a vanishing learning rate the fine-tuned model is its starting point, so its
+    // test probabilities must be the head's.
+    let dir = topics();
+    let split = |name: &str| embedded(dir.path(), name);
+    let (train, valid, test) = (split("train"), split("validation"), split("test"));
+    let mut sweep = SweepJob::new(&train, &valid, dir.path().join("sweep"));
+    sweep.grid.hidden = Some(vec![HiddenSizes::linear()]);
+    sweep.grid.learning_rates = Some(vec![0.01]);
+    let head = sweep.run(&mut Quiet).unwrap().best_head;
+    let head_predictions = dir.path().join("head.jsonl");
+    PredictHeadJob::new(&head, &test, &head_predictions)
+        .run(&mut Quiet)
+        .unwrap();
+
+    let mut job = FineTuneJob::new(dir.path().join("train.jsonl"), dir.path().join("lp-ft"));
+    job.model = tiny();
+    job.valid = Some(dir.path().join("validation.jsonl"));
+    job.test = Some(dir.path().join("test.jsonl"));
+    job.start_head = Some(head.clone());
+    job.pooling = bertcls::joint::ClassifierPooling::Mean;
+    job.optimization.epochs = 1;
+    job.optimization.learning_rate = 1e-30;
+    let FineTuneOutcome::Trained(run) = job.run(&mut Quiet).unwrap() else {
+        panic!("no cv was asked for");
+    };
+    let run_dir = run.model_dir.parent().unwrap();
+    let (ours, theirs) = (
+        probabilities(&run_dir.join(bertcls::TEST_PREDICTIONS_FILE)),
+        probabilities(&head_predictions),
+    );
+    assert_eq!(ours.len(), 16);
+    for (id, p) in &ours {
+        let q = &theirs[id];
+        let gap = p
+            .iter()
+            .zip(q)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(gap < 1e-4, "record {id}: {p:?} against the head's {q:?}");
+    }
+
+    // A classifier that pools otherwise, or a head of other features, is refused.
+    job.pooling = bertcls::joint::ClassifierPooling::Cls;
+    let refused = job.run(&mut Quiet).err().expect("cls pooling is refused");
+    assert!(refused.to_string().contains("mean-pooled"), "{refused}");
+}
+
 #[test]
 fn a_refused_setting_is_a_typed_error_and_leaves_no_folder() {
     let dir = topics();

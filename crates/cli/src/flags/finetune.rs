@@ -85,6 +85,11 @@ pub(crate) struct FineTuneFlags {
     /// Dropout before the head (default: the model's hidden_dropout_prob).
     #[arg(long)]
     pub(crate) dropout: Option<f64>,
+    /// Start the classifier from a pipeline head instead of random weights (LP-FT):
+    /// a linear head from `bertcls head sweep` (OUT/best.head) or `head train` over
+    /// this model's mean-pooled embeddings. Needs --pooling mean.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) start_head: Option<PathBuf>,
     /// Dropout after the embeddings and each sub-layer of BERT (default: the model's
     /// hidden_dropout_prob).
     #[arg(long, value_name = "P")]
@@ -124,9 +129,19 @@ pub(crate) struct FineTuneFlags {
     /// Passes per optimizer step: effective batch = batch size × this.
     #[arg(long, default_value_t = Optimization::default().grad_accumulation)]
     pub(crate) grad_accumulation: usize,
-    /// Peak learning rate.
+    /// Peak learning rate of the encoder's top layer (and the pooler).
     #[arg(long = "lr", default_value_t = Optimization::default().learning_rate)]
     pub(crate) learning_rate: f64,
+    /// Peak learning rate of the head [default: --lr]. A new head starts far from its
+    /// optimum, the pretrained layers near theirs: a larger rate here lets the head
+    /// catch up without moving the layers faster.
+    #[arg(long = "head-lr", value_name = "RATE")]
+    pub(crate) head_learning_rate: Option<f64>,
+    /// Layer-wise decay: each encoder layer trains at this factor of the rate of the
+    /// layer above (the embeddings below the bottom one). 1 trains every layer at --lr;
+    /// 0.9 keeps the lower, more general layers closer to their pretrained weights.
+    #[arg(long, default_value_t = Optimization::default().layer_decay, value_name = "FACTOR")]
+    pub(crate) layer_decay: f64,
     /// Share of the steps spent warming the learning rate up from 0.
     #[arg(long, default_value_t = Optimization::default().warmup_ratio)]
     pub(crate) warmup_ratio: f64,

@@ -18,6 +18,7 @@ use super::{EvalRecord, FineTuned, RunDir, StopReason, TrainEvent, signal};
 use crate::batches::{DROPOUT_STREAM, derived_seed};
 use crate::checkpoint::{self, RunInputs, TrainState, checkpoint_dir};
 use crate::optim::{WarmupSchedule, build_optimizer, clip_global_norm};
+use crate::rates::LayerRates;
 use crate::{BertClassifier, Examples, FineTuneConfig, JointError};
 
 /// What one optimizer step did.
@@ -38,6 +39,8 @@ pub(super) struct Trainer<'a> {
     pub(super) loss_fn: Box<dyn ClassificationLoss>,
     pub(super) optimizer: ModuleOptimizer,
     pub(super) schedule: WarmupSchedule,
+    /// The schedule's rate shared out over the head and the layers.
+    rates: LayerRates,
     pub(super) steps_per_epoch: usize,
     pub(super) autodiff: Device,
     pub(super) state: TrainState,
@@ -80,6 +83,17 @@ impl<'a> Trainer<'a> {
             }
             (_, inputs) => (model, optimizer, TrainState::new(config, inputs), None),
         };
+        let mut model = model.freeze_bottom(
+            config.optimization.freeze_embeddings,
+            config.optimization.freeze_layers,
+        );
+        model.bert.set_dropout(
+            config.optimization.hidden_dropout,
+            config.optimization.attention_dropout,
+        );
+        if let Some(bottom) = config.optimization.frozen_bottom(model.bert.num_layers()) {
+            model.bert = model.bert.freeze_bottom_as_inference(bottom);
+        }
         let loss_fn = config.loss.build(validation.labels, &train.labels);
         let trainer = Self {
             config,
@@ -99,18 +113,9 @@ impl<'a> Trainer<'a> {
             steps_per_epoch,
             state,
             best,
+            // From the model as it trains (restored, frozen): its parameters' ids.
+            rates: LayerRates::of(&model, &config.optimization),
         };
-        let mut model = model.freeze_bottom(
-            config.optimization.freeze_embeddings,
-            config.optimization.freeze_layers,
-        );
-        model.bert.set_dropout(
-            config.optimization.hidden_dropout,
-            config.optimization.attention_dropout,
-        );
-        if let Some(bottom) = config.optimization.frozen_bottom(model.bert.num_layers()) {
-            model.bert = model.bert.freeze_bottom_as_inference(bottom);
-        }
         Ok((trainer, model))
     }
 
@@ -178,7 +183,9 @@ impl<'a> Trainer<'a> {
         let mut grads = accumulator.grads();
         let grad_norm = clip_global_norm(&model, &mut grads, config.optimization.max_grad_norm);
         let learning_rate = self.schedule.rate(state.step);
-        model = self.optimizer.step(learning_rate, model, grads);
+        model = self
+            .optimizer
+            .step(self.rates.at(learning_rate), model, grads);
 
         state.step += 1;
         state.loss_sum += loss_value * examples as f64;
