@@ -56,7 +56,9 @@ pub use bench::{BenchEncoderJob, BenchStepJob, EncoderTimings, Pass, StepTiming,
 pub use classifier::{
     Classifier, ENSEMBLE_FILE, Ensemble, EnsembleMember, EnsembleSpec, HeadOnText,
 };
-pub use compare::{CompareJob, Compared, ComparisonDefaults, Studied, StudyJob, SuiteSource};
+pub use compare::{
+    CompareJob, Compared, ComparisonDefaults, HeadStart, Studied, StudyJob, SuiteSource,
+};
 
 /// Studies as data: the parts of a suite file, for programs that build or inspect
 /// one (`bertcls compare --suite FILE` reads them).

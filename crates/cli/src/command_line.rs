@@ -293,6 +293,9 @@ mod tests {
             data: Some("spam".into()),
             frontier: Some(vec![0, 2, 6]),
             learning_rate: Some(1e-4),
+            head_learning_rate: Some(1e-3),
+            layer_decay: Some(0.8),
+            head_start: bertcls::HeadStart::Random,
             freeze_embeddings: Some(false),
             holdout: vec![0.2, 0.3],
             ..CompareJob::default()

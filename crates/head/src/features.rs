@@ -126,14 +126,25 @@ impl Standardizer {
                 *s += (v as f64 - m).powi(2);
             }
         }
+        let spread: Vec<f64> = var.iter().map(|&s| (s / rows).sqrt()).collect();
+        let mut sorted = spread.clone();
+        sorted.sort_by(f64::total_cmp);
+        let typical = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
         Self {
             mean: mean.iter().map(|&m| m as f32).collect(),
-            // A constant feature keeps scale 1 rather than dividing by zero.
-            std: var
+            // A feature that does not vary keeps scale 1 rather than dividing by zero.
+            // Nor does one whose spread is float rounding (under 1e-4 of the median
+            // feature's: MiniLM has a mean-pooled dimension of std 1e-9 against 0.14):
+            // scaled to unit variance, its noise would become a feature, and a head
+            // folded over raw features would multiply it by 1e8.
+            std: spread
                 .iter()
-                .map(|&s| {
-                    let sd = (s / rows).sqrt();
-                    if sd > 1e-12 { sd as f32 } else { 1.0 }
+                .map(|&sd| {
+                    if sd > 1e-12 && sd > 1e-4 * typical {
+                        sd as f32
+                    } else {
+                        1.0
+                    }
                 })
                 .collect(),
         }
@@ -193,6 +204,21 @@ pub struct Affine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_feature_that_varies_by_rounding_alone_is_not_scaled_up() {
+        // Column 1 varies by 1e-9 around 1e-7 (rounding noise, as MiniLM's dimension
+        // 319), the others by 1 and 2: its scale stays 1, theirs is their spread.
+        let raw = Features::new(
+            vec![
+                1.0, 1e-7, 2.0, 3.0, 1.01e-7, -2.0, 1.0, 1e-7, 2.0, 3.0, 1.01e-7, -2.0,
+            ],
+            3,
+            vec![0, 1, 0, 1],
+        );
+        let standardizer = Standardizer::fit(&raw);
+        assert_eq!(standardizer.std, vec![1.0, 1.0, 2.0]);
+    }
 
     #[test]
     fn a_folded_map_of_raw_features_equals_the_map_of_standardised_ones() {

@@ -15,6 +15,10 @@ pub struct ComparisonDefaults {
     pub epochs: usize,
     /// Fine-tuning's peak learning rate.
     pub learning_rate: f64,
+    /// Fine-tuning's peak learning rate of the head; `None`: the body's.
+    pub head_learning_rate: Option<f64>,
+    /// Layer-wise decay of fine-tuning's body rate.
+    pub layer_decay: f64,
     /// The frontier's points between the modes (0, the pipeline, and N, end-to-end,
     /// always run).
     pub frontier: &'static [usize],
@@ -37,6 +41,8 @@ impl ComparisonDefaults {
             max_len: 64,
             epochs: 2,
             learning_rate: joint::Optimization::default().learning_rate,
+            head_learning_rate: joint::Optimization::default().head_learning_rate,
+            layer_decay: joint::Optimization::default().layer_decay,
             frontier: &[1],
             seeds: 1,
             heads_drawn: None,

@@ -2,13 +2,16 @@
 
 use report::ModeResult;
 
-use super::plan::{Plan, fine_tune_run};
+use std::path::{Path, PathBuf};
+
+use super::plan::{Plan, StartHeads, fine_tune_run};
 use crate::error::Result;
 use crate::{FineTuneJob, Observer};
 
 impl<'a> Plan<'a> {
-    /// The fine-tuning run of one seed.
-    pub(super) fn finetune_job(&self, seed: u64) -> FineTuneJob {
+    /// The fine-tuning run of one seed, its classifier started from `start_head` when
+    /// given (`None` where only the settings are wanted).
+    pub(super) fn finetune_job(&self, seed: u64, start_head: Option<&Path>) -> FineTuneJob {
         let args = self.args;
         let mut job = FineTuneJob::new(
             &self.data.train,
@@ -20,6 +23,13 @@ impl<'a> Plan<'a> {
         job.columns = self.data.columns.clone();
         job.optimization.epochs = self.epochs;
         job.optimization.learning_rate = self.learning_rate;
+        job.optimization.head_learning_rate = self.args.head_learning_rate();
+        job.optimization.layer_decay = self.args.layer_decay();
+        if self.starts_from_pipeline() {
+            // The pipeline heads read the mean of the final states.
+            job.pooling = joint::ClassifierPooling::Mean;
+        }
+        job.start_head = start_head.map(Path::to_owned);
         job.loss = args.loss.clone();
         job.sampling = args.sampling.unwrap_or(job.sampling);
         job.decision = args.decision.clone();
@@ -36,12 +46,13 @@ impl<'a> Plan<'a> {
     /// Fine-tunes once per seed and tests the kept model.
     pub(super) fn end_to_end(
         &self,
+        start_heads: &StartHeads,
         commands: &mut Vec<String>,
         observer: &mut dyn Observer,
     ) -> Result<ModeResult> {
         let mut runs = Vec::new();
         for &seed in &self.seeds {
-            let job = self.finetune_job(seed);
+            let job = self.finetune_job(seed, start_heads.get(&seed).map(PathBuf::as_path));
             let run = self.fine_tune(&job, "end-to-end", commands, observer)?;
             runs.push(fine_tune_run(&run, seed, self.epochs, "fine-tuning")?);
         }

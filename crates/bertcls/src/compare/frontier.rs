@@ -6,7 +6,9 @@ use data::LabelMap;
 use report::{Frontier, FrontierPoint, ModeResult};
 use settings::SettingError;
 
-use super::plan::{FrontierPlan, Plan, fine_tune_run};
+use std::path::{Path, PathBuf};
+
+use super::plan::{FrontierPlan, Plan, StartHeads, fine_tune_run};
 use crate::error::{Context, Result};
 use crate::{FineTuneJob, Observer};
 
@@ -42,7 +44,7 @@ impl<'a> Plan<'a> {
         points.dedup();
         let labels = LabelMap::from_records(&self.data.splits.train);
         for &k in &points {
-            let (_, config) = self.frontier_job(k, self.seeds[0]).configs()?;
+            let (_, config) = self.frontier_job(k, self.seeds[0], None).configs()?;
             config
                 .validate_for(labels.names(), layers)
                 .map_err(|e| SettingError::new("frontier", k, e.to_string()))?;
@@ -63,12 +65,18 @@ impl<'a> Plan<'a> {
         points.iter().map(|k| layers - k).collect()
     }
 
-    /// The fine-tuning run of the top `k` layers for one seed.
-    pub(super) fn frontier_job(&self, k: usize, seed: u64) -> FineTuneJob {
+    /// The fine-tuning run of the top `k` layers for one seed, its classifier started
+    /// from `start_head` when given.
+    pub(super) fn frontier_job(
+        &self,
+        k: usize,
+        seed: u64,
+        start_head: Option<&Path>,
+    ) -> FineTuneJob {
         let mut job = FineTuneJob {
             out: self.dir.join(format!("top-{k}/seed-{seed}")),
             state_cache_dir: self.args.state_cache_dir.clone(),
-            ..self.finetune_job(seed)
+            ..self.finetune_job(seed, start_head)
         };
         job.optimization.train_layers = Some(k);
         // The frozen bottom includes the embeddings already.
@@ -80,6 +88,7 @@ impl<'a> Plan<'a> {
     /// tests the kept models.
     pub(super) fn frontier(
         &self,
+        start_heads: &StartHeads,
         commands: &mut Vec<String>,
         observer: &mut dyn Observer,
     ) -> Result<Frontier> {
@@ -89,7 +98,7 @@ impl<'a> Plan<'a> {
             let mut runs = Vec::new();
             for &seed in &self.seeds {
                 let what = format!("top {k} of {layers} layers");
-                let job = self.frontier_job(k, seed);
+                let job = self.frontier_job(k, seed, start_heads.get(&seed).map(PathBuf::as_path));
                 let run = self.fine_tune(&job, &what, commands, observer)?;
                 runs.push(fine_tune_run(&run, seed, self.epochs, &what)?);
             }

@@ -11,6 +11,7 @@ mod defaults;
 mod end_to_end;
 mod few_shot;
 mod frontier;
+mod head_start;
 mod imbalance;
 mod inputs;
 mod pipeline;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::defaults::ComparisonDefaults;
 pub use self::few_shot::FewShotDesign;
+pub use self::head_start::HeadStart;
 pub use self::imbalance::{ImbalanceArm, ImbalanceDesign};
 use self::inputs::{ComparisonData, DataRequest};
 use self::plan::Plan;
@@ -94,6 +96,12 @@ pub struct CompareJob {
     pub frontier: Option<Vec<usize>>,
     /// Fine-tuning epochs.
     pub epochs: Option<usize>,
+    /// What fine-tuning's classifier starts from.
+    pub head_start: HeadStart,
+    /// Fine-tuning's peak learning rate of the head; by default the body's.
+    pub head_learning_rate: Option<f64>,
+    /// Layer-wise decay of fine-tuning's body rate.
+    pub layer_decay: Option<f64>,
     /// Fine-tuning's peak learning rate.
     pub learning_rate: Option<f64>,
     /// The head sweep's grid, a TOML file as for `bertcls head sweep --grid-file`
@@ -155,6 +163,9 @@ impl Default for CompareJob {
             freeze_embeddings: None,
             frontier: None,
             epochs: None,
+            head_start: HeadStart::default(),
+            head_learning_rate: None,
+            layer_decay: None,
             learning_rate: None,
             heads: None,
             loss: LossOptions::default(),
@@ -215,6 +226,17 @@ impl CompareJob {
     /// Fine-tuning's peak learning rate.
     fn learning_rate(&self) -> f64 {
         self.learning_rate.unwrap_or(self.defaults().learning_rate)
+    }
+
+    /// Fine-tuning's peak learning rate of the head.
+    fn head_learning_rate(&self) -> Option<f64> {
+        self.head_learning_rate
+            .or(self.defaults().head_learning_rate)
+    }
+
+    /// Layer-wise decay of fine-tuning's body rate.
+    fn layer_decay(&self) -> f64 {
+        self.layer_decay.unwrap_or(self.defaults().layer_decay)
     }
 
     fn model_options(&self) -> ModelOptions {
@@ -297,8 +319,8 @@ pub(crate) fn compare(args: &CompareJob, observer: &mut dyn Observer) -> Result<
 
     let mut commands = Vec::new();
     let pipeline = plan.pipeline(&mut commands, observer)?;
-    let frontier = plan.frontier(&mut commands, observer)?;
-    let end_to_end = plan.end_to_end(&mut commands, observer)?;
+    let frontier = plan.frontier(&pipeline.start_heads, &mut commands, observer)?;
+    let end_to_end = plan.end_to_end(&pipeline.start_heads, &mut commands, observer)?;
 
     let comparison = Comparison {
         version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -6,13 +6,15 @@ use std::time::Instant;
 
 use report::{CostPoint, LeaderboardEntry, ModeResult, RunResult};
 
-use super::plan::{EmbeddingCost, PipelineOutcome, Plan, SplitCaches, encoder_bytes, max_option};
+use super::plan::{
+    EmbeddingCost, PipelineOutcome, Plan, SplitCaches, StartHeads, encoder_bytes, max_option,
+};
 use crate::Job;
 use crate::error::{Context, Result};
 use crate::machine;
 use crate::options::Input;
 use crate::stage::command_line;
-use crate::{EmbedJob, Observer, PredictHeadJob, SweepJob, Swept};
+use crate::{EmbedJob, FeatureCaches, Observer, PredictHeadJob, SweepJob, Swept};
 
 impl<'a> Plan<'a> {
     /// Embeds one file into the shared cache folder (a hit when unchanged), keeping the
@@ -86,10 +88,18 @@ impl<'a> Plan<'a> {
         })
     }
 
+    /// The cached splits as a head's training and validation features.
+    pub(super) fn feature_caches(&self, caches: &SplitCaches) -> FeatureCaches {
+        FeatureCaches {
+            augmented: caches.augmented.iter().map(|c| c.path.clone()).collect(),
+            ..FeatureCaches::of(&caches.train.path, &caches.valid.path)
+        }
+    }
+
     /// The sweep of one seed over the cached splits.
     pub(super) fn sweep_job(&self, caches: &SplitCaches, seed: u64, out: PathBuf) -> SweepJob {
         let mut job = SweepJob::new(&caches.train.path, &caches.valid.path, out);
-        job.caches.augmented = caches.augmented.iter().map(|c| c.path.clone()).collect();
+        job.caches = self.feature_caches(caches);
         job.grid.loss = self.args.loss.clone();
         job.grid.sampling = self.args.sampling;
         job.grid.seed = Some(seed);
@@ -111,10 +121,14 @@ impl<'a> Plan<'a> {
         let embedding = EmbeddingCost::of(&caches);
 
         let mut runs = Vec::new();
+        let mut start_heads = StartHeads::new();
         let (mut leaderboard, mut grid) = (Vec::new(), serde_json::Value::Null);
         for &seed in &self.seeds {
             let (sweep_job, sweep, predict_job, run) =
                 self.pipeline_seed(&caches, seed, &embedding, observer)?;
+            if self.starts_from_pipeline() {
+                start_heads.insert(seed, self.start_head(&caches, seed, &sweep, observer)?);
+            }
             if runs.is_empty() {
                 commands.push(command_line(observer, (&sweep_job).into())?);
                 commands.push(command_line(observer, (&predict_job).into())?);
@@ -144,6 +158,7 @@ impl<'a> Plan<'a> {
             leaderboard,
             grid,
             embedding: serde_json::to_value(caches.train.meta.spec.encoder_only())?,
+            start_heads,
         })
     }
 

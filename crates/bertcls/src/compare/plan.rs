@@ -20,7 +20,12 @@ pub(super) struct PipelineOutcome {
     pub(super) leaderboard: Vec<LeaderboardEntry>,
     pub(super) grid: serde_json::Value,
     pub(super) embedding: serde_json::Value,
+    /// Per seed, the pipeline head fine-tuning starts from (none: a random head).
+    pub(super) start_heads: StartHeads,
 }
+
+/// Per seed, the folder of the pipeline head that seed's fine-tuning starts from.
+pub(super) type StartHeads = std::collections::BTreeMap<u64, PathBuf>;
 
 /// The caches of the pipeline's splits.
 pub(super) struct SplitCaches {
@@ -93,13 +98,18 @@ impl<'a> Plan<'a> {
     pub(super) fn output(&self) -> String {
         match &self.args.prompt {
             Some(template) => format!("the prompt {template:?} scored at its [MASK]"),
+            None if self.starts_from_pipeline() => {
+                "a linear layer on the mean of the final states, started from the pipeline's \
+                 linear head"
+                    .to_owned()
+            }
             None => "a linear layer on [CLS] through the pooler".to_owned(),
         }
     }
 
     /// The recipe exactly as fine-tuning resolves it from its settings.
     pub(super) fn fine_tune_settings(&self) -> Result<serde_json::Value> {
-        let (classifier, config) = self.finetune_job(self.seeds[0]).configs()?;
+        let (classifier, config) = self.finetune_job(self.seeds[0], None).configs()?;
         Ok(serde_json::json!({ "classifier": classifier, "config": config }))
     }
 

@@ -108,14 +108,14 @@ impl GridOptions {
 }
 
 /// Train and validation features with their labels mapped to one index space.
-pub(super) struct LoadedFeatures {
-    pub(super) train: Features,
+pub(crate) struct LoadedFeatures {
+    pub(crate) train: Features,
     /// The record id of each training row.
-    pub(super) train_ids: Vec<String>,
-    pub(super) valid: Features,
-    pub(super) labels: LabelMap,
-    pub(super) origin: FeatureOrigin,
-    pub(super) device: Device,
+    pub(crate) train_ids: Vec<String>,
+    pub(crate) valid: Features,
+    pub(crate) labels: LabelMap,
+    pub(crate) origin: FeatureOrigin,
+    pub(crate) device: Device,
 }
 
 impl FeatureCaches {
@@ -130,7 +130,7 @@ impl FeatureCaches {
 
     /// Opens the caches (checked to share one encoder) as features over one label
     /// map: the training data's classes.
-    pub(super) fn prepare(&self, observer: &mut dyn Observer) -> Result<LoadedFeatures> {
+    pub(crate) fn prepare(&self, observer: &mut dyn Observer) -> Result<LoadedFeatures> {
         // The cache's errors name its path.
         let open = |paths: &[PathBuf]| EmbeddingCache::open_shards(paths);
         let (train, valid) = (open(&self.train)?, open(&self.valid)?);

@@ -6,7 +6,7 @@ use bertcls::bert::{BackendKind, Precision};
 use bertcls::data::{ClassShare, LabelledText, Sampling};
 use bertcls::{
     CompareJob, ComparisonDefaults, DEFAULT_CACHE_DIR, DEFAULT_MODEL, DEFAULT_STATE_CACHE_DIR,
-    StudyJob, SuiteSource, settings,
+    HeadStart, StudyJob, SuiteSource, settings,
 };
 use clap::Args;
 use serde::Serialize;
@@ -83,6 +83,33 @@ pub(crate) struct ComparisonFlags {
         help = defaults_help("Fine-tuning's peak learning rate", |d| d.learning_rate)
     )]
     pub(crate) learning_rate: Option<f64>,
+    /// Fine-tuning's peak learning rate of the head.
+    #[arg(
+        long = "head-lr",
+        value_name = "RATE",
+        help = defaults_help("Fine-tuning's peak learning rate of the head", |d| {
+            d.head_learning_rate.map_or("--lr".to_owned(), |rate| rate.to_string())
+        })
+    )]
+    pub(crate) head_learning_rate: Option<f64>,
+    /// Layer-wise decay of fine-tuning's rate.
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        help = defaults_help(
+            "Layer-wise decay of fine-tuning's rate: each encoder layer trains at this \
+             factor of the rate of the layer above",
+            |d| d.layer_decay
+        )
+    )]
+    pub(crate) layer_decay: Option<f64>,
+    /// What fine-tuning's classifier starts from: `pipeline`, each seed's best linear
+    /// head of the pipeline's sweep (LP-FT: the classifier pools the mean of the final
+    /// states, as the pipeline's features do), or `random`, a new head on [CLS]
+    /// through the pooler as in BertForSequenceClassification. A --prompt, or
+    /// --num-layers, starts from a random head.
+    #[arg(long, default_value_t = HeadStart::default(), value_name = "FROM")]
+    pub(crate) head_start: HeadStart,
     /// The head sweep's grid, a TOML file as for `bertcls head sweep --grid-file`
     /// [default: the 45-head grid; --quick: 8 heads drawn from it].
     #[arg(long, value_name = "FILE")]
