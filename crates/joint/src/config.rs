@@ -16,6 +16,11 @@ use crate::Adversary;
 pub struct Optimization {
     /// Passes over the training data.
     pub epochs: usize,
+    /// At least this many optimizer steps: on data so small that `epochs` passes
+    /// would take fewer, as many more epochs as reach it (see
+    /// [`epochs_for`](Self::epochs_for)). A recipe counted in epochs alone does
+    /// almost nothing on 24 examples (2 steps an epoch at batch 16).
+    pub min_steps: usize,
     /// Examples per forward/backward pass.
     pub batch_size: usize,
     /// Passes whose gradients are summed before each optimizer step: the effective
@@ -76,6 +81,7 @@ impl Default for Optimization {
     fn default() -> Self {
         Self {
             epochs: 3,
+            min_steps: 0,
             batch_size: 16,
             grad_accumulation: 1,
             learning_rate: 5e-5,
@@ -141,6 +147,13 @@ impl Optimization {
         non_negative("l1", self.l1)?;
         optional_rate("hidden_dropout", self.hidden_dropout)?;
         optional_rate("attention_dropout", self.attention_dropout)
+    }
+
+    /// The epochs a run of `steps_per_epoch` optimizer steps an epoch trains for:
+    /// `epochs`, or more where that many fall short of `min_steps`.
+    pub fn epochs_for(&self, steps_per_epoch: usize) -> usize {
+        self.epochs
+            .max(self.min_steps.div_ceil(steps_per_epoch.max(1)))
     }
 
     /// The bottom encoder layers frozen as in inference, when only the top

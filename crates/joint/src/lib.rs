@@ -44,7 +44,7 @@ pub use predict::predict_proba;
 pub use saved::{ClassifierMeta, META_FILE, SavedClassifier};
 pub use train::{
     EvalRecord, Evaluation, FineTuned, RunDir, Steps, StopReason, TrainEvent, evaluate_examples,
-    fine_tune,
+    fine_tune, steps_per_epoch,
 };
 pub use verbalizer::VerbalizerHead;
 

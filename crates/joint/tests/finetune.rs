@@ -359,6 +359,29 @@ fn the_head_and_each_layer_train_at_their_own_rates() {
 }
 
 #[test]
+fn small_data_trains_for_the_least_number_of_steps() {
+    // 64 examples in batches of 8: 8 steps an epoch. One epoch falls short of 20
+    // steps; three (24 steps) are the fewest that reach them.
+    let device = Device::flex();
+    let toy = toy(&ClassifierConfig::default(), 7, &device);
+    let config = FineTuneConfig {
+        optimization: Optimization {
+            epochs: 1,
+            min_steps: 20,
+            batch_size: 8,
+            ..Optimization::default()
+        },
+        ..FineTuneConfig::default()
+    };
+    assert_eq!(joint::steps_per_epoch(&config, &toy.train, 2), 8);
+    let trained = toy
+        .fine_tune(&config, None, &mut quiet, &device)
+        .expect("training runs");
+    assert_eq!(trained.steps, 24);
+    assert_eq!(trained.history.len(), 3, "one evaluation an epoch");
+}
+
+#[test]
 fn global_norm_clipping_scales_all_gradients_together() {
     let device = Device::flex();
     let toy = toy(&ClassifierConfig::default(), 7, &device);

@@ -13,6 +13,8 @@ pub struct ComparisonDefaults {
     pub max_len: usize,
     /// Fine-tuning epochs.
     pub epochs: usize,
+    /// At least this many fine-tuning steps: more epochs on small data.
+    pub min_steps: usize,
     /// Fine-tuning's peak learning rate.
     pub learning_rate: f64,
     /// Fine-tuning's peak learning rate of the head; `None`: the body's.
@@ -40,6 +42,7 @@ impl ComparisonDefaults {
             data: "r8",
             max_len: 64,
             epochs: 2,
+            min_steps: joint::Optimization::default().min_steps,
             learning_rate: joint::Optimization::default().learning_rate,
             head_learning_rate: joint::Optimization::default().head_learning_rate,
             layer_decay: joint::Optimization::default().layer_decay,

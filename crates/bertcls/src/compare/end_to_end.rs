@@ -23,6 +23,7 @@ impl<'a> Plan<'a> {
         job.columns = self.data.columns.clone();
         job.optimization.epochs = self.epochs;
         job.optimization.learning_rate = self.learning_rate;
+        job.optimization.min_steps = self.args.min_steps();
         job.optimization.head_learning_rate = self.args.head_learning_rate();
         job.optimization.layer_decay = self.args.layer_decay();
         if self.starts_from_pipeline() {
@@ -54,7 +55,7 @@ impl<'a> Plan<'a> {
         for &seed in &self.seeds {
             let job = self.finetune_job(seed, start_heads.get(&seed).map(PathBuf::as_path));
             let run = self.fine_tune(&job, "end-to-end", commands, observer)?;
-            runs.push(fine_tune_run(&run, seed, self.epochs, "fine-tuning")?);
+            runs.push(fine_tune_run(&run, seed, "fine-tuning")?);
         }
         let layers = self
             .args
@@ -67,9 +68,9 @@ impl<'a> Plan<'a> {
         };
         Ok(ModeResult {
             description: format!(
-                "BERT{layers} with {}, fine-tuned for {} epochs{frozen}, the best epoch on validation kept",
+                "BERT{layers} with {}, fine-tuned for {}{frozen}, the best epoch on validation kept",
                 self.output(),
-                self.epochs
+                self.length()
             ),
             runs,
         })

@@ -100,15 +100,15 @@ impl<'a> Plan<'a> {
                 let what = format!("top {k} of {layers} layers");
                 let job = self.frontier_job(k, seed, start_heads.get(&seed).map(PathBuf::as_path));
                 let run = self.fine_tune(&job, &what, commands, observer)?;
-                runs.push(fine_tune_run(&run, seed, self.epochs, &what)?);
+                runs.push(fine_tune_run(&run, seed, &what)?);
             }
             points.push(FrontierPoint {
                 trained_layers: k,
                 mode: ModeResult {
                     description: format!(
-                        "the top {k} of {layers} encoder layers, the pooler and {} fine-tuned for {} epochs over cached states of the {} frozen layers below, the best epoch on validation kept",
+                        "the top {k} of {layers} encoder layers and {} fine-tuned for {} over cached states of the {} frozen layers below, the best epoch on validation kept",
                         self.output(),
-                        self.epochs,
+                        self.length(),
                         layers - k
                     ),
                     runs,

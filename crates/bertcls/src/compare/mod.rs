@@ -96,6 +96,8 @@ pub struct CompareJob {
     pub frontier: Option<Vec<usize>>,
     /// Fine-tuning epochs.
     pub epochs: Option<usize>,
+    /// At least this many fine-tuning steps (more epochs on small data).
+    pub min_steps: Option<usize>,
     /// What fine-tuning's classifier starts from.
     pub head_start: HeadStart,
     /// Fine-tuning's peak learning rate of the head; by default the body's.
@@ -163,6 +165,7 @@ impl Default for CompareJob {
             freeze_embeddings: None,
             frontier: None,
             epochs: None,
+            min_steps: None,
             head_start: HeadStart::default(),
             head_learning_rate: None,
             layer_decay: None,
@@ -226,6 +229,11 @@ impl CompareJob {
     /// Fine-tuning's peak learning rate.
     fn learning_rate(&self) -> f64 {
         self.learning_rate.unwrap_or(self.defaults().learning_rate)
+    }
+
+    /// At least this many fine-tuning steps.
+    fn min_steps(&self) -> usize {
+        self.min_steps.unwrap_or(self.defaults().min_steps)
     }
 
     /// Fine-tuning's peak learning rate of the head.

@@ -107,6 +107,14 @@ impl<'a> Plan<'a> {
         }
     }
 
+    /// How long fine-tuning trains, in words.
+    pub(super) fn length(&self) -> String {
+        match self.args.min_steps() {
+            0 => format!("{} epochs", self.epochs),
+            steps => format!("{} epochs (at least {steps} steps)", self.epochs),
+        }
+    }
+
     /// The recipe exactly as fine-tuning resolves it from its settings.
     pub(super) fn fine_tune_settings(&self) -> Result<serde_json::Value> {
         let (classifier, config) = self.finetune_job(self.seeds[0], None).configs()?;
@@ -145,12 +153,7 @@ impl<'a> Plan<'a> {
 
 /// One fine-tuning run (`what`: end-to-end's or a point of the frontier's) as the
 /// report shows it; what it cost includes building the state caches it read.
-pub(super) fn fine_tune_run(
-    run: &crate::FineTuneRun,
-    seed: u64,
-    epochs: usize,
-    what: &str,
-) -> Result<RunResult> {
+pub(super) fn fine_tune_run(run: &crate::FineTuneRun, seed: u64, what: &str) -> Result<RunResult> {
     let summary = &run.summary;
     let test = summary
         .test
@@ -174,7 +177,7 @@ pub(super) fn fine_tune_run(
         ));
     }
     cost_breakdown.push((
-        format!("fine-tuning {epochs} epochs, validation included"),
+        format!("fine-tuning {} steps, validation included", summary.steps),
         run.train_seconds,
     ));
     let train_seconds = cost_breakdown.iter().map(|(_, s)| s).sum();

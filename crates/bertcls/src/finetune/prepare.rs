@@ -87,8 +87,20 @@ impl FineTuneJob {
             }
             None => (train, valid),
         };
+        let steps = joint::steps_per_epoch(&config, &train, labels.len());
+        let optimization = &config.optimization;
+        let epochs = optimization.epochs_for(steps);
+        let raised = if epochs > optimization.epochs {
+            format!(
+                " (raised from {} to reach min_steps {})",
+                optimization.epochs, optimization.min_steps
+            )
+        } else {
+            String::new()
+        };
         observer.note(&format!(
-            "fine-tuning {} ({} layers, max_len {}) on {} examples{}, {} classes; validating on {}",
+            "fine-tuning {} ({} layers, max_len {}) on {} examples{}, {} classes; validating on \
+             {}; {epochs} epochs of {steps} steps{raised}",
             self.model.model.display(),
             parts.config.num_hidden_layers,
             self.model.max_len,

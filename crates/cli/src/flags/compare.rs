@@ -77,6 +77,17 @@ pub(crate) struct ComparisonFlags {
     /// Fine-tuning epochs.
     #[arg(long, help = defaults_help("Fine-tuning epochs", |d| d.epochs))]
     pub(crate) epochs: Option<usize>,
+    /// At least this many fine-tuning steps.
+    #[arg(
+        long,
+        value_name = "N",
+        help = defaults_help(
+            "At least this many fine-tuning steps: on small data (--shots) as many more \
+             epochs as reach it",
+            |d| d.min_steps
+        )
+    )]
+    pub(crate) min_steps: Option<usize>,
     /// Fine-tuning's peak learning rate.
     #[arg(
         long = "lr",

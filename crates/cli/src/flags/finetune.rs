@@ -123,6 +123,11 @@ pub(crate) struct FineTuneFlags {
     /// Passes over the training data.
     #[arg(long, default_value_t = Optimization::default().epochs)]
     pub(crate) epochs: usize,
+    /// At least this many optimizer steps: on small data (--shots, a few hundred
+    /// examples) as many more epochs as reach it. The run's first line says the
+    /// epochs it trains.
+    #[arg(long, default_value_t = Optimization::default().min_steps, value_name = "N")]
+    pub(crate) min_steps: usize,
     /// Examples per forward/backward pass.
     #[arg(long, default_value_t = Optimization::default().batch_size)]
     pub(crate) batch_size: usize,

@@ -52,3 +52,12 @@ pub(super) fn epoch_size(config: &FineTuneConfig, train: &Examples, classes: usi
             .len(),
     }
 }
+
+/// Optimizer steps in one epoch of `train` under `config` (its sampling, batch size
+/// and accumulation); with [`Optimization::epochs_for`](crate::Optimization::epochs_for),
+/// the length of a run.
+pub fn steps_per_epoch(config: &FineTuneConfig, train: &Examples, classes: usize) -> usize {
+    epoch_size(config, train, classes)
+        .div_ceil(config.optimization.batch_size)
+        .div_ceil(config.optimization.grad_accumulation)
+}

@@ -22,6 +22,7 @@ use trainer::Trainer;
 
 use crate::{BertClassifier, Examples, FineTuneConfig, JointError};
 
+pub use epochs::steps_per_epoch;
 pub use evaluation::{Evaluation, evaluate_examples};
 pub use steps::Steps;
 
@@ -174,20 +175,20 @@ pub fn fine_tune(
         device,
     };
     let (mut trainer, mut model) = Trainer::new(model, train, validation, config, run_dir)?;
-    let total_steps = trainer.steps_per_epoch * config.optimization.epochs;
+    let total_steps = trainer.steps_per_epoch * trainer.epochs;
     let lengths = train.lengths();
     let mut stop = StopReason::Completed;
     signal(
         on_event(&TrainEvent::Started {
             total_steps,
             steps_done: trainer.state.step,
-            total_examples: epoch_size(config, train, labels.len()) * config.optimization.epochs,
+            total_examples: epoch_size(config, train, labels.len()) * trainer.epochs,
             examples_done: trainer.state.examples_trained,
         }),
         &mut stop,
     );
 
-    while trainer.state.epoch < config.optimization.epochs && stop == StopReason::Completed {
+    while trainer.state.epoch < trainer.epochs && stop == StopReason::Completed {
         let batches = epoch_plan(config, train, &lengths, labels.len(), trainer.state.epoch);
         let steps: Vec<&[Vec<usize>]> = batches
             .chunks(config.optimization.grad_accumulation)

@@ -12,7 +12,7 @@ use data::{Sampling, SplitMix64};
 use metrics::ClassificationReport;
 use training::ClassificationLoss;
 
-use super::epochs::epoch_size;
+use super::epochs::steps_per_epoch;
 use super::evaluation::Validation;
 use super::{EvalRecord, FineTuned, RunDir, StopReason, TrainEvent, signal};
 use crate::batches::{DROPOUT_STREAM, derived_seed};
@@ -42,6 +42,8 @@ pub(super) struct Trainer<'a> {
     /// The schedule's rate shared out over the head and the layers.
     rates: LayerRates,
     pub(super) steps_per_epoch: usize,
+    /// Epochs of the run: the recipe's, or more to reach its least number of steps.
+    pub(super) epochs: usize,
     pub(super) autodiff: Device,
     pub(super) state: TrainState,
     /// The best evaluation's weights, and its report (recomputed at the end after a
@@ -67,10 +69,9 @@ impl<'a> Trainer<'a> {
             validation.examples,
             validation.labels,
         )?;
-        let steps_per_epoch = epoch_size(config, train, validation.labels.len())
-            .div_ceil(config.optimization.batch_size)
-            .div_ceil(config.optimization.grad_accumulation);
-        let total_steps = steps_per_epoch * config.optimization.epochs;
+        let steps_per_epoch = steps_per_epoch(config, train, validation.labels.len());
+        let epochs = config.optimization.epochs_for(steps_per_epoch);
+        let total_steps = steps_per_epoch * epochs;
         let optimizer = build_optimizer(config.optimization.weight_decay);
         // Computed on the fresh model, before a checkpoint replaces its weights.
         let inputs =
@@ -111,6 +112,7 @@ impl<'a> Trainer<'a> {
                 decay: config.optimization.schedule,
             },
             steps_per_epoch,
+            epochs,
             state,
             best,
             // From the model as it trains (restored, frozen): its parameters' ids.
