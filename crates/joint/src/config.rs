@@ -192,6 +192,10 @@ pub struct FineTuneConfig {
     pub bucket_batches: usize,
     /// Examples per forward pass when evaluating.
     pub eval_batch_size: usize,
+    /// Evaluate the starting weights before the first step, so that they compete for
+    /// the weights kept: a classifier started from a trained head then never ends
+    /// worse on validation than it began. Its record has no training loss (0).
+    pub evaluate_start: bool,
 }
 
 impl Default for FineTuneConfig {
@@ -205,6 +209,7 @@ impl Default for FineTuneConfig {
             distillation: None,
             bucket_batches: 50,
             eval_batch_size: 64,
+            evaluate_start: false,
         }
     }
 }

@@ -382,6 +382,39 @@ fn small_data_trains_for_the_least_number_of_steps() {
 }
 
 #[test]
+fn evaluated_starting_weights_compete_for_the_weights_kept() {
+    // A gain must exceed min_delta to count: at 1e9 none does, so the first
+    // evaluation stays the best. With evaluate_start that is the starting point,
+    // returned bit for bit; without, the first epoch's weights.
+    let device = Device::flex();
+    let config = |evaluate_start| FineTuneConfig {
+        optimization: Optimization {
+            epochs: 2,
+            batch_size: 8,
+            learning_rate: 1e-3,
+            ..Optimization::default()
+        },
+        min_delta: 1e9,
+        evaluate_start,
+        ..FineTuneConfig::default()
+    };
+    let toy_model = toy(&ClassifierConfig::default(), 7, &device);
+    let start = parameters(&toy_model.model);
+    let kept = toy_model
+        .fine_tune(&config(true), None, &mut quiet, &device)
+        .expect("training runs");
+    assert_eq!(kept.history.len(), 3, "the start and two epochs");
+    assert_eq!((kept.history[0].step, kept.best), (0, Some(0)));
+    assert_eq!(parameters(&kept.model), start);
+
+    let trained = toy(&ClassifierConfig::default(), 7, &device)
+        .fine_tune(&config(false), None, &mut quiet, &device)
+        .expect("training runs");
+    assert_eq!(trained.history[0].step, 8);
+    assert!(max_abs_diff(&parameters(&trained.model), &start) > 1e-5);
+}
+
+#[test]
 fn global_norm_clipping_scales_all_gradients_together() {
     let device = Device::flex();
     let toy = toy(&ClassifierConfig::default(), 7, &device);

@@ -183,6 +183,8 @@ impl FineTuneJob {
             loss: self.loss.apply(LossSpec::default())?,
             sampling: self.sampling,
             adversary: self.adversary.adversary()?,
+            // A classifier started from a trained head keeps it unless training gains.
+            evaluate_start: self.start_head.is_some(),
             ..FineTuneConfig::default()
         };
         // Checked here too, so that a bad setting fails before the model loads.

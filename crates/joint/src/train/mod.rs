@@ -188,6 +188,9 @@ pub fn fine_tune(
         &mut stop,
     );
 
+    if config.evaluate_start && trainer.state.step == 0 && trainer.state.history.is_empty() {
+        trainer.evaluate_and_tell(&model, 0.0, on_event, &mut stop)?;
+    }
     while trainer.state.epoch < trainer.epochs && stop == StopReason::Completed {
         let batches = epoch_plan(config, train, &lengths, labels.len(), trainer.state.epoch);
         let steps: Vec<&[Vec<usize>]> = batches
