@@ -166,7 +166,12 @@ fn quick_comparison_writes_a_consistent_report_and_reuses_the_cache() {
         training["test"]["macro_f1"].as_f64(),
         Some(c.end_to_end.runs[1].test.macro_f1)
     );
-    assert_eq!(c.end_to_end.runs[1].curve.len(), 16, "one point per epoch");
+    // Fine-tuning starts from the pipeline's head, evaluated before the first step.
+    assert_eq!(
+        c.end_to_end.runs[1].curve.len(),
+        17,
+        "the start, then one point per epoch"
+    );
 
     // The tables (Markdown, HTML, terminal) show the JSON's numbers.
     let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
