@@ -164,7 +164,9 @@ fn fine_tuning_from_a_pipeline_head_starts_with_its_predictions() {
 
     // A classifier that pools otherwise, or a head of other features, is refused.
     job.pooling = bertcls::joint::ClassifierPooling::Cls;
-    let refused = job.run(&mut Quiet).err().expect("cls pooling is refused");
+    let Err(refused) = job.run(&mut Quiet) else {
+        panic!("cls pooling is refused");
+    };
     assert!(refused.to_string().contains("mean-pooled"), "{refused}");
 }
 
