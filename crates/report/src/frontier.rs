@@ -132,7 +132,7 @@ pub fn verdict(c: &Comparison) -> Vec<String> {
             let below = pipeline.macro_f1.mean - p.macro_f1.mean;
             if below > noise {
                 format!(
-                    "Training the top {} of {layers} layers fell {:.1} macro-F1 points below the pipeline, at {cost:.0}% of end-to-end's training time ({numbers}): this recipe, made for all layers, taught the top layers alone less than the pipeline's best head learned (a higher learning rate may suit fewer layers).",
+                    "Training the top {} of {layers} layers fell {:.1} macro-F1 points below the pipeline, at {cost:.0}% of end-to-end's training time ({numbers}): the weights kept on validation scored below the pipeline's best head on test.",
                     p.trained_layers,
                     100.0 * below,
                 )

@@ -333,10 +333,14 @@ fn tell(observer: &mut dyn Observer, event: &TrainEvent<'_>) {
             observer.status(&format!("evaluating {examples} validation docs"));
         }
         TrainEvent::Evaluated { record, improved } => observer.note(&format!(
-            "step {:>6}  epoch {:.2}  train loss {:.4}  valid loss {:.4}  macro-F1 {:.4}  accuracy {:.4}{}",
+            "step {:>6}  epoch {:.2}  train loss {:>6}  valid loss {:.4}  macro-F1 {:.4}  accuracy {:.4}{}",
             record.step,
             record.epoch,
-            record.train_loss,
+            // The starting weights' evaluation comes before any training.
+            match record.step {
+                0 => "-".to_owned(),
+                _ => format!("{:.4}", record.train_loss),
+            },
             record.valid_loss,
             record.valid_macro_f1,
             record.valid_accuracy,
