@@ -132,6 +132,11 @@ impl BertModel {
         states
     }
 
+    /// Width of the token states (`hidden_size`).
+    pub fn hidden_size(&self) -> usize {
+        self.embeddings.word_embeddings.weight.dims()[1]
+    }
+
     /// Number of encoder layers.
     pub fn num_layers(&self) -> usize {
         self.encoder.layer.len()

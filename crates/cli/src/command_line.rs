@@ -272,6 +272,16 @@ mod tests {
         let mut negative = finetune.clone();
         negative.optimization.learning_rate = -1.0;
         round_trip::<FineTuneFlags>(&negative);
+        let mut contrastive = FineTuneJob::new("train.jsonl", "runs/setfit");
+        contrastive.contrastive = true;
+        contrastive.contrastive_pairs.pair_iterations = 5;
+        contrastive.pooling = joint::ClassifierPooling::Mean;
+        round_trip::<FineTuneFlags>(&contrastive);
+        assert_eq!(
+            command_line((&contrastive).into()).unwrap(),
+            "bertcls finetune --train train.jsonl --out runs/setfit --pooling mean \
+             --contrastive --pair-iterations 5"
+        );
 
         let mut zero_shot = ZeroShotJob::new("t.emb", "z.jsonl");
         zero_shot.calibrate = Some(Vec::new());
@@ -296,6 +306,8 @@ mod tests {
             head_learning_rate: Some(1e-3),
             layer_decay: Some(0.8),
             head_start: bertcls::HeadStart::Random,
+            contrastive: Some(true),
+            pair_iterations: Some(3),
             freeze_embeddings: Some(false),
             holdout: vec![0.2, 0.3],
             ..CompareJob::default()

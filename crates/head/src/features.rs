@@ -173,6 +173,26 @@ impl Standardizer {
         }
     }
 
+    /// A linear `head` over features standardised this way, as one affine map of the
+    /// raw features ([`fold`](Self::fold)); `None` for a head with hidden layers,
+    /// which no affine map computes.
+    pub fn fold_head(&self, head: &training::Head) -> Option<Affine> {
+        if !head.hidden.is_empty() {
+            return None;
+        }
+        let values = |t: burn::tensor::TensorData| {
+            t.try_into_vec_as::<f32>()
+                .expect("a linear layer's weights are floats")
+        };
+        let output = &head.output;
+        let weight = values(output.weight.val().into_data());
+        let bias = match &output.bias {
+            Some(bias) => values(bias.val().into_data()),
+            None => vec![0.0; output.weight.dims()[1]],
+        };
+        Some(self.fold(&weight, &bias))
+    }
+
     /// The features centred and scaled as the training data was.
     pub fn apply(&self, features: &Features) -> Features {
         let values = features

@@ -251,20 +251,7 @@ impl SavedHead {
     /// standardizer folded in: what fine-tuning starts its linear classifier from.
     /// `None` for a head with hidden layers, which no affine map computes.
     pub fn affine(&self) -> Option<Affine> {
-        if !self.model.hidden.is_empty() {
-            return None;
-        }
-        let values = |t: burn::tensor::TensorData| {
-            t.try_into_vec_as::<f32>()
-                .expect("a linear layer's weights are floats")
-        };
-        let output = &self.model.output;
-        let weight = values(output.weight.val().into_data());
-        let bias = match &output.bias {
-            Some(bias) => values(bias.val().into_data()),
-            None => vec![0.0; self.labels.len()],
-        };
-        Some(self.meta.standardizer.fold(&weight, &bias))
+        self.meta.standardizer.fold_head(&self.model)
     }
 
     /// `rows × classes` probabilities and the predicted class of each row.

@@ -7,6 +7,8 @@
 //!   early stopping, atomic checkpoints and exact resume).
 //! - [`SavedClassifier`]: the result as a Hugging Face folder that `transformers`
 //!   loads, and the loader for any `BertForSequenceClassification` folder.
+//! - [`tune_contrastively`]: SetFit's contrastive tuning of the encoder on pairs of
+//!   examples, for few labels.
 //! - [`VerbalizerHead`]: prompt-based classification's scores at the `[MASK]`
 //!   (the MLM logits of one word per label, or their analogue without an MLM head).
 
@@ -16,6 +18,7 @@ mod adversarial;
 mod batches;
 mod checkpoint;
 mod config;
+mod contrastive;
 mod error;
 mod examples;
 mod model;
@@ -36,11 +39,15 @@ pub use adversarial::{Adversary, AdversaryKind, ascend};
 pub use batches::{derived_seed, epoch_batches};
 pub use checkpoint::{checkpoint_dir, has_checkpoint, remove_checkpoint};
 pub use config::{FineTuneConfig, Optimization};
+pub use contrastive::{
+    ContrastiveConfig, ContrastiveTuned, Pair, cosine_similarity, draw_pairs, setfit_recipe,
+    tune_contrastively,
+};
 pub use error::JointError;
 pub use examples::{Examples, RecordEncoder};
 pub use model::{BertClassifier, ClassifierConfig, ClassifierPooling, PromptConfig};
 pub use optim::{WarmupSchedule, build_optimizer, clip_global_norm};
-pub use predict::predict_proba;
+pub use predict::{embed_rows, predict_proba};
 pub use saved::{ClassifierMeta, META_FILE, SavedClassifier};
 pub use train::{
     EvalRecord, Evaluation, FineTuned, RunDir, Steps, StopReason, TrainEvent, evaluate_examples,

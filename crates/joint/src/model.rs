@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use text::{BertTokenizer, PromptTemplate};
 use training::{Head, HeadConfig};
 
-use crate::{JointError, VerbalizerHead};
+use crate::{JointError, Optimization, VerbalizerHead};
 
 /// How the token states become the one vector the head reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -274,17 +274,27 @@ impl BertClassifier {
         (hidden * at_mask).sum_dim(1).squeeze_dim::<2>(1)
     }
 
+    /// The pooled vector the head reads, `[batch, hidden]`, without the head's
+    /// dropout: a sentence embedding, as contrastive tuning compares them. BERT's own
+    /// dropout is active on an autodiff device. A prompt classifier has none.
+    pub fn embed(&self, input: &BertInput) -> Tensor<2> {
+        self.pool(self.encode(input, None), input)
+    }
+
     fn pooled(&self, input: &BertInput, perturbation: Option<Tensor<3>>) -> Tensor<2> {
-        let output = self.encode(input, perturbation);
-        let pooled = match self.pooling {
+        let pooled = self.pool(self.encode(input, perturbation), input);
+        bert::kernels::dropout(&self.dropout, pooled)
+    }
+
+    fn pool(&self, output: BertOutput, input: &BertInput) -> Tensor<2> {
+        match self.pooling {
             ClassifierPooling::Cls => output
                 .pooler_output
                 .expect("a cls-pooling classifier is built with a pooler"),
             ClassifierPooling::Mean => {
                 Pooling::Mean.pool(output.last_hidden_state, input.attention_mask.clone())
             }
-        };
-        bert::kernels::dropout(&self.dropout, pooled)
+        }
     }
 
     /// Number of classes.
@@ -336,6 +346,21 @@ impl BertClassifier {
             &device,
         )));
         Ok(self)
+    }
+
+    /// The model as `optimization` trains it: the bottom frozen, BERT's dropout rates
+    /// set, and the layers below `train_layers` run as inference (their states may come
+    /// from a cache).
+    pub fn ready_for(self, optimization: &Optimization) -> Self {
+        let mut model =
+            self.freeze_bottom(optimization.freeze_embeddings, optimization.freeze_layers);
+        model
+            .bert
+            .set_dropout(optimization.hidden_dropout, optimization.attention_dropout);
+        if let Some(bottom) = optimization.frozen_bottom(model.bert.num_layers()) {
+            model.bert = model.bert.freeze_bottom_as_inference(bottom);
+        }
+        model
     }
 
     /// Stops gradients to the embedding layer (when `embeddings`) and to the bottom

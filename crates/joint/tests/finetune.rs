@@ -620,3 +620,77 @@ fn a_distilled_model_learns_its_teachers_rule_not_the_labels() {
     let toy = common::toy(&ClassifierConfig::default(), 7, &device);
     assert!(toy.fine_tune(&config, None, &mut quiet, &device).is_err());
 }
+
+/// The mean cosine similarity of same-label pairs minus that of different-label
+/// pairs, over the validation examples' embeddings.
+fn label_separation(model: &joint::BertClassifier, toy: &common::Toy, device: &Device) -> f64 {
+    let pad = toy.parts.tokenizer.special_tokens().pad;
+    let dim = model.bert.hidden_size();
+    let rows = joint::embed_rows(model, &toy.valid.encodings, pad, 16, device, &mut |_| {});
+    let cosine = |i: usize, j: usize| {
+        let (u, v) = (&rows[i * dim..(i + 1) * dim], &rows[j * dim..(j + 1) * dim]);
+        let dot: f64 = u.iter().zip(v).map(|(a, b)| f64::from(a * b)).sum();
+        let norm = |w: &[f32]| w.iter().map(|a| f64::from(a * a)).sum::<f64>().sqrt();
+        dot / (norm(u) * norm(v))
+    };
+    let labels = &toy.valid.labels;
+    let (mut same, mut other) = ((0.0, 0), (0.0, 0));
+    for i in 0..labels.len() {
+        for j in i + 1..labels.len() {
+            let slot = if labels[i] == labels[j] {
+                &mut same
+            } else {
+                &mut other
+            };
+            slot.0 += cosine(i, j);
+            slot.1 += 1;
+        }
+    }
+    same.0 / f64::from(same.1) - other.0 / f64::from(other.1)
+}
+
+#[test]
+fn contrastive_tuning_pulls_a_label_together_and_pushes_labels_apart() {
+    let device = Device::flex();
+    let mean = ClassifierConfig {
+        pooling: joint::ClassifierPooling::Mean,
+        ..ClassifierConfig::default()
+    };
+    let toy = toy(&mean, 7, &device);
+    let before = label_separation(&toy.model.valid(), &toy, &device);
+    let pairs = joint::draw_pairs(&toy.train.labels, 2, 7).expect("two classes");
+    let optimization = Optimization {
+        epochs: 3,
+        batch_size: 16,
+        learning_rate: 1e-3,
+        ..Optimization::default()
+    };
+    let pad = toy.parts.tokenizer.special_tokens().pad;
+    let mut steps_told = 0;
+    let tuned = joint::tune_contrastively(
+        toy.model.clone(),
+        &toy.train,
+        &pairs,
+        &optimization,
+        pad,
+        &device,
+        &mut |event| {
+            if let joint::TrainEvent::Step { .. } = event {
+                steps_told += 1;
+            }
+            std::ops::ControlFlow::Continue(())
+        },
+    )
+    .expect("tuning runs");
+    // 64 examples, 2 iterations: 256 pairs, 16 steps per epoch.
+    assert_eq!(pairs.len(), 256);
+    assert_eq!((tuned.steps, steps_told), (48, 48));
+    assert_eq!(tuned.pairs_trained, 3 * 256);
+    let losses = &tuned.epoch_losses;
+    assert!(losses[2] < 0.5 * losses[0], "epoch losses {losses:?}");
+    let after = label_separation(&tuned.model, &toy, &device);
+    assert!(
+        after > before + 0.2,
+        "same-label minus different-label cosine on validation: {before:.3} → {after:.3}"
+    );
+}

@@ -3,8 +3,8 @@
 
 use crate::stats::noise;
 use crate::svg::Chart;
-use crate::svg::{FRONTIER, Frame};
-use crate::{Comparison, ModeResult, Stat};
+use crate::svg::{CONTRASTIVE, FRONTIER, Frame};
+use crate::{CONTRASTIVE_NAME, Comparison, ModeResult, Stat};
 
 /// One point of the frontier as the report shows it.
 struct Point {
@@ -39,17 +39,27 @@ fn points(c: &Comparison) -> Option<(usize, Vec<Point>)> {
 pub fn chart(c: &Comparison) -> Option<Chart> {
     let (layers, points) = points(c)?;
     let finite = |v: f64| v.is_finite().then_some(v);
-    let x_max = points
-        .iter()
-        .filter_map(|p| finite(p.seconds.mean))
+    // Contrastive tuning is no point of the frontier, but a marker on its axes.
+    let contrastive = c.contrastive.as_ref().map(|mode| {
+        (
+            mode.stat(|r| r.train_seconds),
+            mode.stat(|r| r.test.macro_f1),
+        )
+    });
+    let all = || {
+        points
+            .iter()
+            .map(|p| (p.seconds, p.macro_f1))
+            .chain(contrastive)
+    };
+    let x_max = all()
+        .filter_map(|(s, _)| finite(s.mean))
         .fold(1.0, f64::max);
-    let low = points
-        .iter()
-        .filter_map(|p| finite(p.macro_f1.mean - p.macro_f1.std))
+    let low = all()
+        .filter_map(|(_, f1)| finite(f1.mean - f1.std))
         .fold(1.0, f64::min);
-    let high = points
-        .iter()
-        .filter_map(|p| finite(p.macro_f1.mean + p.macro_f1.std))
+    let high = all()
+        .filter_map(|(_, f1)| finite(f1.mean + f1.std))
         .fold(0.0, f64::max);
     let mut frame = Frame::new(
         640.0,
@@ -90,6 +100,23 @@ pub fn chart(c: &Comparison) -> Option<Chart> {
         &format!("K of {layers} layers trained: 0 = pipeline, {layers} = end-to-end"),
         FRONTIER,
     );
+    if let Some((seconds, f1)) = contrastive {
+        if f1.std > 0.0 {
+            frame.whisker(seconds.mean, f1.mean - f1.std, f1.mean + f1.std);
+        }
+        frame.point(
+            seconds.mean,
+            f1.mean,
+            6.0,
+            CONTRASTIVE,
+            &format!(
+                "{CONTRASTIVE_NAME}: macro-F1 {} after {} s of training",
+                f1.show(4),
+                seconds.show(0)
+            ),
+        );
+        frame.legend(CONTRASTIVE_NAME, CONTRASTIVE);
+    }
     let title = "The layer frontier";
     Some(Chart {
         file: "frontier.svg".into(),

@@ -27,8 +27,8 @@ mod verdict;
 pub use cross_validation::CrossValidation;
 pub use few_shot::{FewShotData, FewShotMethod, FewShotPoint, FewShotStudy, ZeroShotScores};
 pub use results::{
-    Comparison, CostPoint, CurvePoint, DataFile, DataInfo, Environment, Frontier, FrontierPoint,
-    LeaderboardEntry, ModeResult, RunResult, Settings,
+    CONTRASTIVE_NAME, Comparison, CostPoint, CurvePoint, DataFile, DataInfo, Environment, Frontier,
+    FrontierPoint, LeaderboardEntry, ModeResult, RunResult, Settings,
 };
 pub use robustness::{Perturbation, RobustArm, RobustData, RobustResult, RobustnessStudy};
 pub use stats::Stat;

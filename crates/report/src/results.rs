@@ -28,6 +28,10 @@ pub struct Comparison {
     /// (absent from comparisons made before the frontier existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frontier: Option<Frontier>,
+    /// Contrastive tuning of the encoder on pairs of examples, then a linear head
+    /// (SetFit), when the comparison ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contrastive: Option<ModeResult>,
     /// The first seed's sweep, best first (validation macro-F1).
     pub leaderboard: Vec<LeaderboardEntry>,
     /// The `bertcls` commands that reproduce each stage, in order.
@@ -228,6 +232,9 @@ impl ModeResult {
     }
 }
 
+/// Contrastive tuning's name in the reports.
+pub const CONTRASTIVE_NAME: &str = "contrastive (SetFit)";
+
 /// A class's scores in a report, by name.
 pub fn class_scores<'a>(report: &'a ClassificationReport, label: &str) -> Option<&'a ClassScores> {
     report.per_class.iter().find(|s| s.label == label)
@@ -242,8 +249,9 @@ impl Comparison {
         ]
     }
 
-    /// Every model the comparison trained, with its display name, cheapest first:
-    /// the pipeline, the frontier's points (`top K of N`), end-to-end.
+    /// Every model the comparison trained, with its display name: the pipeline, the
+    /// frontier's points (`top K of N`), end-to-end, cheapest first; then
+    /// contrastive tuning, when it ran.
     pub fn points(&self) -> Vec<(String, &ModeResult)> {
         let mut points = vec![("pipeline".to_owned(), &self.pipeline)];
         if let Some(frontier) = &self.frontier {
@@ -255,6 +263,9 @@ impl Comparison {
             );
         }
         points.push(("end-to-end".to_owned(), &self.end_to_end));
+        if let Some(contrastive) = &self.contrastive {
+            points.push((CONTRASTIVE_NAME.to_owned(), contrastive));
+        }
         points
     }
 

@@ -19,6 +19,8 @@ pub const END_TO_END: &str = "#d62728";
 pub const MUTED: &str = "#7f7f7f";
 /// The points between the modes: only the top layers fine-tuned.
 pub const FRONTIER: &str = "#2ca02c";
+/// Contrastive tuning (SetFit).
+pub const CONTRASTIVE: &str = "#9467bd";
 
 /// Maps data values in `[min, max]` onto pixels in `[from, to]`, linearly or by log10.
 #[derive(Debug, Clone, Copy)]

@@ -55,6 +55,7 @@ pub fn verdict(c: &Comparison) -> Vec<String> {
     });
     lines.extend(class_changes(c));
     lines.extend(crate::frontier::verdict(c));
+    lines.extend(contrastive(c));
     if c.settings.quick {
         lines.push(
             "A quick run: small subsets and a short recipe, to check the set-up rather than to decide."
@@ -140,4 +141,31 @@ fn class_changes(c: &Comparison) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// Contrastive tuning against the pipeline and end-to-end, when it ran.
+fn contrastive(c: &Comparison) -> Option<String> {
+    let mode = c.contrastive.as_ref().filter(|m| !m.runs.is_empty())?;
+    let f1 = |m: &crate::ModeResult| m.stat(|r| r.test.macro_f1);
+    let (tuned, pipe, e2e) = (f1(mode), f1(&c.pipeline), f1(&c.end_to_end));
+    let noise = noise(&[tuned, pipe, e2e]);
+    let against = |other: Stat, name: &str| {
+        let gain = tuned.mean - other.mean;
+        if gain.abs() <= noise {
+            format!("level with {name} within the seeds' spread")
+        } else {
+            format!(
+                "{:.1} points {} {name}",
+                100.0 * gain.abs(),
+                if gain > 0.0 { "above" } else { "below" }
+            )
+        }
+    };
+    Some(format!(
+        "Contrastive tuning (SetFit) reached macro-F1 {:.4}: {}, {}, after {:.0} s of training.",
+        tuned.mean,
+        against(pipe, "the pipeline"),
+        against(e2e, "end-to-end fine-tuning"),
+        mode.stat(|r| r.train_seconds).mean,
+    ))
 }

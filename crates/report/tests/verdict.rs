@@ -75,6 +75,7 @@ fn comparison(pipeline: Vec<RunResult>, end_to_end: Vec<RunResult>) -> Compariso
             runs: end_to_end,
         },
         frontier: None,
+        contrastive: None,
         leaderboard: Vec::new(),
         commands: Vec::new(),
     }
@@ -274,6 +275,45 @@ fn a_frontier_adds_its_chart_and_rows_and_survives_the_round_trip() {
         html.matches("<svg").count(),
         1 + report_without_frontier_charts(),
         "the frontier chart is one more"
+    );
+}
+
+#[test]
+fn contrastive_tuning_gets_its_row_its_marker_and_its_sentence() {
+    let mut c = frontier_comparison();
+    // 17 of the rare class right, between the pipeline (10) and end-to-end (20).
+    c.contrastive = Some(ModeResult {
+        description: "pairs".into(),
+        runs: vec![run(1, 17, 40.0)],
+    });
+    let text = said(&c);
+    let line = format!(
+        "Contrastive tuning (SetFit) reached macro-F1 {:.4}: {:.1} points above the pipeline, {:.1} points below end-to-end fine-tuning, after 40 s of training.",
+        macro_f1(17),
+        100.0 * (macro_f1(17) - macro_f1(10)),
+        100.0 * (macro_f1(20) - macro_f1(17)),
+    );
+    assert!(text.contains(&line), "{line} not in {text}");
+    // The frontier's sentences still name its own points, not contrastive tuning.
+    assert!(
+        text.contains("Training the top 1 of 3 layers reached"),
+        "{text}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    report::write_report(&c, dir.path()).unwrap();
+    let back = report::read_results(&dir.path().join(report::RESULTS_FILE)).unwrap();
+    assert_eq!(back.contrastive, c.contrastive);
+    let markdown = std::fs::read_to_string(dir.path().join(report::MARKDOWN_FILE)).unwrap();
+    let row = markdown
+        .lines()
+        .find(|l| l.starts_with(&format!("| {} |", report::CONTRASTIVE_NAME)))
+        .unwrap_or_else(|| panic!("no contrastive row in {markdown}"));
+    assert!(row.contains(&format!("| {:.4} |", macro_f1(17))), "{row}");
+    let svg = std::fs::read_to_string(dir.path().join("frontier.svg")).unwrap();
+    assert!(
+        svg.contains(report::CONTRASTIVE_NAME),
+        "a marker on the frontier"
     );
 }
 

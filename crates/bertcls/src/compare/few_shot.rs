@@ -1,10 +1,10 @@
 //! The few-shot study: with k labelled examples per class (each k drawn anew per
-//! seed), a pipeline head, [CLS] fine-tuning and prompt fine-tuning, against zero-shot
-//! classification from the verbalizer's words.
+//! seed), a pipeline head, fine-tuning from it, prompt fine-tuning and contrastive
+//! tuning (SetFit), against zero-shot classification from the verbalizer's words.
 //!
 //! Every (k, seed) is two ordinary comparisons on the same draw: one fine-tuning
-//! through [CLS], one through the data set's prompt (its pipeline half repeats the
-//! first's, which costs seconds). Zero-shot needs no examples: it runs once on the
+//! from the pipeline's head, with contrastive tuning, one through the data set's
+//! prompt (its pipeline half repeats the first's, which costs seconds). Zero-shot needs no examples: it runs once on the
 //! test split.
 
 use std::path::Path;
@@ -20,9 +20,9 @@ use crate::error::{Context, Result, refuse};
 use crate::options::{Input, ModelOptions};
 use crate::{EmbedJob, Job, Observer, ZeroShotJob, machine};
 
-/// At one k, per method (pipeline, [CLS], prompt): the runs of every seed and the
-/// report folders they came from.
-type MethodRuns = [(Vec<RunResult>, Vec<String>); 3];
+/// At one k, per method (pipeline, fine-tuning, prompt, contrastive): the runs of
+/// every seed and the report folders they came from.
+type MethodRuns = [(Vec<RunResult>, Vec<String>); 4];
 
 /// What a few-shot study varies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +129,7 @@ impl FewShotDesign {
                 observer.note(&format!("\n#### {}: k = {k}, seed {seed}", set.name));
                 let mut args = CompareJob {
                     shots: Some(k),
+                    contrastive: Some(true),
                     seed,
                     seeds: Some(1),
                     prompt: None,
@@ -140,11 +141,19 @@ impl FewShotDesign {
                 args.prompt.clone_from(&on_set.prompt);
                 args.verbalizer.clone_from(&on_set.verbalizer);
                 args.out = folder.join(format!("k-{k}/prompt"));
+                // Contrastive tuning reads no prompt: the first comparison has it.
+                args.contrastive = Some(false);
                 let prompt = study.compare_or_reuse(&args, observer)?;
+                let contrastive = cls
+                    .comparison
+                    .contrastive
+                    .as_ref()
+                    .context("the few-shot comparison tuned contrastively")?;
                 for (slot, (compared, mode)) in at_k.iter_mut().zip([
                     (&cls, &cls.comparison.pipeline),
                     (&cls, &cls.comparison.end_to_end),
                     (&prompt, &prompt.comparison.end_to_end),
+                    (&cls, contrastive),
                 ]) {
                     slot.0.extend(mode.runs.iter().cloned());
                     slot.1.push(study.relative(&compared.dir));
@@ -167,8 +176,9 @@ impl FewShotDesign {
                     .to_owned(),
             ),
             (
-                "[CLS] fine-tuning",
-                "BERT with [CLS] through its pooler and a linear layer, fine-tuned on the k examples"
+                "fine-tuning",
+                "BERT and a linear layer on the mean of its final states, started from the \
+                 pipeline's linear head and fine-tuned on the k examples"
                     .to_owned(),
             ),
             (
@@ -182,6 +192,12 @@ impl FewShotDesign {
                         .collect::<Vec<_>>()
                         .join(",")
                 ),
+            ),
+            (
+                report::CONTRASTIVE_NAME,
+                "BERT's encoder tuned on pairs of the k examples (cosine similarity towards 1 \
+                 within a label, 0 across), then a linear head on its embeddings"
+                    .to_owned(),
             ),
         ];
         names
@@ -247,6 +263,7 @@ impl FewShotDesign {
 
     /// The study's settings, in words.
     fn recipe(&self, base: &CompareJob) -> Vec<String> {
+        let setfit = joint::setfit_recipe(base.seed);
         vec![
             format!(
                 "{}; draws of the k examples per seed, validation cut to k per class too",
@@ -263,6 +280,13 @@ impl FewShotDesign {
                 },
                 base.epochs(),
                 base.learning_rate()
+            ),
+            format!(
+                "contrastive tuning: SetFit's recipe ({} epoch at {}, {} pairs per step), {} pairs of each kind per example, the best of the sweep's linear heads on validation",
+                setfit.epochs,
+                setfit.learning_rate,
+                setfit.batch_size,
+                base.pair_iterations()
             ),
             format!(
                 "zero-shot: each label described as {:?}, WORD its verbalizer word, embedded by the pipeline's encoder",

@@ -7,6 +7,7 @@
 //! `OUT/<data>-<timestamp>/`. The report lists each stage's command line, generated
 //! from its config, so any stage can be rerun by hand.
 
+mod contrastive;
 mod defaults;
 mod end_to_end;
 mod few_shot;
@@ -106,6 +107,12 @@ pub struct CompareJob {
     pub layer_decay: Option<f64>,
     /// Fine-tuning's peak learning rate.
     pub learning_rate: Option<f64>,
+    /// Contrastive tuning (SetFit) as one more model on the same splits
+    /// [default: with `shots`].
+    pub contrastive: Option<bool>,
+    /// Contrastive tuning's pairs of each kind per training example
+    /// [default: 20, SetFit's].
+    pub pair_iterations: Option<usize>,
     /// The head sweep's grid, a TOML file as for `bertcls head sweep --grid-file`
     /// [default: the 45-head grid; `quick`: 8 heads drawn from it].
     pub heads: Option<PathBuf>,
@@ -170,6 +177,8 @@ impl Default for CompareJob {
             head_learning_rate: None,
             layer_decay: None,
             learning_rate: None,
+            contrastive: None,
+            pair_iterations: None,
             heads: None,
             loss: LossOptions::default(),
             sampling: None,
@@ -245,6 +254,12 @@ impl CompareJob {
     /// Layer-wise decay of fine-tuning's body rate.
     fn layer_decay(&self) -> f64 {
         self.layer_decay.unwrap_or(self.defaults().layer_decay)
+    }
+
+    /// Contrastive tuning's pairs of each kind per training example.
+    fn pair_iterations(&self) -> usize {
+        self.pair_iterations
+            .unwrap_or(joint::ContrastiveConfig::default().pair_iterations)
     }
 
     fn model_options(&self) -> ModelOptions {
@@ -329,6 +344,7 @@ pub(crate) fn compare(args: &CompareJob, observer: &mut dyn Observer) -> Result<
     let pipeline = plan.pipeline(&mut commands, observer)?;
     let frontier = plan.frontier(&pipeline.start_heads, &mut commands, observer)?;
     let end_to_end = plan.end_to_end(&pipeline.start_heads, &mut commands, observer)?;
+    let contrastive = plan.contrastive(&mut commands, observer)?;
 
     let comparison = Comparison {
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -348,6 +364,7 @@ pub(crate) fn compare(args: &CompareJob, observer: &mut dyn Observer) -> Result<
         pipeline: pipeline.mode,
         end_to_end,
         frontier: Some(frontier),
+        contrastive,
         leaderboard: pipeline.leaderboard,
         commands,
     };

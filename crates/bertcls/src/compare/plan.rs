@@ -90,7 +90,9 @@ impl<'a> Plan<'a> {
         let embeddings = 3 + usize::from(self.augmented.is_some());
         observer.note(&format!(
             "\n== [{k}/{}] {what}",
-            embeddings + (3 + self.frontier.points.len()) * self.seeds.len()
+            embeddings
+                + (3 + self.frontier.points.len() + usize::from(self.runs_contrastive()))
+                    * self.seeds.len()
         ));
     }
 
@@ -176,10 +178,14 @@ pub(super) fn fine_tune_run(run: &crate::FineTuneRun, seed: u64, what: &str) -> 
             summary.states.iter().filter_map(|s| s.build_seconds).sum(),
         ));
     }
-    cost_breakdown.push((
-        format!("fine-tuning {} steps, validation included", summary.steps),
-        run.train_seconds,
-    ));
+    let training = match summary.contrastive {
+        Some(_) => format!(
+            "contrastive tuning {} steps, the head fitted",
+            summary.steps
+        ),
+        None => format!("fine-tuning {} steps, validation included", summary.steps),
+    };
+    cost_breakdown.push((training, run.train_seconds));
     let train_seconds = cost_breakdown.iter().map(|(_, s)| s).sum();
     Ok(RunResult {
         seed,

@@ -5,6 +5,7 @@
 //! `mod.rs` holds the job's settings; [`prepare`] loads the data and the model,
 //! [`run`] trains, decides, saves and tests, [`summary`] is what a run leaves.
 
+mod contrastive;
 mod prepare;
 mod run;
 mod start_head;
@@ -14,7 +15,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use data::{LabelledText, Sampling};
-use joint::{ClassifierConfig, ClassifierPooling, FineTuneConfig, Optimization, PromptConfig};
+use joint::{
+    ClassifierConfig, ClassifierPooling, ContrastiveConfig, FineTuneConfig, Optimization,
+    PromptConfig,
+};
 use serde::{Deserialize, Serialize};
 use training::{Activation, HeadConfig, HiddenSizes, LossSpec};
 
@@ -83,6 +87,17 @@ pub struct FineTuneJob {
     /// features. The head must be linear and trained on mean-pooled final states of
     /// the same model, so the classifier pools by the mean too.
     pub start_head: Option<PathBuf>,
+    /// Contrastive tuning for few labels (SetFit, Tunstall et al. 2022) instead of
+    /// training on the labels directly: the encoder learns from pairs of training
+    /// examples to embed a label's examples close together and different labels'
+    /// apart; then the pipeline's linear heads are fitted on the tuned embeddings and
+    /// the best on validation becomes the classifier's layer. Needs mean pooling and a
+    /// linear head; the optimization settings apply to the pairs (SetFit's recipe:
+    /// 1 epoch at 2e-5, 16 pairs per step, no weight decay).
+    pub contrastive: bool,
+    /// With `contrastive`: the pairs it draws.
+    #[serde(flatten)]
+    pub contrastive_pairs: ContrastiveConfig,
     /// Prompt-based classification: the text goes into this template, with one
     /// `[MASK]` whose state is scored against each label's word (`verbalizer`) instead
     /// of a new head over `[CLS]`; e.g. `"{text} [SEP] This is about [MASK]."`
@@ -151,6 +166,8 @@ impl FineTuneJob {
             batch_norm: false,
             dropout: None,
             start_head: None,
+            contrastive: false,
+            contrastive_pairs: ContrastiveConfig::default(),
             prompt: None,
             verbalizer: Vec::new(),
             state_cache_dir: crate::states::DEFAULT_STATE_CACHE_DIR.into(),
@@ -191,7 +208,44 @@ impl FineTuneJob {
         config.validate()?;
         classifier.validate()?;
         self.check_start_head()?;
+        self.check_contrastive(&config)?;
         Ok((classifier, config))
+    }
+
+    /// Contrastive tuning's settings, and what it does not go with: it trains on pairs,
+    /// so nothing that shapes the loss on labels, and a linear head over mean pooling
+    /// (the form its fitted head is folded into).
+    fn check_contrastive(&self, config: &FineTuneConfig) -> Result<()> {
+        if !self.contrastive {
+            return Ok(());
+        }
+        self.contrastive_pairs.validate()?;
+        if self.pooling != ClassifierPooling::Mean || !self.hidden.is_linear() || self.batch_norm {
+            refuse!(
+                [contrastive] " tunes mean-pooled embeddings and fits a linear head on them: \
+                 add " [pooling] " mean, leave out " [hidden] " and " [batch_norm]
+            );
+        }
+        let unsupported = [
+            (self.prompt.is_some(), "prompt"),
+            (self.start_head.is_some(), "start_head"),
+            (self.augmented.is_some(), "augmented"),
+            (config.adversary != joint::Adversary::None, "adv"),
+            (config.sampling != Sampling::None, "sampling"),
+            (config.loss != LossSpec::default(), "loss"),
+            (config.optimization.patience.is_some(), "patience"),
+            (config.optimization.eval_every.is_some(), "eval_every"),
+        ];
+        if let Some(&(_, setting)) = unsupported.iter().find(|(set, _)| *set) {
+            return Err(crate::error::JobError::Refused(
+                settings::message!(
+                    [contrastive] " trains on pairs of examples, with no validation until \
+                     the head: leave out "
+                )
+                .setting(setting),
+            ));
+        }
+        Ok(())
     }
 
     /// The prompt and verbalizer, checked as far as they can be without the model.

@@ -98,7 +98,9 @@ impl FineTuneJob {
         } else {
             String::new()
         };
-        observer.note(&format!(
+        // Contrastive tuning counts its steps in pairs, and says so itself.
+        if !self.contrastive {
+            observer.note(&format!(
             "fine-tuning {} ({} layers, max_len {}) on {} examples{}, {} classes; validating on \
              {}; {epochs} epochs of {steps} steps{raised}",
             self.model.model.display(),
@@ -112,6 +114,7 @@ impl FineTuneJob {
             labels.len(),
             valid.len()
         ));
+        }
         Ok(LoadedRun {
             classifier: parts.classifier.clone(),
             config,

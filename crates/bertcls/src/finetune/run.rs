@@ -159,7 +159,11 @@ impl FineTuneJob {
         }
         let kind = artifacts::ArtifactKind::FineTuneRun;
         artifacts::claim_dir(&self.out, kind, self.force.overwrite()).for_setting("out")?;
-        let outcome = self.train(&mut run, observer)?;
+        let outcome = if self.contrastive {
+            self.tune_contrastively(&mut run, observer)?
+        } else {
+            self.train(&mut run, observer)?
+        };
         let decision = self.decision_rule(&run, &outcome, observer)?;
         let model_dir = self.persist(&run, &outcome, &decision, observer)?;
         let test = self.test(&run, &outcome, &decision, observer)?;
@@ -300,7 +304,7 @@ impl FineTuneJob {
 
 /// The training loop's events as progress: examples trained, the loss, and a line
 /// per evaluation.
-fn tell(observer: &mut dyn Observer, event: &TrainEvent<'_>) {
+pub(super) fn tell(observer: &mut dyn Observer, event: &TrainEvent<'_>) {
     match event {
         TrainEvent::Started {
             total_steps,

@@ -102,6 +102,10 @@ pub struct TrainingSummary {
     pub classifier: ClassifierConfig,
     /// The recipe.
     pub config: FineTuneConfig,
+    /// The pairs of contrastive tuning, when the encoder was tuned on pairs (then
+    /// the steps, the speed and the history's training loss are the pairs').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contrastive: Option<joint::ContrastiveConfig>,
     /// The classes, in the order of the model's outputs.
     pub labels: Vec<String>,
     /// Training examples, and augmented variants among the rows.
@@ -160,6 +164,7 @@ impl TrainingSummary {
             num_layers: run.parts.config.num_hidden_layers,
             classifier: run.classifier.clone(),
             config: run.config.clone(),
+            contrastive: job.contrastive.then(|| job.contrastive_pairs.clone()),
             labels: run.labels.names().to_vec(),
             train_examples: run.train.originals(),
             augmented_variants: run.train.variants,
@@ -201,10 +206,15 @@ impl TrainingSummary {
     /// How the run ended, its speed and memory, the adversary's cost, in words.
     pub fn ending(&self) -> Vec<String> {
         let mut lines = vec![format!(
-            "{} after {} steps: {:.1} training docs/s over {:.0} s; peak memory {}",
+            "{} after {} steps: {:.1} training {} over {:.0} s; peak memory {}",
             self.stop_words(),
             self.steps,
             self.train_docs_per_second,
+            if self.contrastive.is_some() {
+                "pairs/s"
+            } else {
+                "docs/s"
+            },
             self.train_seconds,
             self.peak_rss_mib
                 .map_or("?".into(), |m| format!("{m:.0} MiB")),

@@ -170,6 +170,73 @@ fn fine_tuning_from_a_pipeline_head_starts_with_its_predictions() {
     assert!(refused.to_string().contains("mean-pooled"), "{refused}");
 }
 
+/// The largest difference between two predictions files' probabilities, by record.
+fn largest_gap(ours: &Path, theirs: &Path) -> f64 {
+    let (ours, theirs) = (probabilities(ours), probabilities(theirs));
+    assert_eq!(ours.len(), theirs.len());
+    ours.iter()
+        .flat_map(|(id, p)| p.iter().zip(&theirs[id]).map(|(a, b)| (a - b).abs()))
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn contrastive_tuning_ends_in_the_sweeps_best_linear_head_on_its_embeddings() {
+    // At a vanishing rate the encoder stays as it was: the classifier must then be
+    // what the pipeline makes of the same encoder, the best linear head of the sweep
+    // over its cached mean-pooled features, standardiser and all.
+    let dir = topics();
+    let split = |name: &str| embedded(dir.path(), name);
+    let (train, valid, test) = (split("train"), split("validation"), split("test"));
+    let mut sweep = SweepJob::new(&train, &valid, dir.path().join("sweep"));
+    sweep.grid.hidden = Some(vec![HiddenSizes::linear()]);
+    let head = sweep.run(&mut Quiet).unwrap().best_head;
+    let head_predictions = dir.path().join("head.jsonl");
+    PredictHeadJob::new(&head, &test, &head_predictions)
+        .run(&mut Quiet)
+        .unwrap();
+
+    let mut job = FineTuneJob::new(dir.path().join("train.jsonl"), dir.path().join("setfit"));
+    job.model = tiny();
+    job.valid = Some(dir.path().join("validation.jsonl"));
+    job.test = Some(dir.path().join("test.jsonl"));
+    job.pooling = bertcls::joint::ClassifierPooling::Mean;
+    job.contrastive = true;
+    job.contrastive_pairs.pair_iterations = 2;
+    job.optimization.epochs = 1;
+    job.optimization.learning_rate = 1e-30;
+    let FineTuneOutcome::Trained(run) = job.run(&mut Quiet).unwrap() else {
+        panic!("no cv was asked for");
+    };
+    // 30 examples, 2 iterations: 120 pairs in steps of 16.
+    assert_eq!(run.summary.steps, 8);
+    assert_eq!(run.summary.contrastive, Some(job.contrastive_pairs.clone()));
+    let run_dir = run.model_dir.parent().unwrap();
+    let gap = largest_gap(
+        &run_dir.join(bertcls::TEST_PREDICTIONS_FILE),
+        &head_predictions,
+    );
+    assert!(gap < 1e-3, "probabilities differ by {gap}");
+
+    // Tuning that moves the encoder moves the predictions.
+    job.optimization.learning_rate = 1e-3;
+    job.out = dir.path().join("tuned");
+    job.run(&mut Quiet).unwrap();
+    let gap = largest_gap(
+        &job.out.join(bertcls::TEST_PREDICTIONS_FILE),
+        &head_predictions,
+    );
+    assert!(gap > 1e-2, "probabilities differ by only {gap}");
+
+    // It tunes mean-pooled embeddings and trains on no loss of labels.
+    job.pooling = bertcls::joint::ClassifierPooling::Cls;
+    let refused = job.run(&mut Quiet).unwrap_err().to_string();
+    assert!(refused.contains("mean-pooled"), "{refused}");
+    job.pooling = bertcls::joint::ClassifierPooling::Mean;
+    job.sampling = bertcls::data::Sampling::Oversample { ratio: 1.0 };
+    let refused = job.run(&mut Quiet).unwrap_err().to_string();
+    assert!(refused.contains("sampling"), "{refused}");
+}
+
 #[test]
 fn a_refused_setting_is_a_typed_error_and_leaves_no_folder() {
     let dir = topics();

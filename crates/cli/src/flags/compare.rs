@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use bertcls::bert::{BackendKind, Precision};
 use bertcls::data::{ClassShare, LabelledText, Sampling};
+use bertcls::joint::ContrastiveConfig;
 use bertcls::{
     CompareJob, ComparisonDefaults, DEFAULT_CACHE_DIR, DEFAULT_MODEL, DEFAULT_STATE_CACHE_DIR,
     HeadStart, StudyJob, SuiteSource, settings,
@@ -94,6 +95,25 @@ pub(crate) struct ComparisonFlags {
         help = defaults_help("Fine-tuning's peak learning rate", |d| d.learning_rate)
     )]
     pub(crate) learning_rate: Option<f64>,
+    /// Contrastive tuning (SetFit, as `bertcls finetune --contrastive`) as one more
+    /// model on the same splits, with SetFit's recipe: the encoder tuned on pairs of
+    /// training examples, then a linear head on its embeddings. Meant for few labels:
+    /// its pairs grow with the examples [default: on with --shots, else off;
+    /// `--contrastive false` turns it off].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) contrastive: Option<bool>,
+    /// Contrastive tuning's pairs of each kind per training example (SetFit's
+    /// num_iterations).
+    #[arg(
+        long,
+        value_name = "N",
+        help = format!(
+            "Contrastive tuning's pairs of each kind per training example (SetFit's \
+             num_iterations) [default: {}]",
+            ContrastiveConfig::default().pair_iterations
+        )
+    )]
+    pub(crate) pair_iterations: Option<usize>,
     /// Fine-tuning's peak learning rate of the head.
     #[arg(
         long = "head-lr",

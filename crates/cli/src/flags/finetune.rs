@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use bertcls::data::{LabelledText, Sampling};
-use bertcls::joint::{ClassifierPooling, Optimization};
+use bertcls::joint::{ClassifierPooling, ContrastiveConfig, Optimization};
 use bertcls::training::{Activation, HiddenSizes, Monitor, Schedule};
 use bertcls::{DEFAULT_OUT, DEFAULT_STATE_CACHE_DIR, settings};
 use clap::Args;
@@ -90,6 +90,10 @@ pub(crate) struct FineTuneFlags {
     /// this model's mean-pooled embeddings. Needs --pooling mean.
     #[arg(long, value_name = "DIR")]
     pub(crate) start_head: Option<PathBuf>,
+    /// Contrastive tuning for few labels (SetFit).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) contrastive: ContrastiveFlags,
     /// Dropout after the embeddings and each sub-layer of BERT (default: the model's
     /// hidden_dropout_prob).
     #[arg(long, value_name = "P")]
@@ -219,4 +223,28 @@ pub(crate) struct FineTuneFlags {
     /// Decides the head's initial weights, the data order and the dropout masks.
     #[arg(long, default_value_t = Optimization::default().seed)]
     pub(crate) seed: u64,
+}
+
+/// `--contrastive` and its pairs.
+#[derive(Args, Serialize)]
+pub(crate) struct ContrastiveFlags {
+    /// Tune the encoder on pairs of training examples instead of on the labels
+    /// (SetFit, Tunstall et al. 2022): a label's examples are pulled together and
+    /// different labels' pushed apart (cosine similarity towards 1 or 0), then the
+    /// linear heads of the pipeline's sweep are fitted on the tuned embeddings and the
+    /// best on validation becomes the classifier's layer. For a few labelled examples
+    /// per class, where fine-tuning on the labels has too little to learn from. Needs
+    /// --pooling mean. The optimization flags apply to the pairs: SetFit's recipe is
+    /// --epochs 1 --lr 2e-5 --batch-size 16.
+    #[arg(long)]
+    pub(crate) contrastive: bool,
+    /// With --contrastive: pairs of each kind per training example, so
+    /// 2 × N × examples pairs, half of one label (SetFit's num_iterations).
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "contrastive",
+        default_value_t = ContrastiveConfig::default().pair_iterations
+    )]
+    pub(crate) pair_iterations: usize,
 }

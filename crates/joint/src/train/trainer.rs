@@ -84,17 +84,7 @@ impl<'a> Trainer<'a> {
             }
             (_, inputs) => (model, optimizer, TrainState::new(config, inputs), None),
         };
-        let mut model = model.freeze_bottom(
-            config.optimization.freeze_embeddings,
-            config.optimization.freeze_layers,
-        );
-        model.bert.set_dropout(
-            config.optimization.hidden_dropout,
-            config.optimization.attention_dropout,
-        );
-        if let Some(bottom) = config.optimization.frozen_bottom(model.bert.num_layers()) {
-            model.bert = model.bert.freeze_bottom_as_inference(bottom);
-        }
+        let model = model.ready_for(&config.optimization);
         let loss_fn = config.loss.build(validation.labels, &train.labels);
         let trainer = Self {
             config,

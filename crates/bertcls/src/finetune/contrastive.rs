@@ -1,0 +1,150 @@
+//! `finetune --contrastive`: SetFit's recipe as a fine-tuning run. The encoder is
+//! tuned on pairs of training examples ([`joint::tune_contrastively`]), the linear
+//! heads of the pipeline's sweep are fitted on its embeddings of the training data
+//! and ranked on validation, and the best, its standardiser folded in, becomes the
+//! classifier's layer: the result is an ordinary fine-tuned classifier, which
+//! `predict`, `evaluate` and the rest load like any other.
+
+use std::ops::ControlFlow;
+
+use head::{Features, SweepGrid, TrainConfig};
+use joint::{EvalRecord, Examples, FineTuned, StopReason, TrainEvent};
+
+use super::FineTuneJob;
+use super::prepare::LoadedRun;
+use super::run::tell;
+use crate::Observer;
+use crate::error::{Context, Result};
+
+impl FineTuneJob {
+    /// Contrastive tuning, then the head: the outcome as a fine-tuning run's, with
+    /// one evaluation (the finished classifier on validation).
+    pub(super) fn tune_contrastively(
+        &self,
+        run: &mut LoadedRun,
+        observer: &mut dyn Observer,
+    ) -> Result<FineTuned> {
+        let model = run.model.take().expect("the model is trained once");
+        let optimization = &run.config.optimization;
+        let pairs = joint::draw_pairs(
+            &run.train.labels,
+            self.contrastive_pairs.pair_iterations,
+            optimization.seed,
+        )?;
+        observer.note(&format!(
+            "contrastive tuning of {} ({} layers, max_len {}): {} pairs of {} training \
+             examples ({} of one label), {} epoch(s) of {} steps; then the linear heads of \
+             the sweep on its embeddings, ranked on {} validation examples",
+            self.model.model.display(),
+            model.bert.num_layers(),
+            self.model.max_len,
+            pairs.len(),
+            run.train.len(),
+            pairs.iter().filter(|p| p.similar).count(),
+            optimization.epochs,
+            pairs.len().div_ceil(optimization.batch_size),
+            run.valid.len(),
+        ));
+        let pad = run.parts.tokenizer.special_tokens().pad;
+        let mut on_event = |event: &TrainEvent<'_>| {
+            tell(observer, event);
+            ControlFlow::Continue(())
+        };
+        let tuned = joint::tune_contrastively(
+            model,
+            &run.train,
+            &pairs,
+            optimization,
+            pad,
+            &run.device,
+            &mut on_event,
+        );
+        observer.end();
+        let tuned = tuned?;
+        let train = self.embeddings(run, &tuned.model, &run.train, "training", observer);
+        let valid = self.embeddings(run, &tuned.model, &run.valid, "validation", observer);
+        let (entries, best) = head::sweep(
+            &train,
+            &valid,
+            run.labels.names(),
+            &linear_heads(optimization.seed),
+            &run.device,
+            1,
+            &|_| {},
+        )
+        .context("fitting the head on the tuned embeddings")?;
+        observer.note(&format!(
+            "head: {} of {} linear heads best on validation (macro-F1 {:.4})",
+            entries[0].describe(),
+            entries.len(),
+            entries[0].valid_macro_f1
+        ));
+        let affine = best
+            .standardizer
+            .fold_head(&best.model)
+            .expect("the sweep's heads are linear");
+        let model = tuned.model.with_head_weights(affine.weight, affine.bias)?;
+        let evaluation = run.evaluate(&model, &run.valid, &mut |_| {});
+        let record = EvalRecord {
+            step: tuned.steps,
+            epoch: optimization.epochs as f64,
+            train_loss: tuned.epoch_losses.last().copied().unwrap_or(f64::NAN),
+            valid_loss: evaluation.loss,
+            valid_macro_f1: evaluation.report.macro_f1,
+            valid_accuracy: evaluation.report.accuracy,
+            learning_rate: 0.0,
+        };
+        Ok(FineTuned {
+            model,
+            best: Some(0),
+            history: vec![record],
+            valid_report: Some(evaluation.report),
+            stop: if tuned.interrupted {
+                StopReason::Interrupted
+            } else {
+                StopReason::Completed
+            },
+            steps: tuned.steps,
+            examples_trained: tuned.pairs_trained,
+            passes: tuned.steps,
+            batches: tuned.steps,
+            train_seconds: tuned.train_seconds + best.seconds,
+        })
+    }
+
+    /// The tuned encoder's embeddings of `examples`, as a head reads features.
+    fn embeddings(
+        &self,
+        run: &LoadedRun,
+        model: &joint::BertClassifier,
+        examples: &Examples,
+        what: &str,
+        observer: &mut dyn Observer,
+    ) -> Features {
+        observer.begin(&format!("embedding the {what} examples"), examples.len());
+        let values = joint::embed_rows(
+            model,
+            &examples.encodings,
+            run.parts.tokenizer.special_tokens().pad,
+            run.config.eval_batch_size,
+            &run.device,
+            &mut |n| observer.advance(n),
+        );
+        observer.end();
+        Features::new(values, model.bert.hidden_size(), examples.labels.clone())
+    }
+}
+
+/// The linear heads of the pipeline's default sweep (three rates by three L2
+/// strengths), seeded by the run.
+fn linear_heads(seed: u64) -> Vec<TrainConfig> {
+    SweepGrid {
+        base: TrainConfig {
+            seed,
+            ..TrainConfig::default()
+        },
+        hidden: vec![Vec::new()],
+        ..SweepGrid::default()
+    }
+    .configs()
+}
