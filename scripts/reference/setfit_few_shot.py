@@ -14,14 +14,19 @@ number of pairs:
   validation split, which SetFit does not read).
 Differences that remain: the pairs' shuffles and the dropout masks come from other
 generators. Prints one JSON object: per comparison, the test macro-F1 and accuracy
-and the training seconds (contrastive tuning plus the head).
+and the training seconds (contrastive tuning plus the head); and, where the
+comparison saved its contrastive model, SetFit's head fitted on bertcls's tuned
+encoder (`setfit_head_on_bertcls_body`), which tells the two halves apart: how the
+encoders were tuned, and how the head was chosen.
 
 Usage: setfit_few_shot.py MODEL_DIR RESULTS_JSON... [--pair-iterations N]
 """
 
 import argparse
+import contextlib
 import json
 import os
+import sys
 import tempfile
 import time
 
@@ -31,12 +36,46 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 import torch  # noqa: E402
 from datasets import Dataset  # noqa: E402
 from setfit import SetFitModel, Trainer, TrainingArguments  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
+from transformers import AutoTokenizer, BertModel  # noqa: E402
 
 
 def records(path):
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def mean_pooled(encoder, tokenizer, texts, max_len):
+    """The L2-normalised mean of the final states, as the sentence-transformers body
+    of all-MiniLM-L6-v2 (Transformer, Pooling, Normalize) embeds."""
+    rows = []
+    with torch.no_grad():
+        for start in range(0, len(texts), 64):
+            batch = tokenizer(
+                texts[start : start + 64],
+                truncation=True,
+                max_length=max_len,
+                padding=True,
+                return_tensors="pt",
+            )
+            states = encoder(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            mean = (states * mask).sum(1) / mask.sum(1)
+            rows.append(torch.nn.functional.normalize(mean, dim=-1))
+    return torch.cat(rows).numpy()
+
+
+def setfit_head_on(folder, train, test, labels, max_len):
+    """SetFit's head (LogisticRegression on normalised embeddings) fitted on the
+    encoder a bertcls classifier folder holds, scored on the test records."""
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    encoder = BertModel.from_pretrained(folder, add_pooling_layer=False).eval()
+    embed = lambda rows: mean_pooled(encoder, tokenizer, [r["text"] for r in rows], max_len)  # noqa: E731
+    head = LogisticRegression().fit(embed(train), [r["label"] for r in train])
+    predicted = head.predict(embed(test))
+    truth = [r["label"] for r in test]
+    return f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)
 
 
 def run(model_dir, results_path, pair_iterations):
@@ -71,11 +110,17 @@ def run(model_dir, results_path, pair_iterations):
         ),
     )
     started = time.perf_counter()
-    trainer.train()
+    # The trainer logs its losses to standard output, where the result goes.
+    with contextlib.redirect_stdout(sys.stderr):
+        trainer.train()
     train_seconds = time.perf_counter() - started
     predicted = [str(p) for p in model.predict([r["text"] for r in test])]
     truth = [r["label"] for r in test]
+    ours = os.path.join(os.path.dirname(results_path), "contrastive", f"seed-{seed}", "model")
     return {
+        "setfit_head_on_bertcls_body": (
+            setfit_head_on(ours, train, test, labels, max_len) if os.path.isdir(ours) else None
+        ),
         "results": results_path,
         "seed": seed,
         "train_records": len(train),

@@ -8,16 +8,6 @@ use bert::burn::tensor::{Device, Distribution, Gradients, Int, Tensor, TensorDat
 use bert::{BertConfig, BertInput, BertModel, HiddenAct};
 use common::to_vec;
 
-/// burn's random generator is process-wide: tests of this file that draw from it take
-/// turns, so that a seed fixes what each one draws whatever the others do.
-static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn rng_turn() -> std::sync::MutexGuard<'static, ()> {
-    GLOBAL_RNG
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 fn tiny_config(dropout: f64) -> BertConfig {
     BertConfig {
         vocab_size: 50,
@@ -98,7 +88,7 @@ fn check_parameter<const D: usize>(
 
 #[test]
 fn gradients_match_finite_differences_for_every_kind_of_parameter() {
-    let _turn = rng_turn();
+    let _turn = testkit::rng_turn();
     let device = Device::flex().autodiff();
     device.seed(7);
     let model = BertModel::new(&tiny_config(0.0), true, &device);
@@ -169,7 +159,7 @@ fn gradients_match_finite_differences_for_every_kind_of_parameter() {
 
 #[test]
 fn padding_receives_no_gradient_and_changes_no_output() {
-    let _turn = rng_turn();
+    let _turn = testkit::rng_turn();
     let device = Device::flex().autodiff();
     let model = BertModel::new(&tiny_config(0.0), true, &device);
     let input = batch(&device);
@@ -214,7 +204,7 @@ fn padding_receives_no_gradient_and_changes_no_output() {
 
 #[test]
 fn dropout_acts_only_when_training() {
-    let _turn = rng_turn();
+    let _turn = testkit::rng_turn();
     let config = tiny_config(0.5);
     let training = Device::flex().autodiff();
     let model = BertModel::new(&config, false, &training);
@@ -240,7 +230,7 @@ fn dropout_acts_only_when_training() {
 /// states), and the layers below get none.
 #[test]
 fn gradients_from_stored_states_match_finite_differences_of_the_whole_model() {
-    let _turn = rng_turn();
+    let _turn = testkit::rng_turn();
     let device = Device::flex().autodiff();
     device.seed(11);
     let model = BertModel::new(&tiny_config(0.0), true, &device);

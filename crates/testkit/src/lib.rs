@@ -21,3 +21,15 @@ pub use topics::{topic_file, topic_splits};
 pub fn tiny_model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bert/tests/fixtures/tiny-safetensors-gelu")
 }
+
+/// burn's random generator is process-wide (`Backend::seed` sets one generator for
+/// every thread): tests of one binary that train with dropout take turns through this
+/// lock, so that a seed fixes what each draws whatever the others do.
+static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A turn at burn's process-wide random generator, held until dropped.
+pub fn rng_turn() -> std::sync::MutexGuard<'static, ()> {
+    GLOBAL_RNG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

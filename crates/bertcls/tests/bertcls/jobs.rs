@@ -88,6 +88,7 @@ fn fine_tuned(dir: &Path, out: &str) -> FineTuneRun {
 
 #[test]
 fn fine_tuning_writes_what_it_returns_and_its_seed_decides_it() {
+    let _turn = testkit::rng_turn();
     let dir = topics();
     let run = fine_tuned(dir.path(), "a");
     // 30 examples in batches of 8: 4 optimizer steps an epoch, one evaluation each.
@@ -119,6 +120,7 @@ fn probabilities(path: &Path) -> std::collections::BTreeMap<String, Vec<f64>> {
 
 #[test]
 fn fine_tuning_from_a_pipeline_head_starts_with_its_predictions() {
+    let _turn = testkit::rng_turn();
     // The head reads cached, standardised features; the classifier its standardiser
     // folded into the weights, over the same mean-pooled states it computes itself.
     // At a vanishing learning rate the fine-tuned model is its starting point, so its
@@ -181,6 +183,7 @@ fn largest_gap(ours: &Path, theirs: &Path) -> f64 {
 
 #[test]
 fn contrastive_tuning_ends_in_the_sweeps_best_linear_head_on_its_embeddings() {
+    let _turn = testkit::rng_turn();
     // At a vanishing rate the encoder stays as it was: the classifier must then be
     // what the pipeline makes of the same encoder, the best linear head of the sweep
     // over its cached mean-pooled features, standardiser and all.
@@ -271,6 +274,7 @@ fn a_refused_setting_is_a_typed_error_and_leaves_no_folder() {
 
 #[test]
 fn a_comparison_returns_the_results_it_wrote() {
+    let _turn = testkit::rng_turn();
     let dir = topics();
     let mut job = CompareJob::new(dir.path().to_str().unwrap());
     job.model = tiny_model();

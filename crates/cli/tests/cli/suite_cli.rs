@@ -247,7 +247,12 @@ fn few_shot_suite_draws_k_per_class_and_reports_every_method_against_zero_shot()
     let names: Vec<&str> = set.methods.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(
         names,
-        ["pipeline head", "[CLS] fine-tuning", "prompt fine-tuning"]
+        [
+            "pipeline head",
+            "fine-tuning",
+            "prompt fine-tuning",
+            report::CONTRASTIVE_NAME
+        ]
     );
     for (m, method) in set.methods.iter().enumerate() {
         assert_eq!(method.points.len(), 4);
@@ -261,7 +266,14 @@ fn few_shot_suite_draws_k_per_class_and_reports_every_method_against_zero_shot()
                     report::read_results(&dir.join(report).join("results.json")).unwrap();
                 assert_eq!(c.data.train, 2 * point.shots.min(60), "{report}");
                 assert_eq!(c.data.test, 24, "the test split is untouched");
-                let mode = if m == 0 { &c.pipeline } else { &c.end_to_end };
+                let mode = match m {
+                    0 => &c.pipeline,
+                    3 => c
+                        .contrastive
+                        .as_ref()
+                        .expect("the first comparison tunes on pairs"),
+                    _ => &c.end_to_end,
+                };
                 f1.push(mode.runs[0].test.macro_f1);
                 let prompted = c.settings.fine_tune["classifier"]["prompt"].is_object();
                 assert_eq!(
