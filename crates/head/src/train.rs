@@ -78,6 +78,28 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Logistic regression as scikit-learn fits it by default (and SetFit's head is):
+    /// softmax regression with the penalty `½‖W‖²` against the *summed*
+    /// cross-entropy of `examples` examples (C = 1), i.e. `‖W‖² / (2n)` against the
+    /// mean, as Adam's coupled L2 of `1/n`; full batches, a constant rate, 500 epochs
+    /// to near convergence. One setting, chosen by no validation score: with a few
+    /// examples per class the validation split is too small to choose among heads.
+    pub fn logistic_regression(examples: usize, seed: u64) -> Self {
+        let examples = examples.max(1);
+        Self {
+            head: HeadConfig::default(),
+            optimizer: OptimizerKind::Adam,
+            learning_rate: 1e-2,
+            schedule: Schedule::Constant,
+            l2: 1.0 / examples as f64,
+            epochs: 500,
+            batch_size: examples,
+            patience: 500,
+            seed,
+            ..Self::default()
+        }
+    }
+
     /// Checks every setting, and the class weights against `labels` (the classes
     /// of the training data): the same rules as fine-tuning's for the same settings.
     pub fn validate_for(&self, labels: &[String]) -> Result<(), settings::SettingError> {

@@ -56,7 +56,7 @@ impl Plan<'_> {
             description: format!(
                 "BERT's encoder tuned on {} pairs per training example (half of one label; \
                  cosine similarity towards 1 or 0) with SetFit's recipe ({} epoch at {}), \
-                 then the best of the sweep's linear heads on its mean-pooled embeddings",
+                 then logistic regression on its mean-pooled embeddings",
                 2 * job.contrastive_pairs.pair_iterations,
                 job.optimization.epochs,
                 job.optimization.learning_rate,

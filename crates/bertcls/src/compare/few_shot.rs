@@ -282,7 +282,7 @@ impl FewShotDesign {
                 base.learning_rate()
             ),
             format!(
-                "contrastive tuning: SetFit's recipe ({} epoch at {}, {} pairs per step), {} pairs of each kind per example, the best of the sweep's linear heads on validation",
+                "contrastive tuning: SetFit's recipe ({} epoch at {}, {} pairs per step), {} pairs of each kind per example, then logistic regression on the tuned embeddings",
                 setfit.epochs,
                 setfit.learning_rate,
                 setfit.batch_size,

@@ -1,13 +1,13 @@
 //! `finetune --contrastive`: SetFit's recipe as a fine-tuning run. The encoder is
-//! tuned on pairs of training examples ([`joint::tune_contrastively`]), the linear
-//! heads of the pipeline's sweep are fitted on its embeddings of the training data
-//! and ranked on validation, and the best, its standardiser folded in, becomes the
-//! classifier's layer: the result is an ordinary fine-tuned classifier, which
-//! `predict`, `evaluate` and the rest load like any other.
+//! tuned on pairs of training examples ([`joint::tune_contrastively`]), SetFit's
+//! head, logistic regression ([`TrainConfig::logistic_regression`]), is fitted on
+//! its embeddings of the training data, and the head, its standardiser folded in,
+//! becomes the classifier's layer: the result is an ordinary fine-tuned classifier,
+//! which `predict`, `evaluate` and the rest load like any other.
 
 use std::ops::ControlFlow;
 
-use head::{Features, SweepGrid, TrainConfig};
+use head::{Features, TrainConfig};
 use joint::{EvalRecord, Examples, FineTuned, StopReason, TrainEvent};
 
 use super::FineTuneJob;
@@ -33,8 +33,8 @@ impl FineTuneJob {
         )?;
         observer.note(&format!(
             "contrastive tuning of {} ({} layers, max_len {}): {} pairs of {} training \
-             examples ({} of one label), {} epoch(s) of {} steps; then the linear heads of \
-             the sweep on its embeddings, ranked on {} validation examples",
+             examples ({} of one label), {} epoch(s) of {} steps; then logistic regression \
+             on its embeddings ({} validation examples)",
             self.model.model.display(),
             model.bert.num_layers(),
             self.model.max_len,
@@ -63,26 +63,17 @@ impl FineTuneJob {
         let tuned = tuned?;
         let train = self.embeddings(run, &tuned.model, &run.train, "training", observer);
         let valid = self.embeddings(run, &tuned.model, &run.valid, "validation", observer);
-        let (entries, best) = head::sweep(
-            &train,
-            &valid,
-            run.labels.names(),
-            &linear_heads(optimization.seed),
-            &run.device,
-            1,
-            &|_| {},
-        )
-        .context("fitting the head on the tuned embeddings")?;
+        let config = TrainConfig::logistic_regression(train.originals(), optimization.seed);
+        let best = head::train_head(&train, &valid, run.labels.names(), &config, &run.device)
+            .context("fitting the head on the tuned embeddings")?;
         observer.note(&format!(
-            "head: {} of {} linear heads best on validation (macro-F1 {:.4})",
-            entries[0].describe(),
-            entries.len(),
-            entries[0].valid_macro_f1
+            "head: logistic regression on the tuned embeddings, validation macro-F1 {:.4}",
+            best.valid_report.macro_f1
         ));
         let affine = best
             .standardizer
             .fold_head(&best.model)
-            .expect("the sweep's heads are linear");
+            .expect("logistic regression is linear");
         let model = tuned.model.with_head_weights(affine.weight, affine.bias)?;
         let evaluation = run.evaluate(&model, &run.valid, &mut |_| {});
         let record = EvalRecord {
@@ -133,18 +124,4 @@ impl FineTuneJob {
         observer.end();
         Features::new(values, model.bert.hidden_size(), examples.labels.clone())
     }
-}
-
-/// The linear heads of the pipeline's default sweep (three rates by three L2
-/// strengths), seeded by the run.
-fn linear_heads(seed: u64) -> Vec<TrainConfig> {
-    SweepGrid {
-        base: TrainConfig {
-            seed,
-            ..TrainConfig::default()
-        },
-        hidden: vec![Vec::new()],
-        ..SweepGrid::default()
-    }
-    .configs()
 }

@@ -90,9 +90,9 @@ pub struct FineTuneJob {
     /// Contrastive tuning for few labels (SetFit, Tunstall et al. 2022) instead of
     /// training on the labels directly: the encoder learns from pairs of training
     /// examples to embed a label's examples close together and different labels'
-    /// apart; then the pipeline's linear heads are fitted on the tuned embeddings and
-    /// the best on validation becomes the classifier's layer. Needs mean pooling and a
-    /// linear head; the optimization settings apply to the pairs (SetFit's recipe:
+    /// apart; then logistic regression, SetFit's head, is fitted on the tuned
+    /// embeddings and becomes the classifier's layer. Needs mean pooling and a linear
+    /// head; the optimization settings apply to the pairs (SetFit's recipe:
     /// 1 epoch at 2e-5, 16 pairs per step, no weight decay).
     pub contrastive: bool,
     /// With `contrastive`: the pairs it draws.

@@ -230,12 +230,12 @@ pub(crate) struct FineTuneFlags {
 pub(crate) struct ContrastiveFlags {
     /// Tune the encoder on pairs of training examples instead of on the labels
     /// (SetFit, Tunstall et al. 2022): a label's examples are pulled together and
-    /// different labels' pushed apart (cosine similarity towards 1 or 0), then the
-    /// linear heads of the pipeline's sweep are fitted on the tuned embeddings and the
-    /// best on validation becomes the classifier's layer. For a few labelled examples
+    /// different labels' pushed apart (cosine similarity towards 1 or 0), then
+    /// logistic regression (SetFit's head) is fitted on the tuned embeddings and
+    /// becomes the classifier's layer. For a few labelled examples
     /// per class, where fine-tuning on the labels has too little to learn from. Needs
     /// --pooling mean. The optimization flags apply to the pairs: SetFit's recipe is
-    /// --epochs 1 --lr 2e-5 --batch-size 16.
+    /// --epochs 1 --lr 2e-5 --batch-size 16 --weight-decay 0.
     #[arg(long)]
     pub(crate) contrastive: bool,
     /// With --contrastive: pairs of each kind per training example, so

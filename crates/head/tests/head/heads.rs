@@ -453,3 +453,61 @@ fn a_distilled_head_follows_its_teacher_as_far_as_alpha_says() {
         );
     }
 }
+
+#[test]
+fn logistic_regression_reaches_the_optimum_of_its_penalised_loss() {
+    // At the optimum of mean cross-entropy + (λ/2)‖θ‖² (λ = 1/n, every parameter
+    // penalised as Adam's coupled L2 does), the gradient vanishes:
+    // (1/n) Σ zᵢ (pᵢ − yᵢ)ᵀ + λ W = 0 and (1/n) Σ (pᵢ − yᵢ) + λ b = 0, with z the
+    // standardised features. Checked in f64 from the trained weights alone.
+    let device = Device::flex();
+    let train = gaussian_classes(&means(), 12, 5);
+    let valid = gaussian_classes(&means(), 4, 6);
+    let n = train.labels.len();
+    let config = TrainConfig::logistic_regression(n, 3);
+    let head = train_head(&train, &valid, &labels(3), &config, &device).unwrap();
+    assert_eq!(head.history.len(), 500, "no early stop");
+    let values = |t: burn::tensor::TensorData| -> Vec<f64> {
+        t.try_into_vec_as::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect()
+    };
+    let weight = values(head.model.output.weight.val().into_data());
+    let bias = values(head.model.output.bias.as_ref().unwrap().val().into_data());
+    let z = head.standardizer.apply(&train);
+    let (dim, classes, lambda) = (train.dim, 3, 1.0 / n as f64);
+    let gradient = |weight: &[f64], bias: &[f64]| {
+        let mut grad: Vec<f64> = weight.iter().chain(bias).map(|p| lambda * p).collect();
+        for (i, &label) in z.labels.iter().enumerate() {
+            let row = z.row(i);
+            let logits: Vec<f64> = (0..classes)
+                .map(|c| {
+                    let dot: f64 = (0..dim)
+                        .map(|d| f64::from(row[d]) * weight[d * classes + c])
+                        .sum();
+                    bias[c] + dot
+                })
+                .collect();
+            let top = logits.iter().copied().fold(f64::MIN, f64::max);
+            let total: f64 = logits.iter().map(|l| (l - top).exp()).sum();
+            for c in 0..classes {
+                let residual = (logits[c] - top).exp() / total - f64::from(u8::from(c == label));
+                grad[dim * classes + c] += residual / n as f64;
+                for d in 0..dim {
+                    grad[d * classes + c] += f64::from(row[d]) * residual / n as f64;
+                }
+            }
+        }
+        grad.iter().fold(0.0f64, |m, g| m.max(g.abs()))
+    };
+    let at_start = gradient(&vec![0.0; weight.len()], &[0.0; 3]);
+    let at_end = gradient(&weight, &bias);
+    // Adam at a constant rate hovers about the optimum; a penalty 10× off would leave
+    // a gradient of the size of λ W, a quarter of the starting one here.
+    assert!(
+        at_end < 0.02 * at_start,
+        "the gradient fell from {at_start} to {at_end} only"
+    );
+}

@@ -7,7 +7,7 @@
 //! (sentence-transformers' `CosineSimilarityLoss`). With k examples per class there
 //! are about k² pairs per class for k examples, which is why it trains where
 //! classification on the k examples alone does not. A head is then fitted on the
-//! tuned embeddings (the facade runs the pipeline's head sweep over them).
+//! tuned embeddings (the facade fits logistic regression, as SetFit does).
 
 mod pairs;
 
