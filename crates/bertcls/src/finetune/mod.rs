@@ -236,7 +236,10 @@ impl FineTuneJob {
             (config.optimization.patience.is_some(), "patience"),
             (config.optimization.eval_every.is_some(), "eval_every"),
             (config.optimization.min_steps > 0, "min_steps"),
-            (config.optimization.grad_accumulation > 1, "grad_accumulation"),
+            (
+                config.optimization.grad_accumulation > 1,
+                "grad_accumulation",
+            ),
             (config.optimization.l1 > 0.0, "l1"),
         ];
         if let Some(&(_, setting)) = unsupported.iter().find(|(set, _)| *set) {

@@ -241,6 +241,29 @@ fn contrastive_tuning_ends_in_logistic_regression_on_its_embeddings() {
     );
     assert!(gap > 2e-3, "probabilities differ by only {gap}");
 
+    // The top layer alone, over the cached states of the layer below (it moves less
+    // than the whole encoder: a higher rate).
+    job.optimization.train_layers = Some(1);
+    job.optimization.learning_rate = 1e-2;
+    job.out = dir.path().join("top-1");
+    let FineTuneOutcome::Trained(top) = job.run(&mut Quiet).unwrap() else {
+        panic!("no cv was asked for");
+    };
+    assert_eq!(top.summary.steps, 8);
+    assert!(
+        !top.summary.states.is_empty(),
+        "the bottom layer's states were cached"
+    );
+    let gap = largest_gap(
+        &job.out.join(bertcls::TEST_PREDICTIONS_FILE),
+        &head_predictions,
+    );
+    assert!(
+        gap > 2e-3,
+        "the top layer moved the predictions by only {gap}"
+    );
+    job.optimization.train_layers = None;
+
     // It tunes mean-pooled embeddings and trains on no loss of labels.
     job.pooling = bertcls::joint::ClassifierPooling::Cls;
     let refused = job.run(&mut Quiet).unwrap_err().to_string();
