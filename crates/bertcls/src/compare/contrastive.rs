@@ -46,20 +46,20 @@ impl Plan<'_> {
             return Ok(None);
         }
         let mut runs = Vec::new();
-        let mut job = self.contrastive_job(self.seeds[0]);
         for &seed in &self.seeds {
-            job = self.contrastive_job(seed);
+            let job = self.contrastive_job(seed);
             let run = self.fine_tune(&job, "contrastive", commands, observer)?;
             runs.push(fine_tune_run(&run, seed, "contrastive tuning")?);
         }
+        let (pairs, recipe) = (self.args.pair_iterations(), joint::setfit_recipe(0));
         Ok(Some(ModeResult {
             description: format!(
                 "BERT's encoder tuned on {} pairs per training example (half of one label; \
                  cosine similarity towards 1 or 0) with SetFit's recipe ({} epoch at {}), \
                  then logistic regression on its mean-pooled embeddings",
-                2 * job.contrastive_pairs.pair_iterations,
-                job.optimization.epochs,
-                job.optimization.learning_rate,
+                2 * pairs,
+                recipe.epochs,
+                recipe.learning_rate,
             ),
             runs,
         }))

@@ -75,21 +75,27 @@ impl FineTuneJob {
             .fold_head(&best.model)
             .expect("logistic regression is linear");
         let model = tuned.model.with_head_weights(affine.weight, affine.bias)?;
-        let evaluation = run.evaluate(&model, &run.valid, &mut |_| {});
+        // The classifier computes the head over the embeddings: its validation scores
+        // are the head's, with no second pass of BERT over validation.
+        let kept = best
+            .history
+            .iter()
+            .find(|epoch| epoch.epoch == best.best_epoch)
+            .expect("the kept epoch is in the head's history");
         let record = EvalRecord {
             step: tuned.steps,
             epoch: optimization.epochs as f64,
             train_loss: tuned.epoch_losses.last().copied().unwrap_or(f64::NAN),
-            valid_loss: evaluation.loss,
-            valid_macro_f1: evaluation.report.macro_f1,
-            valid_accuracy: evaluation.report.accuracy,
+            valid_loss: kept.valid_loss,
+            valid_macro_f1: best.valid_report.macro_f1,
+            valid_accuracy: best.valid_report.accuracy,
             learning_rate: 0.0,
         };
         Ok(FineTuned {
             model,
             best: Some(0),
             history: vec![record],
-            valid_report: Some(evaluation.report),
+            valid_report: Some(best.valid_report),
             stop: if tuned.interrupted {
                 StopReason::Interrupted
             } else {

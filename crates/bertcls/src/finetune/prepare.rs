@@ -87,33 +87,33 @@ impl FineTuneJob {
             }
             None => (train, valid),
         };
-        let steps = joint::steps_per_epoch(&config, &train, labels.len());
-        let optimization = &config.optimization;
-        let epochs = optimization.epochs_for(steps);
-        let raised = if epochs > optimization.epochs {
-            format!(
-                " (raised from {} to reach min_steps {})",
-                optimization.epochs, optimization.min_steps
-            )
-        } else {
-            String::new()
-        };
         // Contrastive tuning counts its steps in pairs, and says so itself.
         if !self.contrastive {
+            let steps = joint::steps_per_epoch(&config, &train, labels.len());
+            let optimization = &config.optimization;
+            let epochs = optimization.epochs_for(steps);
+            let raised = if epochs > optimization.epochs {
+                format!(
+                    " (raised from {} to reach min_steps {})",
+                    optimization.epochs, optimization.min_steps
+                )
+            } else {
+                String::new()
+            };
             observer.note(&format!(
-            "fine-tuning {} ({} layers, max_len {}) on {} examples{}, {} classes; validating on \
-             {}; {epochs} epochs of {steps} steps{raised}",
-            self.model.model.display(),
-            parts.config.num_hidden_layers,
-            self.model.max_len,
-            train.originals(),
-            match train.variants {
-                0 => String::new(),
-                n => format!(" (+{n} augmented variants)"),
-            },
-            labels.len(),
-            valid.len()
-        ));
+                "fine-tuning {} ({} layers, max_len {}) on {} examples{}, {} classes; \
+                 validating on {}; {epochs} epochs of {steps} steps{raised}",
+                self.model.model.display(),
+                parts.config.num_hidden_layers,
+                self.model.max_len,
+                train.originals(),
+                match train.variants {
+                    0 => String::new(),
+                    n => format!(" (+{n} augmented variants)"),
+                },
+                labels.len(),
+                valid.len()
+            ));
         }
         Ok(LoadedRun {
             classifier: parts.classifier.clone(),

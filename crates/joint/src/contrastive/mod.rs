@@ -138,14 +138,7 @@ pub fn tune_contrastively(
         examples_done: 0,
     })
     .is_break();
-    let mut outcome = ContrastiveTuned {
-        model: model.valid(),
-        steps: 0,
-        pairs_trained: 0,
-        epoch_losses: Vec::new(),
-        train_seconds: 0.0,
-        interrupted: false,
-    };
+    let (mut steps, mut pairs_trained, mut epoch_losses) = (0, 0, Vec::new());
     for epoch in 0..optimization.epochs {
         if stopped {
             break;
@@ -159,45 +152,49 @@ pub fn tune_contrastively(
             autodiff.seed(derived_seed(
                 optimization.seed,
                 DROPOUT_STREAM,
-                outcome.steps as u64,
+                steps as u64,
             ));
             let loss = pair_loss(&model, train, &batch, pad_id, &autodiff);
             let value = loss.clone().into_scalar::<f32>();
             if !value.is_finite() {
                 return Err(JointError::NonFiniteLoss {
-                    step: outcome.steps + 1,
+                    step: steps + 1,
                     loss: value,
                     checkpoint: String::new(),
                 });
             }
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);
             let grad_norm = clip_global_norm(&model, &mut grads, optimization.max_grad_norm);
-            let learning_rate = schedule.rate(outcome.steps);
+            let learning_rate = schedule.rate(steps);
             model = optimizer.step(rates.at(learning_rate), model, grads);
-            outcome.steps += 1;
-            outcome.pairs_trained += batch.len();
+            steps += 1;
+            pairs_trained += batch.len();
             loss_sum += f64::from(value) * batch.len() as f64;
             let event = TrainEvent::Step {
-                step: outcome.steps,
+                step: steps,
                 total_steps,
                 epoch,
                 loss: f64::from(value),
                 learning_rate,
                 grad_norm,
                 examples: batch.len(),
-                examples_done: outcome.pairs_trained,
+                examples_done: pairs_trained,
             };
             if on_event(&event).is_break() {
                 stopped = true;
                 break;
             }
         }
-        outcome.epoch_losses.push(loss_sum / pairs.len() as f64);
+        epoch_losses.push(loss_sum / pairs.len() as f64);
     }
-    outcome.interrupted = stopped;
-    outcome.model = model.valid();
-    outcome.train_seconds = started.elapsed().as_secs_f64();
-    Ok(outcome)
+    Ok(ContrastiveTuned {
+        model: model.valid(),
+        steps,
+        pairs_trained,
+        epoch_losses,
+        train_seconds: started.elapsed().as_secs_f64(),
+        interrupted: stopped,
+    })
 }
 
 /// The mean over `batch` of `(cos(u, v) − y)²`, `u` and `v` the pair's pooled
