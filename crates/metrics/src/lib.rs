@@ -1,15 +1,21 @@
-//! Classification metrics, computed from true classes, predicted classes and (for the
-//! ranking metrics) scores. Both modes report through [`ClassificationReport`], so the
-//! pipeline and end-to-end numbers are the same computation.
+//! Metrics of every task, computed from true and predicted targets and (for the
+//! ranking metrics) scores: [`ClassificationReport`] for one label per example,
+//! [`MultiLabelReport`] for sets of labels, [`RegressionReport`] for values. Both
+//! modes report through them, so the pipeline and end-to-end numbers are the same
+//! computation.
 
 #![warn(missing_docs)]
 
 mod decision;
+mod multi_label;
 mod probabilities;
 mod ranking;
+mod regression;
 mod report;
 
 pub use decision::{DecisionRule, ThresholdTarget, choose_threshold};
+pub use multi_label::MultiLabelReport;
 pub use probabilities::{argmax_rows, mean_log_loss};
 pub use ranking::{average_precision, roc_auc};
+pub use regression::{RegressionReport, pearson};
 pub use report::{BinaryScores, ClassScores, ClassificationReport, ConfusionMatrix};
