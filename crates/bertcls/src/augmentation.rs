@@ -118,7 +118,9 @@ fn write_augmented(args: &AugmentJob, observer: &mut dyn Observer) -> Result<Aug
         Augmenter::new(&config, neighbours).map_err(|e| crate::JobError::Refused(e.into()))?;
     let records = args.input.read(false, observer)?;
     let chosen = |r: &Record| {
-        args.classes.is_empty() || r.label.as_ref().is_some_and(|l| args.classes.contains(l))
+        args.classes.is_empty()
+            || r.class()
+                .is_some_and(|l| args.classes.iter().any(|c| c == l))
     };
     let mut out = Vec::new();
     for (index, record) in records.iter().enumerate() {

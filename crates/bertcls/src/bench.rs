@@ -255,7 +255,7 @@ fn time_steps(args: &BenchStepJob, observer: &mut dyn Observer) -> Result<StepTi
     let rows = full_rows(&encodings, args.model.max_len, largest, &args.input)?;
     let targets: Vec<usize> = rows
         .iter()
-        .map(|&i| records[i].label.as_deref().and_then(|l| labels.index(l)))
+        .map(|&i| records[i].class().and_then(|l| labels.index(l)))
         .collect::<Option<_>>()
         .context("every record read with labels has a known label")?;
     let examples = Examples {

@@ -405,8 +405,7 @@ pub(crate) fn true_labels<'a>(records: &'a [Record], source: &Path) -> Result<Ve
     records
         .iter()
         .map(|r| {
-            r.label
-                .as_deref()
+            r.class()
                 .with_context(|| format!("record {:?} in {} has no label", r.id, source.display()))
         })
         .collect()

@@ -134,7 +134,7 @@ fn write_out_of_fold(
         let mut line = prediction_line(
             data.labels,
             id,
-            Some(data.labels[data.truth[i]].as_str()),
+            Some(&data.labels[data.truth[i]].as_str().into()),
             row,
             predicted[i],
         );

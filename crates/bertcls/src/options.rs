@@ -101,6 +101,13 @@ pub struct Columns {
     pub text_b_col: Option<String>,
     /// Column holding the label.
     pub label_col: String,
+    /// Splits a label written as text into the labels of a multi-label record
+    /// (`--label-sep '|'` reads `sports|politics` as two). A JSON list is a set of
+    /// labels without it.
+    pub label_sep: Option<String>,
+    /// single-label, multi-label or regression [default: what the labels' form says:
+    /// lists are multi-label, numbers not all whole are regression, else single-label].
+    pub task: Option<data::Task>,
     /// Column holding record ids; rows without one are named by their line number.
     pub id_col: String,
     /// Drop rows that cannot be used (reported with their line numbers) instead of stopping.
@@ -114,6 +121,8 @@ impl Default for Columns {
             text_col,
             text_b_col,
             label_col,
+            label_sep,
+            task,
             id_col,
             skip_bad_rows,
             require_labels: _,
@@ -122,6 +131,8 @@ impl Default for Columns {
             text_col,
             text_b_col,
             label_col,
+            label_sep,
+            task,
             id_col,
             skip_bad_rows,
         }
@@ -129,16 +140,24 @@ impl Default for Columns {
 }
 
 impl Columns {
-    /// The column choices, as recorded in cache fingerprints.
+    /// The column choices, as recorded in cache fingerprints (the label reading only
+    /// where it is set, so that caches made before it existed still match).
     pub fn describe(&self) -> String {
-        format!(
+        let mut described = format!(
             "text={} text_b={} label={} id={} skip_bad_rows={}",
             self.text_col,
             self.text_b_col.as_deref().unwrap_or(data::TEXT_B_FIELD),
             self.label_col,
             self.id_col,
             self.skip_bad_rows
-        )
+        );
+        if let Some(sep) = &self.label_sep {
+            described += &format!(" label_sep={sep:?}");
+        }
+        if let Some(task) = self.task {
+            described += &format!(" task={task}");
+        }
+        described
     }
 
     /// True when these are the standard fields (`id`, `text`, `text_b`, `label`), the
@@ -146,10 +165,12 @@ impl Columns {
     pub fn are_standard(&self) -> bool {
         Columns {
             skip_bad_rows: self.skip_bad_rows,
+            task: self.task,
             text_b_col: self.text_b_col.clone().filter(|b| b != data::TEXT_B_FIELD),
             ..self.clone()
         } == Columns {
             skip_bad_rows: self.skip_bad_rows,
+            task: self.task,
             ..Columns::default()
         }
     }
@@ -163,7 +184,7 @@ impl Columns {
         requirement: &str,
     ) -> Result<(), settings::SettingError> {
         let default = Columns::default();
-        let given: [(&'static str, bool, String); 5] = [
+        let given: [(&'static str, bool, String); 7] = [
             (
                 "text_col",
                 self.text_col != default.text_col,
@@ -178,6 +199,16 @@ impl Columns {
                 "label_col",
                 self.label_col != default.label_col,
                 self.label_col.clone(),
+            ),
+            (
+                "label_sep",
+                self.label_sep.is_some(),
+                self.label_sep.clone().unwrap_or_default(),
+            ),
+            (
+                "task",
+                self.task.is_some(),
+                self.task.map(|t| t.to_string()).unwrap_or_default(),
             ),
             ("id_col", self.id_col != default.id_col, self.id_col.clone()),
             (
@@ -218,11 +249,25 @@ impl Columns {
             text_col: self.text_col.clone(),
             text_b_col: self.text_b_col.clone(),
             label_col: self.label_col.clone(),
+            label_sep: self.label_sep.clone(),
+            task: self.task,
             id_col: self.id_col.clone(),
             require_labels,
             skip_bad_rows: self.skip_bad_rows,
         };
         let outcome = read_records(path, &options)?;
+        let data::TaskChoice { task, reason } = &outcome.task;
+        if *task != data::Task::SingleLabel {
+            let name = data::source_name(path);
+            let name = name.display();
+            return Err(crate::JobError::Refused(
+                settings::message!("{name} is {task} data (")
+                    .then(reason)
+                    .text(
+                        "); bertcls reads it, but its models learn single-label data only so far",
+                    ),
+            ));
+        }
         let skipped = &outcome.skipped;
         if !skipped.is_empty() {
             observer.note(&format!(

@@ -201,7 +201,7 @@ impl Job for PredictJob {
         let labels = classifier.labels();
         let predicted = classifier.decision().decide(&probabilities, labels.len());
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-        let truth: Vec<Option<String>> = records.iter().map(|r| r.label.clone()).collect();
+        let truth: Vec<Option<data::Label>> = records.iter().map(|r| r.label.clone()).collect();
         let lines = match &self.output {
             Some(path) => {
                 write_predictions(path, labels, &ids, &truth, &probabilities, &predicted)

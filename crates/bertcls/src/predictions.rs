@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use artifacts::FileKind;
+use data::Label;
 
 use crate::error::Result;
 
@@ -13,7 +14,7 @@ pub fn write_predictions(
     path: &Path,
     names: &[String],
     ids: &[String],
-    truth: &[Option<String>],
+    truth: &[Option<Label>],
     probabilities: &[f32],
     predicted: &[usize],
 ) -> Result<()> {
@@ -30,14 +31,14 @@ pub fn write_predictions(
 pub fn prediction_lines(
     names: &[String],
     ids: &[String],
-    truth: &[Option<String>],
+    truth: &[Option<Label>],
     probabilities: &[f32],
     predicted: &[usize],
 ) -> String {
     let mut out = String::new();
     for (i, id) in ids.iter().enumerate() {
         let row = &probabilities[i * names.len()..(i + 1) * names.len()];
-        let line = prediction_line(names, id, truth[i].as_deref(), row, predicted[i]);
+        let line = prediction_line(names, id, truth[i].as_ref(), row, predicted[i]);
         out.push_str(&line.to_string());
         out.push('\n');
     }
@@ -49,7 +50,7 @@ pub fn prediction_lines(
 pub fn prediction_line(
     names: &[String],
     id: &str,
-    truth: Option<&str>,
+    truth: Option<&Label>,
     row: &[f32],
     predicted: usize,
 ) -> serde_json::Value {
@@ -65,11 +66,14 @@ pub fn prediction_line(
 /// know count as misses); `None` when some record has none.
 pub(crate) fn report_if_labelled(
     names: &[String],
-    truth: &[Option<String>],
+    truth: &[Option<Label>],
     predicted: &[usize],
     probabilities: &[f32],
 ) -> Option<metrics::ClassificationReport> {
-    let truth: Option<Vec<&str>> = truth.iter().map(Option::as_deref).collect();
+    let truth: Option<Vec<&str>> = truth
+        .iter()
+        .map(|t| t.as_ref().and_then(Label::class))
+        .collect();
     Some(metrics::ClassificationReport::by_name(
         names,
         &truth?,

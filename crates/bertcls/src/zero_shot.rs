@@ -180,9 +180,16 @@ fn descriptions(args: &ZeroShotJob, cache: &EmbeddingCache) -> Result<LabelDescr
     let labels: Vec<String> = if !args.labels.is_empty() {
         args.labels.clone()
     } else if cache.meta.labels.iter().any(Option::is_some) {
-        LabelMap::from_labels(cache.meta.labels.iter().flatten())
-            .names()
-            .to_vec()
+        LabelMap::from_labels(
+            cache
+                .meta
+                .labels
+                .iter()
+                .flatten()
+                .filter_map(data::Label::class),
+        )
+        .names()
+        .to_vec()
     } else {
         given.keys().cloned().collect()
     };

@@ -24,7 +24,7 @@ impl ClassShare {
     /// Errors when the class is absent, or already below the share (cutting cannot
     /// raise it).
     pub fn apply(&self, records: Vec<Record>, seed: u64) -> Result<Vec<Record>, String> {
-        let is_class = |r: &Record| r.label.as_deref() == Some(self.label.as_str());
+        let is_class = |r: &Record| r.class() == Some(self.label.as_str());
         let (mut class, others): (Vec<Record>, Vec<Record>) =
             records.into_iter().partition(is_class);
         if class.is_empty() {
@@ -88,10 +88,7 @@ mod tests {
     use crate::test_records::records;
 
     fn count(records: &[Record], label: &str) -> usize {
-        records
-            .iter()
-            .filter(|r| r.label.as_deref() == Some(label))
-            .count()
+        records.iter().filter(|r| r.class() == Some(label)).count()
     }
 
     #[test]

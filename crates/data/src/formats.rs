@@ -7,7 +7,7 @@ use serde_json::Value;
 use unicode_categories::UnicodeCategories;
 
 use crate::rows::{self, Framing};
-use crate::{BadRow, DataError, Record};
+use crate::{BadRow, DataError, Label, Record, Task};
 
 /// The field of the second text of a sentence pair, read wherever a record has it.
 pub const TEXT_B_FIELD: &str = "text_b";
@@ -88,6 +88,12 @@ pub struct ReadOptions {
     pub text_b_col: Option<String>,
     /// The column holding the label.
     pub label_col: String,
+    /// Splits a label written as text into the labels of a multi-label record
+    /// (`"a|b"` with `|`); `None` reads it whole. A JSON list is a set of labels
+    /// either way.
+    pub label_sep: Option<String>,
+    /// The task the labels pose; `None` infers it from their form ([`Task::choose`]).
+    pub task: Option<Task>,
     /// Column with record ids; without one, records are named by their line number.
     pub id_col: String,
     /// A record without a label is bad (training data) or fine (data to predict).
@@ -102,6 +108,8 @@ impl Default for ReadOptions {
             text_col: "text".into(),
             text_b_col: None,
             label_col: "label".into(),
+            label_sep: None,
+            task: None,
             id_col: "id".into(),
             require_labels: true,
             skip_bad_rows: false,
@@ -117,7 +125,7 @@ struct Fields {
     id: Option<String>,
     text: Option<String>,
     text_b: Option<String>,
-    label: Option<String>,
+    label: Option<Label>,
 }
 
 /// Turns the fields of row `line` into a record, or says why it is bad.
@@ -132,10 +140,7 @@ fn to_record(fields: Fields, line: u64, options: &ReadOptions) -> RecordRow {
     if let Some(b) = &text_b {
         check_text(b, text_b_col).map_err(bad)?;
     }
-    let label = fields
-        .label
-        .map(|l| l.trim().to_owned())
-        .filter(|l| !l.is_empty());
+    let label = fields.label;
     if options.require_labels && label.is_none() {
         return Err(bad(format!("no label in column {:?}", options.label_col)));
     }
@@ -287,12 +292,7 @@ fn json_row(line: &[u8], number: u64, options: &ReadOptions) -> RecordRow {
         return Err(bad("not a JSON object".into()));
     };
     // Labels and ids may be written as numbers; texts must be strings.
-    let scalar = |key: &str| match object.get(key) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(Value::Bool(b)) => Some(b.to_string()),
-        _ => None,
-    };
+    let scalar = |key: &str| object.get(key).and_then(scalar_text);
     let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
     let text_b_col = options.text_b_col.as_deref().unwrap_or(TEXT_B_FIELD);
     let text_b = match object.get(text_b_col) {
@@ -300,13 +300,51 @@ fn json_row(line: &[u8], number: u64, options: &ReadOptions) -> RecordRow {
         Some(Value::String(b)) => Some(b.clone()),
         Some(_) => return Err(bad(format!("{text_b_col:?} is not a string"))),
     };
+    let label = match object.get(&options.label_col) {
+        Some(Value::Array(items)) => {
+            let tags: Option<Vec<String>> = items.iter().map(scalar_text).collect();
+            let tags = tags.ok_or_else(|| {
+                bad(format!(
+                    "{:?} is a list with an item that is not a label (a string or number)",
+                    options.label_col
+                ))
+            })?;
+            Some(Label::tags(
+                tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty()),
+            ))
+        }
+        _ => scalar(&options.label_col).and_then(|l| text_label(&l, options)),
+    };
     let fields = Fields {
         id: scalar(&options.id_col),
         text: text(&options.text_col),
         text_b,
-        label: scalar(&options.label_col),
+        label,
     };
     to_record(fields, number, options)
+}
+
+/// A JSON string, number or boolean as text.
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A label written as text: a class, or with a label separator the set of labels it
+/// lists (empty when the text is); `None` when there is no class.
+fn text_label(text: &str, options: &ReadOptions) -> Option<Label> {
+    match &options.label_sep {
+        Some(sep) => Some(Label::tags(
+            text.split(sep.as_str())
+                .map(str::trim)
+                .filter(|t| !t.is_empty()),
+        )),
+        None => Some(text.trim()).filter(|t| !t.is_empty()).map(Label::from),
+    }
 }
 
 /// The positions of the id, text, text_b and label columns in a header; the text
@@ -375,7 +413,7 @@ fn delimited_row(
         id: field(id)?,
         text: field(text)?,
         text_b: field(text_b)?,
-        label: field(label)?,
+        label: field(label)?.and_then(|l| text_label(&l, options)),
     };
     to_record(fields, line, options)
 }

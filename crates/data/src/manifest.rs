@@ -3,7 +3,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DataError, LabelMap, SplitName, Splits};
+use crate::{DataError, Label, LabelMap, SplitName, Splits, Task};
 
 /// Where a data set came from and what is in it: written beside the split files so a
 /// result can always be traced to its exact data.
@@ -21,7 +21,11 @@ pub struct Manifest {
     pub split_method: String,
     /// The seed of any split made during conversion.
     pub seed: u64,
-    /// The class names, sorted.
+    /// What its labels are: classes, sets of labels or values (manifests written
+    /// before there was a choice are single-label).
+    #[serde(default)]
+    pub task: Task,
+    /// The class names, sorted (none for regression).
     pub labels: Vec<String>,
     /// Each split file (`train`, `validation`, `test`) and what it holds.
     pub splits: BTreeMap<String, SplitInfo>,
@@ -51,10 +55,47 @@ pub struct SplitInfo {
     pub file: String,
     /// How many records it holds.
     pub records: usize,
-    /// Records per class.
+    /// Records per class (per label, for sets of labels).
     pub class_counts: BTreeMap<String, usize>,
+    /// The values' distribution, for regression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<ValueSummary>,
     /// The file's SHA-256.
     pub sha256: String,
+}
+
+/// How a split's values are spread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValueSummary {
+    /// The mean.
+    pub mean: f64,
+    /// The standard deviation (of the population).
+    pub std: f64,
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
+}
+
+/// Values are finite, so equality is an equivalence.
+impl Eq for ValueSummary {}
+
+impl ValueSummary {
+    /// The summary of some values; `None` when there are none.
+    pub fn of(values: &[f64]) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+        Some(Self {
+            mean,
+            std: variance.sqrt(),
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        })
+    }
 }
 
 impl Manifest {
@@ -74,10 +115,15 @@ impl Manifest {
                     .cloned()
                     .zip(labels.counts(records))
                     .collect();
+                let values: Vec<f64> = records
+                    .iter()
+                    .filter_map(|r| r.label.as_ref().and_then(Label::value))
+                    .collect();
                 let info = SplitInfo {
                     file: name.file_name().into(),
                     records: records.len(),
                     class_counts,
+                    values: ValueSummary::of(&values),
                     sha256: sha256_file(&dir.join(name.file_name()))?,
                 };
                 Ok((name.to_string(), info))

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::formats::{FileFormat, MAX_ROW_BYTES, MAX_TEXT_BYTES, Parser, ReadOptions, RecordRow};
 use crate::rows::{Framing, RowError, Rows};
 use crate::source::{open_input, source_name};
-use crate::{BadRow, DataError, Record};
+use crate::{BadRow, DataError, Record, Task, TaskChoice};
 
 /// The records of a file, and the rows dropped on the way (with `skip_bad_rows`).
 #[derive(Debug, Clone)]
@@ -21,6 +21,9 @@ pub struct ReadOutcome {
     /// SHA-256 of every byte read, in hex: the file's checksum, taken in the same
     /// pass (a pipe or standard input cannot be read twice).
     pub sha256: String,
+    /// The task the labels pose, and why ([`Task::choose`]); the records' labels
+    /// are in its form.
+    pub task: TaskChoice,
 }
 
 /// Reads a JSONL, CSV or TSV file into records: a regular file, a named pipe or
@@ -40,6 +43,9 @@ pub struct ReadOutcome {
 /// unless `skip_bad_rows` is set; then it is dropped and listed in
 /// [`ReadOutcome::skipped`]. Labels are read without surrounding whitespace (`" spam"`
 /// and `"spam"` are one label); a byte-order mark at the start of the file is ignored.
+///
+/// The labels are then read as [`ReadOptions::task`], or as the task their form
+/// says ([`Task::choose`]); a label that does not fit stops the read with its line.
 pub fn read_records(path: &Path, options: &ReadOptions) -> Result<ReadOutcome, DataError> {
     let name = source_name(path);
     let mut format = match path.extension() {
@@ -147,15 +153,40 @@ impl<'a> Collector<'a> {
         Ok(())
     }
 
-    fn finish(self, sha256: String, path: &Path) -> Result<ReadOutcome, DataError> {
+    /// The records, their labels read as the task chosen for them all; a label that
+    /// does not fit is a bad row.
+    fn finish(mut self, sha256: String, path: &Path) -> Result<ReadOutcome, DataError> {
+        let task = Task::choose(
+            self.records.iter().filter_map(|r| r.label.as_ref()),
+            self.options.task,
+        );
+        let records = std::mem::take(&mut self.records);
+        for mut record in records {
+            let label = record.label.take().map(|l| task.task.read(l)).transpose();
+            let line = self.first_line_of[&record.id];
+            match label {
+                Ok(label) => self.records.push(Record { label, ..record }),
+                Err(reason) if self.options.skip_bad_rows => {
+                    self.skipped.push(BadRow { line, reason })
+                }
+                Err(reason) => {
+                    return Err(DataError::BadRow {
+                        path: self.name,
+                        row: BadRow { line, reason },
+                    });
+                }
+            }
+        }
         if self.records.is_empty() {
             return Err(DataError::Empty { path: self.name });
         }
+        self.skipped.sort_by_key(|row| row.line);
         Ok(ReadOutcome {
             path: path.to_owned(),
             records: self.records,
             skipped: self.skipped,
             sha256,
+            task,
         })
     }
 }

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::DataError;
+use crate::{DataError, Label};
 
 /// One example: a text (or a pair of texts) and, when known, its label.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,9 +14,17 @@ pub struct Record {
     /// The second text of a sentence pair.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_b: Option<String>,
-    /// The class name; `None` for unlabelled data (prediction inputs).
+    /// The label (a class, a set of labels or a value); `None` for unlabelled data
+    /// (prediction inputs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
+    pub label: Option<Label>,
+}
+
+impl Record {
+    /// The class of a single-label record.
+    pub fn class(&self) -> Option<&str> {
+        self.label.as_ref().and_then(Label::class)
+    }
 }
 
 /// Writes records as JSONL, atomically: to a temporary file renamed into place, so an

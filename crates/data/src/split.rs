@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::{Record, SplitMix64};
+use crate::{Label, Record, SplitMix64};
 
 /// The three parts of a data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -121,15 +121,41 @@ pub fn stratified_folds(labels: &[usize], k: usize, seed: u64) -> Vec<usize> {
     folds
 }
 
-/// The records of each class (in label order), each ordered by id and then shuffled
-/// by one generator seeded with `seed`: the same input in any order, the same result.
+/// How many groups of neighbouring values a regression data set is stratified in.
+const VALUE_STRATA: usize = 10;
+
+/// The group a record is stratified in, ordered as the groups are drawn: unlabelled
+/// records first, then classes by name; a set of labels is its own group (the label
+/// powerset), a value falls in one of [`VALUE_STRATA`] groups of equal size by rank.
+fn strata(records: &[Record]) -> Vec<Option<String>> {
+    let mut by_value: Vec<(f64, usize)> = records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| Some((r.label.as_ref()?.value()?, i)))
+        .collect();
+    by_value.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut bins = vec![0; records.len()];
+    for (rank, &(_, i)) in by_value.iter().enumerate() {
+        bins[i] = rank * VALUE_STRATA / by_value.len();
+    }
+    records
+        .iter()
+        .zip(bins)
+        .map(|(r, bin)| match r.label.as_ref()? {
+            Label::Class(class) => Some(class.clone()),
+            Label::Tags(tags) => Some(format!("[{}]", tags.join("\u{1f}"))),
+            Label::Value(_) => Some(format!("value stratum {bin:02}")),
+        })
+        .collect()
+}
+
+/// The records of each stratum ([`strata`]: a class, in label order), each ordered by
+/// id and then shuffled by one generator seeded with `seed`: the same input in any
+/// order, the same result.
 fn shuffled_classes(records: Vec<Record>, seed: u64) -> Vec<Vec<Record>> {
     let mut by_class: BTreeMap<Option<String>, Vec<Record>> = BTreeMap::new();
-    for record in records {
-        by_class
-            .entry(record.label.clone())
-            .or_default()
-            .push(record);
+    for (stratum, record) in strata(&records).into_iter().zip(records) {
+        by_class.entry(stratum).or_default().push(record);
     }
     let mut rng = SplitMix64::new(seed);
     by_class
@@ -184,10 +210,7 @@ mod tests {
     fn keeps_class_proportions_in_every_split() {
         let splits = stratified_split(records(&[("a", 700), ("b", 200), ("c", 100)]), 0.1, 0.2, 1);
         let count = |split: &[Record], label: &str| {
-            split
-                .iter()
-                .filter(|r| r.label.as_deref() == Some(label))
-                .count()
+            split.iter().filter(|r| r.class() == Some(label)).count()
         };
         assert_eq!(
             [
@@ -222,12 +245,7 @@ mod tests {
     fn a_few_shot_sample_takes_k_of_each_class_or_all_of_a_smaller_one() {
         let data = records(&[("a", 50), ("b", 30), ("c", 3)]);
         let sample = per_class_sample(data.clone(), 8, 5);
-        let count = |label: &str| {
-            sample
-                .iter()
-                .filter(|r| r.label.as_deref() == Some(label))
-                .count()
-        };
+        let count = |label: &str| sample.iter().filter(|r| r.class() == Some(label)).count();
         assert_eq!((count("a"), count("b"), count("c")), (8, 8, 3));
         let mut reversed = data.clone();
         reversed.reverse();
@@ -254,5 +272,36 @@ mod tests {
         let mut expected: Vec<_> = data.into_iter().map(|r| r.id).collect();
         expected.sort();
         assert_eq!(ids, expected);
+    }
+
+    /// Values are stratified by rank: each tenth of the range gives the test split
+    /// its share, so a split cannot hold only the high or only the low values.
+    #[test]
+    fn values_are_stratified_by_their_tenth_of_the_range() {
+        let data: Vec<Record> = (0..100)
+            .map(|i| Record {
+                id: format!("r{i:03}"),
+                text: "t".into(),
+                text_b: None,
+                label: Some(Label::Value(f64::from(i) * 0.37 - 10.0)),
+            })
+            .collect();
+        let splits = stratified_split(data, 0.1, 0.2, 7);
+        for tenth in 0..10 {
+            let in_tenth = |r: &&Record| {
+                let i: usize = r.id[1..].parse().unwrap();
+                i / 10 == tenth
+            };
+            assert_eq!(
+                splits.test.iter().filter(in_tenth).count(),
+                2,
+                "tenth {tenth}"
+            );
+            assert_eq!(
+                splits.validation.iter().filter(in_tenth).count(),
+                1,
+                "tenth {tenth}"
+            );
+        }
     }
 }

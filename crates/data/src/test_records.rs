@@ -10,7 +10,7 @@ pub(crate) fn records(counts: &[(&str, usize)]) -> Vec<Record> {
                 id: format!("{label}-{i:04}"),
                 text: format!("text {i}"),
                 text_b: None,
-                label: Some(label.to_owned()),
+                label: Some(label.into()),
             })
         })
         .collect()

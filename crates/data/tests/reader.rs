@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use data::{DataError, LabelMap, ReadOptions, read_records};
+use data::{DataError, Label, LabelMap, ReadOptions, Task, read_records};
 
 fn file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.path().join(name);
@@ -30,10 +30,78 @@ fn reads_jsonl_with_numeric_labels_and_pairs() {
     let out = read_records(&path, &options).unwrap();
     assert_eq!(out.records.len(), 2);
     assert_eq!(out.records[0].text_b.as_deref(), Some("second"));
-    assert_eq!(out.records[0].label.as_deref(), Some("1"));
+    assert_eq!(out.records[0].class(), Some("1"));
     // Without an id column, a record is named by its line (line 2 is blank).
     assert_eq!(out.records[1].id, "line-3");
     assert_eq!(LabelMap::from_records(&out.records).names(), ["0", "1"]);
+}
+
+#[test]
+fn lists_and_separated_cells_are_sets_of_labels_and_fractions_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = file(
+        &dir,
+        "tags.jsonl",
+        b"{\"text\":\"a\",\"label\":[\"sport\",\" politics \",\"sport\"]}\n\
+          {\"text\":\"b\",\"label\":[]}\n{\"text\":\"c\",\"label\":\"sport\"}\n",
+    );
+    let out = read_records(&jsonl, &ReadOptions::default()).unwrap();
+    assert_eq!(out.task.task, Task::MultiLabel);
+    let labels: Vec<_> = out
+        .records
+        .iter()
+        .map(|r| r.label.clone().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            Label::tags(["politics", "sport"]),
+            Label::tags(Vec::<String>::new()),
+            Label::tags(["sport"])
+        ]
+    );
+    assert_eq!(
+        LabelMap::from_records(&out.records).counts(&out.records),
+        [1, 2]
+    );
+
+    let csv = file(&dir, "tags.csv", b"text,label\na,x|y\nb,\n");
+    let separated = ReadOptions {
+        label_sep: Some("|".into()),
+        ..ReadOptions::default()
+    };
+    let out = read_records(&csv, &separated).unwrap();
+    assert_eq!(out.records[0].label, Some(Label::tags(["x", "y"])));
+    assert_eq!(
+        out.records[1].label,
+        Some(Label::tags(Vec::<String>::new()))
+    );
+
+    let values = file(
+        &dir,
+        "values.csv",
+        b"text,label\na,0.5\nb,-2\nc,high\nd,3\n",
+    );
+    let regression = ReadOptions {
+        task: Some(Task::Regression),
+        ..ReadOptions::default()
+    };
+    assert_eq!(
+        bad_row_line(read_records(&values, &regression).unwrap_err()),
+        4
+    );
+    let skipping = ReadOptions {
+        skip_bad_rows: true,
+        ..regression
+    };
+    let out = read_records(&values, &skipping).unwrap();
+    let read: Vec<_> = out
+        .records
+        .iter()
+        .map(|r| r.label.as_ref().unwrap().value())
+        .collect();
+    assert_eq!(read, [Some(0.5), Some(-2.0), Some(3.0)]);
+    assert_eq!(out.skipped[0].line, 4);
 }
 
 #[test]
@@ -53,7 +121,7 @@ fn reads_csv_and_tsv_with_chosen_columns() {
     let out = read_records(&csv, &options).unwrap();
     assert_eq!(out.records[0].text, "hello, world");
     assert_eq!(out.records[1].text, "two\nlines");
-    assert_eq!(out.records[1].label.as_deref(), Some("neg"));
+    assert_eq!(out.records[1].class(), Some("neg"));
     assert_eq!(
         read_records(&tsv, &options).unwrap().records[0].text,
         "hello"

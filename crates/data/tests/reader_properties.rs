@@ -64,7 +64,7 @@ fn the_undamaged_files_read_as_intended() {
     // Pairs and single texts mix; a null text_b is a single text; labels are trimmed.
     assert_eq!(records[1].text_b.as_deref(), Some("prices"));
     assert_eq!(records[2].text_b, None);
-    assert_eq!(records[2].label.as_deref(), Some("animals"));
+    assert_eq!(records[2].class(), Some("animals"));
     let csv = dir.path().join("d.csv");
     std::fs::write(&csv, CSV).unwrap();
     let records = read_records(&csv, &options(true, false)).unwrap().records;

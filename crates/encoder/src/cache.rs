@@ -108,7 +108,7 @@ pub struct CacheMeta {
     /// Record ids, one per row.
     pub ids: Vec<String>,
     /// Record labels, one per row (`None` for unlabelled records).
-    pub labels: Vec<Option<String>>,
+    pub labels: Vec<Option<data::Label>>,
     /// What building it cost (absent for merged shards and caches of older versions),
     /// kept so that a later cache hit can still report the embedding's time.
     #[serde(default, skip_serializing_if = "Option::is_none")]

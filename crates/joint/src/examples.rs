@@ -96,9 +96,10 @@ impl Examples {
                     .label
                     .as_ref()
                     .ok_or_else(|| JointError::MissingLabel { id: r.id.clone() })?;
-                labels.index(label).ok_or_else(|| JointError::UnknownLabel {
+                let index = label.class().and_then(|class| labels.index(class));
+                index.ok_or_else(|| JointError::UnknownLabel {
                     id: r.id.clone(),
-                    label: label.clone(),
+                    label: label.to_string(),
                     known: labels.names().join(", "),
                 })
             })

@@ -35,6 +35,12 @@ impl Message {
         self
     }
 
+    /// `self` followed by `other`, whose settings stay settings.
+    pub fn then(mut self, other: impl Into<Message>) -> Self {
+        self.parts.extend(other.into().parts);
+        self
+    }
+
     /// The message with each setting named by `name` (a command line passes the
     /// setting's flag).
     pub fn render(&self, mut name: impl FnMut(&'static str) -> String) -> String {

@@ -369,11 +369,14 @@ fn stratified_subset(records: Vec<Record>, n: usize, seed: u64) -> Vec<Record> {
     let fraction = n as f64 / records.len() as f64;
     let split = stratified_split(records, 0.0, fraction, seed);
     let mut subset = split.test;
-    let kept: std::collections::BTreeSet<Option<String>> =
-        subset.iter().map(|r| r.label.clone()).collect();
+    let kept: std::collections::BTreeSet<Option<String>> = subset
+        .iter()
+        .map(|r| r.class().map(str::to_owned))
+        .collect();
     let mut added = std::collections::BTreeSet::new();
     for record in split.train {
-        if !kept.contains(&record.label) && added.insert(record.label.clone()) {
+        let class = record.class().map(str::to_owned);
+        if !kept.contains(&class) && added.insert(class) {
             subset.push(record);
         }
     }

@@ -266,10 +266,10 @@ pub(crate) fn known_classes(
     let kept: Vec<Record> = records
         .into_iter()
         .filter(|r| {
-            let known = r.label.as_deref().is_none_or(|l| labels.index(l).is_some());
+            let known = r.class().is_none_or(|l| labels.index(l).is_some());
             if !known {
                 *unseen
-                    .entry(r.label.clone().unwrap_or_default())
+                    .entry(r.class().unwrap_or_default().to_owned())
                     .or_default() += 1;
             }
             known

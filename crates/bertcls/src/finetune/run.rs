@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use data::{LabelMap, Record, stratified_split};
+use data::{Label, LabelMap, Record, stratified_split};
 use joint::{
     ClassifierMeta, RunDir, SavedClassifier, StopReason, TrainEvent, fine_tune, remove_checkpoint,
 };
@@ -85,12 +85,7 @@ impl FineTuneJob {
         let labels = LabelMap::from_records(&records);
         let truth: Vec<usize> = records
             .iter()
-            .map(|r| {
-                r.label
-                    .as_deref()
-                    .and_then(|l| labels.index(l))
-                    .unwrap_or(0)
-            })
+            .map(|r| r.class().and_then(|l| labels.index(l)).unwrap_or(0))
             .collect();
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
         let device = self.model.backend.device()?;
@@ -293,7 +288,7 @@ impl FineTuneJob {
         let predicted = decision.decide(&probabilities, names.len());
         let report = ClassificationReport::by_name(names, &truth, &predicted, Some(&probabilities));
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-        let truth: Vec<Option<String>> = truth.iter().map(|t| Some((*t).to_owned())).collect();
+        let truth: Vec<Option<Label>> = truth.iter().map(|&t| Some(t.into())).collect();
         let path = self.out.join(TEST_PREDICTIONS_FILE);
         write_predictions(&path, names, &ids, &truth, &probabilities, &predicted)
             .with_context(|| settings::message!("writing the test predictions into "[out]))?;

@@ -149,7 +149,14 @@ impl FeatureCaches {
                 );
             }
         }
-        let labels = LabelMap::from_labels(train.meta.labels.iter().flatten());
+        let labels = LabelMap::from_labels(
+            train
+                .meta
+                .labels
+                .iter()
+                .flatten()
+                .filter_map(data::Label::class),
+        );
         if labels.len() < 2 {
             refuse!(
                 "{}: training data needs at least two classes, found {:?}",
@@ -222,7 +229,7 @@ pub(super) fn validation_features(
     let mut unseen: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut kept = Vec::new();
     for (row, (label, id)) in cache.meta.labels.iter().zip(&cache.meta.ids).enumerate() {
-        match label.as_deref() {
+        match label.as_ref().and_then(data::Label::class) {
             None => refuse!("{}: record {id} has no label", cache.path.display()),
             Some(l) => match labels.index(l) {
                 Some(index) => kept.push((row, index)),
@@ -259,16 +266,20 @@ pub(super) fn features(cache: &EmbeddingCache, labels: &LabelMap) -> Result<Feat
         .labels
         .iter()
         .zip(&cache.meta.ids)
-        .map(
-            |(label, id)| match label.as_deref().map(|l| (l, labels.index(l))) {
+        .map(|(label, id)| {
+            match label
+                .as_ref()
+                .and_then(data::Label::class)
+                .map(|l| (l, labels.index(l)))
+            {
                 Some((_, Some(index))) => Ok(index),
                 Some((l, None)) => refuse!(
                     "{}: record {id} has label {l:?}, unknown to the training data",
                     cache.path.display()
                 ),
                 None => refuse!("{}: record {id} has no label", cache.path.display()),
-            },
-        )
+            }
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(Features::new(
         cache.vectors().to_vec(),

@@ -149,7 +149,7 @@ impl Job for PredictHeadJob {
 }
 
 /// Vectors, their width, record ids and labels.
-type Rows = (Vec<f32>, usize, Vec<String>, Vec<Option<String>>);
+type Rows = (Vec<f32>, usize, Vec<String>, Vec<Option<data::Label>>);
 
 /// The rows of caches made by the head's encoder.
 fn from_cache(head: &SavedHead, paths: &[PathBuf]) -> Result<Rows> {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use bertcls::bert::{BackendKind, Precision};
-use bertcls::data::Sampling;
+use bertcls::data::{Sampling, Task};
 use bertcls::joint::AdversaryKind;
 use bertcls::metrics::ThresholdTarget;
 use bertcls::training::{
@@ -56,6 +56,15 @@ pub(crate) struct ColumnsFlags {
     /// Column holding the label.
     #[arg(long, default_value = "label")]
     pub(crate) label_col: String,
+    /// Splits a label written as text into the labels of a multi-label record
+    /// (`--label-sep '|'` reads `sports|politics` as two). A JSON list is a set of
+    /// labels without it.
+    #[arg(long, value_name = "SEP")]
+    pub(crate) label_sep: Option<String>,
+    /// single-label, multi-label or regression [default: what the labels' form says:
+    /// lists are multi-label, numbers not all whole are regression, else single-label].
+    #[arg(long)]
+    pub(crate) task: Option<Task>,
     /// Column holding record ids; rows without one are named by their line number.
     #[arg(long, default_value = "id")]
     pub(crate) id_col: String,

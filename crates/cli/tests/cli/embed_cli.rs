@@ -142,6 +142,47 @@ fn bad_input_rows_are_reported_with_file_and_line() {
     );
 }
 
+/// Tags and values are read, and the task found is named with its reason, the
+/// setting that asks for another named as its flag.
+#[test]
+fn the_task_a_file_poses_is_named_before_anything_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, content: &str, extra: &[&str]| {
+        let input = dir.path().join(name);
+        std::fs::write(&input, content).unwrap();
+        let out = bertcls()
+            .args(["embed", "--max-len", "32"])
+            .arg("--model")
+            .arg(tiny_model())
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(dir.path().join("out.emb"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let values = "{\"text\":\"good\",\"label\":0.5}\n{\"text\":\"bad\",\"label\":-2}\n";
+    let stderr = run("scores.jsonl", values, &[]);
+    assert!(
+        stderr.contains("scores.jsonl is regression data (the labels are numbers, not all whole)"),
+        "{stderr}"
+    );
+    let tags = "text,label\nsports and politics,sports|politics\n";
+    let stderr = run("tags.csv", tags, &["--label-sep", "|"]);
+    assert!(
+        stderr.contains("tags.csv is multi-label data (the labels are lists)"),
+        "{stderr}"
+    );
+    let stderr = run("tags.csv", tags, &["--task", "regression"]);
+    assert!(
+        stderr.contains("tags.csv:2: the label \"sports|politics\" is not a finite number"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn an_unknown_backend_is_refused_with_the_choices() {
     let out = bertcls()

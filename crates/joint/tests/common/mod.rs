@@ -39,7 +39,7 @@ pub fn toy_records(n: usize, seed: u64) -> Vec<Record> {
                 id: format!("r{i}"),
                 text: text.join(" "),
                 text_b: None,
-                label: Some(label.to_owned()),
+                label: Some(label.into()),
             }
         })
         .collect()
