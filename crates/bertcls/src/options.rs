@@ -227,18 +227,35 @@ impl Columns {
         }
     }
 
-    /// Reads `path` (`-`: standard input); skipped bad rows (the first ten by line)
-    /// are noted to `observer`.
+    /// Reads `path` (`-`: standard input) for a model to learn, predict or be scored
+    /// on; skipped bad rows (the first ten by line) are noted to `observer`. Models
+    /// learn single-label data so far: labels of another task are refused, naming the
+    /// task found and why.
     pub fn read(
         &self,
         path: &Path,
         require_labels: bool,
         observer: &mut dyn Observer,
     ) -> Result<Vec<Record>> {
-        Ok(self.read_outcome(path, require_labels, observer)?.records)
+        let outcome = self.read_outcome(path, require_labels, observer)?;
+        let data::TaskChoice { task, reason } = &outcome.task;
+        if *task != data::Task::SingleLabel {
+            let name = data::source_name(path);
+            let name = name.display();
+            return Err(crate::JobError::Refused(
+                settings::message!("{name} is {task} data (")
+                    .then(reason)
+                    .text(
+                        "); bertcls reads it, but its models learn single-label data only so far",
+                    ),
+            ));
+        }
+        Ok(outcome.records)
     }
 
-    /// [`read`](Self::read), with the input's checksum taken in the same pass.
+    /// Reads `path` whatever task its labels pose (as embedding does: the cache
+    /// keeps each label in its form), with the input's checksum taken in the same
+    /// pass.
     pub fn read_outcome(
         &self,
         path: &Path,
@@ -256,18 +273,6 @@ impl Columns {
             skip_bad_rows: self.skip_bad_rows,
         };
         let outcome = read_records(path, &options)?;
-        let data::TaskChoice { task, reason } = &outcome.task;
-        if *task != data::Task::SingleLabel {
-            let name = data::source_name(path);
-            let name = name.display();
-            return Err(crate::JobError::Refused(
-                settings::message!("{name} is {task} data (")
-                    .then(reason)
-                    .text(
-                        "); bertcls reads it, but its models learn single-label data only so far",
-                    ),
-            ));
-        }
         let skipped = &outcome.skipped;
         if !skipped.is_empty() {
             observer.note(&format!(

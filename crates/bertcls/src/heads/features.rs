@@ -149,6 +149,19 @@ impl FeatureCaches {
                 );
             }
         }
+        if let Some(label) = train
+            .meta
+            .labels
+            .iter()
+            .flatten()
+            .find(|l| l.class().is_none())
+        {
+            let (path, task) = (train.path.display(), label.task());
+            refuse!(
+                "{path} holds {task} labels (embedded from {task} data); heads learn \
+                 single-label data only so far"
+            );
+        }
         let labels = LabelMap::from_labels(
             train
                 .meta
