@@ -17,8 +17,9 @@ mod schedule;
 pub use head::{Activation, Head, HeadConfig, HiddenLayer};
 pub use hidden_sizes::HiddenSizes;
 pub use losses::{
-    ClassWeights, ClassificationLoss, CrossEntropy, DistillationLoss, FocalLoss, GhmcLoss,
-    LossKind, LossSpec, SoftTargets, soft_targets, spec_or_kind,
+    BinaryCrossEntropy, ClassWeights, ClassificationLoss, CrossEntropy, DistillationLoss,
+    FocalBinaryCrossEntropy, FocalLoss, GhmcLoss, Huber, LossKind, LossSpec, MultiLabelLoss,
+    RegressionLoss, SoftTargets, SquaredError, soft_targets, spec_or_kind,
 };
 pub use monitor::Monitor;
 pub use optimizer::OptimizerKind;

@@ -8,3 +8,4 @@
 mod cross_entropy;
 mod distillation;
 mod remedies;
+mod task_losses;
