@@ -14,7 +14,13 @@ CPU, float32:
 Only the initial classifier weights and the dropout masks come from a different
 generator. Prints one JSON object.
 
-Usage: finetune.py MODEL_DIR DATA_DIR [--epochs N] [--max-steps N]
+With --problem-type regression (a number per record) or multi_label_classification (a
+list of labels per record), the model is transformers' own for that problem type: one
+output with MSE, or a sigmoid per label with binary cross-entropy (decided at 0.5);
+the epoch of lowest validation loss is kept as before, and the scores are the task's
+(Pearson, Spearman, RMSE; micro- and macro-F1).
+
+Usage: finetune.py MODEL_DIR DATA_DIR [--epochs N] [--max-steps N] [--problem-type T]
        finetune.py MODEL_DIR DATA_DIR --step-bench --batch-size B (fixed B × 128 batches)
 """
 
@@ -114,14 +120,19 @@ def rate(step, peak, warmup, total):
     return peak * (1 - (step - warmup) / max(1, total - warmup))
 
 
-def predict(model, ids, types, batch_size=64):
+def predict(model, ids, types, batch_size=64, problem="single_label_classification"):
+    """Class probabilities, per-label probabilities or values, by problem type."""
     model.eval()
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     probs = [None] * len(ids)
     with torch.no_grad():
         for s in range(0, len(order), batch_size):
             rows = order[s : s + batch_size]
-            p = torch.softmax(model(**collate(ids, types, rows)).logits, -1)
+            logits = model(**collate(ids, types, rows)).logits
+            p = {
+                "regression": lambda: logits[:, 0],
+                "multi_label_classification": lambda: torch.sigmoid(logits),
+            }.get(problem, lambda: torch.softmax(logits, -1))()
             for r, i in enumerate(rows):
                 probs[i] = p[r]
     model.train()
@@ -136,6 +147,33 @@ def scores(probs, truth):
     return {
         "accuracy": accuracy_score(truth, predicted),
         "macro_f1": f1_score(truth, predicted, average="macro"),
+        "loss": loss.item(),
+    }
+
+
+def regression_scores(values, truth):
+    from scipy.stats import pearsonr, spearmanr
+
+    truth = torch.tensor(truth, dtype=torch.float64)
+    values = values.double()
+    return {
+        "pearson": float(pearsonr(truth, values).statistic),
+        "spearman": float(spearmanr(truth, values).statistic),
+        "rmse": float(((values - truth) ** 2).mean().sqrt()),
+        "loss": float(((values - truth) ** 2).mean()),
+    }
+
+
+def multi_label_scores(probs, truth):
+    from sklearn.metrics import f1_score
+
+    truth = torch.tensor(truth)
+    predicted = (probs >= 0.5).int()
+    loss = torch.nn.functional.binary_cross_entropy(probs.clamp(1e-12, 1 - 1e-12), truth.float())
+    return {
+        "micro_f1": f1_score(truth, predicted, average="micro"),
+        "macro_f1": f1_score(truth, predicted, average="macro"),
+        "samples_f1": f1_score(truth, predicted, average="samples"),
         "loss": loss.item(),
     }
 
@@ -190,13 +228,24 @@ def main():
     parser.add_argument("--step-bench", action="store_true")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument(
+        "--problem-type",
+        default="single_label_classification",
+        choices=["single_label_classification", "multi_label_classification", "regression"],
+    )
     args = parser.parse_args()
+    problem = args.problem_type
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
 
     train_texts, train_labels = read(f"{args.data}/train.jsonl")
-    classes = sorted(set(train_labels))
+    if problem == "regression":
+        classes = ["value"]
+    elif problem == "multi_label_classification":
+        classes = sorted({t for tags in train_labels for t in tags})
+    else:
+        classes = sorted(set(train_labels))
     if args.step_bench:
         print(json.dumps(step_bench(args, tokenizer, classes)))
         return
@@ -206,15 +255,27 @@ def main():
     train_ids, train_types = encode(tokenizer, train_texts, args.max_len)
     valid_ids, valid_types = encode(tokenizer, valid_texts, args.max_len)
     test_ids, test_types = encode(tokenizer, test_texts, args.max_len)
-    y_train = [index[c] for c in train_labels]
-    y_valid = [index[c] for c in valid_labels]
-    y_test = [index[c] for c in test_labels]
+    if problem == "regression":
+        target, score = float, regression_scores
+        label_dtype = torch.float32
+    elif problem == "multi_label_classification":
+        def target(tags):
+            return [1.0 if c in tags else 0.0 for c in classes]
+        score = multi_label_scores
+        label_dtype = torch.float32
+    else:
+        target, score = index.__getitem__, scores
+        label_dtype = torch.long
+    y_train = [target(c) for c in train_labels]
+    y_valid = [target(c) for c in valid_labels]
+    y_test = [target(c) for c in test_labels]
 
     model = BertForSequenceClassification.from_pretrained(
         args.model,
         num_labels=len(classes),
         id2label=dict(enumerate(classes)),
         label2id=index,
+        problem_type=problem,
     )
     model.train()
     optimizer = optimizer_for(model, args.lr, 0.01)
@@ -233,7 +294,8 @@ def main():
             for group in optimizer.param_groups:
                 group["lr"] = rate(step, args.lr, warmup, total)
             batch = collate(train_ids, train_types, rows)
-            loss = model(**batch, labels=torch.tensor([y_train[i] for i in rows])).loss
+            labels = torch.tensor([y_train[i] for i in rows], dtype=label_dtype)
+            loss = model(**batch, labels=labels).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -244,7 +306,7 @@ def main():
             step += 1
             if step % 50 == 0:
                 print(f"step {step}/{total} loss {loss.item():.4f} {trained / train_seconds:.1f} docs/s", file=sys.stderr)
-        valid = scores(predict(model, valid_ids, valid_types), y_valid)
+        valid = score(predict(model, valid_ids, valid_types, problem=problem), y_valid)
         history.append({"epoch": epoch + 1, "step": step, "train_loss": loss_sum / len(train_ids), **{f"valid_{k}": v for k, v in valid.items()}})
         print(json.dumps(history[-1]), file=sys.stderr)
         if best is None or valid["loss"] < best["loss"]:
@@ -252,11 +314,14 @@ def main():
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
     start = time.perf_counter()
-    test = scores(predict(model, test_ids, test_types), y_test)
+    test = score(predict(model, test_ids, test_types, problem=problem), y_test)
     test_seconds = time.perf_counter() - start
     print(
         json.dumps(
             {
+                "problem_type": problem,
+                "max_len": args.max_len,
+                "seed": args.seed,
                 "epochs": args.epochs,
                 "steps": step,
                 "history": history,

@@ -39,6 +39,12 @@ pub trait Observer: Send {
         let _ = line;
     }
 
+    /// A line that names settings: by their library names unless the caller names
+    /// them its own way (the command line: by their flags).
+    fn note_message(&mut self, message: &settings::Message) {
+        self.note(&message.to_string());
+    }
+
     /// How the caller would run `stage` itself (the `bertcls` binary: its command
     /// line), for a report that lists its stages. `None`, the default, lists the
     /// stage's settings in the library's names ([`Stage::describe`]).

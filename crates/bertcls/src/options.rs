@@ -238,13 +238,13 @@ impl Columns {
         observer: &mut dyn Observer,
     ) -> Result<Vec<Record>> {
         let outcome = self.read_outcome(path, require_labels, observer)?;
-        let data::TaskChoice { task, reason } = &outcome.task;
-        if *task != data::Task::SingleLabel {
+        let task = outcome.task.task;
+        if task != data::Task::SingleLabel {
             let name = data::source_name(path);
             let name = name.display();
             return Err(crate::JobError::Refused(
                 settings::message!("{name} is {task} data (")
-                    .then(reason)
+                    .then(outcome.task.reason())
                     .text(
                         "); bertcls reads it, but its models learn single-label data only so far",
                     ),
@@ -273,6 +273,15 @@ impl Columns {
             skip_bad_rows: self.skip_bad_rows,
         };
         let outcome = read_records(path, &options)?;
+        if outcome.task.is_worth_saying() && outcome.records.iter().any(|r| r.label.is_some()) {
+            let (name, task) = (data::source_name(path), outcome.task.task);
+            let name = name.display();
+            observer.note_message(
+                &settings::message!("{name}: read as {task} data (")
+                    .then(outcome.task.reason())
+                    .text(")"),
+            );
+        }
         let skipped = &outcome.skipped;
         if !skipped.is_empty() {
             observer.note(&format!(

@@ -90,6 +90,12 @@ impl Observer for Bars {
         }
     }
 
+    fn note_message(&mut self, message: &bertcls::settings::Message) {
+        use clap::CommandFactory;
+        let flags = crate::errors::Flags::of(&crate::Cli::command(), &[]);
+        self.note(&message.render(|setting| flags.name(setting)));
+    }
+
     fn command_line(&self, stage: Stage<'_>) -> Option<String> {
         crate::command_line::command_line(stage).ok()
     }

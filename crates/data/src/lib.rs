@@ -45,4 +45,4 @@ pub use source::{
     MAX_SETTINGS_BYTES, STDIN, is_stdin, open_input, read_text_file, source_name, text_lines,
 };
 pub use split::{SplitName, Splits, per_class_sample, stratified_folds, stratified_split};
-pub use task::{Task, TaskChoice};
+pub use task::{Evidence, Task, TaskChoice};

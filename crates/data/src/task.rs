@@ -26,7 +26,44 @@ pub struct TaskChoice {
     /// The task.
     pub task: Task,
     /// Why: asked for, or what the labels look like.
-    pub reason: settings::Message,
+    pub evidence: Evidence,
+}
+
+/// What chose a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// The setting asked for it.
+    Asked,
+    /// Some label is a list: multi-label.
+    Lists,
+    /// Every label is a number, some not whole: regression.
+    Fractions,
+    /// Every label is a whole number: read as classes, though they may be values.
+    WholeNumbers,
+    /// The labels are names of classes (or there are none).
+    Classes,
+}
+
+impl TaskChoice {
+    /// Why, in a sentence's words.
+    pub fn reason(&self) -> settings::Message {
+        match self.evidence {
+            Evidence::Asked => settings::message!("asked for by "[task]),
+            Evidence::Lists => "the labels are lists".into(),
+            Evidence::Fractions => "the labels are numbers, not all whole".into(),
+            Evidence::WholeNumbers => settings::message!(
+                "the labels are whole numbers, read as classes; to read them as values, set "
+                    [task] " to regression"
+            ),
+            Evidence::Classes => "the labels are single classes".into(),
+        }
+    }
+
+    /// True where a reader might have expected another task: anything but names of
+    /// classes read as single-label, so a run says what it found.
+    pub fn is_worth_saying(&self) -> bool {
+        self.evidence != Evidence::Classes
+    }
 }
 
 impl Task {
@@ -46,7 +83,7 @@ impl Task {
         if let Some(task) = requested {
             return TaskChoice {
                 task,
-                reason: settings::message!("asked for by "[task]),
+                evidence: Evidence::Asked,
             };
         }
         let (mut any, mut tags, mut all_numbers, mut fractions) = (false, false, true, false);
@@ -58,22 +95,13 @@ impl Task {
                 None => all_numbers = false,
             }
         }
-        let (task, reason) = match (tags, any && all_numbers, fractions) {
-            (true, _, _) => (Task::MultiLabel, "the labels are lists".into()),
-            (false, true, true) => (
-                Task::Regression,
-                "the labels are numbers, not all whole".into(),
-            ),
-            (false, true, false) => (
-                Task::SingleLabel,
-                settings::message!(
-                    "the labels are whole numbers, read as classes; regression reads them as \
-                     values: set "[task]
-                ),
-            ),
-            (false, false, _) => (Task::SingleLabel, "the labels are single classes".into()),
+        let (task, evidence) = match (tags, any && all_numbers, fractions) {
+            (true, _, _) => (Task::MultiLabel, Evidence::Lists),
+            (false, true, true) => (Task::Regression, Evidence::Fractions),
+            (false, true, false) => (Task::SingleLabel, Evidence::WholeNumbers),
+            (false, false, _) => (Task::SingleLabel, Evidence::Classes),
         };
-        TaskChoice { task, reason }
+        TaskChoice { task, evidence }
     }
 
     /// `label` in this task's form (a class as a set of one, a number written as

@@ -142,43 +142,82 @@ fn bad_input_rows_are_reported_with_file_and_line() {
     );
 }
 
-/// Tags and values are read, and the task found is named with its reason, the
-/// setting that asks for another named as its flag.
+/// Tags and values are embedded, the task found said with its reason (the setting
+/// that asks for another named as its flag); a label that does not fit the task
+/// asked for is a bad row, and what cannot learn the task yet refuses it by name.
 #[test]
-fn the_task_a_file_poses_is_named_before_anything_trains() {
+fn the_task_a_file_poses_is_said_and_what_cannot_learn_it_refuses() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |name: &str, content: &str, extra: &[&str]| {
+    let embed = |name: &str, content: &str, extra: &[&str]| {
         let input = dir.path().join(name);
         std::fs::write(&input, content).unwrap();
-        let out = bertcls()
+        bertcls()
             .args(["embed", "--max-len", "32"])
             .arg("--model")
             .arg(tiny_model())
             .arg("--input")
             .arg(&input)
             .arg("--output")
-            .arg(dir.path().join("out.emb"))
+            .arg(dir.path().join(format!("{name}.emb")))
             .args(extra)
             .output()
-            .unwrap();
-        assert!(!out.status.success());
-        String::from_utf8_lossy(&out.stderr).into_owned()
+            .unwrap()
+    };
+    // Embedding reads every task (the cache keeps the labels as they are) and says
+    // which it found when the labels' form chose it.
+    let whole = embed(
+        "grades.jsonl",
+        "{\"text\":\"a\",\"label\":1}\n{\"text\":\"b\",\"label\":3}\n",
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&whole.stderr);
+    assert!(whole.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("grades.jsonl: read as single-label data (the labels are whole numbers")
+            && stderr.contains("set --task to regression"),
+        "{stderr}"
+    );
+    let read_as = |name: &str, content: &str, extra: &[&str]| {
+        let out = embed(name, content, extra);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
     };
     let values = "{\"text\":\"good\",\"label\":0.5}\n{\"text\":\"bad\",\"label\":-2}\n";
-    let stderr = run("scores.jsonl", values, &[]);
+    let stderr = read_as("scores.jsonl", values, &[]);
     assert!(
-        stderr.contains("scores.jsonl is regression data (the labels are numbers, not all whole)"),
+        stderr.contains(
+            "scores.jsonl: read as regression data (the labels are numbers, not all whole)"
+        ),
         "{stderr}"
     );
     let tags = "text,label\nsports and politics,sports|politics\n";
-    let stderr = run("tags.csv", tags, &["--label-sep", "|"]);
+    let stderr = read_as("tags.csv", tags, &["--label-sep", "|"]);
     assert!(
-        stderr.contains("tags.csv is multi-label data (the labels are lists)"),
+        stderr.contains("tags.csv: read as multi-label data (the labels are lists)"),
         "{stderr}"
     );
-    let stderr = run("tags.csv", tags, &["--task", "regression"]);
+    let refused = embed("tags.csv", tags, &["--task", "regression"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        stderr.contains("tags.csv:2: the label \"sports|politics\" is not a finite number"),
+        !refused.status.success()
+            && stderr.contains("tags.csv:2: the label \"sports|politics\" is not a finite number"),
+        "{stderr}"
+    );
+    // Heads learn single-label data only so far: a cache of values is refused by name.
+    let cache = dir.path().join("scores.jsonl.emb");
+    let sweep = bertcls()
+        .args(["head", "sweep", "--train"])
+        .arg(&cache)
+        .arg("--valid")
+        .arg(&cache)
+        .arg("--out")
+        .arg(dir.path().join("sweep"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&sweep.stderr);
+    assert!(
+        !sweep.status.success() && stderr.contains("holds regression labels"),
         "{stderr}"
     );
 }
