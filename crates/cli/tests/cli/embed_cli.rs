@@ -1,7 +1,7 @@
 //! `bertcls embed` end to end: the .npy rows against PyTorch's outputs for the same
 //! texts (mean of the last hidden states, from the tiny model's reference.json).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -107,24 +107,27 @@ fn numpy_reads_the_same_matrix(path: &std::path::Path, values: &[f32], shape: (u
     assert_eq!(read, values, "numpy reads other values than we wrote");
 }
 
+/// `bertcls embed` of `input` with the tiny model into `output`, and `extra` flags.
+fn embed_tiny(input: &Path, output: &Path, extra: &[&str]) -> std::process::Output {
+    bertcls()
+        .args(["embed", "--max-len", "32"])
+        .arg("--model")
+        .arg(tiny_model())
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn bad_input_rows_are_reported_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, "{\"text\":\"cat\"}\n{\"text\":\"\"}\n").unwrap();
-    let run = |extra: &[&str]| {
-        bertcls()
-            .args(["embed", "--max-len", "32"])
-            .arg("--model")
-            .arg(tiny_model())
-            .arg("--input")
-            .arg(&input)
-            .arg("--output")
-            .arg(dir.path().join("out.emb"))
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let run = |extra: &[&str]| embed_tiny(&input, &dir.path().join("out.emb"), extra);
     let failed = run(&[]);
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(!failed.status.success());
@@ -151,17 +154,7 @@ fn the_task_a_file_poses_is_said_and_what_cannot_learn_it_refuses() {
     let embed = |name: &str, content: &str, extra: &[&str]| {
         let input = dir.path().join(name);
         std::fs::write(&input, content).unwrap();
-        bertcls()
-            .args(["embed", "--max-len", "32"])
-            .arg("--model")
-            .arg(tiny_model())
-            .arg("--input")
-            .arg(&input)
-            .arg("--output")
-            .arg(dir.path().join(format!("{name}.emb")))
-            .args(extra)
-            .output()
-            .unwrap()
+        embed_tiny(&input, &dir.path().join(format!("{name}.emb")), extra)
     };
     // Embedding reads every task (the cache keeps the labels as they are) and says
     // which it found when the labels' form chose it.

@@ -54,27 +54,12 @@ fn check_gradient(loss: &dyn ClassificationLoss, device: &Device) {
     let (logits, targets) = tensors(&LOGITS, &autodiff);
     let logits = logits.require_grad();
     let grads = loss.forward(logits.clone(), targets).backward();
-    let analytic: Vec<f32> = logits
-        .grad(&grads)
-        .unwrap()
-        .into_data()
-        .try_into_vec_as()
-        .unwrap();
-    let h = 1e-2;
-    for i in 0..4 {
-        for c in 0..3 {
-            let (mut plus, mut minus) = (LOGITS, LOGITS);
-            plus[i][c] += h;
-            minus[i][c] -= h;
-            let numeric =
-                (value_on(loss, &plus, device) - value_on(loss, &minus, device)) / (2.0 * h);
-            let a = analytic[i * 3 + c] as f64;
-            assert!(
-                (a - numeric).abs() < 2e-3 + 2e-2 * numeric.abs(),
-                "d/d logit[{i}][{c}]: autodiff {a} vs finite difference {numeric}"
-            );
-        }
-    }
+    let analytic = crate::gradient(&logits, &grads);
+    let point: Vec<f64> = LOGITS.iter().flatten().copied().collect();
+    crate::assert_gradient(&analytic, &point, 1e-2, "logit", |flat| {
+        let rows: [[f64; 3]; 4] = std::array::from_fn(|i| std::array::from_fn(|c| flat[i * 3 + c]));
+        value_on(loss, &rows, device)
+    });
 }
 
 #[test]

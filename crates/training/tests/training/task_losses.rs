@@ -58,28 +58,13 @@ fn check_multi_label(loss: &dyn MultiLabelLoss, expected: f64) {
         let grads = loss
             .forward(logits.clone(), matrix(&TAGS, &autodiff))
             .backward();
-        let analytic: Vec<f32> = logits
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .try_into_vec_as()
-            .unwrap();
-        let h = 1e-2;
-        for i in 0..3 {
-            for j in 0..3 {
-                let (mut plus, mut minus) = (LOGITS, LOGITS);
-                plus[i][j] += h;
-                minus[i][j] -= h;
-                let numeric = (multi_label_value(loss, &plus, &device)
-                    - multi_label_value(loss, &minus, &device))
-                    / (2.0 * h);
-                let a = analytic[i * 3 + j] as f64;
-                assert!(
-                    (a - numeric).abs() < 2e-3 + 2e-2 * numeric.abs(),
-                    "{kind}: d/d logit[{i}][{j}]: autodiff {a} vs finite difference {numeric}"
-                );
-            }
-        }
+        let analytic = crate::gradient(&logits, &grads);
+        let point: Vec<f64> = LOGITS.iter().flatten().copied().collect();
+        crate::assert_gradient(&analytic, &point, 1e-2, &format!("{kind} logit"), |flat| {
+            let rows: [[f64; 3]; 3] =
+                std::array::from_fn(|i| std::array::from_fn(|j| flat[i * 3 + j]));
+            multi_label_value(loss, &rows, &device)
+        });
     }
 }
 
@@ -151,26 +136,14 @@ fn check_regression(loss: &dyn RegressionLoss, expected: f64) {
         let grads = loss
             .forward(predicted.clone(), vector(&VALUES, &autodiff))
             .backward();
-        let analytic: Vec<f32> = predicted
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .try_into_vec_as()
-            .unwrap();
-        let h = 1e-3;
-        for i in 0..5 {
-            let (mut plus, mut minus) = (PREDICTED, PREDICTED);
-            plus[i] += h;
-            minus[i] -= h;
-            let numeric = (regression_value(loss, &plus, &device)
-                - regression_value(loss, &minus, &device))
-                / (2.0 * h);
-            let a = analytic[i] as f64;
-            assert!(
-                (a - numeric).abs() < 2e-3 + 2e-2 * numeric.abs(),
-                "{kind}: d/d prediction[{i}]: autodiff {a} vs finite difference {numeric}"
-            );
-        }
+        let analytic = crate::gradient(&predicted, &grads);
+        crate::assert_gradient(
+            &analytic,
+            &PREDICTED,
+            1e-3,
+            &format!("{kind} prediction"),
+            |p| regression_value(loss, &std::array::from_fn(|i| p[i]), &device),
+        );
     }
 }
 
