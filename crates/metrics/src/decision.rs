@@ -196,11 +196,17 @@ impl FromStr for ThresholdTarget {
 /// `truth`. Candidates are the observed probabilities, so every distinct decision
 /// is tried once; ties in F1 go to the higher threshold (fewer false alarms).
 pub fn choose_threshold(probabilities: &[f32], truth: &[usize], target: ThresholdTarget) -> f64 {
-    let mut scored: Vec<(f64, bool)> = probabilities
+    let scored = probabilities
         .chunks_exact(2)
         .zip(truth)
         .map(|(row, &t)| (row[1] as f64, t == 1))
         .collect();
+    cut_scores(scored, target)
+}
+
+/// The threshold on `scored`'s scores (each with whether it is a positive) meeting
+/// `target`: [`choose_threshold`] on scores of one kind of decision.
+pub(crate) fn cut_scores(mut scored: Vec<(f64, bool)>, target: ThresholdTarget) -> f64 {
     // Descending: lowering the threshold past a group of equal scores admits them all.
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     let positives = scored.iter().filter(|s| s.1).count();

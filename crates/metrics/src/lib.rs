@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod decision;
+mod label_thresholds;
 mod multi_label;
 mod probabilities;
 mod ranking;
@@ -14,6 +15,7 @@ mod regression;
 mod report;
 
 pub use decision::{DecisionRule, ThresholdTarget, choose_threshold};
+pub use label_thresholds::{DEFAULT_LABEL_THRESHOLD, LabelThresholds};
 pub use multi_label::MultiLabelReport;
 pub use probabilities::{argmax_rows, mean_log_loss};
 pub use ranking::{average_precision, roc_auc};
