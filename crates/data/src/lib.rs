@@ -14,6 +14,7 @@
 mod class_share;
 mod error;
 mod formats;
+mod iterative_stratification;
 mod label;
 mod labelled_text;
 mod labels;
@@ -33,6 +34,7 @@ mod test_records;
 pub use class_share::ClassShare;
 pub use error::{BadRow, DataError};
 pub use formats::{FileFormat, MAX_ROW_BYTES, MAX_TEXT_BYTES, ReadOptions, TEXT_B_FIELD};
+pub use iterative_stratification::multi_label_folds;
 pub use label::Label;
 pub use labelled_text::LabelledText;
 pub use labels::LabelMap;
@@ -44,5 +46,8 @@ pub use sampling::{Sampling, bootstrap_sample};
 pub use source::{
     MAX_SETTINGS_BYTES, STDIN, is_stdin, open_input, read_text_file, source_name, text_lines,
 };
-pub use split::{SplitName, Splits, per_class_sample, stratified_folds, stratified_split};
+pub use split::{
+    SplitName, Splits, VALUE_STRATA, per_class_sample, stratified_folds, stratified_split,
+    value_bins,
+};
 pub use task::{Evidence, Task, TaskChoice};

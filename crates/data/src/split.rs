@@ -122,21 +122,38 @@ pub fn stratified_folds(labels: &[usize], k: usize, seed: u64) -> Vec<usize> {
 }
 
 /// How many groups of neighbouring values a regression data set is stratified in.
-const VALUE_STRATA: usize = 10;
+pub const VALUE_STRATA: usize = 10;
+
+/// The group (0..bins) of each value: values ranked (ties by position), then cut into
+/// `bins` groups of equal size, so that stratifying by group spreads the whole range
+/// of a regression target over every split or fold (with [`stratified_folds`]).
+pub fn value_bins(values: &[f64], bins: usize) -> Vec<usize> {
+    assert!(bins >= 1, "at least one group");
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]).then(a.cmp(&b)));
+    let mut bin = vec![0; values.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        bin[i] = rank * bins / values.len();
+    }
+    bin
+}
 
 /// The group a record is stratified in, ordered as the groups are drawn: unlabelled
 /// records first, then classes by name; a set of labels is its own group (the label
 /// powerset), a value falls in one of [`VALUE_STRATA`] groups of equal size by rank.
 fn strata(records: &[Record]) -> Vec<Option<String>> {
-    let mut by_value: Vec<(f64, usize)> = records
+    let valued: Vec<(usize, f64)> = records
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| Some((r.label.as_ref()?.value()?, i)))
+        .filter_map(|(i, r)| Some((i, r.label.as_ref()?.value()?)))
         .collect();
-    by_value.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let value_bin = value_bins(
+        &valued.iter().map(|&(_, v)| v).collect::<Vec<_>>(),
+        VALUE_STRATA,
+    );
     let mut bins = vec![0; records.len()];
-    for (rank, &(_, i)) in by_value.iter().enumerate() {
-        bins[i] = rank * VALUE_STRATA / by_value.len();
+    for (&(i, _), bin) in valued.iter().zip(value_bin) {
+        bins[i] = bin;
     }
     records
         .iter()
@@ -303,5 +320,13 @@ mod tests {
                 "tenth {tenth}"
             );
         }
+    }
+
+    #[test]
+    fn value_bins_cut_the_ranked_values_into_equal_groups() {
+        let values = [0.3, -1.0, 0.3, 5.0, 2.0, -7.0];
+        // Ranks: −7 (5), −1 (1), 0.3 (0), 0.3 (2), 2 (4), 5 (3) → 3 bins of 2.
+        assert_eq!(value_bins(&values, 3), [1, 0, 1, 2, 2, 0]);
+        assert_eq!(value_bins(&values, 1), [0; 6]);
     }
 }
