@@ -43,9 +43,54 @@ impl ClassWeights {
     }
 }
 
+impl ClassWeights {
+    /// One weight per label of a multi-label task, on its positive terms (binary
+    /// cross-entropy's `pos_weight`), for `labels` each true on `positives` of
+    /// `examples` training examples. Each label is its own two-class problem, and
+    /// the weight is the ratio its class weights would have: balanced gives
+    /// `n_negative / n_positive`, the effective number `(1 − β^{n_negative}) /
+    /// (1 − β^{n_positive})`; by name, the named labels' weights (others 1).
+    pub fn positive_weights(
+        &self,
+        labels: &[String],
+        positives: &[usize],
+        examples: usize,
+    ) -> Vec<f32> {
+        let negatives = |p: usize| examples.saturating_sub(p).max(1);
+        match self {
+            ClassWeights::Balanced => positives
+                .iter()
+                .map(|&p| (negatives(p) as f64 / p.max(1) as f64) as f32)
+                .collect(),
+            ClassWeights::Effective { beta } => positives
+                .iter()
+                .map(|&p| {
+                    let effective = |n: usize| 1.0 - beta.powi(n.min(i32::MAX as usize) as i32);
+                    (effective(negatives(p)) / effective(p.max(1))) as f32
+                })
+                .collect(),
+            ClassWeights::Explicit(_) => self.compute(labels, positives),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positive_weights_are_each_labels_two_class_ratio() {
+        let labels: Vec<String> = ["rare", "common"].map(String::from).to_vec();
+        // 100 examples: "rare" on 10, "common" on 80.
+        let w = ClassWeights::Balanced.positive_weights(&labels, &[10, 80], 100);
+        assert!((w[0] - 9.0).abs() < 1e-6 && (w[1] - 0.25).abs() < 1e-6);
+        let w = ClassWeights::Effective { beta: 0.9 }.positive_weights(&labels, &[10, 80], 100);
+        let ratio = |pos: i32, neg: i32| (1.0 - 0.9f64.powi(neg)) / (1.0 - 0.9f64.powi(pos));
+        assert!((w[0] as f64 - ratio(10, 90)).abs() < 1e-6);
+        assert!((w[1] as f64 - ratio(80, 20)).abs() < 1e-6);
+        let named = ClassWeights::Explicit([("rare".to_owned(), 4.0)].into());
+        assert_eq!(named.positive_weights(&labels, &[10, 80], 100), [4.0, 1.0]);
+    }
 
     #[test]
     fn balanced_and_effective_weights_by_hand() {

@@ -8,7 +8,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize};
 use settings::SettingError;
 
-use crate::losses::{ClassWeights, ClassificationLoss, CrossEntropy, FocalLoss, GhmcLoss};
+use crate::losses::{
+    BinaryCrossEntropy, ClassWeights, ClassificationLoss, CrossEntropy, FocalBinaryCrossEntropy,
+    FocalLoss, GhmcLoss, MultiLabelLoss,
+};
 
 /// The losses `--loss` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -181,6 +184,70 @@ impl LossSpec {
         }
     }
 
+    /// [`validate_for`](Self::validate_for) a multi-label task over `labels`, and
+    /// refuses what has no multi-label form here, saying why: each label is a
+    /// sigmoid of its own, so `ce` is binary cross-entropy (class weights weigh
+    /// each label's positive terms) and `focal` the sigmoid focal loss.
+    pub fn validate_for_multi_label(&self, labels: &[String]) -> Result<(), SettingError> {
+        self.validate_for(labels)?;
+        if self.kind == LossKind::Ghm {
+            return Err(SettingError::new(
+                "loss",
+                self.kind,
+                "GHM-C bins the gradient norms of a softmax over classes; it has no \
+                 multi-label form here (use ce or focal)",
+            ));
+        }
+        if self.label_smoothing != 0.0 {
+            return Err(SettingError::new(
+                "label_smoothing",
+                self.label_smoothing,
+                "smooths a softmax's one-hot target; a multi-label target is a set of \
+                 yes-or-no decisions (leave it out)",
+            ));
+        }
+        if let (LossKind::Focal, Some(weights)) = (self.kind, &self.class_weights) {
+            return Err(SettingError::new(
+                "class_weights",
+                weights,
+                "the sigmoid focal loss takes no per-label α here; class weights weigh \
+                 positive terms with ce",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The multi-label loss for training on `targets` (`examples × labels`, true
+    /// where a label applies): positive weights come from how often each label
+    /// applies there. Checked first by
+    /// [`validate_for_multi_label`](Self::validate_for_multi_label).
+    pub fn build_multi_label(
+        &self,
+        labels: &[String],
+        targets: &[bool],
+    ) -> Box<dyn MultiLabelLoss> {
+        let width = labels.len().max(1);
+        let mut positives = vec![0; labels.len()];
+        for row in targets.chunks_exact(width) {
+            for (count, &applies) in positives.iter_mut().zip(row) {
+                *count += usize::from(applies);
+            }
+        }
+        let examples = targets.len() / width;
+        match self.kind {
+            LossKind::Focal => Box::new(FocalBinaryCrossEntropy {
+                gamma: self.focal_gamma,
+                alpha: None,
+            }),
+            LossKind::CrossEntropy | LossKind::Ghm => Box::new(BinaryCrossEntropy {
+                positive_weights: self
+                    .class_weights
+                    .as_ref()
+                    .map(|w| w.positive_weights(labels, &positives, examples)),
+            }),
+        }
+    }
+
     /// In words, for logs and leaderboards: `ce`, `focal γ=2 α=balanced`, ….
     pub fn describe(&self) -> String {
         let mut text = self.kind.to_string();
@@ -322,6 +389,33 @@ mod tests {
             ..LossSpec::default()
         };
         assert!(ce.validate().is_err());
+    }
+
+    #[test]
+    fn what_has_no_multi_label_form_is_refused_by_name() {
+        let labels: Vec<String> = ["a", "b"].map(String::from).to_vec();
+        let refused = |spec: LossSpec| spec.validate_for_multi_label(&labels).unwrap_err().setting;
+        let ghm = LossSpec {
+            kind: LossKind::Ghm,
+            ..LossSpec::default()
+        };
+        assert_eq!(refused(ghm), "loss");
+        let smoothed = LossSpec {
+            label_smoothing: 0.1,
+            ..LossSpec::default()
+        };
+        assert_eq!(refused(smoothed), "label_smoothing");
+        let weighted_focal = LossSpec {
+            kind: LossKind::Focal,
+            class_weights: Some(ClassWeights::Balanced),
+            ..LossSpec::default()
+        };
+        assert_eq!(refused(weighted_focal), "class_weights");
+        let weighted = LossSpec {
+            class_weights: Some(ClassWeights::Balanced),
+            ..LossSpec::default()
+        };
+        assert!(weighted.validate_for_multi_label(&labels).is_ok());
     }
 
     #[test]

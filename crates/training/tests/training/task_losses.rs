@@ -168,3 +168,27 @@ fn squared_error_and_huber_are_their_closed_forms() {
     assert!((huber - (0.125 + 0.125 + 2.0 + 0.005) / 5.0).abs() < 1e-12);
     check_regression(&Huber { delta }, huber);
 }
+
+/// The built loss weighs each label's positive terms by its balanced ratio, counted
+/// on the training targets.
+#[test]
+fn a_multi_label_spec_builds_binary_cross_entropy_with_counted_positive_weights() {
+    let labels: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+    let targets: Vec<bool> = TAGS.iter().flatten().map(|&t| t == 1.0).collect();
+    let spec = training::LossSpec {
+        class_weights: Some(training::ClassWeights::Balanced),
+        ..training::LossSpec::default()
+    };
+    spec.validate_for_multi_label(&labels).unwrap();
+    // TAGS: label a true on 1 of 3 rows (weight 2/1), b on 1 (2), c on 3 (0 negatives: 1/3).
+    let expected = BinaryCrossEntropy {
+        positive_weights: Some(vec![2.0, 2.0, 1.0 / 3.0]),
+    };
+    let device = Device::flex();
+    let built = spec.build_multi_label(&labels, &targets);
+    let (a, b) = (
+        multi_label_value(built.as_ref(), &LOGITS, &device),
+        multi_label_value(&expected, &LOGITS, &device),
+    );
+    assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+}
