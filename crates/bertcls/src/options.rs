@@ -237,7 +237,7 @@ impl Columns {
         require_labels: bool,
         observer: &mut dyn Observer,
     ) -> Result<Vec<Record>> {
-        let outcome = self.read_outcome(path, require_labels, observer)?;
+        let outcome = self.read_quietly(path, require_labels, observer)?;
         let task = outcome.task.task;
         if task != data::Task::SingleLabel {
             let name = data::source_name(path);
@@ -250,6 +250,7 @@ impl Columns {
                     ),
             ));
         }
+        say_task(&outcome, path, observer);
         Ok(outcome.records)
     }
 
@@ -257,6 +258,18 @@ impl Columns {
     /// keeps each label in its form), with the input's checksum taken in the same
     /// pass.
     pub fn read_outcome(
+        &self,
+        path: &Path,
+        require_labels: bool,
+        observer: &mut dyn Observer,
+    ) -> Result<ReadOutcome> {
+        let outcome = self.read_quietly(path, require_labels, observer)?;
+        say_task(&outcome, path, observer);
+        Ok(outcome)
+    }
+
+    /// Reads `path`, noting skipped rows but not the task.
+    fn read_quietly(
         &self,
         path: &Path,
         require_labels: bool,
@@ -273,15 +286,6 @@ impl Columns {
             skip_bad_rows: self.skip_bad_rows,
         };
         let outcome = read_records(path, &options)?;
-        if outcome.task.is_worth_saying() && outcome.records.iter().any(|r| r.label.is_some()) {
-            let (name, task) = (data::source_name(path), outcome.task.task);
-            let name = name.display();
-            observer.note_message(
-                &settings::message!("{name}: read as {task} data (")
-                    .then(outcome.task.reason())
-                    .text(")"),
-            );
-        }
         let skipped = &outcome.skipped;
         if !skipped.is_empty() {
             observer.note(&format!(
@@ -297,6 +301,20 @@ impl Columns {
             }
         }
         Ok(outcome)
+    }
+}
+
+/// Tells `observer` which task `outcome`'s labels were read as, where their form
+/// chose one a reader might not have expected.
+fn say_task(outcome: &ReadOutcome, path: &Path, observer: &mut dyn Observer) {
+    if outcome.task.is_worth_saying() && outcome.records.iter().any(|r| r.label.is_some()) {
+        let (name, task) = (data::source_name(path), outcome.task.task);
+        let name = name.display();
+        observer.note_message(
+            &settings::message!("{name}: read as {task} data (")
+                .then(outcome.task.reason())
+                .text(")"),
+        );
     }
 }
 
