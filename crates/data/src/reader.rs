@@ -48,6 +48,15 @@ pub struct ReadOutcome {
 /// says ([`Task::choose`]); a label that does not fit stops the read with its line.
 pub fn read_records(path: &Path, options: &ReadOptions) -> Result<ReadOutcome, DataError> {
     let name = source_name(path);
+    if options.label_sep.as_deref() == Some("") {
+        return Err(DataError::Format {
+            path: name,
+            message: settings::message!(
+                "an empty "[label_sep]" would split a label between every character; give the \
+                 text between two labels (such as |)"
+            ),
+        });
+    }
     let mut format = match path.extension() {
         Some(_) => Some(FileFormat::from_path(path)?),
         None => None,

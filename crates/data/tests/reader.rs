@@ -72,6 +72,16 @@ fn lists_and_separated_cells_are_sets_of_labels_and_fractions_values() {
     };
     let out = read_records(&csv, &separated).unwrap();
     assert_eq!(out.records[0].label, Some(Label::tags(["x", "y"])));
+    let empty = ReadOptions {
+        label_sep: Some(String::new()),
+        ..ReadOptions::default()
+    };
+    match read_records(&csv, &empty) {
+        Err(DataError::Format { message, .. }) => {
+            assert!(message.to_string().contains("`label_sep`"), "{message}")
+        }
+        other => panic!("an empty separator must be refused, got {other:?}"),
+    }
     assert_eq!(
         out.records[1].label,
         Some(Label::tags(Vec::<String>::new()))
