@@ -306,7 +306,7 @@ fn remove_abandoned_stagings(target: &Path) {
     }
 }
 
-fn process_is_running(pid: u32) -> bool {
+pub(crate) fn process_is_running(pid: u32) -> bool {
     if cfg!(target_os = "linux") {
         pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
     } else {

@@ -70,14 +70,20 @@ pub fn check_folder_target(
 }
 
 /// An unmarked folder: usable when empty, refused (naming a few of its entries)
-/// otherwise.
+/// otherwise. A folder holding only what a killed bertcls was writing into it (its
+/// marker, say, under a temporary name: [`is_abandoned_temporary`]) is bertcls's
+/// own half-made folder: those files are removed and the folder is empty.
 fn foreign_or_empty(path: &Path) -> Result<Occupant, ArtifactError> {
     let entries = std::fs::read_dir(path).map_err(|e| ArtifactError::io("list", path, e))?;
-    let mut names: Vec<String> = entries
+    let (abandoned, mut names): (Vec<String>, Vec<String>) = entries
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+        .partition(|name| is_abandoned_temporary(name));
     if names.is_empty() {
+        for name in abandoned {
+            let file = path.join(name);
+            std::fs::remove_file(&file).map_err(|e| ArtifactError::io("remove", &file, e))?;
+        }
         return Ok(Occupant::EmptyFolder);
     }
     names.sort();
@@ -92,6 +98,22 @@ fn foreign_or_empty(path: &Path) -> Result<Occupant, ArtifactError> {
         path: path.to_owned(),
         found: format!("{}{more}", names.join(", ")),
     })
+}
+
+/// True for a file bertcls was writing under a temporary name
+/// (`.NAME.bertcls-tmp-PID-N`, as [`AtomicFile`](crate::AtomicFile) names it) whose
+/// process is no longer running: killed before it could rename or remove it.
+fn is_abandoned_temporary(name: &str) -> bool {
+    let Some((_, tail)) = name.rsplit_once(".bertcls-tmp-") else {
+        return false;
+    };
+    let Some((pid, n)) = tail.split_once('-') else {
+        return false;
+    };
+    match (pid.parse::<u32>(), n.parse::<u64>()) {
+        (Ok(pid), Ok(_)) => name.starts_with('.') && !crate::staged::process_is_running(pid),
+        _ => false,
+    }
 }
 
 pub(crate) fn wrong_type(path: &Path, found: &'static str, wanted: &'static str) -> ArtifactError {
@@ -175,6 +197,39 @@ fn resolve(path: &Path) -> Option<PathBuf> {
 mod tests {
     use super::*;
     use crate::{mark, seal};
+
+    /// A run killed while writing its marker leaves the marker under a temporary
+    /// name: the next run takes the folder over; a live process's temporary, or a
+    /// file of another name, still makes the folder foreign.
+    #[test]
+    fn a_folder_left_with_only_a_killed_runs_temporary_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("sweep");
+        std::fs::create_dir(&folder).unwrap();
+        // No process has this id: Linux's largest is 2^22.
+        let dead = folder.join(".bertcls-artifact.json.bertcls-tmp-999999999-0");
+        std::fs::write(&dead, "{").unwrap();
+        assert_eq!(
+            check_folder_target(&folder, ArtifactKind::HeadSweep, Overwrite::SameKind).unwrap(),
+            Occupant::EmptyFolder
+        );
+        assert!(!dead.exists());
+        let alive = folder.join(format!(
+            ".bertcls-artifact.json.bertcls-tmp-{}-0",
+            std::process::id()
+        ));
+        std::fs::write(&alive, "{").unwrap();
+        assert!(matches!(
+            check_folder_target(&folder, ArtifactKind::HeadSweep, Overwrite::SameKind),
+            Err(ArtifactError::Foreign { .. })
+        ));
+        std::fs::remove_file(&alive).unwrap();
+        std::fs::write(folder.join("notes.bertcls-tmp-999999999-0"), "mine").unwrap();
+        assert!(matches!(
+            check_folder_target(&folder, ArtifactKind::HeadSweep, Overwrite::SameKind),
+            Err(ArtifactError::Foreign { .. })
+        ));
+    }
 
     #[test]
     fn foreign_folders_and_files_are_refused_and_named() {
