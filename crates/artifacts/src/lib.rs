@@ -25,6 +25,7 @@ mod error;
 mod kind;
 mod marker;
 mod output;
+mod process;
 mod staged;
 mod target;
 

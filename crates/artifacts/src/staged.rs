@@ -300,17 +300,9 @@ fn remove_abandoned_stagings(target: &Path) {
         };
         let tagged = std::fs::read_to_string(path.join(STAGING_TAG))
             .is_ok_and(|t| t.trim() == pid.to_string());
-        if tagged && !process_is_running(pid) {
+        if tagged && !crate::process::is_running(pid) {
             let _ = std::fs::remove_dir_all(&path);
         }
-    }
-}
-
-pub(crate) fn process_is_running(pid: u32) -> bool {
-    if cfg!(target_os = "linux") {
-        pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        true
     }
 }
 

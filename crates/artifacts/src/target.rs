@@ -111,7 +111,7 @@ fn is_abandoned_temporary(name: &str) -> bool {
         return false;
     };
     match (pid.parse::<u32>(), n.parse::<u64>()) {
-        (Ok(pid), Ok(_)) => name.starts_with('.') && !crate::staged::process_is_running(pid),
+        (Ok(pid), Ok(_)) => name.starts_with('.') && !crate::process::is_running(pid),
         _ => false,
     }
 }
