@@ -19,5 +19,5 @@ pub use label_thresholds::{DEFAULT_LABEL_THRESHOLD, LabelThresholds};
 pub use multi_label::MultiLabelReport;
 pub use probabilities::{argmax_rows, mean_log_loss};
 pub use ranking::{average_precision, roc_auc};
-pub use regression::{RegressionReport, pearson};
+pub use regression::RegressionReport;
 pub use report::{BinaryScores, ClassScores, ClassificationReport, ConfusionMatrix};

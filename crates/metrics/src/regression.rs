@@ -53,7 +53,7 @@ impl RegressionReport {
 }
 
 /// Pearson's correlation, `None` where either side has no variance.
-pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
+fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
     assert_eq!(a.len(), b.len(), "paired values");
     let n = a.len() as f64;
     let (mean_a, mean_b) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
