@@ -45,7 +45,8 @@ fn main() -> Result<()> {
         &caches[2],
         out.join("test-predictions.jsonl"),
     );
-    if let Some(report) = predict.run(&mut Quiet)? {
+    // The topics are one class per text: the report is a classification report.
+    if let Some(report) = predict.run(&mut Quiet)?.as_ref().and_then(|r| r.classes()) {
         println!(
             "test accuracy {:.4}, macro-F1 {:.4}",
             report.accuracy, report.macro_f1

@@ -213,7 +213,11 @@ impl Classifier {
     pub fn decision(&self) -> DecisionRule {
         match self {
             Classifier::FineTuned(model) => model.meta.decision.clone(),
-            Classifier::Head(head) => head.head.decision().clone(),
+            Classifier::Head(head) => match head.head.readout() {
+                head::Readout::SingleLabel { decision } => decision.clone(),
+                // Refused when the head was loaded.
+                other => unreachable!("a {} head is no classifier", other.task()),
+            },
             Classifier::Ensemble(_) => DecisionRule::Argmax,
         }
     }
@@ -231,6 +235,14 @@ impl Classifier {
 impl HeadOnText {
     fn load(path: &Path, device: &Device) -> Result<Self> {
         let head = SavedHead::load(path, device)?;
+        if head.task() != data::Task::SingleLabel {
+            refuse!(
+                "{} is a {} head; `bertcls head predict` applies it (the commands that \
+                 take a classifier read single-label ones so far)",
+                path.display(),
+                head.task()
+            );
+        }
         let spec: EmbeddingSpec = serde_json::from_value(head.features().spec.clone())
             .with_context(|| format!("{}: unreadable feature spec", path.display()))?;
         let model_dir = PathBuf::from(&spec.model);

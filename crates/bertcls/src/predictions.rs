@@ -4,6 +4,8 @@ use std::path::Path;
 
 use artifacts::FileKind;
 use data::Label;
+use head::Targets;
+use metrics::TaskReport;
 
 use crate::error::Result;
 
@@ -80,4 +82,125 @@ pub(crate) fn report_if_labelled(
         predicted,
         Some(probabilities),
     ))
+}
+
+/// Writes predictions of any task (see [`task_prediction_lines`]) to `path`, as
+/// [`write_predictions`] does.
+pub(crate) fn write_task_predictions(
+    path: &Path,
+    names: &[String],
+    ids: &[String],
+    truth: &[Option<Label>],
+    scores: &[f32],
+    predicted: &Targets,
+) -> Result<()> {
+    let out = match predicted {
+        Targets::Classes(classes) => prediction_lines(names, ids, truth, scores, classes),
+        _ => task_prediction_lines(names, ids, truth, scores, predicted),
+    };
+    Ok(artifacts::write_output_file(
+        path,
+        FileKind::Predictions,
+        out.as_bytes(),
+    )?)
+}
+
+/// One JSON line per record of a multi-label or regression prediction, in the
+/// labels' own JSON form: `label` the predicted list (with every label's
+/// `probabilities`) or the predicted value, beside `true_label`.
+fn task_prediction_lines(
+    names: &[String],
+    ids: &[String],
+    truth: &[Option<Label>],
+    scores: &[f32],
+    predicted: &Targets,
+) -> String {
+    let mut out = String::new();
+    for (i, id) in ids.iter().enumerate() {
+        let line = match predicted {
+            Targets::Tags { labels, marks } => {
+                let row = &marks[i * labels..(i + 1) * labels];
+                let chosen: Vec<&String> = names
+                    .iter()
+                    .zip(row)
+                    .filter(|(_, m)| **m)
+                    .map(|(n, _)| n)
+                    .collect();
+                let probabilities: serde_json::Map<String, serde_json::Value> = names
+                    .iter()
+                    .zip(&scores[i * labels..(i + 1) * labels])
+                    .map(|(n, &p)| (n.clone(), serde_json::json!(p)))
+                    .collect();
+                serde_json::json!({"id": id, "label": chosen, "true_label": truth[i], "probabilities": probabilities})
+            }
+            Targets::Values(values) => {
+                serde_json::json!({"id": id, "label": values[i], "true_label": truth[i]})
+            }
+            Targets::Classes(classes) => {
+                let row = &scores[i * names.len()..(i + 1) * names.len()];
+                prediction_line(names, id, truth[i].as_ref(), row, classes[i])
+            }
+        };
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// The report of predictions of any task when every record has a label of that
+/// task; `None` otherwise. True labels the head does not know count as misses, as
+/// [`report_if_labelled`] counts unknown classes.
+pub(crate) fn task_report_if_labelled(
+    names: &[String],
+    truth: &[Option<Label>],
+    scores: &[f32],
+    predicted: &Targets,
+) -> Option<TaskReport> {
+    match predicted {
+        Targets::Classes(classes) => {
+            report_if_labelled(names, truth, classes, scores).map(TaskReport::SingleLabel)
+        }
+        Targets::Tags { labels, marks } => {
+            let truth: Vec<&[String]> = truth
+                .iter()
+                .map(|t| t.as_ref().and_then(Label::tag_list))
+                .collect::<Option<_>>()?;
+            // Labels only the truth names: a column the head never predicts.
+            let mut all = names.to_vec();
+            for tag in truth.iter().copied().flatten() {
+                if !all.contains(tag) {
+                    all.push(tag.clone());
+                }
+            }
+            let width = all.len();
+            let mut true_marks = vec![false; truth.len() * width];
+            let mut predicted_marks = vec![false; truth.len() * width];
+            let mut padded_scores = vec![0.0f32; truth.len() * width];
+            for (i, tags) in truth.iter().enumerate() {
+                for tag in *tags {
+                    let j = all.iter().position(|n| n == tag).expect("added above");
+                    true_marks[i * width + j] = true;
+                }
+                let row = i * width..i * width + labels;
+                predicted_marks[row.clone()].copy_from_slice(&marks[i * labels..(i + 1) * labels]);
+                padded_scores[row].copy_from_slice(&scores[i * labels..(i + 1) * labels]);
+            }
+            Some(TaskReport::MultiLabel(metrics::MultiLabelReport::new(
+                &all,
+                &true_marks,
+                &predicted_marks,
+                Some(&padded_scores),
+            )))
+        }
+        Targets::Values(values) => {
+            let truth: Vec<f64> = truth
+                .iter()
+                .map(|t| t.as_ref().and_then(Label::value))
+                .collect::<Option<_>>()?;
+            let predicted: Vec<f64> = values.iter().map(|&v| f64::from(v)).collect();
+            Some(TaskReport::Regression(metrics::RegressionReport::new(
+                &truth, &predicted,
+            )))
+        }
+    }
 }

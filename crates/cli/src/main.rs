@@ -82,7 +82,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Head(HeadCommand::Sweep(flags)) => print::swept(&flags.into_job()?.run(bars)?),
         Command::Head(HeadCommand::Predict(flags)) => {
-            print::report(flags.into_job()?.run(bars)?.as_ref());
+            print::task_report(flags.into_job()?.run(bars)?.as_ref());
         }
         Command::Finetune(flags) => print::fine_tuned(&flags.into_job()?.run(bars)?)?,
         Command::Distill(DistillCommand::Finetune(flags)) => {

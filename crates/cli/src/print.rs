@@ -32,6 +32,13 @@ pub fn report(report: Option<&ClassificationReport>) {
     }
 }
 
+/// The report of a head's predictions, of any task.
+pub fn task_report(report: Option<&bertcls::metrics::TaskReport>) {
+    if let Some(report) = report {
+        eprintln!("{}", bertcls::report::task_text(report, false));
+    }
+}
+
 /// The cache's summary; its path on stdout unless the vectors went there.
 pub fn embedded(embedded: &Embedded, vectors_on_stdout: bool) -> anyhow::Result<()> {
     for line in embedded.summary() {

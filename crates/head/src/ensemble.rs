@@ -74,11 +74,15 @@ impl HeadEnsemble {
         combined_proba(&self.members, &self.weights, self.combine, features, device)
     }
 
-    /// The member with the best validation macro-F1: what the ensemble must beat.
+    /// The member with the best validation macro-F1 (then accuracy): what the
+    /// ensemble must beat.
     pub fn best_member(&self) -> &TrainedHead {
         self.members
             .iter()
-            .max_by(|a, b| a.valid_report.macro_f1.total_cmp(&b.valid_report.macro_f1))
+            .max_by(|a, b| {
+                let (a, b) = (a.valid_report.ranking_key(), b.valid_report.ranking_key());
+                a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal)
+            })
             .expect("an ensemble has members")
     }
 
@@ -92,7 +96,7 @@ impl HeadEnsemble {
     ) -> Self {
         let probabilities = combined_proba(&members, &weights, combine, valid, device);
         Self {
-            valid_report: DecisionRule::Argmax.report(labels, &valid.labels, &probabilities),
+            valid_report: DecisionRule::Argmax.report(labels, valid.classes(), &probabilities),
             members,
             weights,
             combine,
@@ -111,7 +115,18 @@ fn combined_proba(
         .iter()
         .map(|m| m.predict_proba(features, device))
         .collect();
-    combine.apply(&probabilities, weights, members[0].classes)
+    combine.apply(&probabilities, weights, members[0].outputs)
+}
+
+/// Ensembles combine class probabilities and decide by class; ensembles of
+/// multi-label and regression heads are not built yet.
+fn single_label_only(train: &Features) -> Result<(), HeadError> {
+    match train.targets.task() {
+        data::Task::SingleLabel => Ok(()),
+        task => Err(HeadError::Data(format!(
+            "ensembles of {task} heads are not built yet: train one head"
+        ))),
+    }
 }
 
 /// Bagging: `members` heads, each trained as `config` says on its own bootstrap sample
@@ -127,6 +142,7 @@ pub fn bag(
     device: &Device,
 ) -> Result<HeadEnsemble, HeadError> {
     settings::at_least_one("bag", members)?;
+    single_label_only(train)?;
     let heads = (0..members as u64)
         .map(|k| {
             let seed = config.seed.wrapping_add(k);
@@ -163,6 +179,7 @@ pub fn boost(
     device: &Device,
 ) -> Result<HeadEnsemble, HeadError> {
     settings::at_least_one("boost", rounds)?;
+    single_label_only(train)?;
     if config.loss.kind != training::LossKind::CrossEntropy || config.loss.class_weights.is_some() {
         return Err(settings::SettingError::new(
             "loss",
@@ -193,7 +210,7 @@ pub fn boost(
         let predicted = argmax_rows(&head.predict_proba(train, device), classes);
         let wrong: Vec<bool> = predicted
             .iter()
-            .zip(&train.labels)
+            .zip(train.classes())
             .map(|(p, y)| p != y)
             .collect();
         let total: f64 = weights.iter().sum();

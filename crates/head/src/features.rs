@@ -1,7 +1,9 @@
 use serde::{Deserialize, Serialize};
 use training::SoftTargets;
 
-/// A dense `rows × dim` matrix of features, row-major, with one class index per row.
+use crate::Targets;
+
+/// A dense `rows × dim` matrix of features, row-major, with each row's target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Features {
     /// The features, `rows × dim`, row-major.
@@ -10,8 +12,8 @@ pub struct Features {
     pub rows: usize,
     /// Features per example.
     pub dim: usize,
-    /// Each row's class index.
-    pub labels: Vec<usize>,
+    /// What each row is labelled: a class, a set of labels or a value.
+    pub targets: Targets,
     /// How many of the last rows are augmented variants of training examples
     /// ([`Features::with_variants`]): over-sampling draws its top-ups from them.
     pub variants: usize,
@@ -23,19 +25,25 @@ pub struct Features {
 }
 
 impl Features {
-    /// Features from a `rows × dim` matrix (`values.len()` a multiple of `dim > 0`) and one label per row.
-    pub fn new(values: Vec<f32>, dim: usize, labels: Vec<usize>) -> Self {
+    /// Features from a `rows × dim` matrix (`values.len()` a multiple of `dim > 0`) and one class index per row.
+    pub fn new(values: Vec<f32>, dim: usize, classes: Vec<usize>) -> Self {
+        Self::with_targets(values, dim, Targets::Classes(classes))
+    }
+
+    /// Features from a `rows × dim` matrix (`values.len()` a multiple of `dim > 0`)
+    /// and one target per row, of any task.
+    pub fn with_targets(values: Vec<f32>, dim: usize, targets: Targets) -> Self {
         assert!(
             dim > 0 && values.len().is_multiple_of(dim),
             "values must be rows × dim"
         );
         let rows = values.len() / dim;
-        assert_eq!(labels.len(), rows, "one label per row");
+        assert_eq!(targets.rows(), rows, "one target per row");
         Self {
             values,
             rows,
             dim,
-            labels,
+            targets,
             variants: 0,
             soft_targets: None,
             example_weights: None,
@@ -47,6 +55,22 @@ impl Features {
         assert_eq!(weights.len(), self.rows, "one weight per row");
         self.example_weights = Some(weights);
         self
+    }
+
+    /// Each row's class index.
+    ///
+    /// # Panics
+    /// For features of another task: the paths that read classes (sampling,
+    /// decision rules, ensembles, distillation) are reached only after the task was
+    /// checked to be single-label.
+    pub fn classes(&self) -> &[usize] {
+        match &self.targets {
+            Targets::Classes(classes) => classes,
+            other => panic!(
+                "class indices asked of {} features: the caller checks the task first",
+                other.task()
+            ),
+        }
     }
 
     /// These rows with a teacher's soft target for each.
@@ -64,7 +88,10 @@ impl Features {
             "augmented variants have no teacher targets"
         );
         self.values.extend_from_slice(&variants.values);
-        self.labels.extend_from_slice(&variants.labels);
+        self.targets = self
+            .targets
+            .extended(&variants.targets)
+            .expect("variants have the targets of the examples they vary");
         self.rows += variants.rows;
         self.variants += variants.rows;
         self
@@ -86,14 +113,13 @@ impl Features {
             .iter()
             .flat_map(|&i| self.row(i).iter().copied())
             .collect();
-        let labels = indices.iter().map(|&i| self.labels[i]).collect();
         Self {
             soft_targets: self.soft_targets.as_ref().map(|t| t.subset(indices)),
             example_weights: self
                 .example_weights
                 .as_ref()
                 .map(|w| indices.iter().map(|&i| w[i]).collect()),
-            ..Self::new(values, self.dim, labels)
+            ..Self::with_targets(values, self.dim, self.targets.subset(indices))
         }
     }
 }
@@ -207,7 +233,7 @@ impl Standardizer {
             .collect();
         Features {
             variants: features.variants,
-            ..Features::new(values, features.dim, features.labels.clone())
+            ..Features::with_targets(values, features.dim, features.targets.clone())
         }
     }
 }

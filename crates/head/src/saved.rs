@@ -9,9 +9,12 @@ use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::train::predict_proba;
-use crate::{Affine, Features, Standardizer, TrainConfig, TrainedHead};
-use metrics::DecisionRule;
+use crate::train::scores;
+use crate::{
+    Affine, Features, Readout, Standardizer, Targets, TrainConfig, TrainedHead, ValueScale,
+};
+use data::Task;
+use metrics::{DecisionRule, LabelThresholds};
 use training::Head;
 
 /// Errors from saving, loading or applying a head.
@@ -80,28 +83,64 @@ struct HeadMeta {
     standardizer: Standardizer,
     features: FeatureOrigin,
     best_epoch: usize,
-    valid_macro_f1: f64,
+    /// The task's main metric on validation (heads saved before other tasks: macro-F1).
+    #[serde(alias = "valid_macro_f1")]
+    valid_score: f64,
+    /// What the head learnt (heads saved before other tasks: single-label).
+    #[serde(default)]
+    task: Task,
     /// How probabilities become a class (heads saved before rules existed: argmax).
     #[serde(default)]
     decision: DecisionRule,
+    /// Multi-label heads: where each label starts to apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    thresholds: Option<LabelThresholds>,
+    /// Regression heads: the scale their values are restored by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value_scale: Option<ValueScale>,
 }
 
 impl HeadMeta {
-    /// What must hold for the head to be applied without failing: a width, classes,
-    /// a standardizer of that width, a decision rule for that many classes.
-    fn check(&self) -> Result<(), String> {
+    /// How the head's outputs are read: its task's part of the file.
+    fn readout(&self) -> Result<Readout, String> {
+        let missing = |what: &str| format!("it is a {} head without {what}", self.task);
+        Ok(match self.task {
+            Task::SingleLabel => Readout::SingleLabel {
+                decision: self.decision.clone(),
+            },
+            Task::MultiLabel => Readout::MultiLabel {
+                thresholds: self
+                    .thresholds
+                    .clone()
+                    .ok_or_else(|| missing("thresholds"))?,
+            },
+            Task::Regression => Readout::Regression {
+                scale: self.value_scale.ok_or_else(|| missing("a value scale"))?,
+            },
+        })
+    }
+
+    /// What must hold for the head to be applied without failing: a width, classes
+    /// or labels, a standardizer of that width, a readout of its task for them.
+    fn check(&self) -> Result<Readout, String> {
         if self.dim == 0 {
             return Err("its feature width is 0".into());
         }
-        if self.labels.len() < 2 {
+        let least = match self.task {
+            Task::SingleLabel => 2,
+            Task::MultiLabel => 1,
+            Task::Regression => 0,
+        };
+        if self.labels.len() < least {
             return Err(format!(
-                "it has {} class(es); a head needs 2",
-                self.labels.len()
+                "it has {} label name(s); a {} head needs {least}",
+                self.labels.len(),
+                self.task
             ));
         }
         let distinct: std::collections::BTreeSet<&String> = self.labels.iter().collect();
         if distinct.len() != self.labels.len() {
-            return Err("its class names repeat".into());
+            return Err("its label names repeat".into());
         }
         if self.standardizer.mean.len() != self.dim || self.standardizer.std.len() != self.dim {
             return Err(format!(
@@ -121,9 +160,9 @@ impl HeadMeta {
             return Err("its standardizer holds values that are not finite and positive".into());
         }
         self.config.head.validate().map_err(|e| e.to_string())?;
-        self.decision
-            .check(self.labels.len())
-            .map_err(|e| format!("its decision rule: {e}"))
+        let readout = self.readout()?;
+        readout.check(self.labels.len())?;
+        Ok(readout)
     }
 }
 
@@ -131,11 +170,13 @@ impl HeadMeta {
 pub struct SavedHead {
     /// The head's folder.
     pub path: PathBuf,
-    /// Class names, in the order of the head's outputs.
+    /// Class or label names, in the order of the head's outputs (regression: the
+    /// value's name, or none).
     pub labels: Vec<String>,
     /// How it was trained.
     pub config: TrainConfig,
     meta: HeadMeta,
+    readout: Readout,
     model: Head,
 }
 
@@ -157,8 +198,20 @@ impl SavedHead {
             standardizer: head.standardizer.clone(),
             features: features.clone(),
             best_epoch: head.best_epoch,
-            valid_macro_f1: head.valid_report.macro_f1,
-            decision: head.decision.clone(),
+            valid_score: head.valid_report.main(),
+            task: head.readout.task(),
+            decision: match &head.readout {
+                Readout::SingleLabel { decision } => decision.clone(),
+                _ => DecisionRule::Argmax,
+            },
+            thresholds: match &head.readout {
+                Readout::MultiLabel { thresholds } => Some(thresholds.clone()),
+                _ => None,
+            },
+            value_scale: match &head.readout {
+                Readout::Regression { scale } => Some(*scale),
+                _ => None,
+            },
         };
         artifacts::write_json(&staged.path().join("head.json"), &meta)?;
         let weights = staged.path().join("weights.bpk");
@@ -186,7 +239,7 @@ impl SavedHead {
             path: path.to_owned(),
             message: format!("head.json: {e}"),
         })?;
-        meta.check().map_err(|message| HeadError::Format {
+        let readout = meta.check().map_err(|message| HeadError::Format {
             path: path.to_owned(),
             message,
         })?;
@@ -196,7 +249,7 @@ impl SavedHead {
         let mut model = Head::new(
             &meta.config.head,
             meta.dim,
-            meta.labels.len(),
+            Readout::outputs(meta.task, meta.labels.len()),
             &mut rng,
             device,
         );
@@ -216,6 +269,7 @@ impl SavedHead {
             labels: meta.labels.clone(),
             config: meta.config.clone(),
             model: model.valid(),
+            readout,
             meta,
         })
     }
@@ -242,9 +296,14 @@ impl SavedHead {
         self.meta.dim
     }
 
-    /// How this head turns probabilities into classes.
-    pub fn decision(&self) -> &DecisionRule {
-        &self.meta.decision
+    /// How this head turns its outputs into predictions.
+    pub fn readout(&self) -> &Readout {
+        &self.readout
+    }
+
+    /// What this head learnt.
+    pub fn task(&self) -> Task {
+        self.meta.task
     }
 
     /// The head as one affine map of the raw features its encoder makes, the
@@ -254,11 +313,13 @@ impl SavedHead {
         self.meta.standardizer.fold_head(&self.model)
     }
 
-    /// `rows × classes` probabilities and the predicted class of each row.
-    pub fn predict(&self, features: &Features, device: &Device) -> (Vec<f32>, Vec<usize>) {
-        let probabilities =
-            predict_proba(&self.model, &self.meta.standardizer.apply(features), device);
-        let predicted = self.meta.decision.decide(&probabilities, self.labels.len());
-        (probabilities, predicted)
+    /// `rows × outputs` scores (class or label probabilities, or values) and each
+    /// row's prediction.
+    pub fn predict(&self, features: &Features, device: &Device) -> (Vec<f32>, Targets) {
+        let standardised = self.meta.standardizer.apply(features);
+        let scores = scores(&self.model, &self.readout, &standardised, device);
+        let outputs = Readout::outputs(self.meta.task, self.labels.len());
+        let predicted = self.readout.decide(&scores, outputs);
+        (scores, predicted)
     }
 }

@@ -6,6 +6,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::{Features, HeadError, TrainConfig, TrainedHead, train_head};
+use metrics::MainMetric;
 use training::{HeadConfig, OptimizerKind};
 
 /// The values to combine: every combination is one configuration (dropout and batch
@@ -106,10 +107,13 @@ impl SweepGrid {
 pub struct SweepEntry {
     /// The head's settings.
     pub config: TrainConfig,
-    /// Validation macro-F1 of its kept weights (what ranks the sweep).
-    pub valid_macro_f1: f64,
-    /// Validation accuracy of its kept weights.
-    pub valid_accuracy: f64,
+    /// The task's main metric, which ranks the sweep.
+    pub metric: MainMetric,
+    /// The main metric on validation, of its kept weights.
+    pub valid_score: f64,
+    /// Validation accuracy of its kept weights (of whole label sets for
+    /// multi-label; none for regression): the ranking's tie-break.
+    pub valid_accuracy: Option<f64>,
     /// The epoch whose weights were kept.
     pub best_epoch: usize,
     /// Epochs run before early stopping.
@@ -149,8 +153,8 @@ impl SweepEntry {
 }
 
 /// Trains every configuration on `workers` threads; returns the entries ranked by
-/// validation macro-F1 (ties: accuracy, then the smaller head, then grid order) and the
-/// best head. `on_done` hears of each as it finishes. Every head owns its randomness,
+/// the task's main metric on validation ([`MainMetric::rule`]; ties: accuracy, then
+/// the smaller head, then grid order) and the best head. `on_done` hears of each as it finishes. Every head owns its randomness,
 /// so the result is the same for any number of workers. Every configuration is
 /// checked before the first head trains; an empty grid is an error.
 pub fn sweep(
@@ -169,7 +173,7 @@ pub fn sweep(
     }
     settings::at_least_one("jobs", workers)?;
     for config in configs {
-        config.validate_for(labels)?;
+        config.validate_for(train.targets.task(), labels)?;
     }
     let next = AtomicUsize::new(0);
     let work = || -> Result<_, HeadError> {
@@ -242,14 +246,18 @@ pub fn sweep(
     Ok((entries.into_iter().map(|(_, e)| e).collect(), best))
 }
 
-/// The ranking: macro-F1, then accuracy, then the smaller head (fewer hidden units),
-/// then grid order. Every key is a function of the configuration and its results,
+/// The ranking: the main metric, then accuracy, then the smaller head (fewer hidden
+/// units), then grid order. Every key is a function of the configuration and its results,
 /// never of timing, so the same sweep always picks the same best head, whichever
 /// worker finished first.
 fn better(a: &SweepEntry, a_index: usize, b: &SweepEntry, b_index: usize) -> bool {
     let key = |e: &SweepEntry| {
         let hidden_units: usize = e.config.head.hidden.iter().sum();
-        (e.valid_macro_f1, e.valid_accuracy, -(hidden_units as f64))
+        (
+            e.metric.score(e.valid_score),
+            e.valid_accuracy.unwrap_or(0.0),
+            -(hidden_units as f64),
+        )
     };
     match key(a).partial_cmp(&key(b)) {
         Some(std::cmp::Ordering::Greater) => true,
@@ -261,8 +269,9 @@ fn better(a: &SweepEntry, a_index: usize, b: &SweepEntry, b_index: usize) -> boo
 fn entry_of(head: &TrainedHead) -> SweepEntry {
     SweepEntry {
         config: head.config.clone(),
-        valid_macro_f1: head.valid_report.macro_f1,
-        valid_accuracy: head.valid_report.accuracy,
+        metric: head.valid_report.metric(),
+        valid_score: head.valid_report.main(),
+        valid_accuracy: head.valid_report.accuracy(),
         best_epoch: head.best_epoch,
         epochs_run: head.history.len(),
         seconds: head.seconds,

@@ -5,12 +5,16 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use data::{Sampling, SplitMix64};
-use metrics::{ClassificationReport, DecisionRule, argmax_rows, mean_log_loss};
+use data::{Sampling, SplitMix64, Task};
+use metrics::{TaskReport, mean_binary_log_loss, mean_log_loss};
 use serde::{Deserialize, Serialize};
-use training::{ClassificationLoss, CrossEntropy, DistillationLoss, LossSpec, SoftTargets};
+use settings::SettingError;
+use training::{
+    ClassificationLoss, CrossEntropy, DistillationLoss, LossSpec, MultiLabelLoss, RegressionLoss,
+    SoftTargets, SquaredError,
+};
 
-use crate::{Features, HeadError, Standardizer};
+use crate::{Features, HeadError, Readout, Standardizer, Targets};
 use training::{Head, HeadConfig, Monitor, OptimizerKind, Schedule};
 
 /// Everything about how a head is trained.
@@ -42,8 +46,10 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Examples per optimizer step.
     pub batch_size: usize,
-    /// What early stopping watches on the validation set.
-    pub monitor: Monitor,
+    /// What early stopping watches on the validation set; unset, the task's own
+    /// choice ([`Monitor::default_for`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<Monitor>,
     /// Stop after this many epochs without a gain above `min_delta` in `monitor`;
     /// the best epoch's weights are kept.
     pub patience: usize,
@@ -69,7 +75,7 @@ impl Default for TrainConfig {
             distillation: None,
             epochs: 50,
             batch_size: 64,
-            monitor: Monitor::Loss,
+            monitor: None,
             patience: 8,
             min_delta: 1e-4,
             seed: 42,
@@ -100,11 +106,57 @@ impl TrainConfig {
         }
     }
 
-    /// Checks every setting, and the class weights against `labels` (the classes
-    /// of the training data): the same rules as fine-tuning's for the same settings.
-    pub fn validate_for(&self, labels: &[String]) -> Result<(), settings::SettingError> {
+    /// Checks every setting for a `task` over `labels` (the training data's classes
+    /// or labels; class weights are checked against them): the same rules as
+    /// fine-tuning's for the same settings. What draws or weighs examples by their
+    /// class is refused for the tasks whose examples have no single class.
+    pub fn validate_for(&self, task: Task, labels: &[String]) -> Result<(), SettingError> {
         self.validate()?;
-        self.loss.validate_for(labels)
+        match task {
+            Task::SingleLabel => return self.loss.validate_for(labels),
+            Task::MultiLabel => self.loss.validate_for_multi_label(labels)?,
+            Task::Regression => {
+                if self.loss != LossSpec::default() {
+                    return Err(SettingError::new(
+                        "loss",
+                        self.loss.describe(),
+                        settings::message!(
+                            "regression heads learn by squared error; the classification \
+                             losses and their remedies do not apply (leave out " [loss] ")"
+                        ),
+                    ));
+                }
+                if let Some(monitor) = self.monitor.filter(|&m| m != Monitor::Loss) {
+                    return Err(SettingError::new(
+                        "monitor",
+                        monitor,
+                        "regression has no classes to score; watch loss (the \
+                         validation squared error)",
+                    ));
+                }
+            }
+        }
+        if self.sampling != Sampling::None {
+            return Err(SettingError::new(
+                "sampling",
+                self.sampling,
+                settings::message!(
+                    "draws examples by their class, and {task} examples have no single \
+                     class (leave out " [sampling] ")"
+                ),
+            ));
+        }
+        if let Some(distillation) = &self.distillation {
+            return Err(SettingError::new(
+                "distillation",
+                distillation.alpha,
+                settings::message!(
+                    "distils a teacher's class probabilities; distilling {task} heads \
+                     is not built yet"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks every setting that can be checked without the data.
@@ -126,18 +178,22 @@ impl TrainConfig {
     }
 }
 
-/// Checks that `train` and `valid` can train a head for `classes` classes as
-/// `config` says: rows in both, one width, class indices in range, and the soft
-/// targets or example weights the configuration reads.
+/// Checks that `train` and `valid` can train a head over `labels` as `config`
+/// says: rows in both, one width, targets of one task that fit `labels`, and the
+/// soft targets or example weights the configuration reads.
 fn check_data(
     train: &Features,
     valid: &Features,
-    classes: usize,
+    labels: &[String],
     config: &TrainConfig,
 ) -> Result<(), HeadError> {
     let data = |message: String| Err(HeadError::Data(message));
-    if classes < 2 {
-        return data(format!("a head needs at least 2 classes, not {classes}"));
+    let task = train.targets.task();
+    if valid.targets.task() != task {
+        return data(format!(
+            "the training features are {task} data, the validation features {}",
+            valid.targets.task()
+        ));
     }
     if train.originals() == 0 || valid.rows == 0 {
         return data("training and validation need at least one example each".into());
@@ -148,25 +204,46 @@ fn check_data(
             train.dim, valid.dim
         ));
     }
-    if train
-        .labels
-        .iter()
-        .chain(&valid.labels)
-        .any(|&l| l >= classes)
-    {
-        return data(format!(
-            "a class index is out of range for {classes} classes"
-        ));
+    for targets in [&train.targets, &valid.targets] {
+        match targets {
+            Targets::Classes(classes) => {
+                let count = labels.len();
+                if count < 2 {
+                    return data(format!("a head needs at least 2 classes, not {count}"));
+                }
+                if classes.iter().any(|&c| c >= count) {
+                    return data(format!("a class index is out of range for {count} classes"));
+                }
+            }
+            Targets::Tags { labels: width, .. } => {
+                if labels.is_empty() || *width != labels.len() {
+                    return data(format!(
+                        "the targets mark {width} labels, and {} are named",
+                        labels.len()
+                    ));
+                }
+            }
+            Targets::Values(values) => {
+                if let Some(value) = values.iter().find(|v| !v.is_finite()) {
+                    return data(format!("a target value is {value}, not a finite number"));
+                }
+            }
+        }
     }
     if config.distillation.is_some() && train.soft_targets.is_none() {
         return data(
             "distillation needs the teacher's soft targets on the training features".into(),
         );
     }
-    if let Some(weights) = &train.example_weights
-        && weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
-    {
-        return data("example weights must be finite and ≥ 0".into());
+    if let Some(weights) = &train.example_weights {
+        if task != Task::SingleLabel {
+            return data(format!(
+                "example weights (boosting's) weigh a class loss; {task} heads take none"
+            ));
+        }
+        if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+            return data("example weights must be finite and ≥ 0".into());
+        }
     }
     Ok(())
 }
@@ -180,10 +257,9 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// Validation loss after the epoch.
     pub valid_loss: f64,
-    /// Validation macro-F1 after the epoch.
-    pub valid_macro_f1: f64,
-    /// Validation accuracy after the epoch.
-    pub valid_accuracy: f64,
+    /// The task's main metric on validation after the epoch
+    /// ([`MainMetric`](metrics::MainMetric): macro-F1, micro-F1 or RMSE).
+    pub valid_score: f64,
 }
 
 /// A trained head with what is needed to use it and to judge it.
@@ -194,48 +270,56 @@ pub struct TrainedHead {
     pub model: Head,
     /// The scaling fitted on its training features, applied before the head.
     pub standardizer: Standardizer,
-    /// Classes it predicts.
-    pub classes: usize,
+    /// Its outputs: one per class or label, one for a value.
+    pub outputs: usize,
     /// The epoch whose weights were kept.
     pub best_epoch: usize,
     /// Every epoch run.
     pub history: Vec<EpochRecord>,
-    /// Validation metrics of the kept weights.
-    pub valid_report: ClassificationReport,
+    /// Validation metrics of the kept weights, under `readout`.
+    pub valid_report: TaskReport,
     /// Training wall time.
     pub seconds: f64,
     /// Example visits over all epochs run (what sampling changes).
     pub examples_trained: usize,
-    /// How probabilities become a class: argmax unless [`TrainedHead::with_decision`].
-    pub decision: DecisionRule,
+    /// How its outputs become predictions: the task's defaults (argmax, thresholds
+    /// of 0.5, the training values' scale) unless [`TrainedHead::with_readout`].
+    pub readout: Readout,
 }
 
 impl TrainedHead {
-    /// Class probabilities for raw (unstandardised) features: `rows × classes`.
+    /// The scores of raw (unstandardised) features, `rows × outputs`: class or
+    /// label probabilities, or values in the data's units.
     pub fn predict_proba(&self, features: &Features, device: &Device) -> Vec<f32> {
-        predict_proba(&self.model, &self.standardizer.apply(features), device)
+        scores(
+            &self.model,
+            &self.readout,
+            &self.standardizer.apply(features),
+            device,
+        )
     }
 
-    /// The head deciding by `decision` instead of argmax, its validation report
-    /// recomputed that way (`valid` the features it was trained against).
-    pub fn with_decision(
+    /// The head reading its outputs by `readout` (a decision rule, tuned
+    /// thresholds) instead, its validation report recomputed that way (`valid` the
+    /// features it was trained against).
+    pub fn with_readout(
         mut self,
-        decision: DecisionRule,
+        readout: Readout,
         valid: &Features,
         labels: &[String],
         device: &Device,
     ) -> Self {
-        let probabilities = self.predict_proba(valid, device);
-        self.valid_report = decision.report(labels, &valid.labels, &probabilities);
-        self.decision = decision;
+        self.readout = readout;
+        let scores = self.predict_proba(valid, device);
+        self.valid_report = self.readout.report(labels, &valid.targets, &scores);
         self
     }
 }
 
 /// Trains a head on `train`, keeping the epoch that `config.monitor` rates best.
-/// `labels` names the classes (for the report); features carry class indices.
-/// Every setting is checked first ([`TrainConfig::validate`]), and the data against
-/// the settings.
+/// The task is the features' ([`Targets`]); `labels` names the classes or labels
+/// (for the report; any names, or none, for regression). Every setting is checked
+/// first ([`TrainConfig::validate_for`]), and the data against the settings.
 pub fn train_head(
     train: &Features,
     valid: &Features,
@@ -243,26 +327,28 @@ pub fn train_head(
     config: &TrainConfig,
     device: &Device,
 ) -> Result<TrainedHead, HeadError> {
-    config.validate_for(labels)?;
-    check_data(train, valid, labels.len(), config)?;
+    let task = train.targets.task();
+    config.validate_for(task, labels)?;
+    check_data(train, valid, labels, config)?;
     let start = Instant::now();
-    let classes = labels.len();
+    let outputs = Readout::outputs(task, labels.len());
+    let readout = Readout::default_for(&train.targets, labels.len());
     let standardizer = Standardizer::fit(train);
     let valid_std = standardizer.apply(valid);
 
     // All randomness (initial weights, batch order, dropout) comes from this generator,
     // not burn's process-global one, so heads trained in parallel stay reproducible.
     let mut rng = SplitMix64::new(config.seed);
-    let objective = Objective::new(train, &standardizer, labels, config, device);
+    let objective = Objective::new(train, &standardizer, &readout, labels, config, device);
     let mut model = Head::new(
         &config.head,
         train.dim,
-        classes,
+        outputs,
         &mut rng,
         &objective.device,
     );
     let mut optimizer = build_optimizer(config);
-    let mut epochs = EpochOrder::new(train, config, classes);
+    let mut epochs = EpochOrder::new(train, config, labels.len());
     let total_steps = epochs.batches_per_epoch() * config.epochs;
 
     let mut best = EarlyStopping::new(config);
@@ -283,13 +369,12 @@ pub fn train_head(
             examples_trained += batch.len();
         }
         let inference = model.valid();
-        let (report, valid_loss) = evaluate(&inference, &valid_std, labels, device);
+        let (report, valid_loss) = evaluate(&inference, &readout, &valid_std, labels, device);
         let record = EpochRecord {
             epoch,
             train_loss: loss_sum / order.len() as f64,
             valid_loss,
-            valid_macro_f1: report.macro_f1,
-            valid_accuracy: report.accuracy,
+            valid_score: report.main(),
         };
         let stop = best.observe(&record, inference, report);
         history.push(record);
@@ -302,42 +387,41 @@ pub fn train_head(
         config: config.clone(),
         model,
         standardizer,
-        classes,
+        outputs,
         best_epoch,
         history,
         valid_report,
         seconds: start.elapsed().as_secs_f64(),
         examples_trained,
-        decision: DecisionRule::Argmax,
+        readout,
     })
 }
 
-/// The examples each epoch visits: with sampling, the epoch's own draw; without, all
-/// originals, the previous epoch's order shuffled again.
+/// The examples each epoch visits: with sampling (of classes: validated), the
+/// epoch's own draw; without, all originals, the previous epoch's order shuffled
+/// again.
 struct EpochOrder<'a> {
     config: &'a TrainConfig,
-    originals: &'a [usize],
-    variants: &'a [usize],
+    train: &'a Features,
     classes: usize,
     order: Vec<usize>,
 }
 
 impl<'a> EpochOrder<'a> {
     fn new(train: &'a Features, config: &'a TrainConfig, classes: usize) -> Self {
-        let (originals, variants) = train.labels.split_at(train.originals());
         Self {
             config,
-            originals,
-            variants,
+            train,
             classes,
-            order: (0..originals.len()).collect(),
+            order: (0..train.originals()).collect(),
         }
     }
 
     fn draw(&self, epoch: usize) -> Vec<usize> {
+        let (originals, variants) = self.train.classes().split_at(self.train.originals());
         self.config.sampling.epoch_with_variants(
-            self.originals,
-            self.variants,
+            originals,
+            variants,
             self.classes,
             self.config.seed,
             epoch,
@@ -346,7 +430,7 @@ impl<'a> EpochOrder<'a> {
 
     fn batches_per_epoch(&self) -> usize {
         let examples = match self.config.sampling {
-            Sampling::None => self.originals.len(),
+            Sampling::None => self.order.len(),
             _ => self.draw(0).len(),
         };
         examples.div_ceil(self.config.batch_size)
@@ -365,7 +449,7 @@ impl<'a> EpochOrder<'a> {
 /// The best epoch so far by `config.monitor`, and when to stop looking.
 struct EarlyStopping<'a> {
     config: &'a TrainConfig,
-    best: Option<(f64, usize, Head, ClassificationReport)>,
+    best: Option<(f64, usize, Head, TaskReport)>,
 }
 
 impl<'a> EarlyStopping<'a> {
@@ -375,13 +459,19 @@ impl<'a> EarlyStopping<'a> {
 
     /// Keeps `model` if `record` improves on the best by more than `min_delta`; true
     /// when `patience` epochs have passed without that.
-    fn observe(&mut self, record: &EpochRecord, model: Head, report: ClassificationReport) -> bool {
+    fn observe(&mut self, record: &EpochRecord, model: Head, report: TaskReport) -> bool {
         let config = self.config;
-        let score = config.monitor.score_of(
-            record.valid_loss,
-            record.valid_macro_f1,
-            record.valid_accuracy,
-        );
+        // Multi-label: macro-F1 over labels, accuracy of whole label sets.
+        // Regression watches its loss only (validated).
+        let (macro_f1, micro_f1, accuracy) = match &report {
+            TaskReport::SingleLabel(r) => (r.macro_f1, r.accuracy, r.accuracy),
+            TaskReport::MultiLabel(r) => (r.macro_f1, r.micro_f1, r.subset_accuracy),
+            TaskReport::Regression(_) => (f64::NAN, f64::NAN, f64::NAN),
+        };
+        let monitor = config
+            .monitor
+            .unwrap_or_else(|| Monitor::default_for(report.task()));
+        let score = monitor.score_of(record.valid_loss, macro_f1, micro_f1, accuracy);
         let improved = self
             .best
             .as_ref()
@@ -396,7 +486,7 @@ impl<'a> EarlyStopping<'a> {
     }
 
     /// The kept epoch, its weights and its validation report.
-    fn kept(self) -> (usize, Head, ClassificationReport) {
+    fn kept(self) -> (usize, Head, TaskReport) {
         let (_, epoch, model, report) = self
             .best
             .expect("epochs ≥ 1 (validated), and the first epoch always improves");
@@ -405,21 +495,39 @@ impl<'a> EarlyStopping<'a> {
 }
 
 /// The standardised training data on the autodiff device, and what scores a batch
-/// of it: the label loss, distillation's soft targets, boosting's example weights.
+/// of it: the task's loss, distillation's soft targets, boosting's example weights.
 struct Objective<'a> {
     config: &'a TrainConfig,
     device: Device,
     x: Tensor<2>,
-    y: Tensor<1, Int>,
-    loss: Box<dyn ClassificationLoss>,
-    teacher: Option<(DistillationLoss, &'a SoftTargets)>,
-    weighted: Option<(CrossEntropy, Tensor<1>)>,
+    truth: Truth<'a>,
+}
+
+/// The training targets as tensors, with the loss that compares outputs to them.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per training run, never moved in a loop"
+)]
+enum Truth<'a> {
+    Classes {
+        y: Tensor<1, Int>,
+        loss: Box<dyn ClassificationLoss>,
+        teacher: Option<(DistillationLoss, &'a SoftTargets)>,
+        weighted: Option<(CrossEntropy, Tensor<1>)>,
+    },
+    Tags {
+        y: Tensor<2>,
+        loss: Box<dyn MultiLabelLoss>,
+    },
+    /// Standardised values ([`ValueScale`](crate::ValueScale)).
+    Values { y: Tensor<1> },
 }
 
 impl<'a> Objective<'a> {
     fn new(
         train: &'a Features,
         standardizer: &Standardizer,
+        readout: &Readout,
         labels: &[String],
         config: &'a TrainConfig,
         device: &Device,
@@ -429,30 +537,59 @@ impl<'a> Objective<'a> {
             TensorData::new(standardizer.apply(train).values, [train.rows, train.dim]),
             &device,
         );
-        let y = Tensor::<1, Int>::from_data(
-            TensorData::new(
-                train.labels.iter().map(|&l| l as i64).collect::<Vec<_>>(),
-                [train.rows],
-            ),
-            &device,
-        );
-        // Boosting's example weights go through cross-entropy (the loss SAMME's
-        // derivation assumes); callers refuse other losses.
-        let weighted = train.example_weights.as_ref().map(|weights| {
-            let loss = CrossEntropy::default().with_label_smoothing(config.loss.label_smoothing);
-            let weights =
-                Tensor::<1>::from_data(TensorData::new(weights.clone(), [weights.len()]), &device);
-            (loss, weights)
-        });
+        let rows = train.rows;
+        let truth = match (&train.targets, readout) {
+            (Targets::Classes(classes), _) => Truth::Classes {
+                y: Tensor::<1, Int>::from_data(
+                    TensorData::new(classes.iter().map(|&l| l as i64).collect(), [rows]),
+                    &device,
+                ),
+                loss: config.loss.build(labels, classes),
+                // `check_data` made sure distillation has its targets.
+                teacher: config.distillation.zip(train.soft_targets.as_ref()),
+                // Boosting's example weights go through cross-entropy (the loss
+                // SAMME's derivation assumes); callers refuse other losses.
+                weighted: train.example_weights.as_ref().map(|weights| {
+                    let loss =
+                        CrossEntropy::default().with_label_smoothing(config.loss.label_smoothing);
+                    let weights = TensorData::new(weights.clone(), [weights.len()]);
+                    (loss, Tensor::<1>::from_data(weights, &device))
+                }),
+            },
+            (
+                Targets::Tags {
+                    labels: width,
+                    marks,
+                },
+                _,
+            ) => Truth::Tags {
+                y: Tensor::<2>::from_data(
+                    TensorData::new(
+                        marks.iter().map(|&m| f32::from(u8::from(m))).collect(),
+                        [rows, *width],
+                    ),
+                    &device,
+                ),
+                loss: config.loss.build_multi_label(labels, marks),
+            },
+            (Targets::Values(values), Readout::Regression { scale }) => Truth::Values {
+                y: Tensor::<1>::from_data(
+                    TensorData::new(
+                        values.iter().map(|&v| scale.standardise(v)).collect(),
+                        [rows],
+                    ),
+                    &device,
+                ),
+            },
+            (Targets::Values(_), readout) => {
+                unreachable!("values are read by a regression readout, not {readout:?}")
+            }
+        };
         Self {
-            loss: config.loss.build(labels, &train.labels),
-            // `check_data` made sure distillation has its targets.
-            teacher: config.distillation.zip(train.soft_targets.as_ref()),
-            weighted,
             config,
             device,
             x,
-            y,
+            truth,
         }
     }
 
@@ -465,19 +602,32 @@ impl<'a> Objective<'a> {
             ),
             &self.device,
         );
-        let logits = model.forward_train(self.x.clone().select(0, index.clone()), rng);
-        let targets = self.y.clone().select(0, index.clone());
-        let loss = match (self.teacher, &self.weighted) {
-            (Some((distillation, soft)), _) => distillation.forward(
-                logits,
-                soft.batch(batch, &self.device),
-                targets,
-                self.loss.as_ref(),
-            ),
-            (None, Some((loss, weights))) => {
-                loss.forward_weighted(logits, targets, weights.clone().select(0, index))
+        let outputs = model.forward_train(self.x.clone().select(0, index.clone()), rng);
+        let loss = match &self.truth {
+            Truth::Classes {
+                y,
+                loss,
+                teacher,
+                weighted,
+            } => {
+                let targets = y.clone().select(0, index.clone());
+                match (teacher, weighted) {
+                    (Some((distillation, soft)), _) => distillation.forward(
+                        outputs,
+                        soft.batch(batch, &self.device),
+                        targets,
+                        loss.as_ref(),
+                    ),
+                    (None, Some((loss, weights))) => {
+                        loss.forward_weighted(outputs, targets, weights.clone().select(0, index))
+                    }
+                    (None, None) => loss.forward(outputs, targets),
+                }
             }
-            (None, None) => self.loss.forward(logits, targets),
+            Truth::Tags { y, loss } => loss.forward(outputs, y.clone().select(0, index)),
+            Truth::Values { y } => {
+                SquaredError.forward(outputs.reshape([batch.len()]), y.clone().select(0, index))
+            }
         };
         if self.config.l1 > 0.0 {
             loss + model.l1_norm().mul_scalar(self.config.l1)
@@ -501,31 +651,45 @@ fn build_optimizer(config: &TrainConfig) -> ModuleOptimizer {
     }
 }
 
-/// Probabilities of already-standardised features.
-pub(crate) fn predict_proba(model: &Head, features: &Features, device: &Device) -> Vec<f32> {
+/// The scores of already-standardised features, read by `readout`.
+pub(crate) fn scores(
+    model: &Head,
+    readout: &Readout,
+    features: &Features,
+    device: &Device,
+) -> Vec<f32> {
     let x = Tensor::<2>::from_data(
         TensorData::new(features.values.clone(), [features.rows, features.dim]),
         device,
     );
-    burn::tensor::activation::softmax(model.forward(x), 1)
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .expect("probabilities are floats")
+    readout.scores(model.forward(x))
 }
 
-/// The metric report and the mean cross-entropy of a validation set.
+/// The metric report and the loss of a validation set: the training loss's
+/// unweighted form (cross-entropy, binary cross-entropy, or the squared error of
+/// standardised values), so the curves of both splits read alike.
 fn evaluate(
     model: &Head,
+    readout: &Readout,
     features: &Features,
     labels: &[String],
     device: &Device,
-) -> (ClassificationReport, f64) {
-    let classes = labels.len();
-    let probabilities = predict_proba(model, features, device);
-    let predicted = argmax_rows(&probabilities, classes);
-    let loss = mean_log_loss(&probabilities, classes, &features.labels);
-    (
-        ClassificationReport::new(labels, &features.labels, &predicted, Some(&probabilities)),
-        loss,
-    )
+) -> (TaskReport, f64) {
+    let scores = scores(model, readout, features, device);
+    let loss = match (&features.targets, readout) {
+        (Targets::Classes(truth), _) => mean_log_loss(&scores, labels.len(), truth),
+        (Targets::Tags { marks, .. }, _) => mean_binary_log_loss(&scores, marks),
+        (Targets::Values(truth), Readout::Regression { scale }) => {
+            let squares: f64 = scores
+                .iter()
+                .zip(truth)
+                .map(|(&p, &t)| ((f64::from(p) - f64::from(t)) / scale.std).powi(2))
+                .sum();
+            squares / truth.len().max(1) as f64
+        }
+        (Targets::Values(_), readout) => {
+            unreachable!("values are read by a regression readout, not {readout:?}")
+        }
+    };
+    (readout.report(labels, &features.targets, &scores), loss)
 }

@@ -13,11 +13,13 @@ mod probabilities;
 mod ranking;
 mod regression;
 mod report;
+mod task_report;
 
 pub use decision::{DecisionRule, ThresholdTarget, choose_threshold};
 pub use label_thresholds::{DEFAULT_LABEL_THRESHOLD, LabelThresholds};
 pub use multi_label::MultiLabelReport;
-pub use probabilities::{argmax_rows, mean_log_loss};
+pub use probabilities::{argmax_rows, mean_binary_log_loss, mean_log_loss};
 pub use ranking::{average_precision, roc_auc};
 pub use regression::RegressionReport;
 pub use report::{BinaryScores, ClassScores, ClassificationReport, ConfusionMatrix};
+pub use task_report::{MainMetric, TaskReport};

@@ -33,7 +33,7 @@ pub use results::{
 pub use robustness::{Perturbation, RobustArm, RobustData, RobustResult, RobustnessStudy};
 pub use stats::Stat;
 pub use study::{Arm, ArmScores, Finding, Study, StudyData, slug};
-pub use text::{classification_text, unseen_note};
+pub use text::{classification_text, multi_label_text, regression_text, task_text, unseen_note};
 pub use verdict::verdict;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,69 @@
-//! A classification report as lines of plain text, for a terminal or a log.
+//! A report of any task as lines of plain text, for a terminal or a log.
 
-use metrics::ClassificationReport;
+use metrics::{ClassificationReport, MultiLabelReport, RegressionReport, TaskReport};
+
+/// The report of any task, as [`classification_text`], [`multi_label_text`] or
+/// [`regression_text`] writes it.
+pub fn task_text(report: &TaskReport, confusion: bool) -> String {
+    match report {
+        TaskReport::SingleLabel(r) => classification_text(r, confusion),
+        TaskReport::MultiLabel(r) => multi_label_text(r),
+        TaskReport::Regression(r) => regression_text(r),
+    }
+}
+
+/// Micro-, macro- and samples-F1, subset accuracy, Hamming loss and ranking
+/// precision; each label's scores; how many labels examples have and were given.
+pub fn multi_label_text(report: &MultiLabelReport) -> String {
+    let ranking = report
+        .ranking_average_precision
+        .map_or("-".to_owned(), |v| format!("{v:.4}"));
+    let mut lines = vec![
+        format!(
+            "micro-F1 {:.4}  macro-F1 {:.4}  samples-F1 {:.4}  ({} examples)",
+            report.micro_f1, report.macro_f1, report.samples_f1, report.examples
+        ),
+        format!(
+            "subset accuracy {:.4}  Hamming loss {:.4}  label-ranking average precision {ranking}",
+            report.subset_accuracy, report.hamming_loss
+        ),
+    ];
+    for s in &report.per_label {
+        lines.push(format!(
+            "  {:<12} precision {:.3}  recall {:.3}  F1 {:.3}  support {}",
+            s.label, s.precision, s.recall, s.f1, s.support
+        ));
+    }
+    let counts = |counts: &[usize]| {
+        let shown: Vec<String> = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        shown.join(", ")
+    };
+    lines.push(format!(
+        "labels per example, true: {}; predicted: {}",
+        counts(&report.true_label_counts),
+        counts(&report.predicted_label_counts)
+    ));
+    lines.join("\n")
+}
+
+/// RMSE, MAE and R², Pearson and Spearman.
+pub fn regression_text(report: &RegressionReport) -> String {
+    let show = |v: Option<f64>| v.map_or("undefined".to_owned(), |v| format!("{v:.4}"));
+    format!(
+        "RMSE {:.4}  MAE {:.4}  R² {:.4}  Pearson {}  Spearman {}  ({} examples)",
+        report.rmse,
+        report.mae,
+        report.r2,
+        show(report.pearson),
+        show(report.spearman),
+        report.examples
+    )
+}
 
 /// Accuracy, F1s and per-class scores; with `confusion`, the confusion matrix too
 /// (rows: true class, columns: predicted). Classes the model cannot predict are

@@ -71,7 +71,7 @@ impl Plan<'_> {
             config.optimizer,
             config.learning_rate,
             config.l2,
-            trained.valid_report.macro_f1,
+            trained.valid_report.main(),
             out.display()
         ));
         SavedHead::save(

@@ -10,7 +10,7 @@ use super::plan::{
     EmbeddingCost, PipelineOutcome, Plan, SplitCaches, StartHeads, encoder_bytes, max_option,
 };
 use crate::Job;
-use crate::error::{Context, Result};
+use crate::error::{Context, Result, refuse};
 use crate::machine;
 use crate::options::Input;
 use crate::stage::command_line;
@@ -138,8 +138,9 @@ impl<'a> Plan<'a> {
                     .iter()
                     .map(|e| LeaderboardEntry {
                         configuration: e.describe(),
-                        valid_macro_f1: e.valid_macro_f1,
-                        valid_accuracy: e.valid_accuracy,
+                        // The comparison reads single-label data: the score is macro-F1.
+                        valid_macro_f1: e.valid_score,
+                        valid_accuracy: e.valid_accuracy.unwrap_or_default(),
                         seconds: e.seconds,
                     })
                     .collect();
@@ -188,14 +189,15 @@ impl<'a> Plan<'a> {
             run_dir.join(crate::finetune::TEST_PREDICTIONS_FILE),
         );
         let predicted_at = Instant::now();
-        let test_report = predict_job
-            .run(observer)?
-            .context("the test split has labels, so a report")?;
+        let test_report = match predict_job.run(observer)? {
+            Some(metrics::TaskReport::SingleLabel(report)) => report,
+            _ => refuse!("the test split has single-label labels, so a report of classes"),
+        };
         let head_seconds = predicted_at.elapsed().as_secs_f64();
         let best = sweep.entries.first().context("the sweep trained no head")?;
         let run = RunResult {
             seed,
-            valid_macro_f1: best.valid_macro_f1,
+            valid_macro_f1: best.valid_score,
             train_seconds: embedding.train_seconds + sweep.seconds,
             cost_breakdown: vec![
                 (
@@ -218,7 +220,7 @@ impl<'a> Plan<'a> {
                 .map(|e| CostPoint {
                     label: e.describe(),
                     seconds: e.seconds,
-                    valid_macro_f1: e.valid_macro_f1,
+                    valid_macro_f1: e.valid_score,
                 })
                 .collect(),
             test: test_report,

@@ -67,8 +67,8 @@ impl FineTuneJob {
         let best = head::train_head(&train, &valid, run.labels.names(), &config, &run.device)
             .context("fitting the head on the tuned embeddings")?;
         observer.note(&format!(
-            "head: logistic regression on the tuned embeddings, validation macro-F1 {:.4}",
-            best.valid_report.macro_f1
+            "head: logistic regression on the tuned embeddings, validation {}",
+            best.valid_report.summary()
         ));
         let affine = best
             .standardizer
@@ -87,15 +87,16 @@ impl FineTuneJob {
             epoch: optimization.epochs as f64,
             train_loss: tuned.epoch_losses.last().copied().unwrap_or(f64::NAN),
             valid_loss: kept.valid_loss,
-            valid_macro_f1: best.valid_report.macro_f1,
-            valid_accuracy: best.valid_report.accuracy,
+            // Contrastive tuning reads single-label data: the main score is macro-F1.
+            valid_macro_f1: best.valid_report.main(),
+            valid_accuracy: best.valid_report.accuracy().unwrap_or_default(),
             learning_rate: 0.0,
         };
         Ok(FineTuned {
             model,
             best: Some(0),
             history: vec![record],
-            valid_report: Some(best.valid_report),
+            valid_report: best.valid_report.classes().cloned(),
             stop: if tuned.interrupted {
                 StopReason::Interrupted
             } else {

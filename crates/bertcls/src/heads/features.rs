@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use bert::BackendKind;
 use bert::burn::tensor::Device;
-use data::{LabelMap, Sampling};
+use data::{Label, LabelMap, Sampling, Task};
 use encoder::EmbeddingCache;
-use head::{FeatureOrigin, Features, SweepGrid, TrainedHead};
+use head::{FeatureOrigin, Features, Readout, SweepGrid, Targets, TrainedHead};
 use metrics::DecisionRule;
 use serde::{Deserialize, Serialize};
 use training::{Activation, HiddenSizes, Monitor, OptimizerKind, Schedule};
@@ -64,7 +64,8 @@ pub struct GridOptions {
     pub epochs: Option<usize>,
     /// Examples per step.
     pub batch_size: Option<usize>,
-    /// What early stopping watches on validation: loss (default; smooth), macro-f1, accuracy.
+    /// What early stopping watches on validation: loss (smooth; the default, but
+    /// micro-f1 for multi-label data), macro-f1, micro-f1, accuracy.
     pub monitor: Option<Monitor>,
     /// Epochs without improvement of `monitor` before stopping (best epoch kept).
     pub patience: Option<usize>,
@@ -101,7 +102,7 @@ impl GridOptions {
         base.epochs = self.epochs.unwrap_or(base.epochs);
         base.batch_size = self.batch_size.unwrap_or(base.batch_size);
         base.patience = self.patience.unwrap_or(base.patience);
-        base.monitor = self.monitor.unwrap_or(base.monitor);
+        base.monitor = self.monitor.or(base.monitor);
         base.seed = self.seed.unwrap_or(base.seed);
         Ok(grid)
     }
@@ -113,6 +114,9 @@ pub(crate) struct LoadedFeatures {
     /// The record id of each training row.
     pub(crate) train_ids: Vec<String>,
     pub(crate) valid: Features,
+    /// What the training labels pose.
+    pub(crate) task: Task,
+    /// The training data's classes or labels (none for regression).
     pub(crate) labels: LabelMap,
     pub(crate) origin: FeatureOrigin,
     pub(crate) device: Device,
@@ -149,42 +153,18 @@ impl FeatureCaches {
                 );
             }
         }
-        if let Some(label) = train
-            .meta
-            .labels
-            .iter()
-            .flatten()
-            .find(|l| l.class().is_none())
-        {
-            let (path, task) = (train.path.display(), label.task());
-            refuse!(
-                "{path} holds {task} labels (embedded from {task} data); heads learn \
-                 single-label data only so far"
-            );
-        }
-        let labels = LabelMap::from_labels(
-            train
-                .meta
-                .labels
-                .iter()
-                .flatten()
-                .filter_map(data::Label::class),
-        );
-        if labels.len() < 2 {
-            refuse!(
-                "{}: training data needs at least two classes, found {:?}",
-                train.path.display(),
-                labels.names()
-            );
-        }
-        let mut train_features = features(&train, &labels)?;
+        let task = task_of(&train)?;
+        let labels = label_names(&train, task)?;
+        let mut train_features = features(&train, &labels, task)?;
         if let Some(augmented) = &augmented {
-            train_features = train_features.with_variants(&features(augmented, &labels)?);
+            let variants = features(augmented, &labels, task)?;
+            train_features = train_features.with_variants(&variants);
         }
         Ok(LoadedFeatures {
             train: train_features,
             train_ids: train.meta.ids.clone(),
-            valid: validation_features(&valid, &labels, observer)?,
+            valid: validation_features(&valid, &labels, task, observer)?,
+            task,
             origin: FeatureOrigin {
                 fingerprint: encoder.fingerprint(),
                 description: encoder.describe_encoder(),
@@ -197,25 +177,39 @@ impl FeatureCaches {
 }
 
 /// `head` deciding by the rule `decision` asks for (argmax when none), its
-/// validation report recomputed under the rule.
+/// validation report recomputed under the rule. Decision rules pick one class:
+/// other tasks are refused them.
 pub(super) fn with_decision(
     head: TrainedHead,
     decision: &DecisionOptions,
     data: &LoadedFeatures,
     observer: &mut dyn Observer,
 ) -> Result<TrainedHead> {
+    if data.task != Task::SingleLabel {
+        if !decision.is_empty() {
+            let task = data.task;
+            refuse!(
+                [logit_adjust] " and " [threshold] " decide one class per example; "
+                "{task} heads take neither"
+            );
+        }
+        return Ok(head);
+    }
     let names = data.labels.names();
-    let train_labels = &data.train.labels[..data.train.originals()];
-    let rule = decision.rule(names, train_labels, &data.valid.labels, || {
+    let train_labels = &data.train.classes()[..data.train.originals()];
+    let rule = decision.rule(names, train_labels, data.valid.classes(), || {
         head.predict_proba(&data.valid, &data.device)
     })?;
     if rule == DecisionRule::Argmax {
         return Ok(head);
     }
-    let head = head.with_decision(rule, &data.valid, names, &data.device);
+    let readout = Readout::SingleLabel {
+        decision: rule.clone(),
+    };
+    let head = head.with_readout(readout, &data.valid, names, &data.device);
     observer.note(&format!(
-        "decision: {}; validation macro-F1 {:.4}, accuracy {:.4} under it",
-        head.decision, head.valid_report.macro_f1, head.valid_report.accuracy
+        "decision: {rule}; validation {} under it",
+        head.valid_report.summary()
     ));
     Ok(head)
 }
@@ -231,24 +225,94 @@ pub(super) fn check_variants_are_drawn(data: &LoadedFeatures, sampling: Sampling
     Ok(())
 }
 
-/// The validation cache's rows whose labels the training data has: a class the
-/// head cannot learn cannot guide its selection either. A note names what is left
-/// out; a row without a label is an error.
+/// The one task a cache's labels pose (the reader made every label of a file the
+/// same form); a cache mixing forms, as shards of different files can, is refused.
+fn task_of(cache: &EmbeddingCache) -> Result<Task> {
+    let mut labelled = cache
+        .meta
+        .labels
+        .iter()
+        .zip(&cache.meta.ids)
+        .filter_map(|(l, id)| Some((l.as_ref()?, id)));
+    let Some((first, _)) = labelled.next() else {
+        refuse!("{}: no record has a label", cache.path.display());
+    };
+    let task = first.task();
+    if let Some((other, id)) = labelled.find(|(l, _)| l.task() != task) {
+        refuse!(
+            "{}: record {id} is {} data, the records before it {task}",
+            cache.path.display(),
+            other.task()
+        );
+    }
+    Ok(task)
+}
+
+/// The names a head of `task` learns from the training cache: its classes (at
+/// least two), its labels (at least one), or none for regression.
+fn label_names(cache: &EmbeddingCache, task: Task) -> Result<LabelMap> {
+    let labels = cache.meta.labels.iter().flatten();
+    let names = match task {
+        Task::SingleLabel => LabelMap::from_labels(labels.filter_map(Label::class)),
+        Task::MultiLabel => LabelMap::from_labels(
+            labels
+                .filter_map(Label::tag_list)
+                .flatten()
+                .map(String::as_str),
+        ),
+        Task::Regression => return Ok(LabelMap::from_labels(std::iter::empty())),
+    };
+    let least = if task == Task::SingleLabel { 2 } else { 1 };
+    if names.len() < least {
+        refuse!(
+            "{}: {task} training data needs at least {least} labels, found {:?}",
+            cache.path.display(),
+            names.names()
+        );
+    }
+    Ok(names)
+}
+
+/// The validation cache's rows as targets over the training data's `labels`. A
+/// class the head cannot learn cannot guide its selection either: such rows are left
+/// out, and labels the training data lacks are dropped from a row's set; a note
+/// names what is left out. A row without a label is an error.
 pub(super) fn validation_features(
     cache: &EmbeddingCache,
     labels: &LabelMap,
+    task: Task,
     observer: &mut dyn Observer,
 ) -> Result<Features> {
     let mut unseen: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut kept = Vec::new();
+    let mut targets = Vec::new();
     for (row, (label, id)) in cache.meta.labels.iter().zip(&cache.meta.ids).enumerate() {
-        match label.as_ref().and_then(data::Label::class) {
-            None => refuse!("{}: record {id} has no label", cache.path.display()),
-            Some(l) => match labels.index(l) {
-                Some(index) => kept.push((row, index)),
-                None => *unseen.entry(l).or_default() += 1,
+        let Some(label) = label else {
+            refuse!("{}: record {id} has no label", cache.path.display());
+        };
+        let target = match (task, label) {
+            (Task::SingleLabel, Label::Class(class)) => match labels.index(class) {
+                Some(index) => Target::Class(index),
+                None => {
+                    *unseen.entry(class).or_default() += 1;
+                    continue;
+                }
             },
-        }
+            (Task::MultiLabel, Label::Tags(tags)) => {
+                for tag in tags.iter().filter(|t| labels.index(t).is_none()) {
+                    *unseen.entry(tag).or_default() += 1;
+                }
+                Target::Tags(marks(tags, labels))
+            }
+            (Task::Regression, Label::Value(value)) => Target::Value(*value as f32),
+            (task, label) => refuse!(
+                "{}: record {id} is {} data, the training data {task}",
+                cache.path.display(),
+                label.task()
+            ),
+        };
+        kept.push(row);
+        targets.push(target);
     }
     if kept.is_empty() {
         refuse!(
@@ -259,44 +323,100 @@ pub(super) fn validation_features(
     }
     if !unseen.is_empty() {
         let named: Vec<String> = unseen.iter().map(|(l, n)| format!("{l} ({n})")).collect();
-        observer.note(&format!(
-            "note: validation records of classes the training data lacks are left out of model selection: {}",
-            named.join(", ")
-        ));
+        let what = match task {
+            Task::MultiLabel => {
+                "validation labels the training data lacks are left out of model selection"
+            }
+            _ => {
+                "validation records of classes the training data lacks are left out of model selection"
+            }
+        };
+        observer.note(&format!("note: {what}: {}", named.join(", ")));
     }
     let values = kept
         .iter()
-        .flat_map(|&(row, _)| cache.row(row).iter().copied())
+        .flat_map(|&row| cache.row(row).iter().copied())
         .collect();
-    let indices = kept.into_iter().map(|(_, index)| index).collect();
-    Ok(Features::new(values, cache.meta.dim, indices))
+    Ok(Features::with_targets(
+        values,
+        cache.meta.dim,
+        collect(targets, labels.len(), task),
+    ))
 }
 
-/// A cache's vectors with class indices; every row must carry a known label.
-pub(super) fn features(cache: &EmbeddingCache, labels: &LabelMap) -> Result<Features> {
-    let indices = cache
+/// One row's target, before the rows are gathered into [`Targets`].
+enum Target {
+    Class(usize),
+    Tags(Vec<bool>),
+    Value(f32),
+}
+
+/// `tags` as one mark per label of `labels`.
+fn marks(tags: &[String], labels: &LabelMap) -> Vec<bool> {
+    let mut marks = vec![false; labels.len()];
+    for index in tags.iter().filter_map(|t| labels.index(t)) {
+        marks[index] = true;
+    }
+    marks
+}
+
+/// Rows' targets, all of `task` (the callers match each to it), as one [`Targets`].
+fn collect(targets: Vec<Target>, labels: usize, task: Task) -> Targets {
+    let mut gathered = match task {
+        Task::SingleLabel => Targets::Classes(Vec::with_capacity(targets.len())),
+        Task::MultiLabel => Targets::Tags {
+            labels,
+            marks: Vec::with_capacity(targets.len() * labels),
+        },
+        Task::Regression => Targets::Values(Vec::with_capacity(targets.len())),
+    };
+    for target in targets {
+        match (&mut gathered, target) {
+            (Targets::Classes(classes), Target::Class(class)) => classes.push(class),
+            (Targets::Tags { marks, .. }, Target::Tags(row)) => marks.extend(row),
+            (Targets::Values(values), Target::Value(value)) => values.push(value),
+            _ => unreachable!("each row's target was matched to the task"),
+        }
+    }
+    gathered
+}
+
+/// A cache's vectors with their targets over `labels`; every row must carry a
+/// label of `task` that `labels` knows.
+pub(super) fn features(cache: &EmbeddingCache, labels: &LabelMap, task: Task) -> Result<Features> {
+    let targets = cache
         .meta
         .labels
         .iter()
         .zip(&cache.meta.ids)
         .map(|(label, id)| {
-            match label
-                .as_ref()
-                .and_then(data::Label::class)
-                .map(|l| (l, labels.index(l)))
-            {
-                Some((_, Some(index))) => Ok(index),
-                Some((l, None)) => refuse!(
-                    "{}: record {id} has label {l:?}, unknown to the training data",
-                    cache.path.display()
+            let path = cache.path.display();
+            let unknown = |l: &str| -> Result<Target> {
+                refuse!("{path}: record {id} has label {l:?}, unknown to the training data")
+            };
+            Ok(match (task, label) {
+                (_, None) => refuse!("{path}: record {id} has no label"),
+                (Task::SingleLabel, Some(Label::Class(class))) => match labels.index(class) {
+                    Some(index) => Target::Class(index),
+                    None => unknown(class)?,
+                },
+                (Task::MultiLabel, Some(Label::Tags(tags))) => {
+                    if let Some(tag) = tags.iter().find(|t| labels.index(t).is_none()) {
+                        unknown(tag)?;
+                    }
+                    Target::Tags(marks(tags, labels))
+                }
+                (Task::Regression, Some(Label::Value(value))) => Target::Value(*value as f32),
+                (task, Some(label)) => refuse!(
+                    "{path}: record {id} is {} data, the training data {task}",
+                    label.task()
                 ),
-                None => refuse!("{}: record {id} has no label", cache.path.display()),
-            }
+            })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Features::new(
+    Ok(Features::with_targets(
         cache.vectors().to_vec(),
         cache.meta.dim,
-        indices,
+        collect(targets, labels.len(), task),
     ))
 }

@@ -7,7 +7,7 @@ use bert::BackendKind;
 use bert::burn::tensor::Device;
 use encoder::{EmbeddingCache, EmbeddingSpec};
 use head::{Features, SavedHead};
-use metrics::ClassificationReport;
+use metrics::TaskReport;
 use serde::{Deserialize, Serialize};
 
 use crate::Job;
@@ -15,7 +15,7 @@ use crate::Observer;
 use crate::classifier::head_encoder;
 use crate::error::{Context, Result, refuse};
 use crate::options::Columns;
-use crate::predictions::{report_if_labelled, write_predictions};
+use crate::predictions::{task_report_if_labelled, write_task_predictions};
 
 /// Classify a cache, or a text file embedded on the fly as the head's features were
 /// (`bertcls head predict`).
@@ -91,7 +91,7 @@ impl PredictHeadJob {
 }
 
 impl Job for PredictHeadJob {
-    type Output = Option<ClassificationReport>;
+    type Output = Option<TaskReport>;
 
     /// A cache or a data file, and no setting of a data file with a cache.
     fn validate(&self) -> Result<()> {
@@ -116,7 +116,7 @@ impl Job for PredictHeadJob {
 
     /// Writes the predictions; returns the metric report when the records are
     /// labelled (labels the head does not know scored as misses).
-    fn execute(&self, observer: &mut dyn Observer) -> Result<Option<ClassificationReport>> {
+    fn execute(&self, observer: &mut dyn Observer) -> Result<Option<TaskReport>> {
         let device = self.backend.device()?;
         let head = SavedHead::load(&self.head, &device)?;
         let (vectors, dim, ids, labels) = match &self.input {
@@ -124,14 +124,15 @@ impl Job for PredictHeadJob {
             Some(input) => self.embedded(&head, input, &device, observer)?,
         };
         let rows = ids.len();
+        // Rows to predict: their targets are never read.
         let features = Features::new(vectors, dim, vec![0; rows]);
-        let (probabilities, predicted) = head.predict(&features, &device);
-        write_predictions(
+        let (scores, predicted) = head.predict(&features, &device);
+        write_task_predictions(
             &self.output,
             &head.labels,
             &ids,
             &labels,
-            &probabilities,
+            &scores,
             &predicted,
         )
         .for_setting("output")?;
@@ -139,11 +140,11 @@ impl Job for PredictHeadJob {
             "wrote {rows} predictions to {}",
             artifacts::output_name(&self.output).display()
         ));
-        Ok(report_if_labelled(
+        Ok(task_report_if_labelled(
             &head.labels,
             &labels,
+            &scores,
             &predicted,
-            &probabilities,
         ))
     }
 }

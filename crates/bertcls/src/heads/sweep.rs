@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use data::Record;
+use data::{Record, Task};
 use head::{SavedHead, SweepEntry, SweepGrid, TrainConfig, TrainedHead, sweep};
+use metrics::MainMetric;
 use serde::{Deserialize, Serialize};
 
 use super::features::{
@@ -48,6 +49,8 @@ pub struct SweepJob {
 pub struct Swept {
     /// The grid as resolved from the file and the settings.
     pub grid: SweepGrid,
+    /// What the heads learnt, and so what ranked them ([`MainMetric::of`]).
+    pub task: Task,
     /// Every head, best first.
     pub entries: Vec<SweepEntry>,
     /// The folder of the best head.
@@ -59,16 +62,32 @@ pub struct Swept {
 impl Swept {
     /// The leaderboard's top `top` rows and a closing line, as text.
     pub fn leaderboard(&self, top: usize) -> String {
-        let mut lines = vec![format!(
-            "{:>4}  {:>8}  {:>8}  {:>5}  {:>6}  configuration",
-            "rank", "macro-F1", "accuracy", "epoch", "secs"
-        )];
+        let metric = MainMetric::of(self.task);
+        let accuracy = match self.task {
+            Task::SingleLabel => "accuracy",
+            Task::MultiLabel => "exact",
+            Task::Regression => "",
+        };
+        let mut lines = vec![
+            format!("{} heads ranked {}", self.task, metric.rule()),
+            format!(
+                "{:>4}  {:>8}  {:>8}  {:>5}  {:>6}  configuration",
+                "rank",
+                metric.to_string(),
+                accuracy,
+                "epoch",
+                "secs"
+            ),
+        ];
         for (rank, e) in self.entries.iter().take(top).enumerate() {
+            let accuracy = e
+                .valid_accuracy
+                .map_or(String::new(), |a| format!("{a:.4}"));
             lines.push(format!(
-                "{:>4}  {:>8.4}  {:>8.4}  {:>5}  {:>6.2}  {}",
+                "{:>4}  {:>8.4}  {:>8}  {:>5}  {:>6.2}  {}",
                 rank + 1,
-                e.valid_macro_f1,
-                e.valid_accuracy,
+                e.valid_score,
+                accuracy,
                 e.best_epoch,
                 e.seconds,
                 e.describe()
@@ -156,6 +175,7 @@ impl SweepJob {
         SavedHead::save(&best, names, &data.origin, &best_head, same_kind)?;
         Ok(Swept {
             grid,
+            task: data.task,
             entries,
             best_head,
             seconds: started.elapsed().as_secs_f64(),
@@ -169,12 +189,18 @@ impl SweepJob {
         configs: &[TrainConfig],
         observer: &mut dyn Observer,
     ) -> Result<(Vec<SweepEntry>, TrainedHead)> {
+        let learning = match data.task {
+            Task::SingleLabel => format!("{} classes", data.labels.len()),
+            Task::MultiLabel => format!("{} labels", data.labels.len()),
+            Task::Regression => "values".into(),
+        };
+        let metric = MainMetric::of(data.task);
         observer.note(&format!(
-            "sweeping {} heads over {} × {} features ({} classes)",
+            "sweeping {} heads over {} × {} features ({learning}), ranked {}",
             configs.len(),
             data.train.rows,
             data.train.dim,
-            data.labels.len()
+            metric.rule()
         ));
         let jobs = self
             .jobs
@@ -190,7 +216,7 @@ impl SweepJob {
             jobs,
             &|e: &SweepEntry| {
                 let mut observer = progress.lock().unwrap_or_else(|p| p.into_inner());
-                observer.status(&format!("last: macro-F1 {:.3}", e.valid_macro_f1));
+                observer.status(&format!("last: {} {:.3}", e.metric, e.valid_score));
                 observer.advance(1);
             },
         );
@@ -217,15 +243,16 @@ impl Job for SweepJob {
 fn write_leaderboard(dir: &Path, entries: &[SweepEntry]) -> Result<()> {
     artifacts::write_json(&dir.join("leaderboard.json"), &entries)?;
     let mut csv = String::from(
-        "rank,valid_macro_f1,valid_accuracy,best_epoch,epochs_run,seconds,hidden,optimizer,learning_rate,l2,l1,dropout,batch_norm\n",
+        "rank,metric,valid_score,valid_accuracy,best_epoch,epochs_run,seconds,hidden,optimizer,learning_rate,l2,l1,dropout,batch_norm\n",
     );
     for (rank, e) in entries.iter().enumerate() {
         let c = &e.config;
         csv.push_str(&format!(
-            "{},{},{},{},{},{:.4},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{:.4},{},{},{},{},{},{},{}\n",
             rank + 1,
-            e.valid_macro_f1,
-            e.valid_accuracy,
+            e.metric,
+            e.valid_score,
+            e.valid_accuracy.map_or(String::new(), |a| a.to_string()),
             e.best_epoch,
             e.epochs_run,
             e.seconds,

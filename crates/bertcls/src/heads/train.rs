@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use data::Task;
 use head::{Combine, HeadEnsemble, SavedHead, SweepGrid, TrainConfig, TrainedHead};
 use serde::{Deserialize, Serialize};
 use training::OptimizerKind;
@@ -93,24 +94,23 @@ impl TrainedHeads {
     pub fn summary(&self) -> String {
         match self {
             TrainedHeads::Single { head, .. } => format!(
-                "{}: best epoch {} of {}, validation macro-F1 {:.4}, accuracy {:.4}, {:.1} s",
+                "{} {}: best epoch {} of {}, validation {}, {:.1} s",
+                head.readout.task(),
                 head.config.head.shape_name(),
                 head.best_epoch,
                 head.history.len(),
-                head.valid_report.macro_f1,
-                head.valid_report.accuracy,
+                head.valid_report.summary(),
                 head.seconds
             ),
             TrainedHeads::Ensemble { kind, ensemble, .. } => {
                 let best = ensemble.best_member();
                 format!(
-                    "{kind}: {} heads ({}); validation macro-F1 {:.4}, accuracy {:.4}; best member {:.4}, {:.4}",
+                    "{kind}: {} heads ({}); validation macro-F1 {:.4}, accuracy {:.4}; best member {}",
                     ensemble.members.len(),
                     ensemble.combine,
                     ensemble.valid_report.macro_f1,
                     ensemble.valid_report.accuracy,
-                    best.valid_report.macro_f1,
-                    best.valid_report.accuracy,
+                    best.valid_report.summary(),
                 )
             }
             TrainedHeads::CrossValidation { cv, .. } => format!(
@@ -176,10 +176,14 @@ impl TrainHeadJob {
         if data.train.variants > 0 {
             refuse!([cv] " folds the training examples themselves: leave out " [augmented]);
         }
+        if data.task != Task::SingleLabel {
+            let task = data.task;
+            refuse!([cv] " of {task} heads is not built yet: train one head");
+        }
         let names = data.labels.names();
         let cv_data = CvData {
             labels: names,
-            truth: &data.train.labels,
+            truth: data.train.classes(),
             ids: &data.train_ids,
         };
         let out = artifacts::claim_dir(
@@ -280,7 +284,7 @@ impl Job for TrainHeadJob {
         let data = self.caches.prepare(observer)?;
         check_variants_are_drawn(&data, config.sampling)?;
         // Before any folder is claimed or staged: a refused setting leaves nothing behind.
-        config.validate_for(data.labels.names())?;
+        config.validate_for(data.task, data.labels.names())?;
         if self.bag.is_some() || self.boost.is_some() {
             return self.train_ensemble(&config, &data);
         }

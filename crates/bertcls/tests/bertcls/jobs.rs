@@ -48,7 +48,7 @@ fn the_swept_best_head_predicts_as_the_sweep_ranked_it() {
     sweep.grid.learning_rates = Some(vec![0.01]);
     let swept = sweep.run(&mut Quiet).unwrap();
     assert_eq!(swept.entries.len(), swept.grid.configs().len());
-    let scores: Vec<f64> = swept.entries.iter().map(|e| e.valid_macro_f1).collect();
+    let scores: Vec<f64> = swept.entries.iter().map(|e| e.valid_score).collect();
     assert!(
         scores.windows(2).all(|w| w[0] >= w[1]),
         "best first: {scores:?}"
@@ -62,13 +62,14 @@ fn the_swept_best_head_predicts_as_the_sweep_ranked_it() {
         .unwrap()
         .expect("the split is labelled");
     let best = &swept.entries[0];
+    let report = report.classes().expect("single-label data").clone();
     assert!(
-        (report.macro_f1 - best.valid_macro_f1).abs() < 1e-6,
+        (report.macro_f1 - best.valid_score).abs() < 1e-6,
         "{} against {}",
         report.macro_f1,
-        best.valid_macro_f1
+        best.valid_score
     );
-    assert!((report.accuracy - best.valid_accuracy).abs() < 1e-6);
+    assert!((report.accuracy - best.valid_accuracy.unwrap()).abs() < 1e-6);
     let lines = std::fs::read_to_string(dir.path().join("p.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 16);
 }
@@ -325,4 +326,104 @@ fn a_comparison_returns_the_results_it_wrote() {
     let c = &compared.comparison;
     assert_eq!((c.pipeline.runs.len(), c.end_to_end.runs.len()), (1, 1));
     assert_eq!(c.data.train, 30);
+}
+
+/// `dir/{split}.jsonl` of texts mixing the two topics' words: labelled with the
+/// list of topics present (multi-label) or the share of market words, in quarters
+/// (regression). Every word is in the tiny model's vocabulary.
+fn mixed_topics(dir: &Path, task: bertcls::data::Task) {
+    const ANIMALS: [&str; 4] = ["cat", "dog", "bird", "fox"];
+    const MARKETS: [&str; 4] = ["oil", "price", "bank", "rate"];
+    for (split, n, offset) in [("train", 40, 0), ("validation", 16, 1), ("test", 16, 2)] {
+        let lines: String = (0..n)
+            .map(|i: usize| {
+                let markets = (i + offset) % 5; // 0 to 4 of the 4 words
+                let words: Vec<&str> = (0..4)
+                    .map(|j| {
+                        if j < markets {
+                            MARKETS[(i + j) % 4]
+                        } else {
+                            ANIMALS[(i + j) % 4]
+                        }
+                    })
+                    .collect();
+                let label = match task {
+                    bertcls::data::Task::MultiLabel => {
+                        let mut tags = Vec::new();
+                        if markets < 4 {
+                            tags.push("animals");
+                        }
+                        if markets > 0 {
+                            tags.push("markets");
+                        }
+                        serde_json::json!(tags)
+                    }
+                    // A share with a fraction, so that the reader sees values.
+                    _ => serde_json::json!(markets as f64 / 4.0 + 0.1),
+                };
+                let record = serde_json::json!({
+                    "id": format!("{split}-{i}"),
+                    "text": words.join(" the "),
+                    "label": label,
+                });
+                format!("{record}\n")
+            })
+            .collect();
+        std::fs::write(dir.join(format!("{split}.jsonl")), lines).unwrap();
+    }
+}
+
+#[test]
+fn heads_of_tags_and_values_predict_in_their_labels_form_as_the_sweep_ranked_them() {
+    use bertcls::data::Task;
+    use bertcls::metrics::TaskReport;
+    for task in [Task::MultiLabel, Task::Regression] {
+        let dir = tempfile::tempdir().unwrap();
+        mixed_topics(dir.path(), task);
+        let (train, valid, test) = (
+            embedded(dir.path(), "train"),
+            embedded(dir.path(), "validation"),
+            embedded(dir.path(), "test"),
+        );
+        let mut sweep = SweepJob::new(&train, &valid, dir.path().join("sweep"));
+        sweep.grid.hidden = Some(vec![HiddenSizes::linear(), HiddenSizes(vec![8])]);
+        sweep.grid.learning_rates = Some(vec![0.01]);
+        sweep.grid.epochs = Some(20);
+        let swept = sweep.run(&mut Quiet).unwrap();
+        let best = &swept.entries[0];
+        assert_eq!(best.metric, bertcls::metrics::MainMetric::of(task));
+
+        // Loaded back, the best head scores validation as the sweep ranked it.
+        let again = PredictHeadJob::new(&swept.best_head, &valid, dir.path().join("v.jsonl"));
+        let report = again.run(&mut Quiet).unwrap().expect("labelled");
+        assert_eq!(report.task(), task);
+        assert!(
+            (report.main() - best.valid_score).abs() < 1e-5,
+            "{task}: {} against {}",
+            report.main(),
+            best.valid_score
+        );
+
+        // Predictions carry the label in the data's own form.
+        let out = dir.path().join("p.jsonl");
+        let predicted = PredictHeadJob::new(&swept.best_head, &test, &out)
+            .run(&mut Quiet)
+            .unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        for line in text.lines() {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            match task {
+                Task::MultiLabel => {
+                    assert!(line["label"].is_array(), "{line}");
+                    assert_eq!(line["probabilities"].as_object().unwrap().len(), 2);
+                }
+                _ => assert!(line["label"].is_f64(), "{line}"),
+            }
+        }
+        match (task, predicted) {
+            (Task::MultiLabel, Some(TaskReport::MultiLabel(r))) => assert_eq!(r.examples, 16),
+            (Task::Regression, Some(TaskReport::Regression(r))) => assert_eq!(r.examples, 16),
+            (task, other) => panic!("{task}: {other:?}"),
+        }
+    }
 }

@@ -184,7 +184,8 @@ pub(crate) struct FineTuneFlags {
     /// Evaluate and checkpoint every N optimizer steps (default: every epoch).
     #[arg(long, value_name = "N")]
     pub(crate) eval_every: Option<usize>,
-    /// What picks the best evaluation: loss, macro-f1 or accuracy.
+    /// What picks the best evaluation: loss, macro-f1, micro-f1 (accuracy, for one class
+    /// per example) or accuracy.
     #[arg(long, default_value_t = Optimization::default().monitor)]
     pub(crate) monitor: Monitor,
     /// Stop after N evaluations without improvement (default: run every epoch).

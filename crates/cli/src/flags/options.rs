@@ -258,7 +258,8 @@ pub(crate) struct GridFlags {
     /// Examples per step.
     #[arg(long)]
     pub(crate) batch_size: Option<usize>,
-    /// What early stopping watches on validation: loss (default; smooth), macro-f1, accuracy.
+    /// What early stopping watches on validation: loss (smooth; the default, but
+    /// micro-f1 for multi-label data), macro-f1, micro-f1, accuracy.
     #[arg(long)]
     pub(crate) monitor: Option<Monitor>,
     /// Epochs without improvement of --monitor before stopping (best epoch kept).

@@ -197,20 +197,35 @@ fn the_task_a_file_poses_is_said_and_what_cannot_learn_it_refuses() {
             && stderr.contains("tags.csv:2: the label \"sports|politics\" is not a finite number"),
         "{stderr}"
     );
-    // Heads learn single-label data only so far: a cache of values is refused by name.
+    // Heads learn values, ranked by RMSE; what draws examples by class is refused
+    // by its flag.
     let cache = dir.path().join("scores.jsonl.emb");
-    let sweep = bertcls()
-        .args(["head", "sweep", "--train"])
-        .arg(&cache)
-        .arg("--valid")
-        .arg(&cache)
-        .arg("--out")
-        .arg(dir.path().join("sweep"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&sweep.stderr);
+    let sweep = |extra: &[&str]| {
+        bertcls()
+            .args([
+                "head", "sweep", "--hidden", "linear", "--epochs", "2", "--train",
+            ])
+            .arg(&cache)
+            .arg("--valid")
+            .arg(&cache)
+            .arg("--out")
+            .arg(dir.path().join("sweep"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let swept = sweep(&[]);
+    let stderr = String::from_utf8_lossy(&swept.stderr);
     assert!(
-        !sweep.status.success() && stderr.contains("holds regression labels"),
+        swept.status.success()
+            && stderr.contains("regression heads ranked by validation RMSE (lower is better)"),
+        "{stderr}"
+    );
+    let refused = sweep(&["--sampling", "oversample"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && stderr.contains("regression examples have no single class (leave out --sampling)"),
         "{stderr}"
     );
 }

@@ -237,7 +237,7 @@ fn killed_commands_leave_nothing_torn_and_rerun_to_the_same_result() {
             .unwrap();
             let mut scores: Vec<(String, String)> = board
                 .iter()
-                .map(|e| (e["config"].to_string(), e["valid_macro_f1"].to_string()))
+                .map(|e| (e["config"].to_string(), e["valid_score"].to_string()))
                 .collect();
             scores.sort();
             scores

@@ -50,7 +50,8 @@ fn embed_sweep_predict() {
         serde_json::from_str(&std::fs::read_to_string(out.join("leaderboard.json")).unwrap())
             .unwrap();
     assert_eq!(leaderboard.len(), 4);
-    let best_f1 = leaderboard[0]["valid_macro_f1"].as_f64().unwrap();
+    assert_eq!(leaderboard[0]["metric"], "macro-f1");
+    let best_f1 = leaderboard[0]["valid_score"].as_f64().unwrap();
     assert!(
         best_f1 > 0.9,
         "the topics use disjoint words; best macro-F1 {best_f1}"

@@ -62,7 +62,7 @@ fn example_weights_reach_the_loss() {
     let device = Device::flex();
     let (train, valid) = (classes(100, 1), classes(60, 2));
     let weights = train
-        .labels
+        .classes()
         .iter()
         .map(|&y| if y == 2 { 1e-3 } else { 1.0 })
         .collect();
@@ -118,7 +118,7 @@ fn bagging_trains_each_member_on_its_own_bootstrap_and_averages_them() {
         let mean = members.iter().map(|m| m[i]).sum::<f32>() / 5.0;
         assert!((p - mean).abs() < 1e-6);
     }
-    let best = ensemble.best_member().valid_report.macro_f1;
+    let best = ensemble.best_member().valid_report.main();
     assert!(
         ensemble.valid_report.macro_f1 > best - 0.03,
         "{} vs best member {best}",
@@ -156,7 +156,7 @@ fn boosting_weighs_members_by_sammes_alpha_and_votes() {
         let predicted = argmax_rows(&member.predict_proba(&train, &device), 3);
         let wrong: Vec<bool> = predicted
             .iter()
-            .zip(&train.labels)
+            .zip(train.classes())
             .map(|(p, y)| p != y)
             .collect();
         let error = weights

@@ -57,7 +57,7 @@ fn bayes_accuracy(features: &Features, means: &[Vec<f64>]) -> f64 {
                 .unwrap()
         })
         .collect();
-    accuracy(&predicted, &features.labels)
+    accuracy(&predicted, features.classes())
 }
 
 #[test]
@@ -82,7 +82,7 @@ fn softmax_regression_reaches_the_bayes_optimal_accuracy() {
         })
         .collect();
     let (ours, bayes) = (
-        accuracy(&predicted, &test.labels),
+        accuracy(&predicted, test.classes()),
         bayes_accuracy(&test, &means),
     );
     assert!(ours >= bayes - 0.015, "head {ours:.3} vs Bayes {bayes:.3}");
@@ -120,14 +120,14 @@ fn an_mlp_with_batch_norm_and_dropout_learns_what_a_linear_head_cannot() {
     };
     let mlp = train_head(&train, &valid, &labels(2), &mlp_config, &device).unwrap();
     assert!(
-        linear.valid_report.accuracy < 0.65,
+        linear.valid_report.accuracy().unwrap() < 0.65,
         "linear {}",
-        linear.valid_report.accuracy
+        linear.valid_report.accuracy().unwrap()
     );
     assert!(
-        mlp.valid_report.accuracy > 0.9,
+        mlp.valid_report.accuracy().unwrap() > 0.9,
         "mlp {}",
-        mlp.valid_report.accuracy
+        mlp.valid_report.accuracy().unwrap()
     );
 }
 
@@ -172,14 +172,14 @@ fn training_is_deterministic_under_a_seed_and_early_stopping_keeps_the_best_epoc
     // The weights kept are that epoch's: evaluated again now, they give its loss
     // and macro-F1, and not the last epoch's.
     let probabilities = a.predict_proba(&valid, &device);
-    let loss = metrics::mean_log_loss(&probabilities, 3, &valid.labels);
-    let report = metrics::DecisionRule::Argmax.report(&labels(3), &valid.labels, &probabilities);
+    let loss = metrics::mean_log_loss(&probabilities, 3, valid.classes());
+    let report = metrics::DecisionRule::Argmax.report(&labels(3), valid.classes(), &probabilities);
     assert!(
         (loss - best.valid_loss).abs() < 1e-9,
         "{loss} vs {}",
         best.valid_loss
     );
-    assert_eq!(report.macro_f1, best.valid_macro_f1);
+    assert_eq!(report.macro_f1, best.valid_score);
     let last = a.history.last().unwrap();
     assert!(
         (loss - last.valid_loss).abs() > 1e-9,
@@ -262,7 +262,7 @@ fn a_saved_head_predicts_the_same_and_refuses_other_features() {
     let (serial, _) = sweep(&train, &valid, &labels(3), &configs, &device, 1, &|_| {}).unwrap();
     let key = |e: &head::SweepEntry| {
         (
-            e.valid_macro_f1.to_bits(),
+            e.valid_score.to_bits(),
             e.best_epoch,
             e.config.head.shape_name(),
             e.config.learning_rate.to_bits(),
@@ -275,9 +275,9 @@ fn a_saved_head_predicts_the_same_and_refuses_other_features() {
     assert!(
         entries
             .windows(2)
-            .all(|w| w[0].valid_macro_f1 >= w[1].valid_macro_f1)
+            .all(|w| w[0].valid_score >= w[1].valid_score)
     );
-    assert_eq!(entries[0].valid_macro_f1, best.valid_report.macro_f1);
+    assert_eq!(entries[0].valid_score, best.valid_report.main());
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("best.head");
@@ -317,7 +317,7 @@ fn imbalanced(n_major: usize, n_minor: usize, seed: u64) -> Features {
 }
 
 fn minority_recall(head: &head::TrainedHead) -> f64 {
-    head.valid_report.per_class[1].recall
+    head.valid_report.classes().unwrap().per_class[1].recall
 }
 
 #[test]
@@ -377,7 +377,9 @@ fn augmented_variants_feed_over_sampling_and_nothing_else() {
     let (train, valid) = (imbalanced(400, 20, 1), imbalanced(400, 20, 2));
     // Variants of the rare class: its rows, jittered.
     let mut rng = SplitMix64::new(5);
-    let rare: Vec<usize> = (0..train.rows).filter(|&i| train.labels[i] == 1).collect();
+    let rare: Vec<usize> = (0..train.rows)
+        .filter(|&i| train.classes()[i] == 1)
+        .collect();
     let mut variants = train.subset(&[rare.clone(), rare].concat());
     variants
         .values
@@ -418,7 +420,7 @@ fn a_distilled_head_follows_its_teacher_as_far_as_alpha_says() {
     let train = gaussian_classes(&means, 150, 1);
     let valid = gaussian_classes(&means, 100, 2);
     let shifted = |features: &Features| -> Vec<usize> {
-        features.labels.iter().map(|&y| (y + 1) % 3).collect()
+        features.classes().iter().map(|&y| (y + 1) % 3).collect()
     };
     let teacher: Vec<f32> = shifted(&train)
         .iter()
@@ -431,7 +433,7 @@ fn a_distilled_head_follows_its_teacher_as_far_as_alpha_says() {
             3,
             2.0,
         ));
-    for (alpha, expected) in [(1.0, shifted(&valid)), (0.0, valid.labels.clone())] {
+    for (alpha, expected) in [(1.0, shifted(&valid)), (0.0, valid.classes().to_vec())] {
         let config = TrainConfig {
             distillation: Some(training::DistillationLoss {
                 temperature: 2.0,
@@ -463,7 +465,7 @@ fn logistic_regression_reaches_the_optimum_of_its_penalised_loss() {
     let device = Device::flex();
     let train = gaussian_classes(&means(), 12, 5);
     let valid = gaussian_classes(&means(), 4, 6);
-    let n = train.labels.len();
+    let n = train.classes().len();
     let config = TrainConfig::logistic_regression(n, 3);
     let head = train_head(&train, &valid, &labels(3), &config, &device).unwrap();
     assert_eq!(head.history.len(), 500, "no early stop");
@@ -480,7 +482,7 @@ fn logistic_regression_reaches_the_optimum_of_its_penalised_loss() {
     let (dim, classes, lambda) = (train.dim, 3, 1.0 / n as f64);
     let gradient = |weight: &[f64], bias: &[f64]| {
         let mut grad: Vec<f64> = weight.iter().chain(bias).map(|p| lambda * p).collect();
-        for (i, &label) in z.labels.iter().enumerate() {
+        for (i, &label) in z.classes().iter().enumerate() {
             let row = z.row(i);
             let logits: Vec<f64> = (0..classes)
                 .map(|c| {

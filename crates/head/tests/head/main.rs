@@ -7,3 +7,4 @@
 mod ensembles;
 mod heads;
 mod saved_properties;
+mod tasks;

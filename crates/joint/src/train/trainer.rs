@@ -241,8 +241,11 @@ impl<'a> Trainer<'a> {
             ));
         }
         let monitor = self.config.optimization.monitor;
-        let score =
-            |r: &EvalRecord| monitor.score_of(r.valid_loss, r.valid_macro_f1, r.valid_accuracy);
+        // One class per example: micro-F1 is accuracy.
+        let score = |r: &EvalRecord| {
+            let (f1, accuracy) = (r.valid_macro_f1, r.valid_accuracy);
+            monitor.score_of(r.valid_loss, f1, accuracy, accuracy)
+        };
         let state = &mut self.state;
         let improved = state
             .best
