@@ -214,7 +214,7 @@ impl Classifier {
         match self {
             Classifier::FineTuned(model) => model.meta.decision.clone(),
             Classifier::Head(head) => match head.head.readout() {
-                head::Readout::SingleLabel { decision } => decision.clone(),
+                training::Readout::SingleLabel { decision } => decision.clone(),
                 // Refused when the head was loaded.
                 other => unreachable!("a {} head is no classifier", other.task()),
             },

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use artifacts::FileKind;
 use data::Label;
-use head::Targets;
 use metrics::TaskReport;
+use training::Targets;
 
 use crate::error::Result;
 

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use training::SoftTargets;
 
-use crate::Targets;
+use training::Targets;
 
 /// A dense `rows × dim` matrix of features, row-major, with each row's target.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,12 +10,10 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::train::scores;
-use crate::{
-    Affine, Features, Readout, Standardizer, Targets, TrainConfig, TrainedHead, ValueScale,
-};
+use crate::{Affine, Features, Standardizer, TrainConfig, TrainedHead};
 use data::Task;
 use metrics::{DecisionRule, LabelThresholds};
-use training::Head;
+use training::{Head, Readout, Targets, ValueScale};
 
 /// Errors from saving, loading or applying a head.
 #[derive(Debug, thiserror::Error)]

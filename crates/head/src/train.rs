@@ -10,11 +10,11 @@ use metrics::{TaskReport, mean_binary_log_loss, mean_log_loss};
 use serde::{Deserialize, Serialize};
 use settings::SettingError;
 use training::{
-    ClassificationLoss, CrossEntropy, DistillationLoss, LossSpec, MultiLabelLoss, RegressionLoss,
-    SoftTargets, SquaredError,
+    ClassificationLoss, CrossEntropy, DistillationLoss, LossSpec, MultiLabelLoss, Readout,
+    RegressionLoss, SoftTargets, SquaredError, Targets,
 };
 
-use crate::{Features, HeadError, Readout, Standardizer, Targets};
+use crate::{Features, HeadError, Standardizer};
 use training::{Head, HeadConfig, Monitor, OptimizerKind, Schedule};
 
 /// Everything about how a head is trained.
@@ -519,7 +519,7 @@ enum Truth<'a> {
         y: Tensor<2>,
         loss: Box<dyn MultiLabelLoss>,
     },
-    /// Standardised values ([`ValueScale`](crate::ValueScale)).
+    /// Standardised values ([`ValueScale`](training::ValueScale)).
     Values { y: Tensor<1> },
 }
 

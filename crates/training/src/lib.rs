@@ -1,7 +1,8 @@
 //! What both training modes share, so that a head trained over cached features and
 //! a BERT fine-tuned end to end are told the same things in the same words: the
-//! classification losses, the classifier head modules (softmax regression and MLPs),
-//! the learning-rate schedules, the early-stopping monitors and the optimizer kinds.
+//! targets of every task and how outputs are read for each ([`Targets`],
+//! [`Readout`]), the losses, the head modules (linear maps and MLPs), the
+//! learning-rate schedules, the early-stopping monitors and the optimizer kinds.
 //! `head` (pipeline mode) and `joint` (end-to-end mode) both depend on this crate,
 //! and not on each other.
 
@@ -12,7 +13,9 @@ mod hidden_sizes;
 pub mod losses;
 mod monitor;
 mod optimizer;
+mod readout;
 mod schedule;
+mod targets;
 
 pub use head::{Activation, Head, HeadConfig, HiddenLayer};
 pub use hidden_sizes::HiddenSizes;
@@ -23,4 +26,6 @@ pub use losses::{
 };
 pub use monitor::Monitor;
 pub use optimizer::OptimizerKind;
+pub use readout::Readout;
 pub use schedule::Schedule;
+pub use targets::{Targets, ValueScale};

@@ -7,10 +7,11 @@ use bert::BackendKind;
 use bert::burn::tensor::Device;
 use data::{Label, LabelMap, Sampling, Task};
 use encoder::EmbeddingCache;
-use head::{FeatureOrigin, Features, Readout, SweepGrid, Targets, TrainedHead};
+use head::{FeatureOrigin, Features, SweepGrid, TrainedHead};
 use metrics::DecisionRule;
 use serde::{Deserialize, Serialize};
 use training::{Activation, HiddenSizes, Monitor, OptimizerKind, Schedule};
+use training::{Readout, Targets};
 
 use crate::Observer;
 use crate::error::{Result, refuse};

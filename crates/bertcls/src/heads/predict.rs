@@ -68,7 +68,7 @@ impl PredictHeadJob {
     ) -> Result<Rows> {
         let trained_spec: EmbeddingSpec = serde_json::from_value(head.features().spec.clone())
             .with_context(|| format!("{}: unreadable feature spec", self.head.display()))?;
-        let records = self.columns.read(input, false, observer)?;
+        let records = self.columns.read_outcome(input, false, observer)?.records;
         let model_dir = self
             .model
             .clone()
@@ -123,6 +123,11 @@ impl Job for PredictHeadJob {
             None => from_cache(&head, &self.cache)?,
             Some(input) => self.embedded(&head, input, &device, observer)?,
         };
+        let source = match &self.input {
+            Some(input) => data::source_name(input).display().to_string(),
+            None => self.cache[0].display().to_string(),
+        };
+        check_task(&head, &labels, &source)?;
         let rows = ids.len();
         // Rows to predict: their targets are never read.
         let features = Features::new(vectors, dim, vec![0; rows]);
@@ -146,6 +151,21 @@ impl Job for PredictHeadJob {
             &scores,
             &predicted,
         ))
+    }
+}
+
+/// Refuses labelled data of another task than the head learnt, naming both: its
+/// report would score a set of labels against values, or classes against a set.
+fn check_task(head: &SavedHead, labels: &[Option<data::Label>], source: &str) -> Result<()> {
+    let learnt = head.task();
+    match labels.iter().flatten().find(|l| l.task() != learnt) {
+        None => Ok(()),
+        Some(label) => refuse!(
+            "{source} holds {} data (label {label}), and the head in {} learnt {learnt} \
+             data: predict with a head trained on data of this task",
+            label.task(),
+            head.path.display()
+        ),
     }
 }
 

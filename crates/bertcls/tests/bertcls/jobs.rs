@@ -425,5 +425,19 @@ fn heads_of_tags_and_values_predict_in_their_labels_form_as_the_sweep_ranked_the
             (Task::Regression, Some(TaskReport::Regression(r))) => assert_eq!(r.examples, 16),
             (task, other) => panic!("{task}: {other:?}"),
         }
+
+        // Labelled data of another task is refused, both tasks named.
+        let classes = topics();
+        let other = embedded(classes.path(), "test");
+        let refused = PredictHeadJob::new(&swept.best_head, &other, dir.path().join("o.jsonl"))
+            .run(&mut Quiet)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("holds single-label data")
+                && refused.contains(&format!("learnt {task} data")),
+            "{refused}"
+        );
     }
 }

@@ -3,11 +3,9 @@
 use artifacts::Overwrite;
 use burn::tensor::Device;
 use data::{Sampling, SplitMix64, Task};
-use head::{
-    FeatureOrigin, Features, HeadError, Readout, SavedHead, Targets, TrainConfig, train_head,
-};
+use head::{FeatureOrigin, Features, HeadError, SavedHead, TrainConfig, train_head};
 use metrics::{MultiLabelReport, TaskReport};
-use training::Monitor;
+use training::{Monitor, Readout, Targets};
 
 fn normal(rng: &mut SplitMix64) -> f64 {
     // Box–Muller.

@@ -57,7 +57,7 @@ impl Targets {
 
     /// These rows followed by `more`'s; `None` when the two are of different tasks
     /// or label sets.
-    pub(crate) fn extended(mut self, more: &Targets) -> Option<Self> {
+    pub fn extended(mut self, more: &Targets) -> Option<Self> {
         match (&mut self, more) {
             (Self::Classes(a), Self::Classes(b)) => a.extend_from_slice(b),
             (Self::Values(a), Self::Values(b)) => a.extend_from_slice(b),
