@@ -9,7 +9,7 @@ use bert::burn::tensor::Device;
 use bert::{BackendKind, PretrainedBert};
 use data::{ReadOptions, ReadOutcome, Record, read_records};
 use joint::{Adversary, AdversaryKind};
-use metrics::{DecisionRule, ThresholdTarget};
+use metrics::{DEFAULT_LABEL_THRESHOLD, DecisionRule, LabelThresholds, ThresholdTarget};
 use serde::{Deserialize, Serialize};
 use training::{ClassWeights, LossKind, LossSpec};
 
@@ -367,11 +367,15 @@ pub struct DecisionOptions {
     /// Logit adjustment: divide each class's probability by its training prior to the
     /// power TAU before taking the largest (1 suits a test set with balanced classes).
     pub logit_adjust: Option<f64>,
-    /// Two classes only: predict the second class (in label order) above a threshold
+    /// Two classes: predict the second class (in label order) above a threshold
     /// chosen on validation: f1 (its best F1) or recall:R (the highest threshold
-    /// reaching recall R).
+    /// reaching recall R). Multi-label: each label's own threshold, chosen so.
     #[serde(with = "settings::as_text::option")]
     pub threshold: Option<ThresholdTarget>,
+    /// Multi-label: an example with no label above its threshold gets its most
+    /// probable one.
+    #[serde(default)]
+    pub at_least_one: bool,
 }
 
 impl DecisionOptions {
@@ -389,6 +393,12 @@ impl DecisionOptions {
         valid_truth: &[usize],
         valid_probabilities: impl FnOnce() -> Vec<f32>,
     ) -> Result<DecisionRule> {
+        if self.at_least_one {
+            refuse!(
+                [at_least_one] " gives multi-label examples a label; one class per example is \
+                 always one (leave it out)"
+            );
+        }
         if let Some(tau) = self.logit_adjust {
             settings::non_negative("logit_adjust", tau)?;
             return Ok(DecisionRule::logit_adjusted(
@@ -412,6 +422,35 @@ impl DecisionOptions {
             valid_truth,
             target,
         ))
+    }
+}
+
+impl DecisionOptions {
+    /// The thresholds of a multi-label model over `labels` labels: 0.5 for each, or
+    /// each label's own for `threshold`, chosen on validation (`valid_truth` and the
+    /// probabilities, both `examples × labels`, computed only when needed).
+    pub fn label_thresholds(
+        &self,
+        labels: usize,
+        valid_truth: &[bool],
+        valid_probabilities: impl FnOnce() -> Vec<f32>,
+    ) -> Result<LabelThresholds> {
+        if self.logit_adjust.is_some() {
+            refuse!(
+                [logit_adjust] " reweighs the classes of a softmax; multi-label labels are \
+                 decided each on its own (use " [threshold] ")"
+            );
+        }
+        Ok(match self.threshold {
+            None => LabelThresholds::fixed(labels, DEFAULT_LABEL_THRESHOLD, self.at_least_one),
+            Some(target) => LabelThresholds::tuned(
+                &valid_probabilities(),
+                valid_truth,
+                labels,
+                target,
+                self.at_least_one,
+            ),
+        })
     }
 }
 
@@ -472,5 +511,31 @@ impl Force {
         } else {
             artifacts::Overwrite::SameKind
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_for_every_text_is_for_multi_label_decisions_only() {
+        let decision = DecisionOptions {
+            at_least_one: true,
+            ..DecisionOptions::default()
+        };
+        let names = ["a".to_string(), "b".to_string()];
+        let refused = decision.rule(&names, &[0, 1], &[0, 1], Vec::new);
+        assert!(refused.unwrap_err().to_string().contains("at_least_one"));
+        let thresholds = decision.label_thresholds(2, &[], Vec::new).unwrap();
+        assert_eq!(
+            thresholds,
+            LabelThresholds::fixed(2, DEFAULT_LABEL_THRESHOLD, true)
+        );
+        let adjusted = DecisionOptions {
+            logit_adjust: Some(1.0),
+            ..DecisionOptions::default()
+        };
+        assert!(adjusted.label_thresholds(2, &[], Vec::new).is_err());
     }
 }

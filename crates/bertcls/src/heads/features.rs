@@ -177,25 +177,54 @@ impl FeatureCaches {
     }
 }
 
-/// `head` deciding by the rule `decision` asks for (argmax when none), its
-/// validation report recomputed under the rule. Decision rules pick one class:
-/// other tasks are refused them.
+/// `head` deciding as `decision` asks (argmax, or 0.5 for each label, when it asks
+/// nothing), its validation report recomputed under the rule. Values are not
+/// decided: regression heads take no rule.
 pub(super) fn with_decision(
     head: TrainedHead,
     decision: &DecisionOptions,
     data: &LoadedFeatures,
     observer: &mut dyn Observer,
 ) -> Result<TrainedHead> {
-    if data.task != Task::SingleLabel {
-        if !decision.is_empty() {
-            let task = data.task;
-            refuse!(
-                [logit_adjust] " and " [threshold] " decide one class per example; "
-                "{task} heads take neither"
-            );
-        }
-        return Ok(head);
+    let names = data.labels.names();
+    let readout = match (data.task, &data.valid.targets) {
+        (Task::SingleLabel, _) => return with_class_decision(head, decision, data, observer),
+        (Task::Regression, _) if decision.is_empty() => return Ok(head),
+        (Task::Regression, _) => refuse!(
+            [logit_adjust] ", " [threshold] " and " [at_least_one] " decide labels; a \
+             regression head's value is its prediction"
+        ),
+        (Task::MultiLabel, _) if decision.is_empty() => return Ok(head),
+        (Task::MultiLabel, Targets::Tags { marks, .. }) => Readout::MultiLabel {
+            thresholds: decision.label_thresholds(names.len(), marks, || {
+                head.predict_proba(&data.valid, &data.device)
+            })?,
+        },
+        (Task::MultiLabel, other) => unreachable!("multi-label features hold {other:?}"),
+    };
+    let head = head.with_readout(readout, &data.valid, names, &data.device);
+    if let Readout::MultiLabel { thresholds } = &head.readout {
+        let at: Vec<String> = names
+            .iter()
+            .zip(&thresholds.at)
+            .map(|(name, at)| format!("{name} {at:.3}"))
+            .collect();
+        observer.note(&format!("label thresholds: {}", at.join(", ")));
     }
+    observer.note(&format!(
+        "validation {} under the thresholds",
+        head.valid_report.summary()
+    ));
+    Ok(head)
+}
+
+/// [`with_decision`] of a single-label head: a decision rule picks its class.
+fn with_class_decision(
+    head: TrainedHead,
+    decision: &DecisionOptions,
+    data: &LoadedFeatures,
+    observer: &mut dyn Observer,
+) -> Result<TrainedHead> {
     let names = data.labels.names();
     let train_labels = &data.train.classes()[..data.train.originals()];
     let rule = decision.rule(names, train_labels, data.valid.classes(), || {

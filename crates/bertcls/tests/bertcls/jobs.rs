@@ -426,6 +426,37 @@ fn heads_of_tags_and_values_predict_in_their_labels_form_as_the_sweep_ranked_the
             (task, other) => panic!("{task}: {other:?}"),
         }
 
+        // Thresholds chosen per label, and at least one label for every text.
+        if task == Task::MultiLabel {
+            let mut decided = SweepJob::new(&train, &valid, dir.path().join("decided"));
+            decided.grid = sweep.grid.clone();
+            decided.decision.threshold = Some(bertcls::metrics::ThresholdTarget::BestF1);
+            decided.decision.at_least_one = true;
+            let swept = decided.run(&mut Quiet).unwrap();
+            let out = dir.path().join("d.jsonl");
+            PredictHeadJob::new(&swept.best_head, &test, &out)
+                .run(&mut Quiet)
+                .unwrap();
+            let saved: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(swept.best_head.join("head.json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(saved["thresholds"]["at_least_one"], true, "{saved}");
+            let text = std::fs::read_to_string(&out).unwrap();
+            assert!(
+                text.lines().all(|l| !l.contains(r#""label":[]"#)),
+                "every text gets a label:\n{text}"
+            );
+        } else {
+            let mut decided = SweepJob::new(&train, &valid, dir.path().join("decided"));
+            decided.decision.at_least_one = true;
+            let refused = decided.run(&mut Quiet).map(|_| ()).unwrap_err().to_string();
+            assert!(
+                refused.contains("regression head's value is its prediction"),
+                "{refused}"
+            );
+        }
+
         // Labelled data of another task is refused, both tasks named.
         let classes = topics();
         let other = embedded(classes.path(), "test");

@@ -108,12 +108,16 @@ pub(crate) struct DecisionFlags {
     /// power TAU before taking the largest (1 suits a test set with balanced classes).
     #[arg(long, value_name = "TAU", conflicts_with = "threshold")]
     pub(crate) logit_adjust: Option<f64>,
-    /// Two classes only: predict the second class (in label order) above a threshold
+    /// Two classes: predict the second class (in label order) above a threshold
     /// chosen on validation: f1 (its best F1) or recall:R (the highest threshold
-    /// reaching recall R).
+    /// reaching recall R). Multi-label: each label's own threshold, chosen so.
     #[arg(long, value_name = "TARGET")]
     #[serde(with = "settings::as_text::option")]
     pub(crate) threshold: Option<ThresholdTarget>,
+    /// Multi-label: an example with no label above its threshold gets its most
+    /// probable one.
+    #[arg(long)]
+    pub(crate) at_least_one: bool,
 }
 
 /// Adversarial training on the word embeddings (end-to-end mode).
