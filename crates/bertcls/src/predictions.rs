@@ -105,9 +105,8 @@ pub(crate) fn write_task_predictions(
     )?)
 }
 
-/// One JSON line per record of a multi-label or regression prediction, in the
-/// labels' own JSON form: `label` the predicted list (with every label's
-/// `probabilities`) or the predicted value, beside `true_label`.
+/// One JSON line per record of a multi-label or regression prediction (see
+/// [`task_prediction_line`]).
 fn task_prediction_lines(
     names: &[String],
     ids: &[String],
@@ -117,34 +116,55 @@ fn task_prediction_lines(
 ) -> String {
     let mut out = String::new();
     for (i, id) in ids.iter().enumerate() {
-        let line = match predicted {
-            Targets::Tags { labels, marks } => {
-                let row = &marks[i * labels..(i + 1) * labels];
-                let chosen: Vec<&String> = names
-                    .iter()
-                    .zip(row)
-                    .filter(|(_, m)| **m)
-                    .map(|(n, _)| n)
-                    .collect();
-                let probabilities: serde_json::Map<String, serde_json::Value> = names
-                    .iter()
-                    .zip(&scores[i * labels..(i + 1) * labels])
-                    .map(|(n, &p)| (n.clone(), serde_json::json!(p)))
-                    .collect();
-                serde_json::json!({"id": id, "label": chosen, "true_label": truth[i], "probabilities": probabilities})
-            }
-            Targets::Values(values) => {
-                serde_json::json!({"id": id, "label": values[i], "true_label": truth[i]})
-            }
-            Targets::Classes(classes) => {
-                let row = &scores[i * names.len()..(i + 1) * names.len()];
-                prediction_line(names, id, truth[i].as_ref(), row, classes[i])
-            }
-        };
+        let line = task_prediction_line(names, id, truth[i].as_ref(), scores, predicted, i);
         out.push_str(&line.to_string());
         out.push('\n');
     }
     out
+}
+
+/// Row `row`'s prediction of any task, in its labels' own JSON form: `label` the
+/// predicted class, list (both with every output's `probabilities`) or value,
+/// beside `true_label`. `scores` and `predicted` hold every row.
+pub(crate) fn task_prediction_line(
+    names: &[String],
+    id: &str,
+    truth: Option<&Label>,
+    scores: &[f32],
+    predicted: &Targets,
+    row: usize,
+) -> serde_json::Value {
+    let probabilities = |width: usize| -> serde_json::Map<String, serde_json::Value> {
+        names
+            .iter()
+            .zip(&scores[row * width..(row + 1) * width])
+            .map(|(n, &p)| (n.clone(), serde_json::json!(p)))
+            .collect()
+    };
+    match predicted {
+        Targets::Classes(classes) => {
+            let width = names.len();
+            prediction_line(
+                names,
+                id,
+                truth,
+                &scores[row * width..(row + 1) * width],
+                classes[row],
+            )
+        }
+        Targets::Tags { labels, marks } => {
+            let chosen: Vec<&String> = names
+                .iter()
+                .zip(&marks[row * labels..(row + 1) * labels])
+                .filter(|(_, m)| **m)
+                .map(|(n, _)| n)
+                .collect();
+            serde_json::json!({"id": id, "label": chosen, "true_label": truth, "probabilities": probabilities(*labels)})
+        }
+        Targets::Values(values) => {
+            serde_json::json!({"id": id, "label": values[row], "true_label": truth})
+        }
+    }
 }
 
 /// The report of predictions of any task when every record has a label of that

@@ -46,6 +46,15 @@ impl MainMetric {
         }
     }
 
+    /// The metric's name as reports' JSON spells it: `macro_f1`, `micro_f1`, `rmse`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::MacroF1 => "macro_f1",
+            Self::MicroF1 => "micro_f1",
+            Self::Rmse => "rmse",
+        }
+    }
+
     /// The ranking rule in words, for the command line: `by validation micro-F1
     /// (higher is better)`.
     pub fn rule(self) -> String {

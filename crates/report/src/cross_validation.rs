@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use metrics::ClassificationReport;
+use metrics::{ClassScores, TaskReport};
 use serde::{Deserialize, Serialize};
 
 use crate::Stat;
@@ -12,25 +12,35 @@ use crate::Stat;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CrossValidation {
     /// Each fold's report on the examples it held out.
-    pub folds: Vec<ClassificationReport>,
-    /// Every metric over the folds: `accuracy`, `macro_f1`, `weighted_f1`, and per
-    /// class `f1/LABEL`, `precision/LABEL`, `recall/LABEL`.
+    pub folds: Vec<TaskReport>,
+    /// Every metric over the folds, by the task's names: single-label `accuracy`,
+    /// `macro_f1`, `weighted_f1`; multi-label `micro_f1`, `macro_f1`, `samples_f1`,
+    /// `subset_accuracy`, `hamming_loss`, `ranking_average_precision`; both, per
+    /// class or label, `f1/LABEL`, `precision/LABEL`, `recall/LABEL`; regression
+    /// `rmse`, `mae`, `r2`, `pearson`, `spearman`.
     pub summary: BTreeMap<String, Stat>,
 }
 
 impl CrossValidation {
-    /// The summary of `folds`: every metric's mean ± std over them.
-    pub fn of(folds: Vec<ClassificationReport>) -> Self {
+    /// The summary of `folds` (all of one task): every metric's mean ± std over them.
+    pub fn of(folds: Vec<TaskReport>) -> Self {
         let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for report in &folds {
-            let mut add = |name: String, value: f64| values.entry(name).or_default().push(value);
-            add("accuracy".into(), report.accuracy);
-            add("macro_f1".into(), report.macro_f1);
-            add("weighted_f1".into(), report.weighted_f1);
-            for class in &report.per_class {
-                add(format!("f1/{}", class.label), class.f1);
-                add(format!("precision/{}", class.label), class.precision);
-                add(format!("recall/{}", class.label), class.recall);
+            let mut add = |name: &str, value: Option<f64>| {
+                if let Some(value) = value {
+                    values.entry(name.to_owned()).or_default().push(value);
+                }
+            };
+            for (name, value) in headline(report) {
+                add(name, value);
+            }
+            for scores in per_label(report) {
+                add(&format!("f1/{}", scores.label), Some(scores.f1));
+                add(
+                    &format!("precision/{}", scores.label),
+                    Some(scores.precision),
+                );
+                add(&format!("recall/{}", scores.label), Some(scores.recall));
             }
         }
         let summary = values
@@ -40,31 +50,32 @@ impl CrossValidation {
         Self { folds, summary }
     }
 
-    /// The summary as aligned text lines: the headline metrics, then each class's.
+    /// The summary as aligned text lines: the headline metrics, then each class's
+    /// or label's.
     pub fn render(&self) -> String {
         let mut text = format!(
             "{}-fold cross-validation (mean ± std over the held-out folds):\n",
             self.folds.len()
         );
-        let headline = ["accuracy", "macro_f1", "weighted_f1"];
-        for name in headline {
+        let Some(first) = self.folds.first() else {
+            return text;
+        };
+        for (name, _) in headline(first) {
             if let Some(stat) = self.summary.get(name) {
-                text.push_str(&format!("  {name:<12} {}\n", stat.show(4)));
+                text.push_str(&format!("  {name:<25} {}\n", stat.show(4)));
             }
         }
-        let labels = self
-            .folds
-            .first()
-            .map(|r| {
-                r.per_class
-                    .iter()
-                    .map(|c| c.label.clone())
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
+        let labels: Vec<&str> = per_label(first).iter().map(|c| c.label.as_str()).collect();
+        if labels.is_empty() {
+            return text;
+        }
+        let kind = match first {
+            TaskReport::MultiLabel(_) => "label",
+            _ => "class",
+        };
         text.push_str(&format!(
-            "  {:<16} {:>17} {:>17} {:>17}\n",
-            "class", "precision", "recall", "f1"
+            "  {kind:<16} {:>17} {:>17} {:>17}\n",
+            "precision", "recall", "f1"
         ));
         for label in labels {
             let show = |metric: &str| {
@@ -84,9 +95,45 @@ impl CrossValidation {
     }
 }
 
+/// A report's headline metrics, by name (`None`: undefined on this fold).
+fn headline(report: &TaskReport) -> Vec<(&'static str, Option<f64>)> {
+    match report {
+        TaskReport::SingleLabel(r) => vec![
+            ("accuracy", Some(r.accuracy)),
+            ("macro_f1", Some(r.macro_f1)),
+            ("weighted_f1", Some(r.weighted_f1)),
+        ],
+        TaskReport::MultiLabel(r) => vec![
+            ("micro_f1", Some(r.micro_f1)),
+            ("macro_f1", Some(r.macro_f1)),
+            ("samples_f1", Some(r.samples_f1)),
+            ("subset_accuracy", Some(r.subset_accuracy)),
+            ("hamming_loss", Some(r.hamming_loss)),
+            ("ranking_average_precision", r.ranking_average_precision),
+        ],
+        TaskReport::Regression(r) => vec![
+            ("rmse", Some(r.rmse)),
+            ("mae", Some(r.mae)),
+            ("r2", Some(r.r2)),
+            ("pearson", r.pearson),
+            ("spearman", r.spearman),
+        ],
+    }
+}
+
+/// Each class's or label's scores; none for regression.
+fn per_label(report: &TaskReport) -> &[ClassScores] {
+    match report {
+        TaskReport::SingleLabel(r) => &r.per_class,
+        TaskReport::MultiLabel(r) => &r.per_label,
+        TaskReport::Regression(_) => &[],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use metrics::{ClassificationReport, RegressionReport};
 
     #[test]
     fn every_metric_is_summarised_over_the_folds() {
@@ -96,7 +143,7 @@ mod tests {
             ClassificationReport::new(&labels, &[0, 1, 0, 1], &[0, 1, 0, 1], None),
             ClassificationReport::new(&labels, &[0, 1, 0, 1], &[0, 0, 0, 1], None),
         ];
-        let cv = CrossValidation::of(folds);
+        let cv = CrossValidation::of(folds.into_iter().map(TaskReport::SingleLabel).collect());
         let accuracy = cv.summary["accuracy"];
         assert_eq!(accuracy.mean, 0.875);
         assert!((accuracy.std - (2.0 * 0.125f64.powi(2)).sqrt()).abs() < 1e-12);
@@ -104,5 +151,19 @@ mod tests {
         assert_eq!(cv.summary["recall/b"].mean, 0.75);
         assert!((cv.summary["precision/a"].mean - 5.0 / 6.0).abs() < 1e-12);
         assert!(cv.render().contains("2-fold cross-validation"));
+    }
+
+    #[test]
+    fn values_are_summarised_by_their_errors() {
+        // Fold 1 off by 1 everywhere (RMSE 1), fold 2 exact (RMSE 0).
+        let folds = vec![
+            RegressionReport::new(&[1.0, 2.0, 3.0], &[2.0, 3.0, 4.0]),
+            RegressionReport::new(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]),
+        ];
+        let cv = CrossValidation::of(folds.into_iter().map(TaskReport::Regression).collect());
+        assert_eq!(cv.summary["rmse"].mean, 0.5);
+        assert_eq!(cv.summary["mae"].mean, 0.5);
+        assert!(!cv.summary.contains_key("accuracy"));
+        assert!(cv.render().contains("rmse"));
     }
 }

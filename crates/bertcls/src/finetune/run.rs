@@ -12,6 +12,7 @@ use joint::{
 };
 use metrics::{ClassificationReport, DecisionRule};
 use settings::SettingError;
+use training::Targets;
 
 use super::FineTuneJob;
 use super::prepare::LoadedRun;
@@ -83,10 +84,12 @@ impl FineTuneJob {
     ) -> Result<FineTuneOutcome> {
         let records = self.columns.read(&self.train, true, observer)?;
         let labels = LabelMap::from_records(&records);
-        let truth: Vec<usize> = records
-            .iter()
-            .map(|r| r.class().and_then(|l| labels.index(l)).unwrap_or(0))
-            .collect();
+        let truth = Targets::Classes(
+            records
+                .iter()
+                .map(|r| r.class().and_then(|l| labels.index(l)).unwrap_or(0))
+                .collect(),
+        );
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
         let device = self.model.backend.device()?;
         let data = CvData {

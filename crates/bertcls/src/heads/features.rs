@@ -188,55 +188,41 @@ pub(super) fn with_decision(
 ) -> Result<TrainedHead> {
     let names = data.labels.names();
     let readout = match (data.task, &data.valid.targets) {
-        (Task::SingleLabel, _) => return with_class_decision(head, decision, data, observer),
-        (Task::Regression, _) if decision.is_empty() => return Ok(head),
-        (Task::Regression, _) => refuse!(
-            [logit_adjust] ", " [threshold] " and " [at_least_one] " decide labels; a \
-             regression head's value is its prediction"
-        ),
-        (Task::MultiLabel, _) if decision.is_empty() => return Ok(head),
+        _ if decision.is_empty() => return Ok(head),
+        (Task::SingleLabel, Targets::Classes(valid)) => {
+            let train_labels = &data.train.classes()[..data.train.originals()];
+            let rule = decision.rule(names, train_labels, valid, || {
+                head.predict_proba(&data.valid, &data.device)
+            })?;
+            if rule == DecisionRule::Argmax {
+                return Ok(head);
+            }
+            Readout::SingleLabel { decision: rule }
+        }
         (Task::MultiLabel, Targets::Tags { marks, .. }) => Readout::MultiLabel {
             thresholds: decision.label_thresholds(names.len(), marks, || {
                 head.predict_proba(&data.valid, &data.device)
             })?,
         },
-        (Task::MultiLabel, other) => unreachable!("multi-label features hold {other:?}"),
+        (Task::Regression, _) => refuse!(
+            [logit_adjust] ", " [threshold] " and " [at_least_one] " decide labels; a \
+             regression head's value is its prediction"
+        ),
+        (task, other) => unreachable!("{task} features hold {other:?}"),
     };
     let head = head.with_readout(readout, &data.valid, names, &data.device);
-    if let Readout::MultiLabel { thresholds } = &head.readout {
-        let at: Vec<String> = names
-            .iter()
-            .zip(&thresholds.at)
-            .map(|(name, at)| format!("{name} {at:.3}"))
-            .collect();
-        observer.note(&format!("label thresholds: {}", at.join(", ")));
-    }
-    observer.note(&format!(
-        "validation {} under the thresholds",
-        head.valid_report.summary()
-    ));
-    Ok(head)
-}
-
-/// [`with_decision`] of a single-label head: a decision rule picks its class.
-fn with_class_decision(
-    head: TrainedHead,
-    decision: &DecisionOptions,
-    data: &LoadedFeatures,
-    observer: &mut dyn Observer,
-) -> Result<TrainedHead> {
-    let names = data.labels.names();
-    let train_labels = &data.train.classes()[..data.train.originals()];
-    let rule = decision.rule(names, train_labels, data.valid.classes(), || {
-        head.predict_proba(&data.valid, &data.device)
-    })?;
-    if rule == DecisionRule::Argmax {
-        return Ok(head);
-    }
-    let readout = Readout::SingleLabel {
-        decision: rule.clone(),
+    let rule = match &head.readout {
+        Readout::MultiLabel { thresholds } => {
+            let at: Vec<String> = names
+                .iter()
+                .zip(&thresholds.at)
+                .map(|(name, at)| format!("{name} {at:.3}"))
+                .collect();
+            format!("label thresholds {}", at.join(", "))
+        }
+        Readout::SingleLabel { decision } => decision.to_string(),
+        Readout::Regression { .. } => unreachable!("regression heads were refused a rule"),
     };
-    let head = head.with_readout(readout, &data.valid, names, &data.device);
     observer.note(&format!(
         "decision: {rule}; validation {} under it",
         head.valid_report.summary()

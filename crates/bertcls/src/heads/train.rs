@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use data::Task;
 use head::{Combine, HeadEnsemble, SavedHead, SweepGrid, TrainConfig, TrainedHead};
 use serde::{Deserialize, Serialize};
 use training::OptimizerKind;
@@ -113,11 +112,17 @@ impl TrainedHeads {
                     best.valid_report.summary(),
                 )
             }
-            TrainedHeads::CrossValidation { cv, .. } => format!(
-                "cross-validation over {} folds: macro-F1 {}",
-                cv.folds.len(),
-                cv.summary.get("macro_f1").map_or("-".into(), |s| s.show(4))
-            ),
+            TrainedHeads::CrossValidation { cv, .. } => {
+                let metric = cv.folds.first().map(|r| r.metric());
+                format!(
+                    "cross-validation over {} folds: {} {}",
+                    cv.folds.len(),
+                    metric.map_or("-".into(), |m| m.to_string()),
+                    metric
+                        .and_then(|m| cv.summary.get(m.key()))
+                        .map_or("-".into(), |s| s.show(4))
+                )
+            }
         }
     }
 }
@@ -176,14 +181,10 @@ impl TrainHeadJob {
         if data.train.variants > 0 {
             refuse!([cv] " folds the training examples themselves: leave out " [augmented]);
         }
-        if data.task != Task::SingleLabel {
-            let task = data.task;
-            refuse!([cv] " of {task} heads is not built yet: train one head");
-        }
         let names = data.labels.names();
         let cv_data = CvData {
             labels: names,
-            truth: data.train.classes(),
+            truth: &data.train.targets,
             ids: &data.train_ids,
         };
         let out = artifacts::claim_dir(

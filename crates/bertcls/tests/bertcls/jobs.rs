@@ -457,6 +457,45 @@ fn heads_of_tags_and_values_predict_in_their_labels_form_as_the_sweep_ranked_the
             );
         }
 
+        // Cross-validation folds the training examples by the task's targets and
+        // scores each fold by its metrics.
+        let mut cv = bertcls::TrainHeadJob::new(&train, &valid, dir.path().join("cv"));
+        cv.grid.epochs = Some(5);
+        cv.cv = Some(4);
+        let bertcls::TrainedHeads::CrossValidation { cv, out } = cv.run(&mut Quiet).unwrap() else {
+            panic!("a cross-validation was asked for")
+        };
+        let metric = bertcls::metrics::MainMetric::of(task);
+        assert!(
+            cv.summary.contains_key(metric.key()),
+            "{:?}",
+            cv.summary.keys()
+        );
+        let held_out: usize = cv
+            .folds
+            .iter()
+            .map(|f| match f {
+                TaskReport::MultiLabel(r) => r.examples,
+                TaskReport::Regression(r) => r.examples,
+                other => panic!("{task}: {other:?}"),
+            })
+            .sum();
+        assert_eq!(held_out, 40, "every training example held out once");
+        let lines = std::fs::read_to_string(out.join("cv-predictions.jsonl")).unwrap();
+        assert_eq!(lines.lines().count(), 40);
+        let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            first["label"].is_array(),
+            task == Task::MultiLabel,
+            "{first}"
+        );
+        assert_eq!(
+            first["true_label"].is_array(),
+            task == Task::MultiLabel,
+            "{first}"
+        );
+        assert!(first["fold"].is_u64(), "{first}");
+
         // Labelled data of another task is refused, both tasks named.
         let classes = topics();
         let other = embedded(classes.path(), "test");
