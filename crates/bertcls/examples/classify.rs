@@ -1,5 +1,5 @@
-//! Load any saved classifier (a fine-tuned model, a pipeline head or an ensemble) and
-//! classify a few texts.
+//! Load any saved classifier (a fine-tuned model, a pipeline head of any task or an
+//! ensemble) and predict a few texts.
 //!
 //! ```text
 //! cargo run --release -p bertcls --example classify -- runs/r8 "oil prices rose" "wheat exports fell"
@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use bertcls::bert::burn::tensor::Device;
 use bertcls::data::Record;
+use bertcls::training::Targets;
 use bertcls::{Classifier, Result};
 
 fn main() -> Result<()> {
@@ -29,15 +30,27 @@ fn main() -> Result<()> {
             label: None,
         })
         .collect();
-    let probabilities = classifier.predict_proba(&records, 32, &device, &mut |_| {})?;
+    let scores = classifier.predict_proba(&records, 32, &device, &mut |_| {})?;
     let labels = classifier.labels();
-    let predicted = classifier.decision().decide(&probabilities, labels.len());
-    for ((text, &class), row) in texts
-        .iter()
-        .zip(&predicted)
-        .zip(probabilities.chunks(labels.len()))
-    {
-        println!("{:<12} {:.3}  {text}", labels[class], row[class]);
+    // The classifier's readout turns its scores into a class, a set of labels or a
+    // value, as it was trained to.
+    let predicted = classifier.readout().decide(&scores, classifier.outputs());
+    for (i, text) in texts.iter().enumerate() {
+        let label = match &predicted {
+            Targets::Classes(classes) => {
+                let class = classes[i];
+                format!("{} {:.3}", labels[class], scores[i * labels.len() + class])
+            }
+            Targets::Tags { labels: n, marks } => {
+                let chosen: Vec<&str> = (0..*n)
+                    .filter(|&j| marks[i * n + j])
+                    .map(|j| labels[j].as_str())
+                    .collect();
+                chosen.join("|")
+            }
+            Targets::Values(values) => format!("{:.3}", values[i]),
+        };
+        println!("{label:<18} {text}");
     }
     Ok(())
 }

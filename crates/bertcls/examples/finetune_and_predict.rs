@@ -38,7 +38,8 @@ fn main() -> Result<()> {
     // Any saved classifier predicts the same way: here the model just trained.
     let predict = PredictJob::new(&run.model_dir, data.join("test.jsonl"));
     let predicted = predict.run(&mut Quiet)?;
-    if let Some(report) = predicted.report {
+    // The topics are one class per text: the report is a classification report.
+    if let Some(report) = predicted.report.as_ref().and_then(|r| r.classes()) {
         println!(
             "test accuracy {:.4}, macro-F1 {:.4}",
             report.accuracy, report.macro_f1

@@ -15,6 +15,7 @@ use head::{Combine, Features, SavedHead};
 use joint::SavedClassifier;
 use metrics::DecisionRule;
 use serde::{Deserialize, Serialize};
+use training::Readout;
 
 /// The file that makes a folder an ensemble.
 pub const ENSEMBLE_FILE: &str = "ensemble.json";
@@ -180,7 +181,8 @@ impl Classifier {
         })
     }
 
-    /// The classes, in the order of [`predict_proba`](Self::predict_proba)'s columns.
+    /// The classes or labels, in the order of [`predict_proba`](Self::predict_proba)'s
+    /// columns (a regression head: its value's name, or none).
     pub fn labels(&self) -> &[String] {
         match self {
             Classifier::FineTuned(model) => model.labels(),
@@ -189,7 +191,8 @@ impl Classifier {
         }
     }
 
-    /// `records × classes` probabilities; `progress` hears of records done.
+    /// `records × outputs` scores: class or label probabilities, or a regression
+    /// head's values; `progress` hears of records done.
     pub fn predict_proba(
         &self,
         records: &[Record],
@@ -208,18 +211,31 @@ impl Classifier {
         }
     }
 
-    /// How probabilities become classes: a model's or head's saved rule; an
-    /// ensemble's largest combined probability.
-    pub fn decision(&self) -> DecisionRule {
+    /// How its scores become predictions: a model's or head's saved rule or
+    /// thresholds (a head of any task); an ensemble's largest combined probability.
+    pub fn readout(&self) -> Readout {
         match self {
-            Classifier::FineTuned(model) => model.meta.decision.clone(),
-            Classifier::Head(head) => match head.head.readout() {
-                training::Readout::SingleLabel { decision } => decision.clone(),
-                // Refused when the head was loaded.
-                other => unreachable!("a {} head is no classifier", other.task()),
+            Classifier::FineTuned(model) => Readout::SingleLabel {
+                decision: model.meta.decision.clone(),
             },
-            Classifier::Ensemble(_) => DecisionRule::Argmax,
+            Classifier::Head(head) => head.head.readout().clone(),
+            Classifier::Ensemble(_) => Readout::SingleLabel {
+                decision: DecisionRule::Argmax,
+            },
         }
+    }
+
+    /// What it learnt.
+    pub fn task(&self) -> data::Task {
+        match self {
+            Classifier::Head(head) => head.head.task(),
+            Classifier::FineTuned(_) | Classifier::Ensemble(_) => data::Task::SingleLabel,
+        }
+    }
+
+    /// Scores per record: [`predict_proba`](Self::predict_proba)'s width.
+    pub fn outputs(&self) -> usize {
+        Readout::outputs(self.task(), self.labels().len())
     }
 
     /// Where it was loaded from.
@@ -235,14 +251,6 @@ impl Classifier {
 impl HeadOnText {
     fn load(path: &Path, device: &Device) -> Result<Self> {
         let head = SavedHead::load(path, device)?;
-        if head.task() != data::Task::SingleLabel {
-            refuse!(
-                "{} is a {} head; `bertcls head predict` applies it (the commands that \
-                 take a classifier read single-label ones so far)",
-                path.display(),
-                head.task()
-            );
-        }
         let spec: EmbeddingSpec = serde_json::from_value(head.features().spec.clone())
             .with_context(|| format!("{}: unreadable feature spec", path.display()))?;
         let model_dir = PathBuf::from(&spec.model);
@@ -319,6 +327,15 @@ impl Ensemble {
                     .with_context(|| {
                         format!("member {} of {}", member.path.display(), path.display())
                     })?;
+                // Members' probabilities are averaged or voted as classes.
+                if classifier.task() != data::Task::SingleLabel {
+                    refuse!(
+                        "member {} of {} is a {} model; ensembles combine single-label ones",
+                        member.path.display(),
+                        path.display(),
+                        classifier.task()
+                    );
+                }
                 let columns = label_columns(classifier.labels(), &spec.labels)
                     .with_context(|| format!("member {}", member_dir.display()))?;
                 Ok((classifier, columns))

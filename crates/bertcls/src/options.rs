@@ -227,10 +227,10 @@ impl Columns {
         }
     }
 
-    /// Reads `path` (`-`: standard input) for a model to learn, predict or be scored
-    /// on; skipped bad rows (the first ten by line) are noted to `observer`. Models
-    /// learn single-label data so far: labels of another task are refused, naming the
-    /// task found and why.
+    /// Reads `path` (`-`: standard input) for the commands that learn single-label
+    /// data only so far (fine-tuning, the comparison, zero-shot, augmentation); skipped
+    /// bad rows (the first ten by line) are noted to `observer`. Labels of another
+    /// task are refused, naming the task found and why, and what does learn it.
     pub fn read(
         &self,
         path: &Path,
@@ -246,7 +246,8 @@ impl Columns {
                 settings::message!("{name} is {task} data (")
                     .then(outcome.task.reason())
                     .text(
-                        "); bertcls reads it, but its models learn single-label data only so far",
+                        "); this command learns single-label data only so far (pipeline heads \
+                         learn every task: `bertcls embed`, then `bertcls head sweep`)",
                     ),
             ));
         }

@@ -8,16 +8,19 @@ use artifacts::FileKind;
 
 use bert::burn::tensor::Device;
 use bert::{BackendKind, Precision};
-use data::Record;
-use metrics::ClassificationReport;
+use data::{Label, Record};
+use metrics::TaskReport;
 use serde::{Deserialize, Serialize};
+use training::Readout;
 
 use crate::Job;
 use crate::Observer;
 use crate::classifier::{Classifier, true_labels};
 use crate::error::{Context, Result, refuse};
 use crate::options::{Columns, Input};
-use crate::predictions::{prediction_lines, report_if_labelled, write_predictions};
+use crate::predictions::{
+    check_task, task_prediction_lines, task_report_if_labelled, write_task_predictions,
+};
 
 /// Which classifier, where it runs, how it reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,7 +100,7 @@ pub struct Predicted {
     /// The JSON lines, when no output file was named (to print).
     pub lines: Option<String>,
     /// The metric report, when every record was labelled.
-    pub report: Option<ClassificationReport>,
+    pub report: Option<TaskReport>,
 }
 
 impl PredictJob {
@@ -147,8 +150,11 @@ impl PredictJob {
             data::source_name(Path::new(data::STDIN)),
             self.columns.skip_bad_rows,
         );
-        let labels = classifier.labels();
-        let decision = classifier.decision();
+        let (labels, readout, outputs) = (
+            classifier.labels(),
+            classifier.readout(),
+            classifier.outputs(),
+        );
         let mut classified = 0;
         loop {
             let batch: Vec<Record> = lines
@@ -159,12 +165,11 @@ impl PredictJob {
                 output.finish().context(&writing)?;
                 return Ok(classified);
             }
-            let probabilities =
-                classifier.predict_proba(&batch, batch_size, &device, &mut |_| {})?;
-            let predicted = decision.decide(&probabilities, labels.len());
+            let scores = classifier.predict_proba(&batch, batch_size, &device, &mut |_| {})?;
+            let predicted = readout.decide(&scores, outputs);
             let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
             let truth = vec![None; batch.len()];
-            let text = prediction_lines(labels, &ids, &truth, &probabilities, &predicted);
+            let text = task_prediction_lines(labels, &ids, &truth, &scores, &predicted);
             output.write_all(text.as_bytes()).context(&writing)?;
             output.flush().context(&writing)?;
             classified += batch.len();
@@ -196,15 +201,17 @@ impl Job for PredictJob {
             refuse!("no input file: stream the texts with `run_stream` instead");
         };
         let (classifier, device) = self.classifier.load(observer)?;
-        let records = self.columns.read(input, false, observer)?;
-        let probabilities = classify(&classifier, &records, &device, &self.classifier, observer)?;
+        let records = self.columns.read_outcome(input, false, observer)?.records;
+        let truth: Vec<Option<Label>> = records.iter().map(|r| r.label.clone()).collect();
+        let source = data::source_name(input).display().to_string();
+        check_task(classifier.task(), classifier.path(), &truth, &source)?;
+        let scores = classify(&classifier, &records, &device, &self.classifier, observer)?;
         let labels = classifier.labels();
-        let predicted = classifier.decision().decide(&probabilities, labels.len());
+        let predicted = classifier.readout().decide(&scores, classifier.outputs());
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-        let truth: Vec<Option<data::Label>> = records.iter().map(|r| r.label.clone()).collect();
         let lines = match &self.output {
             Some(path) => {
-                write_predictions(path, labels, &ids, &truth, &probabilities, &predicted)
+                write_task_predictions(path, labels, &ids, &truth, &scores, &predicted)
                     .for_setting("output")?;
                 observer.note(&format!(
                     "wrote {} predictions to {}",
@@ -213,18 +220,14 @@ impl Job for PredictJob {
                 ));
                 None
             }
-            None => Some(prediction_lines(
-                labels,
-                &ids,
-                &truth,
-                &probabilities,
-                &predicted,
+            None => Some(task_prediction_lines(
+                labels, &ids, &truth, &scores, &predicted,
             )),
         };
         Ok(Predicted {
             rows: ids.len(),
             lines,
-            report: report_if_labelled(labels, &truth, &predicted, &probabilities),
+            report: task_report_if_labelled(labels, &truth, &scores, &predicted),
         })
     }
 }
@@ -262,7 +265,7 @@ pub struct EvaluateJob {
 /// What [`EvaluateJob::run`] measured.
 pub struct Evaluated {
     /// The report (labels the classifier does not know scored as misses).
-    pub report: ClassificationReport,
+    pub report: TaskReport,
     /// Inference speed.
     pub docs_per_second: f64,
     /// The classifier's folder.
@@ -290,15 +293,31 @@ impl Job for EvaluateJob {
     /// Scores the classifier on the input; writes the report as JSON when asked.
     fn execute(&self, observer: &mut dyn Observer) -> Result<Evaluated> {
         let (classifier, device) = self.classifier.load(observer)?;
-        let records = self.input.read(true, observer)?;
-        let truth = true_labels(&records, &self.input.input)?;
+        let input = &self.input.input;
+        let records = self
+            .input
+            .columns
+            .read_outcome(input, true, observer)?
+            .records;
+        let truth: Vec<Option<Label>> = records.iter().map(|r| r.label.clone()).collect();
+        let source = data::source_name(input).display().to_string();
+        check_task(classifier.task(), classifier.path(), &truth, &source)?;
         let started = std::time::Instant::now();
-        let probabilities = classify(&classifier, &records, &device, &self.classifier, observer)?;
+        let scores = classify(&classifier, &records, &device, &self.classifier, observer)?;
         let seconds = started.elapsed().as_secs_f64();
+        let labels = classifier.labels();
         let report =
-            classifier
-                .decision()
-                .report_names(classifier.labels(), &truth, &probabilities);
+            match classifier.readout() {
+                // By name: classes the classifier does not know count as misses.
+                Readout::SingleLabel { decision } => TaskReport::SingleLabel(
+                    decision.report_names(labels, &true_labels(&records, input)?, &scores),
+                ),
+                readout => {
+                    let predicted = readout.decide(&scores, classifier.outputs());
+                    task_report_if_labelled(labels, &truth, &scores, &predicted)
+                        .context("every record was read with a label of the model's task")?
+                }
+            };
         if let Some(path) = &self.json {
             let json = serde_json::to_string_pretty(&report)? + "\n";
             artifacts::write_output_file(path, artifacts::FileKind::MetricReport, json.as_bytes())

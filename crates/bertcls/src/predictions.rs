@@ -7,7 +7,7 @@ use data::Label;
 use metrics::TaskReport;
 use training::Targets;
 
-use crate::error::Result;
+use crate::error::{Result, refuse};
 
 /// Writes one JSON line per record (see [`prediction_lines`]) to `path`, atomically;
 /// an existing file there is replaced only when it is a predictions file. The caller
@@ -94,10 +94,7 @@ pub(crate) fn write_task_predictions(
     scores: &[f32],
     predicted: &Targets,
 ) -> Result<()> {
-    let out = match predicted {
-        Targets::Classes(classes) => prediction_lines(names, ids, truth, scores, classes),
-        _ => task_prediction_lines(names, ids, truth, scores, predicted),
-    };
+    let out = task_prediction_lines(names, ids, truth, scores, predicted);
     Ok(artifacts::write_output_file(
         path,
         FileKind::Predictions,
@@ -105,9 +102,9 @@ pub(crate) fn write_task_predictions(
     )?)
 }
 
-/// One JSON line per record of a multi-label or regression prediction (see
+/// One JSON line per record of a prediction of any task (see
 /// [`task_prediction_line`]).
-fn task_prediction_lines(
+pub(crate) fn task_prediction_lines(
     names: &[String],
     ids: &[String],
     truth: &[Option<Label>],
@@ -222,5 +219,25 @@ pub(crate) fn task_report_if_labelled(
                 &truth, &predicted,
             )))
         }
+    }
+}
+
+/// Refuses labelled data of another task than the model in `model` learnt, naming
+/// both: its report would score a set of labels against values, or classes against
+/// a set. `source` names the data.
+pub(crate) fn check_task(
+    learnt: data::Task,
+    model: &Path,
+    labels: &[Option<Label>],
+    source: &str,
+) -> Result<()> {
+    match labels.iter().flatten().find(|l| l.task() != learnt) {
+        None => Ok(()),
+        Some(label) => refuse!(
+            "{source} holds {} data (label {label}), and the model in {} learnt {learnt} \
+             data: use a model trained on data of this task",
+            label.task(),
+            model.display()
+        ),
     }
 }

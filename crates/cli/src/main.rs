@@ -136,7 +136,7 @@ fn predict(job: &PredictJob, bars: &mut Bars) -> anyhow::Result<()> {
         if let Some(lines) = &predicted.lines {
             print::stdout(lines)?;
         }
-        print::report(predicted.report.as_ref());
+        print::task_report(predicted.report.as_ref());
         return Ok(());
     }
     let stdin = std::io::stdin();

@@ -103,10 +103,7 @@ pub fn evaluated(evaluated: &Evaluated, input: &Path) {
         bertcls::data::source_name(input).display(),
         evaluated.docs_per_second
     );
-    eprintln!(
-        "{}",
-        bertcls::report::classification_text(&evaluated.report, true)
-    );
+    eprintln!("{}", bertcls::report::task_text(&evaluated.report, true));
 }
 
 /// A benchmark's measurements, one JSON object on stdout.

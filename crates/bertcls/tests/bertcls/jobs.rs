@@ -426,6 +426,33 @@ fn heads_of_tags_and_values_predict_in_their_labels_form_as_the_sweep_ranked_the
             (task, other) => panic!("{task}: {other:?}"),
         }
 
+        // The commands that take any model read a head of any task from texts, and
+        // agree with the head's own prediction over the cache of the same texts.
+        let evaluated = bertcls::EvaluateJob::new(&swept.best_head, dir.path().join("test.jsonl"))
+            .run(&mut Quiet)
+            .unwrap();
+        let from_cache = PredictHeadJob::new(&swept.best_head, &test, dir.path().join("c.jsonl"))
+            .run(&mut Quiet)
+            .unwrap()
+            .unwrap();
+        assert!(
+            (evaluated.report.main() - from_cache.main()).abs() < 1e-5,
+            "{task}: {} from texts, {} from the cache",
+            evaluated.report.summary(),
+            from_cache.summary()
+        );
+        let mut predict = bertcls::PredictJob::new(&swept.best_head, dir.path().join("test.jsonl"));
+        predict.output = None;
+        let predicted = predict.run(&mut Quiet).unwrap();
+        let first: serde_json::Value =
+            serde_json::from_str(predicted.lines.unwrap().lines().next().unwrap()).unwrap();
+        assert_eq!(
+            first["label"].is_array(),
+            task == Task::MultiLabel,
+            "{first}"
+        );
+        assert_eq!(predicted.report.unwrap().task(), task);
+
         // Thresholds chosen per label, and at least one label for every text.
         if task == Task::MultiLabel {
             let mut decided = SweepJob::new(&train, &valid, dir.path().join("decided"));

@@ -12,7 +12,7 @@ use crate::Job;
 use crate::compare::CompareJob;
 use crate::compare::inputs::ComparisonData;
 use crate::compare::study::apply;
-use crate::error::{Context, Result};
+use crate::error::{Context, Result, refuse};
 use crate::options::{Input, ModelOptions};
 use crate::predict::ClassifierOptions;
 use crate::stage::{Stage, command_line};
@@ -206,7 +206,11 @@ impl Setting<'_> {
                 json: Some(dir.join(format!("{name}.json"))),
             };
             let (_, evaluated) = step(&job, observer)?;
-            reports.push(evaluated.report);
+            // The robustness study reads single-label data: its reports are of classes.
+            let metrics::TaskReport::SingleLabel(report) = evaluated.report else {
+                refuse!("the robustness study scores single-label classifiers");
+            };
+            reports.push(report);
         }
         let clean = reports.first().context("the clean test set is scored")?;
         Ok(RobustResult {
