@@ -63,31 +63,31 @@ impl Swept {
     /// The leaderboard's top `top` rows and a closing line, as text.
     pub fn leaderboard(&self, top: usize) -> String {
         let metric = MainMetric::of(self.task);
-        let accuracy = match self.task {
-            Task::SingleLabel => "accuracy",
-            Task::MultiLabel => "exact",
-            Task::Regression => "",
+        // The tie-break column: accuracy, or the share of exactly right label sets;
+        // values have none.
+        let second = match self.task {
+            Task::SingleLabel => Some("accuracy"),
+            Task::MultiLabel => Some("exact"),
+            Task::Regression => None,
         };
+        let column = |value: Option<String>| value.map_or(String::new(), |v| format!("  {v:>8}"));
         let mut lines = vec![
             format!("{} heads ranked {}", self.task, metric.rule()),
             format!(
-                "{:>4}  {:>8}  {:>8}  {:>5}  {:>6}  configuration",
+                "{:>4}  {:>8}{}  {:>5}  {:>6}  configuration",
                 "rank",
                 metric.to_string(),
-                accuracy,
+                column(second.map(String::from)),
                 "epoch",
                 "secs"
             ),
         ];
         for (rank, e) in self.entries.iter().take(top).enumerate() {
-            let accuracy = e
-                .valid_accuracy
-                .map_or(String::new(), |a| format!("{a:.4}"));
             lines.push(format!(
-                "{:>4}  {:>8.4}  {:>8}  {:>5}  {:>6.2}  {}",
+                "{:>4}  {:>8.4}{}  {:>5}  {:>6.2}  {}",
                 rank + 1,
                 e.valid_score,
-                accuracy,
+                column(e.valid_accuracy.map(|a| format!("{a:.4}"))),
                 e.best_epoch,
                 e.seconds,
                 e.describe()
