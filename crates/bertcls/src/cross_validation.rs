@@ -13,7 +13,7 @@ use training::{Readout, Targets};
 
 use crate::Observer;
 use crate::error::Result;
-use crate::predictions::task_prediction_line;
+use crate::predictions::prediction_line;
 
 /// One fold: the examples it trains on and those it holds out (indices).
 pub struct Fold {
@@ -165,7 +165,7 @@ fn write_out_of_fold(
     let mut lines = String::new();
     for (i, id) in data.ids.iter().enumerate() {
         let truth = true_label(data, i);
-        let mut line = task_prediction_line(data.labels, id, Some(&truth), scores, predicted, i);
+        let mut line = prediction_line(data.labels, id, Some(&truth), scores, predicted, i);
         line["fold"] = serde_json::json!(assignment[i]);
         lines.push_str(&line.to_string());
         lines.push('\n');

@@ -19,7 +19,7 @@ use crate::classifier::{Classifier, true_labels};
 use crate::error::{Context, Result, refuse};
 use crate::options::{Columns, Input};
 use crate::predictions::{
-    check_task, task_prediction_lines, task_report_if_labelled, write_task_predictions,
+    check_task, prediction_lines, task_report_if_labelled, write_predictions,
 };
 
 /// Which classifier, where it runs, how it reads.
@@ -169,7 +169,7 @@ impl PredictJob {
             let predicted = readout.decide(&scores, outputs);
             let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
             let truth = vec![None; batch.len()];
-            let text = task_prediction_lines(labels, &ids, &truth, &scores, &predicted);
+            let text = prediction_lines(labels, &ids, &truth, &scores, &predicted);
             output.write_all(text.as_bytes()).context(&writing)?;
             output.flush().context(&writing)?;
             classified += batch.len();
@@ -211,7 +211,7 @@ impl Job for PredictJob {
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
         let lines = match &self.output {
             Some(path) => {
-                write_task_predictions(path, labels, &ids, &truth, &scores, &predicted)
+                write_predictions(path, labels, &ids, &truth, &scores, &predicted)
                     .for_setting("output")?;
                 observer.note(&format!(
                     "wrote {} predictions to {}",
@@ -220,9 +220,7 @@ impl Job for PredictJob {
                 ));
                 None
             }
-            None => Some(task_prediction_lines(
-                labels, &ids, &truth, &scores, &predicted,
-            )),
+            None => Some(prediction_lines(labels, &ids, &truth, &scores, &predicted)),
         };
         Ok(Predicted {
             rows: ids.len(),

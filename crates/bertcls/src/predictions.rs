@@ -9,47 +9,9 @@ use training::Targets;
 
 use crate::error::{Result, refuse};
 
-/// Writes one JSON line per record (see [`prediction_lines`]) to `path`, atomically;
-/// an existing file there is replaced only when it is a predictions file. The caller
-/// names, in its error's context, the flag that chose `path`.
-pub fn write_predictions(
-    path: &Path,
-    names: &[String],
-    ids: &[String],
-    truth: &[Option<Label>],
-    probabilities: &[f32],
-    predicted: &[usize],
-) -> Result<()> {
-    let out = prediction_lines(names, ids, truth, probabilities, predicted);
-    Ok(artifacts::write_output_file(
-        path,
-        FileKind::Predictions,
-        out.as_bytes(),
-    )?)
-}
-
-/// One JSON line per record: id, predicted label, true label (if any) and the
-/// probability of every class.
-pub fn prediction_lines(
-    names: &[String],
-    ids: &[String],
-    truth: &[Option<Label>],
-    probabilities: &[f32],
-    predicted: &[usize],
-) -> String {
-    let mut out = String::new();
-    for (i, id) in ids.iter().enumerate() {
-        let row = &probabilities[i * names.len()..(i + 1) * names.len()];
-        let line = prediction_line(names, id, truth[i].as_ref(), row, predicted[i]);
-        out.push_str(&line.to_string());
-        out.push('\n');
-    }
-    out
-}
-
-/// One record's prediction: id, predicted label, true label and every class's
-/// probability (`row`).
-pub fn prediction_line(
+/// One record's prediction of a class: id, predicted label, true label and every
+/// class's probability (`row`).
+fn class_line(
     names: &[String],
     id: &str,
     truth: Option<&Label>,
@@ -84,9 +46,10 @@ pub(crate) fn report_if_labelled(
     ))
 }
 
-/// Writes predictions of any task (see [`task_prediction_lines`]) to `path`, as
-/// [`write_predictions`] does.
-pub(crate) fn write_task_predictions(
+/// Writes one JSON line per record (see [`prediction_lines`]) to `path`, atomically;
+/// an existing file there is replaced only when it is a predictions file. The caller
+/// names, in its error's context, the flag that chose `path`.
+pub fn write_predictions(
     path: &Path,
     names: &[String],
     ids: &[String],
@@ -94,7 +57,7 @@ pub(crate) fn write_task_predictions(
     scores: &[f32],
     predicted: &Targets,
 ) -> Result<()> {
-    let out = task_prediction_lines(names, ids, truth, scores, predicted);
+    let out = prediction_lines(names, ids, truth, scores, predicted);
     Ok(artifacts::write_output_file(
         path,
         FileKind::Predictions,
@@ -102,9 +65,8 @@ pub(crate) fn write_task_predictions(
     )?)
 }
 
-/// One JSON line per record of a prediction of any task (see
-/// [`task_prediction_line`]).
-pub(crate) fn task_prediction_lines(
+/// One JSON line per record of a prediction of any task (see [`prediction_line`]).
+pub fn prediction_lines(
     names: &[String],
     ids: &[String],
     truth: &[Option<Label>],
@@ -113,7 +75,7 @@ pub(crate) fn task_prediction_lines(
 ) -> String {
     let mut out = String::new();
     for (i, id) in ids.iter().enumerate() {
-        let line = task_prediction_line(names, id, truth[i].as_ref(), scores, predicted, i);
+        let line = prediction_line(names, id, truth[i].as_ref(), scores, predicted, i);
         out.push_str(&line.to_string());
         out.push('\n');
     }
@@ -123,7 +85,7 @@ pub(crate) fn task_prediction_lines(
 /// Row `row`'s prediction of any task, in its labels' own JSON form: `label` the
 /// predicted class, list (both with every output's `probabilities`) or value,
 /// beside `true_label`. `scores` and `predicted` hold every row.
-pub(crate) fn task_prediction_line(
+pub fn prediction_line(
     names: &[String],
     id: &str,
     truth: Option<&Label>,
@@ -141,7 +103,7 @@ pub(crate) fn task_prediction_line(
     match predicted {
         Targets::Classes(classes) => {
             let width = names.len();
-            prediction_line(
+            class_line(
                 names,
                 id,
                 truth,

@@ -10,6 +10,7 @@ use encoder::{EmbeddingCache, EmbeddingSpec, FrozenEncoder};
 use head::{DEFAULT_TEMPLATE, LabelDescriptions, SIMILARITY_TEMPERATURE, ZeroShot};
 use metrics::ClassificationReport;
 use serde::{Deserialize, Serialize};
+use training::Targets;
 
 use crate::Job;
 use crate::Observer;
@@ -129,7 +130,7 @@ fn zero_shot(args: &ZeroShotJob, observer: &mut dyn Observer) -> Result<ZeroShot
         &cache.meta.ids,
         truth,
         &probabilities,
-        &predicted,
+        &Targets::Classes(predicted),
     )
     .for_setting("output")?;
     observer.note(&format!(

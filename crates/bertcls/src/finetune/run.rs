@@ -293,6 +293,7 @@ impl FineTuneJob {
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
         let truth: Vec<Option<Label>> = truth.iter().map(|&t| Some(t.into())).collect();
         let path = self.out.join(TEST_PREDICTIONS_FILE);
+        let predicted = Targets::Classes(predicted);
         write_predictions(&path, names, &ids, &truth, &probabilities, &predicted)
             .with_context(|| settings::message!("writing the test predictions into "[out]))?;
         observer.note(&format!("test predictions: {}", path.display()));

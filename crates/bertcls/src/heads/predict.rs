@@ -15,7 +15,7 @@ use crate::Observer;
 use crate::classifier::head_encoder;
 use crate::error::{Context, Result, refuse};
 use crate::options::Columns;
-use crate::predictions::{check_task, task_report_if_labelled, write_task_predictions};
+use crate::predictions::{check_task, task_report_if_labelled, write_predictions};
 
 /// Classify a cache, or a text file embedded on the fly as the head's features were
 /// (`bertcls head predict`).
@@ -132,7 +132,7 @@ impl Job for PredictHeadJob {
         // Rows to predict: their targets are never read.
         let features = Features::new(vectors, dim, vec![0; rows]);
         let (scores, predicted) = head.predict(&features, &device);
-        write_task_predictions(
+        write_predictions(
             &self.output,
             &head.labels,
             &ids,
